@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// Application is the stored row of a registered client application.
+type Application struct {
+	// ID is the primary key and the OAuth2 client_id: a UUID, or an imported id of at most
+	// 128 characters.
+	ID          string   `gorm:"column:id;primaryKey"`
+	TenantID    string   `gorm:"column:tenant_id"`
+	Name        string   `gorm:"column:name"`
+	Description string   `gorm:"column:description"`
+	Contacts    []string `gorm:"column:contacts;serializer:json"`
+	// Type is confidential, public or backend; it never changes.
+	Type string `gorm:"column:type"`
+	// Tenancy is single or all; it never changes.
+	Tenancy string `gorm:"column:tenancy"`
+	// TenancyApproval is "" for single-tenant applications and pending, approved or rejected
+	// for those that asked for all tenants.
+	TenancyApproval    string     `gorm:"column:tenancy_approval"`
+	TenancyDecidedBy   string     `gorm:"column:tenancy_decided_by"`
+	TenancyDecidedTime *time.Time `gorm:"column:tenancy_decided_time"`
+	TenancyComment     string     `gorm:"column:tenancy_comment"`
+	Redirects          []string   `gorm:"column:redirects;serializer:json"`
+	// Origins are the CORS origins; they are also kept in application_origins, which
+	// ApplicationsByOrigin searches.
+	Origins          []string   `gorm:"column:origins;serializer:json"`
+	Logouts          []string   `gorm:"column:logouts;serializer:json"`
+	AuthMethod       string     `gorm:"column:auth_method"`
+	JWKSEndpoint     string     `gorm:"column:jwks_endpoint"`
+	Scope            string     `gorm:"column:scope"`
+	Enabled          bool       `gorm:"column:enabled"`
+	CreatedBy        string     `gorm:"column:created_by"`
+	CreatedTime      time.Time  `gorm:"column:created_time"`
+	LastModifiedBy   string     `gorm:"column:last_modified_by"`
+	LastModifiedTime time.Time  `gorm:"column:last_modified_time"`
+	LastUsedTime     *time.Time `gorm:"column:last_used_time"`
+	// ScheduledDeletionTime, when set, means the application is locked and will be purged at
+	// that time; from then on it is invisible (ErrNotFound) even before the purger runs.
+	ScheduledDeletionTime *time.Time `gorm:"column:scheduled_deletion_time"`
+	// Version is 1 at creation and grows by one with every UpdateApplication, for ETags.
+	Version int64 `gorm:"column:version"`
+}
+
+// TableName is the table of Application rows.
+func (Application) TableName() string { return "applications" }
+
+// updatableColumns are written by UpdateApplication: all but id, tenant_id, type, created_by
+// and created_time, which never change. Listed, rather than Updates(struct), so that false and
+// "" are written too.
+var updatableColumns = []string{
+	"name", "description", "contacts", "tenancy", "tenancy_approval", "tenancy_decided_by",
+	"tenancy_decided_time", "tenancy_comment", "redirects", "origins", "logouts",
+	"auth_method", "jwks_endpoint", "scope", "enabled", "last_modified_by",
+	"last_modified_time", "last_used_time", "scheduled_deletion_time", "version",
+}
+
+// applicationOrigin is a row of application_origins, the index of Application.Origins.
+type applicationOrigin struct {
+	ApplicationID string `gorm:"column:application_id;primaryKey"`
+	Origin        string `gorm:"column:origin;primaryKey"`
+}
+
+// TableName is the table of applicationOrigin rows.
+func (applicationOrigin) TableName() string { return "application_origins" }
+
+// Cursor is a keyset position in (created_time, id) order.
+type Cursor struct {
+	CreatedTime time.Time
+	ID          string
+}
+
+// ListQuery selects applications in (created_time, id) order.
+type ListQuery struct {
+	// TenantID restricts the list to one tenant; "" lists every tenant (operators).
+	TenantID string
+	// PendingTenancy keeps only applications with tenancy 'all' awaiting approval.
+	PendingTenancy bool
+	// After starts the list strictly after this position.
+	After *Cursor
+	// Limit is the page size; 0 means no limit.
+	Limit int
+	// Now hides applications whose scheduled deletion time is at or before it; zero means
+	// the store's clock.
+	Now time.Time
+}
+
+// prepareWrite normalises a for storage: times in UTC truncated to microseconds, and empty
+// lists rather than nil ones, so the row never holds NULL or JSON null.
+func (a *Application) prepareWrite() {
+	a.CreatedTime = normTime(a.CreatedTime)
+	a.LastModifiedTime = normTime(a.LastModifiedTime)
+	a.TenancyDecidedTime = normTimePtr(a.TenancyDecidedTime)
+	a.LastUsedTime = normTimePtr(a.LastUsedTime)
+	a.ScheduledDeletionTime = normTimePtr(a.ScheduledDeletionTime)
+	a.normalizeLists()
+}
+
+// afterRead normalises a row as read: UTC times (pgx reads timestamptz in time.Local) and
+// non-nil lists (a NULL or "null" column decodes to nil).
+func (a *Application) afterRead() {
+	a.CreatedTime = a.CreatedTime.UTC()
+	a.LastModifiedTime = a.LastModifiedTime.UTC()
+	a.TenancyDecidedTime = utcPtr(a.TenancyDecidedTime)
+	a.LastUsedTime = utcPtr(a.LastUsedTime)
+	a.ScheduledDeletionTime = utcPtr(a.ScheduledDeletionTime)
+	a.normalizeLists()
+}
+
+func (a *Application) normalizeLists() {
+	for _, l := range []*[]string{&a.Contacts, &a.Redirects, &a.Origins, &a.Logouts} {
+		if *l == nil {
+			*l = []string{}
+		}
+	}
+}
+
+// clone is a deep copy of a, so that an updater cannot change the original's lists or times.
+func (a *Application) clone() Application {
+	c := *a
+	c.Contacts = slices.Clone(a.Contacts)
+	c.Redirects = slices.Clone(a.Redirects)
+	c.Origins = slices.Clone(a.Origins)
+	c.Logouts = slices.Clone(a.Logouts)
+	c.TenancyDecidedTime = clonePtr(a.TenancyDecidedTime)
+	c.LastUsedTime = clonePtr(a.LastUsedTime)
+	c.ScheduledDeletionTime = clonePtr(a.ScheduledDeletionTime)
+	return c
+}
+
+func utcPtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	u := t.UTC()
+	return &u
+}
+
+func clonePtr(t *time.Time) *time.Time {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// visible restricts db to the applications a caller may see: those of tenantID ("" = any
+// tenant) that are not due for deletion at now.
+func visible(db *gorm.DB, tenantID string, now time.Time) *gorm.DB {
+	if tenantID != "" {
+		db = db.Where("tenant_id = ?", tenantID)
+	}
+	return db.Where("(scheduled_deletion_time IS NULL OR scheduled_deletion_time > ?)", now)
+}
+
+// CreateApplication stores app, its secrets and its origin index rows in one transaction.
+// It normalises app in place (UTC microsecond times, empty rather than nil lists, Version 1;
+// a zero CreatedTime becomes now and a zero LastModifiedTime becomes CreatedTime), so app is
+// afterwards equal to what GetApplication returns. Each secret gets ApplicationID = app.ID,
+// a new UUID if its ID is empty, and app.CreatedTime if its CreatedTime is zero; the
+// caller's slice elements are updated. An existing id is ErrConflict.
+func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets []Secret) error {
+	if app.CreatedTime.IsZero() {
+		app.CreatedTime = now()
+	}
+	if app.LastModifiedTime.IsZero() {
+		app.LastModifiedTime = app.CreatedTime
+	}
+	app.Version = 1
+	app.prepareWrite()
+	for i := range secrets {
+		secrets[i].ApplicationID = app.ID
+		if secrets[i].CreatedTime.IsZero() {
+			secrets[i].CreatedTime = app.CreatedTime
+		}
+		secrets[i].prepareWrite()
+	}
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if err := tx.Create(app).Error; err != nil {
+			return err
+		}
+		if len(secrets) > 0 {
+			if err := tx.Create(&secrets).Error; err != nil {
+				return err
+			}
+		}
+		return insertOrigins(tx, app.ID, app.Origins)
+	})
+	return translate("create application "+app.ID, err)
+}
+
+// insertOrigins writes the application_origins rows of one application, once per distinct
+// origin (a repeated origin must not look like a duplicate application).
+func insertOrigins(tx *gorm.DB, applicationID string, origins []string) error {
+	if len(origins) == 0 {
+		return nil
+	}
+	rows := make([]applicationOrigin, 0, len(origins))
+	seen := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		if seen[o] {
+			continue
+		}
+		seen[o] = true
+		rows = append(rows, applicationOrigin{ApplicationID: applicationID, Origin: o})
+	}
+	return tx.Create(&rows).Error
+}
+
+// GetApplication returns application id of tenantID ("" = any tenant). It is ErrNotFound if
+// the application does not exist, belongs to another tenant, or is scheduled for deletion at
+// or before now (zero now = the store's clock).
+func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
+	var app Application
+	err := visible(s.db.WithContext(ctx), tenantID, nowOr(now)).Where("id = ?", id).Take(&app).Error
+	if err != nil {
+		return nil, translate("get application "+id, err)
+	}
+	app.afterRead()
+	return &app, nil
+}
+
+// ListApplications returns the applications q selects in (created_time, id) order. more is
+// true when further rows exist beyond q.Limit; the next page starts After the last one.
+func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Application, more bool, err error) {
+	db := visible(s.db.WithContext(ctx).Model(&Application{}), q.TenantID, nowOr(q.Now))
+	if q.PendingTenancy {
+		// Literals, not parameters, so PostgreSQL can match the partial index in a generic plan.
+		db = db.Where("tenancy = 'all' AND tenancy_approval = 'pending'")
+	}
+	if q.After != nil {
+		db = db.Where("(created_time, id) > (?, ?)", normTime(q.After.CreatedTime), q.After.ID)
+	}
+	db = db.Order("created_time, id")
+	if q.Limit > 0 {
+		db = db.Limit(q.Limit + 1)
+	}
+	if err := db.Find(&apps).Error; err != nil {
+		return nil, false, translate("list applications", err)
+	}
+	if q.Limit > 0 && len(apps) > q.Limit {
+		apps, more = apps[:q.Limit], true
+	}
+	if apps == nil {
+		apps = []Application{}
+	}
+	for i := range apps {
+		apps[i].afterRead()
+	}
+	return apps, more, nil
+}
+
+// UpdateApplication reads application id of tenantID ("" = any tenant), lets fn change it and
+// saves it, all in one transaction that holds the row: SELECT ... FOR UPDATE on PostgreSQL;
+// on SQLite the transaction holds the database's write lock from its start. Concurrent
+// updates of one application therefore apply one after the other and none is lost.
+//
+// Visibility is GetApplication's (ErrNotFound). If fn returns an error, nothing is written
+// and that error is returned as is. Otherwise every updatable column is written (false and ""
+// included), Version grows by one, the origin index follows Origins, and the saved row is
+// returned. ID, TenantID, Type, CreatedBy and CreatedTime keep their stored values whatever fn
+// does. LastModifiedBy and LastModifiedTime are the caller's to set.
+func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error) (*Application, error) {
+	now = nowOr(now)
+	var (
+		saved *Application
+		fnErr error
+	)
+	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		q := visible(tx, tenantID, now).Where("id = ?", id)
+		if s.dialect == DialectPostgres {
+			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+		}
+		var cur Application
+		if err := q.Take(&cur).Error; err != nil {
+			return err
+		}
+		cur.afterRead()
+
+		next := cur.clone()
+		if fnErr = fn(&next); fnErr != nil {
+			return fnErr
+		}
+		next.ID, next.TenantID, next.Type = cur.ID, cur.TenantID, cur.Type
+		next.CreatedBy, next.CreatedTime = cur.CreatedBy, cur.CreatedTime
+		next.Version = cur.Version + 1
+		next.prepareWrite()
+
+		res := tx.Model(&next).Select(updatableColumns).Updates(&next)
+		if res.Error != nil {
+			return res.Error
+		}
+		if res.RowsAffected != 1 {
+			return fmt.Errorf("updated %d rows, want 1", res.RowsAffected)
+		}
+		if !slices.Equal(cur.Origins, next.Origins) {
+			if err := tx.Where("application_id = ?", id).Delete(&applicationOrigin{}).Error; err != nil {
+				return err
+			}
+			if err := insertOrigins(tx, id, next.Origins); err != nil {
+				return err
+			}
+		}
+		saved = &next
+		return nil
+	})
+	if fnErr != nil {
+		return nil, fnErr
+	}
+	if err != nil {
+		return nil, translate("update application "+id, err)
+	}
+	return saved, nil
+}
+
+// ApplicationsByOrigin returns the ids of the applications that list origin among their
+// Origins, in id order. It does not check visibility or Enabled: the caller looks the
+// applications up.
+func (s *Store) ApplicationsByOrigin(ctx context.Context, origin string) ([]string, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&applicationOrigin{}).
+		Where("origin = ?", origin).Order("application_id").Pluck("application_id", &ids).Error
+	if err != nil {
+		return nil, translate("applications by origin", err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}

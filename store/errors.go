@@ -1,0 +1,54 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"gorm.io/gorm"
+)
+
+var (
+	// ErrNotFound means the row does not exist, belongs to another tenant, or is an
+	// application whose scheduled deletion time has passed.
+	ErrNotFound = errors.New("store: not found")
+	// ErrConflict means a unique constraint refused the write (an id that already exists),
+	// on either dialect.
+	ErrConflict = errors.New("store: conflict")
+)
+
+// SQLite extended result codes of unique violations (sqlite3.h).
+const (
+	sqliteConstraintPrimaryKey = 1555
+	sqliteConstraintUnique     = 2067
+)
+
+// pgUniqueViolation is PostgreSQL's SQLSTATE for a unique violation.
+const pgUniqueViolation = "23505"
+
+// translate wraps err as "store: <op>: ..." and maps driver errors onto the sentinels, keeping
+// the driver error in the chain for logs. It is the only place that inspects driver errors.
+func translate(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) {
+		return fmt.Errorf("store: %s: %w", op, err)
+	}
+	if errors.Is(err, gorm.ErrRecordNotFound) {
+		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation {
+		return fmt.Errorf("store: %s: %w: %w", op, ErrConflict, err)
+	}
+	// glebarez/go-sqlite's *Error; matched by method so the store needs no import of it.
+	var sqliteErr interface{ Code() int }
+	if errors.As(err, &sqliteErr) {
+		switch sqliteErr.Code() {
+		case sqliteConstraintPrimaryKey, sqliteConstraintUnique:
+			return fmt.Errorf("store: %s: %w: %w", op, ErrConflict, err)
+		}
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}

@@ -61,6 +61,27 @@ func (e AuthMethod) Valid() bool {
 	}
 }
 
+// Defines values for ClientPolicyGrantTypes.
+const (
+	AuthorizationCode ClientPolicyGrantTypes = "authorization_code"
+	ClientCredentials ClientPolicyGrantTypes = "client_credentials"
+	RefreshToken      ClientPolicyGrantTypes = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the ClientPolicyGrantTypes enum.
+func (e ClientPolicyGrantTypes) Valid() bool {
+	switch e {
+	case AuthorizationCode:
+		return true
+	case ClientCredentials:
+		return true
+	case RefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Tenancy.
 const (
 	All    Tenancy = "all"
@@ -112,6 +133,36 @@ func (e TenancyDecisionDecision) Valid() bool {
 	case Approve:
 		return true
 	case Reject:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for VerifyResultReason.
+const (
+	Disabled            VerifyResultReason = "disabled"
+	Locked              VerifyResultReason = "locked"
+	NotAllowedForTenant VerifyResultReason = "not_allowed_for_tenant"
+	PublicClient        VerifyResultReason = "public_client"
+	UnknownClient       VerifyResultReason = "unknown_client"
+	WrongSecret         VerifyResultReason = "wrong_secret"
+)
+
+// Valid indicates whether the value is a known member of the VerifyResultReason enum.
+func (e VerifyResultReason) Valid() bool {
+	switch e {
+	case Disabled:
+		return true
+	case Locked:
+		return true
+	case NotAllowedForTenant:
+		return true
+	case PublicClient:
+		return true
+	case UnknownClient:
+		return true
+	case WrongSecret:
 		return true
 	default:
 		return false
@@ -567,6 +618,114 @@ type ApplicationWithSecret struct {
 // Example: client_secret_basic
 type AuthMethod string
 
+// CORSResult defines model for CORSResult.
+type CORSResult struct {
+	// Allowed Whether the origin may call the platform's APIs for this tenant.
+	//
+	// Example: true
+	Allowed bool `json:"allowed"`
+}
+
+// ClientPolicy A client's policy as the authorization server and gateway enforce it.
+type ClientPolicy struct {
+	// AllowedForTenant Whether it may be used in the asked `tenantId`.
+	//
+	// Example: true
+	AllowedForTenant bool `json:"allowedForTenant"`
+
+	// AuthMethod How a confidential or backend application presents its secret at the token endpoint.
+	//
+	// Example: client_secret_basic
+	AuthMethod *AuthMethod `json:"authMethod,omitempty"`
+
+	// EffectiveTenancy `single`: usable in the owner tenant only. `all`: usable in every tenant once
+	// an operator approves it.
+	//
+	//
+	// Example: single
+	EffectiveTenancy Tenancy `json:"effectiveTenancy"`
+
+	// GrantTypes The OAuth2 grant types it may use.
+	//
+	// Example: ["authorization_code","refresh_token","client_credentials"]
+	GrantTypes []ClientPolicyGrantTypes `json:"grantTypes"`
+
+	// ID A client id: a UUID when assigned by the service; 1 to 128 of
+	// `A-Za-z0-9._~-` when imported.
+	//
+	//
+	// Example: 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+	ID ApplicationID `json:"id"`
+
+	// IsEnabled Disabled clients may not authenticate.
+	//
+	// Example: true
+	IsEnabled bool `json:"isEnabled"`
+
+	// JWKSEndpoint An https URL of the application's JSON Web Key Set.
+	//
+	// Example: https://desktop.example.com/.well-known/jwks.json
+	JWKSEndpoint *JWKSEndpoint `json:"jwksEndpoint,omitempty"`
+
+	// Locked True while its deletion is scheduled; it may not authenticate.
+	//
+	// Example: false
+	Locked bool `json:"locked"`
+
+	// Logouts Post-logout redirect URIs; the same rules as `redirects`.
+	//
+	// Example: ["https://desktop.example.com/signed-out"]
+	Logouts LogoutURIs `json:"logouts"`
+
+	// Origins CORS origins allowed to call the platform's APIs from a browser:
+	// `scheme://host[:port]`, no path, no wildcard. Stored normalised (lower case,
+	// default port removed).
+	//
+	//
+	// Example: ["https://desktop.example.com"]
+	Origins Origins `json:"origins"`
+
+	// PkceRequired True for public clients, which must use PKCE with S256.
+	//
+	// Example: false
+	PkceRequired bool `json:"pkceRequired"`
+
+	// Redirects Redirect URIs, compared exactly. Absolute, no fragment, no wildcard; `https`,
+	// or `http` on a loopback host (127.0.0.1, [::1], localhost); public (native)
+	// applications may also use a private-use scheme such as
+	// `com.example.app:/callback` (RFC 8252).
+	//
+	//
+	// Example: ["https://desktop.example.com/callback"]
+	Redirects RedirectURIs `json:"redirects"`
+
+	// Scope Space-separated scopes the application may request.
+	//
+	// Example: openid profile email
+	Scope Scope `json:"scope"`
+
+	// TenantID The owner tenant.
+	//
+	// Example: 11eb-tenant-acme
+	TenantID string `json:"tenantId"`
+
+	// TokenEndpointOnly True for backend clients, which use the token endpoint only.
+	//
+	// Example: false
+	TokenEndpointOnly bool `json:"tokenEndpointOnly"`
+
+	// Type `confidential`: can keep a secret (server-side web application).
+	// `public`: cannot keep a secret (single-page or native application); PKCE only.
+	// `backend`: a confidential client without a browser; token endpoint only.
+	//
+	//
+	// Example: confidential
+	Type ApplicationType `json:"type"`
+}
+
+// ClientPolicyGrantTypes defines model for ClientPolicy.GrantTypes.
+type ClientPolicyGrantTypes string
+
 // Contacts Addresses notified of the application's lifecycle events (1 to 10, distinct).
 //
 // Example: ["it-admins@example.com"]
@@ -701,11 +860,54 @@ type TenancyDecision struct {
 // Example: approve
 type TenancyDecisionDecision string
 
+// VerifyRequest defines model for VerifyRequest.
+type VerifyRequest struct {
+	// Secret The client secret presented at the token endpoint.
+	//
+	// Example: Xq2mJ4c0d9vQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZc
+	Secret string `json:"secret"`
+
+	// TenantID The tenant the token is requested for.
+	//
+	// Example: 11eb-tenant-acme
+	TenantID string `json:"tenantId"`
+}
+
+// VerifyResult defines model for VerifyResult.
+type VerifyResult struct {
+	// Policy A client's policy as the authorization server and gateway enforce it.
+	Policy *ClientPolicy `json:"policy,omitempty"`
+
+	// Reason Why not, when `valid` is false.
+	//
+	// Example: wrong_secret
+	Reason *VerifyResultReason `json:"reason,omitempty"`
+
+	// Valid Whether the client may authenticate with this secret for this tenant.
+	//
+	// Example: true
+	Valid bool `json:"valid"`
+}
+
+// VerifyResultReason Why not, when `valid` is false.
+//
+// Example: wrong_secret
+type VerifyResultReason string
+
+// ClientID A client id: a UUID when assigned by the service; 1 to 128 of
+// `A-Za-z0-9._~-` when imported.
+//
+// Example: 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+type ClientID = ApplicationID
+
 // Cursor defines model for Cursor.
 type Cursor = string
 
 // Limit defines model for Limit.
 type Limit = int
+
+// LookupTenantID defines model for LookupTenantID.
+type LookupTenantID = string
 
 // BadRequest Every error answer. `error` is a stable machine code; `errorDescription` and
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
@@ -765,6 +967,21 @@ type ListApplicationParams struct {
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
 }
 
+// LookupClientParams defines parameters for LookupClient.
+type LookupClientParams struct {
+	// TenantID The tenant the client is used in (whose users sign in, or whose API is called).
+	TenantID LookupTenantID `form:"tenantId" json:"tenantId"`
+}
+
+// CheckCORSOriginParams defines parameters for CheckCORSOrigin.
+type CheckCORSOriginParams struct {
+	// Origin The browser's `Origin` header.
+	Origin string `form:"origin" json:"origin"`
+
+	// TenantID The tenant the client is used in (whose users sign in, or whose API is called).
+	TenantID LookupTenantID `form:"tenantId" json:"tenantId"`
+}
+
 // DecideTenancyJSONRequestBody defines body for DecideTenancy for application/json ContentType.
 type DecideTenancyJSONRequestBody = TenancyDecision
 
@@ -773,6 +990,9 @@ type CreateApplicationJSONRequestBody = ApplicationCreate
 
 // PatchApplicationJSONRequestBody defines body for PatchApplication for application/json ContentType.
 type PatchApplicationJSONRequestBody = ApplicationPatch
+
+// VerifyClientSecretJSONRequestBody defines body for VerifyClientSecret for application/json ContentType.
+type VerifyClientSecretJSONRequestBody = VerifyRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1029,6 +1249,54 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
 	EnableApplicationAlias(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// LookupClient A client's policy, for the authorization server
+	//
+	// The client's policy as the authorization server enforces it: its owner, type,
+	// state, URIs, and whether it may sign in users of `tenantId` (its owner tenant, or
+	// any tenant once its all-tenant approval is granted). Unknown and purged clients
+	// answer 404. Role `appreg.lookup`.
+	//
+	// Corresponds with GET /internal/clients/{clientId} (the `LookupClient` operationId).
+	LookupClient(ctx context.Context, clientID ClientID, params *LookupClientParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyClientSecretWithBody Check a client's secret, for the authorization server
+	//
+	// Checks `secret` against every currently valid secret of the client and whether
+	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+	// carries the client's policy. The answer takes the same time whatever the
+	// reason. Role `appreg.lookup`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+	VerifyClientSecretWithBody(ctx context.Context, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyClientSecret Check a client's secret, for the authorization server
+	//
+	// Checks `secret` against every currently valid secret of the client and whether
+	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+	// carries the client's policy. The answer takes the same time whatever the
+	// reason. Role `appreg.lookup`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+	VerifyClientSecret(ctx context.Context, clientID ClientID, body VerifyClientSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
+	//
+	// Allowed when an enabled, unlocked application usable in `tenantId` lists
+	// `origin` among its CORS origins. The origin is compared in its normalised form
+	// (lower case, default port removed). The answer's `Cache-Control` max-age says how
+	// long the gateway may keep it. Role `appreg.lookup`.
+	//
+	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
+	CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // DecideTenancyWithBody Approve or reject an all-tenant application
@@ -1343,6 +1611,94 @@ func (c *Client) DisableApplicationAlias(ctx context.Context, applicationID Appl
 // Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
 func (c *Client) EnableApplicationAlias(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewEnableApplicationAliasRequest(c.Server, applicationID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// LookupClient A client's policy, for the authorization server
+//
+// The client's policy as the authorization server enforces it: its owner, type,
+// state, URIs, and whether it may sign in users of `tenantId` (its owner tenant, or
+// any tenant once its all-tenant approval is granted). Unknown and purged clients
+// answer 404. Role `appreg.lookup`.
+//
+// Corresponds with GET /internal/clients/{clientId} (the `LookupClient` operationId).
+func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *LookupClientParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewLookupClientRequest(c.Server, clientID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyClientSecretWithBody Check a client's secret, for the authorization server
+//
+// Checks `secret` against every currently valid secret of the client and whether
+// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+// carries the client's policy. The answer takes the same time whatever the
+// reason. Role `appreg.lookup`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyClientSecretRequestWithBody(c.Server, clientID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyClientSecret Check a client's secret, for the authorization server
+//
+// Checks `secret` against every currently valid secret of the client and whether
+// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+// carries the client's policy. The answer takes the same time whatever the
+// reason. Role `appreg.lookup`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+func (c *Client) VerifyClientSecret(ctx context.Context, clientID ClientID, body VerifyClientSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyClientSecretRequest(c.Server, clientID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
+//
+// Allowed when an enabled, unlocked application usable in `tenantId` lists
+// `origin` among its CORS origins. The origin is compared in its normalised form
+// (lower case, default port removed). The answer's `Cache-Control` max-age says how
+// long the gateway may keep it. Role `appreg.lookup`.
+//
+// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
+func (c *Client) CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCheckCORSOriginRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1823,6 +2179,168 @@ func NewEnableApplicationAliasRequest(server string, applicationID ApplicationID
 	return req, nil
 }
 
+// NewLookupClientRequest constructs an http.Request for the LookupClient method
+func NewLookupClientRequest(server string, clientID ClientID, params *LookupClientParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "clientId", clientID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/internal/clients/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenantId", params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewVerifyClientSecretRequest calls the generic VerifyClientSecret builder with application/json body
+func NewVerifyClientSecretRequest(server string, clientID ClientID, body VerifyClientSecretJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyClientSecretRequestWithBody(server, clientID, "application/json", bodyReader)
+}
+
+// NewVerifyClientSecretRequestWithBody constructs an http.Request for the VerifyClientSecret method, with any body, and a specified content type
+func NewVerifyClientSecretRequestWithBody(server string, clientID ClientID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "clientId", clientID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/internal/clients/%s/verify", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewCheckCORSOriginRequest constructs an http.Request for the CheckCORSOrigin method
+func NewCheckCORSOriginRequest(server string, params *CheckCORSOriginParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/internal/cors")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "origin", params.Origin, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "tenantId", params.TenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -2064,6 +2582,58 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
 	EnableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*EnableApplicationAliasResponse, error)
+
+	// LookupClientWithResponse A client's policy, for the authorization server
+	//
+	// The client's policy as the authorization server enforces it: its owner, type,
+	// state, URIs, and whether it may sign in users of `tenantId` (its owner tenant, or
+	// any tenant once its all-tenant approval is granted). Unknown and purged clients
+	// answer 404. Role `appreg.lookup`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /internal/clients/{clientId} (the `LookupClient` operationId).
+	LookupClientWithResponse(ctx context.Context, clientID ClientID, params *LookupClientParams, reqEditors ...RequestEditorFn) (*LookupClientResponse, error)
+
+	// VerifyClientSecretWithBodyWithResponse Check a client's secret, for the authorization server
+	//
+	// Checks `secret` against every currently valid secret of the client and whether
+	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+	// carries the client's policy. The answer takes the same time whatever the
+	// reason. Role `appreg.lookup`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+	VerifyClientSecretWithBodyWithResponse(ctx context.Context, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyClientSecretResponse, error)
+
+	// VerifyClientSecretWithResponse Check a client's secret, for the authorization server
+	//
+	// Checks `secret` against every currently valid secret of the client and whether
+	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+	// carries the client's policy. The answer takes the same time whatever the
+	// reason. Role `appreg.lookup`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+	VerifyClientSecretWithResponse(ctx context.Context, clientID ClientID, body VerifyClientSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyClientSecretResponse, error)
+
+	// CheckCORSOriginWithResponse May a browser origin call the platform's APIs, for the gateway
+	//
+	// Allowed when an enabled, unlocked application usable in `tenantId` lists
+	// `origin` among its CORS origins. The origin is compared in its normalised form
+	// (lower case, default port removed). The answer's `Cache-Control` max-age says how
+	// long the gateway may keep it. Role `appreg.lookup`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
+	CheckCORSOriginWithResponse(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*CheckCORSOriginResponse, error)
 }
 
 // DecideTenancyResponse401Headers the declared response headers of an HTTP 401 response for DecideTenancy
@@ -3007,6 +3577,262 @@ func (r EnableApplicationAliasResponse) ContentType() string {
 	return ""
 }
 
+// LookupClientResponse401Headers the declared response headers of an HTTP 401 response for LookupClient
+type LookupClientResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type LookupClientResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClientPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *LookupClientResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r LookupClientResponse) GetJSON200() *ClientPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r LookupClientResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r LookupClientResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r LookupClientResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r LookupClientResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r LookupClientResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r LookupClientResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r LookupClientResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r LookupClientResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r LookupClientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// VerifyClientSecretResponse401Headers the declared response headers of an HTTP 401 response for VerifyClientSecret
+type VerifyClientSecretResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type VerifyClientSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VerifyResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *VerifyClientSecretResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON200() *VerifyResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyClientSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyClientSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyClientSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyClientSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CheckCORSOriginResponse200Headers the declared response headers of an HTTP 200 response for CheckCORSOrigin
+type CheckCORSOriginResponse200Headers struct {
+	CacheControl *string
+}
+
+// CheckCORSOriginResponse401Headers the declared response headers of an HTTP 401 response for CheckCORSOrigin
+type CheckCORSOriginResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type CheckCORSOriginResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *CORSResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CheckCORSOriginResponse200Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CheckCORSOriginResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON200() *CORSResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CheckCORSOriginResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CheckCORSOriginResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CheckCORSOriginResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CheckCORSOriginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // DecideTenancyWithBodyWithResponse Approve or reject an all-tenant application
 //
 // Records the operator's offline decision on a pending all-tenant application.
@@ -3287,6 +4113,82 @@ func (c *ClientWithResponses) EnableApplicationAliasWithResponse(ctx context.Con
 		return nil, err
 	}
 	return ParseEnableApplicationAliasResponse(rsp)
+}
+
+// LookupClientWithResponse A client's policy, for the authorization server
+//
+// The client's policy as the authorization server enforces it: its owner, type,
+// state, URIs, and whether it may sign in users of `tenantId` (its owner tenant, or
+// any tenant once its all-tenant approval is granted). Unknown and purged clients
+// answer 404. Role `appreg.lookup`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /internal/clients/{clientId} (the `LookupClient` operationId).
+func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clientID ClientID, params *LookupClientParams, reqEditors ...RequestEditorFn) (*LookupClientResponse, error) {
+	rsp, err := c.LookupClient(ctx, clientID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseLookupClientResponse(rsp)
+}
+
+// VerifyClientSecretWithBodyWithResponse Check a client's secret, for the authorization server
+//
+// Checks `secret` against every currently valid secret of the client and whether
+// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+// carries the client's policy. The answer takes the same time whatever the
+// reason. Role `appreg.lookup`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context.Context, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyClientSecretResponse, error) {
+	rsp, err := c.VerifyClientSecretWithBody(ctx, clientID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyClientSecretResponse(rsp)
+}
+
+// VerifyClientSecretWithResponse Check a client's secret, for the authorization server
+//
+// Checks `secret` against every currently valid secret of the client and whether
+// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
+// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
+// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
+// carries the client's policy. The answer takes the same time whatever the
+// reason. Role `appreg.lookup`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /internal/clients/{clientId}/verify (the `VerifyClientSecret` operationId).
+func (c *ClientWithResponses) VerifyClientSecretWithResponse(ctx context.Context, clientID ClientID, body VerifyClientSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyClientSecretResponse, error) {
+	rsp, err := c.VerifyClientSecret(ctx, clientID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyClientSecretResponse(rsp)
+}
+
+// CheckCORSOriginWithResponse May a browser origin call the platform's APIs, for the gateway
+//
+// Allowed when an enabled, unlocked application usable in `tenantId` lists
+// `origin` among its CORS origins. The origin is compared in its normalised form
+// (lower case, default port removed). The answer's `Cache-Control` max-age says how
+// long the gateway may keep it. Role `appreg.lookup`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
+func (c *ClientWithResponses) CheckCORSOriginWithResponse(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*CheckCORSOriginResponse, error) {
+	rsp, err := c.CheckCORSOrigin(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCheckCORSOriginResponse(rsp)
 }
 
 // ParseDecideTenancyResponse parses an HTTP response from a DecideTenancyWithResponse call
@@ -4143,6 +5045,238 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 	return response, nil
 }
 
+// ParseLookupClientResponse parses an HTTP response from a LookupClientWithResponse call
+func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &LookupClientResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClientPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers LookupClientResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyClientSecretResponse parses an HTTP response from a VerifyClientSecretWithResponse call
+func ParseVerifyClientSecretResponse(rsp *http.Response) (*VerifyClientSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyClientSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VerifyResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers VerifyClientSecretResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCheckCORSOriginResponse parses an HTTP response from a CheckCORSOriginWithResponse call
+func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CheckCORSOriginResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest CORSResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CheckCORSOriginResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 401:
+		var headers CheckCORSOriginResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// DecideTenancy Approve or reject an all-tenant application
@@ -4178,6 +5312,15 @@ type ServerInterface interface {
 	// EnableApplicationAlias Enable an application (alias)
 	// (POST /applications/{applicationId}/enable)
 	EnableApplicationAlias(ctx echo.Context, applicationID ApplicationID) error
+	// LookupClient A client's policy, for the authorization server
+	// (GET /internal/clients/{clientId})
+	LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error
+	// VerifyClientSecret Check a client's secret, for the authorization server
+	// (POST /internal/clients/{clientId}/verify)
+	VerifyClientSecret(ctx echo.Context, clientID ClientID) error
+	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
+	// (GET /internal/cors)
+	CheckCORSOrigin(ctx echo.Context, params CheckCORSOriginParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -4372,6 +5515,72 @@ func (w *ServerInterfaceWrapper) EnableApplicationAlias(ctx echo.Context) error 
 	return err
 }
 
+// LookupClient converts echo context to params.
+func (w *ServerInterfaceWrapper) LookupClient(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "clientId" -------------
+	var clientID ClientID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "clientId", ctx.Param("clientId"), &clientID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter clientId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params LookupClientParams
+	// ------------- Required query parameter "tenantId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "tenantId", ctx.QueryParams(), &params.TenantID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.LookupClient(ctx, clientID, params)
+	return err
+}
+
+// VerifyClientSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) VerifyClientSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "clientId" -------------
+	var clientID ClientID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "clientId", ctx.Param("clientId"), &clientID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter clientId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.VerifyClientSecret(ctx, clientID)
+	return err
+}
+
+// CheckCORSOrigin converts echo context to params.
+func (w *ServerInterfaceWrapper) CheckCORSOrigin(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CheckCORSOriginParams
+	// ------------- Required query parameter "origin" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "origin", ctx.QueryParams(), &params.Origin, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter origin: %s", err))
+	}
+
+	// ------------- Required query parameter "tenantId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, true, "tenantId", ctx.QueryParams(), &params.TenantID, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CheckCORSOrigin(ctx, params)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -4430,6 +5639,9 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/applications/:applicationId/disable", wrapper.DisableApplicationAlias, options.OperationMiddlewares["disableApplicationAlias"]...)
 	router.GET(options.BaseURL+"/admin/tenancy-requests", wrapper.ListTenancyRequests, options.OperationMiddlewares["listTenancyRequests"]...)
 	router.POST(options.BaseURL+"/admin/applications/:applicationId/tenancy-approval", wrapper.DecideTenancy, options.OperationMiddlewares["decideTenancy"]...)
+	router.GET(options.BaseURL+"/internal/clients/:clientId", wrapper.LookupClient, options.OperationMiddlewares["lookupClient"]...)
+	router.POST(options.BaseURL+"/internal/clients/:clientId/verify", wrapper.VerifyClientSecret, options.OperationMiddlewares["verifyClientSecret"]...)
+	router.GET(options.BaseURL+"/internal/cors", wrapper.CheckCORSOrigin, options.OperationMiddlewares["checkCORSOrigin"]...)
 
 }
 
@@ -5597,6 +6809,305 @@ func (response EnableApplicationAlias500JSONResponse) VisitEnableApplicationAlia
 	return err
 }
 
+type LookupClientRequestObject struct {
+	ClientID ClientID `json:"clientId"`
+	Params   LookupClientParams
+}
+
+type LookupClientResponseObject interface {
+	VisitLookupClientResponse(w http.ResponseWriter) error
+}
+
+type LookupClient200JSONResponse ClientPolicy
+
+func (response LookupClient200JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response LookupClient400JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response LookupClient401JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response LookupClient403JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response LookupClient404JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response LookupClient500JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecretRequestObject struct {
+	ClientID ClientID `json:"clientId"`
+	Body     *VerifyClientSecretJSONRequestBody
+}
+
+type VerifyClientSecretResponseObject interface {
+	VisitVerifyClientSecretResponse(w http.ResponseWriter) error
+}
+
+type VerifyClientSecret200JSONResponse VerifyResult
+
+func (response VerifyClientSecret200JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response VerifyClientSecret400JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response VerifyClientSecret401JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response VerifyClientSecret403JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecret413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response VerifyClientSecret413JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecret415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response VerifyClientSecret415JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type VerifyClientSecret500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response VerifyClientSecret500JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOriginRequestObject struct {
+	Params CheckCORSOriginParams
+}
+
+type CheckCORSOriginResponseObject interface {
+	VisitCheckCORSOriginResponse(w http.ResponseWriter) error
+}
+
+type CheckCORSOrigin200ResponseHeaders struct {
+	CacheControl *string
+}
+
+type CheckCORSOrigin200JSONResponse struct {
+	Body    CORSResult
+	Headers CheckCORSOrigin200ResponseHeaders
+}
+
+func (response CheckCORSOrigin200JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.CacheControl != nil {
+		w.Header().Set("Cache-Control", fmt.Sprint(*response.Headers.CacheControl))
+	}
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CheckCORSOrigin400JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CheckCORSOrigin401JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response CheckCORSOrigin403JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CheckCORSOrigin500JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// DecideTenancy Approve or reject an all-tenant application
@@ -5632,6 +7143,15 @@ type StrictServerInterface interface {
 	// EnableApplicationAlias Enable an application (alias)
 	// (POST /applications/{applicationId}/enable)
 	EnableApplicationAlias(ctx context.Context, request EnableApplicationAliasRequestObject) (EnableApplicationAliasResponseObject, error)
+	// LookupClient A client's policy, for the authorization server
+	// (GET /internal/clients/{clientId})
+	LookupClient(ctx context.Context, request LookupClientRequestObject) (LookupClientResponseObject, error)
+	// VerifyClientSecret Check a client's secret, for the authorization server
+	// (POST /internal/clients/{clientId}/verify)
+	VerifyClientSecret(ctx context.Context, request VerifyClientSecretRequestObject) (VerifyClientSecretResponseObject, error)
+	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
+	// (GET /internal/cors)
+	CheckCORSOrigin(ctx context.Context, request CheckCORSOriginRequestObject) (CheckCORSOriginResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -5988,133 +7508,256 @@ func (sh *strictHandler) EnableApplicationAlias(ctx echo.Context, applicationID 
 	return nil
 }
 
+// LookupClient operation middleware
+func (sh *strictHandler) LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error {
+	var request LookupClientRequestObject
+
+	request.ClientID = clientID
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.LookupClient(ctx.Request().Context(), request.(LookupClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "LookupClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(LookupClientResponseObject); ok {
+		return validResponse.VisitLookupClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// VerifyClientSecret operation middleware
+func (sh *strictHandler) VerifyClientSecret(ctx echo.Context, clientID ClientID) error {
+	var request VerifyClientSecretRequestObject
+
+	request.ClientID = clientID
+
+	var body VerifyClientSecretJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.VerifyClientSecret(ctx.Request().Context(), request.(VerifyClientSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "VerifyClientSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(VerifyClientSecretResponseObject); ok {
+		return validResponse.VisitVerifyClientSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CheckCORSOrigin operation middleware
+func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOriginParams) error {
+	var request CheckCORSOriginRequestObject
+
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CheckCORSOrigin(ctx.Request().Context(), request.(CheckCORSOriginRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CheckCORSOrigin")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CheckCORSOriginResponseObject); ok {
+		return validResponse.VisitCheckCORSOriginResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Jc9s40uhf6eL3VUWuR8mS40wSub6qz5Njx5lcayebnYnyQpiEJMQUwAFAK9qU3m9/hQZIghR1+Nqd",
-	"I1W7NZGFqxt9o7v1LYjFLBOccq2C4beAfiWzLKX47+MsS1lMNBP8ieBjllCuGUnNVyqfzYhcBMPgGGLv",
-	"OyDVnCAMLkmaUzOe5Hr6iuqpSIJhEKeMcv1Z0VhS/fmcKBYHYRALrklsTvExYLpLkhnj6n/deXqxmAWf",
-	"wiCWlGia/Gh2xhH/S+IZ7fmjykHv2IwGw+Cgf/BDdzDoHtx/N+gP++Z/vwZhkFAVS5bhQYfBj1LMFZWQ",
-	"UHWhRQa5ogmcL8AdqhtTrqkEMjF46gVhQMdjGmt2Sd9RTnhszqMYn6Q0CANmgPxhPIgfkQcH3YfjPu0e",
-	"kgeH3cfk8H734HyQ9Mf348d0MDBj1TNOzlOaBEMtc2r+8FLEF+bzmKSKhkFKlH4lEjZm2+D2R24GPhUT",
-	"kVtUT7XO1HB/30HuL7mv2ITTpCtybXDPCS55bHBQICoIAyHZhPFta5kFJE2YpPH2fWOSpuckvjCTVCwy",
-	"s63IKGcJZFKMGWJZryIe/6RPDPoHA3retZ+7BlXm2wUu5JNrsFyGPpm/ZEq/JRNaJ/E3nEJGJhTE2Kdv",
-	"VSNw/+/Dj9/+s+T8JyLQ3wnh1QiOpGn1+TjLpLg0YjHIKE8Yn+xKiVl+nrI4WBoQ6Vf9JJdKyGAY0MWL",
-	"/skXwV59OV68Zv2vr876i1eDv3999VTM8f/PBXv55EVmxrye/fL1l8WLx01KPounNMnx2mrSmvsUDPOp",
-	"UBQSmlL8yBSoct4fSHrfDbk78q7o3dL/rZH7wXXJ/foU7e72qbvwxqHu92uHKhjgNmXtE7zcH0l8QXmT",
-	"NOHc/hkUlZcspjtSYCaUbhCgyFZIzyH1NZtMdboASTMhNdCv5j9UetDab1RPUpJUgLijeTDsbBHN6fk6",
-	"q2gnprmhofKnUPUbqelkZm6sobIzKokWEhh+iZqbA/3KlGZ8ApaCrnwVKEhSOiHxolsA4wjeYewlfumh",
-	"rBURdon1eEDCNsx2P5b3dXcsxayrp7Qr0qSrFkrT2Q0Z8K3VPA2y5cQIULBqqaYnOm9/fvJsbx2+ZuKc",
-	"pbSrKZmtYbuzPDM8rYQEO7iJmVjMSnSocvBwXxjGP6iwEyIOh/v7g4OHvX6v3xvUMNdQrCW8yXX8lxC+",
-	"5EqDpBOmNJV/LJX43aH5w0m5ku3/+dvB7MVh3E8eX/79YfZyoN49mv9yn57+kJ88EMf989cHFz8dTp4/",
-	"/PJrfHu6eRkGGZFkRjWVTe//5Kn5Q53A3k2pzyz3lBOqwBIkJwv9FejGLJoRPa2Eqbf8SYIS47ecyYqy",
-	"jD0zI+Zo/y3pOBgG/7VfBTP27bdqvw4HygRnaLeBFFWWeGS0hp5SyCS9ZCJX6AT24E1GfstpHchrmewO",
-	"6N9yKhcV1LE9nQ/ejHx9SflET4Phg8FBGMwYLz4PyvtUWhrfwwD4ks2YXoXvWMNMKA16yhTMCF/UvFlg",
-	"HKElXM2p7MEHpqci18B0CCRNHTJmNbgH/X47ECmeoAEDm+UznNNHENzHEgDGNZ1QaWlRUpUJrmwg6keS",
-	"nNLfcqp0oXqM9q573ftflAHyW3U4A74mLEWjzjHqx8GnIcyMWOdCW2HIOBAYSzKZGert/JdRc1RK9MQY",
-	"vyQpSz5Lt7v75mkNrdda3AYJxoymSWMJJHSCwATbFjOuo9JE5yoYHhq0aqaRHk/swaE6uENyLvkw/io4",
-	"HZIsk3QyzKQ4T+ls2AR1uSt/PUNc4aWtspNbDZDg0rGQM5qAkHAuKblQQEDmKT2CyOIkAkM+CiiJpyDG",
-	"Y+tOA2KpZ05k1HjK4uuSwarManV9j4CiCgOmYcyk4RgBMeExTZFDikk9j1K8ZT+nVt+1EssdHKEigMcV",
-	"AXhSD8rzbKOBFiBuhwzqEJsDUxgLec4SheAINNfR0oxWDxGFEDkt95kL/dmFWaI9Q0lmOksM8jS5oGaB",
-	"2BFJtIc08xz3SSi/NtEw5R2QU+oOLUWKkEk66aEJ06tJDpWPxyy2hiGq/DX0cJXVq6u+7/N6tRVO24nb",
-	"V453OzethbkEpsDKn/NcQ0riCw8m3QIxXtSJsUg5Se361+dwFz6AMWEpTQzjWJV2BFougEyMHE2JptK/",
-	"LzOJys/241rOvdLSTvahGdYfvHj86w9/P/zw6JeDn++/evD64dvHp4N39//xwLvVB3UJbrEBxZG2XWkN",
-	"gtu5zDq4R/YOnUSfkQWcm49aMpr0ICrBjcCalWNGlZFfzq5wi91TkIqJvfHXQj8XuQ0EXeOyX4t6MJPp",
-	"qaUullhXH22ahcglWAvYv3AjSMa4eettX2vtij0Pq4t8LTQUG227w+pQN7/A1wJUHk9rYLirMO4IlfdU",
-	"efRlGLwli1SQ5J0QL4mc0BvwX0Eh5yJZAP0ao0gbwCv2o49/N+qzFuJzijuu5brNC5ZIH3gy0ZmLoIWA",
-	"YvVtyF890e3aQHh8pux5jOIiNcYAEsc005Yz3nOS66mQ7F80ucFVWGk8JQro18y4TkcwoRoIcDoHwWmv",
-	"xdbFOesvY5clKz4YrJqkxfq7GqR2/O1cxTkl0qC+UFIzpozTHFbGaViAZWwLY3lrmStN0aedUpI45/jD",
-	"hw/d41xPjZyLiabtzqTbLp4afuMTCp3T50/gh4cP+nt19/FHOxBR/j+j+lWMgtB+8dnb4H9GgW67jFFQ",
-	"c7qaruESSUvlGYa9k1c0YeQdjrkWiZ1RniAJI2kTBc2JPn3l1b6fZ2bjz3i6VkLbaeGK8R9UVOZBB7gL",
-	"uF22kdua492NCDCEFTVhinrovLsFGyGYFm/ei0wWsRdvyR68ppeG+IiURhETsPElg7lMGvtLM+td+6HM",
-	"bwFJ0zdjdE43BlWqOcuVN4q3kipzmrGQjeAqT8pHHj/0gCKvCpdu3vpJMW5Zi562BnNUfo5RnPlU+Nhi",
-	"us5+awOQkpLkDU8XRcSpwU+NyKzHJOvilEbIEB0Mg4Ro2tVsRnfZpQbZZuz4fLRsi+ruesPFhNXrRS1g",
-	"vzUGxVjImAIX8yOIbAQygpxrZq4bSJq66GPdDkGOluLSCtY6ApY24LwzKdbje63HLUOTxj20wXqWRHsh",
-	"EGVDwnC+8HVx+6GqyHaT2D5MqZ5S64z6cBojmXhqokZ29rLXXP65ECkleIdVAH2FxmVOYT5lGCdYG0lg",
-	"2pyLQ0y4kTvn1CgkPrEqLmEKYaqdzAXqtx/ty/xCPeNJJphVHJvu6cWHn8/KscvVZ4CtDGwmlEe/PRZe",
-	"fWS4Mz42W71X1TYrRMTNZSGcPtUkR0DOUaKyMXAj1euw+2ccDO/f8IzFS8rm23yJw96fnqActlHfzTNe",
-	"mzFL73ll8/A3btiy9syyec6pG1gca03CwzrEz1maGvZAPqIJ6q+JEMkRZE6jbeG19mu5378F0nGvRpvh",
-	"PysCObqS9jvJ+JZkpivqiXLienNgbtBcBPIig7iIpGnUKmurF6xv67SPkWpEg5hz1ZS79XtoeQLbim69",
-	"2I5tT/GgDW2fLYonqo9BlTSm8fkKmaSOHM/qcXtWd9eivH1WqBip4tmCTHxd5ekP316qmy4r0rhFLFbP",
-	"6+L8C41RhvsZwrgc0k2SMPMXkr717EynUxo2bD0dTVdWWg/MRbvsDcMy0BEup0OB4OliD0iSKIhYEoUj",
-	"HhV4joyRGe5ueoYQWbs46o343ZvGT+mY5KlWBtSoJW0g2v3kR+hF2KCBE1Yuc0Nwen2T+vq2Jmvh1hPv",
-	"As2tDZFVG3k4wJIjGBiUDA4eGW0fHXd/Jd1/9buPe5//X9fcrwHVvQYxDlHXvo5ExoKJus6GiULIOfst",
-	"p/YmKwHQnrHjPaoODh5teVS9oanzp9KpV1FERU7D9ejCzobOTvzQCKlszJ3a8KD+qE0b3J7z9Jx9pQkQ",
-	"DSh+0U+vyQTnQfWCjUqwHX2lWqRNZ8vKUSsltirHKzLGbahKpxqbynCLymlLSzmuZMoQCLx/f/LUGh5r",
-	"PL2a4BnxhuSxUwvsNeXKjpktm/GZEa2pNEf/vx9rm3/6P/8dtKC7Ua1gMNDQWbVKhG8B03SmrnBB1Z0G",
-	"REqC1qGfnv5tk3k3E5LWs0rGIk3F/AgyovA1iCiIbIpLdCspNKvZLz5h1ZCxhZzeEh1Pr2jAGCMF0xOQ",
-	"e61z2oNj660ZSRXxPE2jYswFpZmhPiYBMwl7cEpJ0jUsPOJuDJG00uqIVPpbTlKzPr7d5FKaxXF+CJKO",
-	"MbVP6CmVc6bov8WMebKLQEbJdBehvRJnRzsjqlfnw4MHP2wP5t3Kpq3e3u88wHctUNcYgDe/K5SZKxjb",
-	"EIwrt4ROrqhnLCI/ltbi3tVOdJW43DWB/vfG1+6Ki9riaf9GVtocY7vNrY1kN5T0PZT2H8LvtWNityYg",
-	"oTNu2vN7VxSadxh4u64cX+933JU0L3yIK7/4WG9i0wWhY7TIqA2cOxNNXe2WlpsNx+IFvX6GyPdaoyHE",
-	"hFv7j5R+rU3Z6iqW0GaZ2F5vxCMbz7FzudAr09FX7NrSZFmU7/iLHMHbn588s4bYiEfOSouMZ1TzqZ3P",
-	"NHcp3wTObfnIkcswoE6vFCsZw53nM1u545URhEXpTVhWzH3ybfzG4E3OzQemp2dl9ODKhBEsw6ZjtC4W",
-	"4T0Q2iFXCB8OQU3FnAPjI47pYTYfEPEUgtJCrnicmM4AU6KmTX/yanUfW2LYqzT7aUv0lSjvjTy0KW9M",
-	"qyoKg+axD6FNsD2ueRf1LX4S8yatCdmGyeKJRflbEhvMqNNgzye+1krQlmqsOhW2lmutEOMTz2tpIC5J",
-	"JFWKYiIHGjpFqUg90TllYxov4pQCvUTYOjbY0A8hwUhXrOtRq021h4UbX8HRPrZhoh22QDYjX0/scgNb",
-	"ilF8WvX8n9Y9k+bDGWkNN61Ema5cjeZrjP5BGwxllnD9SM8uqVzYfKmyksVWF+CLEwGlMa9+RuIp4xRi",
-	"kZT1Bx6s6CyMeGRTnSJQZAFzhFZAInoQmfNgXjrTGHmObDaSczKKacaXN/g5ff5kxB8fPngILt3IBQTa",
-	"nPUiu6oV2XMU01LwCQhuE1JdblEd4VetSVlBL21H79kq9oYQNWpHDDpqKWz4QrOacm7GlRmv5sMMpQjm",
-	"+JM0FXNq33baKwLKNP811QFm5kpKpxncnumFd+ilUEdN6bxaC9SOtI0ccwxGyFFu1ABkVCqBeRlAYqNb",
-	"7+IOW8TXcyFter5l2DFhaS6pCkFwCpRruTBHWy3ACXeLJT43o58VaehNgeJlxX9bnyl3DxOtOyRVokha",
-	"jv7ZdVm93ZMkApuMuWd1tbvQOv425tyvOhMum7DtUD+9e/cW7AAk+do+tu6qUcJWJiS2EMBUSA2uALnQ",
-	"GxeMow5x4qEOyNpirlUDurnZ+9MT4GRmLnHrNjuXhm0Luq4toqjeuBE5JdLDQui1RWg9clqJdbv6ubY7",
-	"a1BvaM2ujBijhjs7v0jL7EQ+r0V7oTFSzGBXD2s+WnrDArX1bNp2NUUxX6s8Z8pJc2dthYba50Imart8",
-	"uLJEaFyTRV55wDbc12JKq+TFAYue4f3py3YD6MXZm9fwgZ7Dz3QBZ7TBoJsqpntzmqbdCy7mfP/L/EL1",
-	"MA+5btv0D9t8SS+csvpWIZTu2rAMFPdmeETZ2hZFZhQrEhU+U5Q3GzWMtN1LzFusth0n7wKqb8f1V0Xt",
-	"azJrFQqGhiGjIksNC8RiwpmiofNkDMEJXr5foIHJlHbVWsbXVPVbbJbPX/H58E0Vw2q8Mbw5PQMX4QJn",
-	"DtgqyNTWQGYp0WMhZ/cUHL89UTCWYla5rsMRj1Aj0eH+/lQo/XFoVMSnKAQuUA7gP+YsTWIikx6cWWeN",
-	"CzkjKTMGasfsKSEmioYjnthnWsCXV0ln4pImew0jYWvHgKvRw20QQS2Q1xLQ8ZggBKPNicEC/UpinS7w",
-	"KUukuaaIrEK81DB3BBGCYAwuIe2HyJARgVSIzPh6YPAPnbJnRwgfh8PBpxBSEZPUfLl3VCSvdGwYY2/E",
-	"a29JmElrrIFcoekk2SXRtGs+2Vt2xU5qxCO/mQjJsmHZfiGyBRiPDh4cXOnmav0brsjSXuuSG9/lWRHw",
-	"bBjlGYlpV1GjrzRNAI1r1ZqM3Oos1DtRAJ0ZVbzLcb03p0bsy6UxDCFXtozZ2nBizmlRMGdjSTYH0B9H",
-	"0YMrx8R0xAmHIvmryBtXwHQ9EFV2vyBpWvf3q74YawDwg68tVZBYrmw7CLXns98r0tlJ6kcnqnZwRbI7",
-	"alujXGkjMOZ1jltzxqc0Zsr5FBsfqOsWUixmM9qmvD9MF0dwQTNd1DZSSNwWdeo4pZeMGtnLODz56W/d",
-	"Qf/wYDcXPfGO3GKguRvFEnhvY4c8h7ISY3V8Vd9utnHKI6xaNzY7KZdML85QgiC+bMnWca6n1afnxevE",
-	"iw/vVhrtHMOLD++gc3p28OAHYyc+M//Ys8qooaWYUjmVPXiSEjZTQ/CSFjt6Ske8UZe5F7oEeAxik1gL",
-	"4+9EUqRURdBBsXCEdURlkTjmD454yS1lnbXa68EJh4Re0lRkaCPOREKL2S7G1i2I+11kRCzXCkv6kM+s",
-	"mA2GDikV6o30s4VPjI+F1xzK/NP1A3nyT+Nb2higXpRIAU3JbOUBPDh1YUgrw96Y2ziAfXiTUX7yFJ4I",
-	"zo3KWq15UoZL6/IDrdIRt/sX2w5dNpDXs0ahtWNDgirESLvrQ1Hn88ImHHGjMXGSb6iErm+DCovKCjvG",
-	"ppQjPDMUhnMBStNM9UZ8xG3QCg2bqlzLFQ8a6tpETF4+NFMWWLzLe8qnr9iQHJ6kJCXMC9PKkRgO6EEj",
-	"JCzGRvgKW9tSbsK4jV5OcqamKLad6eXKKTGO0DnsH+550NmQ3JQgRVnHQE1JRqEToXMX7Q2bIBZxOxuK",
-	"WwnRhSU8Rqm3RNfWR+lCL7RX5gu3hkSKziSWB1IWU66oR9hGAEtGNZELz+sPjrMMLBU7w/n47UkQBpdU",
-	"WoEYDIwlhG+4GeUkY8EwuN/r9+4HmBE2RVm0jyy97xP4/rdaU6Tlvot8dYmnwvw+TmteTKohLfVTGEdv",
-	"MRVj9Et1XXaL8ThlvFIe1vJz+myNvuzZoJ6R4BHMyAW1lFjmspTlZWgcHBlPzMjsCFJKrOoH9/Zl1x7x",
-	"olSjB29qWeLQwZ4TdRm51wOjTRNLqqjWq7ONuHaOuXGtSzgwlKzgsP+4Pdpo6aMUt9j0ATepJe+j8fWj",
-	"SBa7F9wWOX2o7uqd60od6HXlc9q+VWs7G1sZbr6kEh8ueoGvp8uNlsudC1+b9smyroNdQUetn9NBv39F",
-	"BMSN/n1tByrG76/rW747TLWHxK0tbaqnMk7npSVo7UZ8ITu08LbtWOJl32tyhVMG26fUugTgpPvbJ1X9",
-	"cHDG4fYZZZsOnPB4+4SyTZOZMNjhTM3mEzjvwS4IaKllX4bBg10QXu83g8TR5C1j0FnZs974N4YQmWAL",
-	"QMcKjaBJ8Mms7YR5Ia+dLEDinrS9Sr/EHiOorVu3XbV1bDPnkvyYKqSXcczThCrXSmpXGfmWTIzomwt5",
-	"gfEwIxujvz17BzWN1Cr5zOEdMk4LQMMr6iXbxG4Zbh3oEpOXn24sZTLX+n1X6VK2i7+WZMH07TXSZbP+",
-	"VL9zqXJj9jOoWUv3c8KwSGRcRgNsMslOTNhIjt/Geg1+a2meE0Kdt4q2iRG2QIxG3PJo3ar2yzXwCVfn",
-	"kltlbaxjvwVjsVBobXuXfTEVmCpeNnQ0/8KGjphyXrWwDG12k0uuCGFMdTylzk8w4+wPG3Qu6EJR/MD4",
-	"ZFg8ktty1xoSMDs9SWzxeD0KuioCjmtS8jv778z+JY3VmB5sPpS9BJvOxnic5glN/hICQa/DjMf9x7WC",
-	"j+V6Z6aIMNStfxQqLVxu30Jc0MBYemXgYMQ7EUuMvtytKAIZKFWiKkgibrERL9LPfHlQlKfaEGo9w2xo",
-	"M8yMP8TFPDT/LZs8jLikJLE96dAN92rGhuBHVFvVP8zYxHCz0UEFsNbL5yjw5IjbajpQlBd1uFAvw4XO",
-	"znl0eyNeAlrGI3OVk9T58kdteUauYMNdGtFQuINuCYItP6rAThUxcEgsoi1cFN1xDKZO85SqIRTpl/X7",
-	"m1BdDQ9tWkauqE207GDwL8SmhkD0iKeUKI0y3X9utMcgF9SsFFXVOVEP6lmjta2NwLa5xu2r9qBM8Kwf",
-	"2RxvNY9uxNH4qx2levEMIXIhLVtk63LZzQnLCv6kKlw012dD/kfWaUctrayO5n68oLRPzcalbdlw523/",
-	"GD2lvFfDj7/ljvXTRmWu6TrUorVsFXtdb13fbT+vfudio06p/yqGLZja3d1t+T2KZRiw8lcRdpjsfkJh",
-	"Webv7jbtbdVn/8rqz/UL2ClaMLjLaEHbLwRcCyIvY3mHmMG6bNt66bOvADCyv5M0hU5TU6CJ9juPRPwl",
-	"AguF4dGwO9ZbME2vpRkBtrZNStt6ED7HztFK06z0Oeaii5+L/jXD+jtFKopevTVa5cmIFxVA1v7JqJwR",
-	"bjM/XCccMtauBdZEktj4sJKJBDoPISELBTlPqXKeR5EKb3S4IehJLv0a1r0eRG/fnDUiDU3Ii7q+ET+n",
-	"Y2MGRa1FSpHrm63qjbPh2PlNms2o863qIHuZ6NZsa/YF6oHdB+PD9Rjy6g9rkdTYY4uqWZB7Y9JYQYz3",
-	"5L5pDyWbrZt66UbejvJ/IWxXl6f6WbG7CqaWD2dJSZClfFx3wYrqP1uc9caCpripBml6Dec3eU2tcZFT",
-	"dEvsA15LPKPZVdg1oJRult+Ask7c/2B0fquk/bt+LfhOqQ1KNde/szoMb/66WbR5aKQb2sJAJ4/x+bjo",
-	"+uaSl85Fsig78dkh1qF0w23OpBpx2/MhbOn2gH1tCQc6y/QCbM4K5jSmlEiIEv91e8Qjv/zbumG2bgK9",
-	"1LOnP9u0OFU0y51PRT1ch8bhEGRZDelO2im8dXweL7pnxQss3CgK623EEUieMKskVek924SAlWVtA5Vq",
-	"+2iv3swCdeqEY5olhiX1lC6KysuV1hbWcSv6W6D8J3DY7/v57Lixt1bCxmMqe3Ds9EZdp3dKfVzqkb3V",
-	"rphD+8jbUnTSppixacht+YuSFtXfvsGI6bo2FzcBUnP5/bfftl+zgs6z93vBdX6oKlwdlq9JiVxeS1La",
-	"bit/wcdiogpK+/42/Id04aymuDUHrmhIcneZO08LD6/h1w1dwBi4gFTwifFK/WbFYCfaGHBhlddFqiun",
-	"By70lPFJJXlhq+BlasQLp6hm8tdybdrEMLwW2kY0bQM0l+OXET0deg1eXL1nPh6zry3lKcCSe8oWBCmK",
-	"ae29EY82Z1v5S5cFI6VCaHXc7IyN5u3h1l/XM/tVnZr/4lLjxgzs7uT2ONgGIu6Oga1FttrmFt40s9c2",
-	"/aI3MG04TgnIuY3zMPuu1R4fwU1dbMMCmNRjHCu838aWUHBl0YRplSnrEmWVK2ELU3or2+DSVqa0+LwF",
-	"nizw0jFotFilyd53D6/BcBbfTVLtCFn8pJ3fUXvv+oy4f+eq9N2K0MdKwR2ClYXq6O2gIo5TRtR3PfH7",
-	"1BPQIeZ6bkKmd60vrk+lTpb2tovMG9Hod7l5E7m5lf680iYkK7+o6eMn/NFY7HRhia6R/CZiktbqhOxY",
-	"6EQzckFB5jwye+cydbU//q+xDx/1H/WRMt3ZVojBpdNUyXlCVi+haI7MCCcT6gJnLUU+vepnhmuAL8Pm",
-	"ZlWeK1nN512TXdieDFttuSa9cPlp+f8DAAD//w==",
+	"7H0Jc9u2uuhfwejemdjzKFlynDaR58xc10nucZrFx06acxrlmTAJSagpgAVAKzoZv9/+Bh8AEiCpzUtP",
+	"l8y0E0sCsXz49o1fOwmf5ZwRpmRn+LVDvuBZnhH4+yjPM5pgRTk75mxMU8IUxZn+SRazGRaLzrBzhBLv",
+	"N4SrZzpR5xpnBdHjcaGmb4ia8rQz7CQZJUxdSJIIoi4usaRJJ+oknCmc6F186lDVxemMMvk/dj+9hM86",
+	"n6NOIghWJP1Brwwj/gcnM9LzR5WD3tMZ6Qw7+/3977qDQXf/8ftBf9jX//3ciTopkYmgOWx02PlB8Lkk",
+	"AqVEXimeo0KSFF0ukN1UNyFMEYHwRMOp14k6ZDwmiaLX5D1hmCV6P5KySUY6UYfqQ343HiRP8ZP97vfj",
+	"Puke4CcH3Wf44HF3/3KQ9sePk2dkMNBj5QuGLzOSdoZKFER/8ZonV/rzGGeSRJ0MS/WGp3RM153bH7n6",
+	"8Bmf8MKAeqpULod7e/bk/pR7kk4YSbu8UBr2DMOURxoGDlCdqMMFnVC2bi49gSApFSRZv26Cs+wSJ1f6",
+	"IZnwXC/Lc8JoinLBxxSgrJqAh6/UiQb/YEAuu+ZzV4NK/7qAiXx07dzcRD6av6ZSneIJCVH8HSMoxxOC",
+	"+NjHbxkguP/98NPX/yw6/4kQ9HeCeAHC4SyrPh/lueDXmi12csJSyiabYmJeXGY06dzoI5Iv6rgQkovO",
+	"sEMWr/onv3D65pejxVva//LmvL94M/jHlzfP+Rz+f8np6+NXuR7zdvavL/9avHpWx+TzZErSAq4t4NbM",
+	"x2A0n3JJUEoyAh+pRLJ87g/EvR8G3S16V/hu8P/e0H3/tuh+e4y2d/vcXnhtU4/7waYcAdwnrz2Gy/0B",
+	"J1eE1VETXZqvkSTimiZkQwzMuVQ1BOR5A/UsUN/SyVRlCyRIzoVC5Iv+hwjvtOYX2RMEp9VB7Na8M2ys",
+	"Ec3J5TKtaCOiuaOi8qcQ9Sux6WSmb6wmsnMisOICUfgRJDdD5AuVirIJMhi09VUAI8nIBCeLrjuMRXgL",
+	"sdfwoweyVkCYKZbDARBbE9vjRDxW3bHgs66aki7P0q5cSEVmdyTAUyN5amjLsGagyIilQE7snP54/GJ3",
+	"Gbxm/JJmpKsIni0hu/Mi1zQtuUBmcB0yCZ+V4JDl4OEe14S/X0EnAhgO9/YG+9/3+r1+bxBAriZYy/Om",
+	"t7FfIvRLIRUSZEKlIuKPJRK/GTR/OC5Xkv0/f92fvTpI+umz6398n78eyPdP5/96TM6+K06e8KP+5dv9",
+	"q78fTF5+/8vPyX3K5lOe0WSxMaUYpH8kUQ7PBcSRZXxO0pdcADIphwobEM0qNJwIzNT7RU4A3noyLui/",
+	"gVYvEp4apjIWRE4vFL8iWtTaRRJB7LZlycdvi89ZDZtvg3mbo1h+lZAz8mtBhbfmAxjSy7FFQ/IFS3NO",
+	"mXrHskW5i2V49BMRdLz4CWe0puG9nxJkrltbGtcwwMMai0ff8OevjD+AD9QC60ajU44FnhFFRN0nefJc",
+	"fxGKPY1ingh/JC2bQjQFIWfOtsXt6UlzrKaViudNf5ICyjjomvvVVtYM6639tyDjzrDzX3uVi3XP/Cr3",
+	"wnOApgIbXXao8hhoB7PaEWOaxrv3dTyz0P2ezDo22s4VV56PWGvpakpQLsg15YUEp1sPvcvxrwUJz3cr",
+	"F4k9768FEQvvwGZ3/vFm+MtrwiZq2hk+GexHnRll7vOgxFupBGUTOOBrOqOqeb4jhWZcKqSmVKIZZovA",
+	"e4gog9NiJudE9NBHqqa8UIiqCOEss8CYBece9Pvth8hgB7Uz0Fkxg2f6cAT7sTwAZYpMiDAn4PyqyA23",
+	"XYaChq5hzw4bpdErKUM7xpVUSCIk0swKURYhLqyL6ej0RI/W/ISkNVxtYRptRyzZzCrE9G5usP903c3d",
+	"6Klkzpk0AY8fcKp5JZHKmTjaSgy9u3u/SA2Rr9UBNKwUphk4Dyxj/TT4PEQzbT4wrozSTRnCaCzwZKZB",
+	"t/Nf2pwiQoDHjzLgehfCrm5/eR7cwa0mN87oMSVZWpsC4IjhMJ11k91o/q+wKmRneKDRSVEFd3diNo6q",
+	"jVsYF4INky+ckSHOc0Emw1zwy4zMhvWj3mzKV14ArODSmrhpZ0NAaNmYixlJNfZdCoKvJMJIFBk5RLGB",
+	"SYw0TklEcDJFfDw2blsEUOrpHWklOKPJbdGgKYVaXayHiIBqgKhCYyo0p+AowSwhGVCZe6jnYYo37YXV",
+	"JFqR5QG2UCHAswoBPG6Pyv2sw4GWQ9wPGoQn1hsmaMzFJU0lHIeDWwg8GnFzE3GEYmtNXTCuLqw7P97V",
+	"mKQfp6kGnsJXRE+QWCTRsvcm6ryEdVLCbo00VHobZITYTQuewckEmfTAVO4FnEMW4zFNjC4MKtoSfNhm",
+	"9uqqH/u0Xi0Fj21E7Y3t3c9Ng1pZmhHoslAow8mVdybVcmK4qBOmiGA4M/PfnsKtmxqNMc1IqgnHiPJD",
+	"pMQC4YnmoxlWRPj3pR8i4sJ8XEq5W01teR8o4P3Bq2c/f/ePg49P/7X/4+M3T95+f/rsbPD+8U9PvFt9",
+	"EnJwAw3ktrTuSoMT3M9lhsc9NHdoOfoML9Cl/qgEJWkPxeVxY2TMhjElUvMvq0/ZyR5JlPGJufG3XL3k",
+	"hQk43OKy3/IwaEbV1GAXTY1LGXS5BS+E1ZH8C9eMZAyLt972reauyPOgusi3XCG30Lo7rDZ19wt8y5Es",
+	"kmlwDHsVoO6JR7Lc+k3UOcWLjOP0PeevsZiQO9Cfw5BLni4Q+ZIASxugN/QHH/521IXi/CKDFZdS3eoJ",
+	"S6APPJ5o1UWkOEdu9nXAb+7ofnUg2D6VZj9acOGAMBBOEpIrQxkfmHODkPQOV2G48RRLRL7kWjM/RBOi",
+	"EEaMzBFnpNei6zoXy5LL2GTKig4GTZXUzb+pQmrG389VXBIsNOidkJpRKSmbRJVyGrljad1Ca95KFFIR",
+	"8FJMCU6tu+Pjx4/do0JNNZ9LsCLtlpldLplqemMTgnbOXh6j775/0q+ZWj+YgQDyv43Cqxh1IvPDhbfA",
+	"30Yd1XYZo05gbDYMK0AtWeQQXk3fkJTi9zDmVih2TlgKKAyojSWqP+jjV1GtezHTC1/A7loRbaOJK8J/",
+	"UmGZdzoEqyC7yjp0W7K9h2EBGrHi+pniHpj8dsKaU63Fi+FFwJzh703ZQ2/JtUY+LIQWxNi6eDXkcqH1",
+	"L0WNde17b8HH+24MxulKZ1L1zE0jFn4qiNS7GXNRC+KxtEwm8F0uwPKqsNzqpY/duJsgStfqxJLFJXiv",
+	"5lPuQ4uqkPyWBroEwanxjRqHRo2eahFAj0iWxcM0k8GqM+ykWJGuojOyySrByVZDx6ejmza3+6Y37B5o",
+	"Xm/pc0oWWqEYc5EQxPj8EMXGpR+jgimqrxvhLLMupFAPAYoW/Now1hAAN8aRvzEqhn7N1u16XtrYhg5o",
+	"Gu9GCEvjwEeXC18Wt2+qihjUke3jlKgpMcaof06tJGNPTARoZy57yeVfcp4RDHdYBWobOC4KguZTCn6C",
+	"pZ4ECr5BhhLMNN+5JFogsYkRcSmVcKZgZ2U4Yt3WfplfSRdDWIeZrz7+eF6OvWmGm9cSsH6g3Pr9kXAz",
+	"mP1gdKyX+iCrZRpIxPRlwTl9rEkPEb4EjkrHiGmuHp7d3+Ng+PiOe3Rxr9W3+RqGfTg7AT5sXMGrn3ir",
+	"x9x4MbLVw9/ZYTdBWGz1M2d2oNvWksS6ZYCf0yzT5AF0RFKQXxPO00OUW4m2htbar+Vx/x5Qx0b5Vp//",
+	"3DlyVMXtN+LxLUmzW8qJ8sHl6sBcg9k58mINuBhnWdzKa6vY5cqIB1aIz5ms8921cYy14FaL9dD2BA/o",
+	"0CZs4SIgnzpVcrKJjgCRhMDxtB67ZnV3LcLbJ4WKkCqadWjiyypPfvj6Uqi6NLhxC1us0rj45S8kAR7u",
+	"V6LAdIA3aUr1Nzg79fRMK1NqOmyY9qwqLa2H9EXbLEFNMmiH29xBiTjLFrsIp6mJsUYjFjs4x1rJjDZX",
+	"PSMUG7047o3Yw6vGz8kYF5mS+qhxS6ZEvPnOD8GKME4Dy6xshiBn5PYq9e11TdpCrSfeBepbGwKp1vI9",
+	"EU0P0UCDZLD/VEv7+Kj7M+7+u9991rv4f119v/qoNhpEGYq7JjoSaw0m7lodJo5QweivBTE3WTGA9szQ",
+	"rUKSd1R1/lQydRtB5HLnbocXNilpZyN6qLlUVuborkgkeNomDe7PeHpJv5AUYYWA/YKdHvAEa0H1OiuF",
+	"YDv4vESAmrFl+KjhEmuF45aEcR+i0orGujBcI3LaEiKOKp4yRBh9+HDy3CgeSyy9gPGMWI3zmEcd9Op8",
+	"ZcNkntXwzLFSROit/99PweKf/89/d1rAXauKgwS9UGYFFW9fO1SRmdzigqo77WAhMGiHfhnU11Xq3YwL",
+	"EmbTjHmW8fkhyrGEaBCWKDapPfG9pA41s358xAqAsQadTrFKplsqMFpJgfQEoF5jnPbQkbHWNKeKWZFl",
+	"sRtzRUiusY8KBOmVPXRGcNrVJDxidgwWpJLqAFTya4EzPT/Ebgoh9OTwfIQEGUOqD1dTIuZUkt9EjTne",
+	"hCEDZ3oI114Js8ONAdUL6XD/yXfrnXn3smirtfc7d/Dd6qhLFMC73xXwzAbEVjjjyiXRTiGJpywCPZba",
+	"4u52O9rGL3fLQ/+2/rWHoqI2f9pvSEqrfWz3ubTm7BqTvrnS/kPwvbVP7N4YJNoZ1/X53S2Z5gM63m7L",
+	"x5fbHQ/FzZ0NsXXEx1gTqy4IDKNFTozj3KpocrtbulmtOLoIeriH2Lda4yFKMDP6Hy7tWpOy1ZU0JfVy",
+	"5N3eiMXGn2OeZVw1HgdbsWtaYAhXJupPcohOfzx+YRSxEYutlhZry6ilZgyynHihEEaXpkzx0GYYECtX",
+	"3ExacWfFzFSIemUikSvxjMrK7M++jl8bvMq4+UjV9Lz0HmyNGJ2bqG4YLfNFeAFCM2QL9+EQySmfM0TZ",
+	"iEF6mMkHBDhFSCouGhYnpDOgKZbTuj25XX3hGh92E2c/r/G+YunFyCOT8kaVrLwwoB77JzQJtkeBdREu",
+	"8Xc+r+MaF22QdCEW6S+JjTMjxMGej3ytHQdaCtBCLGytUGsg4/G7s/MzIouszcg2lXCrI8FGPEMQOMGZ",
+	"SdzOM6y0tHsk0dHpiQRMA8TxMhTDAHFdK6xbuHYnbcatKV06Lev32l0lZamoxgBwHvkVeMgwKaCACVZk",
+	"jheIMBP0p23ZJI0awWUgomUSqStWgcXlFUlR5c/fACJRzcDd1Kxtt542DJj5RYttHOWdXmkfwTAQQNId",
+	"uJBhHsDdSh6dd8eRxB3mWiKWKzcQTbcsMltppz23qQcWDSUAB2IaqzMm7tlMumtuxdpdh2WV3rZvZR9s",
+	"r/OHpaat5/SCR/YyIn32ZGrKmbQZDYoEyITz/SffbXbA3yjIsDpYzOeMiDb2uqIG3yOBZpnsUgg6sVYD",
+	"oYZeU4xZ79gmYHyIYLQNNvtx4qpsqRl3bnD1MBRdBaCroLQLRQfoF/DNNui2ijHPfVgTYWkqiJQEMirB",
+	"4+BqVcOKo4yOSbJIMoLINbCaHeP170cohZBTonZrPHl5s5mS45aI1D625is5aMGuGf5yYqYbmFpQ96nJ",
+	"e5+HLsK6SMWtcZ9GuGfr9iO+6dbfbztDWa4TbunFNRELk7hcltKaMj9I/cBIKihwm+FkShlBWlK5QkDv",
+	"rOC1G7HY5BzHSOIFmsNpOUp5D8V6P1AgRhWEgGOTFmy9fe4xLAwNnr08HrFnB0++Rzbv13rm27zmLs25",
+	"FdhzsJcEZxPEmdHgbJJvCPBti0Mb4CXt4D1vQm+I4loRpwZHkEsOqRLN2i89riw90R9moCFBsZ2lfHiy",
+	"vTSvrLdbUqann2zUVujB7SnXcIdeLVNcN5OaRbntQFtJMUdIWxuEaXsM5URIDgmSCCeaMz/EHbawr5dc",
+	"mDo5Q7BjTLNCEBkhzggiTImF3lqzEjbaLKj3Uo9+4erB6gzFK0/7ujxl/ZE0vQ0yyZ2GHv+za8truidp",
+	"jExVxK4xmu2FhvBbWfzW9OrZtP62Tf39/ftTZAYAygfrmALoWg19WRnQggBTLhSybVCc3LiiDGSIZQ/h",
+	"QZZWVTc9WfXFPpydIIZn+hLXLrNxjfa66OfSasYq2QyAUwI9ckyvTQx76NSwh20he6v+FWJvZPwfOVZT",
+	"RJl1uLn6iJ3Yp7V4FzoV6MG21Yj+aPANKsWXk2nb1biq+lZ+TqXl5tbtEWlsn3ORyvX8YWuOULsmA7xy",
+	"g22wD6yWJnoxBN1i0Iez1+0K0Kvzd2/RR3KJfiQLdE5qBLqq1UxvTrKse8X4nO1pO6sHBUGhbtM/aHPq",
+	"enZLM2mAS9U1WiNy96ZpRJoiU4lnBFoDSMgXKG82rilpm3fmadHaNnx4k6P6ely/yWrf4lkrU9A4jHLC",
+	"80yTQMInjEoSWZeiRjjOykQCUDCpVLZsOscTIsNbrPdL2zKP511lWNaC/e/Ozq0vSyKrDph2BMt8WoLP",
+	"Kh/ycMRikEhkuLc35VJ9GmoR8TmOEOPAB+CPOc3SBIu0h86N15RxMcMZ1Qrqjl5ToARLEo1YavKlEKRA",
+	"CTLj1yTdrSkJa/svbYcP94EEgY3bElnxiCBCWppjDQXyBScqW0BOCc8KRQBYjr0EkDtEMRxBK1xcmA+x",
+	"RiOMMs5zbZ0iDX+0UzZpjNCn4XDwOUIZT3Cmf9w9dI6AHRNP2B2xIKkDSlq0NqDNWoxyQa+xIl39ydyy",
+	"rTqWIxb73SNxng/LvlWxqYR8uv9kf6ubCxpfbUnSXq/KO9/lufNP1JTyHCekK4mWV4qkCJRr2VoV1Gos",
+	"hC28EJlpUbzJdj33ZS0IZfMJh6iQpp+I0eF8p4jxRJhkfH8cAQuuHJOQEcMMuSxsV8AlEVVhRKjs64az",
+	"LHS8V40QlxzAj4K2tCOAviGmZWx7YdkjV1eGMz9MUPX/dlVnIG21cCW1CJXXKnzJHp+ThEprU6zMFAs1",
+	"pITPZqTdHb44RFckV67JAEGpXSLEjjNyTcnceMqP//6/3UH/YH8zEz31ttyioNkbhV403sLOoWxAVkIs",
+	"hFf162odp9xCm3ZjOhN6LZ62gOvGUT0XYTLh+iVxpVvG4rZqTLZxdYvXTcWyi4fI4K1dlIWnt8lVN9Ye",
+	"Has6Rq7M9vOjUyv1c3CwR7aACEwg8CEBPvioWjDQUy/KNtKg0l+UR3LFjr6z00i76hHP53Ex5uLCgCFE",
+	"+tq0jfu9dj02l8cGLWrWC0S9RiMWa+8cIDSbaV6iyc4vBFWLcxDccHWmZcFRoabVp5cuO+fVx/eNhsZH",
+	"6NXH92jn7Hz/yXfaPHuh/9g1OmBNOaRSFkT00HGG6UwOvSAfpGmMWK0vyW5kC0AhiQMnigv9leAZkTHa",
+	"AWl8CHX0ZZMkqJ8ZsVJIlX2G5G4PnTCUkmuS8RxMsxlPiXvaUlrXyZT3sdZsmJLQ0gLEm9FuNKABKNW9",
+	"a6XDFP5TNuZeE279p22Sd/xPzojti6MWJVCQInjWSADtnNkwvFEdbCRxD73LCTt5jo45Y1pTbNb8Sy0c",
+	"Q7ENxuCImfXdskObDe914ZRgZBickxFkmtg+bKF4dabYiGlFFR7y7YPI9i2TkassNmNMSSWcZwY6yJwj",
+	"qUgueyM2YsZXDPZE1a7ANs/Q2LUKmTyOSaU5LNzlI+njV6JRDnZSohLURShpUQwG9FAtJYKPtc7DDdWW",
+	"i1BmggaTgsopaEvW4rHtRMB9t3PQP9j1Tmc84VMMGGXscTnFOUE7MfhU4t1h/YjOXW484A3PeFSeR+vS",
+	"LU7t5c7xyPOol/VyrZ5I15nP0EBGE8Ik8RBby2dBicJi4TnbOkd5jgwWW3v16PSkE3WuiTB6SGegDRCI",
+	"Z+aE4Zx2hp3HvX7vcQcqIqbAi/aApPd8BN/7GrR5vdmzDucu9jRHvzPtkoyhakhL/wDII2mx0BJwB6lQ",
+	"ZeLjcUZZpbMZg8uqkUvU1J7xpWvFKUYzfEUMJpZxt7K9Aujkhyg2mleMMoKNxo1s7peZe8RcqXIPvQuq",
+	"JNEO9FwLeeRuD2klNjWoisK+tSOmrD+McVWdAyI4Eh30n7U7+Q1+lOwWmp7BIkHxKigxP/B0sXnDGVfT",
+	"Alpm2Pe8VD29tx9YJbtVWbamrdTUfK0VGGpKtiv1uFzo5mbjxi91s+AmFMC2oDnoZ7rf728JgKTW/b1t",
+	"Q2783rL3w21+piCRbm1LxypVjJF5aYAZcw0yxA7MedtWLOGy5zV5hUcG6x8JumTBQ4/XP1T1g4QnDtY/",
+	"UbapgweerX+gbFOqHxhssKd68zV47skmAGjp5XQTdZ5sAvCw3yIgR522tEJneM9ym1srQngCLcstKdR8",
+	"lZ3Pem7LzB2/trwAkHvSZr+9hh57IK1bl23qOqajcYl+VDruFY0Yz1IibSvVTXnkKZ5o1jfn4grc0Jo3",
+	"xv/74j0KJFIr59Obt8A4cweNtpRLpnn1TbR2oC3Mu/l8Zy6T21fsbcpdytfy3YqzQPniEu6yWn7K3zlX",
+	"uTP5adAsxfs5plAkPS6dcCaZeiMirBWHriO9Gr21NI+MUEhbrl16DK3P4xEzNBpq1X65Mng3VCGYEdZa",
+	"O/Zbr7uJIqPb2+zjKYdSybKRu/4LGrlDyWXVut46DazrJ0JjopIpsXaCHmdeILlzRRaSwAfKJkOXm2LS",
+	"/wIgQHVmmprmSWHwockCjgIu+Y38Nyb/EscCokemHsBcginnoCzJipSkfwmGoJZBxqP+o6Dg+Wa5MeM8",
+	"DKH2b91NDSo3IUjrNNCaXuk4GLEd854LtFlRMBBQJnlVkI/tZCPmyi98fuDas5jIRVhhMTQVFtoeYnwe",
+	"6X/LJmcjJghOTU9mMMO9nglD5AcyWsU/mtGJpmYtg9xhjZXPgOGJETPdJJAkzPWhQWEbGrSzcR3J7oiV",
+	"By3DAIUscGZt+cO29D5bsGwvDSvkzEE7BYaWd5Vjp/IYWCA6bwvjrjukhtRZkRE5RK78KLy/CVHV8KiW",
+	"H7wDzr8ImnojrEYsI1gq4Ol+lN9sA18RPVNcJe/HPRRWTQVLa4ZtnPfts/ZQWeAUbrk9AXfEQPkLtlIl",
+	"GkQoti4t02TGZrjqHZYdrNKqcYe+PhNpOzRGO0hpU97h4ZoXn4KFS92yZs6b/olqSlgvgI+/5Ib9g7TI",
+	"XNJ1s0VqmS5Oody6vdl+Wb1PdKVMCd8+ahoGbG7utrz38ybq0PLtkxs8bF9VeVPWr2322Gn1PsOtxZ/t",
+	"l7WRt2DwkN6Ctjcx3upEXsXeBj6DZdVmYczOFwDg2d+Im6KduqQAFe137on4SzgWnOJR0zuWazB1q6Xu",
+	"ATa6TUbaenC/hDenSEXy0uaY8y58dvU8wzBOkXH3rooAV1k6Yq7qx+g/OREzzEzCla0MwmNlg3sTgRNt",
+	"wwrKU7TzPUrxQqKCZURay8OVgmoZrhF6Ugi/h8tuD8Wn785rnob6yV1fixG7JGOtBsWtRfqxfW+MDF8c",
+	"g46s3aTojFjbKjyyV4lp1LZ6X8weMuuAfzj0ITdfYI4zrY8tquIpG2NS0EEH7sn+0u5K1kvX5dKdrB3p",
+	"v4l9U5Onen37QzlTy8BZWiJkyR+XXbAk6s/mZ70zo3E3hRqv5XNYucpqavWLnIFZYgJ4Lf6M+ls1bAN2",
+	"YZ/yG7CHyP0TJfN7Re3fdbTgG6bWMFVf/8biMLp7dNO1Oatl+ZrGGJYfQ/jYdT22OYOXPF2UnajNEGNQ",
+	"2uEmVVmOmOl5FrV0O4P3OmCGyCxXC2QSZiCVOCNYoDj1o9sjFvt1vcYMM+VKYKWeP//RZKNK97KI+ZSH",
+	"7jpQDodIlN1A7E53nLUO4XHXPTZZQL2Uq4g0HkeEi5QaISlL69kkBDSmNQ0Eq+Xj3bCZG8jUCYPsZnBL",
+	"qilZuM4jjdZuxnBz/d2A/2N00O/7ZSSwsDdXSsdjInroyMqNUKbvlPK4lCO7za7wQxPkban1ahPM0DTv",
+	"vuxFQVz3I19hhCx5kwKfIhyY/H7st+2t4WjnxYfdzm1erBs1hxVLMpFvbsUpTbfBv2CwGEuHad9iw39I",
+	"E85Iinsz4FxDvofL3HnuLLyaXTe0DmPEOMo4m2ir1G/igMyDxgfstPKQpdp2UohxNaVsUnFetJbxUjli",
+	"zigKVP4g16aNDaO3XBmPpmkAbHP8cqymQ6/BoS2zLsZj+qWlKgzR9JE0dXiSQDVJb8Ti1dlW/tRlnVYp",
+	"EFoNN/PESvX2YO37wvV61ZtK/uJc484EbO/k/ijYOCIejoCNRtZ8zQN6V89eQ03HQ+VwoEpTnOSoYMbP",
+	"Q01cq90/Aota34Y5YBr6OBq030aWyFGla0LaJMqQozSpEq0hSm9m41xaS5QGnvdAkw4uOxqMBqrwGvFv",
+	"Fl5AcAbedVTd4cK90tnvMLR7e0Lce3BR+r7B9KFAdwNnpRMdvQ1ExFFGsfwmJ36fcgLtYH09d0HTh5YX",
+	"t8dSy0t761nmnXD0G9+8C9/cBP+onXbPNuPa+2r+sBGjyeqSwc1aIto2iFqPGAILh6raCLr9RSMG+c+R",
+	"LeiGaH/Y+FDSCbyRuZBa2+fjoB6qnK5KsxMjhllQkAuLhmmCZe4r9NnSSIU+mKo42EJeiEnVca9Mpzvo",
+	"H/TQmZ8Gk3F+VeTtya3w07ErmNsyrQ0eNk3ELA3/lt4OU214S0dHWLC4JHMtxJ9vJF1PLK9DKCpTztpo",
+	"zCNygzm3cIGbawNkW8MZ9qAqZLG9YPKWWCaTjqdEmxxlNgMkpkllU9it6zdbmCosl/7gIku20q/iISO2",
+	"qohUQ9TroIqOsjleSLTf7w/L+lmpvwFndqESPiPG3RybItwYzU3RLdqJw6LaOEKxX/6qPzuNS//t2oKV",
+	"3au959pLa+Ndl+gLOxsiJQoSe1lqI+bS1FQLgUEBoGVjCkqpSscERLbnU6wgDge2kTne5rzO1Dmb6z13",
+	"9b63d3BX+OVThMlLqxpu2Wv1u7N6fm5X8L5liXpVc96sGN/Cgx2W6j+I+7qsnl7Jyc1GfoKxN7bSOwQs",
+	"aIE2jch2d/Lh6MrN69XcdnkoLr8FYKAifolwsKT2excKf1CvNEmuylzdRzLo5b6NeAllhO3b16ovHtle",
+	"SOb9YqWXKCo1+kBtrRqreHpeRqVWw2yuaYzwjLMJqHV+VbVhcradOOQM2e5A+qOSfqukMRezEfMbJqH2",
+	"fkke33wkUXyMkynpHnOmBM9iNMNfunhCjJSY8vmIZdzGHF0TcC11IMJL1eb8FG5JH810m2qqj02isW2k",
+	"9CbfWSiZFnAb9zDrRB2qZ/u1IGLhXsQ6tK1qO3UG5hN8o/POmk4a/wH11+tE78kU+6XH7spxwKS3UHqr",
+	"LvgtXK2l3T0tm4TpCzJXBTsNUKz9VQHLkcxL6Kw13zOY+rdBxz9R/WZu/tzlIW+0BugoxV3Esv5sFUu0",
+	"UG7lgl57ECBMvzHIp88acQ0LbSPb1zzBWdBrw1rMO/EMXxEkChZr+70QmaXc4d5e2ZRs+LT/tA+kYXfV",
+	"4ArW2q0K3LiosolBTZ5hptmXST5paZTRq9hA4DzQJBwuVtWK4mZN7JIKvfaC0mrJJSV6zcXLvs7eFS59",
+	"O8PR6UlJN1heIV628NL6pdZ9TZNNyJq2qAI4Em7Xcu/dHjoCctNCRfAZmpEZF4tDLWJNAJgz45AQBI5u",
+	"CvnGGTTVQpcLu7j7dU7VFFpjSpJwZt+laeFhse7m883/DwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -51,4 +51,5 @@ var (
 	ErrNotFound          = errors.New("no application with this id exists in your tenant")
 	ErrLocked            = errors.New("the application's deletion is scheduled; enable it first to cancel the deletion")
 	ErrTenancyNotPending = errors.New("the application has no pending all-tenant approval")
+	ErrIDTaken           = errors.New("an application with this id already exists")
 )

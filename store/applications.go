@@ -166,7 +166,8 @@ func visible(db *gorm.DB, tenantID string, now time.Time) *gorm.DB {
 // a zero CreatedTime becomes now and a zero LastModifiedTime becomes CreatedTime), so app is
 // afterwards equal to what GetApplication returns. Each secret gets ApplicationID = app.ID,
 // a new UUID if its ID is empty, and app.CreatedTime if its CreatedTime is zero; the
-// caller's slice elements are updated. An existing id is ErrConflict.
+// caller's slice elements are updated. An existing id is ErrConflict. The same transaction
+// records the change (see Changes), so every replica's cache drops a negative entry for the id.
 func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets []Secret) error {
 	if app.CreatedTime.IsZero() {
 		app.CreatedTime = now()
@@ -192,7 +193,10 @@ func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets
 				return err
 			}
 		}
-		return insertOrigins(tx, app.ID, app.Origins)
+		if err := insertOrigins(tx, app.ID, app.Origins); err != nil {
+			return err
+		}
+		return recordChange(tx, app.ID, now())
 	})
 	return translate("create application "+app.ID, err)
 }
@@ -267,7 +271,8 @@ func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Appli
 // and that error is returned as is. Otherwise every updatable column is written (false and ""
 // included), Version grows by one, the origin index follows Origins, and the saved row is
 // returned. ID, TenantID, Type, CreatedBy and CreatedTime keep their stored values whatever fn
-// does. LastModifiedBy and LastModifiedTime are the caller's to set.
+// does. LastModifiedBy and LastModifiedTime are the caller's to set. The same transaction
+// records the change (see Changes), so a rolled-back update records none.
 func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error) (*Application, error) {
 	now = nowOr(now)
 	var (
@@ -308,6 +313,11 @@ func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now 
 			if err := insertOrigins(tx, id, next.Origins); err != nil {
 				return err
 			}
+		}
+		// Stamped with the wall clock, not with now (the caller's visibility time): pruning
+		// goes by it.
+		if err := recordChange(tx, id, time.Now()); err != nil {
+			return err
 		}
 		saved = &next
 		return nil

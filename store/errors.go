@@ -23,8 +23,12 @@ const (
 	sqliteConstraintUnique     = 2067
 )
 
-// pgUniqueViolation is PostgreSQL's SQLSTATE for a unique violation.
-const pgUniqueViolation = "23505"
+// PostgreSQL SQLSTATEs the store acts on.
+const (
+	pgUniqueViolation      = "23505"
+	pgDeadlockDetected     = "40P01"
+	pgSerializationFailure = "40001"
+)
 
 // translate wraps err as "store: <op>: ..." and maps driver errors onto the sentinels, keeping
 // the driver error in the chain for logs. It is the only place that inspects driver errors.
@@ -51,4 +55,14 @@ func translate(op string, err error) error {
 		}
 	}
 	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// retryable reports whether err aborted a statement that may simply be run again: PostgreSQL's
+// deadlock victims and serialisation failures (which distributed engines raise for contention).
+func retryable(err error) bool {
+	var pgErr *pgconn.PgError
+	if err == nil || !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == pgDeadlockDetected || pgErr.Code == pgSerializationFailure
 }

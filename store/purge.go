@@ -20,7 +20,8 @@ const DefaultPurgeBatch = 100
 // FOR UPDATE SKIP LOCKED, so two purgers never take the same row and never wait on each other;
 // on SQLite each transaction holds the write lock. A batch is deleted whole or not at all, so
 // a crash loses nothing and the next pass finishes the work. On error it returns what earlier
-// batches deleted, with the error.
+// batches deleted, with the error. Each batch records one change per purged application (see
+// Changes) in its own transaction, in the order returned.
 func (s *Store) PurgeDue(ctx context.Context, now time.Time, batch int) ([]Application, error) {
 	now = nowOr(now)
 	if batch <= 0 {
@@ -61,7 +62,7 @@ func (s *Store) PurgeDue(ctx context.Context, now time.Time, batch int) ([]Appli
 			if res.RowsAffected != int64(len(ids)) {
 				return fmt.Errorf("deleted %d applications, want %d", res.RowsAffected, len(ids))
 			}
-			return nil
+			return recordChanges(tx, ids, time.Now())
 		})
 		if err != nil {
 			return purged, translate("purge due applications", err)

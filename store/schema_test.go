@@ -65,6 +65,7 @@ func TestModelsMatchSchema(t *testing.T) {
 			},
 			"application_secrets": {"application_secrets_application_idx"},
 			"application_origins": {"application_origins_origin_idx"},
+			"application_changes": {"application_changes_changed_time_idx"},
 		}
 		for table, names := range indexes {
 			for _, name := range names {

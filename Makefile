@@ -1,0 +1,40 @@
+# appreg: `make run` starts the service on SQLite in development mode;
+# `make test` runs every test (SQLite always, PostgreSQL when reachable).
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/appreg
+
+.PHONY: help generate check-generated build run test lint bench fuzz clean
+
+help:
+	@echo "make run               start appreg on SQLite (./data) in development mode"
+	@echo "make test              run all tests with -race (PostgreSQL at 127.0.0.1:5432 when reachable)"
+	@echo "make generate          regenerate gen/ from openapi.yaml"
+	@echo "make check-generated   fail if gen/ is stale"
+	@echo "make lint              gofmt, go vet"
+	@echo "make build             build $(BIN)"
+	@echo "make bench             run the benchmarks (scripts/bench)"
+
+generate:
+	$(GO) generate ./gen
+
+check-generated:
+	@scripts/check-generated
+
+build:
+	$(GO) build -trimpath -ldflags "-X main.version=$$(git describe --always --dirty 2>/dev/null || echo dev)" -o $(BIN) ./cmd/appreg
+
+run: build
+	$(BIN) serve
+
+test:
+	@scripts/test
+
+lint:
+	@scripts/lint
+
+bench:
+	@scripts/bench
+
+clean:
+	rm -rf bin

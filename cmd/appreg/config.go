@@ -1,0 +1,125 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// setting is one configuration value: a flag of `appreg serve` with an
+// environment variable behind it. settings is the one list that --help and
+// the README's table (`appreg config-doc`) are both made from.
+type setting struct {
+	flag, env, def, usage string
+}
+
+var settings = []setting{
+	{"addr", "APPREG_ADDR", "127.0.0.1:8080", "address to listen on"},
+	{"data-dir", "APPREG_DATA_DIR", "./data", "directory of the SQLite database and the development signing key"},
+	{"database-url", "APPREG_DATABASE_URL", "", "database: empty for SQLite in <data-dir>/appreg.db, or postgres://user@host:5432/db"},
+	{"deletion-grace", "APPREG_DELETION_GRACE", "168h", "how long a deleted application can be restored with -enable (Go duration)"},
+	{"purge-interval", "APPREG_PURGE_INTERVAL", "1m", "how often the purger looks for applications due for deletion"},
+	{"jwks-url", "APPREG_JWKS_URL", "", "URL of the issuer's JSON Web Key Set; with --jwks-file empty, development mode"},
+	{"jwks-file", "APPREG_JWKS_FILE", "", "file holding the issuer's JSON Web Key Set"},
+	{"issuer", "APPREG_ISSUER", "", "required iss claim of tokens (checked when set)"},
+	{"audience", "APPREG_AUDIENCE", "", "required aud claim of tokens (checked when set)"},
+	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},
+	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
+	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
+	{"log-level", "APPREG_LOG_LEVEL", "info", "debug, info, warn or error"},
+}
+
+// config is the parsed settings of one command.
+type config struct {
+	values map[string]*string
+}
+
+// bind registers the named settings on fs, each defaulting to its
+// environment variable when set.
+func bind(fs *flag.FlagSet, names ...string) *config {
+	c := &config{values: map[string]*string{}}
+	for _, s := range settings {
+		if !contains(names, s.flag) {
+			continue
+		}
+		def := s.def
+		if v, ok := os.LookupEnv(s.env); ok {
+			def = v
+		}
+		c.values[s.flag] = fs.String(s.flag, def, fmt.Sprintf("%s (env %s)", s.usage, s.env))
+	}
+	return c
+}
+
+func (c *config) str(name string) string { return *c.values[name] }
+
+func (c *config) duration(name string) (time.Duration, error) {
+	d, err := time.ParseDuration(c.str(name))
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("--%s: %q is not a positive Go duration such as 90s, 15m or 168h", name, c.str(name))
+	}
+	return d, nil
+}
+
+func (c *config) positive(name string) (int64, error) {
+	var n int64
+	if _, err := fmt.Sscan(c.str(name), &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("--%s: %q is not a positive whole number", name, c.str(name))
+	}
+	return n, nil
+}
+
+// databaseURL is the configured database, or the SQLite file in the data dir.
+func (c *config) databaseURL() string {
+	if u := c.str("database-url"); u != "" {
+		return u
+	}
+	return "sqlite:" + filepath.Join(c.str("data-dir"), "appreg.db")
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// writeConfigDoc prints the settings as the Markdown table of the README.
+func writeConfigDoc(w io.Writer) {
+	fmt.Fprintln(w, "| flag | environment | default | meaning |")
+	fmt.Fprintln(w, "|---|---|---|---|")
+	for _, s := range settings {
+		def := s.def
+		if def == "" {
+			def = "(empty)"
+		}
+		fmt.Fprintf(w, "| `--%s` | `%s` | `%s` | %s |\n", s.flag, s.env, def, s.usage)
+	}
+}
+
+// usageFor prints a command's help: what it does and its flags with defaults.
+func usageFor(fs *flag.FlagSet, summary string) func() {
+	return func() {
+		w := tabwriter.NewWriter(fs.Output(), 0, 4, 2, ' ', 0)
+		fmt.Fprintf(w, "%s\n\nFlags (each also read from its environment variable):\n", summary)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := f.DefValue
+			if def == "" {
+				def = `""`
+			}
+			usage, env, hasEnv := strings.Cut(f.Usage, " (env ")
+			if hasEnv {
+				env = "env " + strings.TrimSuffix(env, ")")
+			}
+			fmt.Fprintf(w, "  --%s\t%s\tdefault %s\t%s\n", f.Name, usage, def, env)
+		})
+		w.Flush()
+	}
+}

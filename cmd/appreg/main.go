@@ -1,0 +1,341 @@
+// Command appreg is the application registration service:
+//
+//	appreg serve     run the API (and the purger)
+//	appreg migrate   apply database migrations and exit
+//	appreg purge     delete the applications due for deletion, once, and exit
+//	appreg token     print a development token
+//	appreg version   print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cxone/appreg/server"
+	"github.com/cxone/appreg/server/auth"
+	"github.com/cxone/appreg/server/lookup"
+	"github.com/cxone/appreg/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "appreg:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+const usage = `appreg: the application registration service.
+
+Usage:
+  appreg serve    [flags]   run the API and the purger
+  appreg migrate  [flags]   apply database migrations and exit
+  appreg purge    [flags]   delete the applications due for deletion, once, and exit
+  appreg token    [flags]   print a development token (--tenant T [--sub S] [--role R]... [--ttl D])
+  appreg config-doc         print the configuration table of the README
+  appreg version            print the version
+
+Run 'appreg COMMAND --help' for a command's flags.
+`
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return errors.New("no command given")
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stdout, stderr)
+	case "migrate":
+		return migrate(ctx, args, stdout, stderr)
+	case "purge":
+		return purge(ctx, args, stdout, stderr)
+	case "token":
+		return token(args, stdout, stderr)
+	case "config-doc":
+		writeConfigDoc(stdout)
+		return nil
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "appreg", version)
+		return nil
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd)
+}
+
+func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("appreg "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = usageFor(fs, summary)
+	return fs
+}
+
+var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
+	"jwks-url", "jwks-file", "issuer", "audience", "body-limit", "cache-size", "cors-max-age", "log-level"}
+
+func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
+	cfg := bind(fs, serveFlags...)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	grace, err := cfg.duration("deletion-grace")
+	if err != nil {
+		return err
+	}
+	interval, err := cfg.duration("purge-interval")
+	if err != nil {
+		return err
+	}
+	corsMaxAge, err := cfg.duration("cors-max-age")
+	if err != nil {
+		return err
+	}
+	bodyLimit, err := cfg.positive("body-limit")
+	if err != nil {
+		return err
+	}
+	cacheSize, err := cfg.positive("cache-size")
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.str("log-level"))
+	if err != nil {
+		return err
+	}
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	verifier, devKey, err := newVerifier(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer verifier.Close()
+	if devKey != nil {
+		log.Warn("DEVELOPMENT MODE: no JWKS configured; trusting the development signing key in the data dir. " +
+			"Never run this in production: set APPREG_JWKS_URL or APPREG_JWKS_FILE.")
+	}
+
+	cache := lookup.New(st, lookup.Config{Size: int(cacheSize), Logger: log})
+	if err := cache.Start(ctx); err != nil {
+		return fmt.Errorf("lookup cache: %w", err)
+	}
+	defer func() {
+		// Flush the batched lastUsedTime writes even when the signal context is done.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cache.Stop(flushCtx); err != nil {
+			log.Error("flushing lastUsedTime", slog.String("error", err.Error()))
+		}
+	}()
+
+	srv, err := server.New(server.Config{
+		Store: st, Auth: verifier, Lookup: cache, DeletionGrace: grace, BodyLimit: bodyLimit,
+		CORSMaxAge: corsMaxAge, Logger: log,
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.str("addr"))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpServer := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	purgerDone := make(chan struct{})
+	go func() {
+		defer close(purgerDone)
+		(&server.Purger{Store: st, Interval: interval, Logger: log}).Run(bg)
+	}()
+
+	base := "http://" + ln.Addr().String()
+	log.Info("appreg serving", slog.String("addr", base), slog.String("database", st.Dialect()), slog.String("version", version))
+	if devKey != nil {
+		fmt.Fprintf(stdout, `
+appreg is ready at %[1]s (development mode, SQLite unless APPREG_DATABASE_URL is set).
+Get a token and call it:
+
+  TOKEN=$(go run ./cmd/appreg token --tenant demo --sub you@example.com)
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/applications
+
+`, base)
+	}
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpServer.Serve(ln) }()
+	select {
+	case err := <-serveErr:
+		stopBackground()
+		<-purgerDone
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = httpServer.Shutdown(shutdownCtx)
+	stopBackground()
+	<-purgerDone
+	if err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("migrate", "appreg migrate: apply the database migrations and exit.", stderr)
+	cfg := bind(fs, "data-dir", "database-url")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	fmt.Fprintf(stdout, "migrations applied (%s)\n", st.Dialect())
+	return nil
+}
+
+func purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("purge", "appreg purge: delete the applications due for deletion, once, and exit.", stderr)
+	cfg := bind(fs, "data-dir", "database-url", "log-level")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	log, err := newLogger(stderr, cfg.str("log-level"))
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	n, err := (&server.Purger{Store: st, Logger: log}).RunOnce(ctx)
+	if err != nil {
+		return fmt.Errorf("purge: %w", err)
+	}
+	fmt.Fprintf(stdout, "purged %d application(s)\n", n)
+	return nil
+}
+
+// roleFlags collects repeated --role flags.
+type roleFlags []string
+
+func (r *roleFlags) String() string     { return strings.Join(*r, ",") }
+func (r *roleFlags) Set(v string) error { *r = append(*r, v); return nil }
+
+func token(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("token", "appreg token: print a token signed with the development key of the data dir.", stderr)
+	cfg := bind(fs, "data-dir")
+	tenant := fs.String("tenant", "", "the tenantId claim (required)")
+	sub := fs.String("sub", "developer@example.com", "the sub claim: who acts")
+	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
+	var roles roleFlags
+	fs.Var(&roles, "role", "a role to grant (repeatable): appreg.admin, appreg.lookup")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *tenant == "" {
+		return errors.New("--tenant is required")
+	}
+	if *ttl <= 0 || *ttl > 30*24*time.Hour {
+		return errors.New("--ttl must be between 1s and 720h")
+	}
+	key, err := auth.LoadDevKey(cfg.str("data-dir"))
+	if err != nil {
+		return err
+	}
+	tok, err := key.Mint(auth.Claims{TenantID: *tenant, Subject: *sub, Roles: roles}, *ttl)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, tok)
+	return nil
+}
+
+// openStore connects to the configured database and applies pending migrations.
+func openStore(ctx context.Context, cfg *config) (*store.Store, error) {
+	st, err := store.Open(ctx, cfg.databaseURL())
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	if err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("migrate database: %w", err)
+	}
+	return st, nil
+}
+
+// newVerifier trusts the configured JWKS, or, with none, the development key
+// of the data dir (created on first use), which it also returns.
+func newVerifier(ctx context.Context, cfg *config) (*auth.Verifier, *auth.DevKey, error) {
+	ac := auth.Config{
+		JWKSURL:  cfg.str("jwks-url"),
+		JWKSFile: cfg.str("jwks-file"),
+		Issuer:   cfg.str("issuer"),
+		Audience: cfg.str("audience"),
+	}
+	var devKey *auth.DevKey
+	if ac.JWKSURL == "" && ac.JWKSFile == "" {
+		k, err := auth.LoadOrCreateDevKey(cfg.str("data-dir"))
+		if err != nil {
+			return nil, nil, fmt.Errorf("development key: %w", err)
+		}
+		devKey = k
+		ac.JWKS = k.JWKS()
+		if ac.Issuer == "" {
+			ac.Issuer = k.Issuer()
+		}
+	}
+	v, err := auth.NewVerifier(ctx, ac)
+	if err != nil {
+		return nil, nil, fmt.Errorf("token verifier: %w", err)
+	}
+	return v, devKey, nil
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

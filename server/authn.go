@@ -1,0 +1,97 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cxone/appreg/server/auth"
+)
+
+type principalKey struct{}
+
+// withPrincipal stores the authenticated caller in ctx.
+func withPrincipal(ctx context.Context, p auth.Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// principalFrom returns the caller that authenticate stored in ctx.
+func principalFrom(ctx context.Context) (auth.Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(auth.Principal)
+	return p, ok
+}
+
+// caller returns the authenticated caller. Every API route is behind
+// authenticate, so a missing principal is a wiring bug, refused as 401.
+func caller(ctx context.Context) (auth.Principal, error) {
+	p, ok := principalFrom(ctx)
+	if !ok {
+		return auth.Principal{}, &authError{status: http.StatusUnauthorized, reason: "a bearer token is required"}
+	}
+	return p, nil
+}
+
+// requireRole returns the caller when it holds role, a 403 otherwise.
+func requireRole(ctx context.Context, role string) (auth.Principal, error) {
+	p, err := caller(ctx)
+	if err != nil {
+		return p, err
+	}
+	if !p.HasRole(role) {
+		return p, &authError{status: http.StatusForbidden, reason: "this operation needs the role " + role}
+	}
+	return p, nil
+}
+
+// authError is a refused credential (401) or a missing role (403).
+type authError struct {
+	status int
+	reason string
+	// missing is set when no credentials were sent at all: RFC 6750 then
+	// wants a bare challenge without an error code.
+	missing bool
+}
+
+func (e *authError) Error() string { return e.reason }
+
+// authenticate checks the bearer token of every API request and stores the
+// caller in the request's context.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if !isAPIPath(r.URL.Path) {
+			return next(c)
+		}
+		token, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
+		if !ok {
+			return &authError{status: http.StatusUnauthorized, reason: "a bearer token is required (Authorization: Bearer <token>)", missing: true}
+		}
+		p, err := s.auth.Verify(r.Context(), token)
+		if err != nil {
+			var te *auth.TokenError
+			if errors.As(err, &te) {
+				return &authError{status: http.StatusUnauthorized, reason: te.Reason}
+			}
+			return err
+		}
+		c.SetRequest(r.WithContext(withPrincipal(r.Context(), p)))
+		return next(c)
+	}
+}
+
+// bearerToken extracts the token of an "Authorization: Bearer" header; the
+// scheme is case-insensitive (RFC 7235).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+func newRequestID() string { return uuid.NewString() }

@@ -1,0 +1,310 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/store"
+)
+
+// problem is an error answer before it is written in the contract's shape.
+type problem struct {
+	status int
+	code   string
+	detail string
+	fields []FieldError
+	header http.Header
+}
+
+// titles holds the RFC 9457 title of each machine code.
+var titles = map[string]string{
+	"invalid_request":        "Invalid request",
+	"invalid_token":          "Invalid token",
+	"insufficient_scope":     "Insufficient role",
+	"not_found":              "Not found",
+	"method_not_allowed":     "Method not allowed",
+	"application_locked":     "Application locked",
+	"conflict":               "Conflict",
+	"tenancy_not_pending":    "Tenancy not pending",
+	"request_too_large":      "Request too large",
+	"unsupported_media_type": "Unsupported media type",
+	"server_error":           "Internal error",
+}
+
+// handleError is echo's one error handler: every error of the validator, the
+// router, the binder, the handlers and recovered panics is answered here, in
+// one shape. 5xx answers are generic; the error is logged with the request id.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	p := problemOf(err)
+	if p.status >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed",
+			slog.String("request_id", requestIDOf(c)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.String("error", err.Error()))
+	}
+	body := gen.Error{
+		Error:            p.code,
+		ErrorDescription: p.detail,
+		Type:             "urn:cxone:appreg:problem:" + p.code,
+		Title:            titles[p.code],
+		Status:           p.status,
+		Detail:           p.detail,
+	}
+	if id := requestIDOf(c); id != "" {
+		body.RequestID = &id
+	}
+	if len(p.fields) > 0 {
+		fe := make([]gen.FieldError, len(p.fields))
+		for i, f := range p.fields {
+			fe[i] = gen.FieldError{Field: f.Field, Reason: f.Reason}
+		}
+		body.Errors = &fe
+	}
+	for k, vs := range p.header {
+		for _, v := range vs {
+			c.Response().Header().Add(k, v)
+		}
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(p.status)
+		return
+	}
+	if werr := c.JSON(p.status, body); werr != nil {
+		s.log.WarnContext(c.Request().Context(), "writing error answer", slog.String("error", werr.Error()))
+	}
+}
+
+// problemOf maps an error to its answer.
+func problemOf(err error) problem {
+	var (
+		ve  *ValidationError
+		ae  *authError
+		he  *echo.HTTPError
+		me  openapi3.MultiError
+		rqe *openapi3filter.RequestError
+	)
+	switch {
+	case errors.As(err, &ve):
+		return validationProblem(ve.Fields)
+	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return problem{status: http.StatusNotFound, code: "not_found", detail: "No application with this id exists in your tenant."}
+	case errors.Is(err, ErrUnknownClient):
+		return problem{status: http.StatusNotFound, code: "not_found", detail: "No client with this id exists."}
+	case errors.Is(err, ErrLocked):
+		return problem{status: http.StatusConflict, code: "application_locked", detail: "The application's deletion is scheduled, so it cannot be changed or disabled; enable it first to cancel the deletion."}
+	case errors.Is(err, ErrTenancyNotPending):
+		return problem{status: http.StatusConflict, code: "tenancy_not_pending", detail: "The application is not an all-tenant application waiting for approval."}
+	case errors.Is(err, ErrIDTaken):
+		return problem{status: http.StatusConflict, code: "conflict", detail: "An application with this id already exists; choose another id."}
+	case errors.As(err, &ae):
+		return authProblem(ae)
+	case errors.As(err, &me):
+		return requestProblem(me)
+	case errors.As(err, &rqe):
+		return requestProblem(rqe)
+	case errors.As(err, &he):
+		return httpProblem(he)
+	}
+	return problem{status: http.StatusInternalServerError, code: "server_error", detail: "The service failed to answer; try again later."}
+}
+
+func validationProblem(fields []FieldError) problem {
+	detail := "The request is invalid."
+	if len(fields) > 0 {
+		parts := make([]string, len(fields))
+		for i, f := range fields {
+			parts[i] = f.Field + ": " + f.Reason
+		}
+		detail = strings.Join(parts, "; ")
+	}
+	return problem{status: http.StatusBadRequest, code: "invalid_request", detail: detail, fields: fields}
+}
+
+func authProblem(e *authError) problem {
+	if e.status == http.StatusForbidden {
+		return problem{status: http.StatusForbidden, code: "insufficient_scope", detail: capitalise(e.reason) + "."}
+	}
+	challenge := `Bearer realm="appreg"`
+	if !e.missing {
+		challenge += `, error="invalid_token", error_description=` + strconv.Quote(e.reason)
+	}
+	return problem{
+		status: http.StatusUnauthorized, code: "invalid_token", detail: capitalise(e.reason) + ".",
+		header: http.Header{"WWW-Authenticate": {challenge}},
+	}
+}
+
+// httpProblem maps echo's own errors: router, binder, body limit, recovered panics.
+func httpProblem(he *echo.HTTPError) problem {
+	switch he.Code {
+	case http.StatusNotFound:
+		return problem{status: he.Code, code: "not_found", detail: "No such resource."}
+	case http.StatusMethodNotAllowed:
+		return problem{status: he.Code, code: "method_not_allowed", detail: "This method is not allowed on this resource."}
+	case http.StatusRequestEntityTooLarge:
+		return problem{status: he.Code, code: "request_too_large", detail: "The request body is too large."}
+	case http.StatusUnsupportedMediaType:
+		return problem{status: he.Code, code: "unsupported_media_type", detail: "Send the body as application/json."}
+	}
+	if he.Internal != nil {
+		if p := problemOf(he.Internal); p.status != http.StatusInternalServerError {
+			return p
+		}
+	}
+	if he.Code >= 400 && he.Code < 500 {
+		return problem{status: http.StatusBadRequest, code: "invalid_request", detail: capitalise(fmt.Sprint(he.Message)) + "."}
+	}
+	return problem{status: http.StatusInternalServerError, code: "server_error", detail: "The service failed to answer; try again later."}
+}
+
+// requestProblem maps the request validator's errors, naming each field.
+func requestProblem(err error) problem {
+	var ve ValidationError
+	status := http.StatusBadRequest
+	collectRequestErrors(err, "", &ve, &status)
+	switch status {
+	case http.StatusUnsupportedMediaType:
+		return problem{status: status, code: "unsupported_media_type", detail: "Send the body as application/json.", fields: ve.Fields}
+	case http.StatusRequestEntityTooLarge:
+		return problem{status: status, code: "request_too_large", detail: "The request body is too large."}
+	}
+	if len(ve.Fields) == 0 {
+		ve.Add("body", "the request does not match the API description")
+	}
+	return validationProblem(ve.Fields)
+}
+
+// collectRequestErrors walks a validator error tree and records one field
+// error per leaf. prefix is the field path so far.
+func collectRequestErrors(err error, prefix string, ve *ValidationError, status *int) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
+		*status = he.Code
+		return
+	}
+	switch e := err.(type) {
+	case openapi3.MultiError:
+		for _, inner := range e {
+			collectRequestErrors(inner, prefix, ve, status)
+		}
+	case *openapi3filter.RequestError:
+		switch {
+		case e.Parameter != nil:
+			collectRequestErrors(e.Err, e.Parameter.Name, ve, status)
+			if e.Err == nil {
+				ve.Add(e.Parameter.Name, e.Reason)
+			}
+		case strings.HasPrefix(e.Reason, "header Content-Type has unexpected value"):
+			*status = http.StatusUnsupportedMediaType
+			ve.Add("Content-Type", "send the body as application/json")
+		case errors.Is(e.Err, openapi3filter.ErrInvalidRequired):
+			ve.Add("body", "a JSON request body is required")
+		case e.Reason == "failed to decode request body":
+			ve.Add("body", "is not valid JSON: "+decodeReason(e.Err))
+		case e.Err != nil:
+			n := len(ve.Fields)
+			collectRequestErrors(e.Err, prefix, ve, status)
+			if len(ve.Fields) == n && *status == http.StatusBadRequest {
+				ve.Add(orBody(prefix), e.Reason)
+			}
+		default:
+			ve.Add(orBody(prefix), e.Reason)
+		}
+	case *openapi3.SchemaError:
+		field, reason := schemaField(e)
+		ve.Add(joinField(prefix, field), reason)
+	case *openapi3filter.ParseError:
+		ve.Add(orBody(prefix), e.Error())
+	default:
+		if err != nil {
+			ve.Add(orBody(prefix), err.Error())
+		}
+	}
+}
+
+// schemaField names the field a schema error is about. For a missing or an
+// unknown property kin-openapi points at the parent object; the property's
+// name is in the reason.
+func schemaField(e *openapi3.SchemaError) (string, string) {
+	path := e.JSONPointer()
+	field := ""
+	for _, seg := range path {
+		if _, err := strconv.Atoi(seg); err == nil {
+			field += "[" + seg + "]"
+		} else if field == "" {
+			field = seg
+		} else {
+			field += "." + seg
+		}
+	}
+	reason := e.Reason
+	if name, ok := quotedProperty(e.Reason); ok {
+		switch e.SchemaField {
+		case "required":
+			return joinField(field, name), "is required"
+		case "additionalProperties":
+			return joinField(field, name), "is not a known field"
+		}
+	}
+	return field, reason
+}
+
+func quotedProperty(reason string) (string, bool) {
+	_, rest, ok := strings.Cut(reason, `property "`)
+	if !ok {
+		return "", false
+	}
+	name, _, ok := strings.Cut(rest, `"`)
+	return name, ok
+}
+
+func joinField(prefix, field string) string {
+	switch {
+	case prefix == "":
+		return orBody(field)
+	case field == "":
+		return prefix
+	case strings.HasPrefix(field, "["):
+		return prefix + field
+	}
+	return prefix + "." + field
+}
+
+func orBody(field string) string {
+	if field == "" {
+		return "body"
+	}
+	return field
+}
+
+// decodeReason keeps the JSON decoder's message and drops kin-openapi's wrapping.
+func decodeReason(err error) string {
+	if err == nil {
+		return "malformed"
+	}
+	var pe *openapi3filter.ParseError
+	if errors.As(err, &pe) && pe.Cause != nil {
+		return pe.Cause.Error()
+	}
+	return err.Error()
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

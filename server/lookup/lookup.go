@@ -1,0 +1,447 @@
+// Package lookup is the in-process cache behind the lookup path: the client policies and
+// secret hashes the authorization server asks for by client id, and the applications that
+// list a browser origin, which the gateway's CORS check needs. It answers from memory,
+// thousands of times a second, and stays correct across replicas.
+//
+// Correctness across replicas comes from the database, not from messages between replicas:
+// every write records a row in application_changes in its own transaction (package store),
+// and every replica's cache polls that table (Config.PollInterval) and drops the entries of
+// the applications it names. Polling a table works on every PostgreSQL-compatible engine,
+// distributed ones without LISTEN/NOTIFY included, and a replica that was disconnected simply
+// reads on from where it stopped: nothing is lost on reconnect. Change rows commit out of seq
+// order, so the poller tracks the highest seq below which it has seen everything and
+// re-reads from there; a gap is given up after Config.GapTimeout (a rolled-back write never
+// fills its seq). The writing replica also calls Invalidate after its own commit, so it reads
+// its own writes at once.
+//
+// Memory is bounded whatever the number of applications: Config.Size clients (unknown ids
+// included, as negative entries, so a flood of made-up ids does not reach the database) and
+// as many applications over all cached origins. Eviction is CLOCK, per shard: a hit takes a
+// shard's read lock and sets a bit, and allocates nothing.
+//
+// A read of the source that began before an invalidation of its key is never stored after
+// it: every shard (every origin, for the origin cache) keeps a generation that invalidations
+// advance, and a read stores its result only if the generation it began at is still current.
+package lookup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cxone/appreg/store"
+)
+
+// Source is what the cache reads; *store.Store implements it.
+type Source interface {
+	GetClient(ctx context.Context, id string, now time.Time) (*store.Application, []store.Secret, error)
+	ApplicationsWithOrigin(ctx context.Context, origin string, now time.Time) ([]store.Application, error)
+	Changes(ctx context.Context, afterSeq int64, limit int) ([]store.Change, error)
+	LatestChangeSeq(ctx context.Context) (int64, error)
+	TouchLastUsed(ctx context.Context, apps map[string]time.Time) error
+	TouchSecretsLastUsed(ctx context.Context, secrets map[string]time.Time) error
+}
+
+// originLister is an optional Source method (*store.Store has it): the current origins of a
+// batch of applications in one query. Without it the cache reads each changed application
+// with GetClient to learn which cached origin answers it has just joined.
+type originLister interface {
+	ApplicationOrigins(ctx context.Context, ids []string) (map[string][]string, error)
+}
+
+// changePruner is an optional Source method (*store.Store has it). With it, the cache deletes
+// change rows older than Config.ChangeRetention every Config.PruneInterval; every replica
+// doing so is harmless.
+type changePruner interface {
+	PruneChanges(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Defaults of Config.
+const (
+	DefaultSize            = 50_000
+	DefaultPollInterval    = 200 * time.Millisecond
+	DefaultUsageFlush      = 30 * time.Second
+	DefaultGapTimeout      = 10 * time.Second
+	DefaultChangeRetention = time.Hour
+	DefaultPruneInterval   = 10 * time.Minute
+)
+
+// Config tunes a Cache; zero values take the defaults.
+type Config struct {
+	// Size is the most clients cached, negative entries included (default 50,000). The
+	// origin cache holds at most as many applications over all its origins.
+	Size int
+	// PollInterval is how often the change log is read (default 200ms).
+	PollInterval time.Duration
+	// UsageFlush is the period of lastUsedTime writes: at most one per application per
+	// period (default 30s).
+	UsageFlush time.Duration
+	// Now is the clock that decides visibility (a scheduled deletion time at or before Now
+	// hides the application). Default time.Now. Poll, gap and flush timing use the wall clock.
+	Now    func() time.Time
+	Logger *slog.Logger
+
+	// GapTimeout is how long the poller waits for a missing seq to commit before giving it
+	// up as rolled back (default 10s).
+	GapTimeout time.Duration
+	// ChangeRetention is the age after which change rows are pruned (default 1h). A replica
+	// that could not poll for half of it has no proof it missed nothing: it clears its cache.
+	ChangeRetention time.Duration
+	// PruneInterval is how often this replica prunes the change log (default 10m).
+	PruneInterval time.Duration
+}
+
+// Client is an immutable snapshot of one client's policy and secret hashes, shared by every
+// caller that reads it: never modify it.
+type Client struct {
+	App     store.Application // a copy
+	Secrets []store.Secret    // copies, oldest first (hashes only)
+}
+
+// Stats are the cache's counters, for metrics.
+type Stats struct {
+	ClientHits, ClientMisses uint64
+	OriginHits, OriginMisses uint64
+	// Invalidations counts applications invalidated, by Invalidate or by the poller.
+	Invalidations uint64
+	ClientEntries int64 // cached clients, negative entries included
+	OriginEntries int64 // cached origins
+	// Resets counts whole-cache clears after the poller lost the proof of continuity.
+	Resets     uint64
+	PollErrors uint64
+	// Seq is the change seq up to which every change is applied (or given up as a gap).
+	Seq int64
+}
+
+// Cache is the lookup path's cache. It is safe for concurrent use; create it with New.
+type Cache struct {
+	src   Source
+	cfg   Config
+	now   func() time.Time
+	wall  func() time.Time // poll, gap and flush timing; a field so tests can move it
+	log   *slog.Logger
+	lists originLister // nil when src has no ApplicationOrigins
+
+	clients *table[*Client] // a nil value is a negative entry
+
+	// originMu serialises every write to the origin cache (fills, invalidations, clears) with
+	// the reverse index and originGen; hits take only a shard's read lock.
+	originMu  sync.Mutex
+	origins   *table[*originEntry]
+	originGen atomic.Uint64       // grows with every invalidation of any origin entry
+	byApp     map[string][]string // application id -> cached origins listing it; under originMu
+
+	invalidations atomic.Uint64
+	resets        atomic.Uint64
+	pollErrors    atomic.Uint64
+	seq           atomic.Int64
+
+	poll  pollState // owned by the poll goroutine once started
+	usage usage
+
+	runMu   sync.Mutex
+	started bool
+	cancel  context.CancelFunc
+	done    sync.WaitGroup
+}
+
+// originEntry is the cached answer for one origin: the visible applications listing it.
+type originEntry struct {
+	apps []store.Application
+	// due is the earliest scheduled deletion time among apps (zero when none): from then on
+	// the answer is out of date and is read again.
+	due time.Time
+}
+
+// New returns a cache over src. It serves at once, reading through to src; call Start to
+// follow the change log (without it only Invalidate drops entries).
+func New(src Source, cfg Config) *Cache {
+	if cfg.Size <= 0 {
+		cfg.Size = DefaultSize
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = DefaultPollInterval
+	}
+	if cfg.UsageFlush <= 0 {
+		cfg.UsageFlush = DefaultUsageFlush
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.GapTimeout <= 0 {
+		cfg.GapTimeout = DefaultGapTimeout
+	}
+	if cfg.ChangeRetention <= 0 {
+		cfg.ChangeRetention = DefaultChangeRetention
+	}
+	if cfg.PruneInterval <= 0 {
+		cfg.PruneInterval = DefaultPruneInterval
+	}
+	c := &Cache{
+		src:     src,
+		cfg:     cfg,
+		now:     cfg.Now,
+		wall:    time.Now,
+		log:     cfg.Logger.With(slog.String("component", "lookup")),
+		clients: newTable[*Client](cfg.Size, 64, 64),
+		// Fewer, larger origin shards: an origin's weight is its number of applications, and
+		// one listed by many (a localhost origin) must still fit a shard.
+		origins: newTable[*originEntry](cfg.Size, 8, 1024),
+		byApp:   make(map[string][]string),
+	}
+	c.lists, _ = src.(originLister)
+	c.origins.onRemove = c.unindexOrigin
+	c.usage.init(cfg.Size)
+	return c
+}
+
+// Start reads where the change log stands, then follows it in the background until Stop:
+// polling, pruning and flushing lastUsedTime. It fails if the log cannot be read.
+func (c *Cache) Start(ctx context.Context) error {
+	c.runMu.Lock()
+	defer c.runMu.Unlock()
+	if c.started {
+		return errors.New("lookup: cache already started")
+	}
+	latest, err := c.src.LatestChangeSeq(ctx)
+	if err != nil {
+		return fmt.Errorf("lookup: start: %w", err)
+	}
+	c.poll.restart(latest)
+	c.seq.Store(c.poll.cursor)
+	c.poll.lastOK = c.wall()
+
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+	c.started = true
+	c.done.Add(1)
+	go c.pollLoop(bg)
+	if p, ok := c.src.(changePruner); ok {
+		c.done.Add(1)
+		go c.pruneLoop(bg, p)
+	}
+	c.done.Add(1)
+	go c.flushLoop(bg)
+	return nil
+}
+
+// Stop ends the background work and then writes every pending lastUsedTime, within ctx. The
+// cache still answers afterwards, without following the change log.
+func (c *Cache) Stop(ctx context.Context) error {
+	c.runMu.Lock()
+	if c.started {
+		c.cancel()
+		c.started = false
+	}
+	c.runMu.Unlock()
+
+	stopped := make(chan struct{})
+	go func() {
+		c.done.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		return fmt.Errorf("lookup: stop: %w", ctx.Err())
+	}
+	if err := c.flushUsage(ctx, true); err != nil {
+		return fmt.Errorf("lookup: stop: %w", err)
+	}
+	return nil
+}
+
+// Client returns the client with id, or store.ErrNotFound when no visible application has
+// it (unknown, purged, or scheduled for deletion at or before Now). Both answers are cached.
+// The result is shared: never modify it.
+func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
+	sh := c.clients.shardOf(id)
+	if e := sh.get(id); e != nil {
+		sh.hits.Add(1)
+		return c.visibleClient(e.val)
+	}
+	sh.misses.Add(1)
+	return c.fillClient(ctx, sh, id)
+}
+
+// visibleClient is the answer a cached value gives now.
+func (c *Cache) visibleClient(cl *Client) (*Client, error) {
+	if cl == nil {
+		return nil, store.ErrNotFound
+	}
+	if due := cl.App.ScheduledDeletionTime; due != nil && !c.now().Before(*due) {
+		return nil, store.ErrNotFound
+	}
+	return cl, nil
+}
+
+// fillClient reads id from the source, or waits for a read of it already under way, and
+// caches the answer unless an invalidation of the shard came first.
+func (c *Cache) fillClient(ctx context.Context, sh *shard[*Client], id string) (*Client, error) {
+	for {
+		sh.mu.Lock()
+		if e := sh.entries[id]; e != nil {
+			sh.mu.Unlock()
+			return c.visibleClient(e.val)
+		}
+		if f := sh.flights[id]; f != nil && f.gen == sh.gen {
+			sh.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if retryAfter(f.err, ctx) {
+				continue
+			}
+			if f.err != nil {
+				return nil, f.err
+			}
+			return c.visibleClient(f.val)
+		}
+		f := &flight[*Client]{done: make(chan struct{}), gen: sh.gen}
+		sh.flights[id] = f
+		sh.mu.Unlock()
+
+		app, secrets, err := c.src.GetClient(ctx, id, c.now())
+		var cl *Client
+		switch {
+		case err == nil:
+			if secrets == nil {
+				secrets = []store.Secret{}
+			}
+			cl = &Client{App: *app, Secrets: secrets}
+		case errors.Is(err, store.ErrNotFound):
+			err = nil // a negative entry
+		default:
+			err = fmt.Errorf("lookup: client %s: %w", id, err)
+		}
+
+		sh.mu.Lock()
+		if sh.flights[id] == f {
+			delete(sh.flights, id)
+		}
+		if err == nil && sh.gen == f.gen {
+			c.clients.put(sh, id, cl, 1)
+		}
+		sh.mu.Unlock()
+		f.val, f.err = cl, err
+		close(f.done)
+		if err != nil {
+			return nil, err
+		}
+		return c.visibleClient(cl)
+	}
+}
+
+// retryAfter reports whether a waiter should read again itself: the read it waited for was
+// ended by its leader's context, not by the source, and the waiter's own context is alive.
+func retryAfter(err error, ctx context.Context) bool {
+	return err != nil && ctx.Err() == nil &&
+		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// OriginApps returns the visible applications that list origin (exact, normalised), enabled or
+// not, of every tenant; none is an empty slice. Answers are cached per origin, empty ones
+// included. The slice is shared: never modify it.
+func (c *Cache) OriginApps(ctx context.Context, origin string) ([]store.Application, error) {
+	sh := c.origins.shardOf(origin)
+	if e := sh.get(origin); e != nil && c.current(e.val) {
+		sh.hits.Add(1)
+		return e.val.apps, nil
+	}
+	sh.misses.Add(1)
+	return c.fillOrigin(ctx, sh, origin)
+}
+
+// current reports whether no application of oe has reached its scheduled deletion time.
+func (c *Cache) current(oe *originEntry) bool {
+	return oe.due.IsZero() || c.now().Before(oe.due)
+}
+
+// fillOrigin is fillClient for origins, where the generation is the origin cache's own.
+func (c *Cache) fillOrigin(ctx context.Context, sh *shard[*originEntry], origin string) ([]store.Application, error) {
+	for {
+		sh.mu.Lock()
+		if e := sh.entries[origin]; e != nil && c.current(e.val) {
+			sh.mu.Unlock()
+			return e.val.apps, nil
+		}
+		if f := sh.flights[origin]; f != nil && f.gen == c.originGen.Load() {
+			sh.mu.Unlock()
+			select {
+			case <-f.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if retryAfter(f.err, ctx) {
+				continue
+			}
+			if f.err != nil {
+				return nil, f.err
+			}
+			return f.val.apps, nil
+		}
+		f := &flight[*originEntry]{done: make(chan struct{}), gen: c.originGen.Load()}
+		sh.flights[origin] = f
+		sh.mu.Unlock()
+
+		apps, err := c.src.ApplicationsWithOrigin(ctx, origin, c.now())
+		var oe *originEntry
+		if err != nil {
+			err = fmt.Errorf("lookup: origin %s: %w", origin, err)
+		} else {
+			if apps == nil {
+				apps = []store.Application{}
+			}
+			oe = &originEntry{apps: apps}
+			for i := range apps {
+				if d := apps[i].ScheduledDeletionTime; d != nil && (oe.due.IsZero() || d.Before(oe.due)) {
+					oe.due = *d
+				}
+			}
+		}
+
+		c.originMu.Lock()
+		sh.mu.Lock()
+		if sh.flights[origin] == f {
+			delete(sh.flights, origin)
+		}
+		if err == nil && c.originGen.Load() == f.gen {
+			if c.origins.put(sh, origin, oe, max(1, len(apps))) {
+				for i := range apps {
+					c.byApp[apps[i].ID] = append(c.byApp[apps[i].ID], origin)
+				}
+			}
+		}
+		sh.mu.Unlock()
+		c.originMu.Unlock()
+		f.val, f.err = oe, err
+		close(f.done)
+		if err != nil {
+			return nil, err
+		}
+		return apps, nil
+	}
+}
+
+// Stats returns the counters.
+func (c *Cache) Stats() Stats {
+	var s Stats
+	s.ClientHits, s.ClientMisses = c.clients.hitsMisses()
+	s.OriginHits, s.OriginMisses = c.origins.hitsMisses()
+	s.Invalidations = c.invalidations.Load()
+	s.ClientEntries = c.clients.count.Load()
+	s.OriginEntries = c.origins.count.Load()
+	s.Resets = c.resets.Load()
+	s.PollErrors = c.pollErrors.Load()
+	s.Seq = c.seq.Load()
+	return s
+}

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/cxone/appreg/store"
+)
+
+// PurgeStore is what the purger needs of the data layer.
+type PurgeStore interface {
+	PurgeDue(ctx context.Context, now time.Time, batch int) ([]store.Application, error)
+}
+
+// Purger permanently deletes applications whose scheduled deletion time has
+// come. Every replica may run one: the store hands each due application to
+// exactly one purging transaction (row locks, SKIP LOCKED), and a pass that
+// dies mid-way rolls back and is finished by the next one.
+type Purger struct {
+	Store    PurgeStore
+	Interval time.Duration
+	Batch    int
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// RunOnce purges everything due now and returns how many applications it deleted.
+func (p *Purger) RunOnce(ctx context.Context) (int, error) {
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	batch := p.Batch
+	if batch <= 0 {
+		batch = 100
+	}
+	purged, err := p.Store.PurgeDue(ctx, now().UTC(), batch)
+	for _, a := range purged {
+		p.logger().InfoContext(ctx, "application purged",
+			slog.String("application_id", a.ID), slog.String("tenant_id", a.TenantID))
+	}
+	return len(purged), err
+}
+
+// Run purges every Interval until ctx is done.
+func (p *Purger) Run(ctx context.Context) {
+	interval := p.Interval
+	if interval <= 0 {
+		interval = time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := p.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			p.logger().ErrorContext(ctx, "purge pass failed", slog.String("error", err.Error()))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (p *Purger) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}

@@ -1,0 +1,277 @@
+// Package server holds the handlers of the App Registration API, the rules of
+// its applications, the error mapping and the echo setup. It implements the
+// strict server interface generated from openapi.yaml into package gen.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/labstack/echo/v4"
+	echomw "github.com/labstack/echo/v4/middleware"
+	oapimw "github.com/oapi-codegen/echo-middleware"
+
+	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/server/auth"
+	"github.com/cxone/appreg/store"
+)
+
+// Store is what the handlers need of the data layer.
+type Store interface {
+	CreateApplication(ctx context.Context, app *store.Application, secrets []store.Secret) error
+	GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*store.Application, error)
+	ListApplications(ctx context.Context, q store.ListQuery) ([]store.Application, bool, error)
+	UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*store.Application) error) (*store.Application, error)
+}
+
+// Authenticator turns a bearer token into the caller's identity. A refused
+// token is an *auth.TokenError.
+type Authenticator interface {
+	Verify(ctx context.Context, token string) (auth.Principal, error)
+}
+
+// Config is what New needs. Store and Auth are required.
+type Config struct {
+	Store Store
+	Auth  Authenticator
+	// Lookup is the lookup path's cache; required.
+	Lookup LookupCache
+	// CORSMaxAge is how long the gateway may keep a CORS answer. Default 1s,
+	// so that a change reaches browsers as fast as it reaches replicas.
+	CORSMaxAge time.Duration
+	// DeletionGrace is how long a deleted application can still be restored
+	// with -enable. Default 168h.
+	DeletionGrace time.Duration
+	// BodyLimit caps request bodies, in bytes. Default 1 MiB.
+	BodyLimit int64
+	// Now is the clock; tests inject theirs. Default time.Now.
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Server implements gen.StrictServerInterface.
+type Server struct {
+	store      Store
+	auth       Authenticator
+	lookup     LookupCache
+	corsMaxAge time.Duration
+	grace     time.Duration
+	bodyLimit int64
+	clock     func() time.Time
+	log       *slog.Logger
+	echo      *echo.Echo
+}
+
+var _ gen.StrictServerInterface = (*Server)(nil)
+
+// New builds the server and its HTTP stack.
+func New(cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Auth == nil || cfg.Lookup == nil {
+		return nil, errors.New("server: Store, Auth and Lookup are required")
+	}
+	s := &Server{
+		store:      cfg.Store,
+		auth:       cfg.Auth,
+		lookup:     cfg.Lookup,
+		corsMaxAge: cfg.CORSMaxAge,
+		grace:     cfg.DeletionGrace,
+		bodyLimit: cfg.BodyLimit,
+		clock:     cfg.Now,
+		log:       cfg.Logger,
+	}
+	if s.grace <= 0 {
+		s.grace = 168 * time.Hour
+	}
+	if s.corsMaxAge <= 0 {
+		s.corsMaxAge = time.Second
+	}
+	if s.bodyLimit <= 0 {
+		s.bodyLimit = 1 << 20
+	}
+	if s.clock == nil {
+		s.clock = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	e, err := s.newEcho()
+	if err != nil {
+		return nil, err
+	}
+	s.echo = e
+	return s, nil
+}
+
+// Handler is the whole HTTP stack.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// now is the server's clock in UTC, truncated to what PostgreSQL keeps, so a
+// time answered at write time equals the one read back later.
+func (s *Server) now() time.Time { return s.clock().UTC().Truncate(time.Microsecond) }
+
+// Spec returns the embedded OpenAPI document, without servers so that
+// validation does not depend on the host a request was sent to.
+func Spec() (*openapi3.T, error) {
+	spec, err := gen.GetSwagger()
+	if err != nil {
+		return nil, fmt.Errorf("load embedded spec: %w", err)
+	}
+	spec.Servers = nil
+	return spec, nil
+}
+
+func (s *Server) newEcho() (*echo.Echo, error) {
+	spec, err := Spec()
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+
+	e.Pre(rewriteSuffixPaths)
+	e.Use(requestID)
+	e.Use(s.logRequests)
+	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
+	e.Use(securityHeaders)
+	e.Use(echomw.BodyLimit(fmt.Sprint(s.bodyLimit) + "B"))
+	e.Use(s.authenticate)
+	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
+		Skipper: func(c echo.Context) bool { return !isAPIPath(c.Request().URL.Path) },
+		Options: openapi3filter.Options{
+			AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
+			MultiError:          true,
+			SkipSettingDefaults: true,
+			KeepValidatedValue:  true,
+		},
+		MultiErrorHandler:     func(me openapi3.MultiError) *echo.HTTPError { return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: me} },
+		SilenceServersWarning: true,
+		DoNotValidateServers:  true,
+	}))
+
+	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
+	return e, nil
+}
+
+// isAPIPath reports whether a path belongs to the authenticated,
+// spec-validated API (the rest is health, metrics and documentation).
+func isAPIPath(path string) bool {
+	return path == "/applications" || strings.HasPrefix(path, "/applications/") ||
+		strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/internal/")
+}
+
+// rewriteSuffixPaths turns the published suffix form
+// POST /applications/{id}-enable (and -disable) into the alias
+// /applications/{id}/enable before routing. Echo cannot route a parameter
+// followed by a literal in one segment, and kin-openapi's router would rank
+// the suffix route ahead of plain ids; with one form both see the same path.
+// The id keeps any inner hyphens: a-b-c-enable is id a-b-c.
+func rewriteSuffixPaths(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.Method == http.MethodPost {
+			if rest, ok := strings.CutPrefix(r.URL.Path, "/applications/"); ok && !strings.Contains(rest, "/") {
+				for _, action := range [...]string{"enable", "disable"} {
+					if id, ok := strings.CutSuffix(rest, "-"+action); ok && id != "" {
+						r.URL.Path = "/applications/" + id + "/" + action
+						r.URL.RawPath = ""
+						break
+					}
+				}
+			}
+		}
+		return next(c)
+	}
+}
+
+// publishedRoutes registers the generated routes on echo, except the suffix
+// forms, which rewriteSuffixPaths maps onto the alias routes.
+type publishedRoutes struct{ *echo.Echo }
+
+func (r publishedRoutes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	if strings.HasSuffix(path, "-enable") || strings.HasSuffix(path, "-disable") {
+		return nil
+	}
+	return r.Echo.POST(path, h, m...)
+}
+
+// securityHeaders marks every answer as not to be cached or sniffed: the API
+// answers carry credentials metadata and, once, a secret.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		return next(c)
+	}
+}
+
+// requestID takes the caller's X-Request-Id when it is a plain token, or
+// makes one, and echoes it back; logs and error bodies carry it.
+func requestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		id := c.Request().Header.Get(echo.HeaderXRequestID)
+		if !validRequestID(id) {
+			id = newRequestID()
+		}
+		c.Set(echo.HeaderXRequestID, id)
+		c.Response().Header().Set(echo.HeaderXRequestID, id)
+		return next(c)
+	}
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// logRequests writes one structured line per request. It never logs headers
+// or bodies: they carry tokens and secrets.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		attrs := []any{
+			slog.String("request_id", requestIDOf(c)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if p, ok := principalFrom(c.Request().Context()); ok {
+			attrs = append(attrs, slog.String("tenant_id", p.TenantID), slog.String("sub", p.Subject))
+		}
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		s.log.Log(c.Request().Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+func requestIDOf(c echo.Context) string {
+	id, _ := c.Get(echo.HeaderXRequestID).(string)
+	return id
+}

@@ -62,11 +62,11 @@ type Server struct {
 	auth       Authenticator
 	lookup     LookupCache
 	corsMaxAge time.Duration
-	grace     time.Duration
-	bodyLimit int64
-	clock     func() time.Time
-	log       *slog.Logger
-	echo      *echo.Echo
+	grace      time.Duration
+	bodyLimit  int64
+	clock      func() time.Time
+	log        *slog.Logger
+	echo       *echo.Echo
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -81,10 +81,10 @@ func New(cfg Config) (*Server, error) {
 		auth:       cfg.Auth,
 		lookup:     cfg.Lookup,
 		corsMaxAge: cfg.CORSMaxAge,
-		grace:     cfg.DeletionGrace,
-		bodyLimit: cfg.BodyLimit,
-		clock:     cfg.Now,
-		log:       cfg.Logger,
+		grace:      cfg.DeletionGrace,
+		bodyLimit:  cfg.BodyLimit,
+		clock:      cfg.Now,
+		log:        cfg.Logger,
 	}
 	if s.grace <= 0 {
 		s.grace = 168 * time.Hour
@@ -152,7 +152,9 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 			SkipSettingDefaults: true,
 			KeepValidatedValue:  true,
 		},
-		MultiErrorHandler:     func(me openapi3.MultiError) *echo.HTTPError { return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: me} },
+		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
+			return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: me}
+		},
 		SilenceServersWarning: true,
 		DoNotValidateServers:  true,
 	}))

@@ -68,7 +68,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		token, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
 		if !ok {
-			return &authError{status: http.StatusUnauthorized, reason: "a bearer token is required (Authorization: Bearer <token>)", missing: true}
+			return &authError{status: http.StatusUnauthorized, reason: "a bearer token is required in the Authorization header", missing: true}
 		}
 		p, err := s.auth.Verify(r.Context(), token)
 		if err != nil {

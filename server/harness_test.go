@@ -55,6 +55,7 @@ type testEnv struct {
 	URL   string
 	Clock *clock
 	Store *store.Store
+	Cache *lookup.Cache
 	Grace time.Duration
 	key   *ecdsa.PrivateKey
 	route routers.Router
@@ -104,7 +105,7 @@ func newEnv(t *testing.T, dialect string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, URL: ts.URL, Clock: clk, Store: st, Grace: testGrace, key: key, route: router}
+	return &testEnv{t: t, URL: ts.URL, Clock: clk, Store: st, Cache: cache, Grace: testGrace, key: key, route: router}
 }
 
 // token signs a token for tenant with the server's trusted key.

@@ -250,16 +250,16 @@ func schemaField(e *openapi3.SchemaError) (string, string) {
 			field += "." + seg
 		}
 	}
-	reason := e.Reason
-	if name, ok := quotedProperty(e.Reason); ok {
-		switch e.SchemaField {
-		case "required":
-			return joinField(field, name), "is required"
-		case "additionalProperties":
-			return joinField(field, name), "is not a known field"
+	switch {
+	case e.SchemaField == "required":
+		// The pointer already ends at the missing property.
+		return field, "is required"
+	case strings.HasSuffix(e.Reason, "is unsupported"):
+		if name, ok := quotedProperty(e.Reason); ok {
+			return joinField(field, name), "is not a field of this request; check its spelling (names are case-sensitive)"
 		}
 	}
-	return field, reason
+	return field, e.Reason
 }
 
 func quotedProperty(reason string) (string, bool) {

@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
 // Defines values for ApplicationType.
@@ -76,6 +78,51 @@ func (e ClientPolicyGrantTypes) Valid() bool {
 	case ClientCredentials:
 		return true
 	case RefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventAction.
+const (
+	EventActionCreated           EventAction = "created"
+	EventActionDeletionCancelled EventAction = "deletion_cancelled"
+	EventActionDeletionScheduled EventAction = "deletion_scheduled"
+	EventActionDisabled          EventAction = "disabled"
+	EventActionEnabled           EventAction = "enabled"
+	EventActionPurged            EventAction = "purged"
+	EventActionSecretIssued      EventAction = "secret_issued"
+	EventActionSecretRevoked     EventAction = "secret_revoked"
+	EventActionTenancyApproved   EventAction = "tenancy_approved"
+	EventActionTenancyRejected   EventAction = "tenancy_rejected"
+	EventActionUpdated           EventAction = "updated"
+)
+
+// Valid indicates whether the value is a known member of the EventAction enum.
+func (e EventAction) Valid() bool {
+	switch e {
+	case EventActionCreated:
+		return true
+	case EventActionDeletionCancelled:
+		return true
+	case EventActionDeletionScheduled:
+		return true
+	case EventActionDisabled:
+		return true
+	case EventActionEnabled:
+		return true
+	case EventActionPurged:
+		return true
+	case EventActionSecretIssued:
+		return true
+	case EventActionSecretRevoked:
+		return true
+	case EventActionTenancyApproved:
+		return true
+	case EventActionTenancyRejected:
+		return true
+	case EventActionUpdated:
 		return true
 	default:
 		return false
@@ -141,28 +188,28 @@ func (e TenancyDecisionDecision) Valid() bool {
 
 // Defines values for VerifyResultReason.
 const (
-	Disabled            VerifyResultReason = "disabled"
-	Locked              VerifyResultReason = "locked"
-	NotAllowedForTenant VerifyResultReason = "not_allowed_for_tenant"
-	PublicClient        VerifyResultReason = "public_client"
-	UnknownClient       VerifyResultReason = "unknown_client"
-	WrongSecret         VerifyResultReason = "wrong_secret"
+	VerifyResultReasonDisabled            VerifyResultReason = "disabled"
+	VerifyResultReasonLocked              VerifyResultReason = "locked"
+	VerifyResultReasonNotAllowedForTenant VerifyResultReason = "not_allowed_for_tenant"
+	VerifyResultReasonPublicClient        VerifyResultReason = "public_client"
+	VerifyResultReasonUnknownClient       VerifyResultReason = "unknown_client"
+	VerifyResultReasonWrongSecret         VerifyResultReason = "wrong_secret"
 )
 
 // Valid indicates whether the value is a known member of the VerifyResultReason enum.
 func (e VerifyResultReason) Valid() bool {
 	switch e {
-	case Disabled:
+	case VerifyResultReasonDisabled:
 		return true
-	case Locked:
+	case VerifyResultReasonLocked:
 		return true
-	case NotAllowedForTenant:
+	case VerifyResultReasonNotAllowedForTenant:
 		return true
-	case PublicClient:
+	case VerifyResultReasonPublicClient:
 		return true
-	case UnknownClient:
+	case VerifyResultReasonUnknownClient:
 		return true
-	case WrongSecret:
+	case VerifyResultReasonWrongSecret:
 		return true
 	default:
 		return false
@@ -351,6 +398,11 @@ type ApplicationCreate struct {
 	//
 	// Example: s3cr3t-from-the-old-system
 	Secret *string `json:"secret,omitempty"`
+
+	// SecretExpiresIn Seconds the issued secret is valid; without it, it does not expire.
+	//
+	// Example: 31536000
+	SecretExpiresIn *int `json:"secretExpiresIn,omitempty"`
 
 	// Tenancy Fixed at creation. Defaults to `single`.
 	Tenancy *Tenancy `json:"tenancy,omitempty"`
@@ -748,7 +800,9 @@ type Error struct {
 	// Error Stable machine code: `invalid_request`, `invalid_token`,
 	// `insufficient_scope`, `not_found`, `method_not_allowed`,
 	// `application_locked`, `conflict`, `tenancy_not_pending`,
-	// `request_too_large`, `unsupported_media_type`, `server_error`.
+	// `too_many_secrets`, `last_secret`, `idempotency_key_reused`,
+	// `precondition_failed`, `request_too_large`, `unsupported_media_type`,
+	// `server_error`.
 	//
 	//
 	// Example: invalid_request
@@ -781,6 +835,67 @@ type Error struct {
 	//
 	// Example: urn:cxone:appreg:problem:invalid_request
 	Type string `json:"type"`
+}
+
+// Event One lifecycle event of an application.
+type Event struct {
+	// Action What happened.
+	//
+	// Example: updated
+	Action EventAction `json:"action"`
+
+	// Actor The `sub` of who acted, or `appreg` for the service itself (purge, expiry).
+	//
+	// Example: admin@acme.example.com
+	Actor string `json:"actor"`
+
+	// ApplicationID A client id: a UUID when assigned by the service; 1 to 128 of
+	// `A-Za-z0-9._~-` when imported.
+	//
+	//
+	// Example: 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+	ApplicationID ApplicationID `json:"applicationId"`
+
+	// Changes The fields the event changed, with old and new values.
+	Changes []FieldChange `json:"changes"`
+
+	// EventID Example: 01J9Z6Q4W8Y2K3M5N7P9R1T3V5
+	EventID string `json:"eventId"`
+
+	// TenantID Example: 11eb-tenant-acme
+	TenantID string `json:"tenantId"`
+
+	// Time Example: 2026-11-23T12:00:00Z
+	Time time.Time `json:"time"`
+}
+
+// EventAction What happened.
+//
+// Example: updated
+type EventAction string
+
+// EventList defines model for EventList.
+type EventList struct {
+	Events []Event `json:"events"`
+
+	// NextCursor Present when older events follow; pass it as `cursor`.
+	NextCursor *string `json:"nextCursor,omitempty"`
+}
+
+// FieldChange defines model for FieldChange.
+type FieldChange struct {
+	// Field Example: redirects
+	Field string `json:"field"`
+
+	// New The value after (absent when the field was cleared).
+	//
+	// Example: ["https://desktop.example.com/callback","https://desktop.eu.example.com/callback"]
+	New interface{} `json:"new,omitempty"`
+
+	// Old The value before (absent when the field was unset).
+	//
+	// Example: ["https://desktop.example.com/callback"]
+	Old interface{} `json:"old,omitempty"`
 }
 
 // FieldError defines model for FieldError.
@@ -826,10 +941,81 @@ type Origins = []string
 // Example: ["https://desktop.example.com/callback"]
 type RedirectURIs = []string
 
+// RotateSecretRequest defines model for RotateSecretRequest.
+type RotateSecretRequest struct {
+	// ExpiresIn Seconds the new secret is valid; without it, it does not expire.
+	//
+	// Example: 31536000
+	ExpiresIn *int `json:"expiresIn,omitempty"`
+
+	// PreviousSecretExpiresIn Seconds the previous secrets stay valid (0 revokes them at once). Default 86400.
+	//
+	// Example: 86400
+	PreviousSecretExpiresIn *int `json:"previousSecretExpiresIn,omitempty"`
+}
+
 // Scope Space-separated scopes the application may request.
 //
 // Example: openid profile email
 type Scope = string
+
+// SecretInfo A secret's metadata. The secret itself is never shown again.
+type SecretInfo struct {
+	// CreatedTime Example: 2026-11-23T12:00:00Z
+	CreatedTime time.Time `json:"createdTime"`
+
+	// ExpiresTime When it stops working; absent if it does not expire.
+	//
+	// Example: 2026-11-24T12:00:00Z
+	ExpiresTime *time.Time `json:"expiresTime,omitempty"`
+
+	// Hint The secret's last four characters, to tell secrets apart.
+	//
+	// Example: 7jZc
+	Hint string `json:"hint"`
+
+	// LastUsedTime When it last authenticated; absent if never.
+	//
+	// Example: 2026-11-23T13:00:00Z
+	LastUsedTime *time.Time `json:"lastUsedTime,omitempty"`
+
+	// SecretID Example: 3b0f2c1e-9a7d-4f0b-8c55-6d2e1f4a7b90
+	SecretID openapi_types.UUID `json:"secretId"`
+}
+
+// SecretIssued A newly issued secret's metadata and, in this answer only, the secret.
+type SecretIssued struct {
+	// CreatedTime Example: 2026-11-23T12:00:00Z
+	CreatedTime time.Time `json:"createdTime"`
+
+	// ExpiresTime When it stops working; absent if it does not expire.
+	//
+	// Example: 2026-11-24T12:00:00Z
+	ExpiresTime *time.Time `json:"expiresTime,omitempty"`
+
+	// Hint The secret's last four characters, to tell secrets apart.
+	//
+	// Example: 7jZc
+	Hint string `json:"hint"`
+
+	// LastUsedTime When it last authenticated; absent if never.
+	//
+	// Example: 2026-11-23T13:00:00Z
+	LastUsedTime *time.Time `json:"lastUsedTime,omitempty"`
+
+	// Secret The new client secret; absent in an idempotent replay.
+	//
+	// Example: Xq2mJ4c0d9vQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZc
+	Secret *string `json:"secret,omitempty"`
+
+	// SecretID Example: 3b0f2c1e-9a7d-4f0b-8c55-6d2e1f4a7b90
+	SecretID openapi_types.UUID `json:"secretId"`
+}
+
+// SecretList defines model for SecretList.
+type SecretList struct {
+	Secrets []SecretInfo `json:"secrets"`
+}
 
 // Tenancy `single`: usable in the owner tenant only. `all`: usable in every tenant once
 // an operator approves it.
@@ -903,11 +1089,20 @@ type ClientID = ApplicationID
 // Cursor defines model for Cursor.
 type Cursor = string
 
+// IdempotencyKey defines model for IdempotencyKey.
+type IdempotencyKey = string
+
+// IfMatch defines model for IfMatch.
+type IfMatch = string
+
 // Limit defines model for Limit.
 type Limit = int
 
 // LookupTenantID defines model for LookupTenantID.
 type LookupTenantID = string
+
+// SecretID defines model for SecretID.
+type SecretID = openapi_types.UUID
 
 // BadRequest Every error answer. `error` is a stable machine code; `errorDescription` and
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
@@ -939,6 +1134,11 @@ type NotFound = Error
 // 9457 problem fields.
 type PayloadTooLarge = Error
 
+// PreconditionFailed Every error answer. `error` is a stable machine code; `errorDescription` and
+// `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
+// 9457 problem fields.
+type PreconditionFailed = Error
+
 // Unauthorized Every error answer. `error` is a stable machine code; `errorDescription` and
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
 // 9457 problem fields.
@@ -948,6 +1148,15 @@ type Unauthorized = Error
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
 // 9457 problem fields.
 type UnsupportedMediaType = Error
+
+// ListApplicationEventsAdminParams defines parameters for ListApplicationEventsAdmin.
+type ListApplicationEventsAdminParams struct {
+	// Limit At most this many applications in the answer. Without it, all of them.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `nextCursor` of the previous page. Opaque.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
 
 // ListTenancyRequestsParams defines parameters for ListTenancyRequests.
 type ListTenancyRequestsParams struct {
@@ -965,6 +1174,92 @@ type ListApplicationParams struct {
 
 	// Cursor The `nextCursor` of the previous page. Opaque.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// CreateApplicationParams defines parameters for CreateApplication.
+type CreateApplicationParams struct {
+	// IdempotencyKey A unique key per intended operation (a UUID is best): a retry with the same key
+	// and body within 24 hours answers the first answer instead of acting again. The
+	// same key with another body is refused (409 `idempotency_key_reused`).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DeleteApplicationParams defines parameters for DeleteApplication.
+type DeleteApplicationParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// PatchApplicationParams defines parameters for PatchApplication.
+type PatchApplicationParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// DisableApplicationParams defines parameters for DisableApplication.
+type DisableApplicationParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// EnableApplicationParams defines parameters for EnableApplication.
+type EnableApplicationParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// DisableApplicationAliasParams defines parameters for DisableApplicationAlias.
+type DisableApplicationAliasParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// EnableApplicationAliasParams defines parameters for EnableApplicationAlias.
+type EnableApplicationAliasParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+}
+
+// ListApplicationEventsParams defines parameters for ListApplicationEvents.
+type ListApplicationEventsParams struct {
+	// Limit At most this many applications in the answer. Without it, all of them.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `nextCursor` of the previous page. Opaque.
+	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+}
+
+// RotateSecretParams defines parameters for RotateSecret.
+type RotateSecretParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
+
+	// IdempotencyKey A unique key per intended operation (a UUID is best): a retry with the same key
+	// and body within 24 hours answers the first answer instead of acting again. The
+	// same key with another body is refused (409 `idempotency_key_reused`).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RevokeSecretParams defines parameters for RevokeSecret.
+type RevokeSecretParams struct {
+	// IfMatch The `ETag` of the application as last read: the change is made only if the
+	// application is still at that version (412 `precondition_failed` otherwise).
+	// `*` matches any version.
+	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
 // LookupClientParams defines parameters for LookupClient.
@@ -990,6 +1285,9 @@ type CreateApplicationJSONRequestBody = ApplicationCreate
 
 // PatchApplicationJSONRequestBody defines body for PatchApplication for application/json ContentType.
 type PatchApplicationJSONRequestBody = ApplicationPatch
+
+// RotateSecretJSONRequestBody defines body for RotateSecret for application/json ContentType.
+type RotateSecretJSONRequestBody = RotateSecretRequest
 
 // VerifyClientSecretJSONRequestBody defines body for VerifyClientSecret for application/json ContentType.
 type VerifyClientSecretJSONRequestBody = VerifyRequest
@@ -1068,6 +1366,14 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
+	//
+	// The audit trail of an application of any tenant, kept after the application is
+	// purged. Operators only (role `appreg.admin`). 404 when no event exists for the id.
+	//
+	// Corresponds with GET /admin/applications/{applicationId}/events (the `ListApplicationEventsAdmin` operationId).
+	ListApplicationEventsAdmin(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsAdminParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// DecideTenancyWithBody Approve or reject an all-tenant application
 	//
 	// Records the operator's offline decision on a pending all-tenant application.
@@ -1131,10 +1437,14 @@ type ClientInterface interface {
 	// until then. `authMethod` defaults to `client_secret_basic` for confidential
 	// and backend applications.
 	//
+	// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+	// the application created the first time (with `Idempotent-Replayed: true`)
+	// instead of creating another; the secret is not shown again.
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /applications (the `CreateApplication` operationId).
-	CreateApplicationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateApplicationWithBody(ctx context.Context, params *CreateApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// CreateApplication Register an application
 	//
@@ -1156,10 +1466,14 @@ type ClientInterface interface {
 	// until then. `authMethod` defaults to `client_secret_basic` for confidential
 	// and backend applications.
 	//
+	// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+	// the application created the first time (with `Idempotent-Replayed: true`)
+	// instead of creating another; the secret is not shown again.
+	//
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with POST /applications (the `CreateApplication` operationId).
-	CreateApplication(ctx context.Context, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	CreateApplication(ctx context.Context, params *CreateApplicationParams, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteApplication Schedule an application's deletion
 	//
@@ -1171,7 +1485,7 @@ type ClientInterface interface {
 	// whose deletion is already scheduled keeps the first schedule.
 	//
 	// Corresponds with DELETE /applications/{applicationId} (the `DeleteApplication` operationId).
-	DeleteApplication(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DeleteApplication(ctx context.Context, applicationID ApplicationID, params *DeleteApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ViewApplication View an application
 	//
@@ -1195,7 +1509,7 @@ type ClientInterface interface {
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-	PatchApplicationWithBody(ctx context.Context, applicationID ApplicationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PatchApplicationWithBody(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// PatchApplication Change an application
 	//
@@ -1212,7 +1526,7 @@ type ClientInterface interface {
 	// Takes a body of the `application/json` content type.
 	//
 	// Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-	PatchApplication(ctx context.Context, applicationID ApplicationID, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+	PatchApplication(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DisableApplication Disable an application
 	//
@@ -1223,7 +1537,7 @@ type ClientInterface interface {
 	// `/applications/{applicationId}/disable` is the same operation.
 	//
 	// Corresponds with POST /applications/{applicationId}-disable (the `DisableApplication` operationId).
-	DisableApplication(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DisableApplication(ctx context.Context, applicationID ApplicationID, params *DisableApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// EnableApplication Enable an application (or cancel its deletion)
 	//
@@ -1234,21 +1548,78 @@ type ClientInterface interface {
 	// same operation.
 	//
 	// Corresponds with POST /applications/{applicationId}-enable (the `EnableApplication` operationId).
-	EnableApplication(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	EnableApplication(ctx context.Context, applicationID ApplicationID, params *EnableApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DisableApplicationAlias Disable an application (alias)
 	//
 	// The same operation as `POST /applications/{applicationId}-disable`.
 	//
 	// Corresponds with POST /applications/{applicationId}/disable (the `DisableApplicationAlias` operationId).
-	DisableApplicationAlias(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	DisableApplicationAlias(ctx context.Context, applicationID ApplicationID, params *DisableApplicationAliasParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// EnableApplicationAlias Enable an application (alias)
 	//
 	// The same operation as `POST /applications/{applicationId}-enable`.
 	//
 	// Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
-	EnableApplicationAlias(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+	EnableApplicationAlias(ctx context.Context, applicationID ApplicationID, params *EnableApplicationAliasParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListApplicationEvents An application's audit trail
+	//
+	// Who did what to the application and when, newest first, with the fields each
+	// event changed (secrets never appear, only their ids and hints). Paging as on
+	// `GET /applications`.
+	//
+	// Corresponds with GET /applications/{applicationId}/events (the `ListApplicationEvents` operationId).
+	ListApplicationEvents(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListSecrets List an application's secrets
+	//
+	// The metadata of the application's secrets, oldest first: never a secret itself,
+	// only its last four characters (`hint`). Expired secrets are listed until their
+	// application is purged.
+	//
+	// Corresponds with GET /applications/{applicationId}/secrets (the `ListSecrets` operationId).
+	ListSecrets(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateSecretWithBody Issue a new secret (rotation)
+	//
+	// Issues a new secret, shown in this answer only, and keeps the previous ones
+	// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+	// once; at most 30 days) so clients can switch without downtime. At most three
+	// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+	// have no secrets (400); a locked application refuses (409 `application_locked`).
+	// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+	// metadata without the secret, with `Idempotent-Replayed: true`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+	RotateSecretWithBody(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateSecret Issue a new secret (rotation)
+	//
+	// Issues a new secret, shown in this answer only, and keeps the previous ones
+	// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+	// once; at most 30 days) so clients can switch without downtime. At most three
+	// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+	// have no secrets (400); a locked application refuses (409 `application_locked`).
+	// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+	// metadata without the secret, with `Idempotent-Replayed: true`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+	RotateSecret(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, body RotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeSecret Revoke a secret now
+	//
+	// Revokes one secret at once. The application's last valid secret cannot be
+	// revoked (409 `last_secret`): rotate first. A locked application refuses (409
+	// `application_locked`).
+	//
+	// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
+	RevokeSecret(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// LookupClient A client's policy, for the authorization server
 	//
@@ -1297,6 +1668,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ListApplicationEventsAdmin Any application's audit trail, also after its purge
+//
+// The audit trail of an application of any tenant, kept after the application is
+// purged. Operators only (role `appreg.admin`). 404 when no event exists for the id.
+//
+// Corresponds with GET /admin/applications/{applicationId}/events (the `ListApplicationEventsAdmin` operationId).
+func (c *Client) ListApplicationEventsAdmin(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsAdminParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApplicationEventsAdminRequest(c.Server, applicationID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // DecideTenancyWithBody Approve or reject an all-tenant application
@@ -1402,11 +1791,15 @@ func (c *Client) ListApplication(ctx context.Context, params *ListApplicationPar
 // until then. `authMethod` defaults to `client_secret_basic` for confidential
 // and backend applications.
 //
+// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+// the application created the first time (with `Idempotent-Replayed: true`)
+// instead of creating another; the secret is not shown again.
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /applications (the `CreateApplication` operationId).
-func (c *Client) CreateApplicationWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateApplicationRequestWithBody(c.Server, contentType, body)
+func (c *Client) CreateApplicationWithBody(ctx context.Context, params *CreateApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApplicationRequestWithBody(c.Server, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1437,11 +1830,15 @@ func (c *Client) CreateApplicationWithBody(ctx context.Context, contentType stri
 // until then. `authMethod` defaults to `client_secret_basic` for confidential
 // and backend applications.
 //
+// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+// the application created the first time (with `Idempotent-Replayed: true`)
+// instead of creating another; the secret is not shown again.
+//
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with POST /applications (the `CreateApplication` operationId).
-func (c *Client) CreateApplication(ctx context.Context, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewCreateApplicationRequest(c.Server, body)
+func (c *Client) CreateApplication(ctx context.Context, params *CreateApplicationParams, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateApplicationRequest(c.Server, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1462,8 +1859,8 @@ func (c *Client) CreateApplication(ctx context.Context, body CreateApplicationJS
 // whose deletion is already scheduled keeps the first schedule.
 //
 // Corresponds with DELETE /applications/{applicationId} (the `DeleteApplication` operationId).
-func (c *Client) DeleteApplication(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDeleteApplicationRequest(c.Server, applicationID)
+func (c *Client) DeleteApplication(ctx context.Context, applicationID ApplicationID, params *DeleteApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteApplicationRequest(c.Server, applicationID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1506,8 +1903,8 @@ func (c *Client) ViewApplication(ctx context.Context, applicationID ApplicationI
 // Takes any type of body and a specified content type.
 //
 // Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-func (c *Client) PatchApplicationWithBody(ctx context.Context, applicationID ApplicationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPatchApplicationRequestWithBody(c.Server, applicationID, contentType, body)
+func (c *Client) PatchApplicationWithBody(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchApplicationRequestWithBody(c.Server, applicationID, params, contentType, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1533,8 +1930,8 @@ func (c *Client) PatchApplicationWithBody(ctx context.Context, applicationID App
 // Takes a body of the `application/json` content type.
 //
 // Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-func (c *Client) PatchApplication(ctx context.Context, applicationID ApplicationID, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewPatchApplicationRequest(c.Server, applicationID, body)
+func (c *Client) PatchApplication(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPatchApplicationRequest(c.Server, applicationID, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1554,8 +1951,8 @@ func (c *Client) PatchApplication(ctx context.Context, applicationID Application
 // `/applications/{applicationId}/disable` is the same operation.
 //
 // Corresponds with POST /applications/{applicationId}-disable (the `DisableApplication` operationId).
-func (c *Client) DisableApplication(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDisableApplicationRequest(c.Server, applicationID)
+func (c *Client) DisableApplication(ctx context.Context, applicationID ApplicationID, params *DisableApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDisableApplicationRequest(c.Server, applicationID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1575,8 +1972,8 @@ func (c *Client) DisableApplication(ctx context.Context, applicationID Applicati
 // same operation.
 //
 // Corresponds with POST /applications/{applicationId}-enable (the `EnableApplication` operationId).
-func (c *Client) EnableApplication(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewEnableApplicationRequest(c.Server, applicationID)
+func (c *Client) EnableApplication(ctx context.Context, applicationID ApplicationID, params *EnableApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableApplicationRequest(c.Server, applicationID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1592,8 +1989,8 @@ func (c *Client) EnableApplication(ctx context.Context, applicationID Applicatio
 // The same operation as `POST /applications/{applicationId}-disable`.
 //
 // Corresponds with POST /applications/{applicationId}/disable (the `DisableApplicationAlias` operationId).
-func (c *Client) DisableApplicationAlias(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewDisableApplicationAliasRequest(c.Server, applicationID)
+func (c *Client) DisableApplicationAlias(ctx context.Context, applicationID ApplicationID, params *DisableApplicationAliasParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDisableApplicationAliasRequest(c.Server, applicationID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1609,8 +2006,115 @@ func (c *Client) DisableApplicationAlias(ctx context.Context, applicationID Appl
 // The same operation as `POST /applications/{applicationId}-enable`.
 //
 // Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
-func (c *Client) EnableApplicationAlias(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
-	req, err := NewEnableApplicationAliasRequest(c.Server, applicationID)
+func (c *Client) EnableApplicationAlias(ctx context.Context, applicationID ApplicationID, params *EnableApplicationAliasParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewEnableApplicationAliasRequest(c.Server, applicationID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListApplicationEvents An application's audit trail
+//
+// Who did what to the application and when, newest first, with the fields each
+// event changed (secrets never appear, only their ids and hints). Paging as on
+// `GET /applications`.
+//
+// Corresponds with GET /applications/{applicationId}/events (the `ListApplicationEvents` operationId).
+func (c *Client) ListApplicationEvents(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListApplicationEventsRequest(c.Server, applicationID, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListSecrets List an application's secrets
+//
+// The metadata of the application's secrets, oldest first: never a secret itself,
+// only its last four characters (`hint`). Expired secrets are listed until their
+// application is purged.
+//
+// Corresponds with GET /applications/{applicationId}/secrets (the `ListSecrets` operationId).
+func (c *Client) ListSecrets(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListSecretsRequest(c.Server, applicationID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateSecretWithBody Issue a new secret (rotation)
+//
+// Issues a new secret, shown in this answer only, and keeps the previous ones
+// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+// once; at most 30 days) so clients can switch without downtime. At most three
+// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+// have no secrets (400); a locked application refuses (409 `application_locked`).
+// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+// metadata without the secret, with `Idempotent-Replayed: true`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+func (c *Client) RotateSecretWithBody(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateSecretRequestWithBody(c.Server, applicationID, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateSecret Issue a new secret (rotation)
+//
+// Issues a new secret, shown in this answer only, and keeps the previous ones
+// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+// once; at most 30 days) so clients can switch without downtime. At most three
+// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+// have no secrets (400); a locked application refuses (409 `application_locked`).
+// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+// metadata without the secret, with `Idempotent-Replayed: true`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+func (c *Client) RotateSecret(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, body RotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateSecretRequest(c.Server, applicationID, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeSecret Revoke a secret now
+//
+// Revokes one secret at once. The application's last valid secret cannot be
+// revoked (409 `last_secret`): rotate first. A locked application refuses (409
+// `application_locked`).
+//
+// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
+func (c *Client) RevokeSecret(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeSecretRequest(c.Server, applicationID, secretID, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1707,6 +2211,79 @@ func (c *Client) CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginPar
 		return nil, err
 	}
 	return c.Client.Do(req)
+}
+
+// NewListApplicationEventsAdminRequest constructs an http.Request for the ListApplicationEventsAdmin method
+func NewListApplicationEventsAdminRequest(server string, applicationID ApplicationID, params *ListApplicationEventsAdminParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "applicationId", applicationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/admin/applications/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
 }
 
 // NewDecideTenancyRequest calls the generic DecideTenancy builder with application/json body
@@ -1889,18 +2466,18 @@ func NewListApplicationRequest(server string, params *ListApplicationParams) (*h
 }
 
 // NewCreateApplicationRequest calls the generic CreateApplication builder with application/json body
-func NewCreateApplicationRequest(server string, body CreateApplicationJSONRequestBody) (*http.Request, error) {
+func NewCreateApplicationRequest(server string, params *CreateApplicationParams, body CreateApplicationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewCreateApplicationRequestWithBody(server, "application/json", bodyReader)
+	return NewCreateApplicationRequestWithBody(server, params, "application/json", bodyReader)
 }
 
 // NewCreateApplicationRequestWithBody constructs an http.Request for the CreateApplication method, with any body, and a specified content type
-func NewCreateApplicationRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+func NewCreateApplicationRequestWithBody(server string, params *CreateApplicationParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	serverURL, err := url.Parse(server)
@@ -1925,11 +2502,26 @@ func NewCreateApplicationRequestWithBody(server string, contentType string, body
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewDeleteApplicationRequest constructs an http.Request for the DeleteApplication method
-func NewDeleteApplicationRequest(server string, applicationID ApplicationID) (*http.Request, error) {
+func NewDeleteApplicationRequest(server string, applicationID ApplicationID, params *DeleteApplicationParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -1957,6 +2549,21 @@ func NewDeleteApplicationRequest(server string, applicationID ApplicationID) (*h
 	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -1997,18 +2604,18 @@ func NewViewApplicationRequest(server string, applicationID ApplicationID) (*htt
 }
 
 // NewPatchApplicationRequest calls the generic PatchApplication builder with application/json body
-func NewPatchApplicationRequest(server string, applicationID ApplicationID, body PatchApplicationJSONRequestBody) (*http.Request, error) {
+func NewPatchApplicationRequest(server string, applicationID ApplicationID, params *PatchApplicationParams, body PatchApplicationJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
 	buf, err := json.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
 	bodyReader = bytes.NewReader(buf)
-	return NewPatchApplicationRequestWithBody(server, applicationID, "application/json", bodyReader)
+	return NewPatchApplicationRequestWithBody(server, applicationID, params, "application/json", bodyReader)
 }
 
 // NewPatchApplicationRequestWithBody constructs an http.Request for the PatchApplication method, with any body, and a specified content type
-func NewPatchApplicationRequestWithBody(server string, applicationID ApplicationID, contentType string, body io.Reader) (*http.Request, error) {
+func NewPatchApplicationRequestWithBody(server string, applicationID ApplicationID, params *PatchApplicationParams, contentType string, body io.Reader) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2040,11 +2647,26 @@ func NewPatchApplicationRequestWithBody(server string, applicationID Application
 
 	req.Header.Add("Content-Type", contentType)
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewDisableApplicationRequest constructs an http.Request for the DisableApplication method
-func NewDisableApplicationRequest(server string, applicationID ApplicationID) (*http.Request, error) {
+func NewDisableApplicationRequest(server string, applicationID ApplicationID, params *DisableApplicationParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2074,11 +2696,26 @@ func NewDisableApplicationRequest(server string, applicationID ApplicationID) (*
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewEnableApplicationRequest constructs an http.Request for the EnableApplication method
-func NewEnableApplicationRequest(server string, applicationID ApplicationID) (*http.Request, error) {
+func NewEnableApplicationRequest(server string, applicationID ApplicationID, params *EnableApplicationParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2108,11 +2745,26 @@ func NewEnableApplicationRequest(server string, applicationID ApplicationID) (*h
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewDisableApplicationAliasRequest constructs an http.Request for the DisableApplicationAlias method
-func NewDisableApplicationAliasRequest(server string, applicationID ApplicationID) (*http.Request, error) {
+func NewDisableApplicationAliasRequest(server string, applicationID ApplicationID, params *DisableApplicationAliasParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2142,11 +2794,26 @@ func NewDisableApplicationAliasRequest(server string, applicationID ApplicationI
 		return nil, err
 	}
 
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
 	return req, nil
 }
 
 // NewEnableApplicationAliasRequest constructs an http.Request for the EnableApplicationAlias method
-func NewEnableApplicationAliasRequest(server string, applicationID ApplicationID) (*http.Request, error) {
+func NewEnableApplicationAliasRequest(server string, applicationID ApplicationID, params *EnableApplicationAliasParams) (*http.Request, error) {
 	var err error
 
 	var pathParam0 string
@@ -2174,6 +2841,257 @@ func NewEnableApplicationAliasRequest(server string, applicationID ApplicationID
 	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListApplicationEventsRequest constructs an http.Request for the ListApplicationEvents method
+func NewListApplicationEventsRequest(server string, applicationID ApplicationID, params *ListApplicationEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "applicationId", applicationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/applications/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewListSecretsRequest constructs an http.Request for the ListSecrets method
+func NewListSecretsRequest(server string, applicationID ApplicationID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "applicationId", applicationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/applications/%s/secrets", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRotateSecretRequest calls the generic RotateSecret builder with application/json body
+func NewRotateSecretRequest(server string, applicationID ApplicationID, params *RotateSecretParams, body RotateSecretJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRotateSecretRequestWithBody(server, applicationID, params, "application/json", bodyReader)
+}
+
+// NewRotateSecretRequestWithBody constructs an http.Request for the RotateSecret method, with any body, and a specified content type
+func NewRotateSecretRequestWithBody(server string, applicationID ApplicationID, params *RotateSecretParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "applicationId", applicationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/applications/%s/secrets", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
+		if params.IdempotencyKey != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewRevokeSecretRequest constructs an http.Request for the RevokeSecret method
+func NewRevokeSecretRequest(server string, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "applicationId", applicationID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "secretId", secretID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/applications/%s/secrets/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.IfMatch != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "If-Match", *params.IfMatch, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("If-Match", headerParam0)
+		}
+
 	}
 
 	return req, nil
@@ -2385,6 +3303,16 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ListApplicationEventsAdminWithResponse Any application's audit trail, also after its purge
+	//
+	// The audit trail of an application of any tenant, kept after the application is
+	// purged. Operators only (role `appreg.admin`). 404 when no event exists for the id.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /admin/applications/{applicationId}/events (the `ListApplicationEventsAdmin` operationId).
+	ListApplicationEventsAdminWithResponse(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsAdminParams, reqEditors ...RequestEditorFn) (*ListApplicationEventsAdminResponse, error)
+
 	// DecideTenancyWithBodyWithResponse Approve or reject an all-tenant application
 	//
 	// Records the operator's offline decision on a pending all-tenant application.
@@ -2452,10 +3380,14 @@ type ClientWithResponsesInterface interface {
 	// until then. `authMethod` defaults to `client_secret_basic` for confidential
 	// and backend applications.
 	//
+	// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+	// the application created the first time (with `Idempotent-Replayed: true`)
+	// instead of creating another; the secret is not shown again.
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /applications (the `CreateApplication` operationId).
-	CreateApplicationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error)
+	CreateApplicationWithBodyWithResponse(ctx context.Context, params *CreateApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error)
 
 	// CreateApplicationWithResponse Register an application
 	//
@@ -2477,10 +3409,14 @@ type ClientWithResponsesInterface interface {
 	// until then. `authMethod` defaults to `client_secret_basic` for confidential
 	// and backend applications.
 	//
+	// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+	// the application created the first time (with `Idempotent-Replayed: true`)
+	// instead of creating another; the secret is not shown again.
+	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /applications (the `CreateApplication` operationId).
-	CreateApplicationWithResponse(ctx context.Context, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error)
+	CreateApplicationWithResponse(ctx context.Context, params *CreateApplicationParams, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error)
 
 	// DeleteApplicationWithResponse Schedule an application's deletion
 	//
@@ -2494,7 +3430,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with DELETE /applications/{applicationId} (the `DeleteApplication` operationId).
-	DeleteApplicationWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*DeleteApplicationResponse, error)
+	DeleteApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *DeleteApplicationParams, reqEditors ...RequestEditorFn) (*DeleteApplicationResponse, error)
 
 	// ViewApplicationWithResponse View an application
 	//
@@ -2520,7 +3456,7 @@ type ClientWithResponsesInterface interface {
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-	PatchApplicationWithBodyWithResponse(ctx context.Context, applicationID ApplicationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error)
+	PatchApplicationWithBodyWithResponse(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error)
 
 	// PatchApplicationWithResponse Change an application
 	//
@@ -2537,7 +3473,7 @@ type ClientWithResponsesInterface interface {
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-	PatchApplicationWithResponse(ctx context.Context, applicationID ApplicationID, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error)
+	PatchApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error)
 
 	// DisableApplicationWithResponse Disable an application
 	//
@@ -2550,7 +3486,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /applications/{applicationId}-disable (the `DisableApplication` operationId).
-	DisableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*DisableApplicationResponse, error)
+	DisableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *DisableApplicationParams, reqEditors ...RequestEditorFn) (*DisableApplicationResponse, error)
 
 	// EnableApplicationWithResponse Enable an application (or cancel its deletion)
 	//
@@ -2563,7 +3499,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /applications/{applicationId}-enable (the `EnableApplication` operationId).
-	EnableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*EnableApplicationResponse, error)
+	EnableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *EnableApplicationParams, reqEditors ...RequestEditorFn) (*EnableApplicationResponse, error)
 
 	// DisableApplicationAliasWithResponse Disable an application (alias)
 	//
@@ -2572,7 +3508,7 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /applications/{applicationId}/disable (the `DisableApplicationAlias` operationId).
-	DisableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*DisableApplicationAliasResponse, error)
+	DisableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, params *DisableApplicationAliasParams, reqEditors ...RequestEditorFn) (*DisableApplicationAliasResponse, error)
 
 	// EnableApplicationAliasWithResponse Enable an application (alias)
 	//
@@ -2581,7 +3517,70 @@ type ClientWithResponsesInterface interface {
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
-	EnableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*EnableApplicationAliasResponse, error)
+	EnableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, params *EnableApplicationAliasParams, reqEditors ...RequestEditorFn) (*EnableApplicationAliasResponse, error)
+
+	// ListApplicationEventsWithResponse An application's audit trail
+	//
+	// Who did what to the application and when, newest first, with the fields each
+	// event changed (secrets never appear, only their ids and hints). Paging as on
+	// `GET /applications`.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /applications/{applicationId}/events (the `ListApplicationEvents` operationId).
+	ListApplicationEventsWithResponse(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsParams, reqEditors ...RequestEditorFn) (*ListApplicationEventsResponse, error)
+
+	// ListSecretsWithResponse List an application's secrets
+	//
+	// The metadata of the application's secrets, oldest first: never a secret itself,
+	// only its last four characters (`hint`). Expired secrets are listed until their
+	// application is purged.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /applications/{applicationId}/secrets (the `ListSecrets` operationId).
+	ListSecretsWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*ListSecretsResponse, error)
+
+	// RotateSecretWithBodyWithResponse Issue a new secret (rotation)
+	//
+	// Issues a new secret, shown in this answer only, and keeps the previous ones
+	// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+	// once; at most 30 days) so clients can switch without downtime. At most three
+	// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+	// have no secrets (400); a locked application refuses (409 `application_locked`).
+	// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+	// metadata without the secret, with `Idempotent-Replayed: true`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+	RotateSecretWithBodyWithResponse(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateSecretResponse, error)
+
+	// RotateSecretWithResponse Issue a new secret (rotation)
+	//
+	// Issues a new secret, shown in this answer only, and keeps the previous ones
+	// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+	// once; at most 30 days) so clients can switch without downtime. At most three
+	// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+	// have no secrets (400); a locked application refuses (409 `application_locked`).
+	// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+	// metadata without the secret, with `Idempotent-Replayed: true`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+	RotateSecretWithResponse(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, body RotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateSecretResponse, error)
+
+	// RevokeSecretWithResponse Revoke a secret now
+	//
+	// Revokes one secret at once. The application's last valid secret cannot be
+	// revoked (409 `last_secret`): rotate first. A locked application refuses (409
+	// `application_locked`).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
+	RevokeSecretWithResponse(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*RevokeSecretResponse, error)
 
 	// LookupClientWithResponse A client's policy, for the authorization server
 	//
@@ -2634,6 +3633,89 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOriginWithResponse(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*CheckCORSOriginResponse, error)
+}
+
+// ListApplicationEventsAdminResponse401Headers the declared response headers of an HTTP 401 response for ListApplicationEventsAdmin
+type ListApplicationEventsAdminResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListApplicationEventsAdminResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApplicationEventsAdminResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON200() *EventList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApplicationEventsAdminResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApplicationEventsAdminResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApplicationEventsAdminResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApplicationEventsAdminResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // DecideTenancyResponse401Headers the declared response headers of an HTTP 401 response for DecideTenancy
@@ -2892,6 +3974,12 @@ func (r ListApplicationResponse) ContentType() string {
 	return ""
 }
 
+// CreateApplicationResponse201Headers the declared response headers of an HTTP 201 response for CreateApplication
+type CreateApplicationResponse201Headers struct {
+	ETag               *string
+	IdempotentReplayed *string
+}
+
 // CreateApplicationResponse401Headers the declared response headers of an HTTP 401 response for CreateApplication
 type CreateApplicationResponse401Headers struct {
 	WWWAuthenticate *string
@@ -2916,6 +4004,8 @@ type CreateApplicationResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *CreateApplicationResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateApplicationResponse401Headers
 }
@@ -2989,6 +4079,11 @@ func (r CreateApplicationResponse) ContentType() string {
 	return ""
 }
 
+// DeleteApplicationResponse200Headers the declared response headers of an HTTP 200 response for DeleteApplication
+type DeleteApplicationResponse200Headers struct {
+	ETag *string
+}
+
 // DeleteApplicationResponse401Headers the declared response headers of an HTTP 401 response for DeleteApplication
 type DeleteApplicationResponse401Headers struct {
 	WWWAuthenticate *string
@@ -3007,8 +4102,12 @@ type DeleteApplicationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *DeleteApplicationResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteApplicationResponse401Headers
 }
@@ -3036,6 +4135,11 @@ func (r DeleteApplicationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r DeleteApplicationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DeleteApplicationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -3072,6 +4176,11 @@ func (r DeleteApplicationResponse) ContentType() string {
 	return ""
 }
 
+// ViewApplicationResponse200Headers the declared response headers of an HTTP 200 response for ViewApplication
+type ViewApplicationResponse200Headers struct {
+	ETag *string
+}
+
 // ViewApplicationResponse401Headers the declared response headers of an HTTP 401 response for ViewApplication
 type ViewApplicationResponse401Headers struct {
 	WWWAuthenticate *string
@@ -3092,6 +4201,8 @@ type ViewApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ViewApplicationResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ViewApplicationResponse401Headers
 }
@@ -3155,6 +4266,11 @@ func (r ViewApplicationResponse) ContentType() string {
 	return ""
 }
 
+// PatchApplicationResponse200Headers the declared response headers of an HTTP 200 response for PatchApplication
+type PatchApplicationResponse200Headers struct {
+	ETag *string
+}
+
 // PatchApplicationResponse401Headers the declared response headers of an HTTP 401 response for PatchApplication
 type PatchApplicationResponse401Headers struct {
 	WWWAuthenticate *string
@@ -3175,12 +4291,16 @@ type PatchApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON413 the response for an HTTP 413 `application/json` response
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *PatchApplicationResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *PatchApplicationResponse401Headers
 }
@@ -3213,6 +4333,11 @@ func (r PatchApplicationResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r PatchApplicationResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r PatchApplicationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON413 returns the response for an HTTP 413 `application/json` response
@@ -3277,6 +4402,8 @@ type DisableApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3306,6 +4433,11 @@ func (r DisableApplicationResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r DisableApplicationResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DisableApplicationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -3358,6 +4490,8 @@ type EnableApplicationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3382,6 +4516,11 @@ func (r EnableApplicationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r EnableApplicationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r EnableApplicationResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -3436,6 +4575,8 @@ type DisableApplicationAliasResponse struct {
 	JSON404 *NotFound
 	// JSON409 the response for an HTTP 409 `application/json` response
 	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3465,6 +4606,11 @@ func (r DisableApplicationAliasResponse) GetJSON404() *NotFound {
 // GetJSON409 returns the response for an HTTP 409 `application/json` response
 func (r DisableApplicationAliasResponse) GetJSON409() *Conflict {
 	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r DisableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -3517,6 +4663,8 @@ type EnableApplicationAliasResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// Headers401 the parsed response headers for an HTTP 401 response
@@ -3541,6 +4689,11 @@ func (r EnableApplicationAliasResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r EnableApplicationAliasResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r EnableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -3571,6 +4724,380 @@ func (r EnableApplicationAliasResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r EnableApplicationAliasResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListApplicationEventsResponse401Headers the declared response headers of an HTTP 401 response for ListApplicationEvents
+type ListApplicationEventsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListApplicationEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListApplicationEventsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON200() *EventList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListApplicationEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListApplicationEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListApplicationEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListApplicationEventsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListSecretsResponse401Headers the declared response headers of an HTTP 401 response for ListSecrets
+type ListSecretsResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type ListSecretsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *SecretList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListSecretsResponse401Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListSecretsResponse) GetJSON200() *SecretList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListSecretsResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListSecretsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ListSecretsResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ListSecretsResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListSecretsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListSecretsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListSecretsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListSecretsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListSecretsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RotateSecretResponse201Headers the declared response headers of an HTTP 201 response for RotateSecret
+type RotateSecretResponse201Headers struct {
+	IdempotentReplayed *string
+}
+
+// RotateSecretResponse401Headers the declared response headers of an HTTP 401 response for RotateSecret
+type RotateSecretResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RotateSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *SecretIssued
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers201 the parsed response headers for an HTTP 201 response
+	Headers201 *RotateSecretResponse201Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RotateSecretResponse401Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RotateSecretResponse) GetJSON201() *SecretIssued {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RotateSecretResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RotateSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RotateSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RotateSecretResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RotateSecretResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r RotateSecretResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RotateSecretResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RotateSecretResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RotateSecretResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeSecretResponse401Headers the declared response headers of an HTTP 401 response for RevokeSecret
+type RevokeSecretResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+type RevokeSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *Forbidden
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *Conflict
+	// JSON412 the response for an HTTP 412 `application/json` response
+	JSON412 *PreconditionFailed
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeSecretResponse401Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeSecretResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeSecretResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeSecretResponse) GetJSON403() *Forbidden {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeSecretResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RevokeSecretResponse) GetJSON409() *Conflict {
+	return r.JSON409
+}
+
+// GetJSON412 returns the response for an HTTP 412 `application/json` response
+func (r RevokeSecretResponse) GetJSON412() *PreconditionFailed {
+	return r.JSON412
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeSecretResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeSecretResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -3833,6 +5360,22 @@ func (r CheckCORSOriginResponse) ContentType() string {
 	return ""
 }
 
+// ListApplicationEventsAdminWithResponse Any application's audit trail, also after its purge
+//
+// The audit trail of an application of any tenant, kept after the application is
+// purged. Operators only (role `appreg.admin`). 404 when no event exists for the id.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /admin/applications/{applicationId}/events (the `ListApplicationEventsAdmin` operationId).
+func (c *ClientWithResponses) ListApplicationEventsAdminWithResponse(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsAdminParams, reqEditors ...RequestEditorFn) (*ListApplicationEventsAdminResponse, error) {
+	rsp, err := c.ListApplicationEventsAdmin(ctx, applicationID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApplicationEventsAdminResponse(rsp)
+}
+
 // DecideTenancyWithBodyWithResponse Approve or reject an all-tenant application
 //
 // Records the operator's offline decision on a pending all-tenant application.
@@ -3924,11 +5467,15 @@ func (c *ClientWithResponses) ListApplicationWithResponse(ctx context.Context, p
 // until then. `authMethod` defaults to `client_secret_basic` for confidential
 // and backend applications.
 //
+// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+// the application created the first time (with `Idempotent-Replayed: true`)
+// instead of creating another; the secret is not shown again.
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /applications (the `CreateApplication` operationId).
-func (c *ClientWithResponses) CreateApplicationWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error) {
-	rsp, err := c.CreateApplicationWithBody(ctx, contentType, body, reqEditors...)
+func (c *ClientWithResponses) CreateApplicationWithBodyWithResponse(ctx context.Context, params *CreateApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error) {
+	rsp, err := c.CreateApplicationWithBody(ctx, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -3955,11 +5502,15 @@ func (c *ClientWithResponses) CreateApplicationWithBodyWithResponse(ctx context.
 // until then. `authMethod` defaults to `client_secret_basic` for confidential
 // and backend applications.
 //
+// With an `Idempotency-Key`, a retry of the same request within 24 hours answers
+// the application created the first time (with `Idempotent-Replayed: true`)
+// instead of creating another; the secret is not shown again.
+//
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /applications (the `CreateApplication` operationId).
-func (c *ClientWithResponses) CreateApplicationWithResponse(ctx context.Context, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error) {
-	rsp, err := c.CreateApplication(ctx, body, reqEditors...)
+func (c *ClientWithResponses) CreateApplicationWithResponse(ctx context.Context, params *CreateApplicationParams, body CreateApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateApplicationResponse, error) {
+	rsp, err := c.CreateApplication(ctx, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -3978,8 +5529,8 @@ func (c *ClientWithResponses) CreateApplicationWithResponse(ctx context.Context,
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with DELETE /applications/{applicationId} (the `DeleteApplication` operationId).
-func (c *ClientWithResponses) DeleteApplicationWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*DeleteApplicationResponse, error) {
-	rsp, err := c.DeleteApplication(ctx, applicationID, reqEditors...)
+func (c *ClientWithResponses) DeleteApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *DeleteApplicationParams, reqEditors ...RequestEditorFn) (*DeleteApplicationResponse, error) {
+	rsp, err := c.DeleteApplication(ctx, applicationID, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4016,8 +5567,8 @@ func (c *ClientWithResponses) ViewApplicationWithResponse(ctx context.Context, a
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-func (c *ClientWithResponses) PatchApplicationWithBodyWithResponse(ctx context.Context, applicationID ApplicationID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error) {
-	rsp, err := c.PatchApplicationWithBody(ctx, applicationID, contentType, body, reqEditors...)
+func (c *ClientWithResponses) PatchApplicationWithBodyWithResponse(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error) {
+	rsp, err := c.PatchApplicationWithBody(ctx, applicationID, params, contentType, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4039,8 +5590,8 @@ func (c *ClientWithResponses) PatchApplicationWithBodyWithResponse(ctx context.C
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with PATCH /applications/{applicationId} (the `PatchApplication` operationId).
-func (c *ClientWithResponses) PatchApplicationWithResponse(ctx context.Context, applicationID ApplicationID, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error) {
-	rsp, err := c.PatchApplication(ctx, applicationID, body, reqEditors...)
+func (c *ClientWithResponses) PatchApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *PatchApplicationParams, body PatchApplicationJSONRequestBody, reqEditors ...RequestEditorFn) (*PatchApplicationResponse, error) {
+	rsp, err := c.PatchApplication(ctx, applicationID, params, body, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4058,8 +5609,8 @@ func (c *ClientWithResponses) PatchApplicationWithResponse(ctx context.Context, 
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /applications/{applicationId}-disable (the `DisableApplication` operationId).
-func (c *ClientWithResponses) DisableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*DisableApplicationResponse, error) {
-	rsp, err := c.DisableApplication(ctx, applicationID, reqEditors...)
+func (c *ClientWithResponses) DisableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *DisableApplicationParams, reqEditors ...RequestEditorFn) (*DisableApplicationResponse, error) {
+	rsp, err := c.DisableApplication(ctx, applicationID, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4077,8 +5628,8 @@ func (c *ClientWithResponses) DisableApplicationWithResponse(ctx context.Context
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /applications/{applicationId}-enable (the `EnableApplication` operationId).
-func (c *ClientWithResponses) EnableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*EnableApplicationResponse, error) {
-	rsp, err := c.EnableApplication(ctx, applicationID, reqEditors...)
+func (c *ClientWithResponses) EnableApplicationWithResponse(ctx context.Context, applicationID ApplicationID, params *EnableApplicationParams, reqEditors ...RequestEditorFn) (*EnableApplicationResponse, error) {
+	rsp, err := c.EnableApplication(ctx, applicationID, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4092,8 +5643,8 @@ func (c *ClientWithResponses) EnableApplicationWithResponse(ctx context.Context,
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /applications/{applicationId}/disable (the `DisableApplicationAlias` operationId).
-func (c *ClientWithResponses) DisableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*DisableApplicationAliasResponse, error) {
-	rsp, err := c.DisableApplicationAlias(ctx, applicationID, reqEditors...)
+func (c *ClientWithResponses) DisableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, params *DisableApplicationAliasParams, reqEditors ...RequestEditorFn) (*DisableApplicationAliasResponse, error) {
+	rsp, err := c.DisableApplicationAlias(ctx, applicationID, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
@@ -4107,12 +5658,105 @@ func (c *ClientWithResponses) DisableApplicationAliasWithResponse(ctx context.Co
 // Returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /applications/{applicationId}/enable (the `EnableApplicationAlias` operationId).
-func (c *ClientWithResponses) EnableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*EnableApplicationAliasResponse, error) {
-	rsp, err := c.EnableApplicationAlias(ctx, applicationID, reqEditors...)
+func (c *ClientWithResponses) EnableApplicationAliasWithResponse(ctx context.Context, applicationID ApplicationID, params *EnableApplicationAliasParams, reqEditors ...RequestEditorFn) (*EnableApplicationAliasResponse, error) {
+	rsp, err := c.EnableApplicationAlias(ctx, applicationID, params, reqEditors...)
 	if err != nil {
 		return nil, err
 	}
 	return ParseEnableApplicationAliasResponse(rsp)
+}
+
+// ListApplicationEventsWithResponse An application's audit trail
+//
+// Who did what to the application and when, newest first, with the fields each
+// event changed (secrets never appear, only their ids and hints). Paging as on
+// `GET /applications`.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /applications/{applicationId}/events (the `ListApplicationEvents` operationId).
+func (c *ClientWithResponses) ListApplicationEventsWithResponse(ctx context.Context, applicationID ApplicationID, params *ListApplicationEventsParams, reqEditors ...RequestEditorFn) (*ListApplicationEventsResponse, error) {
+	rsp, err := c.ListApplicationEvents(ctx, applicationID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListApplicationEventsResponse(rsp)
+}
+
+// ListSecretsWithResponse List an application's secrets
+//
+// The metadata of the application's secrets, oldest first: never a secret itself,
+// only its last four characters (`hint`). Expired secrets are listed until their
+// application is purged.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /applications/{applicationId}/secrets (the `ListSecrets` operationId).
+func (c *ClientWithResponses) ListSecretsWithResponse(ctx context.Context, applicationID ApplicationID, reqEditors ...RequestEditorFn) (*ListSecretsResponse, error) {
+	rsp, err := c.ListSecrets(ctx, applicationID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListSecretsResponse(rsp)
+}
+
+// RotateSecretWithBodyWithResponse Issue a new secret (rotation)
+//
+// Issues a new secret, shown in this answer only, and keeps the previous ones
+// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+// once; at most 30 days) so clients can switch without downtime. At most three
+// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+// have no secrets (400); a locked application refuses (409 `application_locked`).
+// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+// metadata without the secret, with `Idempotent-Replayed: true`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+func (c *ClientWithResponses) RotateSecretWithBodyWithResponse(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateSecretResponse, error) {
+	rsp, err := c.RotateSecretWithBody(ctx, applicationID, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateSecretResponse(rsp)
+}
+
+// RotateSecretWithResponse Issue a new secret (rotation)
+//
+// Issues a new secret, shown in this answer only, and keeps the previous ones
+// valid for `previousSecretExpiresIn` seconds (default 86400; 0 revokes them at
+// once; at most 30 days) so clients can switch without downtime. At most three
+// secrets are valid at a time (409 `too_many_secrets` beyond). Public applications
+// have no secrets (400); a locked application refuses (409 `application_locked`).
+// With an `Idempotency-Key`, a retry within 24 hours answers the first issue's
+// metadata without the secret, with `Idempotent-Replayed: true`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /applications/{applicationId}/secrets (the `RotateSecret` operationId).
+func (c *ClientWithResponses) RotateSecretWithResponse(ctx context.Context, applicationID ApplicationID, params *RotateSecretParams, body RotateSecretJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateSecretResponse, error) {
+	rsp, err := c.RotateSecret(ctx, applicationID, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateSecretResponse(rsp)
+}
+
+// RevokeSecretWithResponse Revoke a secret now
+//
+// Revokes one secret at once. The application's last valid secret cannot be
+// revoked (409 `last_secret`): rotate first. A locked application refuses (409
+// `application_locked`).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
+func (c *ClientWithResponses) RevokeSecretWithResponse(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*RevokeSecretResponse, error) {
+	rsp, err := c.RevokeSecret(ctx, applicationID, secretID, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeSecretResponse(rsp)
 }
 
 // LookupClientWithResponse A client's policy, for the authorization server
@@ -4189,6 +5833,80 @@ func (c *ClientWithResponses) CheckCORSOriginWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseCheckCORSOriginResponse(rsp)
+}
+
+// ParseListApplicationEventsAdminResponse parses an HTTP response from a ListApplicationEventsAdminWithResponse call
+func ParseListApplicationEventsAdminResponse(rsp *http.Response) (*ListApplicationEventsAdminResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApplicationEventsAdminResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListApplicationEventsAdminResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseDecideTenancyResponse parses an HTTP response from a DecideTenancyWithResponse call
@@ -4493,6 +6211,23 @@ func ParseCreateApplicationResponse(rsp *http.Response) (*CreateApplicationRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 201:
+		var headers CreateApplicationResponse201Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		response.Headers201 = &headers
 	case rsp.StatusCode == 401:
 		var headers CreateApplicationResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -4557,6 +6292,13 @@ func ParseDeleteApplicationResponse(rsp *http.Response) (*DeleteApplicationRespo
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4567,6 +6309,16 @@ func ParseDeleteApplicationResponse(rsp *http.Response) (*DeleteApplicationRespo
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers DeleteApplicationResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers DeleteApplicationResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -4641,6 +6393,16 @@ func ParseViewApplicationResponse(rsp *http.Response) (*ViewApplicationResponse,
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers ViewApplicationResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers ViewApplicationResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -4712,6 +6474,13 @@ func ParsePatchApplicationResponse(rsp *http.Response) (*PatchApplicationRespons
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
 		var dest PayloadTooLarge
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -4736,6 +6505,16 @@ func ParsePatchApplicationResponse(rsp *http.Response) (*PatchApplicationRespons
 	}
 
 	switch {
+	case rsp.StatusCode == 200:
+		var headers PatchApplicationResponse200Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = &value
+		}
+		response.Headers200 = &headers
 	case rsp.StatusCode == 401:
 		var headers PatchApplicationResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
@@ -4802,6 +6581,13 @@ func ParseDisableApplicationResponse(rsp *http.Response) (*DisableApplicationRes
 			return nil, err
 		}
 		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -4872,6 +6658,13 @@ func ParseEnableApplicationResponse(rsp *http.Response) (*EnableApplicationRespo
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -4950,6 +6743,13 @@ func ParseDisableApplicationAliasResponse(rsp *http.Response) (*DisableApplicati
 		}
 		response.JSON409 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5020,6 +6820,13 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -5032,6 +6839,350 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 	switch {
 	case rsp.StatusCode == 401:
 		var headers EnableApplicationAliasResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListApplicationEventsResponse parses an HTTP response from a ListApplicationEventsWithResponse call
+func ParseListApplicationEventsResponse(rsp *http.Response) (*ListApplicationEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListApplicationEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListApplicationEventsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListSecretsResponse parses an HTTP response from a ListSecretsWithResponse call
+func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListSecretsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest SecretList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListSecretsResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRotateSecretResponse parses an HTTP response from a RotateSecretWithResponse call
+func ParseRotateSecretResponse(rsp *http.Response) (*RotateSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest SecretIssued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 201:
+		var headers RotateSecretResponse201Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		response.Headers201 = &headers
+	case rsp.StatusCode == 401:
+		var headers RotateSecretResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeSecretResponse parses an HTTP response from a RevokeSecretWithResponse call
+func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest Forbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest Conflict
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 412:
+		var dest PreconditionFailed
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeSecretResponse401Headers
 		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
@@ -5279,6 +7430,9 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
+	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
+	// (GET /admin/applications/{applicationId}/events)
+	ListApplicationEventsAdmin(ctx echo.Context, applicationID ApplicationID, params ListApplicationEventsAdminParams) error
 	// DecideTenancy Approve or reject an all-tenant application
 	// (POST /admin/applications/{applicationId}/tenancy-approval)
 	DecideTenancy(ctx echo.Context, applicationID ApplicationID) error
@@ -5290,28 +7444,40 @@ type ServerInterface interface {
 	ListApplication(ctx echo.Context, params ListApplicationParams) error
 	// CreateApplication Register an application
 	// (POST /applications)
-	CreateApplication(ctx echo.Context) error
+	CreateApplication(ctx echo.Context, params CreateApplicationParams) error
 	// DeleteApplication Schedule an application's deletion
 	// (DELETE /applications/{applicationId})
-	DeleteApplication(ctx echo.Context, applicationID ApplicationID) error
+	DeleteApplication(ctx echo.Context, applicationID ApplicationID, params DeleteApplicationParams) error
 	// ViewApplication View an application
 	// (GET /applications/{applicationId})
 	ViewApplication(ctx echo.Context, applicationID ApplicationID) error
 	// PatchApplication Change an application
 	// (PATCH /applications/{applicationId})
-	PatchApplication(ctx echo.Context, applicationID ApplicationID) error
+	PatchApplication(ctx echo.Context, applicationID ApplicationID, params PatchApplicationParams) error
 	// DisableApplication Disable an application
 	// (POST /applications/{applicationId}-disable)
-	DisableApplication(ctx echo.Context, applicationID ApplicationID) error
+	DisableApplication(ctx echo.Context, applicationID ApplicationID, params DisableApplicationParams) error
 	// EnableApplication Enable an application (or cancel its deletion)
 	// (POST /applications/{applicationId}-enable)
-	EnableApplication(ctx echo.Context, applicationID ApplicationID) error
+	EnableApplication(ctx echo.Context, applicationID ApplicationID, params EnableApplicationParams) error
 	// DisableApplicationAlias Disable an application (alias)
 	// (POST /applications/{applicationId}/disable)
-	DisableApplicationAlias(ctx echo.Context, applicationID ApplicationID) error
+	DisableApplicationAlias(ctx echo.Context, applicationID ApplicationID, params DisableApplicationAliasParams) error
 	// EnableApplicationAlias Enable an application (alias)
 	// (POST /applications/{applicationId}/enable)
-	EnableApplicationAlias(ctx echo.Context, applicationID ApplicationID) error
+	EnableApplicationAlias(ctx echo.Context, applicationID ApplicationID, params EnableApplicationAliasParams) error
+	// ListApplicationEvents An application's audit trail
+	// (GET /applications/{applicationId}/events)
+	ListApplicationEvents(ctx echo.Context, applicationID ApplicationID, params ListApplicationEventsParams) error
+	// ListSecrets List an application's secrets
+	// (GET /applications/{applicationId}/secrets)
+	ListSecrets(ctx echo.Context, applicationID ApplicationID) error
+	// RotateSecret Issue a new secret (rotation)
+	// (POST /applications/{applicationId}/secrets)
+	RotateSecret(ctx echo.Context, applicationID ApplicationID, params RotateSecretParams) error
+	// RevokeSecret Revoke a secret now
+	// (DELETE /applications/{applicationId}/secrets/{secretId})
+	RevokeSecret(ctx echo.Context, applicationID ApplicationID, secretID SecretID, params RevokeSecretParams) error
 	// LookupClient A client's policy, for the authorization server
 	// (GET /internal/clients/{clientId})
 	LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error
@@ -5326,6 +7492,38 @@ type ServerInterface interface {
 // ServerInterfaceWrapper converts echo contexts to parameters.
 type ServerInterfaceWrapper struct {
 	Handler ServerInterface
+}
+
+// ListApplicationEventsAdmin converts echo context to params.
+func (w *ServerInterfaceWrapper) ListApplicationEventsAdmin(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "applicationId" -------------
+	var applicationID ApplicationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "applicationId", ctx.Param("applicationId"), &applicationID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApplicationEventsAdminParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListApplicationEventsAdmin(ctx, applicationID, params)
+	return err
 }
 
 // DecideTenancy converts echo context to params.
@@ -5398,8 +7596,28 @@ func (w *ServerInterfaceWrapper) ListApplication(ctx echo.Context) error {
 func (w *ServerInterfaceWrapper) CreateApplication(ctx echo.Context) error {
 	var err error
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateApplicationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.CreateApplication(ctx)
+	err = w.Handler.CreateApplication(ctx, params)
 	return err
 }
 
@@ -5414,8 +7632,28 @@ func (w *ServerInterfaceWrapper) DeleteApplication(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DeleteApplicationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DeleteApplication(ctx, applicationID)
+	err = w.Handler.DeleteApplication(ctx, applicationID, params)
 	return err
 }
 
@@ -5446,8 +7684,28 @@ func (w *ServerInterfaceWrapper) PatchApplication(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PatchApplicationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.PatchApplication(ctx, applicationID)
+	err = w.Handler.PatchApplication(ctx, applicationID, params)
 	return err
 }
 
@@ -5462,8 +7720,28 @@ func (w *ServerInterfaceWrapper) DisableApplication(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DisableApplicationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DisableApplication(ctx, applicationID)
+	err = w.Handler.DisableApplication(ctx, applicationID, params)
 	return err
 }
 
@@ -5478,8 +7756,28 @@ func (w *ServerInterfaceWrapper) EnableApplication(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params EnableApplicationParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.EnableApplication(ctx, applicationID)
+	err = w.Handler.EnableApplication(ctx, applicationID, params)
 	return err
 }
 
@@ -5494,8 +7792,28 @@ func (w *ServerInterfaceWrapper) DisableApplicationAlias(ctx echo.Context) error
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DisableApplicationAliasParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.DisableApplicationAlias(ctx, applicationID)
+	err = w.Handler.DisableApplicationAlias(ctx, applicationID, params)
 	return err
 }
 
@@ -5510,8 +7828,171 @@ func (w *ServerInterfaceWrapper) EnableApplicationAlias(ctx echo.Context) error 
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params EnableApplicationAliasParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.EnableApplicationAlias(ctx, applicationID)
+	err = w.Handler.EnableApplicationAlias(ctx, applicationID, params)
+	return err
+}
+
+// ListApplicationEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ListApplicationEvents(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "applicationId" -------------
+	var applicationID ApplicationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "applicationId", ctx.Param("applicationId"), &applicationID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListApplicationEventsParams
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "cursor" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListApplicationEvents(ctx, applicationID, params)
+	return err
+}
+
+// ListSecrets converts echo context to params.
+func (w *ServerInterfaceWrapper) ListSecrets(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "applicationId" -------------
+	var applicationID ApplicationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "applicationId", ctx.Param("applicationId"), &applicationID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListSecrets(ctx, applicationID)
+	return err
+}
+
+// RotateSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) RotateSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "applicationId" -------------
+	var applicationID ApplicationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "applicationId", ctx.Param("applicationId"), &applicationID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RotateSecretParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RotateSecret(ctx, applicationID, params)
+	return err
+}
+
+// RevokeSecret converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeSecret(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "applicationId" -------------
+	var applicationID ApplicationID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "applicationId", ctx.Param("applicationId"), &applicationID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter applicationId: %s", err))
+	}
+
+	// ------------- Path parameter "secretId" -------------
+	var secretID SecretID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "secretId", ctx.Param("secretId"), &secretID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter secretId: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RevokeSecretParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "If-Match" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("If-Match")]; found {
+		var IfMatch IfMatch
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for If-Match, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "If-Match", valueList[0], &IfMatch, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter If-Match: %s", err))
+		}
+
+		params.IfMatch = &IfMatch
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeSecret(ctx, applicationID, secretID, params)
 	return err
 }
 
@@ -5637,6 +8118,11 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/applications/:applicationId-disable", wrapper.DisableApplication, options.OperationMiddlewares["disableApplication"]...)
 	router.POST(options.BaseURL+"/applications/:applicationId/enable", wrapper.EnableApplicationAlias, options.OperationMiddlewares["enableApplicationAlias"]...)
 	router.POST(options.BaseURL+"/applications/:applicationId/disable", wrapper.DisableApplicationAlias, options.OperationMiddlewares["disableApplicationAlias"]...)
+	router.GET(options.BaseURL+"/applications/:applicationId/secrets", wrapper.ListSecrets, options.OperationMiddlewares["listSecrets"]...)
+	router.POST(options.BaseURL+"/applications/:applicationId/secrets", wrapper.RotateSecret, options.OperationMiddlewares["rotateSecret"]...)
+	router.DELETE(options.BaseURL+"/applications/:applicationId/secrets/:secretId", wrapper.RevokeSecret, options.OperationMiddlewares["revokeSecret"]...)
+	router.GET(options.BaseURL+"/applications/:applicationId/events", wrapper.ListApplicationEvents, options.OperationMiddlewares["listApplicationEvents"]...)
+	router.GET(options.BaseURL+"/admin/applications/:applicationId/events", wrapper.ListApplicationEventsAdmin, options.OperationMiddlewares["listApplicationEventsAdmin"]...)
 	router.GET(options.BaseURL+"/admin/tenancy-requests", wrapper.ListTenancyRequests, options.OperationMiddlewares["listTenancyRequests"]...)
 	router.POST(options.BaseURL+"/admin/applications/:applicationId/tenancy-approval", wrapper.DecideTenancy, options.OperationMiddlewares["decideTenancy"]...)
 	router.GET(options.BaseURL+"/internal/clients/:clientId", wrapper.LookupClient, options.OperationMiddlewares["lookupClient"]...)
@@ -5657,6 +8143,8 @@ type NotFoundJSONResponse Error
 
 type PayloadTooLargeJSONResponse Error
 
+type PreconditionFailedJSONResponse Error
+
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
 }
@@ -5667,6 +8155,102 @@ type UnauthorizedJSONResponse struct {
 }
 
 type UnsupportedMediaTypeJSONResponse Error
+
+type ListApplicationEventsAdminRequestObject struct {
+	ApplicationID ApplicationID `json:"applicationId"`
+	Params        ListApplicationEventsAdminParams
+}
+
+type ListApplicationEventsAdminResponseObject interface {
+	VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error
+}
+
+type ListApplicationEventsAdmin200JSONResponse EventList
+
+func (response ListApplicationEventsAdmin200JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListApplicationEventsAdmin400JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListApplicationEventsAdmin401JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListApplicationEventsAdmin403JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListApplicationEventsAdmin404JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListApplicationEventsAdmin500JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
 
 type DecideTenancyRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
@@ -5971,22 +8555,37 @@ func (response ListApplication500JSONResponse) VisitListApplicationResponse(w ht
 }
 
 type CreateApplicationRequestObject struct {
-	Body *CreateApplicationJSONRequestBody
+	Params CreateApplicationParams
+	Body   *CreateApplicationJSONRequestBody
 }
 
 type CreateApplicationResponseObject interface {
 	VisitCreateApplicationResponse(w http.ResponseWriter) error
 }
 
-type CreateApplication201JSONResponse ApplicationWithSecret
+type CreateApplication201ResponseHeaders struct {
+	ETag               *string
+	IdempotentReplayed *string
+}
+
+type CreateApplication201JSONResponse struct {
+	Body    ApplicationWithSecret
+	Headers CreateApplication201ResponseHeaders
+}
 
 func (response CreateApplication201JSONResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
 	w.WriteHeader(201)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6097,21 +8696,32 @@ func (response CreateApplication500JSONResponse) VisitCreateApplicationResponse(
 
 type DeleteApplicationRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
+	Params        DeleteApplicationParams
 }
 
 type DeleteApplicationResponseObject interface {
 	VisitDeleteApplicationResponse(w http.ResponseWriter) error
 }
 
-type DeleteApplication200JSONResponse Application
+type DeleteApplication200ResponseHeaders struct {
+	ETag *string
+}
+
+type DeleteApplication200JSONResponse struct {
+	Body    Application
+	Headers DeleteApplication200ResponseHeaders
+}
 
 func (response DeleteApplication200JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6176,6 +8786,20 @@ func (response DeleteApplication404JSONResponse) VisitDeleteApplicationResponse(
 	return err
 }
 
+type DeleteApplication412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DeleteApplication412JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteApplication500JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
@@ -6198,15 +8822,25 @@ type ViewApplicationResponseObject interface {
 	VisitViewApplicationResponse(w http.ResponseWriter) error
 }
 
-type ViewApplication200JSONResponse Application
+type ViewApplication200ResponseHeaders struct {
+	ETag *string
+}
+
+type ViewApplication200JSONResponse struct {
+	Body    Application
+	Headers ViewApplication200ResponseHeaders
+}
 
 func (response ViewApplication200JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6287,6 +8921,7 @@ func (response ViewApplication500JSONResponse) VisitViewApplicationResponse(w ht
 
 type PatchApplicationRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
+	Params        PatchApplicationParams
 	Body          *PatchApplicationJSONRequestBody
 }
 
@@ -6294,15 +8929,25 @@ type PatchApplicationResponseObject interface {
 	VisitPatchApplicationResponse(w http.ResponseWriter) error
 }
 
-type PatchApplication200JSONResponse Application
+type PatchApplication200ResponseHeaders struct {
+	ETag *string
+}
+
+type PatchApplication200JSONResponse struct {
+	Body    Application
+	Headers PatchApplication200ResponseHeaders
+}
 
 func (response PatchApplication200JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
-	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.ETag != nil {
+		w.Header().Set("ETag", fmt.Sprint(*response.Headers.ETag))
+	}
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
 	return err
@@ -6381,6 +9026,20 @@ func (response PatchApplication409JSONResponse) VisitPatchApplicationResponse(w 
 	return err
 }
 
+type PatchApplication412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response PatchApplication412JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
 
 func (response PatchApplication413JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
@@ -6427,6 +9086,7 @@ func (response PatchApplication500JSONResponse) VisitPatchApplicationResponse(w 
 
 type DisableApplicationRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
+	Params        DisableApplicationParams
 }
 
 type DisableApplicationResponseObject interface {
@@ -6514,6 +9174,20 @@ func (response DisableApplication409JSONResponse) VisitDisableApplicationRespons
 	return err
 }
 
+type DisableApplication412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DisableApplication412JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DisableApplication500JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
@@ -6530,6 +9204,7 @@ func (response DisableApplication500JSONResponse) VisitDisableApplicationRespons
 
 type EnableApplicationRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
+	Params        EnableApplicationParams
 }
 
 type EnableApplicationResponseObject interface {
@@ -6603,6 +9278,20 @@ func (response EnableApplication404JSONResponse) VisitEnableApplicationResponse(
 	return err
 }
 
+type EnableApplication412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response EnableApplication412JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response EnableApplication500JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
@@ -6619,6 +9308,7 @@ func (response EnableApplication500JSONResponse) VisitEnableApplicationResponse(
 
 type DisableApplicationAliasRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
+	Params        DisableApplicationAliasParams
 }
 
 type DisableApplicationAliasResponseObject interface {
@@ -6706,6 +9396,20 @@ func (response DisableApplicationAlias409JSONResponse) VisitDisableApplicationAl
 	return err
 }
 
+type DisableApplicationAlias412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response DisableApplicationAlias412JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplicationAlias500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DisableApplicationAlias500JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -6722,6 +9426,7 @@ func (response DisableApplicationAlias500JSONResponse) VisitDisableApplicationAl
 
 type EnableApplicationAliasRequestObject struct {
 	ApplicationID ApplicationID `json:"applicationId"`
+	Params        EnableApplicationAliasParams
 }
 
 type EnableApplicationAliasResponseObject interface {
@@ -6795,9 +9500,498 @@ func (response EnableApplicationAlias404JSONResponse) VisitEnableApplicationAlia
 	return err
 }
 
+type EnableApplicationAlias412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response EnableApplicationAlias412JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplicationAlias500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response EnableApplicationAlias500JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsRequestObject struct {
+	ApplicationID ApplicationID `json:"applicationId"`
+	Params        ListApplicationEventsParams
+}
+
+type ListApplicationEventsResponseObject interface {
+	VisitListApplicationEventsResponse(w http.ResponseWriter) error
+}
+
+type ListApplicationEvents200JSONResponse EventList
+
+func (response ListApplicationEvents200JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListApplicationEvents400JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListApplicationEvents401JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListApplicationEvents403JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListApplicationEvents404JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListApplicationEvents500JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecretsRequestObject struct {
+	ApplicationID ApplicationID `json:"applicationId"`
+}
+
+type ListSecretsResponseObject interface {
+	VisitListSecretsResponse(w http.ResponseWriter) error
+}
+
+type ListSecrets200JSONResponse SecretList
+
+func (response ListSecrets200JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response ListSecrets400JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListSecrets401JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response ListSecrets403JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ListSecrets404JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListSecrets500JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecretRequestObject struct {
+	ApplicationID ApplicationID `json:"applicationId"`
+	Params        RotateSecretParams
+	Body          *RotateSecretJSONRequestBody
+}
+
+type RotateSecretResponseObject interface {
+	VisitRotateSecretResponse(w http.ResponseWriter) error
+}
+
+type RotateSecret201ResponseHeaders struct {
+	IdempotentReplayed *string
+}
+
+type RotateSecret201JSONResponse struct {
+	Body    SecretIssued
+	Headers RotateSecret201ResponseHeaders
+}
+
+func (response RotateSecret201JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.IdempotentReplayed != nil {
+		w.Header().Set("Idempotent-Replayed", fmt.Sprint(*response.Headers.IdempotentReplayed))
+	}
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RotateSecret400JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RotateSecret401JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RotateSecret403JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RotateSecret404JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RotateSecret409JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response RotateSecret412JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RotateSecret413JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response RotateSecret415JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RotateSecret500JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecretRequestObject struct {
+	ApplicationID ApplicationID `json:"applicationId"`
+	SecretID      SecretID      `json:"secretId"`
+	Params        RevokeSecretParams
+}
+
+type RevokeSecretResponseObject interface {
+	VisitRevokeSecretResponse(w http.ResponseWriter) error
+}
+
+type RevokeSecret204Response struct {
+}
+
+func (response RevokeSecret204Response) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeSecret400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeSecret400JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeSecret401JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret403JSONResponse struct{ ForbiddenJSONResponse }
+
+func (response RevokeSecret403JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response RevokeSecret404JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret409JSONResponse struct{ ConflictJSONResponse }
+
+func (response RevokeSecret409JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(409)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret412JSONResponse struct{ PreconditionFailedJSONResponse }
+
+func (response RevokeSecret412JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(412)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RevokeSecret500JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
 
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(response); err != nil {
@@ -7110,6 +10304,9 @@ func (response CheckCORSOrigin500JSONResponse) VisitCheckCORSOriginResponse(w ht
 
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
+	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
+	// (GET /admin/applications/{applicationId}/events)
+	ListApplicationEventsAdmin(ctx context.Context, request ListApplicationEventsAdminRequestObject) (ListApplicationEventsAdminResponseObject, error)
 	// DecideTenancy Approve or reject an all-tenant application
 	// (POST /admin/applications/{applicationId}/tenancy-approval)
 	DecideTenancy(ctx context.Context, request DecideTenancyRequestObject) (DecideTenancyResponseObject, error)
@@ -7143,6 +10340,18 @@ type StrictServerInterface interface {
 	// EnableApplicationAlias Enable an application (alias)
 	// (POST /applications/{applicationId}/enable)
 	EnableApplicationAlias(ctx context.Context, request EnableApplicationAliasRequestObject) (EnableApplicationAliasResponseObject, error)
+	// ListApplicationEvents An application's audit trail
+	// (GET /applications/{applicationId}/events)
+	ListApplicationEvents(ctx context.Context, request ListApplicationEventsRequestObject) (ListApplicationEventsResponseObject, error)
+	// ListSecrets List an application's secrets
+	// (GET /applications/{applicationId}/secrets)
+	ListSecrets(ctx context.Context, request ListSecretsRequestObject) (ListSecretsResponseObject, error)
+	// RotateSecret Issue a new secret (rotation)
+	// (POST /applications/{applicationId}/secrets)
+	RotateSecret(ctx context.Context, request RotateSecretRequestObject) (RotateSecretResponseObject, error)
+	// RevokeSecret Revoke a secret now
+	// (DELETE /applications/{applicationId}/secrets/{secretId})
+	RevokeSecret(ctx context.Context, request RevokeSecretRequestObject) (RevokeSecretResponseObject, error)
 	// LookupClient A client's policy, for the authorization server
 	// (GET /internal/clients/{clientId})
 	LookupClient(ctx context.Context, request LookupClientRequestObject) (LookupClientResponseObject, error)
@@ -7164,6 +10373,32 @@ func NewStrictHandler(ssi StrictServerInterface, middlewares []StrictMiddlewareF
 type strictHandler struct {
 	ssi         StrictServerInterface
 	middlewares []StrictMiddlewareFunc
+}
+
+// ListApplicationEventsAdmin operation middleware
+func (sh *strictHandler) ListApplicationEventsAdmin(ctx echo.Context, applicationID ApplicationID, params ListApplicationEventsAdminParams) error {
+	var request ListApplicationEventsAdminRequestObject
+
+	request.ApplicationID = applicationID
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApplicationEventsAdmin(ctx.Request().Context(), request.(ListApplicationEventsAdminRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApplicationEventsAdmin")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListApplicationEventsAdminResponseObject); ok {
+		return validResponse.VisitListApplicationEventsAdminResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
 }
 
 // DecideTenancy operation middleware
@@ -7265,8 +10500,10 @@ func (sh *strictHandler) ListApplication(ctx echo.Context, params ListApplicatio
 }
 
 // CreateApplication operation middleware
-func (sh *strictHandler) CreateApplication(ctx echo.Context) error {
+func (sh *strictHandler) CreateApplication(ctx echo.Context, params CreateApplicationParams) error {
 	var request CreateApplicationRequestObject
+
+	request.Params = params
 
 	var body CreateApplicationJSONRequestBody
 	var err error
@@ -7311,10 +10548,11 @@ func (sh *strictHandler) CreateApplication(ctx echo.Context) error {
 }
 
 // DeleteApplication operation middleware
-func (sh *strictHandler) DeleteApplication(ctx echo.Context, applicationID ApplicationID) error {
+func (sh *strictHandler) DeleteApplication(ctx echo.Context, applicationID ApplicationID, params DeleteApplicationParams) error {
 	var request DeleteApplicationRequestObject
 
 	request.ApplicationID = applicationID
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DeleteApplication(ctx.Request().Context(), request.(DeleteApplicationRequestObject))
@@ -7361,10 +10599,11 @@ func (sh *strictHandler) ViewApplication(ctx echo.Context, applicationID Applica
 }
 
 // PatchApplication operation middleware
-func (sh *strictHandler) PatchApplication(ctx echo.Context, applicationID ApplicationID) error {
+func (sh *strictHandler) PatchApplication(ctx echo.Context, applicationID ApplicationID, params PatchApplicationParams) error {
 	var request PatchApplicationRequestObject
 
 	request.ApplicationID = applicationID
+	request.Params = params
 
 	var body PatchApplicationJSONRequestBody
 	var err error
@@ -7409,10 +10648,11 @@ func (sh *strictHandler) PatchApplication(ctx echo.Context, applicationID Applic
 }
 
 // DisableApplication operation middleware
-func (sh *strictHandler) DisableApplication(ctx echo.Context, applicationID ApplicationID) error {
+func (sh *strictHandler) DisableApplication(ctx echo.Context, applicationID ApplicationID, params DisableApplicationParams) error {
 	var request DisableApplicationRequestObject
 
 	request.ApplicationID = applicationID
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DisableApplication(ctx.Request().Context(), request.(DisableApplicationRequestObject))
@@ -7434,10 +10674,11 @@ func (sh *strictHandler) DisableApplication(ctx echo.Context, applicationID Appl
 }
 
 // EnableApplication operation middleware
-func (sh *strictHandler) EnableApplication(ctx echo.Context, applicationID ApplicationID) error {
+func (sh *strictHandler) EnableApplication(ctx echo.Context, applicationID ApplicationID, params EnableApplicationParams) error {
 	var request EnableApplicationRequestObject
 
 	request.ApplicationID = applicationID
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.EnableApplication(ctx.Request().Context(), request.(EnableApplicationRequestObject))
@@ -7459,10 +10700,11 @@ func (sh *strictHandler) EnableApplication(ctx echo.Context, applicationID Appli
 }
 
 // DisableApplicationAlias operation middleware
-func (sh *strictHandler) DisableApplicationAlias(ctx echo.Context, applicationID ApplicationID) error {
+func (sh *strictHandler) DisableApplicationAlias(ctx echo.Context, applicationID ApplicationID, params DisableApplicationAliasParams) error {
 	var request DisableApplicationAliasRequestObject
 
 	request.ApplicationID = applicationID
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.DisableApplicationAlias(ctx.Request().Context(), request.(DisableApplicationAliasRequestObject))
@@ -7484,10 +10726,11 @@ func (sh *strictHandler) DisableApplicationAlias(ctx echo.Context, applicationID
 }
 
 // EnableApplicationAlias operation middleware
-func (sh *strictHandler) EnableApplicationAlias(ctx echo.Context, applicationID ApplicationID) error {
+func (sh *strictHandler) EnableApplicationAlias(ctx echo.Context, applicationID ApplicationID, params EnableApplicationAliasParams) error {
 	var request EnableApplicationAliasRequestObject
 
 	request.ApplicationID = applicationID
+	request.Params = params
 
 	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
 		return sh.ssi.EnableApplicationAlias(ctx.Request().Context(), request.(EnableApplicationAliasRequestObject))
@@ -7502,6 +10745,136 @@ func (sh *strictHandler) EnableApplicationAlias(ctx echo.Context, applicationID 
 		return err
 	} else if validResponse, ok := response.(EnableApplicationAliasResponseObject); ok {
 		return validResponse.VisitEnableApplicationAliasResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListApplicationEvents operation middleware
+func (sh *strictHandler) ListApplicationEvents(ctx echo.Context, applicationID ApplicationID, params ListApplicationEventsParams) error {
+	var request ListApplicationEventsRequestObject
+
+	request.ApplicationID = applicationID
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListApplicationEvents(ctx.Request().Context(), request.(ListApplicationEventsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListApplicationEvents")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListApplicationEventsResponseObject); ok {
+		return validResponse.VisitListApplicationEventsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListSecrets operation middleware
+func (sh *strictHandler) ListSecrets(ctx echo.Context, applicationID ApplicationID) error {
+	var request ListSecretsRequestObject
+
+	request.ApplicationID = applicationID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListSecrets(ctx.Request().Context(), request.(ListSecretsRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListSecrets")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListSecretsResponseObject); ok {
+		return validResponse.VisitListSecretsResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RotateSecret operation middleware
+func (sh *strictHandler) RotateSecret(ctx echo.Context, applicationID ApplicationID, params RotateSecretParams) error {
+	var request RotateSecretRequestObject
+
+	request.ApplicationID = applicationID
+	request.Params = params
+
+	var body RotateSecretJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			return err
+		}
+	} else {
+		request.Body = &body
+	}
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RotateSecret(ctx.Request().Context(), request.(RotateSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RotateSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RotateSecretResponseObject); ok {
+		return validResponse.VisitRotateSecretResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeSecret operation middleware
+func (sh *strictHandler) RevokeSecret(ctx echo.Context, applicationID ApplicationID, secretID SecretID, params RevokeSecretParams) error {
+	var request RevokeSecretRequestObject
+
+	request.ApplicationID = applicationID
+	request.SecretID = secretID
+	request.Params = params
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeSecret(ctx.Request().Context(), request.(RevokeSecretRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeSecret")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeSecretResponseObject); ok {
+		return validResponse.VisitRevokeSecretResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -7612,152 +10985,192 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7H0Jc9u2uuhfwejemdjzKFlynDaR58xc10nucZrFx06acxrlmTAJSagpgAVAKzoZv9/+Bh8AEiCpzUtP",
-	"l8y0E0sCsXz49o1fOwmf5ZwRpmRn+LVDvuBZnhH4+yjPM5pgRTk75mxMU8IUxZn+SRazGRaLzrBzhBLv",
-	"N4SrZzpR5xpnBdHjcaGmb4ia8rQz7CQZJUxdSJIIoi4usaRJJ+oknCmc6F186lDVxemMMvk/dj+9hM86",
-	"n6NOIghWJP1Brwwj/gcnM9LzR5WD3tMZ6Qw7+/3977qDQXf/8ftBf9jX//3ciTopkYmgOWx02PlB8Lkk",
-	"AqVEXimeo0KSFF0ukN1UNyFMEYHwRMOp14k6ZDwmiaLX5D1hmCV6P5KySUY6UYfqQ343HiRP8ZP97vfj",
-	"Puke4CcH3Wf44HF3/3KQ9sePk2dkMNBj5QuGLzOSdoZKFER/8ZonV/rzGGeSRJ0MS/WGp3RM153bH7n6",
-	"8Bmf8MKAeqpULod7e/bk/pR7kk4YSbu8UBr2DMOURxoGDlCdqMMFnVC2bi49gSApFSRZv26Cs+wSJ1f6",
-	"IZnwXC/Lc8JoinLBxxSgrJqAh6/UiQb/YEAuu+ZzV4NK/7qAiXx07dzcRD6av6ZSneIJCVH8HSMoxxOC",
-	"+NjHbxkguP/98NPX/yw6/4kQ9HeCeAHC4SyrPh/lueDXmi12csJSyiabYmJeXGY06dzoI5Iv6rgQkovO",
-	"sEMWr/onv3D65pejxVva//LmvL94M/jHlzfP+Rz+f8np6+NXuR7zdvavL/9avHpWx+TzZErSAq4t4NbM",
-	"x2A0n3JJUEoyAh+pRLJ87g/EvR8G3S16V/hu8P/e0H3/tuh+e4y2d/vcXnhtU4/7waYcAdwnrz2Gy/0B",
-	"J1eE1VETXZqvkSTimiZkQwzMuVQ1BOR5A/UsUN/SyVRlCyRIzoVC5Iv+hwjvtOYX2RMEp9VB7Na8M2ys",
-	"Ec3J5TKtaCOiuaOi8qcQ9Sux6WSmb6wmsnMisOICUfgRJDdD5AuVirIJMhi09VUAI8nIBCeLrjuMRXgL",
-	"sdfwoweyVkCYKZbDARBbE9vjRDxW3bHgs66aki7P0q5cSEVmdyTAUyN5amjLsGagyIilQE7snP54/GJ3",
-	"Gbxm/JJmpKsIni0hu/Mi1zQtuUBmcB0yCZ+V4JDl4OEe14S/X0EnAhgO9/YG+9/3+r1+bxBAriZYy/Om",
-	"t7FfIvRLIRUSZEKlIuKPJRK/GTR/OC5Xkv0/f92fvTpI+umz6398n78eyPdP5/96TM6+K06e8KP+5dv9",
-	"q78fTF5+/8vPyX3K5lOe0WSxMaUYpH8kUQ7PBcSRZXxO0pdcADIphwobEM0qNJwIzNT7RU4A3noyLui/",
-	"gVYvEp4apjIWRE4vFL8iWtTaRRJB7LZlycdvi89ZDZtvg3mbo1h+lZAz8mtBhbfmAxjSy7FFQ/IFS3NO",
-	"mXrHskW5i2V49BMRdLz4CWe0puG9nxJkrltbGtcwwMMai0ff8OevjD+AD9QC60ajU44FnhFFRN0nefJc",
-	"fxGKPY1ingh/JC2bQjQFIWfOtsXt6UlzrKaViudNf5ICyjjomvvVVtYM6639tyDjzrDzX3uVi3XP/Cr3",
-	"wnOApgIbXXao8hhoB7PaEWOaxrv3dTyz0P2ezDo22s4VV56PWGvpakpQLsg15YUEp1sPvcvxrwUJz3cr",
-	"F4k9768FEQvvwGZ3/vFm+MtrwiZq2hk+GexHnRll7vOgxFupBGUTOOBrOqOqeb4jhWZcKqSmVKIZZovA",
-	"e4gog9NiJudE9NBHqqa8UIiqCOEss8CYBece9Pvth8hgB7Uz0Fkxg2f6cAT7sTwAZYpMiDAn4PyqyA23",
-	"XYaChq5hzw4bpdErKUM7xpVUSCIk0swKURYhLqyL6ej0RI/W/ISkNVxtYRptRyzZzCrE9G5usP903c3d",
-	"6Klkzpk0AY8fcKp5JZHKmTjaSgy9u3u/SA2Rr9UBNKwUphk4Dyxj/TT4PEQzbT4wrozSTRnCaCzwZKZB",
-	"t/Nf2pwiQoDHjzLgehfCrm5/eR7cwa0mN87oMSVZWpsC4IjhMJ11k91o/q+wKmRneKDRSVEFd3diNo6q",
-	"jVsYF4INky+ckSHOc0Emw1zwy4zMhvWj3mzKV14ArODSmrhpZ0NAaNmYixlJNfZdCoKvJMJIFBk5RLGB",
-	"SYw0TklEcDJFfDw2blsEUOrpHWklOKPJbdGgKYVaXayHiIBqgKhCYyo0p+AowSwhGVCZe6jnYYo37YXV",
-	"JFqR5QG2UCHAswoBPG6Pyv2sw4GWQ9wPGoQn1hsmaMzFJU0lHIeDWwg8GnFzE3GEYmtNXTCuLqw7P97V",
-	"mKQfp6kGnsJXRE+QWCTRsvcm6ryEdVLCbo00VHobZITYTQuewckEmfTAVO4FnEMW4zFNjC4MKtoSfNhm",
-	"9uqqH/u0Xi0Fj21E7Y3t3c9Ng1pZmhHoslAow8mVdybVcmK4qBOmiGA4M/PfnsKtmxqNMc1IqgnHiPJD",
-	"pMQC4YnmoxlWRPj3pR8i4sJ8XEq5W01teR8o4P3Bq2c/f/ePg49P/7X/4+M3T95+f/rsbPD+8U9PvFt9",
-	"EnJwAw3ktrTuSoMT3M9lhsc9NHdoOfoML9Cl/qgEJWkPxeVxY2TMhjElUvMvq0/ZyR5JlPGJufG3XL3k",
-	"hQk43OKy3/IwaEbV1GAXTY1LGXS5BS+E1ZH8C9eMZAyLt972reauyPOgusi3XCG30Lo7rDZ19wt8y5Es",
-	"kmlwDHsVoO6JR7Lc+k3UOcWLjOP0PeevsZiQO9Cfw5BLni4Q+ZIASxugN/QHH/521IXi/CKDFZdS3eoJ",
-	"S6APPJ5o1UWkOEdu9nXAb+7ofnUg2D6VZj9acOGAMBBOEpIrQxkfmHODkPQOV2G48RRLRL7kWjM/RBOi",
-	"EEaMzBFnpNei6zoXy5LL2GTKig4GTZXUzb+pQmrG389VXBIsNOidkJpRKSmbRJVyGrljad1Ca95KFFIR",
-	"8FJMCU6tu+Pjx4/do0JNNZ9LsCLtlpldLplqemMTgnbOXh6j775/0q+ZWj+YgQDyv43Cqxh1IvPDhbfA",
-	"30Yd1XYZo05gbDYMK0AtWeQQXk3fkJTi9zDmVih2TlgKKAyojSWqP+jjV1GtezHTC1/A7loRbaOJK8J/",
-	"UmGZdzoEqyC7yjp0W7K9h2EBGrHi+pniHpj8dsKaU63Fi+FFwJzh703ZQ2/JtUY+LIQWxNi6eDXkcqH1",
-	"L0WNde17b8HH+24MxulKZ1L1zE0jFn4qiNS7GXNRC+KxtEwm8F0uwPKqsNzqpY/duJsgStfqxJLFJXiv",
-	"5lPuQ4uqkPyWBroEwanxjRqHRo2eahFAj0iWxcM0k8GqM+ykWJGuojOyySrByVZDx6ejmza3+6Y37B5o",
-	"Xm/pc0oWWqEYc5EQxPj8EMXGpR+jgimqrxvhLLMupFAPAYoW/Now1hAAN8aRvzEqhn7N1u16XtrYhg5o",
-	"Gu9GCEvjwEeXC18Wt2+qihjUke3jlKgpMcaof06tJGNPTARoZy57yeVfcp4RDHdYBWobOC4KguZTCn6C",
-	"pZ4ECr5BhhLMNN+5JFogsYkRcSmVcKZgZ2U4Yt3WfplfSRdDWIeZrz7+eF6OvWmGm9cSsH6g3Pr9kXAz",
-	"mP1gdKyX+iCrZRpIxPRlwTl9rEkPEb4EjkrHiGmuHp7d3+Ng+PiOe3Rxr9W3+RqGfTg7AT5sXMGrn3ir",
-	"x9x4MbLVw9/ZYTdBWGz1M2d2oNvWksS6ZYCf0yzT5AF0RFKQXxPO00OUW4m2htbar+Vx/x5Qx0b5Vp//",
-	"3DlyVMXtN+LxLUmzW8qJ8sHl6sBcg9k58mINuBhnWdzKa6vY5cqIB1aIz5ms8921cYy14FaL9dD2BA/o",
-	"0CZs4SIgnzpVcrKJjgCRhMDxtB67ZnV3LcLbJ4WKkCqadWjiyypPfvj6Uqi6NLhxC1us0rj45S8kAR7u",
-	"V6LAdIA3aUr1Nzg79fRMK1NqOmyY9qwqLa2H9EXbLEFNMmiH29xBiTjLFrsIp6mJsUYjFjs4x1rJjDZX",
-	"PSMUG7047o3Yw6vGz8kYF5mS+qhxS6ZEvPnOD8GKME4Dy6xshiBn5PYq9e11TdpCrSfeBepbGwKp1vI9",
-	"EU0P0UCDZLD/VEv7+Kj7M+7+u9991rv4f119v/qoNhpEGYq7JjoSaw0m7lodJo5QweivBTE3WTGA9szQ",
-	"rUKSd1R1/lQydRtB5HLnbocXNilpZyN6qLlUVuborkgkeNomDe7PeHpJv5AUYYWA/YKdHvAEa0H1OiuF",
-	"YDv4vESAmrFl+KjhEmuF45aEcR+i0orGujBcI3LaEiKOKp4yRBh9+HDy3CgeSyy9gPGMWI3zmEcd9Op8",
-	"ZcNkntXwzLFSROit/99PweKf/89/d1rAXauKgwS9UGYFFW9fO1SRmdzigqo77WAhMGiHfhnU11Xq3YwL",
-	"EmbTjHmW8fkhyrGEaBCWKDapPfG9pA41s358xAqAsQadTrFKplsqMFpJgfQEoF5jnPbQkbHWNKeKWZFl",
-	"sRtzRUiusY8KBOmVPXRGcNrVJDxidgwWpJLqAFTya4EzPT/Ebgoh9OTwfIQEGUOqD1dTIuZUkt9EjTne",
-	"hCEDZ3oI114Js8ONAdUL6XD/yXfrnXn3smirtfc7d/Dd6qhLFMC73xXwzAbEVjjjyiXRTiGJpywCPZba",
-	"4u52O9rGL3fLQ/+2/rWHoqI2f9pvSEqrfWz3ubTm7BqTvrnS/kPwvbVP7N4YJNoZ1/X53S2Z5gM63m7L",
-	"x5fbHQ/FzZ0NsXXEx1gTqy4IDKNFTozj3KpocrtbulmtOLoIeriH2Lda4yFKMDP6Hy7tWpOy1ZU0JfVy",
-	"5N3eiMXGn2OeZVw1HgdbsWtaYAhXJupPcohOfzx+YRSxEYutlhZry6ilZgyynHihEEaXpkzx0GYYECtX",
-	"3ExacWfFzFSIemUikSvxjMrK7M++jl8bvMq4+UjV9Lz0HmyNGJ2bqG4YLfNFeAFCM2QL9+EQySmfM0TZ",
-	"iEF6mMkHBDhFSCouGhYnpDOgKZbTuj25XX3hGh92E2c/r/G+YunFyCOT8kaVrLwwoB77JzQJtkeBdREu",
-	"8Xc+r+MaF22QdCEW6S+JjTMjxMGej3ytHQdaCtBCLGytUGsg4/G7s/MzIouszcg2lXCrI8FGPEMQOMGZ",
-	"SdzOM6y0tHsk0dHpiQRMA8TxMhTDAHFdK6xbuHYnbcatKV06Lev32l0lZamoxgBwHvkVeMgwKaCACVZk",
-	"jheIMBP0p23ZJI0awWUgomUSqStWgcXlFUlR5c/fACJRzcDd1Kxtt542DJj5RYttHOWdXmkfwTAQQNId",
-	"uJBhHsDdSh6dd8eRxB3mWiKWKzcQTbcsMltppz23qQcWDSUAB2IaqzMm7tlMumtuxdpdh2WV3rZvZR9s",
-	"r/OHpaat5/SCR/YyIn32ZGrKmbQZDYoEyITz/SffbXbA3yjIsDpYzOeMiDb2uqIG3yOBZpnsUgg6sVYD",
-	"oYZeU4xZ79gmYHyIYLQNNvtx4qpsqRl3bnD1MBRdBaCroLQLRQfoF/DNNui2ijHPfVgTYWkqiJQEMirB",
-	"4+BqVcOKo4yOSbJIMoLINbCaHeP170cohZBTonZrPHl5s5mS45aI1D625is5aMGuGf5yYqYbmFpQ96nJ",
-	"e5+HLsK6SMWtcZ9GuGfr9iO+6dbfbztDWa4TbunFNRELk7hcltKaMj9I/cBIKihwm+FkShlBWlK5QkDv",
-	"rOC1G7HY5BzHSOIFmsNpOUp5D8V6P1AgRhWEgGOTFmy9fe4xLAwNnr08HrFnB0++Rzbv13rm27zmLs25",
-	"FdhzsJcEZxPEmdHgbJJvCPBti0Mb4CXt4D1vQm+I4loRpwZHkEsOqRLN2i89riw90R9moCFBsZ2lfHiy",
-	"vTSvrLdbUqann2zUVujB7SnXcIdeLVNcN5OaRbntQFtJMUdIWxuEaXsM5URIDgmSCCeaMz/EHbawr5dc",
-	"mDo5Q7BjTLNCEBkhzggiTImF3lqzEjbaLKj3Uo9+4erB6gzFK0/7ujxl/ZE0vQ0yyZ2GHv+za8truidp",
-	"jExVxK4xmu2FhvBbWfzW9OrZtP62Tf39/ftTZAYAygfrmALoWg19WRnQggBTLhSybVCc3LiiDGSIZQ/h",
-	"QZZWVTc9WfXFPpydIIZn+hLXLrNxjfa66OfSasYq2QyAUwI9ckyvTQx76NSwh20he6v+FWJvZPwfOVZT",
-	"RJl1uLn6iJ3Yp7V4FzoV6MG21Yj+aPANKsWXk2nb1biq+lZ+TqXl5tbtEWlsn3ORyvX8YWuOULsmA7xy",
-	"g22wD6yWJnoxBN1i0Iez1+0K0Kvzd2/RR3KJfiQLdE5qBLqq1UxvTrKse8X4nO1pO6sHBUGhbtM/aHPq",
-	"enZLM2mAS9U1WiNy96ZpRJoiU4lnBFoDSMgXKG82rilpm3fmadHaNnx4k6P6ely/yWrf4lkrU9A4jHLC",
-	"80yTQMInjEoSWZeiRjjOykQCUDCpVLZsOscTIsNbrPdL2zKP511lWNaC/e/Ozq0vSyKrDph2BMt8WoLP",
-	"Kh/ycMRikEhkuLc35VJ9GmoR8TmOEOPAB+CPOc3SBIu0h86N15RxMcMZ1Qrqjl5ToARLEo1YavKlEKRA",
-	"CTLj1yTdrSkJa/svbYcP94EEgY3bElnxiCBCWppjDQXyBScqW0BOCc8KRQBYjr0EkDtEMRxBK1xcmA+x",
-	"RiOMMs5zbZ0iDX+0UzZpjNCn4XDwOUIZT3Cmf9w9dI6AHRNP2B2xIKkDSlq0NqDNWoxyQa+xIl39ydyy",
-	"rTqWIxb73SNxng/LvlWxqYR8uv9kf6ubCxpfbUnSXq/KO9/lufNP1JTyHCekK4mWV4qkCJRr2VoV1Gos",
-	"hC28EJlpUbzJdj33ZS0IZfMJh6iQpp+I0eF8p4jxRJhkfH8cAQuuHJOQEcMMuSxsV8AlEVVhRKjs64az",
-	"LHS8V40QlxzAj4K2tCOAviGmZWx7YdkjV1eGMz9MUPX/dlVnIG21cCW1CJXXKnzJHp+ThEprU6zMFAs1",
-	"pITPZqTdHb44RFckV67JAEGpXSLEjjNyTcnceMqP//6/3UH/YH8zEz31ttyioNkbhV403sLOoWxAVkIs",
-	"hFf162odp9xCm3ZjOhN6LZ62gOvGUT0XYTLh+iVxpVvG4rZqTLZxdYvXTcWyi4fI4K1dlIWnt8lVN9Ye",
-	"Has6Rq7M9vOjUyv1c3CwR7aACEwg8CEBPvioWjDQUy/KNtKg0l+UR3LFjr6z00i76hHP53Ex5uLCgCFE",
-	"+tq0jfu9dj02l8cGLWrWC0S9RiMWa+8cIDSbaV6iyc4vBFWLcxDccHWmZcFRoabVp5cuO+fVx/eNhsZH",
-	"6NXH92jn7Hz/yXfaPHuh/9g1OmBNOaRSFkT00HGG6UwOvSAfpGmMWK0vyW5kC0AhiQMnigv9leAZkTHa",
-	"AWl8CHX0ZZMkqJ8ZsVJIlX2G5G4PnTCUkmuS8RxMsxlPiXvaUlrXyZT3sdZsmJLQ0gLEm9FuNKABKNW9",
-	"a6XDFP5TNuZeE279p22Sd/xPzojti6MWJVCQInjWSADtnNkwvFEdbCRxD73LCTt5jo45Y1pTbNb8Sy0c",
-	"Q7ENxuCImfXdskObDe914ZRgZBickxFkmtg+bKF4dabYiGlFFR7y7YPI9i2TkassNmNMSSWcZwY6yJwj",
-	"qUgueyM2YsZXDPZE1a7ANs/Q2LUKmTyOSaU5LNzlI+njV6JRDnZSohLURShpUQwG9FAtJYKPtc7DDdWW",
-	"i1BmggaTgsopaEvW4rHtRMB9t3PQP9j1Tmc84VMMGGXscTnFOUE7MfhU4t1h/YjOXW484A3PeFSeR+vS",
-	"LU7t5c7xyPOol/VyrZ5I15nP0EBGE8Ik8RBby2dBicJi4TnbOkd5jgwWW3v16PSkE3WuiTB6SGegDRCI",
-	"Z+aE4Zx2hp3HvX7vcQcqIqbAi/aApPd8BN/7GrR5vdmzDucu9jRHvzPtkoyhakhL/wDII2mx0BJwB6lQ",
-	"ZeLjcUZZpbMZg8uqkUvU1J7xpWvFKUYzfEUMJpZxt7K9Aujkhyg2mleMMoKNxo1s7peZe8RcqXIPvQuq",
-	"JNEO9FwLeeRuD2klNjWoisK+tSOmrD+McVWdAyI4Eh30n7U7+Q1+lOwWmp7BIkHxKigxP/B0sXnDGVfT",
-	"Alpm2Pe8VD29tx9YJbtVWbamrdTUfK0VGGpKtiv1uFzo5mbjxi91s+AmFMC2oDnoZ7rf728JgKTW/b1t",
-	"Q2783rL3w21+piCRbm1LxypVjJF5aYAZcw0yxA7MedtWLOGy5zV5hUcG6x8JumTBQ4/XP1T1g4QnDtY/",
-	"UbapgweerX+gbFOqHxhssKd68zV47skmAGjp5XQTdZ5sAvCw3yIgR522tEJneM9ym1srQngCLcstKdR8",
-	"lZ3Pem7LzB2/trwAkHvSZr+9hh57IK1bl23qOqajcYl+VDruFY0Yz1IibSvVTXnkKZ5o1jfn4grc0Jo3",
-	"xv/74j0KJFIr59Obt8A4cweNtpRLpnn1TbR2oC3Mu/l8Zy6T21fsbcpdytfy3YqzQPniEu6yWn7K3zlX",
-	"uTP5adAsxfs5plAkPS6dcCaZeiMirBWHriO9Gr21NI+MUEhbrl16DK3P4xEzNBpq1X65Mng3VCGYEdZa",
-	"O/Zbr7uJIqPb2+zjKYdSybKRu/4LGrlDyWXVut46DazrJ0JjopIpsXaCHmdeILlzRRaSwAfKJkOXm2LS",
-	"/wIgQHVmmprmSWHwockCjgIu+Y38Nyb/EscCokemHsBcginnoCzJipSkfwmGoJZBxqP+o6Dg+Wa5MeM8",
-	"DKH2b91NDSo3IUjrNNCaXuk4GLEd854LtFlRMBBQJnlVkI/tZCPmyi98fuDas5jIRVhhMTQVFtoeYnwe",
-	"6X/LJmcjJghOTU9mMMO9nglD5AcyWsU/mtGJpmYtg9xhjZXPgOGJETPdJJAkzPWhQWEbGrSzcR3J7oiV",
-	"By3DAIUscGZt+cO29D5bsGwvDSvkzEE7BYaWd5Vjp/IYWCA6bwvjrjukhtRZkRE5RK78KLy/CVHV8KiW",
-	"H7wDzr8ImnojrEYsI1gq4Ol+lN9sA18RPVNcJe/HPRRWTQVLa4ZtnPfts/ZQWeAUbrk9AXfEQPkLtlIl",
-	"GkQoti4t02TGZrjqHZYdrNKqcYe+PhNpOzRGO0hpU97h4ZoXn4KFS92yZs6b/olqSlgvgI+/5Ib9g7TI",
-	"XNJ1s0VqmS5Oody6vdl+Wb1PdKVMCd8+ahoGbG7utrz38ybq0PLtkxs8bF9VeVPWr2322Gn1PsOtxZ/t",
-	"l7WRt2DwkN6Ctjcx3upEXsXeBj6DZdVmYczOFwDg2d+Im6KduqQAFe137on4SzgWnOJR0zuWazB1q6Xu",
-	"ATa6TUbaenC/hDenSEXy0uaY8y58dvU8wzBOkXH3rooAV1k6Yq7qx+g/OREzzEzCla0MwmNlg3sTgRNt",
-	"wwrKU7TzPUrxQqKCZURay8OVgmoZrhF6Ugi/h8tuD8Wn785rnob6yV1fixG7JGOtBsWtRfqxfW+MDF8c",
-	"g46s3aTojFjbKjyyV4lp1LZ6X8weMuuAfzj0ITdfYI4zrY8tquIpG2NS0EEH7sn+0u5K1kvX5dKdrB3p",
-	"v4l9U5Onen37QzlTy8BZWiJkyR+XXbAk6s/mZ70zo3E3hRqv5XNYucpqavWLnIFZYgJ4Lf6M+ls1bAN2",
-	"YZ/yG7CHyP0TJfN7Re3fdbTgG6bWMFVf/8biMLp7dNO1Oatl+ZrGGJYfQ/jYdT22OYOXPF2UnajNEGNQ",
-	"2uEmVVmOmOl5FrV0O4P3OmCGyCxXC2QSZiCVOCNYoDj1o9sjFvt1vcYMM+VKYKWeP//RZKNK97KI+ZSH",
-	"7jpQDodIlN1A7E53nLUO4XHXPTZZQL2Uq4g0HkeEi5QaISlL69kkBDSmNQ0Eq+Xj3bCZG8jUCYPsZnBL",
-	"qilZuM4jjdZuxnBz/d2A/2N00O/7ZSSwsDdXSsdjInroyMqNUKbvlPK4lCO7za7wQxPkban1ahPM0DTv",
-	"vuxFQVz3I19hhCx5kwKfIhyY/H7st+2t4WjnxYfdzm1erBs1hxVLMpFvbsUpTbfBv2CwGEuHad9iw39I",
-	"E85Iinsz4FxDvofL3HnuLLyaXTe0DmPEOMo4m2ir1G/igMyDxgfstPKQpdp2UohxNaVsUnFetJbxUjli",
-	"zigKVP4g16aNDaO3XBmPpmkAbHP8cqymQ6/BoS2zLsZj+qWlKgzR9JE0dXiSQDVJb8Ti1dlW/tRlnVYp",
-	"EFoNN/PESvX2YO37wvV61ZtK/uJc484EbO/k/ijYOCIejoCNRtZ8zQN6V89eQ03HQ+VwoEpTnOSoYMbP",
-	"Q01cq90/Aota34Y5YBr6OBq030aWyFGla0LaJMqQozSpEq0hSm9m41xaS5QGnvdAkw4uOxqMBqrwGvFv",
-	"Fl5AcAbedVTd4cK90tnvMLR7e0Lce3BR+r7B9KFAdwNnpRMdvQ1ExFFGsfwmJ36fcgLtYH09d0HTh5YX",
-	"t8dSy0t761nmnXD0G9+8C9/cBP+onXbPNuPa+2r+sBGjyeqSwc1aIto2iFqPGAILh6raCLr9RSMG+c+R",
-	"LeiGaH/Y+FDSCbyRuZBa2+fjoB6qnK5KsxMjhllQkAuLhmmCZe4r9NnSSIU+mKo42EJeiEnVca9Mpzvo",
-	"H/TQmZ8Gk3F+VeTtya3w07ErmNsyrQ0eNk3ELA3/lt4OU214S0dHWLC4JHMtxJ9vJF1PLK9DKCpTztpo",
-	"zCNygzm3cIGbawNkW8MZ9qAqZLG9YPKWWCaTjqdEmxxlNgMkpkllU9it6zdbmCosl/7gIku20q/iISO2",
-	"qohUQ9TroIqOsjleSLTf7w/L+lmpvwFndqESPiPG3RybItwYzU3RLdqJw6LaOEKxX/6qPzuNS//t2oKV",
-	"3au959pLa+Ndl+gLOxsiJQoSe1lqI+bS1FQLgUEBoGVjCkqpSscERLbnU6wgDge2kTne5rzO1Dmb6z13",
-	"9b63d3BX+OVThMlLqxpu2Wv1u7N6fm5X8L5liXpVc96sGN/Cgx2W6j+I+7qsnl7Jyc1GfoKxN7bSOwQs",
-	"aIE2jch2d/Lh6MrN69XcdnkoLr8FYKAifolwsKT2excKf1CvNEmuylzdRzLo5b6NeAllhO3b16ovHtle",
-	"SOb9YqWXKCo1+kBtrRqreHpeRqVWw2yuaYzwjLMJqHV+VbVhcradOOQM2e5A+qOSfqukMRezEfMbJqH2",
-	"fkke33wkUXyMkynpHnOmBM9iNMNfunhCjJSY8vmIZdzGHF0TcC11IMJL1eb8FG5JH810m2qqj02isW2k",
-	"9CbfWSiZFnAb9zDrRB2qZ/u1IGLhXsQ6tK1qO3UG5hN8o/POmk4a/wH11+tE78kU+6XH7spxwKS3UHqr",
-	"LvgtXK2l3T0tm4TpCzJXBTsNUKz9VQHLkcxL6Kw13zOY+rdBxz9R/WZu/tzlIW+0BugoxV3Esv5sFUu0",
-	"UG7lgl57ECBMvzHIp88acQ0LbSPb1zzBWdBrw1rMO/EMXxEkChZr+70QmaXc4d5e2ZRs+LT/tA+kYXfV",
-	"4ArW2q0K3LiosolBTZ5hptmXST5paZTRq9hA4DzQJBwuVtWK4mZN7JIKvfaC0mrJJSV6zcXLvs7eFS59",
-	"O8PR6UlJN1heIV628NL6pdZ9TZNNyJq2qAI4Em7Xcu/dHjoCctNCRfAZmpEZF4tDLWJNAJgz45AQBI5u",
-	"CvnGGTTVQpcLu7j7dU7VFFpjSpJwZt+laeFhse7m883/DwAA//8=",
+	"7L0Lc9s2vjf8VTA6Zyby+1Ky5Esu8pyZ4zrJWbdpkrXdze5WeUyYhCTUFKASkBWdjJ/P/gz+AEiABHWz",
+	"3W67mdmdxjZJ3P73yw9fWwmfzjgjTIrW4GuLfMHTWUbg36ezWUYTLClnZ5yNaEqYpDhTfxLz6RTny9ag",
+	"dYoS528Il++0otYdzuZEPY/ncvIjkROetgatJKOEyWtBkpzI6xssaNKKWglnEidqFj+3qOzgdEqZ+G8z",
+	"n27Cp63PUSvJCZYk/U6NDE/8N06mpOs+VTx0RaekNWgd9A6ed/r9zsHhVb836Kn//bMVtVIikpzOYKKD",
+	"1nc5XwiSo5SIW8lnaC5Iim6WyEyqkxAmSY7wWO1TtxW1yGhEEknvyBVhmCVqPoKycUZaUYuqRT4f9ZOX",
+	"+Pig82LUI50jfHzUeYWPDjsHN/20NzpMXpF+Xz0r3jB8k5G0NZD5nKhfvOPJrfp5hDNBolaGhfyRp3RE",
+	"163bfXL14jM+5nO91RMpZ2Kwv29W7n5yX9AxI2mHz6Xae4bhk6dqD+xGtaIWz+mYsnXfUh/ISUpzkqwf",
+	"N8FZdoOTW/WSSPhMDctnhNEUzXI+orDLsr7x8Ct5rra/3yc3Hf1zR22V+usSPuSSa+v+PnLJ/B0V8iMe",
+	"E5/EPzCCZnhMEB+59C08And/P/j56+9Lzn8iAv0XITyP4HCWlT+fzmY5v1NisTUjLKVsvCklzuY3GU1a",
+	"92qJ5Is8m+eC561Biyy/753/wumPv5wu39Pelx8ve8sf+3/98uNrvoD/v+X03dn3M/XM++k/vvxj+f2r",
+	"KiVfJhOSzuHYPGnNXApGiwkXBKUkI/AjFUgU7/2BpPfTkLsh75LeNf0/Grkf7Eruu1O0OdvX5sArkzrs",
+	"eZOyDPCYsvYMDvc7nNwSViVNdKN/jQTJ72hCNqTAGReyQoB8ViM9s6nv6XgisyXKyYznEpEv6j8kd1ar",
+	"/yK6OcFpuRAzNWcNG1tEC3LTZBVtxDQPNFT+FKp+JTWdT9WJVVT2jORY8hxR+CNobobIFyokZWOkKWjr",
+	"owBBkpExTpYduxhD8GbH3sEfnS0LboT+RPM+AGErZjtM8kPZGeV82pET0uFZ2hFLIcn0gQz4UWueCtky",
+	"rAQo0mrJ0xPtjz+cvdlr2q8pv6EZ6UiCpw1sdzmfKZ4WPEf64erOJHxabIcoHh7sc8X4B+XuRLCHg/39",
+	"/sGLbq/b6/a9naso1mK96S7+S4R+mQuJcjKmQpL8j6USvzk0fzgpV7D93389mH5/lPTSV3d/fTF71xdX",
+	"Lxf/OCQXz+fnx/y0d/P+4PYvR+O3L375Z/KYuvnNHWHyKsc0W2UzPhNIHQsidxAycFjC/EY5PzgxZDif",
+	"pYpyW5H6FRi3jYftjHG+Bb0lE8zGRA87oiRTr8LBKqN6UT1e1H7zk5JjHJ7zT17Z4bAGGL7X//7VP5//",
+	"9ejTy38c/HD44/H7Fx9fXfSvDv/2fP0GB229YyDV+8jZHcPXv8nubLa44x0Xp/nw/rOio488o8lyY4mr",
+	"heczgWbwnidks4wvSPqW5yCUpBUpGwjfVeJsnGMmr5Yz2Bf4GM/p/8LeXic81cpplBMxuZb8liiTzQyS",
+	"5MRMWxT2wK5yMatIxV0k2OaianabkAvy65zmzphPEJBpphu1k29YOuOUyQ8sWxazaJJHl3Ci76iQH+5I",
+	"nuGZT0ZXC470oQuUznNl1mGUc1mzss1DOioT1KS9/lXvValMyJcZzYmoapwjzzuaUEWPrdObw9Roqp9E",
+	"UEv1B8evrEcFM4EdepUcpX1yMOr0cP+mc5QcpJ2X5HCk6OfmefIifUlejUBYNOv++mSMRnCGObzpjQ6S",
+	"Pum8wi/SztGod9N5mRwfd56nB6Q/OsIvbl71DNv+jeR0tPwbzmjFMbuaELPRiAp0Bw8422vY9hu7/juz",
+	"K9ADNZt1r8hpQnBKcsgjvLnCY/Vf30JVZOXbFXckF5SzEyQISxGVEBBAlKH4fNT5EctkEiPJkdZp6u+c",
+	"ZUtER4jxG54uEckEQSlNwZzV29EatIatF8NWS0c/pljNw6xASCU0QNScp2Q645IweUFmGV7qsJk/31gt",
+	"LUaLCWFITqhAmIkFyVEObwgkJwSNaC6k/YPk8DuBpwTFxQjJsvMDWcb+HNWnvSkSNp+qU4Y/lI5NMeX7",
+	"qDXDOZ4SafbYCf2dv95kszWLoOpubcoe6qMzLCel6+tbKIpaLflqBioX9585GbUGrf/YL1NP+/qvYt9f",
+	"B3hwMNGmRRXLQG1ctVNjmsZ7j7U8PdDjrswEfEPrisuIcIz4CChplpM7yucCkhFd9GGGf50Tf307hY7N",
+	"en+dk3zpLFjPzl3eFH95R9hYTlqD4/5B1JpSZn/uR6vYKln+QJb1hZ6iOaO/zgm6JUs0IzmiTBKWkhRx",
+	"iN9A6AGjn346f61Uzw0Rcm+gtDyR+RItqJyUHHZLlkOGWYpAFKi/UYYOjtCEz3PLqwEmpUxIglMIECUQ",
+	"G8JjTFkXXU3IkNkv67Ew43JCcj0CFSgnI3Cr20e9V4rYisVe35LldU7UH+O97pB5R9S7eU4OR8cHnV5y",
+	"QDpHyUvSeZX2cOdwdHRznDxPX5CXI3skWoiWZ1KRIk2Hc3B8XD2cGZaS5Oqb/+fn4fDLQb8zHH558ebz",
+	"//+freDJjUDeNtCmEugFVbpxImycw5zgdAB/tcJaoClOSSGxpdpd900qkJA0yxCWSE6wtMoAtY/6Byie",
+	"5SThLKWg9EeYZiSNEZzGggqi9jj+/2I0VXMm6rSX9v3q7lttEN5eo2aa9/V5aLPe0SmVAeqWaMqF1Mpi",
+	"qubkJgmVXoPtAzrsok9UTvhcIiojhLPM7O7UY+9+rxfm1QxmUJk1nSod0u+pl6aUmR+LBSheG5Ncr4Dz",
+	"2/lMW21NklbbB/pQjdAVOqxEGWrrTNJcKCZTRg+iLEI8Nxmm04/n6mlll5C0IpIDxkdoiYW5skr+OmfV",
+	"P3i5XkBpF6NpxdpGfSZAu8TWqq6qlI1M7KBKKez0VUsa8XyKlXE/n9O0FbQEciJmnAldtPEdTpXhSIS0",
+	"YVrCZCVDvf+LUIv8Wq5CLV9C5Ke0Mn/ufx6g6VxIxLjUgUPKEEajHI+n6vzb/7GndiLPIXRBGZiA17kZ",
+	"3fzltbetO33cD+64n4Cdw7CY1rqP3StjWGI5F63BkeIJSSUc4LmeOConbvZ4nrNB8oUzMsCzWU7Gg1nO",
+	"bzIyHVSXer+pDfAG9goOrU5u5mtaVmbq3JUizNFNTvCtUGpvnpETFOs9iZGiIoEITiaIj0Y69Yxgl7pq",
+	"RmecjTKa7EoGdYsxmCY+QQT8JGWOa8WqLHTMEpKBqLAvdR1KcT57bdyqILE8wRRKAnhVEoBjmaFiPuto",
+	"ILCIxyEDf8VqwgSNeH5DU22+OKZRXJ9EHKHYRISvGZfXpiQh3lOUpF6nqdo8iW+J+kBiiEQJtfuo9RbG",
+	"SQnbmWiocCbICDGTznkGK8vJuAsxzq4nOcR8NKKJDgyAv9pAD9t8vTzqQ5fXy6HgtY24vTa9xzlp8LGL",
+	"mAq6mUuU4eTWWZMMrBgO6pwpaw5n+vu7c7hJtSNtUinG0fbICVIWNpjCKMOS5O55qZdIfq1/bOTcrT5t",
+	"ZN/64LQ91WNfguvdQHZK647UW8HjHKa/3BN9hkaiT/ES3RBwWyhJuygulhsjHUMZUSKU/DJGofnYM4Ey",
+	"PtYn/p7Lt3yuiyZ2OOz33C/80b4TBdsG0uJgkC75PDeGnnvgSpCMYPDgae/07ZI9j8qDfM8lsgOtO8Ny",
+	"Ug8/wPcciXky8ZZhjgJs1vyZKKZ+H7U+4mXGcXrF+Tucj8kD+M9SiI5ffUlApPXRj/Q7d//NU9eS8+sM",
+	"RmzkutUfLDa978hEYy4iyTmyX1+3+fUZPa4NZF1s+LZSXNhjDISThMyk5oyPjm/4FrjvcUwe47umSFCW",
+	"EEW/4NcqNm1bT3HvpPidlmiYpTo84Z5fwHvdyOJ5+AzKAz8oD9zdMFRMZ92Rhxbx6BZPZcWyjDYI8Djd",
+	"WHBl4UALPzGbH3gQFWjNPMEC6VxQeoLGRCKMGFkgzkg34PfY3EPDsW7yyVIm9uvuif3+ps6Jfv5xTuiG",
+	"4Bwi2sZgmVIhKBtHpaMS2WUpO1N5YTKfC0kguuykAj59+tQ5ncuJ0nkJliTseJvhkomSvWxMUPvi7Rl6",
+	"/uK4V/G9v9MPwpb/19A/imEr0n+4dgb4r2FLhg5jTYbgHkhLzGdQLpj+SFKKr+CZnUjskrAUaBvEHBao",
+	"+qJLX/Ny3OupGvgaZhcktI0+XMqE45LKnNUhGAWZUdaRW8P0nkYdKMKKq2uKuxDLMR+sJENCQeeyostG",
+	"spxPdtF7cqeID+e5MsqwCQOpnZvlyhaXVEda3LQmJD8/jCBQsTIJUL5zX6vt/JgTkHIjnleK0lhaFMe6",
+	"MUQQeWWZ2eqhz+xz917VWTDAK+Y3EN9dTLi7W1T67NdYraIEs04a6nBWhZ8qFW0OkzTVdxVRsBRL0oEa",
+	"lA1G8Va2endcProP5aM3PWH7Qv14iyBqslSKbMTzhCDGFyco1rnuGM2ZpOq4Ec4yExNFlSg5hnYDLVj9",
+	"DbjXGe6NSdHPRwWn62TXYpNTp2m8FyEsdGYb3Sxduyw8qTKVXiW2TxMCGZVqHkE5TNhREx7Z6cNuOPwb",
+	"zjOC4QzLwsMajedzghYTCjGjxqgShWA3QwlmSu7ckMI44TlKqYA1eTMr8vTrpvbL4lbY5Po6yvz+0w+X",
+	"xbP39fLJtQwMGRk79cdj4Xpx5pPxsV9dEyAipg4L1ulSTXqC8I22G0eIKanur92v0jl84BxtQcjq03wH",
+	"j/10cQ5yWCcCVr/xXj1z7xSPrH78g3ns3qsXWf3OhXnQTquhUaRp4xc0yxR7AB+RFPTXmPP0BM2MRlvD",
+	"a+FjOew9AumY8pfV67+0QT1ZSvuNZHygCWxLPVG82GwOQMWJDerGauNinGVxUNaWRT0rU3hYIr5goip3",
+	"1ybm1m63XK7fbUfxgA2tU1g2//Vzq2y207kxU83rLsexesyY5dkFlLfLCiUjlTxrycTVVY7+cO0l33Sp",
+	"SeOAWCyrd/jNLyQBGe52VsPngG5S7Vzj7KNjZxqdUrFh/TY+WVppULhgu14Uy6A2N70wArLvewinqa6N",
+	"iYYstvscKyMz2tz0jJBJiMY6w/7EpvFrMsLzTAq11DhQQhhvPvMT8CJ0AMkIK9PxwhnZ3aTe3dakAW49",
+	"dw5QnZoupqj0LyGanqC+2pL+wUul7ePTzj9x5397nVfd6//bUeerlmoyg5ShuKMzZbGyYOKOsWHiyJTh",
+	"VGslwp1OW+XYH2jq/Kl06jaKyPaC7EYXplq3vRE/VEIqK3vOVhSAvQwpX5jHG11OfR7wxS8hpKj1EBVi",
+	"TtJqpfEJpBNsYQyVKOVExwF05Mab/GH/+PC5rnex5S/PD3svDvwSmOe9eg2Mp/of6ui9pV9IirBEoCog",
+	"puDJL+PtdVsrFXb4qJ0qnIpjqGW+lmhrFfmWTPwYat2o8ariXqMeQ7U5p6X8GyBTHghGUoNX6gnJIatI",
+	"Sf2q3b2qDNywYHT1frrFd97gwfK7GiIFVNn7+tVDm/jaopJMxRYHVJ5pC+c5BkvWhSD4usoUnfKc+KVs",
+	"I55lfHGCZlhAFhMLFOvy0fhRylPrhVsuYXmbsYacPtqqxi2MrSuoGSVZKsrq8y461Z6lkqoxm2dZbJ+5",
+	"JWSmqI/mCHokuuiC4LSjWHjIzDM4J6UFAptKfp3jzJaMJ/M8Vx+H96OizrSod/xNTK6zTZQHSKanCEMW",
+	"e3ay8UZ1fT4MFWvWAo+PMmjQM/0XD0butNQGY/XhZwUys7ZjKwKHxZCoPRfEMWyBHwvLdm+7GW0TQ9xx",
+	"0b9tLPCpuCgU+/sNWWl1PPAxh1aSXVHSt7Df77S/O8fvHk1Aovaoas/vbSk0nzBIuKscb/Y7nkqaWx9i",
+	"6+yU9iZWHRA4RssZ0UF+Y6KJ7U7pfrXhaLP9lZ5A18OOByjBTNt/uPDBdalhR9CUVKGAoG1Fx570u8qt",
+	"rb4OvmJHw8/lFqLF/cgJ+vjD2RttiA1ZbKy0WHlGgT77wp3G6EZDhJyYaghi9Ir9kjLcTRei1+sZWXiV",
+	"qEBF+uza+JWHVzk3n6icXBaRjq0JA/qjfSu4KW7iJDP1I1uEOgdITPiCIcqGzG38VPsUISF5XvM4ofQC",
+	"TbCYVP3J7bA91sTb6zT7eU2kGAsnnx/pUk0qRRkxAvPYXaEuDD/1vAt/iL/wRZXWeB7aSZsOEu6QWAcz",
+	"fBrsusQXRPsKdJH7VBhsM68R49mHi8sLIuZZyMnW7eyrs9ZaPUPCOsGZbjiYZVgqbfdMoNOP5wIoDQjH",
+	"qaz1k9lVq7Dq4ZqZhJxb3R77sWjCD4dKCngNRQEQPHLb6JEWUsABYyzJAi8RYbpAgYYqX2qN/k1bRIvi",
+	"Z9spBoOLW5KiMvewwY5EFQd3U7c27D1tmNxzkQdCEuWDGukAwWOggIRd8Fz4kcmH4RbY6I5liQd8q0Et",
+	"l2Egmm7ZyLzST3ttyiQMGQrYHMi/rK7ueGQ36aF1IGtn7WMjONPeyT/Y3ub38SKC63QSXeYwIrX2ZKLb",
+	"8JQbDYYE6ITLg+Pnmy3wN0qIrE5s8wUjeUi8rsC/cligjnXRuINWrVW2UO1eXY2Z6Ngm2/gUiXOTGHdz",
+	"2mW7XT1HXpPqftq8TJaXCXSbNvfIz5Obod0NqjEnfFhRYWmaEyF01gciDoHO82cCZXREkmWSEQNNhto6",
+	"6t+LUArpsUTuVWRyM9BjIXELQgo/W4mVHAWoa4q/nOvP9XUWyv5Ul72v/RBhVaXiYN6nlu7ZGvrPdd16",
+	"B6E1FG1m/pTe3JF8qYusiz523Z4KZSoYCQmNmVOcTCgjSGkq28DqrBWidkMW6/roGAm8RAtYLUcp76JY",
+	"zQcaG6mEdHWsS5hNtM++hnPNgxdvz4bs1dHxC2RqlE1kPhQ1tyXZwc1egL+UczZG3GC+mIJkf8O3bWqu",
+	"bS8Jb+9lffcGKK40H6vt8Oreoayj3rOonitaptQPU7CQoEnUcD68GW4pLfpEG9pLoZSE8+spZktjdAv1",
+	"bIaFNcJhomGMDPV2COEhKjrlykYj9ctwzTl8xu3si6vOV71FPXwUK/nwFFpRCFNeHpqRXHAoEUU4UfL+",
+	"KSgjIBTf8lznx3HRxDPPiYgQZwQRJnONp1LrC482SxW+VU+/sd2RVTHlNGt+bS7aN7gJOBPc2v3x3zum",
+	"2axznsZI94XsaVfcnKi/f6txCmuxQtPYEJrUX66uPiL9ADCSN46GA6iXBOjeiAABTHgukUFIs9roljLQ",
+	"TEbo+AtpxBiox8eqg/10cY4YnqpDXDvMxogF63Kqjb29ZbkdbE6x6ZEVpSHlDsii9bV9YKSqtQ1Qc6Um",
+	"seJ9JisU5ATPZoSZklIbQShgNks4Ulu/DY/Zf1kH4NpFwS9+qSEF9C9n83wM/zABBl28Uv6ckztucASM",
+	"tLR1+86vcqI2iFTiZ+UcayRiUELXVnxj9VWAX4k1HcQmBlEGqKgUJBuhNizENG8t9zasDa9PzEcn3dJ/",
+	"LEBKv67IvE8shZhKdhO84lkKVgAjCx3KFdsJuTP4WkjKFWipX3cWSK7TsqVLsrKg/mBNVfQa3r6zQGZV",
+	"yDbXd9Bf0hQXWZ4rz6qRzcMFKxYbeMNSFS0wHlKkwrOU5NYTWFOfssF2hRfsUlBtyQav5mvIHAgdOaAV",
+	"hzgAyBrhkTLa26ahwaAQGvZACyxQkhGcV9GVNsSJjOqPzRsQJe8NeHLzTG/IiOdk1VTnTBC500Q/V09H",
+	"73Lj4RSOS8PZBEIJvskU6VD+DMsJoszkjmxbYjt2Dbx4D0SuetggM6oftZEDYD3NtmGIHiywUVDNUWEc",
+	"ExPBj5SJteB5KtYbpVubocEtLyYY2nsvAFe3aRiCw0Y/XbwL+/LfX354jz6RG/QDWaJLUrEKV1FKd0Gy",
+	"rHPL+ILt/7K4FV3ow/Xd9N5RKD/phODqooUL2dEBEGTPTRlm4qQEIMznGREgWoqTjbcgcR8pNhCA2PDl",
+	"TZbqhiR6dSH7Hk+DlqiiYTQjfJYpFkj4mFFBIpMdUwTHWVETB7YDFdIg18zwWGvmcj1V2P0tS1I/lDHS",
+	"St3ah4tLk5YRyHi2GhGqKT2T82mZDh0oJ1KpITLY359wIX8eKL/kcxwhxkEOwD8WNEsTnKdddKkTgEwp",
+	"4owCHqQaM0cJFiQaslSX/iKo5s3JVBmBVVDItXjA29HDYxCBF64NFAk4TBAhpcKV8kHkC05ktoTySJ7N",
+	"JYHNsuLF27kTFMMSlNuuLFX1Q6zICKOM8xlg/6r9R+3iro8I/TwY9D9HKOMJztQf905sTLutU+N7Hqyk",
+	"zjeACzoX4K/n9E4ZSuonfcoG+EUMWexeQoJns0GhdmINQPDy4Phgq5PzgJi3ZGlHNz/8LLnEkuhMuwMO",
+	"uLIGtmK/bVbDr6zw36uA36LjXm7TdFBA6lokeSHx0uBxtXtIu3Hw6BRhpUoTsldU86OXz496PW8B8Btn",
+	"9gfHryqT7wUBOGsa9NJmRypzn+GEdARRJoYkKYLQngj2TwdDlT4KOCJT5bJvQmEGKZONeDgiZpAyp0Ti",
+	"FEus29AsKWhfkwpTn6MVhgFtqVLaRsgAWzpAFUj/pj5WIflMKCvqlrKx2zu8hmqbrgjYbGqToI3k4Y9C",
+	"Z/OIz6G0KVfefS4iKGQiWVaQLp7havzMXhHzOzRUH267D+WtBV+3R1ddh5LqW7AO8Crsvl8WHjJoDfnr",
+	"KM/GtUoO02xXqqTkqFeuVG48Q5ihIo4uDfx89wFFRjsUFakJZku/Zcvhft1LSn2cfF0uJQu67ra8Oz7q",
+	"Tlpxb8eGQQNvtys6MEgAYafeKROpFPuZvq0BmguNN6r9Wjf5rDO+ukHbfY5Apqx4JiFDhhmynbkW1EMg",
+	"Kv3Ku+ISDJxlfpiwvOypykhX9WrTgGwBXFETbQ2CjTyzWCM4c4Op5R2nTkQzHMl0rkNtmONrklBhgrlb",
+	"WCMJn05JuOxoeYJuyUyW4PCpGcLnkAtyR8lCVySd/eV/Ov3e0cFmqdDUmXIgemBOFLBqnYFt4Y7esmLH",
+	"/P0q/7pafBVTCJGvvsZlNytv4+pJW8mny6Ib6vd2FEdbXTKwMeKBg7ZqDKOn6JQMihk3sLrqxMJViOX1",
+	"Oiu7qtwqwJXBIyhkigyoBBi6kKsHenBJdc4giHJdXJUJ8abrYklOAqUoKtGuWPmKk1u+HvH8Wm+DT/SV",
+	"z9bO985eSNRcg2lIswoa5ACRGqp9cCGmnkz9ELX5Ms+pXF6CVwlHp2HsTudyUv701hoq33+6atX16vef",
+	"rlD74vLg+DniOXqj/rGnAxSVyAWo3ryLzjJMp2LgFFNCOfyQVXBL9yKTIoJieQjrq1/lPCMiRm1Qkyc2",
+	"XaRBlCFpNGSFkipwiMVeF50zlJI7kvEZxA2nPCX2bcNpHatTrmLldjMpAOYQ1Jt2vdVGw6aU5648Yg0G",
+	"R42rYapW1D8NbP7Z3zkjBjdXLotNQZLgaa3RrnVhyp21k2QqNvfRhxlh56/RGWeMJDKAAyeUcvTVtrm2",
+	"Qo9vhx2YrmPnRh0BETBjY0RQ0W9w2n31auOEQ/bTxbl+yQ1eRQbXXEQWbUo/o2F2jFOqbJAFR0KSmegO",
+	"2ZDpmhwIdpUQdgZQUVHXKmJyJCYVerFwls+ES1+JIjmYSUFK0H8uhSExeKCLKqXnfKRsHn2DSjkIZbo4",
+	"azynYgLWkgnHGYhJKGhoH/WO9pzV6YqjCQaK0sFiMcEzgtoxBPzjvUF1ibYsSVca1SqQomI9F2/PUKB4",
+	"qLkIKXIqlwoMlWBthkXu1zyQ0YQwQRzCVvo5p0TifOmUH7ROZzOkqdgEU08/nreilrngRGmtbq/bg7rR",
+	"GWF4RpXb1O11D1vQeT4BWbQPLL3vEvj+Vy//d79fJunGTVYAnqdUIpljmtVT9fo3ll8ibYjpvFW9bm3I",
+	"dA69iz54+DSoDcjnviTa66Kj3pFWWoybRLCBlh4VwPZ6XwsxBWDiyrVwEs6QWBSn6qMt/wqtBleufGRf",
+	"X/OiHLk1D5oE5f3nytUcB73e5oCh8Ia0t7GGRrQP7jsXt95vjrtZJGsbsDc1NYCXdqQnHvpcscB95+IR",
+	"eKW//hUPrRdeOlz/UnlHAbxxtP6NAjr9Pmodb7IUH10f9tS5DXdZ9ZJKnoh0rFnTvBKIQONKveEx3Np3",
+	"qp6FJOp2tFcFa7yPNuJoU2nSwY4v+LCBoxZ04AQSAglkH6XvBPHRKKOs9MJ0fN84hg2OZ1dXISpXKEZT",
+	"fEu0bikqlgsQTfCyT1CsfakYZQRrHxqZrjn97SGzgHSbyhrllqZa+VRE3JBJk35lXJbrMLeLwT1gofLI",
+	"kGSCQTyIMmCe73i63FJKWL/Rv2W3cCadO9uN2xx0f00mRSj9fKdcEqqrqEqHtxjofnMxU3X0732T2sDW",
+	"PVBMJpW7hldKSxd7rXrl7NY3+W0CaV402TGyKEIqOgDzZ5OuR71X618oLiZSL/Q3mFP1ugV473iTDQgg",
+	"dj+KDtB8oFw0LXuao2iO7DesUEmN65IWI8ytvDayoNkWewemD1hVwWHr3ou+iK0gPyqs9IqGjGcpEeby",
+	"pE1l5Ec8VqJvwfNbqHpQsjH+nzdXyNNIcZNNZjbjwi70D2CMzfCYbCNd1DI/qnd2kiyrTLPV+vNf3WZ7",
+	"MPuprWmk+wWmAIU3KsLqug19IyaswGqtY70KvwWui4mQz1v2lscYbmyMh0zzaMWJkp4fnhM5z5lW1srf",
+	"dW+MtB+KzI2aOtUy4QAyVdw/qf4F908CWFV5sawJA5pgboRGRN+fCd9Sz0HdDmrfkqUg8ANl44Ht6tGN",
+	"k94mAK5VmmqIbL/WZaVb9o39t2H/gsY8pkeXNg+cWyAMypJsnpL030IgyKadcd0vDyruvtmZsTHDSoDD",
+	"xhoqXK4r3kwYUFl6RShwyNr6Fmq0GZwaMBC4kBbKEJuPDZkFrnDlgQXhDSVbBxqbQvlDjC+g9qaAsh8y",
+	"uDtH12AM2ZA5aJMD5KYmg+ofTelYcbPSQXaxOm5nKq+HTGOGwlXuBm0Y+WDDqL0xAsceNHbphRaJvbmY",
+	"48xE505CjZEmp28ODUtk3UHzCQwXG5Sh2jIGaDbRxk8ZtylrtVMX84yIAbLALf75jYksH48qndVtCOdH",
+	"cI0fwnLIMoKFBJnuFpXqaeBbor4Ul7AHcRf5eDPe0Epg63Rc+KtdVEDD+FMOty4PGRh/3lTKutYIxSZI",
+	"raGETW+wmmGBU56WkKfq+HTu/EQ77aCldejOoTUn4wwDF7ZlxZ3Xt2TICWFdb3/cITdEiTZXhofuVlFn",
+	"/Ulf+12/vj8qbiE36lqXAJu68Ibbx4esSqWWRMtrySWdEtQGCi0HlZ0LqPIg6QApjzneGzLn4nINSwVx",
+	"CAivnzhVFjZU4dZcBfSxRiF/iEau3PWuFe6uEQ0LLLRO3eppf2ee1iiUm0cC9Nt+ECBqaSTYDV/WYhPK",
+	"DzUo0mavfdQP72QZGMD4jQIp/acMpOiJpA8PojgwUBuEU5ogjPwCBVc3QhpzI0WD2lUlaqxX5wqzN1d4",
+	"3LQ489g+PHMftQIcvO7V8pXiDdiUf+Uo0b9F0McahRWbsNm6rHqU1ei8tjszEroF7y0oAyHJrPAHF7wD",
+	"P9t+1IGfFc64vTnYYxaWDpntZtW26YzkU8x074XBuylzdOMcJ0Q9QnmK2i9QipcCzVlGhPEKi/5RofXo",
+	"eJ67yMR7XRR//HBZiQJVV27RWofM9IrFQejJ2NziLfxrvNGp8WlBV2q/11+ygy+mTerqzTRdpMcBnenH",
+	"93WczIUCwpmylZclJJDJ6JdK2/4lHOZXQz9Is47gvsvH8GHLvuYtHNnL4qWnCpEXBQ5pQcqFaG8iDaG7",
+	"wnYSzPd/sqh7/2ADeVq/JfcxpKIljgofOXf1r3K/gwG2C/BvdW1HIDBWvZDZ3NeYm7fc+xp9TvwbJQuf",
+	"D//MaadvzPFICX9FNhvr/Ojh6XV7Q0Glq1H33ZeN1KK4XM2Uod/wdFm0CehHdETDPK5bM8WQ6esKosBF",
+	"BXB9LGaITGdyiXQNJrROZgTnKE7dgqkhi11IPh0H0EhD4Dpfvv5Bd98JeyftYsL9eDGY4AO4xVkD+ZqZ",
+	"tm24yIL62JhChOICzEyHvG3xBZ0aMwjqD6DGrPZZffdHOXy859/DAIbDmEE3p21aX1rQ4NqtDDpyYK9m",
+	"AFWF0VGv52K1mI734lspHY1I3kWnRsX5hku7MDoKlbdXv3xyoKsMAjBNIesD7rt4PONjV38+Jxby3LWn",
+	"oZ9YNwunEE8po1Vu2YKpjvP6hVH7zU97HkDdU0Ad7CSb9RUj/4Z1DlhYGv2me3Yuh9jZkvtjOtVarT2a",
+	"S20v/ni6OrfX1ueueNoDk15BjKOMszHJfbBYpF/UGRPr7fjy30DrIMblhLJxqSbQWi1BxZBZN9VzpbzK",
+	"tJDOQO+51PF/fdGYqXGfYTkZOBepGDjH+WhEvwQgOxBNnwkNkiIItPp3hyxeXZvofrqIoBfaK+hK6zee",
+	"yJc+aqh49pNK5b3P30TV7+Z0GkJ4PLGh41FPJzW0zVq/bxd9qBaYonr8qYw7UanYXHA0ZzrcR3XqORwm",
+	"g0FNiMtg3PmhrprACckCZEWBvWGpLgl8MVYXBWiNJHC+rGOMayWB3s/fVRDYHW2rA9DnAeBb30JLj8Xl",
+	"+pCr/NHmuaF3D7N9b3fu339yo+Gqpt4AJ2qDQLlVkt0NlOFpRrH4phG/aUSHWbCiiYfwxlNrxt1Zw2iN",
+	"7nrl8DsxxjcN8TtpiIcT/epGyE8TjlKaFhj1gaQrBP0ixMiiKP6NytI1E5AkOJlABXCJaovaNm2pKzjx",
+	"bEZwHulKfB2rtf3FE8qkKAvxty/Br7VFfuuI/NYRuVNHZHND5FO1Pq7iXgc3qLGPuUAqCsKPFq37bvH+",
+	"wLKkD2sWmUpJZYyGcLpQO1acGu91kcakS73KhIwCEklR0kjzijdlekgbm5tN1ffDs5lywdfyVQnX9OGO",
+	"5BmebcFeDtRTA3+ZfXlWosh9Y7VQ5wsLk6vDa5YoHiUhGbTbAApNIOxAPkbFPYkB3C+lscqymQJ2kTMi",
+	"huZuhBHPUdyA4hirMQC1sZ264IsnqAbSqPgxISdF+8thD6qY9pDgxS1kCWZILKhMJgU6ZcoXTNIpgfIi",
+	"0zeTE2LL7jW36oliibAp1NUdv9WLT9ANWXKWKuWswUn9Qu0JviNllbhQX+ntnQDuaS3cqxOMwowUiODu",
+	"dTcqU24oSXaKmAAE5JkYskI22q0pq4ltTU5zZXJITLnwo7ub4dFvW4LMjYDzcpY/mJQ5XDvggApxRmBf",
+	"3bRlIx7p4fNeb4vUYgi89d6kFx9U7EsLNENHlzv87LWOu6icTVCcGsnSgk5aMLEt4b9KGMjNsB/vt9VA",
+	"BsSxQQfVxRnIMiVSKlnNf5Pa3m8pz0dOeQL9eYoTtXPF45UoZqnDN7V4979a5llZW3xh9KUSWuUlvEDh",
+	"6Kp+rZ6yabXeMw97TWRwzY3RTu5lX3sDBIsitvP1dJ12C989Fuwe1St4qELZOK5TdtKY9X4Ldf6OQR99",
+	"+KUbxvjiKSzf9eaGUSfWJ6VmzvvGyNz/qv9huHG8GlhzswuazaXMAlE5AI8TsGcjuHs4GjLAFIkMJr+J",
+	"QrnXMAs6BvN8LpTpx0ceamDxubJ1XfmizIOthUH91vsCTwJu/STK6v1JY0fCFLT3ai3vokX9qHfURRdu",
+	"a2nG+e18Fo5WwZ/OLKzklkEqeFlfaWpcmt+yDEtjcu5YgeXDejZ0g/v0881nroanqjsUFW3cIR5zZImm",
+	"nB1EiT62TSTDPiAtLbfPrzhDNLnoZxOS3IqyDQ6aP4U0sDCmmjVb+srdFtkbPMxShujm1SaoVfDdy/vc",
+	"0Wm2wEuBDnq9QYEyK9RvwHmay4RPia6gjTVUbYwWGpoWtWMfejaOUOyCxKqfbc4Rrhg1l5QOWezhz9oL",
+	"T+sAtPGeBc+AmRnP1en8HjLb+i0DDKaNJC3GJDaRB53EgqDAYoIlRAqhmEEvb3NZp9GA9fEWFs7ubmxJ",
+	"Xy5H6F7v8qJOc6zuXfGO87ejJ1ciM9dxlbfw2nxA6yepqy0whldKcj2Rv8Gz9wYP2d9Y31jUDzj7aEGZ",
+	"q5jHZniAYN5hYwA3ukE5GFb7V1cKf9DaVZLcFvgXRRx2e/Xi6whz32/QXjw111lBS0FZ1hUV6WXPuyqv",
+	"H3DsvIwKZYYZ/IYY4SlnYzDrXOxhLeT0D7rX01zwpH6Uwr3tasTz6ZC5d16h8JVXjtx8JlB8hpMJ6Zxx",
+	"JnOexWiKv3TwmGgtMeGLIcu4aaMYY0kWeAlaB5pWqNxcnsIpqaXpC8Pq5mOdacxNYGqSH8wu6QjOxtfQ",
+	"taIWVV/7dU7yZSuyLQzcTsEXYC7D127iWYM3/zuYv0ahVnSK+aUj7ornQEhvYfR+uLhslmou8HtJn2as",
+	"SojOI7E6N/2FL1AzkTk5jMr9iZpS/6vfcldUPZn7Pzfk0o/KArScYg+i6Yq9UiSaXQ5KQQdEHxjThc//",
+	"+bMiXC1CQ2z7jic48xDpjcfcjqf4lqB8zuK9VtSa55nh3MH+fnGv3OBl72UPWMPMqiYVjLdbgsbxvISh",
+	"ADN5ipkSX7pGIwAn3y3FgFeOoli4ci12gb+I6ziTDah3YZDGcsgG2Lv64DrbgHRvmw60VNONHtCGqCfQ",
+	"ylFtMKY+TLWExh+kCF4wd9egfiD0KXMFiUN0weCJ+ubpx/OC07G4Rby4mkdZxMpa1wg+ABBiiBuo2t9g",
+	"o2/2uugUBIRSgzmfoimZ8nx5oowC3djCmQ6h5AQWp2OIowwuy0E3SzO4/atJ0mGT7NTqzCzf8Mn95/v/",
+	"FwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

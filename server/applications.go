@@ -150,7 +150,10 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		// The operator brought the secret; it is not shown back.
 		secret = ""
 	}
-	return gen.CreateApplication201JSONResponse(withSecret(toAPI(app), secret)), nil
+	return gen.CreateApplication201JSONResponse{
+		Body:    withSecret(toAPI(app), secret),
+		Headers: gen.CreateApplication201ResponseHeaders{ETag: etagOf(app)},
+	}, nil
 }
 
 // checkImport applies the rules of the import form: an id that fits the
@@ -182,7 +185,7 @@ func (s *Server) ViewApplication(ctx context.Context, req gen.ViewApplicationReq
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return gen.ViewApplication200JSONResponse(toAPI(app)), nil
+	return gen.ViewApplication200JSONResponse{Body: toAPI(app), Headers: gen.ViewApplication200ResponseHeaders{ETag: etagOf(app)}}, nil
 }
 
 // PatchApplication changes the fields present in the body.
@@ -191,7 +194,7 @@ func (s *Server) PatchApplication(ctx context.Context, req gen.PatchApplicationR
 	if b == nil {
 		return nil, invalid("body", "a JSON request body is required")
 	}
-	app, err := s.update(ctx, req.ApplicationID, func(a *store.Application) error {
+	app, err := s.update(ctx, req.ApplicationID, req.Params.IfMatch, func(a *store.Application) error {
 		if a.ScheduledDeletionTime != nil {
 			return ErrLocked
 		}
@@ -218,13 +221,13 @@ func (s *Server) PatchApplication(ctx context.Context, req gen.PatchApplicationR
 	if err != nil {
 		return nil, err
 	}
-	return gen.PatchApplication200JSONResponse(toAPI(app)), nil
+	return gen.PatchApplication200JSONResponse{Body: toAPI(app), Headers: gen.PatchApplication200ResponseHeaders{ETag: etagOf(app)}}, nil
 }
 
 // DeleteApplication disables and locks the application and schedules its
 // permanent deletion. A second DELETE keeps the first schedule.
 func (s *Server) DeleteApplication(ctx context.Context, req gen.DeleteApplicationRequestObject) (gen.DeleteApplicationResponseObject, error) {
-	app, err := s.update(ctx, req.ApplicationID, func(a *store.Application) error {
+	app, err := s.update(ctx, req.ApplicationID, req.Params.IfMatch, func(a *store.Application) error {
 		if a.ScheduledDeletionTime != nil {
 			return errUnchanged
 		}
@@ -236,12 +239,12 @@ func (s *Server) DeleteApplication(ctx context.Context, req gen.DeleteApplicatio
 	if err != nil {
 		return nil, err
 	}
-	return gen.DeleteApplication200JSONResponse(toAPI(app)), nil
+	return gen.DeleteApplication200JSONResponse{Body: toAPI(app), Headers: gen.DeleteApplication200ResponseHeaders{ETag: etagOf(app)}}, nil
 }
 
 // EnableApplication serves POST /applications/{id}-enable.
 func (s *Server) EnableApplication(ctx context.Context, req gen.EnableApplicationRequestObject) (gen.EnableApplicationResponseObject, error) {
-	if err := s.enable(ctx, req.ApplicationID); err != nil {
+	if err := s.enable(ctx, req.ApplicationID, req.Params.IfMatch); err != nil {
 		return nil, err
 	}
 	return gen.EnableApplication204Response{}, nil
@@ -249,7 +252,7 @@ func (s *Server) EnableApplication(ctx context.Context, req gen.EnableApplicatio
 
 // EnableApplicationAlias serves POST /applications/{id}/enable.
 func (s *Server) EnableApplicationAlias(ctx context.Context, req gen.EnableApplicationAliasRequestObject) (gen.EnableApplicationAliasResponseObject, error) {
-	if err := s.enable(ctx, req.ApplicationID); err != nil {
+	if err := s.enable(ctx, req.ApplicationID, req.Params.IfMatch); err != nil {
 		return nil, err
 	}
 	return gen.EnableApplicationAlias204Response{}, nil
@@ -257,7 +260,7 @@ func (s *Server) EnableApplicationAlias(ctx context.Context, req gen.EnableAppli
 
 // DisableApplication serves POST /applications/{id}-disable.
 func (s *Server) DisableApplication(ctx context.Context, req gen.DisableApplicationRequestObject) (gen.DisableApplicationResponseObject, error) {
-	if err := s.disable(ctx, req.ApplicationID); err != nil {
+	if err := s.disable(ctx, req.ApplicationID, req.Params.IfMatch); err != nil {
 		return nil, err
 	}
 	return gen.DisableApplication204Response{}, nil
@@ -265,7 +268,7 @@ func (s *Server) DisableApplication(ctx context.Context, req gen.DisableApplicat
 
 // DisableApplicationAlias serves POST /applications/{id}/disable.
 func (s *Server) DisableApplicationAlias(ctx context.Context, req gen.DisableApplicationAliasRequestObject) (gen.DisableApplicationAliasResponseObject, error) {
-	if err := s.disable(ctx, req.ApplicationID); err != nil {
+	if err := s.disable(ctx, req.ApplicationID, req.Params.IfMatch); err != nil {
 		return nil, err
 	}
 	return gen.DisableApplicationAlias204Response{}, nil
@@ -273,8 +276,8 @@ func (s *Server) DisableApplicationAlias(ctx context.Context, req gen.DisableApp
 
 // enable enables the application and, when its deletion is scheduled,
 // unlocks it and cancels the deletion.
-func (s *Server) enable(ctx context.Context, id string) error {
-	_, err := s.update(ctx, id, func(a *store.Application) error {
+func (s *Server) enable(ctx context.Context, id string, ifMatch *string) error {
+	_, err := s.update(ctx, id, ifMatch, func(a *store.Application) error {
 		if a.Enabled && a.ScheduledDeletionTime == nil {
 			return errUnchanged
 		}
@@ -286,8 +289,8 @@ func (s *Server) enable(ctx context.Context, id string) error {
 }
 
 // disable disables the application; a locked one refuses.
-func (s *Server) disable(ctx context.Context, id string) error {
-	_, err := s.update(ctx, id, func(a *store.Application) error {
+func (s *Server) disable(ctx context.Context, id string, ifMatch *string) error {
+	_, err := s.update(ctx, id, ifMatch, func(a *store.Application) error {
 		if a.ScheduledDeletionTime != nil {
 			return ErrLocked
 		}
@@ -306,7 +309,7 @@ var errUnchanged = errors.New("unchanged")
 
 // update runs fn on the caller's application in one locked read-modify-write
 // and stamps who changed it and when.
-func (s *Server) update(ctx context.Context, id string, fn func(*store.Application) error) (*store.Application, error) {
+func (s *Server) update(ctx context.Context, id string, ifMatch *string, fn func(*store.Application) error) (*store.Application, error) {
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
@@ -314,6 +317,9 @@ func (s *Server) update(ctx context.Context, id string, fn func(*store.Applicati
 	now := s.now()
 	var unchanged *store.Application
 	app, err := s.store.UpdateApplication(ctx, p.TenantID, id, now, func(a *store.Application) error {
+		if ifMatch != nil && !etagMatches(*ifMatch, a) {
+			return ErrPreconditionFailed
+		}
 		if err := fn(a); err != nil {
 			if errors.Is(err, errUnchanged) {
 				cp := *a

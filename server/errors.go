@@ -48,8 +48,9 @@ func invalid(field, reason string) error {
 // Domain errors the handlers return; the HTTP error handler maps each to its
 // status and machine code.
 var (
-	ErrNotFound          = errors.New("no application with this id exists in your tenant")
-	ErrLocked            = errors.New("the application's deletion is scheduled; enable it first to cancel the deletion")
-	ErrTenancyNotPending = errors.New("the application has no pending all-tenant approval")
-	ErrIDTaken           = errors.New("an application with this id already exists")
+	ErrNotFound           = errors.New("no application with this id exists in your tenant")
+	ErrLocked             = errors.New("the application's deletion is scheduled; enable it first to cancel the deletion")
+	ErrTenancyNotPending  = errors.New("the application has no pending all-tenant approval")
+	ErrIDTaken            = errors.New("an application with this id already exists")
+	ErrPreconditionFailed = errors.New("the application changed since the ETag in If-Match")
 )

@@ -38,6 +38,10 @@ var titles = map[string]string{
 	"request_too_large":      "Request too large",
 	"unsupported_media_type": "Unsupported media type",
 	"server_error":           "Internal error",
+	"precondition_failed":    "Precondition failed",
+	"too_many_secrets":       "Too many secrets",
+	"last_secret":            "Last secret",
+	"idempotency_key_reused": "Idempotency key reused",
 }
 
 // handleError is echo's one error handler: every error of the validator, the
@@ -107,6 +111,8 @@ func problemOf(err error) problem {
 		return problem{status: http.StatusConflict, code: "application_locked", detail: "The application's deletion is scheduled, so it cannot be changed or disabled; enable it first to cancel the deletion."}
 	case errors.Is(err, ErrTenancyNotPending):
 		return problem{status: http.StatusConflict, code: "tenancy_not_pending", detail: "The application is not an all-tenant application waiting for approval."}
+	case errors.Is(err, ErrPreconditionFailed):
+		return problem{status: http.StatusPreconditionFailed, code: "precondition_failed", detail: "The application changed since you read it (If-Match); read it again and retry."}
 	case errors.Is(err, ErrIDTaken):
 		return problem{status: http.StatusConflict, code: "conflict", detail: "An application with this id already exists; choose another id."}
 	case errors.As(err, &ae):

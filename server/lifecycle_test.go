@@ -27,7 +27,7 @@ func TestLifecycle(t *testing.T) {
 		ctx := context.Background()
 		c := e.client("acme")
 
-		created, err := c.CreateApplicationWithResponse(ctx, confidentialBody())
+		created, err := c.CreateApplicationWithResponse(ctx, nil, confidentialBody())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,13 +74,13 @@ func TestLifecycle(t *testing.T) {
 		if view.JSON200.IsEnabled {
 			t.Fatal("still enabled after -disable")
 		}
-		en, err := c.EnableApplicationWithResponse(ctx, id)
+		en, err := c.EnableApplicationWithResponse(ctx, id, nil)
 		if err != nil || en.StatusCode() != http.StatusNoContent {
 			t.Fatalf("enable: %v %d %s", err, en.StatusCode(), en.Body)
 		}
 
 		// Delete: disabled, locked, scheduled; PATCH and disable refuse.
-		del, err := c.DeleteApplicationWithResponse(ctx, id)
+		del, err := c.DeleteApplicationWithResponse(ctx, id, nil)
 		if err != nil || del.StatusCode() != http.StatusOK {
 			t.Fatalf("delete: %v %d %s", err, del.StatusCode(), del.Body)
 		}
@@ -88,17 +88,17 @@ func TestLifecycle(t *testing.T) {
 		if d.IsEnabled || !d.IsLocked || d.ScheduledDeletionTime == nil || !d.ScheduledDeletionTime.Equal(e.Clock.Now().Add(e.Grace)) {
 			t.Fatalf("delete: got %+v", d)
 		}
-		patch, _ := c.PatchApplicationWithResponse(ctx, id, gen.PatchApplicationJSONRequestBody{Name: ptr("x")})
+		patch, _ := c.PatchApplicationWithResponse(ctx, id, nil, gen.PatchApplicationJSONRequestBody{Name: ptr("x")})
 		if patch.StatusCode() != http.StatusConflict || patch.JSON409.Error != "application_locked" {
 			t.Fatalf("patch on locked: %d %s", patch.StatusCode(), patch.Body)
 		}
-		dis, _ := c.DisableApplicationWithResponse(ctx, id)
+		dis, _ := c.DisableApplicationWithResponse(ctx, id, nil)
 		if dis.StatusCode() != http.StatusConflict {
 			t.Fatalf("disable on locked: %d %s", dis.StatusCode(), dis.Body)
 		}
 
 		// Cancel, then delete again and let the purger take it.
-		en, _ = c.EnableApplicationWithResponse(ctx, id)
+		en, _ = c.EnableApplicationWithResponse(ctx, id, nil)
 		if en.StatusCode() != http.StatusNoContent {
 			t.Fatalf("cancel: %d %s", en.StatusCode(), en.Body)
 		}
@@ -106,7 +106,7 @@ func TestLifecycle(t *testing.T) {
 		if !view.JSON200.IsEnabled || view.JSON200.IsLocked || view.JSON200.ScheduledDeletionTime != nil {
 			t.Fatalf("after cancel: %+v", view.JSON200)
 		}
-		if del, _ = c.DeleteApplicationWithResponse(ctx, id); del.StatusCode() != http.StatusOK {
+		if del, _ = c.DeleteApplicationWithResponse(ctx, id, nil); del.StatusCode() != http.StatusOK {
 			t.Fatalf("delete again: %d", del.StatusCode())
 		}
 		e.Clock.Advance(e.Grace)
@@ -114,7 +114,7 @@ func TestLifecycle(t *testing.T) {
 		if view.StatusCode() != http.StatusNotFound {
 			t.Fatalf("after the scheduled time, view: %d, want 404", view.StatusCode())
 		}
-		en, _ = c.EnableApplicationWithResponse(ctx, id)
+		en, _ = c.EnableApplicationWithResponse(ctx, id, nil)
 		if en.StatusCode() != http.StatusNotFound {
 			t.Fatalf("after the scheduled time, enable: %d, want 404", en.StatusCode())
 		}

@@ -83,19 +83,19 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	}
 	switch {
 	case c == nil:
-		return fail(gen.UnknownClient)
+		return fail(gen.VerifyResultReasonUnknownClient)
 	case c.App.Type == string(gen.Public):
-		return fail(gen.PublicClient)
+		return fail(gen.VerifyResultReasonPublicClient)
 	case matched == nil:
-		return fail(gen.WrongSecret)
+		return fail(gen.VerifyResultReasonWrongSecret)
 	case c.App.ScheduledDeletionTime != nil:
-		return fail(gen.Locked)
+		return fail(gen.VerifyResultReasonLocked)
 	case !c.App.Enabled:
-		return fail(gen.Disabled)
+		return fail(gen.VerifyResultReasonDisabled)
 	}
 	policy := policyOf(&c.App, b.TenantID)
 	if !policy.AllowedForTenant {
-		return fail(gen.NotAllowedForTenant)
+		return fail(gen.VerifyResultReasonNotAllowedForTenant)
 	}
 	s.lookup.NoteUse(c.App.ID, matched.ID, now)
 	return gen.VerifyClientSecret200JSONResponse{Valid: true, Policy: &policy}, nil

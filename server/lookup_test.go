@@ -14,7 +14,7 @@ import (
 // created registers body for tenant and returns the answer.
 func (e *testEnv) created(tenant string, body gen.CreateApplicationJSONRequestBody) *gen.ApplicationWithSecret {
 	e.t.Helper()
-	r, err := e.client(tenant).CreateApplicationWithResponse(context.Background(), body)
+	r, err := e.client(tenant).CreateApplicationWithResponse(context.Background(), nil, body)
 	if err != nil || r.JSON201 == nil {
 		e.t.Fatalf("create: %v %d %s", err, r.StatusCode(), r.Body)
 	}
@@ -37,10 +37,10 @@ func TestVerifyReasons(t *testing.T) {
 			Name: "SPA", Contacts: []string{"a@example.com"}, Type: gen.Public,
 			Redirects: ptr([]string{"https://spa.example.com/cb"}),
 		})
-		if r, _ := owner.DisableApplicationWithResponse(ctx, disabled.ID); r.StatusCode() != http.StatusNoContent {
+		if r, _ := owner.DisableApplicationWithResponse(ctx, disabled.ID, nil); r.StatusCode() != http.StatusNoContent {
 			t.Fatalf("disable: %d", r.StatusCode())
 		}
-		if r, _ := owner.DeleteApplicationWithResponse(ctx, locked.ID); r.StatusCode() != http.StatusOK {
+		if r, _ := owner.DeleteApplicationWithResponse(ctx, locked.ID, nil); r.StatusCode() != http.StatusOK {
 			t.Fatalf("delete: %d", r.StatusCode())
 		}
 
@@ -49,14 +49,14 @@ func TestVerifyReasons(t *testing.T) {
 			want                     gen.VerifyResultReason // "" = valid
 		}{
 			{"valid", good.ID, *good.Secret, "acme", ""},
-			{"unknown client", "00000000-0000-4000-8000-000000000000", *good.Secret, "acme", gen.UnknownClient},
-			{"wrong secret", good.ID, *good.Secret + "x", "acme", gen.WrongSecret},
-			{"another client's secret", good.ID, *disabled.Secret, "acme", gen.WrongSecret},
-			{"disabled", disabled.ID, *disabled.Secret, "acme", gen.Disabled},
-			{"locked", locked.ID, *locked.Secret, "acme", gen.Locked},
-			{"public client", public.ID, "anything", "acme", gen.PublicClient},
-			{"other tenant", good.ID, *good.Secret, "globex", gen.NotAllowedForTenant},
-			{"all-tenant pending, other tenant", pending.ID, *pending.Secret, "globex", gen.NotAllowedForTenant},
+			{"unknown client", "00000000-0000-4000-8000-000000000000", *good.Secret, "acme", gen.VerifyResultReasonUnknownClient},
+			{"wrong secret", good.ID, *good.Secret + "x", "acme", gen.VerifyResultReasonWrongSecret},
+			{"another client's secret", good.ID, *disabled.Secret, "acme", gen.VerifyResultReasonWrongSecret},
+			{"disabled", disabled.ID, *disabled.Secret, "acme", gen.VerifyResultReasonDisabled},
+			{"locked", locked.ID, *locked.Secret, "acme", gen.VerifyResultReasonLocked},
+			{"public client", public.ID, "anything", "acme", gen.VerifyResultReasonPublicClient},
+			{"other tenant", good.ID, *good.Secret, "globex", gen.VerifyResultReasonNotAllowedForTenant},
+			{"all-tenant pending, other tenant", pending.ID, *pending.Secret, "globex", gen.VerifyResultReasonNotAllowedForTenant},
 			{"all-tenant pending, owner", pending.ID, *pending.Secret, "acme", ""},
 		}
 		for _, tc := range tests {
@@ -142,7 +142,7 @@ func TestLookupClientPolicy(t *testing.T) {
 			}
 		})
 		t.Run("a disable is seen at once", func(t *testing.T) {
-			if r, _ := e.client("acme").DisableApplicationWithResponse(ctx, conf.ID); r.StatusCode() != http.StatusNoContent {
+			if r, _ := e.client("acme").DisableApplicationWithResponse(ctx, conf.ID, nil); r.StatusCode() != http.StatusNoContent {
 				t.Fatal(r.StatusCode())
 			}
 			r, _ := lk.LookupClientWithResponse(ctx, conf.ID, &gen.LookupClientParams{TenantID: "acme"})
@@ -151,7 +151,7 @@ func TestLookupClientPolicy(t *testing.T) {
 			}
 		})
 		t.Run("a passed deletion time hides the client", func(t *testing.T) {
-			if r, _ := e.client("acme").DeleteApplicationWithResponse(ctx, backend.ID); r.StatusCode() != http.StatusOK {
+			if r, _ := e.client("acme").DeleteApplicationWithResponse(ctx, backend.ID, nil); r.StatusCode() != http.StatusOK {
 				t.Fatal(r.StatusCode())
 			}
 			r, _ := lk.LookupClientWithResponse(ctx, backend.ID, &gen.LookupClientParams{TenantID: "acme"})
@@ -204,15 +204,15 @@ func TestCORSCheck(t *testing.T) {
 			})
 		}
 		owner := e.client("acme")
-		owner.DisableApplicationWithResponse(ctx, app.ID)
+		owner.DisableApplicationWithResponse(ctx, app.ID, nil)
 		if check("https://desktop.example.com", "acme") {
 			t.Fatal("allowed after disable")
 		}
-		owner.EnableApplicationWithResponse(ctx, app.ID)
+		owner.EnableApplicationWithResponse(ctx, app.ID, nil)
 		if !check("https://desktop.example.com", "acme") {
 			t.Fatal("not allowed after enable")
 		}
-		r, _ := owner.PatchApplicationWithResponse(ctx, app.ID, gen.PatchApplicationJSONRequestBody{Origins: ptr([]string{"https://new.example.com"})})
+		r, _ := owner.PatchApplicationWithResponse(ctx, app.ID, nil, gen.PatchApplicationJSONRequestBody{Origins: ptr([]string{"https://new.example.com"})})
 		if r.StatusCode() != http.StatusOK {
 			t.Fatalf("patch: %d %s", r.StatusCode(), r.Body)
 		}

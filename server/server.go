@@ -29,6 +29,7 @@ type Store interface {
 	GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*store.Application, error)
 	ListApplications(ctx context.Context, q store.ListQuery) ([]store.Application, bool, error)
 	UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*store.Application) error) (*store.Application, error)
+	ListSecrets(ctx context.Context, applicationID string) ([]store.Secret, error)
 }
 
 // Authenticator turns a bearer token into the caller's identity. A refused

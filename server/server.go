@@ -55,6 +55,9 @@ type Config struct {
 	// Now is the clock; tests inject theirs. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Ready reports whether the service can serve (database reachable,
+	// migrations applied); GET /readyz answers with it. Nil means always ready.
+	Ready func(context.Context) error
 }
 
 // Server implements gen.StrictServerInterface.
@@ -140,6 +143,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 
 	e.Pre(rewriteSuffixPaths)
 	e.Use(requestID)
+	e.Use(s.observe)
 	e.Use(s.logRequests)
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
 	e.Use(securityHeaders)
@@ -161,6 +165,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	}))
 
 	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
+	s.registerOps(e)
 	return e, nil
 }
 

@@ -51,20 +51,21 @@ func (c *clock) Advance(d time.Duration) {
 // testEnv is a real appreg server on a fresh database, with a signing key the
 // server trusts.
 type testEnv struct {
-	t     *testing.T
-	URL   string
-	Clock *clock
-	Store *store.Store
-	Cache *lookup.Cache
-	Grace time.Duration
-	key   *ecdsa.PrivateKey
-	route routers.Router
+	t       testing.TB
+	URL     string
+	Clock   *clock
+	Store   *store.Store
+	Cache   *lookup.Cache
+	Grace   time.Duration
+	key     *ecdsa.PrivateKey
+	route   routers.Router
+	handler http.Handler
 }
 
 const testGrace = time.Hour
 
 // newEnv starts a server on a fresh database of dialect.
-func newEnv(t *testing.T, dialect string) *testEnv {
+func newEnv(t testing.TB, dialect string) *testEnv {
 	t.Helper()
 	st := storetest.Open(t, dialect)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -105,7 +106,7 @@ func newEnv(t *testing.T, dialect string) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, URL: ts.URL, Clock: clk, Store: st, Cache: cache, Grace: testGrace, key: key, route: router}
+	return &testEnv{t: t, URL: ts.URL, Clock: clk, Store: st, Cache: cache, Grace: testGrace, key: key, route: router, handler: srv.Handler()}
 }
 
 // token signs a token for tenant with the server's trusted key.

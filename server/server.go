@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
-	oapimw "github.com/oapi-codegen/echo-middleware"
 
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server/auth"
@@ -149,20 +147,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	e.Use(securityHeaders)
 	e.Use(echomw.BodyLimit(fmt.Sprint(s.bodyLimit) + "B"))
 	e.Use(s.authenticate)
-	e.Use(oapimw.OapiRequestValidatorWithOptions(spec, &oapimw.Options{
-		Skipper: func(c echo.Context) bool { return !isAPIPath(c.Request().URL.Path) },
-		Options: openapi3filter.Options{
-			AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
-			MultiError:          true,
-			SkipSettingDefaults: true,
-			KeepValidatedValue:  true,
-		},
-		MultiErrorHandler: func(me openapi3.MultiError) *echo.HTTPError {
-			return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: me}
-		},
-		SilenceServersWarning: true,
-		DoNotValidateServers:  true,
-	}))
+	e.Use(newValidator(spec).middleware)
 
 	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
 	s.registerOps(e)
@@ -271,8 +256,16 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			attrs = append(attrs, slog.String("tenant_id", p.TenantID), slog.String("sub", p.Subject))
 		}
 		level := slog.LevelInfo
-		if status >= 500 {
+		switch {
+		case status >= 500:
 			level = slog.LevelError
+		case status < 400 && strings.HasPrefix(c.Request().URL.Path, "/internal/"):
+			// The lookup path answers thousands of calls a second: its
+			// successes are logged at debug level, its failures as usual.
+			level = slog.LevelDebug
+		}
+		if !s.log.Enabled(c.Request().Context(), level) {
+			return nil
 		}
 		s.log.Log(c.Request().Context(), level, "request", attrs...)
 		return nil

@@ -802,7 +802,7 @@ type Error struct {
 	// `application_locked`, `conflict`, `tenancy_not_pending`,
 	// `too_many_secrets`, `last_secret`, `idempotency_key_reused`,
 	// `precondition_failed`, `request_too_large`, `unsupported_media_type`,
-	// `server_error`.
+	// `rate_limited`, `service_unavailable`, `server_error`.
 	//
 	//
 	// Example: invalid_request
@@ -1138,6 +1138,16 @@ type PayloadTooLarge = Error
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
 // 9457 problem fields.
 type PreconditionFailed = Error
+
+// ServiceUnavailable Every error answer. `error` is a stable machine code; `errorDescription` and
+// `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
+// 9457 problem fields.
+type ServiceUnavailable = Error
+
+// TooManyRequests Every error answer. `error` is a stable machine code; `errorDescription` and
+// `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
+// 9457 problem fields.
+type TooManyRequests = Error
 
 // Unauthorized Every error answer. `error` is a stable machine code; `errorDescription` and
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
@@ -3640,6 +3650,16 @@ type ListApplicationEventsAdminResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListApplicationEventsAdminResponse429Headers the declared response headers of an HTTP 429 response for ListApplicationEventsAdmin
+type ListApplicationEventsAdminResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListApplicationEventsAdminResponse503Headers the declared response headers of an HTTP 503 response for ListApplicationEventsAdmin
+type ListApplicationEventsAdminResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListApplicationEventsAdminResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3653,10 +3673,18 @@ type ListApplicationEventsAdminResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListApplicationEventsAdminResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListApplicationEventsAdminResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListApplicationEventsAdminResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3684,9 +3712,19 @@ func (r ListApplicationEventsAdminResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListApplicationEventsAdminResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3723,6 +3761,16 @@ type DecideTenancyResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DecideTenancyResponse429Headers the declared response headers of an HTTP 429 response for DecideTenancy
+type DecideTenancyResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DecideTenancyResponse503Headers the declared response headers of an HTTP 503 response for DecideTenancy
+type DecideTenancyResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DecideTenancyResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3742,10 +3790,18 @@ type DecideTenancyResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DecideTenancyResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DecideTenancyResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DecideTenancyResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3788,9 +3844,19 @@ func (r DecideTenancyResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DecideTenancyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DecideTenancyResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DecideTenancyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3827,6 +3893,16 @@ type ListTenancyRequestsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListTenancyRequestsResponse429Headers the declared response headers of an HTTP 429 response for ListTenancyRequests
+type ListTenancyRequestsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListTenancyRequestsResponse503Headers the declared response headers of an HTTP 503 response for ListTenancyRequests
+type ListTenancyRequestsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListTenancyRequestsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3838,10 +3914,18 @@ type ListTenancyRequestsResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListTenancyRequestsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListTenancyRequestsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListTenancyRequestsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3864,9 +3948,19 @@ func (r ListTenancyRequestsResponse) GetJSON403() *Forbidden {
 	return r.JSON403
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListTenancyRequestsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListTenancyRequestsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListTenancyRequestsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3903,6 +3997,16 @@ type ListApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListApplicationResponse429Headers the declared response headers of an HTTP 429 response for ListApplication
+type ListApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListApplicationResponse503Headers the declared response headers of an HTTP 503 response for ListApplication
+type ListApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -3914,10 +4018,18 @@ type ListApplicationResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListApplicationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -3940,9 +4052,19 @@ func (r ListApplicationResponse) GetJSON403() *Forbidden {
 	return r.JSON403
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -3985,6 +4107,16 @@ type CreateApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CreateApplicationResponse429Headers the declared response headers of an HTTP 429 response for CreateApplication
+type CreateApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateApplicationResponse503Headers the declared response headers of an HTTP 503 response for CreateApplication
+type CreateApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CreateApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4002,12 +4134,20 @@ type CreateApplicationResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *CreateApplicationResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CreateApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateApplicationResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4045,9 +4185,19 @@ func (r CreateApplicationResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CreateApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4089,6 +4239,16 @@ type DeleteApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DeleteApplicationResponse429Headers the declared response headers of an HTTP 429 response for DeleteApplication
+type DeleteApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DeleteApplicationResponse503Headers the declared response headers of an HTTP 503 response for DeleteApplication
+type DeleteApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DeleteApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4104,12 +4264,20 @@ type DeleteApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *DeleteApplicationResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DeleteApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteApplicationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4142,9 +4310,19 @@ func (r DeleteApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DeleteApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4186,6 +4364,16 @@ type ViewApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ViewApplicationResponse429Headers the declared response headers of an HTTP 429 response for ViewApplication
+type ViewApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ViewApplicationResponse503Headers the declared response headers of an HTTP 503 response for ViewApplication
+type ViewApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ViewApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4199,12 +4387,20 @@ type ViewApplicationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *ViewApplicationResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ViewApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ViewApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ViewApplicationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4232,9 +4428,19 @@ func (r ViewApplicationResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ViewApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ViewApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ViewApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4276,6 +4482,16 @@ type PatchApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// PatchApplicationResponse429Headers the declared response headers of an HTTP 429 response for PatchApplication
+type PatchApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// PatchApplicationResponse503Headers the declared response headers of an HTTP 503 response for PatchApplication
+type PatchApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type PatchApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4297,12 +4513,20 @@ type PatchApplicationResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *PatchApplicationResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *PatchApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PatchApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PatchApplicationResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4350,9 +4574,19 @@ func (r PatchApplicationResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PatchApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r PatchApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PatchApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4389,6 +4623,16 @@ type DisableApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DisableApplicationResponse429Headers the declared response headers of an HTTP 429 response for DisableApplication
+type DisableApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DisableApplicationResponse503Headers the declared response headers of an HTTP 503 response for DisableApplication
+type DisableApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DisableApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4404,10 +4648,18 @@ type DisableApplicationResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DisableApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DisableApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DisableApplicationResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -4440,9 +4692,19 @@ func (r DisableApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DisableApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DisableApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DisableApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4479,6 +4741,16 @@ type EnableApplicationResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// EnableApplicationResponse429Headers the declared response headers of an HTTP 429 response for EnableApplication
+type EnableApplicationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// EnableApplicationResponse503Headers the declared response headers of an HTTP 503 response for EnableApplication
+type EnableApplicationResponse503Headers struct {
+	RetryAfter *int
+}
+
 type EnableApplicationResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4492,10 +4764,18 @@ type EnableApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EnableApplicationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnableApplicationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnableApplicationResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -4523,9 +4803,19 @@ func (r EnableApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EnableApplicationResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r EnableApplicationResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EnableApplicationResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4562,6 +4852,16 @@ type DisableApplicationAliasResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// DisableApplicationAliasResponse429Headers the declared response headers of an HTTP 429 response for DisableApplicationAlias
+type DisableApplicationAliasResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DisableApplicationAliasResponse503Headers the declared response headers of an HTTP 503 response for DisableApplicationAlias
+type DisableApplicationAliasResponse503Headers struct {
+	RetryAfter *int
+}
+
 type DisableApplicationAliasResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4577,10 +4877,18 @@ type DisableApplicationAliasResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *DisableApplicationAliasResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DisableApplicationAliasResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DisableApplicationAliasResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -4613,9 +4921,19 @@ func (r DisableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DisableApplicationAliasResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r DisableApplicationAliasResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DisableApplicationAliasResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4652,6 +4970,16 @@ type EnableApplicationAliasResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// EnableApplicationAliasResponse429Headers the declared response headers of an HTTP 429 response for EnableApplicationAlias
+type EnableApplicationAliasResponse429Headers struct {
+	RetryAfter *int
+}
+
+// EnableApplicationAliasResponse503Headers the declared response headers of an HTTP 503 response for EnableApplicationAlias
+type EnableApplicationAliasResponse503Headers struct {
+	RetryAfter *int
+}
+
 type EnableApplicationAliasResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4665,10 +4993,18 @@ type EnableApplicationAliasResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *EnableApplicationAliasResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *EnableApplicationAliasResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *EnableApplicationAliasResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -4696,9 +5032,19 @@ func (r EnableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r EnableApplicationAliasResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r EnableApplicationAliasResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r EnableApplicationAliasResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4735,6 +5081,16 @@ type ListApplicationEventsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListApplicationEventsResponse429Headers the declared response headers of an HTTP 429 response for ListApplicationEvents
+type ListApplicationEventsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListApplicationEventsResponse503Headers the declared response headers of an HTTP 503 response for ListApplicationEvents
+type ListApplicationEventsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListApplicationEventsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4748,10 +5104,18 @@ type ListApplicationEventsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListApplicationEventsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListApplicationEventsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListApplicationEventsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4779,9 +5143,19 @@ func (r ListApplicationEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListApplicationEventsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4818,6 +5192,16 @@ type ListSecretsResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// ListSecretsResponse429Headers the declared response headers of an HTTP 429 response for ListSecrets
+type ListSecretsResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListSecretsResponse503Headers the declared response headers of an HTTP 503 response for ListSecrets
+type ListSecretsResponse503Headers struct {
+	RetryAfter *int
+}
+
 type ListSecretsResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4831,10 +5215,18 @@ type ListSecretsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *ListSecretsResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListSecretsResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListSecretsResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -4862,9 +5254,19 @@ func (r ListSecretsResponse) GetJSON404() *NotFound {
 	return r.JSON404
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListSecretsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r ListSecretsResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListSecretsResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -4906,6 +5308,16 @@ type RotateSecretResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RotateSecretResponse429Headers the declared response headers of an HTTP 429 response for RotateSecret
+type RotateSecretResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RotateSecretResponse503Headers the declared response headers of an HTTP 503 response for RotateSecret
+type RotateSecretResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RotateSecretResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -4927,12 +5339,20 @@ type RotateSecretResponse struct {
 	JSON413 *PayloadTooLarge
 	// JSON415 the response for an HTTP 415 `application/json` response
 	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers201 the parsed response headers for an HTTP 201 response
 	Headers201 *RotateSecretResponse201Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RotateSecretResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RotateSecretResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RotateSecretResponse503Headers
 }
 
 // GetJSON201 returns the response for an HTTP 201 `application/json` response
@@ -4980,9 +5400,19 @@ func (r RotateSecretResponse) GetJSON415() *UnsupportedMediaType {
 	return r.JSON415
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RotateSecretResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RotateSecretResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RotateSecretResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5019,6 +5449,16 @@ type RevokeSecretResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// RevokeSecretResponse429Headers the declared response headers of an HTTP 429 response for RevokeSecret
+type RevokeSecretResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RevokeSecretResponse503Headers the declared response headers of an HTTP 503 response for RevokeSecret
+type RevokeSecretResponse503Headers struct {
+	RetryAfter *int
+}
+
 type RevokeSecretResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5034,10 +5474,18 @@ type RevokeSecretResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *RevokeSecretResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeSecretResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeSecretResponse503Headers
 }
 
 // GetJSON400 returns the response for an HTTP 400 `application/json` response
@@ -5070,9 +5518,19 @@ func (r RevokeSecretResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
 }
 
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RevokeSecretResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r RevokeSecretResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeSecretResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5109,6 +5567,11 @@ type LookupClientResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// LookupClientResponse503Headers the declared response headers of an HTTP 503 response for LookupClient
+type LookupClientResponse503Headers struct {
+	RetryAfter *int
+}
+
 type LookupClientResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5124,8 +5587,12 @@ type LookupClientResponse struct {
 	JSON404 *NotFound
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *LookupClientResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *LookupClientResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5156,6 +5623,11 @@ func (r LookupClientResponse) GetJSON404() *NotFound {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r LookupClientResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r LookupClientResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5192,6 +5664,11 @@ type VerifyClientSecretResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// VerifyClientSecretResponse503Headers the declared response headers of an HTTP 503 response for VerifyClientSecret
+type VerifyClientSecretResponse503Headers struct {
+	RetryAfter *int
+}
+
 type VerifyClientSecretResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5209,8 +5686,12 @@ type VerifyClientSecretResponse struct {
 	JSON415 *UnsupportedMediaType
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *VerifyClientSecretResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *VerifyClientSecretResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5246,6 +5727,11 @@ func (r VerifyClientSecretResponse) GetJSON415() *UnsupportedMediaType {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r VerifyClientSecretResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r VerifyClientSecretResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5287,6 +5773,11 @@ type CheckCORSOriginResponse401Headers struct {
 	WWWAuthenticate *string
 }
 
+// CheckCORSOriginResponse503Headers the declared response headers of an HTTP 503 response for CheckCORSOrigin
+type CheckCORSOriginResponse503Headers struct {
+	RetryAfter *int
+}
+
 type CheckCORSOriginResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
@@ -5300,10 +5791,14 @@ type CheckCORSOriginResponse struct {
 	JSON403 *Forbidden
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *CheckCORSOriginResponse200Headers
 	// Headers401 the parsed response headers for an HTTP 401 response
 	Headers401 *CheckCORSOriginResponse401Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CheckCORSOriginResponse503Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -5329,6 +5824,11 @@ func (r CheckCORSOriginResponse) GetJSON403() *Forbidden {
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
 func (r CheckCORSOriginResponse) GetJSON500() *InternalError {
 	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
 }
 
 // GetBody returns the raw response body bytes
@@ -5884,12 +6384,26 @@ func ParseListApplicationEventsAdminResponse(rsp *http.Response) (*ListApplicati
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -5904,6 +6418,26 @@ func ParseListApplicationEventsAdminResponse(rsp *http.Response) (*ListApplicati
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListApplicationEventsAdminResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListApplicationEventsAdminResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -5979,12 +6513,26 @@ func ParseDecideTenancyResponse(rsp *http.Response) (*DecideTenancyResponse, err
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -5999,6 +6547,26 @@ func ParseDecideTenancyResponse(rsp *http.Response) (*DecideTenancyResponse, err
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DecideTenancyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DecideTenancyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6046,12 +6614,26 @@ func ParseListTenancyRequestsResponse(rsp *http.Response) (*ListTenancyRequestsR
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6066,6 +6648,26 @@ func ParseListTenancyRequestsResponse(rsp *http.Response) (*ListTenancyRequestsR
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListTenancyRequestsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListTenancyRequestsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6113,12 +6715,26 @@ func ParseListApplicationResponse(rsp *http.Response) (*ListApplicationResponse,
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6133,6 +6749,26 @@ func ParseListApplicationResponse(rsp *http.Response) (*ListApplicationResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6201,12 +6837,26 @@ func ParseCreateApplicationResponse(rsp *http.Response) (*CreateApplicationRespo
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6238,6 +6888,26 @@ func ParseCreateApplicationResponse(rsp *http.Response) (*CreateApplicationRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6299,12 +6969,26 @@ func ParseDeleteApplicationResponse(rsp *http.Response) (*DeleteApplicationRespo
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6329,6 +7013,26 @@ func ParseDeleteApplicationResponse(rsp *http.Response) (*DeleteApplicationRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6383,12 +7087,26 @@ func ParseViewApplicationResponse(rsp *http.Response) (*ViewApplicationResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6413,6 +7131,26 @@ func ParseViewApplicationResponse(rsp *http.Response) (*ViewApplicationResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ViewApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ViewApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6495,12 +7233,26 @@ func ParsePatchApplicationResponse(rsp *http.Response) (*PatchApplicationRespons
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6525,6 +7277,26 @@ func ParsePatchApplicationResponse(rsp *http.Response) (*PatchApplicationRespons
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PatchApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PatchApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6589,12 +7361,26 @@ func ParseDisableApplicationResponse(rsp *http.Response) (*DisableApplicationRes
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6609,6 +7395,26 @@ func ParseDisableApplicationResponse(rsp *http.Response) (*DisableApplicationRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DisableApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DisableApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6666,12 +7472,26 @@ func ParseEnableApplicationResponse(rsp *http.Response) (*EnableApplicationRespo
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6686,6 +7506,26 @@ func ParseEnableApplicationResponse(rsp *http.Response) (*EnableApplicationRespo
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers EnableApplicationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnableApplicationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6750,12 +7590,26 @@ func ParseDisableApplicationAliasResponse(rsp *http.Response) (*DisableApplicati
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6770,6 +7624,26 @@ func ParseDisableApplicationAliasResponse(rsp *http.Response) (*DisableApplicati
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DisableApplicationAliasResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DisableApplicationAliasResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6827,12 +7701,26 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6847,6 +7735,26 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers EnableApplicationAliasResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers EnableApplicationAliasResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6901,12 +7809,26 @@ func ParseListApplicationEventsResponse(rsp *http.Response) (*ListApplicationEve
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6921,6 +7843,26 @@ func ParseListApplicationEventsResponse(rsp *http.Response) (*ListApplicationEve
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListApplicationEventsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListApplicationEventsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -6975,12 +7917,26 @@ func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) 
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -6995,6 +7951,26 @@ func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) 
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListSecretsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListSecretsResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7077,12 +8053,26 @@ func ParseRotateSecretResponse(rsp *http.Response) (*RotateSecretResponse, error
 		}
 		response.JSON415 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -7107,6 +8097,26 @@ func ParseRotateSecretResponse(rsp *http.Response) (*RotateSecretResponse, error
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RotateSecretResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RotateSecretResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7171,12 +8181,26 @@ func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
 			return nil, err
 		}
 		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
 
 	}
 
@@ -7191,6 +8215,26 @@ func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeSecretResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RevokeSecretResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7252,6 +8296,13 @@ func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -7265,6 +8316,16 @@ func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers LookupClientResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7333,6 +8394,13 @@ func ParseVerifyClientSecretResponse(rsp *http.Response) (*VerifyClientSecretRes
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -7346,6 +8414,16 @@ func ParseVerifyClientSecretResponse(rsp *http.Response) (*VerifyClientSecretRes
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers VerifyClientSecretResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -7400,6 +8478,13 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 		}
 		response.JSON500 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
 	}
 
 	switch {
@@ -7423,6 +8508,16 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 			headers.WWWAuthenticate = &value
 		}
 		response.Headers401 = &headers
+	case rsp.StatusCode == 503:
+		var headers CheckCORSOriginResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
 	}
 
 	return response, nil
@@ -8145,6 +9240,24 @@ type PayloadTooLargeJSONResponse Error
 
 type PreconditionFailedJSONResponse Error
 
+type ServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type ServiceUnavailableJSONResponse struct {
+	Body Error
+
+	Headers ServiceUnavailableResponseHeaders
+}
+
+type TooManyRequestsResponseHeaders struct {
+	RetryAfter *int
+}
+type TooManyRequestsJSONResponse struct {
+	Body Error
+
+	Headers TooManyRequestsResponseHeaders
+}
+
 type UnauthorizedResponseHeaders struct {
 	WWWAuthenticate *string
 }
@@ -8238,6 +9351,23 @@ func (response ListApplicationEventsAdmin404JSONResponse) VisitListApplicationEv
 	return err
 }
 
+type ListApplicationEventsAdmin429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListApplicationEventsAdmin429JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplicationEventsAdmin500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApplicationEventsAdmin500JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
@@ -8248,6 +9378,23 @@ func (response ListApplicationEventsAdmin500JSONResponse) VisitListApplicationEv
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApplicationEventsAdmin503JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8378,6 +9525,23 @@ func (response DecideTenancy415JSONResponse) VisitDecideTenancyResponse(w http.R
 	return err
 }
 
+type DecideTenancy429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response DecideTenancy429JSONResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DecideTenancy500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DecideTenancy500JSONResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
@@ -8388,6 +9552,23 @@ func (response DecideTenancy500JSONResponse) VisitDecideTenancyResponse(w http.R
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DecideTenancy503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DecideTenancy503JSONResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8459,6 +9640,23 @@ func (response ListTenancyRequests403JSONResponse) VisitListTenancyRequestsRespo
 	return err
 }
 
+type ListTenancyRequests429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListTenancyRequests429JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListTenancyRequests500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListTenancyRequests500JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
@@ -8469,6 +9667,23 @@ func (response ListTenancyRequests500JSONResponse) VisitListTenancyRequestsRespo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTenancyRequests503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListTenancyRequests503JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8540,6 +9755,23 @@ func (response ListApplication403JSONResponse) VisitListApplicationResponse(w ht
 	return err
 }
 
+type ListApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListApplication429JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApplication500JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
@@ -8550,6 +9782,23 @@ func (response ListApplication500JSONResponse) VisitListApplicationResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApplication503JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8680,6 +9929,23 @@ func (response CreateApplication415JSONResponse) VisitCreateApplicationResponse(
 	return err
 }
 
+type CreateApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response CreateApplication429JSONResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CreateApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApplication500JSONResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
@@ -8690,6 +9956,23 @@ func (response CreateApplication500JSONResponse) VisitCreateApplicationResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateApplication503JSONResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8800,6 +10083,23 @@ func (response DeleteApplication412JSONResponse) VisitDeleteApplicationResponse(
 	return err
 }
 
+type DeleteApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response DeleteApplication429JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DeleteApplication500JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
@@ -8810,6 +10110,23 @@ func (response DeleteApplication500JSONResponse) VisitDeleteApplicationResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DeleteApplication503JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -8905,6 +10222,23 @@ func (response ViewApplication404JSONResponse) VisitViewApplicationResponse(w ht
 	return err
 }
 
+type ViewApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ViewApplication429JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ViewApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ViewApplication500JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
@@ -8915,6 +10249,23 @@ func (response ViewApplication500JSONResponse) VisitViewApplicationResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ViewApplication503JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9070,6 +10421,23 @@ func (response PatchApplication415JSONResponse) VisitPatchApplicationResponse(w 
 	return err
 }
 
+type PatchApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response PatchApplication429JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type PatchApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchApplication500JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
@@ -9080,6 +10448,23 @@ func (response PatchApplication500JSONResponse) VisitPatchApplicationResponse(w 
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PatchApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PatchApplication503JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9188,6 +10573,23 @@ func (response DisableApplication412JSONResponse) VisitDisableApplicationRespons
 	return err
 }
 
+type DisableApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response DisableApplication429JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DisableApplication500JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
@@ -9198,6 +10600,23 @@ func (response DisableApplication500JSONResponse) VisitDisableApplicationRespons
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DisableApplication503JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9292,6 +10711,23 @@ func (response EnableApplication412JSONResponse) VisitEnableApplicationResponse(
 	return err
 }
 
+type EnableApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response EnableApplication429JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response EnableApplication500JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
@@ -9302,6 +10738,23 @@ func (response EnableApplication500JSONResponse) VisitEnableApplicationResponse(
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableApplication503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response EnableApplication503JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9410,6 +10863,23 @@ func (response DisableApplicationAlias412JSONResponse) VisitDisableApplicationAl
 	return err
 }
 
+type DisableApplicationAlias429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response DisableApplicationAlias429JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplicationAlias500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DisableApplicationAlias500JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -9420,6 +10890,23 @@ func (response DisableApplicationAlias500JSONResponse) VisitDisableApplicationAl
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableApplicationAlias503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response DisableApplicationAlias503JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9514,6 +11001,23 @@ func (response EnableApplicationAlias412JSONResponse) VisitEnableApplicationAlia
 	return err
 }
 
+type EnableApplicationAlias429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response EnableApplicationAlias429JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplicationAlias500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response EnableApplicationAlias500JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -9524,6 +11028,23 @@ func (response EnableApplicationAlias500JSONResponse) VisitEnableApplicationAlia
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableApplicationAlias503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response EnableApplicationAlias503JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9610,6 +11131,23 @@ func (response ListApplicationEvents404JSONResponse) VisitListApplicationEventsR
 	return err
 }
 
+type ListApplicationEvents429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListApplicationEvents429JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplicationEvents500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListApplicationEvents500JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
@@ -9620,6 +11158,23 @@ func (response ListApplicationEvents500JSONResponse) VisitListApplicationEventsR
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListApplicationEvents503JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9705,6 +11260,23 @@ func (response ListSecrets404JSONResponse) VisitListSecretsResponse(w http.Respo
 	return err
 }
 
+type ListSecrets429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListSecrets429JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSecrets500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response ListSecrets500JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
@@ -9715,6 +11287,23 @@ func (response ListSecrets500JSONResponse) VisitListSecretsResponse(w http.Respo
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListSecrets503JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9870,6 +11459,23 @@ func (response RotateSecret415JSONResponse) VisitRotateSecretResponse(w http.Res
 	return err
 }
 
+type RotateSecret429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response RotateSecret429JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RotateSecret500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RotateSecret500JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
@@ -9880,6 +11486,23 @@ func (response RotateSecret500JSONResponse) VisitRotateSecretResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RotateSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RotateSecret503JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -9989,6 +11612,23 @@ func (response RevokeSecret412JSONResponse) VisitRevokeSecretResponse(w http.Res
 	return err
 }
 
+type RevokeSecret429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response RevokeSecret429JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeSecret500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RevokeSecret500JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
@@ -9999,6 +11639,23 @@ func (response RevokeSecret500JSONResponse) VisitRevokeSecretResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RevokeSecret503JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10095,6 +11752,23 @@ func (response LookupClient500JSONResponse) VisitLookupClientResponse(w http.Res
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response LookupClient503JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10211,6 +11885,23 @@ func (response VerifyClientSecret500JSONResponse) VisitVerifyClientSecretRespons
 	return err
 }
 
+type VerifyClientSecret503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response VerifyClientSecret503JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type CheckCORSOriginRequestObject struct {
 	Params CheckCORSOriginParams
 }
@@ -10298,6 +11989,23 @@ func (response CheckCORSOrigin500JSONResponse) VisitCheckCORSOriginResponse(w ht
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CheckCORSOrigin503JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -10985,192 +12693,197 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc9s2vjf8VTA6Zyby+1Ky5Esu8pyZ4zrJWbdpkrXdze5WeUyYhCTUFKASkBWdjJ/P/gz+AEiABHWz",
-	"3W67mdmdxjZJ3P73yw9fWwmfzjgjTIrW4GuLfMHTWUbg36ezWUYTLClnZ5yNaEqYpDhTfxLz6RTny9ag",
-	"dYoS528Il++0otYdzuZEPY/ncvIjkROetgatJKOEyWtBkpzI6xssaNKKWglnEidqFj+3qOzgdEqZ+G8z",
-	"n27Cp63PUSvJCZYk/U6NDE/8N06mpOs+VTx0RaekNWgd9A6ed/r9zsHhVb836Kn//bMVtVIikpzOYKKD",
-	"1nc5XwiSo5SIW8lnaC5Iim6WyEyqkxAmSY7wWO1TtxW1yGhEEknvyBVhmCVqPoKycUZaUYuqRT4f9ZOX",
-	"+Pig82LUI50jfHzUeYWPDjsHN/20NzpMXpF+Xz0r3jB8k5G0NZD5nKhfvOPJrfp5hDNBolaGhfyRp3RE",
-	"163bfXL14jM+5nO91RMpZ2Kwv29W7n5yX9AxI2mHz6Xae4bhk6dqD+xGtaIWz+mYsnXfUh/ISUpzkqwf",
-	"N8FZdoOTW/WSSPhMDctnhNEUzXI+orDLsr7x8Ct5rra/3yc3Hf1zR22V+usSPuSSa+v+PnLJ/B0V8iMe",
-	"E5/EPzCCZnhMEB+59C08And/P/j56+9Lzn8iAv0XITyP4HCWlT+fzmY5v1NisTUjLKVsvCklzuY3GU1a",
-	"92qJ5Is8m+eC561Biyy/753/wumPv5wu39Pelx8ve8sf+3/98uNrvoD/v+X03dn3M/XM++k/vvxj+f2r",
-	"KiVfJhOSzuHYPGnNXApGiwkXBKUkI/AjFUgU7/2BpPfTkLsh75LeNf0/Grkf7Eruu1O0OdvX5sArkzrs",
-	"eZOyDPCYsvYMDvc7nNwSViVNdKN/jQTJ72hCNqTAGReyQoB8ViM9s6nv6XgisyXKyYznEpEv6j8kd1ar",
-	"/yK6OcFpuRAzNWcNG1tEC3LTZBVtxDQPNFT+FKp+JTWdT9WJVVT2jORY8hxR+CNobobIFyokZWOkKWjr",
-	"owBBkpExTpYduxhD8GbH3sEfnS0LboT+RPM+AGErZjtM8kPZGeV82pET0uFZ2hFLIcn0gQz4UWueCtky",
-	"rAQo0mrJ0xPtjz+cvdlr2q8pv6EZ6UiCpw1sdzmfKZ4WPEf64erOJHxabIcoHh7sc8X4B+XuRLCHg/39",
-	"/sGLbq/b6/a9naso1mK96S7+S4R+mQuJcjKmQpL8j6USvzk0fzgpV7D93389mH5/lPTSV3d/fTF71xdX",
-	"Lxf/OCQXz+fnx/y0d/P+4PYvR+O3L375Z/KYuvnNHWHyKsc0W2UzPhNIHQsidxAycFjC/EY5PzgxZDif",
-	"pYpyW5H6FRi3jYftjHG+Bb0lE8zGRA87oiRTr8LBKqN6UT1e1H7zk5JjHJ7zT17Z4bAGGL7X//7VP5//",
-	"9ejTy38c/HD44/H7Fx9fXfSvDv/2fP0GB229YyDV+8jZHcPXv8nubLa44x0Xp/nw/rOio488o8lyY4mr",
-	"heczgWbwnidks4wvSPqW5yCUpBUpGwjfVeJsnGMmr5Yz2Bf4GM/p/8LeXic81cpplBMxuZb8liiTzQyS",
-	"5MRMWxT2wK5yMatIxV0k2OaianabkAvy65zmzphPEJBpphu1k29YOuOUyQ8sWxazaJJHl3Ci76iQH+5I",
-	"nuGZT0ZXC470oQuUznNl1mGUc1mzss1DOioT1KS9/lXvValMyJcZzYmoapwjzzuaUEWPrdObw9Roqp9E",
-	"UEv1B8evrEcFM4EdepUcpX1yMOr0cP+mc5QcpJ2X5HCk6OfmefIifUlejUBYNOv++mSMRnCGObzpjQ6S",
-	"Pum8wi/SztGod9N5mRwfd56nB6Q/OsIvbl71DNv+jeR0tPwbzmjFMbuaELPRiAp0Bw8422vY9hu7/juz",
-	"K9ADNZt1r8hpQnBKcsgjvLnCY/Vf30JVZOXbFXckF5SzEyQISxGVEBBAlKH4fNT5EctkEiPJkdZp6u+c",
-	"ZUtER4jxG54uEckEQSlNwZzV29EatIatF8NWS0c/pljNw6xASCU0QNScp2Q645IweUFmGV7qsJk/31gt",
-	"LUaLCWFITqhAmIkFyVEObwgkJwSNaC6k/YPk8DuBpwTFxQjJsvMDWcb+HNWnvSkSNp+qU4Y/lI5NMeX7",
-	"qDXDOZ4SafbYCf2dv95kszWLoOpubcoe6qMzLCel6+tbKIpaLflqBioX9585GbUGrf/YL1NP+/qvYt9f",
-	"B3hwMNGmRRXLQG1ctVNjmsZ7j7U8PdDjrswEfEPrisuIcIz4CChplpM7yucCkhFd9GGGf50Tf307hY7N",
-	"en+dk3zpLFjPzl3eFH95R9hYTlqD4/5B1JpSZn/uR6vYKln+QJb1hZ6iOaO/zgm6JUs0IzmiTBKWkhRx",
-	"iN9A6AGjn346f61Uzw0Rcm+gtDyR+RItqJyUHHZLlkOGWYpAFKi/UYYOjtCEz3PLqwEmpUxIglMIECUQ",
-	"G8JjTFkXXU3IkNkv67Ew43JCcj0CFSgnI3Cr20e9V4rYisVe35LldU7UH+O97pB5R9S7eU4OR8cHnV5y",
-	"QDpHyUvSeZX2cOdwdHRznDxPX5CXI3skWoiWZ1KRIk2Hc3B8XD2cGZaS5Oqb/+fn4fDLQb8zHH558ebz",
-	"//+freDJjUDeNtCmEugFVbpxImycw5zgdAB/tcJaoClOSSGxpdpd900qkJA0yxCWSE6wtMoAtY/6Byie",
-	"5SThLKWg9EeYZiSNEZzGggqi9jj+/2I0VXMm6rSX9v3q7lttEN5eo2aa9/V5aLPe0SmVAeqWaMqF1Mpi",
-	"qubkJgmVXoPtAzrsok9UTvhcIiojhLPM7O7UY+9+rxfm1QxmUJk1nSod0u+pl6aUmR+LBSheG5Ncr4Dz",
-	"2/lMW21NklbbB/pQjdAVOqxEGWrrTNJcKCZTRg+iLEI8Nxmm04/n6mlll5C0IpIDxkdoiYW5skr+OmfV",
-	"P3i5XkBpF6NpxdpGfSZAu8TWqq6qlI1M7KBKKez0VUsa8XyKlXE/n9O0FbQEciJmnAldtPEdTpXhSIS0",
-	"YVrCZCVDvf+LUIv8Wq5CLV9C5Ke0Mn/ufx6g6VxIxLjUgUPKEEajHI+n6vzb/7GndiLPIXRBGZiA17kZ",
-	"3fzltbetO33cD+64n4Cdw7CY1rqP3StjWGI5F63BkeIJSSUc4LmeOConbvZ4nrNB8oUzMsCzWU7Gg1nO",
-	"bzIyHVSXer+pDfAG9goOrU5u5mtaVmbq3JUizNFNTvCtUGpvnpETFOs9iZGiIoEITiaIj0Y69Yxgl7pq",
-	"RmecjTKa7EoGdYsxmCY+QQT8JGWOa8WqLHTMEpKBqLAvdR1KcT57bdyqILE8wRRKAnhVEoBjmaFiPuto",
-	"ILCIxyEDf8VqwgSNeH5DU22+OKZRXJ9EHKHYRISvGZfXpiQh3lOUpF6nqdo8iW+J+kBiiEQJtfuo9RbG",
-	"SQnbmWiocCbICDGTznkGK8vJuAsxzq4nOcR8NKKJDgyAv9pAD9t8vTzqQ5fXy6HgtY24vTa9xzlp8LGL",
-	"mAq6mUuU4eTWWZMMrBgO6pwpaw5n+vu7c7hJtSNtUinG0fbICVIWNpjCKMOS5O55qZdIfq1/bOTcrT5t",
-	"ZN/64LQ91WNfguvdQHZK647UW8HjHKa/3BN9hkaiT/ES3RBwWyhJuygulhsjHUMZUSKU/DJGofnYM4Ey",
-	"PtYn/p7Lt3yuiyZ2OOz33C/80b4TBdsG0uJgkC75PDeGnnvgSpCMYPDgae/07ZI9j8qDfM8lsgOtO8Ny",
-	"Ug8/wPcciXky8ZZhjgJs1vyZKKZ+H7U+4mXGcXrF+Tucj8kD+M9SiI5ffUlApPXRj/Q7d//NU9eS8+sM",
-	"RmzkutUfLDa978hEYy4iyTmyX1+3+fUZPa4NZF1s+LZSXNhjDISThMyk5oyPjm/4FrjvcUwe47umSFCW",
-	"EEW/4NcqNm1bT3HvpPidlmiYpTo84Z5fwHvdyOJ5+AzKAz8oD9zdMFRMZ92Rhxbx6BZPZcWyjDYI8Djd",
-	"WHBl4UALPzGbH3gQFWjNPMEC6VxQeoLGRCKMGFkgzkg34PfY3EPDsW7yyVIm9uvuif3+ps6Jfv5xTuiG",
-	"4Bwi2sZgmVIhKBtHpaMS2WUpO1N5YTKfC0kguuykAj59+tQ5ncuJ0nkJliTseJvhkomSvWxMUPvi7Rl6",
-	"/uK4V/G9v9MPwpb/19A/imEr0n+4dgb4r2FLhg5jTYbgHkhLzGdQLpj+SFKKr+CZnUjskrAUaBvEHBao",
-	"+qJLX/Ny3OupGvgaZhcktI0+XMqE45LKnNUhGAWZUdaRW8P0nkYdKMKKq2uKuxDLMR+sJENCQeeyostG",
-	"spxPdtF7cqeID+e5MsqwCQOpnZvlyhaXVEda3LQmJD8/jCBQsTIJUL5zX6vt/JgTkHIjnleK0lhaFMe6",
-	"MUQQeWWZ2eqhz+xz917VWTDAK+Y3EN9dTLi7W1T67NdYraIEs04a6nBWhZ8qFW0OkzTVdxVRsBRL0oEa",
-	"lA1G8Va2endcProP5aM3PWH7Qv14iyBqslSKbMTzhCDGFyco1rnuGM2ZpOq4Ec4yExNFlSg5hnYDLVj9",
-	"DbjXGe6NSdHPRwWn62TXYpNTp2m8FyEsdGYb3Sxduyw8qTKVXiW2TxMCGZVqHkE5TNhREx7Z6cNuOPwb",
-	"zjOC4QzLwsMajedzghYTCjGjxqgShWA3QwlmSu7ckMI44TlKqYA1eTMr8vTrpvbL4lbY5Po6yvz+0w+X",
-	"xbP39fLJtQwMGRk79cdj4Xpx5pPxsV9dEyAipg4L1ulSTXqC8I22G0eIKanur92v0jl84BxtQcjq03wH",
-	"j/10cQ5yWCcCVr/xXj1z7xSPrH78g3ns3qsXWf3OhXnQTquhUaRp4xc0yxR7AB+RFPTXmPP0BM2MRlvD",
-	"a+FjOew9AumY8pfV67+0QT1ZSvuNZHygCWxLPVG82GwOQMWJDerGauNinGVxUNaWRT0rU3hYIr5goip3",
-	"1ybm1m63XK7fbUfxgA2tU1g2//Vzq2y207kxU83rLsexesyY5dkFlLfLCiUjlTxrycTVVY7+cO0l33Sp",
-	"SeOAWCyrd/jNLyQBGe52VsPngG5S7Vzj7KNjZxqdUrFh/TY+WVppULhgu14Uy6A2N70wArLvewinqa6N",
-	"iYYstvscKyMz2tz0jJBJiMY6w/7EpvFrMsLzTAq11DhQQhhvPvMT8CJ0AMkIK9PxwhnZ3aTe3dakAW49",
-	"dw5QnZoupqj0LyGanqC+2pL+wUul7ePTzj9x5397nVfd6//bUeerlmoyg5ShuKMzZbGyYOKOsWHiyJTh",
-	"VGslwp1OW+XYH2jq/Kl06jaKyPaC7EYXplq3vRE/VEIqK3vOVhSAvQwpX5jHG11OfR7wxS8hpKj1EBVi",
-	"TtJqpfEJpBNsYQyVKOVExwF05Mab/GH/+PC5rnex5S/PD3svDvwSmOe9eg2Mp/of6ui9pV9IirBEoCog",
-	"puDJL+PtdVsrFXb4qJ0qnIpjqGW+lmhrFfmWTPwYat2o8ariXqMeQ7U5p6X8GyBTHghGUoNX6gnJIatI",
-	"Sf2q3b2qDNywYHT1frrFd97gwfK7GiIFVNn7+tVDm/jaopJMxRYHVJ5pC+c5BkvWhSD4usoUnfKc+KVs",
-	"I55lfHGCZlhAFhMLFOvy0fhRylPrhVsuYXmbsYacPtqqxi2MrSuoGSVZKsrq8y461Z6lkqoxm2dZbJ+5",
-	"JWSmqI/mCHokuuiC4LSjWHjIzDM4J6UFAptKfp3jzJaMJ/M8Vx+H96OizrSod/xNTK6zTZQHSKanCEMW",
-	"e3ay8UZ1fT4MFWvWAo+PMmjQM/0XD0butNQGY/XhZwUys7ZjKwKHxZCoPRfEMWyBHwvLdm+7GW0TQ9xx",
-	"0b9tLPCpuCgU+/sNWWl1PPAxh1aSXVHSt7Df77S/O8fvHk1Aovaoas/vbSk0nzBIuKscb/Y7nkqaWx9i",
-	"6+yU9iZWHRA4RssZ0UF+Y6KJ7U7pfrXhaLP9lZ5A18OOByjBTNt/uPDBdalhR9CUVKGAoG1Fx570u8qt",
-	"rb4OvmJHw8/lFqLF/cgJ+vjD2RttiA1ZbKy0WHlGgT77wp3G6EZDhJyYaghi9Ir9kjLcTRei1+sZWXiV",
-	"qEBF+uza+JWHVzk3n6icXBaRjq0JA/qjfSu4KW7iJDP1I1uEOgdITPiCIcqGzG38VPsUISF5XvM4ofQC",
-	"TbCYVP3J7bA91sTb6zT7eU2kGAsnnx/pUk0qRRkxAvPYXaEuDD/1vAt/iL/wRZXWeB7aSZsOEu6QWAcz",
-	"fBrsusQXRPsKdJH7VBhsM68R49mHi8sLIuZZyMnW7eyrs9ZaPUPCOsGZbjiYZVgqbfdMoNOP5wIoDQjH",
-	"qaz1k9lVq7Dq4ZqZhJxb3R77sWjCD4dKCngNRQEQPHLb6JEWUsABYyzJAi8RYbpAgYYqX2qN/k1bRIvi",
-	"Z9spBoOLW5KiMvewwY5EFQd3U7c27D1tmNxzkQdCEuWDGukAwWOggIRd8Fz4kcmH4RbY6I5liQd8q0Et",
-	"l2Egmm7ZyLzST3ttyiQMGQrYHMi/rK7ueGQ36aF1IGtn7WMjONPeyT/Y3ub38SKC63QSXeYwIrX2ZKLb",
-	"8JQbDYYE6ITLg+Pnmy3wN0qIrE5s8wUjeUi8rsC/cligjnXRuINWrVW2UO1eXY2Z6Ngm2/gUiXOTGHdz",
-	"2mW7XT1HXpPqftq8TJaXCXSbNvfIz5Obod0NqjEnfFhRYWmaEyF01gciDoHO82cCZXREkmWSEQNNhto6",
-	"6t+LUArpsUTuVWRyM9BjIXELQgo/W4mVHAWoa4q/nOvP9XUWyv5Ul72v/RBhVaXiYN6nlu7ZGvrPdd16",
-	"B6E1FG1m/pTe3JF8qYusiz523Z4KZSoYCQmNmVOcTCgjSGkq28DqrBWidkMW6/roGAm8RAtYLUcp76JY",
-	"zQcaG6mEdHWsS5hNtM++hnPNgxdvz4bs1dHxC2RqlE1kPhQ1tyXZwc1egL+UczZG3GC+mIJkf8O3bWqu",
-	"bS8Jb+9lffcGKK40H6vt8Oreoayj3rOonitaptQPU7CQoEnUcD68GW4pLfpEG9pLoZSE8+spZktjdAv1",
-	"bIaFNcJhomGMDPV2COEhKjrlykYj9ctwzTl8xu3si6vOV71FPXwUK/nwFFpRCFNeHpqRXHAoEUU4UfL+",
-	"KSgjIBTf8lznx3HRxDPPiYgQZwQRJnONp1LrC482SxW+VU+/sd2RVTHlNGt+bS7aN7gJOBPc2v3x3zum",
-	"2axznsZI94XsaVfcnKi/f6txCmuxQtPYEJrUX66uPiL9ADCSN46GA6iXBOjeiAABTHgukUFIs9roljLQ",
-	"TEbo+AtpxBiox8eqg/10cY4YnqpDXDvMxogF63Kqjb29ZbkdbE6x6ZEVpSHlDsii9bV9YKSqtQ1Qc6Um",
-	"seJ9JisU5ATPZoSZklIbQShgNks4Ulu/DY/Zf1kH4NpFwS9+qSEF9C9n83wM/zABBl28Uv6ckztucASM",
-	"tLR1+86vcqI2iFTiZ+UcayRiUELXVnxj9VWAX4k1HcQmBlEGqKgUJBuhNizENG8t9zasDa9PzEcn3dJ/",
-	"LEBKv67IvE8shZhKdhO84lkKVgAjCx3KFdsJuTP4WkjKFWipX3cWSK7TsqVLsrKg/mBNVfQa3r6zQGZV",
-	"yDbXd9Bf0hQXWZ4rz6qRzcMFKxYbeMNSFS0wHlKkwrOU5NYTWFOfssF2hRfsUlBtyQav5mvIHAgdOaAV",
-	"hzgAyBrhkTLa26ahwaAQGvZACyxQkhGcV9GVNsSJjOqPzRsQJe8NeHLzTG/IiOdk1VTnTBC500Q/V09H",
-	"73Lj4RSOS8PZBEIJvskU6VD+DMsJoszkjmxbYjt2Dbx4D0SuetggM6oftZEDYD3NtmGIHiywUVDNUWEc",
-	"ExPBj5SJteB5KtYbpVubocEtLyYY2nsvAFe3aRiCw0Y/XbwL+/LfX354jz6RG/QDWaJLUrEKV1FKd0Gy",
-	"rHPL+ILt/7K4FV3ow/Xd9N5RKD/phODqooUL2dEBEGTPTRlm4qQEIMznGREgWoqTjbcgcR8pNhCA2PDl",
-	"TZbqhiR6dSH7Hk+DlqiiYTQjfJYpFkj4mFFBIpMdUwTHWVETB7YDFdIg18zwWGvmcj1V2P0tS1I/lDHS",
-	"St3ah4tLk5YRyHi2GhGqKT2T82mZDh0oJ1KpITLY359wIX8eKL/kcxwhxkEOwD8WNEsTnKdddKkTgEwp",
-	"4owCHqQaM0cJFiQaslSX/iKo5s3JVBmBVVDItXjA29HDYxCBF64NFAk4TBAhpcKV8kHkC05ktoTySJ7N",
-	"JYHNsuLF27kTFMMSlNuuLFX1Q6zICKOM8xlg/6r9R+3iro8I/TwY9D9HKOMJztQf905sTLutU+N7Hqyk",
-	"zjeACzoX4K/n9E4ZSuonfcoG+EUMWexeQoJns0GhdmINQPDy4Phgq5PzgJi3ZGlHNz/8LLnEkuhMuwMO",
-	"uLIGtmK/bVbDr6zw36uA36LjXm7TdFBA6lokeSHx0uBxtXtIu3Hw6BRhpUoTsldU86OXz496PW8B8Btn",
-	"9gfHryqT7wUBOGsa9NJmRypzn+GEdARRJoYkKYLQngj2TwdDlT4KOCJT5bJvQmEGKZONeDgiZpAyp0Ti",
-	"FEus29AsKWhfkwpTn6MVhgFtqVLaRsgAWzpAFUj/pj5WIflMKCvqlrKx2zu8hmqbrgjYbGqToI3k4Y9C",
-	"Z/OIz6G0KVfefS4iKGQiWVaQLp7havzMXhHzOzRUH267D+WtBV+3R1ddh5LqW7AO8Crsvl8WHjJoDfnr",
-	"KM/GtUoO02xXqqTkqFeuVG48Q5ihIo4uDfx89wFFRjsUFakJZku/Zcvhft1LSn2cfF0uJQu67ra8Oz7q",
-	"Tlpxb8eGQQNvtys6MEgAYafeKROpFPuZvq0BmguNN6r9Wjf5rDO+ukHbfY5Apqx4JiFDhhmynbkW1EMg",
-	"Kv3Ku+ISDJxlfpiwvOypykhX9WrTgGwBXFETbQ2CjTyzWCM4c4Op5R2nTkQzHMl0rkNtmONrklBhgrlb",
-	"WCMJn05JuOxoeYJuyUyW4PCpGcLnkAtyR8lCVySd/eV/Ov3e0cFmqdDUmXIgemBOFLBqnYFt4Y7esmLH",
-	"/P0q/7pafBVTCJGvvsZlNytv4+pJW8mny6Ib6vd2FEdbXTKwMeKBg7ZqDKOn6JQMihk3sLrqxMJViOX1",
-	"Oiu7qtwqwJXBIyhkigyoBBi6kKsHenBJdc4giHJdXJUJ8abrYklOAqUoKtGuWPmKk1u+HvH8Wm+DT/SV",
-	"z9bO985eSNRcg2lIswoa5ACRGqp9cCGmnkz9ELX5Ms+pXF6CVwlHp2HsTudyUv701hoq33+6atX16vef",
-	"rlD74vLg+DniOXqj/rGnAxSVyAWo3ryLzjJMp2LgFFNCOfyQVXBL9yKTIoJieQjrq1/lPCMiRm1Qkyc2",
-	"XaRBlCFpNGSFkipwiMVeF50zlJI7kvEZxA2nPCX2bcNpHatTrmLldjMpAOYQ1Jt2vdVGw6aU5648Yg0G",
-	"R42rYapW1D8NbP7Z3zkjBjdXLotNQZLgaa3RrnVhyp21k2QqNvfRhxlh56/RGWeMJDKAAyeUcvTVtrm2",
-	"Qo9vhx2YrmPnRh0BETBjY0RQ0W9w2n31auOEQ/bTxbl+yQ1eRQbXXEQWbUo/o2F2jFOqbJAFR0KSmegO",
-	"2ZDpmhwIdpUQdgZQUVHXKmJyJCYVerFwls+ES1+JIjmYSUFK0H8uhSExeKCLKqXnfKRsHn2DSjkIZbo4",
-	"azynYgLWkgnHGYhJKGhoH/WO9pzV6YqjCQaK0sFiMcEzgtoxBPzjvUF1ibYsSVca1SqQomI9F2/PUKB4",
-	"qLkIKXIqlwoMlWBthkXu1zyQ0YQwQRzCVvo5p0TifOmUH7ROZzOkqdgEU08/nreilrngRGmtbq/bg7rR",
-	"GWF4RpXb1O11D1vQeT4BWbQPLL3vEvj+Vy//d79fJunGTVYAnqdUIpljmtVT9fo3ll8ibYjpvFW9bm3I",
-	"dA69iz54+DSoDcjnviTa66Kj3pFWWoybRLCBlh4VwPZ6XwsxBWDiyrVwEs6QWBSn6qMt/wqtBleufGRf",
-	"X/OiHLk1D5oE5f3nytUcB73e5oCh8Ia0t7GGRrQP7jsXt95vjrtZJGsbsDc1NYCXdqQnHvpcscB95+IR",
-	"eKW//hUPrRdeOlz/UnlHAbxxtP6NAjr9Pmodb7IUH10f9tS5DXdZ9ZJKnoh0rFnTvBKIQONKveEx3Np3",
-	"qp6FJOp2tFcFa7yPNuJoU2nSwY4v+LCBoxZ04AQSAglkH6XvBPHRKKOs9MJ0fN84hg2OZ1dXISpXKEZT",
-	"fEu0bikqlgsQTfCyT1CsfakYZQRrHxqZrjn97SGzgHSbyhrllqZa+VRE3JBJk35lXJbrMLeLwT1gofLI",
-	"kGSCQTyIMmCe73i63FJKWL/Rv2W3cCadO9uN2xx0f00mRSj9fKdcEqqrqEqHtxjofnMxU3X0732T2sDW",
-	"PVBMJpW7hldKSxd7rXrl7NY3+W0CaV402TGyKEIqOgDzZ5OuR71X618oLiZSL/Q3mFP1ugV473iTDQgg",
-	"dj+KDtB8oFw0LXuao2iO7DesUEmN65IWI8ytvDayoNkWewemD1hVwWHr3ou+iK0gPyqs9IqGjGcpEeby",
-	"pE1l5Ec8VqJvwfNbqHpQsjH+nzdXyNNIcZNNZjbjwi70D2CMzfCYbCNd1DI/qnd2kiyrTLPV+vNf3WZ7",
-	"MPuprWmk+wWmAIU3KsLqug19IyaswGqtY70KvwWui4mQz1v2lscYbmyMh0zzaMWJkp4fnhM5z5lW1srf",
-	"dW+MtB+KzI2aOtUy4QAyVdw/qf4F908CWFV5sawJA5pgboRGRN+fCd9Sz0HdDmrfkqUg8ANl44Ht6tGN",
-	"k94mAK5VmmqIbL/WZaVb9o39t2H/gsY8pkeXNg+cWyAMypJsnpL030IgyKadcd0vDyruvtmZsTHDSoDD",
-	"xhoqXK4r3kwYUFl6RShwyNr6Fmq0GZwaMBC4kBbKEJuPDZkFrnDlgQXhDSVbBxqbQvlDjC+g9qaAsh8y",
-	"uDtH12AM2ZA5aJMD5KYmg+ofTelYcbPSQXaxOm5nKq+HTGOGwlXuBm0Y+WDDqL0xAsceNHbphRaJvbmY",
-	"48xE505CjZEmp28ODUtk3UHzCQwXG5Sh2jIGaDbRxk8ZtylrtVMX84yIAbLALf75jYksH48qndVtCOdH",
-	"cI0fwnLIMoKFBJnuFpXqaeBbor4Ul7AHcRf5eDPe0Epg63Rc+KtdVEDD+FMOty4PGRh/3lTKutYIxSZI",
-	"raGETW+wmmGBU56WkKfq+HTu/EQ77aCldejOoTUn4wwDF7ZlxZ3Xt2TICWFdb3/cITdEiTZXhofuVlFn",
-	"/Ulf+12/vj8qbiE36lqXAJu68Ibbx4esSqWWRMtrySWdEtQGCi0HlZ0LqPIg6QApjzneGzLn4nINSwVx",
-	"CAivnzhVFjZU4dZcBfSxRiF/iEau3PWuFe6uEQ0LLLRO3eppf2ee1iiUm0cC9Nt+ECBqaSTYDV/WYhPK",
-	"DzUo0mavfdQP72QZGMD4jQIp/acMpOiJpA8PojgwUBuEU5ogjPwCBVc3QhpzI0WD2lUlaqxX5wqzN1d4",
-	"3LQ489g+PHMftQIcvO7V8pXiDdiUf+Uo0b9F0McahRWbsNm6rHqU1ei8tjszEroF7y0oAyHJrPAHF7wD",
-	"P9t+1IGfFc64vTnYYxaWDpntZtW26YzkU8x074XBuylzdOMcJ0Q9QnmK2i9QipcCzVlGhPEKi/5RofXo",
-	"eJ67yMR7XRR//HBZiQJVV27RWofM9IrFQejJ2NziLfxrvNGp8WlBV2q/11+ygy+mTerqzTRdpMcBnenH",
-	"93WczIUCwpmylZclJJDJ6JdK2/4lHOZXQz9Is47gvsvH8GHLvuYtHNnL4qWnCpEXBQ5pQcqFaG8iDaG7",
-	"wnYSzPd/sqh7/2ADeVq/JfcxpKIljgofOXf1r3K/gwG2C/BvdW1HIDBWvZDZ3NeYm7fc+xp9TvwbJQuf",
-	"D//MaadvzPFICX9FNhvr/Ojh6XV7Q0Glq1H33ZeN1KK4XM2Uod/wdFm0CehHdETDPK5bM8WQ6esKosBF",
-	"BXB9LGaITGdyiXQNJrROZgTnKE7dgqkhi11IPh0H0EhD4Dpfvv5Bd98JeyftYsL9eDGY4AO4xVkD+ZqZ",
-	"tm24yIL62JhChOICzEyHvG3xBZ0aMwjqD6DGrPZZffdHOXy859/DAIbDmEE3p21aX1rQ4NqtDDpyYK9m",
-	"AFWF0VGv52K1mI734lspHY1I3kWnRsX5hku7MDoKlbdXv3xyoKsMAjBNIesD7rt4PONjV38+Jxby3LWn",
-	"oZ9YNwunEE8po1Vu2YKpjvP6hVH7zU97HkDdU0Ad7CSb9RUj/4Z1DlhYGv2me3Yuh9jZkvtjOtVarT2a",
-	"S20v/ni6OrfX1ueueNoDk15BjKOMszHJfbBYpF/UGRPr7fjy30DrIMblhLJxqSbQWi1BxZBZN9VzpbzK",
-	"tJDOQO+51PF/fdGYqXGfYTkZOBepGDjH+WhEvwQgOxBNnwkNkiIItPp3hyxeXZvofrqIoBfaK+hK6zee",
-	"yJc+aqh49pNK5b3P30TV7+Z0GkJ4PLGh41FPJzW0zVq/bxd9qBaYonr8qYw7UanYXHA0ZzrcR3XqORwm",
-	"g0FNiMtg3PmhrprACckCZEWBvWGpLgl8MVYXBWiNJHC+rGOMayWB3s/fVRDYHW2rA9DnAeBb30JLj8Xl",
-	"+pCr/NHmuaF3D7N9b3fu339yo+Gqpt4AJ2qDQLlVkt0NlOFpRrH4phG/aUSHWbCiiYfwxlNrxt1Zw2iN",
-	"7nrl8DsxxjcN8TtpiIcT/epGyE8TjlKaFhj1gaQrBP0ixMiiKP6NytI1E5AkOJlABXCJaovaNm2pKzjx",
-	"bEZwHulKfB2rtf3FE8qkKAvxty/Br7VFfuuI/NYRuVNHZHND5FO1Pq7iXgc3qLGPuUAqCsKPFq37bvH+",
-	"wLKkD2sWmUpJZYyGcLpQO1acGu91kcakS73KhIwCEklR0kjzijdlekgbm5tN1ffDs5lywdfyVQnX9OGO",
-	"5BmebcFeDtRTA3+ZfXlWosh9Y7VQ5wsLk6vDa5YoHiUhGbTbAApNIOxAPkbFPYkB3C+lscqymQJ2kTMi",
-	"huZuhBHPUdyA4hirMQC1sZ264IsnqAbSqPgxISdF+8thD6qY9pDgxS1kCWZILKhMJgU6ZcoXTNIpgfIi",
-	"0zeTE2LL7jW36oliibAp1NUdv9WLT9ANWXKWKuWswUn9Qu0JviNllbhQX+ntnQDuaS3cqxOMwowUiODu",
-	"dTcqU24oSXaKmAAE5JkYskI22q0pq4ltTU5zZXJITLnwo7ub4dFvW4LMjYDzcpY/mJQ5XDvggApxRmBf",
-	"3bRlIx7p4fNeb4vUYgi89d6kFx9U7EsLNENHlzv87LWOu6icTVCcGsnSgk5aMLEt4b9KGMjNsB/vt9VA",
-	"BsSxQQfVxRnIMiVSKlnNf5Pa3m8pz0dOeQL9eYoTtXPF45UoZqnDN7V4979a5llZW3xh9KUSWuUlvEDh",
-	"6Kp+rZ6yabXeMw97TWRwzY3RTu5lX3sDBIsitvP1dJ12C989Fuwe1St4qELZOK5TdtKY9X4Ldf6OQR99",
-	"+KUbxvjiKSzf9eaGUSfWJ6VmzvvGyNz/qv9huHG8GlhzswuazaXMAlE5AI8TsGcjuHs4GjLAFIkMJr+J",
-	"QrnXMAs6BvN8LpTpx0ceamDxubJ1XfmizIOthUH91vsCTwJu/STK6v1JY0fCFLT3ai3vokX9qHfURRdu",
-	"a2nG+e18Fo5WwZ/OLKzklkEqeFlfaWpcmt+yDEtjcu5YgeXDejZ0g/v0881nroanqjsUFW3cIR5zZImm",
-	"nB1EiT62TSTDPiAtLbfPrzhDNLnoZxOS3IqyDQ6aP4U0sDCmmjVb+srdFtkbPMxShujm1SaoVfDdy/vc",
-	"0Wm2wEuBDnq9QYEyK9RvwHmay4RPia6gjTVUbYwWGpoWtWMfejaOUOyCxKqfbc4Rrhg1l5QOWezhz9oL",
-	"T+sAtPGeBc+AmRnP1en8HjLb+i0DDKaNJC3GJDaRB53EgqDAYoIlRAqhmEEvb3NZp9GA9fEWFs7ubmxJ",
-	"Xy5H6F7v8qJOc6zuXfGO87ejJ1ciM9dxlbfw2nxA6yepqy0whldKcj2Rv8Gz9wYP2d9Y31jUDzj7aEGZ",
-	"q5jHZniAYN5hYwA3ukE5GFb7V1cKf9DaVZLcFvgXRRx2e/Xi6whz32/QXjw111lBS0FZ1hUV6WXPuyqv",
-	"H3DsvIwKZYYZ/IYY4SlnYzDrXOxhLeT0D7rX01zwpH6Uwr3tasTz6ZC5d16h8JVXjtx8JlB8hpMJ6Zxx",
-	"JnOexWiKv3TwmGgtMeGLIcu4aaMYY0kWeAlaB5pWqNxcnsIpqaXpC8Pq5mOdacxNYGqSH8wu6QjOxtfQ",
-	"taIWVV/7dU7yZSuyLQzcTsEXYC7D127iWYM3/zuYv0ahVnSK+aUj7ornQEhvYfR+uLhslmou8HtJn2as",
-	"SojOI7E6N/2FL1AzkTk5jMr9iZpS/6vfcldUPZn7Pzfk0o/KArScYg+i6Yq9UiSaXQ5KQQdEHxjThc//",
-	"+bMiXC1CQ2z7jic48xDpjcfcjqf4lqB8zuK9VtSa55nh3MH+fnGv3OBl72UPWMPMqiYVjLdbgsbxvISh",
-	"ADN5ipkSX7pGIwAn3y3FgFeOoli4ci12gb+I6ziTDah3YZDGcsgG2Lv64DrbgHRvmw60VNONHtCGqCfQ",
-	"ylFtMKY+TLWExh+kCF4wd9egfiD0KXMFiUN0weCJ+ubpx/OC07G4Rby4mkdZxMpa1wg+ABBiiBuo2t9g",
-	"o2/2uugUBIRSgzmfoimZ8nx5oowC3djCmQ6h5AQWp2OIowwuy0E3SzO4/atJ0mGT7NTqzCzf8Mn95/v/",
-	"FwAA//8=",
+	"7L0Jc9s4ti/+VVC6tyr2/0/Jkpcsct2q63aSO+7ONrYzmZlWngmTkIQ2BagJyIpuyu+zv8I5AAlQ1Gq7",
+	"00uqZqpjmyS2g7Of3/naSORoLAUTWjW6XxvsCx2NMwb/PhmPM55QzaU4laLPUyY0p5n5k5qMRjSfNbqN",
+	"E5J4fyO0fKcRNW5pNmHmeTrRw7dMD2Xa6DaSjDOhrxRLcqavrqniSSNqJFJomphZ/NzguknTERfqv+18",
+	"WokcNT5HjSRnVLP0BzMyPPHfNBmxlv9U8dAlH7FGt7Hf3n/a7HSa+weXnXa3bf7370bUSJlKcj6GiXYb",
+	"P+RyqlhOUqZutByTiWIpuZ4RO6lmwoRmOaEDs0+tRtRg/T5LNL9ll0xQkZj5KC4GGWtEDW4W+bTfSZ7T",
+	"o/3ms36bNQ/p0WHzBT08aO5fd9J2/yB5wTod86x6Jeh1xtJGV+cTZn7xRiY35uc+zRSLGhlV+q1MeZ+v",
+	"Wrf/5PLFZ3IgJ7jVQ63Hqru3Z1fuf3JP8YFgaVNOtNl7QeGTJ2YP3EY1oobM+YCLVd8yH8hZynOWrB43",
+	"oVl2TZMb85JK5NgMK8dM8JSMc9nnsMt6fuPhV/rMbH+nw66b+HPTbJX56ww+5JNr4+4u8sn8DVf6Ax2w",
+	"kMTfC0bGdMCI7Pv0rQIC93/f/fnrtyXnPxGB/k4ILyA4mmXlzyfjcS5vDVtsjJlIuRisS4njyXXGk8ad",
+	"WSL7ok8nuZJ5o9tgsx/bZ79I/vaXk9k73v7y9qI9e9v5+5e3L+UU/v9a8jenP47NM+9G//ryr9mPL6qU",
+	"fJEMWTqBYwu4tfApmEyHUjGSsozBj1wRVbz3B+Lej0PulrxLekf6fzBy39+W3LenaHu2L+2BVyZ10A4m",
+	"5S7AQ/LaUzjcH2hyw0SVNMk1/poolt/yhK1JgWOpdIUA5XiO9OymvuODoc5mJGdjmWvCvpj/sNxbLf5F",
+	"tXJG03IhdmreGtbWiKbsepFWtNaluaei8qcQ9Uup6WxkTqwisscsp1rmhMMfQXILwr5wpbkYEKSgjY8C",
+	"GEnGBjSZNd1iLMHbHXsDf/S2rHYj8BOL9wEI21y2gyQ/0M1+LkdNPWRNmaVNNVOaje55AT+g5KmQraCG",
+	"gRIUS4Gc2Pnw0+mr3UX7NZLXPGNNzehowbW7mIzNnVYyJ/hwdWcSOSq2QxUPd/ekufj75e5EsIfdvb3O",
+	"/rNWu9VudYKdqwjWYr3pNvZLRH6ZKE1yNuBKs/yPJRK/GzR/OC5XXPt//ro/+vEwaacvbv/+bPymoy6f",
+	"T/91wM6fTs6O5En7+t3+zd8OB6+f/fLv5CFl86tbJvRlTnm2TGd8oog5FsJuwWXgXQn7G2P80MSS4WSc",
+	"GsptROZXoNwuPGxvjLMN6C0ZUjFgOGyfs8y8CgdrlOpp9XjJzquPho9JeC48eaOHwxpg+Hbnxxf/fvr3",
+	"w0/P/7X/08Hbo3fPPrw471we/OPp6g2u1fWOgFTvIm937L3+TXZnvcUdbbk4vId3nw0dfZAZT2Zrc1xk",
+	"nk8UGcN7AZPNMjll6WuZA1PSjqWswXyXsbNBToW+nI1hX+BjMuf/C3t7lcgUhVM/Z2p4peUNMyqbHSTJ",
+	"mZ22KvSBbfliVuGK23Cw9VnV+CZh5+zXCc+9MR/BIbOYbsxOvhLpWHKh34tsVsxiET+6gBN9w5V+f8vy",
+	"jI5DMrqcSoKHrkg6yY1aR0ku9ZyWbR9Cr0ytJG13LtsvSmHCvox5zlRV4hwG1tGQG3psnFwfpFZSfVS1",
+	"UqrTPXrhLCqYCezQi+Qw7bD9frNNO9fNw2Q/bT5nB31DP9dPk2fpc/aiD8xiseyfn4yVCN4wB9ft/n7S",
+	"Yc0X9FnaPOy3r5vPk6Oj5tN0n3X6h/TZ9Yu2vbb/YDnvz/5BM14xzC6HzG404YrcwgPe9tpr+/26/pWv",
+	"K9ADt5t1Z8hpyGjKcogjvLqkA/PfUEM1ZBXqFbcsV1yKY6KYSAnX4BAgXJD4rN98S3UyjImWBGWa+bsU",
+	"2YzwPhHyWqYzwjLFSMpTUGdxOxrdRq/xrNdooPdjRM087AqUNkwDWM1ZykZjqZnQ52yc0Rm6zcL5xmZp",
+	"MZkOmSB6yBWhQk1ZTnJ4QxE9ZKTPc6XdH7SE3yk6YiQuRkhmzZ/YLA7naD4dTJGJycicMvyhNGyKKd9F",
+	"jTHN6Yhpu8ee6+/s5TqbjVeEVHdr3ethPjqmeliavqGGYqjVkS9eoHJx/5mzfqPb+I+9MvS0h39Ve+E6",
+	"wIKDiS5aVLEMskOremrM03j3oZaHAz3syqzDt25dcekRjonsAyWNc3bL5URBMKJF3o/prxMWrm8r17Fd",
+	"768Tls+8BePs/OWN6Jc3TAz0sNE96uxHjREX7udOtOxaJbOf2Gx+oSdkIvivE0Zu2IyMWU640EykLCUS",
+	"/DfgeqDk48ezl0b0XDOld7tGyjOdz8iU62F5w27YrCeoSAmwAvM3Lsj+IRnKSe7uas0l5UJpRlNwECXg",
+	"G6IDykWLXA5ZT7gv41hUSD1kOY7AFclZH8zqncP2C0NsxWKvbtjsKmfmj/FuqyeCI2pfP2UH/aP9ZjvZ",
+	"Z83D5DlrvkjbtHnQP7w+Sp6mz9jzvjsSZKLlmVS4yKLD2T86qh7OmGrNcvPN//Nzr/dlv9Ps9b48e/X5",
+	"///PRu3J9YHfLqBNw9ALqvT9RNQahzmjaRf+6pi1IiOasoJja7O7/ptcEaV5lhGqiR5S7YQB2Tns7JN4",
+	"nLNEipSD0O9TnrE0JnAaU66Y2eP4/4vJyMyZmdOeuferu++kQf32WjGzeF+f1m3WGz7iuoa6NRlJpVFY",
+	"jMyc/CChkWuwfUCHLfKJ66GcaMJ1RGiW2d0dBde7027X39UMZlCZNR8ZGdJpm5dGXNgfiwWYuzZgOa5A",
+	"ypvJGLW2RZwW9QM8VMt0FbqVuCA7GEmaKHPJjNJDuIiIzG2E6eTDmXna6CUsrbDkGuWjbomFurKM/3pn",
+	"1dl/vppBoYmxaMWooz5RIF1ip1VXRcpaKnatSCn09GVL6st8RI1yP5nwtFGrCeRMjaVQmLTxA02N4siU",
+	"dm5aJnQlQr33izKL/Fquwixfg+en1DJ/7nzuktFEaSKkRschF4SSfk4HI3P+O/+xa3Yiz8F1wQWogFe5",
+	"Hd3+5WWwrVt9PHTu+J+AnaOwmMaqj90ZZVhTPVGN7qG5E5prOMAznDgpJ273eJKLbvJFCtal43HOBt1x",
+	"Lq8zNupWl3q3rg7wCvYKDm2e3OzXkFdm5tyNIMzJdc7ojTJib5KxYxLjnsTEUJEijCZDIvt9DD0T2KWW",
+	"mdGpFP2MJ9uSwbzGWBsmPiYM7CSjjqNgNRo6FQnLgFW4l1oepXifvbJmVS2xPMIUSgJ4URKAp5mRYj6r",
+	"aKBmEQ9DBuGKzYQZ6cv8mqeovniqUTw/iTgisfUIXwmpr2xKQrxrKMm8zlOzeZreMPOBxBKJYWp3UeM1",
+	"jJMysTXRcOVNUDBmJ53LDFaWs0ELfJytgHOoSb/PE3QMgL26gB42+Xp51Af+XS+HgtfWuu1z03uYkwYb",
+	"u/CpkOuJJhlNbrw16ZoVw0GdCaPN0Qy/v/0Nt6F2giqVuTiojxwTo2GDKkwyqlnun5d5ieVX+OPCm7vR",
+	"py3vW+2cdqd6FHJw3A3iprTqSIMVPMxhhss9xjO0HH1EZ+SagdnCWdoicbHcmKAPpc+ZMvzLKoX2Y08U",
+	"yeQAT/yd1K/lBJMmtjjsdzJM/EHbiYNuA2FxUEhncpJbRc8/cMNI+jB47Wlv9e3yeh6WB/lOauIGWnWG",
+	"5aTuf4DvJFGTZBgswx4F6Kz5E1VM/S5qfKCzTNL0Uso3NB+we9w/RyHov/qSAEvrkLf8B3//7VNXWsqr",
+	"DEZceOuWf7DY9I7HE626SLSUxH191ebPz+hhdSBnYsO3jeCiwcUgNEnYWOPN+ODZhq/h9j2MymNt15Qo",
+	"LhJm6BfsWnNNd5yluHtc/A45GhUpuif886uxXtfSeO4/g/LA98sD9zeMFNNZdeR1i3hwjaeyYl16GxRY",
+	"nL4vuLJwoIULpI+Pgt5Snhmt8AGEo9GX2Ggsc5rzbEYm5cePrSsKrQ02NSajFKmqSkuesCvvtdVCc7sh",
+	"S+HoXW+7JSQcfx0JWZ31wwrKhApjreVgwHCtSEo1vaaKkZwPhsaUm7q10r5mOYnPzQ/NE/NDXCybvJN6",
+	"aCyfKVWOesxeePEH7715Q/8Cv2P0kynlmlyzvsxRVs+4GAS2/n5NFKF0o5jlXkr5loqZZalqW+KTEh1G",
+	"lh0qYwD4AjTcmI7djEBkUM2uwC20kNdsP0jBVfY9K2rue+uIEX+WD0NeFXmNfGOER2rXCdLEUJwZnkDU",
+	"Uq1Dao9EVZ2VVPVRuKjnvWQb2htDqghGuNNjMmCaUCLYlEjBWjXeHBdRXcCv1vlkqel15p0u7vvrulzw",
+	"+YchlWtGc4jTWTNsxJXiYhCV7pfILctYz4Zb6Xyi9ByD+fTpU/NkoodGk0+oZvXuRDtcMjQUKgaM7Jy/",
+	"PiVPnx21Kx7FH/BB2PL/6oVH0WtE+Icrb4D/6jV03WGsiHsiaanJGJKg07cs5fQSntmKxC6YSEFig/JG",
+	"Fam+6NPXpBz3amQGvoLZ1RLaWh8uNZ2jksq81REYhdhRVpHbguk9jpJrCCuurilugYfafrAS4q0LpZV5",
+	"qs4/732yRd6xW0N8NM+NqUmtc9vs3DiXY5Zrjv5jP1kDUjre98H9ujS0Wb5zN5ex/iFnwIONdAlTbUVa",
+	"pPz7kRFQ5Mrk2eVDn7rn7oJc2tqwlZpcQ9RqOpT+bnEdXr+FOXhG3cRUCHTSV+5TJU/XuySLslYL335K",
+	"NWtCZt0aowQrW747/j26q8uyWfeE3Qvzx1uEhhLQSfsyTxjqbjFm8MRkIjQ3x21ErY30kErsj0IRFTLW",
+	"cAPuMG9nbVIMo+y10/VyBmKbKcTTeDciVGG+Drme+dZm/aTKBKEqsX0aMogTV6OjIzoj1BMTAdnhYS84",
+	"/GspM0bhDMt06jkazyeMTIccPOELfeUcQnjCqd/XrDC5ZE5SrmBNwcyK7KNVU/tleqNcytAqyvzx008X",
+	"xbN380nhKy8wxJnd1B/uCs+nnD/aPQ5zBmuIyCipuE6fatJjQq/RGu4TYbh6uPYw9/DgnnN0aW7LT/MN",
+	"PPbx/Az4MIY3l7/xzjxz56XELX/8vX3sLsiCW/7OuX3QTWtB+duijZ/yLDPXA+4RS0F+DaRMj8nYSrQV",
+	"d63+WA7aD0A6Nqlv+fovXKhCl9x+LR5fU9q6oZwoXlysDkAenQtVxWbjYpplcS2vLVMVlyYmUE3kVKgq",
+	"312ZbrByu/Vs9W57ggd0aAzMu6j+z42yhBgj/rZGwV+Op/XYMcuzqxHe/lUoL1J5Zx2Z+LLKkx++vhSq",
+	"LnPcuIYtljmJ8voXlgAP9/Ei4HNANym6DGn2wdMzrUyp6LBhcbIutTRIx3K1fObKkB1pK/wU5BTtEpqm",
+	"mPEX9UTs9jk2Sma0vuoZEZvmEWPe0COrxi9Zn04yDW6CuCYxOl5/5sdgRaBb3DIrW8cnBdtepd5e1+Q1",
+	"t/XMO0BzapgiVqnKJDw9Jh2zJZ3950baxyfNf9Pm/7abL1pX/7dpztcs1eY7cEHiJsb/Y6PBxE2rw8SR",
+	"TS6sZoDV129ulDl0T1XnTyVTNxFErsJtO7qwNQg7a92HiktlaSXtkrTW53XCF+bxCotEzsQS55/hWUpN",
+	"WFqtnziGIKlL9+OapJKhHwA9N8HkDzpHB08xi88l9T09aD/bDxP7nrbnM/sC0X9fQ+81/8JSQjUBUQE+",
+	"hYB/WWuv1VgqsOuP2sstrBiGyPORo60U5Bte4ocQ61aMVwX3CvFYl3F4UvK/LrFJz6AkLbBKAybZExUu",
+	"ia+63avywDXT4Jfvp59SHAxem1Q8h7MDtUOhfA0wdL42uGYjtcEBlWfaoHlOQZP1gVW+LlNFIUQQJOj2",
+	"ZZbJ6TEZUwW5GVSRGJPi4wdJup9PR/UJK9iMFeT0weVqb6BsXUImPMswSIGGdIucoGVpuGosJlkWu2du",
+	"GBsb6uM5gcqvFjlnNG2aK9wT9hmas1IDgU1lv05o5gphkkmem4/D+1GRPV9kcf8mKtfpOsIDONNjuCGL",
+	"PTtee6Na4T2sS0Gfczw+yKC1lunv3Bm51VIXKKv3PyvgmXM7tsRxWAxJdiaKeYot3MdCs93dbEab+BC3",
+	"XPRv6wt8rFtU5/v7Da/Scn/gQw5tODvmxnx3+32T/d3af/dgDJLs9Kv6/O6GTPMRnYTb8vHFdsdjcXNn",
+	"Q2wcnUJrYtkBgWE0GzN08lsVTW12SnfLFUcX7a9UOvsWdtwlCRWo/9HCBscE6qbiKasCnEExHvqe8F1j",
+	"1lZfB1uxiaCauQOe8j9yTD78dPoKFbGeiK2WFhvLqAY9pDCnKblG4KNjmw3BrFxxXzKKu62tDirYIwca",
+	"FRVYb599Hb/y8DLj5hPXw4vC07ExYQDqQ6gFL/KbeMFMfGQDV2eXqKGcCsJFT/jl7GafIqK0zOcsTki9",
+	"IEOqhlV7cjPEohX+9nma/bzCU0yVF8+PMAGda1V6jEA99leI5S4ngXURDvE3Oa3SmszrdtKFg5Q/JEVn",
+	"RkiDLZ/4ajEMa7AxQiqsBc+YI8bT9+cX50xNsjojG0E6lketUTxDwDqhGZZRjTOqjbR7osjJhzPMFgTC",
+	"8eoFwmB2VSusWrh2JnXGLRb9fyigRepdJQVokKEAcB754CAEmRTcgAHVbEpnhAlMUOB1mS9z8CWLtogX",
+	"JR2u/hUGVzcsJWXsYY0diSoG7rpmbb31tGZwz8dTqeMo781I+wQeAwGk3IInKvRM3g+NxXl33JW4x7cW",
+	"iOXSDcTTDeEZltppL22ahCVDBZsD8Zfl2R0PbCbdNw9k5axDxBdv2lvZB5vr/CEKTu06vUCXPYzIrD0Z",
+	"YnGxMaNBkQCZcLF/9HS9Bf5GAZHlgW05FSyvY69LUP28KzCP4LNwB51Yq2yh2b15MWa9Y+ts42MEzm1g",
+	"3I9pl0XE8zHyOa4ehs3LYHkZQHdh84D8Ar5Zt7u1YsxzH1ZEWJrmTCmM+oDHoQZP44kiGe+zZJZkzAIu",
+	"kh30+rcjkkJ4LNG7FZ68GL624LgFIdU/W/GVHNZQ14h+OcPPdTAK5X6a570vQxdhVaTS2rjPXLhnY0BT",
+	"33Rr79etoSieDaf06pblM0yyLtA5sOge0lQoURrKzUc0GXLBiJFUrizfWyt47XoixvzomCg6I1NYrSSp",
+	"bJHYzAfKtbmGcHWMKczW2+deoznewfPXpz3x4vDoGbE5ytYzX+c1dynZtZs9BXspl2JApEWysgnJ4YZv",
+	"CtUwt72sfnsv5nevS+IKpILZjiDvHdI65iuxzXNFIaj5YQQaEpS+25sPb9YXyhfV7wuK5iGVRMqrERUz",
+	"q3Qr82xGlVPCYaL1yD/m7Trcmqio/y3LJ80v63PO4TN+nQxQynx1lvu1K2uOqzbaPD5H/Yktva4nUE/D",
+	"hDEGyZjlSkImKaGJEQuPQUA1vPO1zDGMTosKxknOVESkYIQJnSOY1BwoRrReRPG1efqVKw2vcjOvUv3r",
+	"4tx+CxpDMyWdeRD/s2nLwppnaUywfGQXLXZ78OH+LQdpnXMp2vqHukn97fLyA8EH4L4F4yAWynzmAJZQ",
+	"1BDAUOaaWHhIJ7RuuAABZnlTuJCFACvzbrTqYB/Pz4igI3OIK4dZG65lVeh1IbBBmZUHm1NseuQ4bp0O",
+	"ALDK82t7L1hVuFuU+krqYsVITZbI0SEdj5mwmafO0VBgDJdYzC7NGx5z/3J2wpXfAqT4JeKp4C/Hk3wA",
+	"/7B+CMxxKX/O2a20ICqWqbr0fu9XOTMbxCputnKOcyRiIZJXJoZT81XAnoqRDmLrqvCqa7ViWZ/swEJs",
+	"jddsd80U8vmJhdDMG5qZBULz1yUB+qGjEJvwbn1cMktBWRBsih5ftRmTO4Wv1XG5Air669YMybdtNrRc",
+	"lubd769Inl5xt28dimMVr9I3MfBLSHGRu3PlWS285vV5LQ4Yfc2MFmQY98llkVnKcmcwrEhjWWO76hfs",
+	"U9Dcki1Y19c6daDuyAGqve4GAFnbqtwdW/dgIVjt9cDC74zRvAottyZIbjT/2GQBnO6dRY5fPFNb6Ltk",
+	"qhOhmN5qop+rp4O7vPBwCvtmwdnUeBxClSlCj/+Y6iHhwoaYXPXiTuwrePEusFzzsIWlNT+ikgNIZYt1",
+	"wzp6cKhutWKOK2u/WEd/ZFSsqcxTtVop3VgNrd3yYoJ1ex/46eZ1GkHgsMnH8zf1Jv+PF+/fkU/smvzE",
+	"ZuSCVbTCZZTSmrIsa94IORV7v0xvVAvKdUNrvn1YF8b0PHXzrEUq3UQ/CXHnZhQzdVyir+aTjClgLcXJ",
+	"xhuQeAiTXeOnWPPldZbqey7a80z2HR3VaqKGhsmYyXFmrkAiB4IrFtkgmiE4KYrUOdAduNIWtmtMByiZ",
+	"y/VUe45smLn6vnSlVtLb3p9f2OiNItYARji8RVGcXI7KqGm3J2IQQ6y7tzeUSv/cNXbJ5zgiQgIfgH9M",
+	"eZYmNE9b5ALjhMII4owDGK4ZMycJVSzqiRQzhAkk/eZsZJTAKiLuSjD0zejhIYgg8OrW5BJ4lyAiRoQb",
+	"4UPYF5robAZZlDKbaAab5dhLsHPHJIYlGOveaKrmh9iQESWZlGMAPjf7T3aKRkcR+bnb7XyOSCYTmpk/",
+	"7h471/cORtB3A0xdDEuACTpRYK/n/NYoSuYnPGWLeqV6IvY7MNHxuFuInRhxCp7vH+1vdHIBCv2GV9qT",
+	"zfc/S6mpZhiQ95BRl6bKVvS39VL9BYLxfJM8fwcNfrFJbUKBJ+7aaChNZxaMcKdN0IyDR0eEGlGasN0i",
+	"6Z88f3rYbgcLgN94s98/elGZfLsWfXhOgl64IEpl7mOasKZiRsXQLCXgAVS1Zda1Hs2wBQJhI2Oyr0Nh",
+	"FiZY9GW9R8zCBI+YpinVFKvVHCmgrcmVTeNBgWERq6qUthaAwIYGUKWfyaJyV6XlWBkt6oaLgV9ivIJq",
+	"F/VHWW9qw1odKQBfhgLovpxABlRurPtcRZDvxLKsIF06plX/meuP9Q3qrg823YeyZcvXzaGlV0FEhxqs",
+	"hzoNux9mj9cptJb80cuzdkqTd2k2y2gyfDTIaio3XhAqSOFu17b3RuseuUhb5B6ZCWazsLLLu/1YcsrD",
+	"JiGYVaULum41ggZH80Za0bRoTadBsNsVGVhLAPVGvZdNUskJtOVdXTJRCLaMdq0fo8bAMNZx+88xCKgV",
+	"zySsJ6ggroDXYX8ownWYoFd0AKJZFroJy0531Yt0OZ+UWsNbAFTZeltrMUmeOEgSmvnO1LLBs+fRrPdk",
+	"er2gF8zxJUu4ss7cDbSRRI5GrD47aXZMbthYl50xUjtEeEPO2S1nU0xcOv3b/zQ77cP99SKmqTflGu+B",
+	"PVEA6vYGdvk9uGXFjoX7Vf51OfsqplBHvtjDajstb+0kS5fwh9nTC9L8tmRHG3VYWRsYwYOatorRYxRU",
+	"1rIZ37G67MTqkxXL3mJLi6/8ZMGlziPId4os9gQouhDSB3rwSXUiwIlyVfQJBn/TVbEkL4BS5J6gKVa+",
+	"4oWgr/oyv8JtCIm+8tm587113dgWp2pa0qxiC3kozJZq752viZOZP0RUXyY517MLsCrh6BDt7mSih+VP",
+	"r52i8uOny8a8XP3x0yXZOb/YP3pKZE5emX/sooOi4rkA0Zu3yGlG+Uh1vZxLyJrviQoI5G5kQ0SQUw9u",
+	"ffOrXGZMxWQHxOSxCxchgjwEjXqiEFIFCLvabZEzQVJ2yzI5HiG6ZMrc2/amNZ1MuYyN2S20AjREEG9o",
+	"epuNhk0pz91YxIgZx62pYZNbzD9tz5DTf0rBLGi4nhWbQjSjo7l6vMa5zYpGI8kmdu6R92Mmzl6SUykE",
+	"S3QNXJwywjEU27ZnD47vhu3a4mSvnZgCD5jVMSJI/LdNKkLx6vyEPfHx/Axf8p1XkW3qoCIHSoXPIBqP",
+	"NUqNDjKVRGk2Vq2e6AlM3QFnV4l0Z3EXDXUtIyaPY3KFi4WzfKJ8+koMycFMClKCMnWtLInBAy1SyVCX",
+	"faPzYPuochAuMIdrMOFqCNqSdcdZJEpIaNg5bB/ueqvDxKQhBYpCZ7Ea0jEjOzE4/OPdbnWJLnsJE5Lm",
+	"EpWiYj3nr09JTY7R4lylyEtwKqBWanMzXNsSvAMZT5hQzCNsI59zzjTNZ176QeNkPCZIxdaZevLhrBE1",
+	"bHcnI7Va7VYb0kvHTNAxN2ZTq906aECB+hB40R5c6T2fwPe+BvG/u70ySDdYpAXQSco10Tnl2XyoHn/j",
+	"7kuEihjGrebT23oCY+gt8j6AsSE70PYh5ES7LXLYPkShJaQNBFtc/X7R1QP3tWBT0EnBmBZewBkCi+rE",
+	"fLQR9g9cYMqVj+xhjytjyK140AYo7z5X+hLtt9vr44rCG9q1oq4b0T2453WtvlsfnrMI1i6A6ERqACvt",
+	"ECde97ligXte1yV4pbP6lQDUF146WP1S2aAF3jhc/UbRN8K8sP9i9QtVCOu7qHG0zhaELUngrTUWVAPY",
+	"DsfodR+fVQ2z8hpG6N7Ga2Z4MFwrI1HpALqknphnIW67GblXYSTvorWYiE1uaVLP/LzfwFEDaoNqYhAJ",
+	"BDx1aHfJfj/jojT8MKRgbdEFtm4L8yON9RWTEb1hKM6KXOoC3hMM+2MSo/kWk4xRNNuJrefDb/eEg8pb",
+	"l70ZSzhFeVfhqj2hbcRXSF2uw3ZzhL6LdYmbdcwQBgnA04DAf5DpbEPG5EzVsKt5Yb8WnZELS73W4rbB",
+	"G2VUgltjBXFM3Cpt7GKgu/U5W9W3cBdq8RZQ756cOan0dl/KoH1UuGqL7407p67TQqIo/xNsWnhx0Ofz",
+	"p2Po7TUYetEIzrzQWWNO1fY28N7ROhtQgyX+RxU7ePWMIYrsbrGv0BM39vZVEgAwccfKDycicq9FRK3G",
+	"+YZjrwK2YNh5Gw17bRYUz5VjmFFPyCxlyvbHW5ctf6ADaKwh8xvI7TDsOP6fV5ckEILxIs3TbsZ52Q7i",
+	"d69yjumAbcLQzDI/mHe2YmbLFNDlIvt3r5n+AW+8OY2FV21KOUAR9ot4BcIArHXvK7Bmq2575YrXNCGL",
+	"SHidXe/gGEpE4p5AtlCxTnXg4MiZnuQCVRIpwj7E7kOR7dOMMayhBJCvoqux+Rd0NQawsLJdufWvWi95",
+	"RPoMuzLDt8xzkBBFdm7YTDH4gYtB11VVYeFqsAmAK5amCFEeJhEttXe/c5xNOE5BYwGfIRcuwJ47IBIu",
+	"kmySsvQ7D3ocHqQXHYZv1wbogHeLrUTn/604q5zfqNotCbIXrUvXqNCFW7cndmKeGq1gPQQ9uLNgmzv0",
+	"Smo/1hMOq8RnQQ53uS5w3kU4EmNoCjmFPKqie0FPQBM4zKfpiZ7wAEa7xA8z1yo5ZMQHhoEYSesWiz5Y",
+	"m0XfEwgTSxQTDmCahPjSZGdt0JXdnigWWgRpJ2pCM+tpPa6rhbX5GfbQqCbOzrafoNDLonS7l/5cu4nO",
+	"Fy6kSz8wO3U+yZjqEofVE57fgOny8ahSTL8DoZkI+tESqnsiY1RpECN+gjBOg94w86W4RLqIWySEGAqG",
+	"NjICQ6v1X22RAg0onHJ9tXpPgIobTKXMUY5IbAMOiB5ty8HNDAto+rREuTXHh3kQx+gNAcUA3bAerXnZ",
+	"AzBwoUFX/CTYGEUPmWgF++MPuSYwuJHSC9rpmLMGqU4Fic/KWtXmT2wWR4TazmdWQ8B0bpvjbwiMC7J/",
+	"SIZykrtLqXqiSqWORLHUAXpw8xEjO0Ch5aC6eQ4ZOyztEp1PWLzbE1woba6w7FskMnDwQKjk2MuYcT4g",
+	"P3+uRgVA4Pn7KAHeDv3EZlbGb+sqclhSqyQ8TvsH+zQCj67vYsG3Q+9K1EDw3zVfRrYJqaSIg7Xeax/w",
+	"4a2UEdsjYC0PVecxPVQ4kfT+3ikP+WsNP9Ui1Kow2cSXjRCSXkvQkJ2qELUKs9e17tUlHSxanH1sD565",
+	"ixo1N3jVq+UrxRuwKb9n99t3b9rj6LVOD62ooYsV2qrdXI20oKqbsbpei69B/ijNxoXVO5VN+NmVM3fD",
+	"pIJMuq77wf0UaU+4YmhUh8csH1GBpTsWVakM8Q5ymjDzCJcp2XlGUjpTZCIypqzt6zX3hUs8mOQ+/vVu",
+	"i8Qf3l9U3GvVlTtM4J6wpYZxLcBpTLBiW9k8QPxLi5xYyx3EM1r34ZI9FDvU4qv9j1oExwExHcZq0AHp",
+	"A07RzKjnsxJ4yiaElHqC+0t9yMYMfS9h3ode0Q9hqZdl8RuY6xfFS48V7ijyY9KClAtpsog0FBYVbiUL",
+	"7v5kEZTO/hosfL7D/B+UETt6rFzdJyVM3DInQ63n8hyseMxGqvE4VjwMrhFpbt/yG5GGl/8fnE3Dq/9n",
+	"jlp+v49/3BQVQ6lrazbR/RNCXLePSukvglOUaAOqaFRoazWuZToramnwEXQV2cexfln1BLb+iGqafkAr",
+	"ZioIG431jGCiMtQXZ4zmJE79rMKeiH14S3SwIGoX+CQuXv6EJarK9XeeDmXo+wfbpkvyAhTbznTH+eEc",
+	"QJZz1kQkLoABMXzh0oX4yCp7kDEDiZhzn8U+OuXw8W7Y0wTUo4GAkmeH7DBzANxzHU7QJePanIBApuSw",
+	"3fYBjSwsRPGtlPf7LG+REyvIQ/Vsp1CtCsG+O9/ItYt5MTWQZ3U6FvSOeTgVa1tHSc5c+wDfaoCie6yo",
+	"T8FRVboB/UQbm0IaFNWTnVcfdwOwx8fAA9lKHGC7nr9gZg5Vjka/i7utE3i211e/eyvWk+coSR/MV+H6",
+	"9jxeMuhL58youDC6NlRGhCSZFAOWh1jPBF/E6JczI0ORYyGviJB6yMWglExkpWDiqiec/R/YqEH6Zp2Y",
+	"Iu+kxlgO9gm0tSdjqoddrw+SRWOd9Pv8Sw2UDuHpE4XgRYoBBEerJ+LlCbz+p4toSCEwa30U+MYjOSkO",
+	"F1QihAHCsm37d+74V7LmLe09HKdC3+LjMSrUzOc7dJP31cRvMu9LLH2IXBvOoiSZCHTdcsxcqHd5wqDW",
+	"XWnhLkO35RyPq2M/xHEf15NtnvmEnHOe+5AVzMf7MvqLVzIf3M9vynvcju6YA8DzABy+727CPzBjQbqq",
+	"XskdmdsrFjSW2N2e4ew9ump0OSfEAaVujTiLUwVaa4j8k4xT9V3uf5f731Lukx1qyPA+1/Gx5f/2t9HK",
+	"xtZqEfiN7uJ3OfjXkYP3v2fLi80/DSVJeVq0C6nJTACfcUQEmxZ1AFGZUmr92YwmQygGKJHDyY6L7WMy",
+	"Nx2PGc0jrANCV7/DcBhyoVVZBrR5AdBc6fn3qvPvVed/lKrzxUXnj1VevoxheHBwC+EpCgC6WlTpApHF",
+	"Lx3qOi4QolVGNmnaaPl18ItkJzbMId5tEYQaTYOMoYwDwFSR3czzimVs6/QXYlbYmpP7h/z1VK68yiUK",
+	"3/tblmd0vMGN9hD8Flxpuy9PSnDQ77f7d1LqJ+pviHe9HR0+SNS+ViEGUE1FqAceHBWNeWsQJI1cLjPo",
+	"CgBfKZjq2S47fZmTeAEecGzGAPzfndSH8T0mc3C/hgUk7Lio9ztoQ0LjLlGyaHuZUEHUlOtkWOAcp3Iq",
+	"NB8xyDS0hYI5Y67oBxkETpRqQm2ZAAI5VDttkWs2kyI1KgjCXIdlIkN6y8oaFWW+0t49BgTtuQAFRuGV",
+	"Hakm5rDbWqtIYkFBhJfPCHBST1RPFOzYbU1Zy+DS8xbXRdRxRh/Ienv7JvptCyCk5alBYP8nm1cCDWw8",
+	"eDopGOyrH9tfiGx98LTd3iD+XgcDfmdj8PcqNeAFLq6nPnj3OUAE8fGdF4E6Iyaygy92sJQbAkmWgMLr",
+	"oQjfbSr0LBzwArE3z86AlxmWUgn9/0UqC77nBfzx8wKA5ANZTXZyw1YqTvBSbVhXr9/76u7r0sqGcyui",
+	"DZ8sG83DpSKX861jjeaOotY+HFTNQo82KxD9hpa7XQKLYg5d4GSVQK3vr1lboY8ruK8MW9tHV5YO2vV+",
+	"95T/tRx4SG+lfSvk9DH0+9VKlRWaztjndrl7VpXe+4r/sAxgsByI+okiiIxMqI2l+63zCbaBJUz0ZZ5A",
+	"5VIXTHnAao+gpX/UEwCIFdkeNtajCGmxtjO84gMwQibKKLiyH6DsFp8rEUmMkS8CmHcYNERUKZCJoJk2",
+	"M7r9R8RahimgW8DZFwXyyGH7sEXO/fL9TMqbybje8wh/OnUwzBs6HOFl7BRuDbffMiMTMay3TMYMYbAX",
+	"gHyE9PNnY4ff1GVY3dyoQNmou54eG0Ki24IL4Ymvw1T2AGFwtnlkzxtikQ/jdMiSG1VWKUNtvtIWm8zm",
+	"xGezUBVx1UEWerpkP4gtsAjVHJwbBR9qkZNsSmeK7Lfb3QLQXZnfgHU50YkcMczDjxEVPiZTRIEnO3GI",
+	"8h5HJPbx2M3PLsAOTb9t2/CeiAOod9eCfB7rPd51cEowM2vae8AcPeGQOXTN3USVDjmgptY1g+FT8JpM",
+	"h1SD9xaShXB567NJBN7H4y30se3t/JK+/BuBUBxlT2x7rEnOLHtTvnW8palbNkGYb2GwgVkb9o54lOz8",
+	"As5/qRDAifwDnr2zrQfCjQ1VW3zA20fX/6DaXsAOD90OttgYaNGwQK7Yq/Z7lyffwtL9tpnsLLkpkI0K",
+	"H/fmkikUL7Yrf62WemKbTkJNU5lxGRU5EYEZWTYJ8rTLjCuj/FlknpjQkRQDUCb9DgHIH/EHLKm3bRjN",
+	"j1r5PSn7Mh/1hN+ZktQ3pvRY7hNF4lOaDFnzVAqdyywmI/qlSQcMBcxQTnsik7aOa0A1m9IZCCyomuN6",
+	"fVYMp2SWhm0955XW+ftm+3WaSb63u4TesbWbxTaiBjdf+3XC8lkjcjVU0k0h5H0+r5jrl7eiK8w3ULqt",
+	"LK6II/tLj1MWzwF/30DVfn9+sZgh+u1ZSvq0Y1XcnwGJzd+mv8kpWUxkXnyo0uUYKfW/Og1/RdWT+X37",
+	"TL8l33xr9E53ydwZLuqhW3JTe0C1DNTrkgN32u+P8/NnQ/PIfetu/BuZ0CxoOWNN/J14RG8YySci3m1E",
+	"jUme2Uvf3dsrGsd2n7eft+FW2VnNMRRrnpfgpTIvsYlAOR9RYTgfJgjV9ItplRwkyIUytz8crIQepvMQ",
+	"ywvQV+vxicshF8Cvzg+OQSCCdbnoGapGgQP0JTUf1yxHdd6j+WGq+VvhIIW3Rfi7BpkkdZ+yPcY8oqv1",
+	"9phvnnw4K5gEVTdEFr33jB5ubASEdQPUKEvcQNXhBltRtdsiJ8BbjATN5YiM2Ejms2OjT2CFnBTo88kZ",
+	"LA79rP0MuuGR65kd3P3Vxk6pjUGjJLTLt/fk7vPd/wsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -42,6 +42,8 @@ var titles = map[string]string{
 	"too_many_secrets":       "Too many secrets",
 	"last_secret":            "Last secret",
 	"idempotency_key_reused": "Idempotency key reused",
+	"rate_limited":           "Too many requests",
+	"service_unavailable":    "Service unavailable",
 }
 
 // handleError is echo's one error handler: every error of the validator, the
@@ -100,7 +102,16 @@ func problemOf(err error) problem {
 		me  openapi3.MultiError
 		rqe *openapi3filter.RequestError
 	)
+	var rl *rateLimitedError
 	switch {
+	case errors.As(err, &rl):
+		return rateLimitedProblem(rl)
+	case store.IsUnavailable(err):
+		return problem{
+			status: http.StatusServiceUnavailable, code: "service_unavailable",
+			detail: "The service is temporarily unavailable; retry in a few seconds.",
+			header: http.Header{"Retry-After": {"2"}},
+		}
 	case errors.As(err, &ve):
 		return validationProblem(ve.Fields)
 	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):

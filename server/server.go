@@ -50,6 +50,9 @@ type Config struct {
 	DeletionGrace time.Duration
 	// BodyLimit caps request bodies, in bytes. Default 1 MiB.
 	BodyLimit int64
+	// RateLimit is the management API's requests per second per tenant;
+	// 0 turns it off.
+	RateLimit float64
 	// Now is the clock; tests inject theirs. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -68,6 +71,9 @@ type Server struct {
 	bodyLimit  int64
 	clock      func() time.Time
 	log        *slog.Logger
+	ready      func(context.Context) error
+	limiter    *tenantLimiter
+	ops        operations
 	echo       *echo.Echo
 }
 
@@ -87,6 +93,8 @@ func New(cfg Config) (*Server, error) {
 		bodyLimit:  cfg.BodyLimit,
 		clock:      cfg.Now,
 		log:        cfg.Logger,
+		ready:      cfg.Ready,
+		limiter:    newTenantLimiter(cfg.RateLimit),
 	}
 	if s.grace <= 0 {
 		s.grace = 168 * time.Hour
@@ -147,6 +155,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	e.Use(securityHeaders)
 	e.Use(echomw.BodyLimit(fmt.Sprint(s.bodyLimit) + "B"))
 	e.Use(s.authenticate)
+	e.Use(s.limitTenants)
 	e.Use(newValidator(spec).middleware)
 
 	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))

@@ -30,6 +30,7 @@ var settings = []setting{
 	{"audience", "APPREG_AUDIENCE", "", "required aud claim of tokens (checked when set)"},
 	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
+	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
 	{"log-level", "APPREG_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
@@ -64,6 +65,14 @@ func (c *config) duration(name string) (time.Duration, error) {
 		return 0, fmt.Errorf("--%s: %q is not a positive Go duration such as 90s, 15m or 168h", name, c.str(name))
 	}
 	return d, nil
+}
+
+func (c *config) float(name string) (float64, error) {
+	var f float64
+	if _, err := fmt.Sscan(c.str(name), &f); err != nil || f < 0 {
+		return 0, fmt.Errorf("--%s: %q is not a number of requests per second (0 for no limit)", name, c.str(name))
+	}
+	return f, nil
 }
 
 func (c *config) positive(name string) (int64, error) {

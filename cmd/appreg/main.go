@@ -93,7 +93,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "body-limit", "cache-size", "cors-max-age", "log-level"}
+	"jwks-url", "jwks-file", "issuer", "audience", "body-limit", "rate-limit", "cache-size", "cors-max-age", "log-level"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -118,6 +118,10 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cacheSize, err := cfg.positive("cache-size")
+	if err != nil {
+		return err
+	}
+	rateLimit, err := cfg.float("rate-limit")
 	if err != nil {
 		return err
 	}
@@ -157,7 +161,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	srv, err := server.New(server.Config{
 		Store: st, Auth: verifier, Lookup: cache, DeletionGrace: grace, BodyLimit: bodyLimit,
-		CORSMaxAge: corsMaxAge, Logger: log,
+		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log,
 	})
 	if err != nil {
 		return err

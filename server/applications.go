@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"reflect"
 	"time"
 
@@ -70,7 +71,7 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 	appType := string(b.Type)
 	imported := b.ID != nil || b.Secret != nil || b.TenantID != nil
 	if imported && !p.HasRole(auth.RoleAdmin) {
-		return nil, &authError{status: 403, reason: "importing an application with its id, secret or tenantId needs the role " + auth.RoleAdmin}
+		return nil, &authError{status: http.StatusForbidden, reason: "importing an application with its id, secret or tenantId needs the role " + auth.RoleAdmin}
 	}
 
 	spec := appSpec{
@@ -139,7 +140,36 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		secrets = append(secrets, store.Secret{ID: uuid.NewString(), ApplicationID: id, Hash: hash, Hint: secretHint(secret), CreatedTime: now})
 	}
 
-	if err := s.store.CreateApplication(ctx, app, secrets); err != nil {
+	idem, replay, err := s.idempotency(ctx, p, "createApplication", req.Params.IdempotencyKey, b)
+	if err != nil {
+		return nil, err
+	}
+	var rec *store.IdempotencyRecord
+	if idem != nil {
+		// The replayable answer never carries the secret.
+		rec = idem.record(http.StatusCreated, withSecret(toAPI(app), ""))
+	}
+	if replay == nil {
+		err = s.store.CreateApplicationIdempotent(ctx, app, secrets, rec)
+		if errors.Is(err, store.ErrIdempotencyKeyExists) {
+			// A twin with the same key committed first: answer as it did.
+			_, replay, err = s.idempotency(ctx, p, "createApplication", req.Params.IdempotencyKey, b)
+			if replay == nil && err == nil {
+				err = ErrIdempotencyKeyReused
+			}
+		}
+	}
+	if replay != nil {
+		var first gen.ApplicationWithSecret
+		if err := replay.decode(&first); err != nil {
+			return nil, err
+		}
+		return gen.CreateApplication201JSONResponse{
+			Body:    first,
+			Headers: gen.CreateApplication201ResponseHeaders{IdempotentReplayed: ptrTo("true")},
+		}, nil
+	}
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, ErrIDTaken
 		}
@@ -310,13 +340,19 @@ var errUnchanged = errors.New("unchanged")
 // update runs fn on the caller's application in one locked read-modify-write
 // and stamps who changed it and when.
 func (s *Server) update(ctx context.Context, id string, ifMatch *string, fn func(*store.Application) error) (*store.Application, error) {
+	return s.updateWith(ctx, id, ifMatch, nil, fn)
+}
+
+// updateWith is update that also saves, in the same transaction, the
+// idempotency record rec makes of the saved application (nil for none).
+func (s *Server) updateWith(ctx context.Context, id string, ifMatch *string, rec func(*store.Application) *store.IdempotencyRecord, fn func(*store.Application) error) (*store.Application, error) {
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
 	var unchanged *store.Application
-	app, err := s.store.UpdateApplication(ctx, p.TenantID, id, now, func(a *store.Application) error {
+	app, err := s.store.UpdateApplicationIdempotent(ctx, p.TenantID, id, now, rec, func(a *store.Application) error {
 		if ifMatch != nil && !etagMatches(*ifMatch, a) {
 			return ErrPreconditionFailed
 		}

@@ -124,6 +124,14 @@ func problemOf(err error) problem {
 		return problem{status: http.StatusConflict, code: "tenancy_not_pending", detail: "The application is not an all-tenant application waiting for approval."}
 	case errors.Is(err, ErrPreconditionFailed):
 		return problem{status: http.StatusPreconditionFailed, code: "precondition_failed", detail: "The application changed since you read it (If-Match); read it again and retry."}
+	case errors.Is(err, ErrTooManySecrets):
+		return problem{status: http.StatusConflict, code: "too_many_secrets", detail: "The application already has 3 valid secrets; revoke one or let one expire first."}
+	case errors.Is(err, ErrLastSecret):
+		return problem{status: http.StatusConflict, code: "last_secret", detail: "This is the application's last valid secret; rotate first, then revoke it."}
+	case errors.Is(err, ErrSecretNotFound):
+		return problem{status: http.StatusNotFound, code: "not_found", detail: "No secret with this id exists for this application."}
+	case errors.Is(err, ErrIdempotencyKeyReused):
+		return problem{status: http.StatusConflict, code: "idempotency_key_reused", detail: "This Idempotency-Key was already used for a different request (or that request is still running); use a new key for a new request."}
 	case errors.Is(err, ErrIDTaken):
 		return problem{status: http.StatusConflict, code: "conflict", detail: "An application with this id already exists; choose another id."}
 	case errors.As(err, &ae):

@@ -23,11 +23,13 @@ import (
 
 // Store is what the handlers need of the data layer.
 type Store interface {
-	CreateApplication(ctx context.Context, app *store.Application, secrets []store.Secret) error
 	GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*store.Application, error)
 	ListApplications(ctx context.Context, q store.ListQuery) ([]store.Application, bool, error)
-	UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*store.Application) error) (*store.Application, error)
+	CreateApplicationIdempotent(ctx context.Context, app *store.Application, secrets []store.Secret, rec *store.IdempotencyRecord) error
+	UpdateApplicationIdempotent(ctx context.Context, tenantID, id string, now time.Time, rec func(*store.Application) *store.IdempotencyRecord, fn func(*store.Application) error) (*store.Application, error)
+	GetIdempotency(ctx context.Context, tenantID, operation, key string, notBefore time.Time) (*store.IdempotencyRecord, error)
 	ListSecrets(ctx context.Context, applicationID string) ([]store.Secret, error)
+	ListEvents(ctx context.Context, tenantID, applicationID string, after *store.EventCursor, limit int) ([]store.Event, bool, error)
 }
 
 // Authenticator turns a bearer token into the caller's identity. A refused

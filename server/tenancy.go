@@ -39,7 +39,7 @@ func (s *Server) DecideTenancy(ctx context.Context, req gen.DecideTenancyRequest
 	}
 	now := s.now()
 	// Operators act across tenants: the empty tenant id matches any.
-	app, err := s.store.UpdateApplication(ctx, "", req.ApplicationID, now, func(a *store.Application) error {
+	app, err := s.store.UpdateApplicationIdempotent(ctx, "", req.ApplicationID, now, nil, func(a *store.Application) error {
 		if a.Tenancy != string(gen.All) || a.TenancyApproval != string(gen.Pending) {
 			return ErrTenancyNotPending
 		}

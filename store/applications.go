@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -48,6 +49,12 @@ type Application struct {
 	ScheduledDeletionTime *time.Time `gorm:"column:scheduled_deletion_time"`
 	// Version is 1 at creation and grows by one with every UpdateApplication, for ETags.
 	Version int64 `gorm:"column:version"`
+
+	// Secrets are the application's secrets, oldest first, when the store has loaded them:
+	// CreateApplication sets them, UpdateApplication loads them under its lock for the updater
+	// and saves what the updater leaves (see UpdateApplication). GetApplication and
+	// ListApplications leave them nil. Not a column.
+	Secrets []Secret `gorm:"-"`
 }
 
 // TableName is the table of Application rows.
@@ -133,7 +140,14 @@ func (a *Application) clone() Application {
 	c.TenancyDecidedTime = clonePtr(a.TenancyDecidedTime)
 	c.LastUsedTime = clonePtr(a.LastUsedTime)
 	c.ScheduledDeletionTime = clonePtr(a.ScheduledDeletionTime)
+	c.Secrets = cloneSecrets(a.Secrets)
 	return c
+}
+
+// clonePtr is a deep copy of a.
+func (a *Application) clonePtr() *Application {
+	c := a.clone()
+	return &c
 }
 
 func utcPtr(t *time.Time) *time.Time {
@@ -164,11 +178,19 @@ func visible(db *gorm.DB, tenantID string, now time.Time) *gorm.DB {
 // CreateApplication stores app, its secrets and its origin index rows in one transaction.
 // It normalises app in place (UTC microsecond times, empty rather than nil lists, Version 1;
 // a zero CreatedTime becomes now and a zero LastModifiedTime becomes CreatedTime), so app is
-// afterwards equal to what GetApplication returns. Each secret gets ApplicationID = app.ID,
-// a new UUID if its ID is empty, and app.CreatedTime if its CreatedTime is zero; the
-// caller's slice elements are updated. An existing id is ErrConflict. The same transaction
-// records the change (see Changes), so every replica's cache drops a negative entry for the id.
+// afterwards equal to what GetApplication returns, except that app.Secrets is set to the
+// stored secrets (app.Secrets is ignored on input: the secrets are the argument). Each secret
+// gets ApplicationID = app.ID, a new UUID if its ID is empty, and app.CreatedTime if its
+// CreatedTime is zero; the caller's slice elements are updated. An existing id is
+// ErrConflict. The same transaction records the "created" event (actor CreatedBy, changes the
+// initial values) with its notification to the contacts, and the change (see Changes), so
+// every replica's cache drops a negative entry for the id.
 func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets []Secret) error {
+	return s.create(ctx, app, secrets, nil)
+}
+
+// create is CreateApplication, inserting rec too when it is not nil.
+func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, rec *IdempotencyRecord) error {
 	if app.CreatedTime.IsZero() {
 		app.CreatedTime = now()
 	}
@@ -184,7 +206,17 @@ func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets
 		}
 		secrets[i].prepareWrite()
 	}
+	app.Secrets = cloneSecrets(secrets)
+	if app.Secrets == nil {
+		app.Secrets = []Secret{}
+	}
+	slices.SortStableFunc(app.Secrets, compareSecrets)
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if rec != nil {
+			if err := insertIdempotency(tx, rec); err != nil {
+				return err
+			}
+		}
 		if err := tx.Create(app).Error; err != nil {
 			return err
 		}
@@ -194,6 +226,9 @@ func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets
 			}
 		}
 		if err := insertOrigins(tx, app.ID, app.Origins); err != nil {
+			return err
+		}
+		if err := recordCreated(tx, app); err != nil {
 			return err
 		}
 		return recordChange(tx, app.ID, now())
@@ -267,13 +302,36 @@ func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Appli
 // on SQLite the transaction holds the database's write lock from its start. Concurrent
 // updates of one application therefore apply one after the other and none is lost.
 //
-// Visibility is GetApplication's (ErrNotFound). If fn returns an error, nothing is written
-// and that error is returned as is. Otherwise every updatable column is written (false and ""
-// included), Version grows by one, the origin index follows Origins, and the saved row is
-// returned. ID, TenantID, Type, CreatedBy and CreatedTime keep their stored values whatever fn
-// does. LastModifiedBy and LastModifiedTime are the caller's to set. The same transaction
-// records the change (see Changes), so a rolled-back update records none.
+// Visibility is GetApplication's (ErrNotFound). fn sees the application with its Secrets,
+// oldest first, read under the same lock. If fn returns an error, nothing is written and that
+// error is returned as is. Otherwise every updatable column is written (false and ""
+// included), Version grows by one, the origin index follows Origins, the secrets follow
+// Secrets, and the saved row (with its secrets) is returned. ID, TenantID, Type, CreatedBy
+// and CreatedTime keep their stored values whatever fn does. LastModifiedBy and
+// LastModifiedTime are the caller's to set.
+//
+// Secrets: one whose ID is not stored is inserted (ApplicationID forced, an ID assigned if
+// empty, CreatedTime now if zero); a stored one missing from Secrets is deleted; a stored one
+// whose ExpiresTime changed gets the new expiry (its other fields are not changed and are
+// returned as stored). A nil Secrets leaves them all as they are; an empty one deletes them
+// all. A secret change is a change like any other: Version grows, an event is recorded.
+//
+// The same transaction records the change (see Changes), so a rolled-back update records
+// none, and, when the write changed anything beyond Version, exactly one event with its
+// notification (see ListEvents and ClaimOutbox). The event's action is the first that
+// applies: deletion_scheduled or deletion_cancelled (ScheduledDeletionTime set or cleared);
+// disabled or enabled; tenancy_approved or tenancy_rejected (TenancyApproval changed to
+// approved or rejected); secret_issued (a secret added, whatever else happened to the
+// others); secret_revoked (secrets deleted, or their expiry moved to now or before);
+// otherwise updated. Its actor is the saved LastModifiedBy, its time now, its changes every
+// audited field that changed. A write that changes nothing at all still saves (Version
+// grows, a change is recorded, so ETags move as before) but records no event.
 func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error) (*Application, error) {
+	return s.update(ctx, tenantID, id, now, fn, nil)
+}
+
+// update is UpdateApplication, inserting the idempotency record rec returns, if any.
+func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error, rec func(*Application) *IdempotencyRecord) (*Application, error) {
 	now = nowOr(now)
 	var (
 		saved *Application
@@ -289,6 +347,11 @@ func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now 
 			return err
 		}
 		cur.afterRead()
+		secrets, err := loadSecrets(tx, id)
+		if err != nil {
+			return err
+		}
+		cur.Secrets = secrets
 
 		next := cur.clone()
 		if fnErr = fn(&next); fnErr != nil {
@@ -312,6 +375,20 @@ func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now 
 			}
 			if err := insertOrigins(tx, id, next.Origins); err != nil {
 				return err
+			}
+		}
+		diff, err := syncSecrets(tx, cur.Secrets, &next, now)
+		if err != nil {
+			return err
+		}
+		if err := recordUpdate(tx, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
+			return err
+		}
+		if rec != nil {
+			if r := rec(next.clonePtr()); r != nil {
+				if err := insertIdempotency(tx, r); err != nil {
+					return err
+				}
 			}
 		}
 		// Stamped with the wall clock, not with now (the caller's visibility time): pruning

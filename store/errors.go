@@ -15,6 +15,10 @@ var (
 	// ErrConflict means a unique constraint refused the write (an id that already exists),
 	// on either dialect.
 	ErrConflict = errors.New("store: conflict")
+	// ErrIdempotencyKeyExists means an idempotency record with the same tenant, operation and
+	// key exists already (a concurrent twin committed first), so the write it came with was
+	// rolled back. It wraps ErrConflict: errors.Is(err, ErrConflict) holds too.
+	ErrIdempotencyKeyExists = fmt.Errorf("%w: idempotency key exists", ErrConflict)
 )
 
 // SQLite extended result codes of unique violations (sqlite3.h).
@@ -31,7 +35,7 @@ const (
 )
 
 // translate wraps err as "store: <op>: ..." and maps driver errors onto the sentinels, keeping
-// the driver error in the chain for logs. It is the only place that inspects driver errors.
+// the driver error in the chain for logs. Driver errors are inspected in this file only.
 func translate(op string, err error) error {
 	if err == nil {
 		return nil
@@ -42,19 +46,28 @@ func translate(op string, err error) error {
 	if errors.Is(err, gorm.ErrRecordNotFound) {
 		return fmt.Errorf("store: %s: %w", op, ErrNotFound)
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == pgUniqueViolation {
+	if uniqueViolation(err) {
 		return fmt.Errorf("store: %s: %w: %w", op, ErrConflict, err)
+	}
+	return fmt.Errorf("store: %s: %w", op, err)
+}
+
+// uniqueViolation reports whether err is a primary key or unique constraint violation, on
+// either dialect.
+func uniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == pgUniqueViolation
 	}
 	// glebarez/go-sqlite's *Error; matched by method so the store needs no import of it.
 	var sqliteErr interface{ Code() int }
 	if errors.As(err, &sqliteErr) {
 		switch sqliteErr.Code() {
 		case sqliteConstraintPrimaryKey, sqliteConstraintUnique:
-			return fmt.Errorf("store: %s: %w: %w", op, ErrConflict, err)
+			return true
 		}
 	}
-	return fmt.Errorf("store: %s: %w", op, err)
+	return false
 }
 
 // retryable reports whether err aborted a statement that may simply be run again: PostgreSQL's

@@ -62,6 +62,9 @@ func (s *Store) PurgeDue(ctx context.Context, now time.Time, batch int) ([]Appli
 			if res.RowsAffected != int64(len(ids)) {
 				return fmt.Errorf("deleted %d applications, want %d", res.RowsAffected, len(ids))
 			}
+			if err := recordPurged(tx, apps, now); err != nil {
+				return err
+			}
 			return recordChanges(tx, ids, time.Now())
 		})
 		if err != nil {

@@ -66,6 +66,13 @@ func TestModelsMatchSchema(t *testing.T) {
 			"application_secrets": {"application_secrets_application_idx"},
 			"application_origins": {"application_origins_origin_idx"},
 			"application_changes": {"application_changes_changed_time_idx"},
+			"application_events":  {"application_events_application_idx"},
+			"outbox_messages": {
+				"outbox_messages_due_idx",
+				"outbox_messages_sent_idx",
+				"outbox_messages_reminder_idx",
+			},
+			"idempotency_records": {"idempotency_records_created_idx"},
 		}
 		for table, names := range indexes {
 			for _, name := range names {

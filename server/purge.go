@@ -25,6 +25,19 @@ type Purger struct {
 	Logger   *slog.Logger
 }
 
+// housekeeper is the optional part of a PurgeStore that forgets what is no
+// longer needed: idempotency records past their window, delivered messages.
+type housekeeper interface {
+	PruneIdempotency(ctx context.Context, before time.Time) (int64, error)
+	PruneOutbox(ctx context.Context, sentBefore time.Time) (int64, error)
+}
+
+// How long idempotency records and delivered messages are kept.
+const (
+	keepIdempotency = 25 * time.Hour
+	keepSent        = 7 * 24 * time.Hour
+)
+
 // RunOnce purges everything due now and returns how many applications it deleted.
 func (p *Purger) RunOnce(ctx context.Context) (int, error) {
 	now := time.Now
@@ -35,7 +48,13 @@ func (p *Purger) RunOnce(ctx context.Context) (int, error) {
 	if batch <= 0 {
 		batch = 100
 	}
-	purged, err := p.Store.PurgeDue(ctx, now().UTC(), batch)
+	at := now().UTC()
+	purged, err := p.Store.PurgeDue(ctx, at, batch)
+	if hk, ok := p.Store.(housekeeper); ok && err == nil {
+		if _, err = hk.PruneIdempotency(ctx, at.Add(-keepIdempotency)); err == nil {
+			_, err = hk.PruneOutbox(ctx, at.Add(-keepSent))
+		}
+	}
 	for _, a := range purged {
 		p.logger().InfoContext(ctx, "application purged",
 			slog.String("application_id", a.ID), slog.String("tenant_id", a.TenantID))

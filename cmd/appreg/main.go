@@ -35,10 +35,11 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
-	if err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "appreg:", err)
-		}
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		// --help printed the usage: not a failure.
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "appreg:", err)
 		os.Exit(2)
 	}
 }

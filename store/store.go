@@ -60,6 +60,9 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		Logger:               logger.Discard,
 		NowFunc:              now,
 		DisableAutomaticPing: true, // Open pings below, with ctx.
+		// Writes that must be atomic run in explicit transactions (s.transaction);
+		// wrapping every single statement in one more would only add round trips.
+		SkipDefaultTransaction: true,
 	}
 
 	var (
@@ -89,8 +92,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	switch dialect {
 	case DialectPostgres:
+		// As many idle as open: under load a smaller idle pool closes and
+		// reopens connections (a TCP and auth handshake each) all the time.
 		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(10)
+		sqlDB.SetMaxIdleConns(20)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	case DialectSQLite:

@@ -256,16 +256,6 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			c.Error(err)
 		}
 		status := c.Response().Status
-		attrs := []any{
-			slog.String("request_id", requestIDOf(c)),
-			slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path),
-			slog.Int("status", status),
-			slog.Duration("duration", time.Since(start)),
-		}
-		if p, ok := principalFrom(c.Request().Context()); ok {
-			attrs = append(attrs, slog.String("tenant_id", p.TenantID), slog.String("sub", p.Subject))
-		}
 		level := slog.LevelInfo
 		switch {
 		case status >= 500:
@@ -275,10 +265,21 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 			// successes are logged at debug level, its failures as usual.
 			level = slog.LevelDebug
 		}
-		if !s.log.Enabled(c.Request().Context(), level) {
+		ctx := c.Request().Context()
+		if !s.log.Enabled(ctx, level) {
 			return nil
 		}
-		s.log.Log(c.Request().Context(), level, "request", attrs...)
+		attrs := []slog.Attr{
+			slog.String("request_id", requestIDOf(c)),
+			slog.String("method", c.Request().Method),
+			slog.String("path", c.Request().URL.Path),
+			slog.Int("status", status),
+			slog.Duration("duration", time.Since(start)),
+		}
+		if p, ok := principalFrom(ctx); ok {
+			attrs = append(attrs, slog.String("tenant_id", p.TenantID), slog.String("sub", p.Subject))
+		}
+		s.log.LogAttrs(ctx, level, "request", attrs...)
 		return nil
 	}
 }

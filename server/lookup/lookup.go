@@ -20,7 +20,8 @@
 // shard's read lock and sets a bit, and allocates nothing.
 //
 // A read of the source that began before an invalidation of its key is never stored after
-// it: every shard (every origin, for the origin cache) keeps a generation that invalidations
+// it: each shard of the client cache, and the origin cache as a whole (an application's
+// change can affect origins not linked to it yet), keeps a generation that invalidations
 // advance, and a read stores its result only if the generation it began at is still current.
 package lookup
 
@@ -60,6 +61,13 @@ type changePruner interface {
 	PruneChanges(ctx context.Context, before time.Time) (int64, error)
 }
 
+// The store is the source, with both optional methods.
+var (
+	_ Source       = (*store.Store)(nil)
+	_ originLister = (*store.Store)(nil)
+	_ changePruner = (*store.Store)(nil)
+)
+
 // Defaults of Config.
 const (
 	DefaultSize            = 50_000
@@ -98,8 +106,12 @@ type Config struct {
 // Client is an immutable snapshot of one client's policy and secret hashes, shared by every
 // caller that reads it: never modify it.
 type Client struct {
-	App     store.Application // a copy
-	Secrets []store.Secret    // copies, oldest first (hashes only)
+	// App is a copy of the application with its policy fields only: Name, Description,
+	// Contacts, CreatedBy, LastModifiedBy, TenancyDecidedBy and TenancyComment are empty, so
+	// that a full cache fits its memory budget (see policyCopy).
+	App store.Application
+	// Secrets are copies, oldest first (hashes only).
+	Secrets []store.Secret
 }
 
 // Stats are the cache's counters, for metrics.
@@ -202,21 +214,27 @@ func New(src Source, cfg Config) *Cache {
 	return c
 }
 
-// Start reads where the change log stands, then follows it in the background until Stop:
-// polling, pruning and flushing lastUsedTime. It fails if the log cannot be read.
+// Start reads where the change log stands, empties the cache, then follows the log in the
+// background until Stop: polling, pruning and flushing lastUsedTime. It fails if the log
+// cannot be read. A stopped cache may be started again.
 func (c *Cache) Start(ctx context.Context) error {
 	c.runMu.Lock()
 	defer c.runMu.Unlock()
 	if c.started {
 		return errors.New("lookup: cache already started")
 	}
+	c.done.Wait() // the goroutines of an earlier run, if its Stop gave up waiting
 	latest, err := c.src.LatestChangeSeq(ctx)
 	if err != nil {
 		return fmt.Errorf("lookup: start: %w", err)
 	}
+	// What was cached before (read through, or during an earlier run) may predate changes
+	// the poller will not read again.
+	c.clearAll()
 	c.poll.restart(latest)
-	c.seq.Store(c.poll.cursor)
+	c.poll.failing = false
 	c.poll.lastOK = c.wall()
+	c.seq.Store(c.poll.cursor)
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
@@ -314,10 +332,7 @@ func (c *Cache) fillClient(ctx context.Context, sh *shard[*Client], id string) (
 		var cl *Client
 		switch {
 		case err == nil:
-			if secrets == nil {
-				secrets = []store.Secret{}
-			}
-			cl = &Client{App: *app, Secrets: secrets}
+			cl = policyCopy(app, secrets)
 		case errors.Is(err, store.ErrNotFound):
 			err = nil // a negative entry
 		default:
@@ -329,7 +344,11 @@ func (c *Cache) fillClient(ctx context.Context, sh *shard[*Client], id string) (
 			delete(sh.flights, id)
 		}
 		if err == nil && sh.gen == f.gen {
-			c.clients.put(sh, id, cl, 1)
+			key := id
+			if cl != nil {
+				key = cl.App.ID // the same string: the entry keeps one copy, not two
+			}
+			c.clients.put(sh, key, cl, 1)
 		}
 		sh.mu.Unlock()
 		f.val, f.err = cl, err
@@ -350,7 +369,9 @@ func retryAfter(err error, ctx context.Context) bool {
 
 // OriginApps returns the visible applications that list origin (exact, normalised), enabled or
 // not, of every tenant; none is an empty slice. Answers are cached per origin, empty ones
-// included. The slice is shared: never modify it.
+// included. Each application carries what a CORS decision reads: ID, TenantID, Type,
+// Tenancy, TenancyApproval, Enabled, ScheduledDeletionTime and the times; its other strings
+// and lists are empty (see corsCopy). The slice is shared: never modify it.
 func (c *Cache) OriginApps(ctx context.Context, origin string) ([]store.Application, error) {
 	sh := c.origins.shardOf(origin)
 	if e := sh.get(origin); e != nil && c.current(e.val) {
@@ -398,15 +419,14 @@ func (c *Cache) fillOrigin(ctx context.Context, sh *shard[*originEntry], origin 
 		if err != nil {
 			err = fmt.Errorf("lookup: origin %s: %w", origin, err)
 		} else {
-			if apps == nil {
-				apps = []store.Application{}
-			}
-			oe = &originEntry{apps: apps}
+			oe = &originEntry{apps: make([]store.Application, len(apps))}
 			for i := range apps {
+				oe.apps[i] = corsCopy(&apps[i])
 				if d := apps[i].ScheduledDeletionTime; d != nil && (oe.due.IsZero() || d.Before(oe.due)) {
 					oe.due = *d
 				}
 			}
+			apps = oe.apps
 		}
 
 		c.originMu.Lock()

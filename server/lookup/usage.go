@@ -18,7 +18,9 @@ type usage struct {
 	seed   maphash.Seed
 	shards [usageShards]usageShard
 	// pending counts the distinct ids held; past limit a flush is asked for early, so memory
-	// stays bounded when more applications are used per period than the cache holds.
+	// stays bounded when more applications are used per period than the cache holds. Past
+	// twice the limit (no flusher running, or the database refusing writes) new ids are
+	// dropped: lastUsedTime is worth less than the process's memory.
 	pending atomic.Int64
 	limit   int64
 	kick    chan struct{}
@@ -48,18 +50,23 @@ func (u *usage) init(limit int) {
 func (c *Cache) NoteUse(applicationID, secretID string, at time.Time) {
 	u := &c.usage
 	sh := &u.shards[maphash.String(u.seed, applicationID)%usageShards]
+	room := u.pending.Load() < 2*u.limit
 	var added int64
 	sh.mu.Lock()
 	if old, ok := sh.apps[applicationID]; !ok {
-		sh.apps[applicationID] = at
-		added++
+		if room {
+			sh.apps[applicationID] = at
+			added++
+		}
 	} else if at.After(old) {
 		sh.apps[applicationID] = at
 	}
 	if secretID != "" {
 		if old, ok := sh.secrets[secretID]; !ok {
-			sh.secrets[secretID] = at
-			added++
+			if room {
+				sh.secrets[secretID] = at
+				added++
+			}
 		} else if at.After(old) {
 			sh.secrets[secretID] = at
 		}
@@ -101,8 +108,9 @@ func (c *Cache) flushUsage(ctx context.Context, final bool) error {
 	for i := range u.shards {
 		sh := &u.shards[i]
 		sh.mu.Lock()
-		a, s := sh.apps, sh.secrets
-		if len(a) > 0 || len(s) > 0 {
+		var a, s map[string]time.Time // taken: no NoteUse writes them any more
+		if len(sh.apps) > 0 || len(sh.secrets) > 0 {
+			a, s = sh.apps, sh.secrets
 			sh.apps, sh.secrets = make(map[string]time.Time), make(map[string]time.Time)
 		}
 		sh.mu.Unlock()

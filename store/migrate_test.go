@@ -134,7 +134,7 @@ func TestOpenSQLite(t *testing.T) {
 			if err := db.Raw("PRAGMA foreign_keys").Scan(&fk).Error; err != nil || fk != 1 {
 				t.Errorf("foreign_keys = %d, %v", fk, err)
 			}
-			if err := db.Raw("PRAGMA busy_timeout").Scan(&busy).Error; err != nil || busy != 5000 {
+			if err := db.Raw("PRAGMA busy_timeout").Scan(&busy).Error; err != nil || busy != 15000 {
 				t.Errorf("busy_timeout = %d, %v", busy, err)
 			}
 		})

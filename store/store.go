@@ -43,7 +43,7 @@ const (
 // SQLITE_BUSY when a read lock cannot be upgraded, and a read-modify-write transaction is
 // serialised like SELECT ... FOR UPDATE on PostgreSQL. WAL lets plain reads run while a write
 // transaction is open in another connection.
-const sqliteParams = "_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
+const sqliteParams = "_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_txlock=immediate"
 
 // Store is the data layer over one database. It is safe for concurrent use.
 type Store struct {

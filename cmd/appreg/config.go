@@ -32,6 +32,7 @@ var settings = []setting{
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
 	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
+	{"memory-limit", "APPREG_MEMORY_LIMIT", "200MiB", "soft memory limit for the Go runtime (bytes, or with KiB/MiB/GiB); GOMEMLIMIT wins when set"},
 	{"log-level", "APPREG_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -81,6 +82,23 @@ func (c *config) positive(name string) (int64, error) {
 		return 0, fmt.Errorf("--%s: %q is not a positive whole number", name, c.str(name))
 	}
 	return n, nil
+}
+
+// bytes reads a size such as 200MiB, 1GiB or 1048576.
+func (c *config) bytes(name string) (int64, error) {
+	v := strings.TrimSpace(c.str(name))
+	mult := int64(1)
+	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if n, ok := strings.CutSuffix(v, suffix); ok {
+			v, mult = n, m
+			break
+		}
+	}
+	var n int64
+	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("--%s: %q is not a size such as 200MiB", name, c.str(name))
+	}
+	return n * mult, nil
 }
 
 // databaseURL is the configured database, or the SQLite file in the data dir.

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -94,7 +95,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "body-limit", "rate-limit", "cache-size", "cors-max-age", "log-level"}
+	"jwks-url", "jwks-file", "issuer", "audience", "body-limit", "rate-limit", "cache-size", "cors-max-age", "memory-limit", "log-level"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -125,6 +126,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	rateLimit, err := cfg.float("rate-limit")
 	if err != nil {
 		return err
+	}
+	memLimit, err := cfg.bytes("memory-limit")
+	if err != nil {
+		return err
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The lookup cache at its bound holds about 100 MiB live; a soft limit
+		// makes the collector work harder before the process grows past it.
+		debug.SetMemoryLimit(memLimit)
 	}
 	log, err := newLogger(stderr, cfg.str("log-level"))
 	if err != nil {

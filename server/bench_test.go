@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 
 	"github.com/cxone/appreg/server/auth"
@@ -12,7 +13,11 @@ import (
 // BenchmarkLookupStack measures the lookup path through the whole HTTP stack
 // (request id, auth, validation, routing, handler, cache hit), in process.
 func BenchmarkLookupStack(b *testing.B) {
-	e := newEnv(b, "sqlite")
+	dialect := "sqlite"
+	if d := os.Getenv("BENCH_DIALECT"); d != "" {
+		dialect = d
+	}
+	e := newEnv(b, dialect)
 	app := e.created("acme", confidentialBody())
 	tok := e.token("platform", "gw", auth.RoleLookup)
 	h := e.handler

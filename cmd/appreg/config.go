@@ -28,6 +28,8 @@ var settings = []setting{
 	{"jwks-file", "APPREG_JWKS_FILE", "", "file holding the issuer's JSON Web Key Set"},
 	{"issuer", "APPREG_ISSUER", "", "required iss claim of tokens (checked when set)"},
 	{"audience", "APPREG_AUDIENCE", "", "required aud claim of tokens (checked when set)"},
+	{"smtp-url", "APPREG_SMTP_URL", "", "SMTP server for notifications (smtp://host:port, smtps://user:pass@host:465); empty: notifications go to the log"},
+	{"smtp-from", "APPREG_SMTP_FROM", "appreg@localhost", "From address of notifications"},
 	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
 	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},

@@ -20,12 +20,14 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/cxone/appreg/server"
 	"github.com/cxone/appreg/server/auth"
 	"github.com/cxone/appreg/server/lookup"
+	"github.com/cxone/appreg/server/notify"
 	"github.com/cxone/appreg/store"
 )
 
@@ -95,7 +97,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "body-limit", "rate-limit", "cache-size", "cors-max-age", "memory-limit", "log-level"}
+	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "cache-size", "cors-max-age", "memory-limit", "log-level"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -191,11 +193,30 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 
+	var sender notify.Sender = notify.LogSender{Logger: log}
+	if u := cfg.str("smtp-url"); u != "" {
+		if sender, err = notify.NewSMTPSender(u); err != nil {
+			return err
+		}
+	}
+
+	// Background work: the purger and the notification dispatcher. Both are
+	// safe on every replica; they stop after the HTTP server has drained.
 	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	purgerDone := make(chan struct{})
+	var background sync.WaitGroup
+	background.Add(2)
 	go func() {
-		defer close(purgerDone)
+		defer background.Done()
 		(&server.Purger{Store: st, Interval: interval, Logger: log}).Run(bg)
+	}()
+	go func() {
+		defer background.Done()
+		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log}).Run(bg)
+	}()
+	backgroundDone := make(chan struct{})
+	go func() {
+		background.Wait()
+		close(backgroundDone)
 	}()
 
 	base := "http://" + ln.Addr().String()
@@ -216,7 +237,7 @@ Get a token and call it:
 	select {
 	case err := <-serveErr:
 		stopBackground()
-		<-purgerDone
+		<-backgroundDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -225,7 +246,7 @@ Get a token and call it:
 	defer cancel()
 	err = httpServer.Shutdown(shutdownCtx)
 	stopBackground()
-	<-purgerDone
+	<-backgroundDone
 	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

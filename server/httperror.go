@@ -44,6 +44,7 @@ var titles = map[string]string{
 	"idempotency_key_reused": "Idempotency key reused",
 	"rate_limited":           "Too many requests",
 	"service_unavailable":    "Service unavailable",
+	"not_ready":              "Not ready",
 }
 
 // handleError is echo's one error handler: every error of the validator, the
@@ -106,6 +107,12 @@ func problemOf(err error) problem {
 	switch {
 	case errors.As(err, &rl):
 		return rateLimitedProblem(rl)
+	case errors.As(err, new(notReady)):
+		return problem{
+			status: http.StatusServiceUnavailable, code: "not_ready",
+			detail: "The service cannot reach its database or its migrations are not applied yet.",
+			header: http.Header{"Retry-After": {"2"}},
+		}
 	case store.IsUnavailable(err):
 		return problem{
 			status: http.StatusServiceUnavailable, code: "service_unavailable",

@@ -144,6 +144,9 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := s.ops.loadServedSpec(spec); err != nil {
+		return nil, err
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true

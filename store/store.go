@@ -19,6 +19,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -194,4 +195,13 @@ func nowOr(t time.Time) time.Time {
 		return now()
 	}
 	return normTime(t)
+}
+
+// DBStats reports the connection pool, for metrics.
+func (s *Store) DBStats() sql.DBStats {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return sql.DBStats{}
+	}
+	return sqlDB.Stats()
 }

@@ -175,6 +175,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		Store: st, Auth: verifier, Lookup: cache, DeletionGrace: grace, BodyLimit: bodyLimit,
 		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log,
+		Ready: func(ctx context.Context) error {
+			if err := st.Ping(ctx); err != nil {
+				return err
+			}
+			if pending, err := st.MigrationsPending(ctx); err != nil || pending {
+				return errors.Join(err, errors.New("database migrations are not applied"))
+			}
+			return nil
+		},
 	})
 	if err != nil {
 		return err

@@ -1,0 +1,69 @@
+package server_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func TestOperationalEndpoints(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	// Some traffic for the metrics.
+	e.created("acme", confidentialBody())
+	e.do(http.MethodGet, "/applications/missing", e.token("acme", "u"), "", nil)
+
+	tests := []struct {
+		path, contentType, contains string
+	}{
+		{"/healthz", "application/json", `"status":"ok"`},
+		{"/readyz", "application/json", `"status":"ready"`},
+		{"/openapi.json", "application/json", `"operationId":"createApplication"`},
+		{"/openapi.yaml", "application/yaml", "operationId: enableApplication"},
+		{"/docs/", "text/html", "swagger-ui-bundle.js"},
+		{"/docs/init.js", "javascript", "persistAuthorization: true"},
+		{"/docs/swagger-ui-bundle.js", "javascript", "SwaggerUIBundle"},
+		{"/metrics", "text/plain", `appreg_http_requests_total{route="/applications",method="POST",status="201"} 1`},
+		{"/metrics", "text/plain", `appreg_http_requests_total{route="/applications/:applicationId",method="GET",status="404"} 1`},
+		{"/metrics", "text/plain", `appreg_http_request_duration_seconds_bucket{route="/applications",method="POST",le="+Inf"} 1`},
+		{"/metrics", "text/plain", "appreg_lookup_cache_entries"},
+		{"/metrics", "text/plain", `appreg_db_connections{state="idle"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path+" "+tc.contains, func(t *testing.T) {
+			resp, body := e.do(http.MethodGet, tc.path, "", "", nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%s: %d %s", tc.path, resp.StatusCode, body)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.Contains(ct, tc.contentType) {
+				t.Errorf("Content-Type %q, want %q", ct, tc.contentType)
+			}
+			if !strings.Contains(string(body), tc.contains) {
+				t.Fatalf("%s lacks %q:\n%.2000s", tc.path, tc.contains, body)
+			}
+		})
+	}
+
+	t.Run("served spec calls the host that served it", func(t *testing.T) {
+		_, body := e.do(http.MethodGet, "/openapi.json", "", "", nil)
+		var doc struct {
+			Servers []struct{ URL string } `json:"servers"`
+		}
+		if err := json.Unmarshal(body, &doc); err != nil || len(doc.Servers) != 1 || doc.Servers[0].URL != "/" {
+			t.Fatalf("servers: %+v %v", doc.Servers, err)
+		}
+	})
+	t.Run("metrics never carry ids", func(t *testing.T) {
+		_, body := e.do(http.MethodGet, "/metrics", "", "", nil)
+		if strings.Contains(string(body), "missing") {
+			t.Fatal("a raw path reached the metrics")
+		}
+	})
+	t.Run("not ready is 503 in the error shape", func(t *testing.T) {
+		e.Store.Close()
+		resp, body := e.do(http.MethodGet, "/readyz", "", "", nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), `"error":"not_ready"`) {
+			t.Fatalf("readyz with the database closed: %d %s", resp.StatusCode, body)
+		}
+	})
+}

@@ -14,6 +14,7 @@ help:
 	@echo "make lint              gofmt, go vet"
 	@echo "make build             build $(BIN)"
 	@echo "make bench             run the benchmarks (scripts/bench)"
+	@echo "make fuzz              run every fuzz target for FUZZTIME (default 30s)"
 
 generate:
 	$(GO) generate ./gen
@@ -35,6 +36,9 @@ lint:
 
 bench:
 	@scripts/bench
+
+fuzz:
+	@scripts/fuzz
 
 clean:
 	rm -rf bin

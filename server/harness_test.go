@@ -68,6 +68,12 @@ const testGrace = time.Hour
 // newEnv starts a server on a fresh database of dialect.
 func newEnv(t testing.TB, dialect string) *testEnv {
 	t.Helper()
+	return newEnvWith(t, dialect, nil)
+}
+
+// newEnvWith is newEnv with the server's configuration adjusted by tune.
+func newEnvWith(t testing.TB, dialect string, tune func(*server.Config)) *testEnv {
+	t.Helper()
 	st := storetest.Open(t, dialect)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -89,10 +95,14 @@ func newEnv(t testing.TB, dialect string) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Stop(context.Background()) })
-	srv, err := server.New(server.Config{
+	cfg := server.Config{
 		Store: st, Auth: v, Lookup: cache, DeletionGrace: testGrace, Now: clk.Now, Ready: st.Ping,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1191,6 +1191,8 @@ type CreateApplicationParams struct {
 	// IdempotencyKey A unique key per intended operation (a UUID is best): a retry with the same key
 	// and body within 24 hours answers the first answer instead of acting again. The
 	// same key with another body is refused (409 `idempotency_key_reused`).
+	// Example: `0b6e3f52-0c2e-4c8e-9d0a-3f4b5c6d7e8f`. (No example value is filled
+	// in, so that trying an operation in Swagger UI does not replay an old one.)
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1198,7 +1200,8 @@ type CreateApplicationParams struct {
 type DeleteApplicationParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1206,7 +1209,8 @@ type DeleteApplicationParams struct {
 type PatchApplicationParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1214,7 +1218,8 @@ type PatchApplicationParams struct {
 type DisableApplicationParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1222,7 +1227,8 @@ type DisableApplicationParams struct {
 type EnableApplicationParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1230,7 +1236,8 @@ type EnableApplicationParams struct {
 type DisableApplicationAliasParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1238,7 +1245,8 @@ type DisableApplicationAliasParams struct {
 type EnableApplicationAliasParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -1255,12 +1263,15 @@ type ListApplicationEventsParams struct {
 type RotateSecretParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 
 	// IdempotencyKey A unique key per intended operation (a UUID is best): a retry with the same key
 	// and body within 24 hours answers the first answer instead of acting again. The
 	// same key with another body is refused (409 `idempotency_key_reused`).
+	// Example: `0b6e3f52-0c2e-4c8e-9d0a-3f4b5c6d7e8f`. (No example value is filled
+	// in, so that trying an operation in Swagger UI does not replay an old one.)
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
@@ -1268,7 +1279,8 @@ type RotateSecretParams struct {
 type RevokeSecretParams struct {
 	// IfMatch The `ETag` of the application as last read: the change is made only if the
 	// application is still at that version (412 `precondition_failed` otherwise).
-	// `*` matches any version.
+	// `*` matches any version. Example: `"7"`. (No example value is filled in, so
+	// that trying an operation in Swagger UI does not send a stale one.)
 	IfMatch *IfMatch `json:"If-Match,omitempty"`
 }
 
@@ -12724,166 +12736,167 @@ var swaggerSpec = []string{
 	"wIKDiS5aVLEMskOremrM03j3oZaHAz3syqzDt25dcekRjonsAyWNc3bL5URBMKJF3o/prxMWrm8r17Fd",
 	"768Tls+8BePs/OWN6Jc3TAz0sNE96uxHjREX7udOtOxaJbOf2Gx+oSdkIvivE0Zu2IyMWU640EykLCUS",
 	"/DfgeqDk48ezl0b0XDOld7tGyjOdz8iU62F5w27YrCeoSAmwAvM3Lsj+IRnKSe7uas0l5UJpRlNwECXg",
-	"G6IDykWLXA5ZT7gv41hUSD1kOY7AFclZH8zqncP2C0NsxWKvbtjsKmfmj/FuqyeCI2pfP2UH/aP9ZjvZ",
-	"Z83D5DlrvkjbtHnQP7w+Sp6mz9jzvjsSZKLlmVS4yKLD2T86qh7OmGrNcvPN//Nzr/dlv9Ps9b48e/X5",
-	"///PRu3J9YHfLqBNw9ALqvT9RNQahzmjaRf+6pi1IiOasoJja7O7/ptcEaV5lhGqiR5S7YQB2Tns7JN4",
-	"nLNEipSD0O9TnrE0JnAaU66Y2eP4/4vJyMyZmdOeuferu++kQf32WjGzeF+f1m3WGz7iuoa6NRlJpVFY",
-	"jMyc/CChkWuwfUCHLfKJ66GcaMJ1RGiW2d0dBde7027X39UMZlCZNR8ZGdJpm5dGXNgfiwWYuzZgOa5A",
-	"ypvJGLW2RZwW9QM8VMt0FbqVuCA7GEmaKHPJjNJDuIiIzG2E6eTDmXna6CUsrbDkGuWjbomFurKM/3pn",
-	"1dl/vppBoYmxaMWooz5RIF1ip1VXRcpaKnatSCn09GVL6st8RI1yP5nwtFGrCeRMjaVQmLTxA02N4siU",
-	"dm5aJnQlQr33izKL/Fquwixfg+en1DJ/7nzuktFEaSKkRschF4SSfk4HI3P+O/+xa3Yiz8F1wQWogFe5",
-	"Hd3+5WWwrVt9PHTu+J+AnaOwmMaqj90ZZVhTPVGN7qG5E5prOMAznDgpJ273eJKLbvJFCtal43HOBt1x",
-	"Lq8zNupWl3q3rg7wCvYKDm2e3OzXkFdm5tyNIMzJdc7ojTJib5KxYxLjnsTEUJEijCZDIvt9DD0T2KWW",
-	"mdGpFP2MJ9uSwbzGWBsmPiYM7CSjjqNgNRo6FQnLgFW4l1oepXifvbJmVS2xPMIUSgJ4URKAp5mRYj6r",
-	"aKBmEQ9DBuGKzYQZ6cv8mqeovniqUTw/iTgisfUIXwmpr2xKQrxrKMm8zlOzeZreMPOBxBKJYWp3UeM1",
-	"jJMysTXRcOVNUDBmJ53LDFaWs0ELfJytgHOoSb/PE3QMgL26gB42+Xp51Af+XS+HgtfWuu1z03uYkwYb",
-	"u/CpkOuJJhlNbrw16ZoVw0GdCaPN0Qy/v/0Nt6F2giqVuTiojxwTo2GDKkwyqlnun5d5ieVX+OPCm7vR",
-	"py3vW+2cdqd6FHJw3A3iprTqSIMVPMxhhss9xjO0HH1EZ+SagdnCWdoicbHcmKAPpc+ZMvzLKoX2Y08U",
-	"yeQAT/yd1K/lBJMmtjjsdzJM/EHbiYNuA2FxUEhncpJbRc8/cMNI+jB47Wlv9e3yeh6WB/lOauIGWnWG",
-	"5aTuf4DvJFGTZBgswx4F6Kz5E1VM/S5qfKCzTNL0Uso3NB+we9w/RyHov/qSAEvrkLf8B3//7VNXWsqr",
-	"DEZceOuWf7DY9I7HE626SLSUxH191ebPz+hhdSBnYsO3jeCiwcUgNEnYWOPN+ODZhq/h9j2MymNt15Qo",
-	"LhJm6BfsWnNNd5yluHtc/A45GhUpuif886uxXtfSeO4/g/LA98sD9zeMFNNZdeR1i3hwjaeyYl16GxRY",
-	"nL4vuLJwoIULpI+Pgt5Snhmt8AGEo9GX2Ggsc5rzbEYm5cePrSsKrQ02NSajFKmqSkuesCvvtdVCc7sh",
-	"S+HoXW+7JSQcfx0JWZ31wwrKhApjreVgwHCtSEo1vaaKkZwPhsaUm7q10r5mOYnPzQ/NE/NDXCybvJN6",
-	"aCyfKVWOesxeePEH7715Q/8Cv2P0kynlmlyzvsxRVs+4GAS2/n5NFKF0o5jlXkr5loqZZalqW+KTEh1G",
-	"lh0qYwD4AjTcmI7djEBkUM2uwC20kNdsP0jBVfY9K2rue+uIEX+WD0NeFXmNfGOER2rXCdLEUJwZnkDU",
-	"Uq1Dao9EVZ2VVPVRuKjnvWQb2htDqghGuNNjMmCaUCLYlEjBWjXeHBdRXcCv1vlkqel15p0u7vvrulzw",
-	"+YchlWtGc4jTWTNsxJXiYhCV7pfILctYz4Zb6Xyi9ByD+fTpU/NkoodGk0+oZvXuRDtcMjQUKgaM7Jy/",
-	"PiVPnx21Kx7FH/BB2PL/6oVH0WtE+Icrb4D/6jV03WGsiHsiaanJGJKg07cs5fQSntmKxC6YSEFig/JG",
-	"Fam+6NPXpBz3amQGvoLZ1RLaWh8uNZ2jksq81REYhdhRVpHbguk9jpJrCCuurilugYfafrAS4q0LpZV5",
-	"qs4/732yRd6xW0N8NM+NqUmtc9vs3DiXY5Zrjv5jP1kDUjre98H9ujS0Wb5zN5ex/iFnwIONdAlTbUVa",
-	"pPz7kRFQ5Mrk2eVDn7rn7oJc2tqwlZpcQ9RqOpT+bnEdXr+FOXhG3cRUCHTSV+5TJU/XuySLslYL335K",
-	"NWtCZt0aowQrW747/j26q8uyWfeE3Qvzx1uEhhLQSfsyTxjqbjFm8MRkIjQ3x21ErY30kErsj0IRFTLW",
-	"cAPuMG9nbVIMo+y10/VyBmKbKcTTeDciVGG+Drme+dZm/aTKBKEqsX0aMogTV6OjIzoj1BMTAdnhYS84",
-	"/GspM0bhDMt06jkazyeMTIccPOELfeUcQnjCqd/XrDC5ZE5SrmBNwcyK7KNVU/tleqNcytAqyvzx008X",
-	"xbN380nhKy8wxJnd1B/uCs+nnD/aPQ5zBmuIyCipuE6fatJjQq/RGu4TYbh6uPYw9/DgnnN0aW7LT/MN",
-	"PPbx/Az4MIY3l7/xzjxz56XELX/8vX3sLsiCW/7OuX3QTWtB+duijZ/yLDPXA+4RS0F+DaRMj8nYSrQV",
-	"d63+WA7aD0A6Nqlv+fovXKhCl9x+LR5fU9q6oZwoXlysDkAenQtVxWbjYpplcS2vLVMVlyYmUE3kVKgq",
-	"312ZbrByu/Vs9W57ggd0aAzMu6j+z42yhBgj/rZGwV+Op/XYMcuzqxHe/lUoL1J5Zx2Z+LLKkx++vhSq",
-	"LnPcuIYtljmJ8voXlgAP9/Ei4HNANym6DGn2wdMzrUyp6LBhcbIutTRIx3K1fObKkB1pK/wU5BTtEpqm",
-	"mPEX9UTs9jk2Sma0vuoZEZvmEWPe0COrxi9Zn04yDW6CuCYxOl5/5sdgRaBb3DIrW8cnBdtepd5e1+Q1",
-	"t/XMO0BzapgiVqnKJDw9Jh2zJZ3950baxyfNf9Pm/7abL1pX/7dpztcs1eY7cEHiJsb/Y6PBxE2rw8SR",
-	"TS6sZoDV129ulDl0T1XnTyVTNxFErsJtO7qwNQg7a92HiktlaSXtkrTW53XCF+bxCotEzsQS55/hWUpN",
-	"WFqtnziGIKlL9+OapJKhHwA9N8HkDzpHB08xi88l9T09aD/bDxP7nrbnM/sC0X9fQ+81/8JSQjUBUQE+",
-	"hYB/WWuv1VgqsOuP2sstrBiGyPORo60U5Bte4ocQ61aMVwX3CvFYl3F4UvK/LrFJz6AkLbBKAybZExUu",
-	"ia+63avywDXT4Jfvp59SHAxem1Q8h7MDtUOhfA0wdL42uGYjtcEBlWfaoHlOQZP1gVW+LlNFIUQQJOj2",
-	"ZZbJ6TEZUwW5GVSRGJPi4wdJup9PR/UJK9iMFeT0weVqb6BsXUImPMswSIGGdIucoGVpuGosJlkWu2du",
-	"GBsb6uM5gcqvFjlnNG2aK9wT9hmas1IDgU1lv05o5gphkkmem4/D+1GRPV9kcf8mKtfpOsIDONNjuCGL",
-	"PTtee6Na4T2sS0Gfczw+yKC1lunv3Bm51VIXKKv3PyvgmXM7tsRxWAxJdiaKeYot3MdCs93dbEab+BC3",
-	"XPRv6wt8rFtU5/v7Da/Scn/gQw5tODvmxnx3+32T/d3af/dgDJLs9Kv6/O6GTPMRnYTb8vHFdsdjcXNn",
-	"Q2wcnUJrYtkBgWE0GzN08lsVTW12SnfLFUcX7a9UOvsWdtwlCRWo/9HCBscE6qbiKasCnEExHvqe8F1j",
-	"1lZfB1uxiaCauQOe8j9yTD78dPoKFbGeiK2WFhvLqAY9pDCnKblG4KNjmw3BrFxxXzKKu62tDirYIwca",
-	"FRVYb599Hb/y8DLj5hPXw4vC07ExYQDqQ6gFL/KbeMFMfGQDV2eXqKGcCsJFT/jl7GafIqK0zOcsTki9",
-	"IEOqhlV7cjPEohX+9nma/bzCU0yVF8+PMAGda1V6jEA99leI5S4ngXURDvE3Oa3SmszrdtKFg5Q/JEVn",
-	"RkiDLZ/4ajEMa7AxQiqsBc+YI8bT9+cX50xNsjojG0E6lketUTxDwDqhGZZRjTOqjbR7osjJhzPMFgTC",
-	"8eoFwmB2VSusWrh2JnXGLRb9fyigRepdJQVokKEAcB754CAEmRTcgAHVbEpnhAlMUOB1mS9z8CWLtogX",
-	"JR2u/hUGVzcsJWXsYY0diSoG7rpmbb31tGZwz8dTqeMo781I+wQeAwGk3IInKvRM3g+NxXl33JW4x7cW",
-	"iOXSDcTTDeEZltppL22ahCVDBZsD8Zfl2R0PbCbdNw9k5axDxBdv2lvZB5vr/CEKTu06vUCXPYzIrD0Z",
-	"YnGxMaNBkQCZcLF/9HS9Bf5GAZHlgW05FSyvY69LUP28KzCP4LNwB51Yq2yh2b15MWa9Y+ts42MEzm1g",
-	"3I9pl0XE8zHyOa4ehs3LYHkZQHdh84D8Ar5Zt7u1YsxzH1ZEWJrmTCmM+oDHoQZP44kiGe+zZJZkzAIu",
-	"kh30+rcjkkJ4LNG7FZ68GL624LgFIdU/W/GVHNZQ14h+OcPPdTAK5X6a570vQxdhVaTS2rjPXLhnY0BT",
-	"33Rr79etoSieDaf06pblM0yyLtA5sOge0lQoURrKzUc0GXLBiJFUrizfWyt47XoixvzomCg6I1NYrSSp",
-	"bJHYzAfKtbmGcHWMKczW2+deoznewfPXpz3x4vDoGbE5ytYzX+c1dynZtZs9BXspl2JApEWysgnJ4YZv",
-	"CtUwt72sfnsv5nevS+IKpILZjiDvHdI65iuxzXNFIaj5YQQaEpS+25sPb9YXyhfV7wuK5iGVRMqrERUz",
-	"q3Qr82xGlVPCYaL1yD/m7Trcmqio/y3LJ80v63PO4TN+nQxQynx1lvu1K2uOqzbaPD5H/Yktva4nUE/D",
-	"hDEGyZjlSkImKaGJEQuPQUA1vPO1zDGMTosKxknOVESkYIQJnSOY1BwoRrReRPG1efqVKw2vcjOvUv3r",
-	"4tx+CxpDMyWdeRD/s2nLwppnaUywfGQXLXZ78OH+LQdpnXMp2vqHukn97fLyA8EH4L4F4yAWynzmAJZQ",
-	"1BDAUOaaWHhIJ7RuuAABZnlTuJCFACvzbrTqYB/Pz4igI3OIK4dZG65lVeh1IbBBmZUHm1NseuQ4bp0O",
-	"ALDK82t7L1hVuFuU+krqYsVITZbI0SEdj5mwmafO0VBgDJdYzC7NGx5z/3J2wpXfAqT4JeKp4C/Hk3wA",
-	"/7B+CMxxKX/O2a20ICqWqbr0fu9XOTMbxCputnKOcyRiIZJXJoZT81XAnoqRDmLrqvCqa7ViWZ/swEJs",
-	"jddsd80U8vmJhdDMG5qZBULz1yUB+qGjEJvwbn1cMktBWRBsih5ftRmTO4Wv1XG5Air669YMybdtNrRc",
-	"lubd769Inl5xt28dimMVr9I3MfBLSHGRu3PlWS285vV5LQ4Yfc2MFmQY98llkVnKcmcwrEhjWWO76hfs",
-	"U9Dcki1Y19c6daDuyAGqve4GAFnbqtwdW/dgIVjt9cDC74zRvAottyZIbjT/2GQBnO6dRY5fPFNb6Ltk",
-	"qhOhmN5qop+rp4O7vPBwCvtmwdnUeBxClSlCj/+Y6iHhwoaYXPXiTuwrePEusFzzsIWlNT+ikgNIZYt1",
-	"wzp6cKhutWKOK2u/WEd/ZFSsqcxTtVop3VgNrd3yYoJ1ex/46eZ1GkHgsMnH8zf1Jv+PF+/fkU/smvzE",
-	"ZuSCVbTCZZTSmrIsa94IORV7v0xvVAvKdUNrvn1YF8b0PHXzrEUq3UQ/CXHnZhQzdVyir+aTjClgLcXJ",
-	"xhuQeAiTXeOnWPPldZbqey7a80z2HR3VaqKGhsmYyXFmrkAiB4IrFtkgmiE4KYrUOdAduNIWtmtMByiZ",
-	"y/VUe45smLn6vnSlVtLb3p9f2OiNItYARji8RVGcXI7KqGm3J2IQQ6y7tzeUSv/cNXbJ5zgiQgIfgH9M",
-	"eZYmNE9b5ALjhMII4owDGK4ZMycJVSzqiRQzhAkk/eZsZJTAKiLuSjD0zejhIYgg8OrW5BJ4lyAiRoQb",
-	"4UPYF5robAZZlDKbaAab5dhLsHPHJIYlGOveaKrmh9iQESWZlGMAPjf7T3aKRkcR+bnb7XyOSCYTmpk/",
-	"7h471/cORtB3A0xdDEuACTpRYK/n/NYoSuYnPGWLeqV6IvY7MNHxuFuInRhxCp7vH+1vdHIBCv2GV9qT",
-	"zfc/S6mpZhiQ95BRl6bKVvS39VL9BYLxfJM8fwcNfrFJbUKBJ+7aaChNZxaMcKdN0IyDR0eEGlGasN0i",
-	"6Z88f3rYbgcLgN94s98/elGZfLsWfXhOgl64IEpl7mOasKZiRsXQLCXgAVS1Zda1Hs2wBQJhI2Oyr0Nh",
-	"FiZY9GW9R8zCBI+YpinVFKvVHCmgrcmVTeNBgWERq6qUthaAwIYGUKWfyaJyV6XlWBkt6oaLgV9ivIJq",
-	"F/VHWW9qw1odKQBfhgLovpxABlRurPtcRZDvxLKsIF06plX/meuP9Q3qrg823YeyZcvXzaGlV0FEhxqs",
-	"hzoNux9mj9cptJb80cuzdkqTd2k2y2gyfDTIaio3XhAqSOFu17b3RuseuUhb5B6ZCWazsLLLu/1YcsrD",
-	"JiGYVaULum41ggZH80Za0bRoTadBsNsVGVhLAPVGvZdNUskJtOVdXTJRCLaMdq0fo8bAMNZx+88xCKgV",
-	"zySsJ6ggroDXYX8ownWYoFd0AKJZFroJy0531Yt0OZ+UWsNbAFTZeltrMUmeOEgSmvnO1LLBs+fRrPdk",
-	"er2gF8zxJUu4ss7cDbSRRI5GrD47aXZMbthYl50xUjtEeEPO2S1nU0xcOv3b/zQ77cP99SKmqTflGu+B",
-	"PVEA6vYGdvk9uGXFjoX7Vf51OfsqplBHvtjDajstb+0kS5fwh9nTC9L8tmRHG3VYWRsYwYOatorRYxRU",
-	"1rIZ37G67MTqkxXL3mJLi6/8ZMGlziPId4os9gQouhDSB3rwSXUiwIlyVfQJBn/TVbEkL4BS5J6gKVa+",
-	"4oWgr/oyv8JtCIm+8tm587113dgWp2pa0qxiC3kozJZq752viZOZP0RUXyY517MLsCrh6BDt7mSih+VP",
-	"r52i8uOny8a8XP3x0yXZOb/YP3pKZE5emX/sooOi4rkA0Zu3yGlG+Uh1vZxLyJrviQoI5G5kQ0SQUw9u",
-	"ffOrXGZMxWQHxOSxCxchgjwEjXqiEFIFCLvabZEzQVJ2yzI5HiG6ZMrc2/amNZ1MuYyN2S20AjREEG9o",
-	"epuNhk0pz91YxIgZx62pYZNbzD9tz5DTf0rBLGi4nhWbQjSjo7l6vMa5zYpGI8kmdu6R92Mmzl6SUykE",
-	"S3QNXJwywjEU27ZnD47vhu3a4mSvnZgCD5jVMSJI/LdNKkLx6vyEPfHx/Axf8p1XkW3qoCIHSoXPIBqP",
-	"NUqNDjKVRGk2Vq2e6AlM3QFnV4l0Z3EXDXUtIyaPY3KFi4WzfKJ8+koMycFMClKCMnWtLInBAy1SyVCX",
-	"faPzYPuochAuMIdrMOFqCNqSdcdZJEpIaNg5bB/ueqvDxKQhBYpCZ7Ea0jEjOzE4/OPdbnWJLnsJE5Lm",
-	"EpWiYj3nr09JTY7R4lylyEtwKqBWanMzXNsSvAMZT5hQzCNsI59zzjTNZ176QeNkPCZIxdaZevLhrBE1",
-	"bHcnI7Va7VYb0kvHTNAxN2ZTq906aECB+hB40R5c6T2fwPe+BvG/u70ySDdYpAXQSco10Tnl2XyoHn/j",
-	"7kuEihjGrebT23oCY+gt8j6AsSE70PYh5ES7LXLYPkShJaQNBFtc/X7R1QP3tWBT0Ekh40p7AWcILKoT",
-	"89FG2D9wgSlXPrKHPa6MIbfiQRugvPtc6Uu0326vjysKb2jXirpuRPfgnte1+m59eM4iWLsAohOpAay0",
-	"Q5x43eeKBe55XZfglc7qVwJQX3jpYPVLZYMWeONw9RtF3wjzwv6L1S9UIazvosbROlsQtiSBt9ZYUA1g",
-	"Oxyj1318VjXMymsYoXsbr5nhwXCtjESlA+iSemKehbjtZuRehZG8i9ZiIja5pUk98/N+A0cNqA2qiUEk",
-	"EPDUod0l+/2Mi9Lww5CCtUUX2LotzI801ldMRvSGoTgrcqkLeE8w7I9JjOZbTDJG0Wwntp4Pv90TDipv",
-	"XfZmLOEU5V2Fq/aEthFfIXW5DtvNEfou1iVu1jFDsyVpAJ4GBP6DTGcbMiZnqoZdzQv7teiMXFjqtRa3",
-	"Dd4ooxLcGiuIY+JWaWMXA92tz9mqvoW7UIu3gHr35MxJpbf7Ugbto8JVW3xv3Dl1nRYSRfmfYNPCi4M+",
-	"nz8dQ2+vwdCLRnDmhc4ac6q2t4H3jtbZgBos8T+q2MGrZwxRZHeLfYWeuLG3r5IAgIk7Vn44EZF7LSJq",
-	"Nc43HHsVsAXDztto2GuzoHiuHMOMekJmKVO2P966bPkDHUBjDZnfQG6HYcfx/7y6JIEQjBdpnnYzzst2",
-	"EL97lXNMB2wThmbO6IN5ZytmtkwBXS6yf/ea6R/wxpvTWHjVppQDFGG/iFcgDMBa974Ca7bqtleueE0T",
-	"soiE19n1Do6hRCTuCWQLFetUBw6OnOlJLlAlkSLsQ+w+FNk+zRjDGkoA+Sq6Gpt/QVdjAAsr25Vb/6r1",
-	"kkekz7ArM3zLPAcJUWTnhs0Ugx+4GHRdVRUWrgabALhiaYoQ5WES0VJ79zvH2YTjFDQW8Bly4QLsuQMi",
-	"4SLJJilLv/Ogx+FBetFh+HZtgA54t9hKdP7firPK+Y2q3ZIge9G6dI0KXbh1e2In5qnRCtZD0IM7C7a5",
-	"Q6+k9mM94bBKfBbkcJfrAuddhCMxhqaQU8ijKroX9AQ0gcN8mp7oCQ9gtEv8MHOtkkNGfGAYiJG0brHo",
-	"g7VZ9D2BMLFEMeEApkmIL0121gZd2e2JYqFFkHaiJjSzntbjulpYm59hD41q4uxs+wkKvSxKt3vpz7Wb",
-	"6HzhQrr0A7NT55OMqS5xWD3h+Q2YLh+PKsX0OxCaiaAfLaG6JzJGlQYx4icI4zToDTNfikuki7hFQoih",
-	"YGgjIzC0Wv/VFinQgMIp11er9wSouMFUyhzliMQ24IDo0bYc3MywgKZPS5Rbc3yYB3GM3hBQDNAN69Ga",
-	"lz0AAxcadMVPgo1R9JCJVrA//pBrAoMbKb2gnY45a5DqVJD4rKxVbf7EZnFEqO18ZjUETOe2Of6GwLgg",
-	"+4dkKCe5u5SqJ6pU6kgUSx2gBzcfMbIDFFoOqpvnkLHD0i7R+YTFuz3BhdLmCsu+RSIDBw+ESo69jBnn",
-	"A/Lz52pUAJzIfZQAb4d+YjMr47d1FTksqVUSHvHyf7BPI/Do+i4WfDv0rkQNBP9d82Vkm5BKijhY6732",
-	"AR/eShmxPQLW8lB1HtNDhRNJ7++d8pC/1vBTLUKtCpNNfNkIIem1BA3ZqQpRqzB7XeteXdLBosXZx/bg",
-	"mbuoUXODV71avlK8AZvye3a/ffemPY5e6/TQihq6WKGt2s3VSAuquhmr67X4GuSP0mxcWL1T2YSfXTlz",
-	"N0wqyKTruh/cT5H2hCuGRnV4zPIRFVi6Y1GVyhDvIKcJM49wmZKdZySlM0UmImPK2r5ec1+4xINJ7uNf",
-	"77ZI/OH9RcW9Vl25wwTuCVtqGNcCnMYEK7aVzQPEv7TIibXcQTyjdR8u2UOxQy2+2v+oRXAcENNhrAYd",
-	"kD7gFM2Mej4rgadsQkipJ7i/1IdszND3EuZ96BX9EJZ6WRa/gbl+Ubz0WOGOIj8mLUi5kCaLSENhUeFW",
-	"suDuTxZB6eyvwcLnO8z/QRmxo8fK1X1SwsQtczLUei7PwYrHbKQaj2PFw+Aakeb2Lb8RaXj5bzmbhlf/",
-	"zxy1/H4f/7gpKv/gbLq2ZhPdPyHEdfuolP4iOEWJNqCKRoW2VuNaprOilgYfQVeRfRzrl1VPYOuPqKbp",
-	"B7RipoKw0VjPCCYqQ31xxmhO4tTPKuyJ2Ie3RAcLonaBT+Li5U9Yoqpcf+fpUIa+f7BtuiQvQLHtTHec",
-	"H84BZDlnTUTiAhgQwxcuXYiPrLIHGTOQiDn3WeyjUw4f74Y9TUA9GggoeXbIDjMHwD3X4QRdMq7NCQhk",
-	"Sg7bbR/QyMJCFN9Keb/P8hY5sYI8VM92CtWqEOy7841cu5gXUwN5VqdjATU9nIq1raMkZ659gG81QNE9",
-	"VtSn4Kgq3YB+oo1NIQ2K6snOq4+7AdjjY+CBbCUOsF3PXzAzhypHo9/F3dYJPNvrq9+9FevJc5SkD+ar",
-	"cH17Hi8Z9KVzZlRcGF0bKiNCkkyKActDrGeCL2L0y5mRocixkFdESD3kYlBKJrJSMHHVE87+D2zUIH2z",
-	"TkyRd1JjLAf7BNrakzHVw67XB8misU76ff6lBkqH8PSJQvAixQCCo9UT8fIEXv/TRTSkEJi1Pgp845Gc",
-	"FIcLKhHCAGHZtv07d/wrWfP23j8cp0Lf4uMxKtTM5zt0k/fVxG8y70ssfYhcG86iJJkIdN1yzFyod3nC",
-	"oNZdaeEuQ7flHI+rYz/EcR/Xk22e+YScc577kBXMx/sy+otXMh9845vyHrejO+YA8DwAh++7m/APzFjw",
-	"nlav5I7M7RULGkvsbs9w9h5dNbqcE+KAUrdGnMWpAq01RP5Jxqn6Lve/y/1vKffJDjVkeJ/r+Njyf/vb",
-	"aGVja7UI/EZ38bsc/OvIwfvfs+XF5p+GkqQ8LdqF1GQmgM84IoJNizqAqEwptf5sRpMhFAOUyOFkx8X2",
-	"MZmbjseM5hHWAaGr32E4DLnQqiwD2rwAaK70/HvV+feq8z9K1fniovPHKi9fxjA8OLiF8BQFAF0tqnSB",
-	"yOKXDnUdFwjRKiObNG20/Dr4RbITG+YQ77YIQo2mQcaQufvMCEGb3czzimVs6/QXYlbYmpP7h/z1VK68",
-	"yiUK3/tblmd0vMGN9hD8Flxpuy9PSnDQ77f7d1LqJ+pviHe9HR0+SNS+ViEGUE1FqAceHBWNeWsQJI1c",
-	"LjPoCgBfKZjq2S47fZmTeAEecGzGAPzfndSH8T0mc3C/hgUk7Lio9ztoQ0LjLlGyaHuZUEHUlOtkWOAc",
-	"p3IqNB8xyDS0hYI5Y67oBxkETpRqQm2ZAAI5VDttkWs2kyI1KgjCXIdlIkN6y8oaFWW+0t49BgTtuQAF",
-	"RuGVHakm5rDbWqtIYkFBhJfPCHBST1RPFOzYbU1Zy+DS8xbXRdRxxtwDst7evol+2wIIaXlqENj/yeaV",
-	"QAMbD55OCgb76sf2FyJbHzxttzeIv9fBgN/ZGPy9Sg14gYvrqQ/efQ4QQXx850WgzoiJ7OCLHSzlhkCS",
-	"JaDweijCd5sKPQsHvEDszbMz4GWGpVRC/3+RyoLveQF//LwAIPlAVpMdYMoVJ3ipNqyr1+99dfd1aWXD",
-	"uRXRhk+WjebhUpHL+daxRnNHUWsfDqpmoUebFYh+Q8vdLkFJ49AFTlYJ1Pr+mrUV+jjsfWXY2j66snTQ",
-	"rve7p/yv5cDDG1Pat0JOH0O/X61UWaHpjH1ul7tnVem9r/gPywAGy4GonyiCyMiE2li63zqfYBtYwkRf",
-	"5glULnXBlAes9gha+kc9AYBYke1hYz2KkBZrO8MrPgAjZKKMgiv7Acpu8bkSkcQY+SKAeYdBQ0SVApkI",
-	"mmkzo9t/RKxlmAK6BZx9USCPHLYPW+TcL9/PpLyZjOs9j/CnUwfDvKHDEV7GTuHWcPstMzIRw3rLZMwQ",
-	"BnsByEdIP382dvhNXYbVzY0KlI266+mxISS6LbgQnvg6TGUPEAZnm0f2vCEW+TBOhyy5UWWVMtTmK22x",
-	"yWxOfDYLVRFXHWShp0v2g9gCi1DNwblR8KEWOcmmdKbIfrvdLQDdlfkNWJcTncgRwzz8GFHhYzJFFHiy",
-	"E4co73FEYh+P3fzsAuzQ9Nu2De+JOIB6dy3I57He410HpwQzs6a9B8zREw6ZQ9fcTVTpkANqal0zGD4F",
-	"r8l0SDV4byFZCJe3PptEgsDjLfSx7e38kr78G4FQHGVPbHusSc4se1O+dbylqVs2QZhvYbCBWRv2jniU",
-	"7PwCzn+pEMCJ/AOevbOtB8KNDVVbfMDbR9f/oNpewA4P3Q622Bho0bBArtir9nuXJ9/C0v22mewsuSmQ",
-	"jQof9+aSKRQvtit/rZZ6YptOQk1TmXEZFTkRgRlZNgnytMuMK6P8WWSemNCRFANQJv0OAcgf8Qcsqbdt",
-	"GM2PWvk9KfsyH/WE35mS1Dem9FjuE0XiU5oMWfNUCp3LLCYj+qVJBwwFzFBOeyKTto5rQDWb0hkILKia",
-	"43p9VpyYUzJLw7ae80rr/H2z/TrNJN/bXULv2NrNYhtRg5uv/Tph+awRuRoq6aYQ8j6fV8z1y1vRFeYb",
-	"KN1WFlfEkf2lxymL54C/b6Bqvz+/WMwQ/fYsJX3asSruz4DE5m/T3+SULCYyLz5U6XKMlPpfnYa/ourJ",
-	"/L59pt+Sb741eqe7ZO4MF/XQLbmpPaBaBup1yYE77ffH+fmzoXnkvnU3/o1MaBa0nLEm/k48ojeM5BMR",
-	"7zaixiTP7KXv7u0VjWO7z9vP23Cr7KzmGIo1z0vwUpmX2ESgnI+oMJwPE4Rq+sW0Sg4S5EKZ2x8OVkIP",
-	"03mI5QXoq/X4xOWQC+BX5wfHIBDBulz0DFWjwAH6kpqPa5ajOu/R/DDV/K1wkMLbIvxdg0ySuk/ZHmMe",
-	"0dV6e8w3Tz6cFUyCqhsii957Rg83NgLCugFqlCVuoOpwg62o2m2RE+AtRoLmckRGbCTz2bHRJ7BCTgr0",
-	"+eQMFod+1n4G3fDI9cwO7v5qY6fUxqBREtrl23ty9/nu/wUAAP//",
+	"G6IDykWLXA5ZT7gv41hUSD1kOY7AFclZH8zqncP2C0NsxWKvbtjsKmfmj/Fuqyde4fl0Sdy+fsoO+kf7",
+	"zXayz5qHyXPWfJG2afOgf3h9lDxNn7Hn/bhFdt5JYg+VgKA1w/V5lrG0J7iIiDK8hWqi8xnMWXg7xgW5",
+	"mNLBgOXk4xlJJVNESG35FDyapUQK1trtCXf2yK3Lw6+wq0VUsH90VKWCMdWa5eab/+fnXu/LfqfZ6315",
+	"9urz//+fjVoS6QNjX3AJjOQoyN93SFFrheaMpl34q5MKioxoygrRoM0x+m9yRZTmWUbM7pkttFKH7Bx2",
+	"9kk8zlkiRcpBu+hTnrE0JnDsU66YOcz4/4vJyMyZGbKaufdbpDxlEDnLj5HgKfbEpscIspESpWnGVp6i",
+	"FZuLj+9p3Zm84SOua26rJiOpNAq/kVm6H/Q084VTgnvVIp+4HsqJJlxHhGaZPcRRwK467XY978lgBpVZ",
+	"85GRiZ22eWnEhf2xWIDhHQOW4wqkvJmMUQtdJDlQ30HasUJEoZuMC7KDkbGJMkzDKHFwXjK3EbOTD2fm",
+	"aaNnsbQiYmqUqbolFurXMnninVVn//lqhosm06IVo879RIG0jJ2VUBWRa5kMtSKysDuWLakv8xE1xspk",
+	"wtNGrWaTMzWWQmESyg80NYowU9q5nZnQlYj73i/KLPJruQqzfA2erFJr/rnzuUtGE6XhHoEjlAtCST+n",
+	"g5E5/53/2DU7kefgiuECVNqr3I5u//Iy2NatPh46q/xPwM5RWExj1cfujHKvqZ6oRvfQ3AnNNRzgGU6c",
+	"lBO3ezzJRTf5IgXr0vE4Z4PuOJfXGRt1q0u9W1eneQV7BYc2T272a8iSM3PuRrDn5Dpn9EYZMT7J2DGJ",
+	"cU9iYqhIEUaTIZH9PobSCexSy8zoVIp+xpNtyWBeA64Nex8TBnafMS9QUTAWBxUJy4BVuJdaHqV4n72y",
+	"ZmItsTzCFEoCeFESgKdpkmI+q2igZhEPQwbhis2EGenL/JqnqI55ql48P4k4IrH1cF8Jqa9sikW8ayjJ",
+	"vM5Ts3ma3jDzgcQSiWFqd1HjNYyTMrE10XDlTVAwZiedywxWlrNBC3y2rYBzqEm/zxN0dID9vYAeNvl6",
+	"edQH/l0vh4LX1rrtc9N7mJMGn0HhIyLXE00ymtx4a9I1K4aDOhNGaaQZfn/7G25TBwhqbubioD5ybFQs",
+	"VO1JRjXL/fMyL7H8Cn9ceHM3+rTlfaud7e5Uj0IOjrtB3JRWHWmwgoc5zHC5x3iGlqOP6IxcMzDDOEtb",
+	"JC6WGxP0CfU5U4Z/WaXQfuyJIpkc4Im/k/q1nGASyBaH/U6GiUxoC3LQbSDMDwrpTE5yq+j5B24YSR8G",
+	"rz3trb5dXs/D8iDfSU3cQKvOsJzU/Q/wnSRqkgyDZdijAJ01f6KKqd9FjQ90lkmaXkr5huYDdo/75ygE",
+	"/XFfEmBpHfKW/+Dvv33qSkt5lcGIC2/d8g8Wm97xeKJVF4mWkrivr9r8+Rk9rA7kXAbwbSO4aHAxCE0S",
+	"NtZ4Mz54JuhruH0Po/JYEzkliouEGfoF89lc0x1nKe4eF79DjkZFiu4W//xqjOS1NJ77z6A88P3ywP0N",
+	"I8V0Vh153SIeXOOprFiXTg0FFqfv264sHGjhAunjo6C3lGdGK3wA4Wj0JTYay5zmPJuRSfnxY+taQ2uD",
+	"TY3JKEWqqtKSJ+zKe2210NxuyFI4etfbbgkJx19HQlZn/bCCMqEC3WzGgOFakZRqek0VIzkfDI0pN3Vr",
+	"pX3NchKfmx+aJ+aHuFg2eSf10Fg+U6oc9Zi98OIp3nvzhv4FfsfoJ1PKNblmfZmjrJ5xMQhs/f2aqEjp",
+	"RjHLvZTyLRUzy1LVtsQnJTqMLDtUxgDwBWi4MR27GYHIoJpdgVtoIa/ZfpCCq+x7VtTc99YRI/4sH4a8",
+	"KvIa+cYIj9SuE6SJoTgzPIEorFqH1B6JqjorqeqjcFHce8k2tDeGVBGM2KfHZMA0oUSwKbhGa7w5LkK8",
+	"gF+t88lS0+vMO13c99d1ueDzD0Mq14zmEHe0ZtiIK8XFICrdL5FblrGeDbfS+UTpOQbz6dOn5slED40m",
+	"n1DN6t2JdrhkaChUDBjZOX99Sp4+O2pXPIo/4IOw5f/VC4+i14jwD1feAP/Va+i6w1gRx0XSUpMxJHWn",
+	"b1nK6SU8sxWJXTCRgsQG5Y0qUn3Rp69JOe7VyAx8BbOrJbS1PlxqOkcllXmrIzAKsaOsIrcF03scJdcQ",
+	"VlxdU9wCD7X9YCVkXRcaLPNunX/e+2SLvGO3hvhonhtTk1rnttm5cS7HLNcc/cd+8gmkqLzvg/t1aai2",
+	"fOduLgP/Q86ABxvpEqYOi7QoYfAjI6DIlcnAy4c+dc/dBbnBtdExNbmG4Nh0KP3d4jq8fgtzCo26iakd",
+	"6KSv3KdK3rF3SRZl4Ra+/ZRq1oRMwTVGCVa2fHf8e3RXlzW07gm7F+aPtwgNJaCT9mWeMNTdYsxIislE",
+	"aG6O24haG+khlRAjhaIwZKzhBtxhHtLapBhmDdRO18uBiG3mE0/j3YhQhflH5HrmW5v1kyoTnqrE9mnI",
+	"IO5dDcKO6IxQT0wEZIeHveDwr6XMGIUzLNPD52g8nzAyHXLwhC/0lXMI4Qmnfl+zwuSSOUm5gjUFMyuy",
+	"qVZN7ZfpjXIpUKso88dPP10Uz97NJ7mvvMAQznZTf7grPJ9C/2j3OMyBrCEio6TiOn2qSY8JvUZruE+E",
+	"4erh2sNcyoN7ztGl7S0/zTfw2MfzM+DDGN5c/sY788ydl+K3/PH39rG7IKtv+Tvn9kE3rQXlfIs2fsqz",
+	"zFwPuEcsBfk1kDI9JmMr0VbctfpjOWg/AOnYJMXl679woQpdcvu1eHxNqe6GcqJ4cbE6AHmBLlQVm42L",
+	"aZbFtby2TL1cmphANZFToap8d2W6wcrt1rPVu+0JHtChMTDvovo/N8qSaIz425oLfzme1mPHLM+uRnj7",
+	"V6G8SOWddWTiyypPfvj6Uqi6zHHjGrZY5ljK619YAjzcx7+AzwHdpOgypNkHT8+0MqWiw4bF1rrU0iC9",
+	"zNUmmitDdqStWFSQurRLaJpiBmPUE7Hb59gomdH6qmdEbJpH3IIsoUdWjV+yPp1kGtwEcU2id7z+zI/B",
+	"ikC3uGVWti5RCra9Sr29rslrbuuZd4Dm1DATrVJlSnh6TDpmSzr7z420j0+a/6bN/203X7Su/m/TnK9Z",
+	"qs134ILETYz/x0aDiZtWh4kjmyyJJ1kygPp61I0yh+6p6vypZOomgshV7G1HF7amYmet+1BxqSytDF6S",
+	"pvu8TvjCPF5h0cuZWOL8MzxLqQlLq/UgxxAkdel+XJfpiui5CSZ/0Dk6eIpZfC6p7+lB+9l+mNj3tD2f",
+	"2ReI/vsaeq/5F5YSqgmICvApBPzLWnutxlKBXX/UXm5hxTBEno8cbaUg3/ASP4RYt2K8KrhXiMe6jMOT",
+	"kv91iU3iBiVpgVUaMMmeqHBJfNXtXpUHrpnWv3w//czlYPDa3OU53CCohQrla4AJ9LXBNRupDQ6oPNMG",
+	"zXMKmqwPFPN1mSoKIYIgQbcvs0xOj8mYKsjNoIrEmOQfP0gRwXw6qk9YwWasIKcPLiV8A2XrEjL7WYZB",
+	"CjSkW+QELUvDVWMxybLYPXPD2NhQH88xM7tFzhlNm+YK94R9huas1EBgU9mvE5q5wp5kkufm4/B+VFQD",
+	"FMniv4nKdbqO8ADO9BhuyGLPjtfeqFZ4D+tS0Occjw8yaK1l+jt3Rm611AXK6v3PCnjm3I4tcRwWQ5Kd",
+	"iWKeYgv3sdBsdzeb0SY+xC0X/dv6Ah/rFtX5/n7Dq7TcH/iQQxvOjrkx391+32R/t/bfPRiDJDv9qj6/",
+	"uyHTfEQn4bZ8fLHd8Vjc3NkQG0en0JpYdkBgGM3GDJ38VkVTm53S3XLF0UX7K5XbvoUdd0lCBep/tLDB",
+	"MYG6qXjKqoBtUPOHvid815i11dfBVmwiSGjugLT8jxyTDz+dvkJFrCdiq6XFxjKqQUMpzGlKrhHI6dhm",
+	"QzArV9yXjOJua8WDivzIgWBFBXbdZ1/Hrzy8zLj5xPXwovB0bEwYgGIRasGL/CZeMBMf2cDV2SVqKKeC",
+	"cNETfnm+2aeIKC3zOYsTUi/IkKph1Z7cDIFphb99nmY/r/AUU+XF8yNMQOdalR4jUI/9FWK5y0lgXYRD",
+	"/E1Oq7Qm87qddOEg5Q9J0ZkR0mDLJ75aTMYarI+QCmvBQOaI8fT9+cU5U5OszshG0JHlUWsUzxCwTmiG",
+	"ZVTjjGoj7Z4ocvLhDLMFgXC8eoEwmF3VCqsWrp1JnXGLIAYfCqiUeldJAYJkKACcRz7YCUEmBTdgQDWb",
+	"0hlhAhMUeF3myxwcy6It4kVJh6t/hcHVDUtJGXtYY0eiioG7rllbbz2tGdzz8WHqOMp7M9I+gcdAACm3",
+	"4IkKPZP3Q5dx3h13Je7xrQViuXQD8XRDuImldtpLmyZhyVDB5kD8ZXl2xwObSffNA1k56xDBxpv2VvbB",
+	"5jp/iOpTu04v0GUPIzJrT4ZYXGzMaFAkQCZc7B89XW+Bv1FAZHlgW04Fy+vY6xKUQu8KzCMSLdxBJ9Yq",
+	"W2h2b16MWe/YOtv4GIFzGxj3Y9plEfF8jHyOq4dh8zJYXgbQXdg8IL+Ab9btbq0Y89yHFRGWpjlTCqM+",
+	"4HGoge14okjG+yyZJRmzAJJkB73+7YikEB5L9G6FJy+G4y04bkFI9c9WfCWHNdQ1ol/O8HMdjEK5n+Z5",
+	"78vQRVgVqbQ27jMX7tkYoNU33dr7dWsoimfDKb26ZfkMk6wLdA4suoc0FcASuc4YGdFkyAUjRlK5snxv",
+	"reC164kY86NjouiMTGG1kqSyRWIzHyjX5hrC1TGmMFtvn3uN5ngHz1+f9sSLw6NnxOYoW898ndfcpWTX",
+	"bvYU7KVcigGRFpnLJiSHG74pVMPc9rL67b2Y370uiSuQCmY7grx3SOuYr8Q2zxWFoOaHEWhIUPpubz68",
+	"WV8oX1S/Lyiah1QSKa9GVMys0q3MsxlVTgmHidYjGZm36+BxoqL+tyyfNL+szzmHz/h1MkAp89VZ7teu",
+	"rDmu2mjz+Bz1J7b0up5APQ0TxhgkY5YrCZmkhCZGLDwGAdXwztcyxzA6LSoYJzlTEZGCESZ0juBYc6AY",
+	"0XoRxdfm6VeuNLzKzbxK9a+Lc/staAzNlHTmQfzPpi0La56lMcHykV202O3Bh/u3HHR2zqVo6x/qJvW3",
+	"y8sPBB+A+xaMg1go85kDWEJRQwBDmWti4S6d0LrhAgSY5U3hQhYCrMy70aqDfTw/I4KOzCGuHGZtuJZV",
+	"odeFwAZlVh5sTrHpkeO4dToAwETPr+29YFXhblH3K6mLFSM1WSJHh3Q8ZsJmnjpHQ4GZXGJLuzRveMz9",
+	"y9kJV35Lk+KXiKeCvxxP8gH8w/ohMMel/Dlnt9KCqFim6tL7vV/lzGwQq7jZyjnOkYiFfF6ZGE7NVwF7",
+	"KkY6iK2rwquu1YplfbIDC7E1XrPdNVPI5ycWQk1vaGYWiNNflwToh45CbMK79XHJLAVlQbApenzVZkzu",
+	"FL5Wx+UK6OuvWzMk37bZ0HJZmne/vyJ5esXdvnWolFX8Td/EwC8hxUXuzpVntfCa1+e1OKD3NTNakGHc",
+	"J5dFZinLncGwIo1lje2qX7BPQXNLtmBdX+vUgbojB+j5uhuAMIBYlbtj6x4spKy9Hlj4nTGaV6Hl1gT9",
+	"jeYfmyyAB76zSPiLZ2oLfZdMdSIU01tN9HP1dHCXFx5OYd8sOJsaj0OoMkXo8R9TPSRc2BCTq17ciX0F",
+	"L94FlmsetjC75kdUcgCpbLFuWEcPDtWtVsxxZe0X6+iPjIo1lXmqViulG6uhtVteTLBu7wM/3bxOIwgc",
+	"Nvl4/qbe5P/x4v078oldk5/YjFywila4jFJaU5ZlzRshp2Lvl+mNakG5bmjNtw/rwpiep26etUilm+gn",
+	"Ie7cjGKmjks02XySMQWspTjZeAMSD2G/a/wUa768zlJ9z0V7nsm+o6NaTdTQMBkzOc7MFUjkQHDFIhtE",
+	"MwQnRZE6B7oDV9rCdo3pACVzuZ5qD5UNM1ffl67USnrb+/MLG71RxBrACIe3KIqTy1EZNe32RAxiiHX3",
+	"9oZS6Z+7xi75HEdESOAD8I8pz9KE5mmLXGCcUBhBnHEA9zVj5iShikU9kWKGMIGk35yNjBK4W7FMV4K7",
+	"b0YPD0EEgVe3JpfAuwQRMSLcCB/CvtBEZzPIopTZRDPYLMdegp07JjEswVj3RlM1P8SGjCjJpBwDkLvZ",
+	"f7JTNG6KyM/dbudzRDKZ0Mz8cffYub53MIK+G0D3YlgCTNCJAns957dGUTI/4Slb1CvVE7HfUYqOx91C",
+	"7MSIU/B8/2h/o5MLUPU3vNKebL7/WUpNNcOAvIeMujRVtqK/rZfqLxCM55vk+Tuo84tNahMKfHTXFkRp",
+	"OrNghDttgmYcPDoi1IjShO0WSf/k+dPDdjtYAPzGm/3+0YvK5Nu16MNzEvTCBVEqcx/ThDUVMyqGZikB",
+	"D6CqLbOu9WiGLR0IGxmTfR0KszDBoi/rPWIWJnjENE2pplit5kgBbU2ubBoPCgyLWFWltLUABDY0gCr9",
+	"WRaVuyotx8poUTdcDPwS4xVUu6jfy3pTG9bqSAH4MhRA9+UEMqByY93nKoJ8J5ZlBenSMa36z1y/r29Q",
+	"d32w6T6ULWi+bg4tvQoiOtRgPdRp2P0we7xOobXkj16etVOavEuzWUaT4aNBVlO58YJQQQp3u8Pob90j",
+	"F2mL3CMzwWwWVnZ5tx9LTnnY9ASzqnRB161G0LBp3kgrmjCt6TQIdrsiA2sJoN6o97JJKjmBtryrSyYK",
+	"wZbRrvVj1BgYxjpu/zkGAbXimYT1RIHcb2xGdA4qwnWYoFd0NKJZFroJy8591Yt0OZ+UWsNbAFTZeltr",
+	"MUmeOEgSmvnO1LJhtefRrPdker2tF8zxJUu4ss7cDbSRRI5GrD47aXZMbthYl50+UjtEeEPO2S1nU0xc",
+	"Ov3b/zQ77cP99SKmqTflGu+BPVEA6vYGdvk9uGXFjoX7Vf51OfsqplBHvtiTazstb+0kS5fwh9nTC9L8",
+	"tmRHG3WMWRsYwYOatorRYxRU1rIZ37G67MTqkxXLXmlLi6/8ZMGlziPId4os9gQouhDSB3rwSXUiwIly",
+	"VfQ9Bn/TVbEkL4BS5J6gKVa+4oWgr/oyv8JtCIm+8tm587113eUWp2pa0qxiC3kozJZq752viZOZP0RU",
+	"XyY517MLsCrh6BDt7mSih+VPr52i8uOny8a8XP3x0yXZOb/YP3pKZE5emX/sooOi4rkA0Zu3yGlG+Uh1",
+	"vZxLyJrviQoI5G5kQ0SQUw9uffOrXGZMxWQHxOSxCxchgjwEjXqiEFIFCLvabZEzQVJ2yzI5HiG6ZMrc",
+	"2/amNZ1MuYyN2S20AjREEG9oepuNhk0pz91YxIgZx62pYZNbzD9tz5DTf0rBLGi4nhWbQjSjo7l6vMa5",
+	"zYpGI8kmdu6R92Mmzl6SUykES3QNXJwywjEU27Y1EI7vhu3a4mSvPZoCD5jVMSJI/LdNKkLx6vyEPfHx",
+	"/Axf8p1XkW3qoCIHSoXPIBqPNUqNDjKVRGk2Vq2e6AlM3QFnV4l0Z3EXDXUtIyaPY3KFi4WzfKJ8+koM",
+	"ycFMClKCMnWtLInBAy1SyVCXfaPzYDuschAuMIdrMOFqCNqSdcdZJEpIaNg5bB/ueqvDxKQhBYpCZ7Ea",
+	"0jEjOzE4/OPdbnWJLnsJE5LmEpWiYj3nr09JTY7R4lylyEtwKqBWanMzXNsSvAMZT5hQzCNsI59zzjTN",
+	"Z176QeNkPCZIxdaZevLhrBE1bBMpI7Va7VYb0kvHTNAxN2ZTq906aECB+hB40R5c6T2fwPe+BvG/u70y",
+	"SDdYpAXQSco10Tnl2XyoHn/j7kuEihjGrebT23oCY+gt8j6AsSE70PYh5ES7LXLYPkShJaQNBFtc/X7R",
+	"1QP3tWBT0Ekh40p7AWcILKoT89FG2A9xgSlXPrKHPa6MIbfiQRugvPtc6Uu0326vjysKb2jXWrtuRPfg",
+	"nteF+259eM4iWLsAohOpAay0Q5x43eeKBe55XZfglc7qVwJQX3jpYPVLZYMWeONw9RtF3wjzwv6L1S9U",
+	"IazvosbROlsQtiSBt9ZYUA1gOxyj1019VjXMymsYoXsbr5nhwXCtjESlA+j6emKehbjtZuRehZG8i9Zi",
+	"Ija5pUk98/N+A0cNqA2qiUEkEPDUod0l+/2Mi9Lww5CCtUUX2LotzI801ldMRvSGoTgrcqkLeE8w7I9J",
+	"jOZbTDJG0Wwntp4Pv90TDipvXfZmLOEU5V2Fq9p+fxYkt1iH7U4JfSTrEjfrmKHZkjQATwMC/0Gmsw0Z",
+	"kzNVwy7thf1adHouLPVai9sGb5RRCW6NFcQxcau0sYuB7tbnbFXfwl2oxVtAvXty5qTSq34pg/ZR4aot",
+	"yzfuBLtOC4mi/E+waeHFQZ/Pn46ht9dg6EUjOPNCZ405VdvbwHtH62xADZb4H1Xs4NUzhiiyu8W+Qk/c",
+	"2NtXSQDAxB0rP5yIyL0WEbUa5xuOvQrYgmHnbTTstVlQPFeOYUY9IbOUKdsfb122/IEOoLGGzG8gt8Ow",
+	"4/h/Xl2SQAjGizRPuxnnZTuI373KOaYDtglDM2f0wbyzFTNbpoAuF9m/e830D3jjzWksvGpTygGKsF/E",
+	"KxAGYK17X4E1W3XbK1e8pglZRMLr7HoHx1AiEvcEsoWKdaoDB0fO9CQXqJJIEfYhdh+KbDtojGENJYB8",
+	"FV2Nzb+gqzGAhZXt161/1XrJI9Jn2PwZvmWeg4QosnPDZorBD1wMuq6qCgtXg00AXLE0RYjyMIloqb37",
+	"neNswnEKGgv4DLlwAfbcAZFwkWSTlKXfedDj8CC96DB8uzZAB7xbbCU6/2/FWeX8RtVuSZC9aF26RoUu",
+	"3Lo9sRPz1GgF6yHowZ0F29yhV1L7sZ5wWCU+C3K4y3WB8y7CkRhDU8gp5FEV3Qt6AprAYT5NT/SEBzDa",
+	"JX6YuVbJISM+MAzESFq3WPTB2iz6nkCYWOgjbwGmSYgvTXbWBl3Z7YlioUWQdqImNLOe1uO6Wlibn2EP",
+	"jWri7Gz7CQq9LEq3e+nPtZvofOFCuvQDs1Pnk4ypLnFYPeH5DZguH48qxfQ7EJqJoB8tobonMkaVBjHi",
+	"JwjjNOgNM1+KS6SLuEVCiKFgaCMjMLRa/9UWKdCAwinXV6v3BKi4wVTKHOWIxDbggOjRthzczLCApk9L",
+	"lFtzfJgHcYzeEFAM0A3r0ZqXPQADFxp0xU+CjVH0kIlWsD/+kGsCgxspvaCdjjlrkOpUkPisrFVt/sRm",
+	"cUSo7XxmNQRM57Y5/obAuCD7h2QoJ7m7lKonqlTqSBRLHaAHNx8xsgMUWg6qm+eQscPSLtH5hMW7PcGF",
+	"0uYKy75FIgMHD4RKjr2MGecD8vPnalQAnMh9lABvh35iMyvjt3UVOSypVRIe8fJ/sE8j8Oj6LhZ8O/Su",
+	"RA0E/13zZWSbkEqKOFjrvfYBH95KGbE9AtbyUHUe00OFE0nv753ykL/W8FMtQq0Kk0182Qgh6bUEDdmp",
+	"ClGrMHtd615d0sGixdnH9uCZu6hRc4NXvVq+UrwBm/J7dr9996Y9jl7r9NCKGrpYoa3azdVIC6q6Gavr",
+	"tfga5I/SbFxYvVPZhJ9dOXM3TCrIpOu6H9xPkfaEK4ZGdXjM8hEVWLpjUZXKEO8gpwkzj3CZkp1nJKUz",
+	"RSYiY8ravl5zX7jEg0nu41/vtkj84f1Fxb1WXbnDBO4JW2oY1wKcxgQrtpXNA8S/tMiJtdxBPKN1Hy7Z",
+	"Q7FDLb7a/6hFcBwQ02GsBh2QPuAUzYx6PiuBp2xCSKknuL/Uh2zM0PcS5n3oFf0QlnpZFr+BuX5RvPRY",
+	"4Y4iPyYtSLmQJotIQ2FR4Vay4O5PFkHp7K/Bwuc7zP9BGbGjx8rVfVLCxC1zMtR6Ls/BisdspBqPY8XD",
+	"4BqR5vYtvxFpePlvOZuGV//PHLX8fh//uCkq/+BsurZmE90/IcR1+6iU/iI4RYk2oIpGhbZW41qms6KW",
+	"Bh9BV5F9HOuXVU9g64+opukHtGKmgrDRWM8IJipDfXHGaE7i1M8q7InYh7dEBwuidoFP4uLlT1iiqlx/",
+	"5+lQhr5/sG26JC9Ase1Md5wfzgFkOWdNROICGBDDFy5diI+ssgcZM5CIOfdZ7KNTDh/vhj1NQD0aCCh5",
+	"dsgOMwfAPdfhBF0yrs0JCGRKDtttH9DIwkIU30p5v8/yFjmxgjxUz3YK1aoQ7LvzjVy7mBdTA3lWp2MB",
+	"NT2cirWtoyRnrn2AbzVA0T1W1KfgqCrdgH6ijU0hDYrqyc6rj7sB2ONj4IFsJQ6wXc9fMDOHKkej38Xd",
+	"1gk82+ur370V68lzlKQP5qtwfXseLxn0pXNmVFwYXRsqI0KSTIoBy0OsZ4IvYvTLmZGhyLGQV0RIPeRi",
+	"UEomslIwcdUTzv4PbNQgfbNOTJF3UmMsB/sE2tqTMdXDrtcHyaKxTvp9/qUGSofw9IlC8CLFAIKj1RPx",
+	"8gRe/9NFNKQQmLU+CnzjkZwUhwsqEcIAYdm2/Tt3/CtZ8/bePxynQt/i4zEq1MznO3ST99XEbzLvSyx9",
+	"iFwbzqIkmQh03XLMXKh3ecKg1l1p4S5Dt+Ucj6tjP8RxH9eTbZ75hJxznvuQFczH+zL6i1cyH3zjm/Ie",
+	"t6M75gDwPACH77ub8A/MWPCeVq/kjsztFQsaS+xuz3D2Hl01upwT4oBSt0acxakCrTVE/knGqfou97/L",
+	"/W8p98kONWR4n+v42PJ/+9toZWNrtQj8Rnfxuxz868jB+9+z5cXmn4aSpDwt2oXUZCaAzzgigk2LOoCo",
+	"TCm1/mxGkyEUA5TI4WTHxfYxmZuOx4zmEdYBoavfYTgMudCqLAPavABorvT8e9X596rzP0rV+eKi88cq",
+	"L1/GMDw4uIXwFAUAXS2qdIHI4pcOdR0XCNEqI5s0bbT8OvhFshMb5hDvtghCjaZBxpC5+8wIQZvdzPOK",
+	"ZWzr9BdiVtiak/uH/PVUrrzKJQrf+1uWZ3S8wY32EPwWXGm7L09KcNDvt/t3Uuon6m+Id70dHT5I1L5W",
+	"IQZQTUWoBx4cFY15axAkjVwuM+gKAF8pmOrZLjt9mZN4AR5wbMYA/N+d1IfxPSZzcL+GBSTsuKj3O2hD",
+	"QuMuUbJoe5lQQdSU62RY4Byncio0HzHINLSFgjljrugHGQROlGpCbZkAAjlUO22RazaTIjUqCMJch2Ui",
+	"Q3rLyhoVZb7S3j0GBO25AAVG4ZUdqSbmsNtaq0hiQUGEl88IcFJPVE8U7NhtTVnL4NLzFtdF1HHG3AOy",
+	"3t6+iX7bAghpeWoQ2P/J5pVAAxsPnk4KBvvqx/YXIlsfPG23N4i/18GA39kY/L1KDXiBi+upD959DhBB",
+	"fHznRaDOiIns4IsdLOWGQJIloPB6KMJ3mwo9Cwe8QOzNszPgZYalVEL/f5HKgu95AX/8vAAg+UBWkx1g",
+	"yhUneKk2rKvX731193VpZcO5FdGGT5aN5uFSkcv51rFGc0dRax8OqmahR5sViH5Dy90uQUnj0AVOVgnU",
+	"+v6atRX6OOx9ZdjaPrqydNCu97un/K/lwMMbU9q3Qk4fQ79frVRZoemMfW6Xu2dV6b2v+A/LAAbLgaif",
+	"KILIyITaWLrfOp9gG1jCRF/mCVQudcGUB6z2CFr6Rz0BgFiR7WFjPYqQFms7wys+ACNkooyCK/sBym7x",
+	"uRKRxBj5IoB5h0FDRJUCmQiaaTOj239ErGWYAroFnH1RII8ctg9b5Nwv38+kvJmM6z2P8KdTB8O8ocMR",
+	"XsZO4dZw+y0zMhHDestkzBAGewHIR0g/fzZ2+E1dhtXNjQqUjbrr6bEhJLotuBCe+DpMZQ8QBmebR/a8",
+	"IRb5ME6HLLlRZZUy1OYrbbHJbE58NgtVEVcdZKGnS/aD2AKLUM3BuVHwoRY5yaZ0psh+u90tAN2V+Q1Y",
+	"lxOdyBHDPPwYUeFjMkUUeLIThyjvcURiH4/d/OwC7ND027YN74k4gHp3Lcjnsd7jXQenBDOzpr0HzNET",
+	"DplD19xNVOmQA2pqXTMYPgWvyXRINXhvIVkIl7c+m0SCwOMt9LHt7fySvvwbgVAcZU9se6xJzix7U751",
+	"vKWpWzZBmG9hsIFZG/aOeJTs/ALOf6kQwIn8A569s60Hwo0NVVt8wNtH1/+g2l7ADg/dDrbYGGjRsECu",
+	"2Kv2e5cn38LS/baZ7Cy5KZCNCh/35pIpFC+2K3+tlnpim05CTVOZcRkVORGBGVk2CfK0y4wro/xZZJ6Y",
+	"0JEUA1Am/Q4ByB/xByypt20YzY9a+T0p+zIf9YTfmZLUN6b0WO4TReJTmgxZ81QKncssJiP6pUkHDAXM",
+	"UE57IpO2jmtANZvSGQgsqJrjen1WnJhTMkvDtp7zSuv8fbP9Os0k39tdQu/Y2s1iG1GDm6/9OmH5rBG5",
+	"GirpphDyPp9XzPXLW9EV5hso3VYWV8SR/aXHKYvngL9voGq/P79YzBD99iwlfdqxKu7PgMTmb9Pf5JQs",
+	"JjIvPlTpcoyU+l+dhr+i6sn8vn2m35JvvjV6p7tk7gwX9dAtuak9oFoG6nXJgTvt98f5+bOheeS+dTf+",
+	"jUxoFrScsSb+TjyiN4zkExHvNqLGJM/spe/u7RWNY7vP28/bcKvsrOYYijXPS/BSmZfYRKCcj6gwnA8T",
+	"hGr6xbRKDhLkQpnbHw5WQg/TeYjlBeir9fjE5ZAL4FfnB8cgEMG6XPQMVaPAAfqSmo9rlqM679H8MNX8",
+	"rXCQwtsi/F2DTJK6T9keYx7R1Xp7zDdPPpwVTIKqGyKL3ntGDzc2AsK6AWqUJW6g6nCDrajabZET4C1G",
+	"guZyREZsJPPZsdEnsEJOCvT55AwWh37Wfgbd8Mj1zA7u/mpjp9TGoFES2uXbe3L3+e7/BQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,9 @@ import (
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/store"
 )
+
+// statusClientClosed is recorded for requests whose client went away.
+const statusClientClosed = 499
 
 // problem is an error answer before it is written in the contract's shape.
 type problem struct {
@@ -52,6 +56,13 @@ var titles = map[string]string{
 // one shape. 5xx answers are generic; the error is logged with the request id.
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
+		return
+	}
+	if errors.Is(c.Request().Context().Err(), context.Canceled) {
+		// The client hung up: nobody reads an answer, and the failure of its
+		// cancelled database work is no fault of the service. Logs and
+		// metrics record it as 499, nginx's "client closed request".
+		c.Response().Status = statusClientClosed
 		return
 	}
 	p := problemOf(err)

@@ -19,6 +19,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cxone/appreg/server/lookup"
+	"github.com/cxone/appreg/server/notify"
 )
 
 // operations holds what the operational endpoints keep between requests:
@@ -169,6 +170,9 @@ func (s *Server) metrics(c echo.Context) error {
 		gauge(w, "appreg_db_connections", "Database connections.", "gauge", map[string]uint64{`state="in_use"`: uint64(st.InUse), `state="idle"`: uint64(st.Idle)})
 		gauge(w, "appreg_db_wait_total", "Times a query waited for a free connection.", "counter", map[string]uint64{"": uint64(st.WaitCount)})
 	}
+	sent, failed := notify.Counts()
+	gauge(w, "appreg_notifications_total", "Notification deliveries by this process.", "counter", map[string]uint64{`result="sent"`: sent, `result="failed"`: failed})
+	gauge(w, "appreg_purged_applications_total", "Applications purged by this process.", "counter", map[string]uint64{"": purgedTotal.Load()})
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	gauge(w, "appreg_goroutines", "Goroutines.", "gauge", map[string]uint64{"": uint64(runtime.NumGoroutine())})

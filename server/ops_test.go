@@ -1,8 +1,10 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -28,6 +30,8 @@ func TestOperationalEndpoints(t *testing.T) {
 		{"/metrics", "text/plain", `appreg_http_request_duration_seconds_bucket{route="/applications",method="POST",le="+Inf"} 1`},
 		{"/metrics", "text/plain", "appreg_lookup_cache_entries"},
 		{"/metrics", "text/plain", `appreg_db_connections{state="idle"}`},
+		{"/metrics", "text/plain", `appreg_notifications_total{result="sent"}`},
+		{"/metrics", "text/plain", "appreg_purged_applications_total"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path+" "+tc.contains, func(t *testing.T) {
@@ -66,4 +70,23 @@ func TestOperationalEndpoints(t *testing.T) {
 			t.Fatalf("readyz with the database closed: %d %s", resp.StatusCode, body)
 		}
 	})
+}
+
+// TestClientHangUpIsNotAServerError: a request whose client is gone is
+// recorded as 499, not logged as a 500.
+func TestClientHangUpIsNotAServerError(t *testing.T) {
+	e := newEnv(t, "sqlite")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequest(http.MethodGet, "/applications", nil).WithContext(ctx)
+	req.Header.Set("Authorization", "Bearer "+e.token("acme", "u"))
+	rec := httptest.NewRecorder()
+	e.handler.ServeHTTP(rec, req)
+	if rec.Code >= 500 {
+		t.Fatalf("a cancelled request answered %d", rec.Code)
+	}
+	_, body := e.do(http.MethodGet, "/metrics", "", "", nil)
+	if strings.Contains(string(body), `route="/applications",method="GET",status="500"`) {
+		t.Fatal("a cancelled request counted as a 500")
+	}
 }

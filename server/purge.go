@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/cxone/appreg/store"
@@ -24,6 +25,9 @@ type Purger struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
+
+// purgedTotal counts the applications this process purged, for metrics.
+var purgedTotal atomic.Uint64
 
 // housekeeper is the optional part of a PurgeStore that forgets what is no
 // longer needed: idempotency records past their window, delivered messages.
@@ -55,6 +59,7 @@ func (p *Purger) RunOnce(ctx context.Context) (int, error) {
 			_, err = hk.PruneOutbox(ctx, at.Add(-keepSent))
 		}
 	}
+	purgedTotal.Add(uint64(len(purged)))
 	for _, a := range purged {
 		p.logger().InfoContext(ctx, "application purged",
 			slog.String("application_id", a.ID), slog.String("tenant_id", a.TenantID))

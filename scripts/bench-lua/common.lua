@@ -9,7 +9,10 @@
 --   BENCH requests=N duration_us=N p50_us=N p99_us=N non2xx=N unexpected=N errors=N
 --
 -- Environment: BENCH_DATA (the seed's -out directory), BENCH_LOOKUP_TOKEN,
--- BENCH_TENANT_TOKENS (a file of "tenant token" lines), BENCH_CREATE_TOKEN.
+-- BENCH_TENANT_TOKENS (a file of "tenant token" lines), BENCH_CREATE_TOKEN;
+-- BENCH_ORDER=sequential sends every request in turn instead (the warm-ups:
+-- every client reaches the service's cache once), thread i of BENCH_THREADS
+-- taking requests i, i+BENCH_THREADS, ...
 local M = {}
 
 M.data = os.getenv("BENCH_DATA") or "."
@@ -65,11 +68,20 @@ function M.install(build, expect)
     requests = build()
     assert(#requests > 0, "no requests built")
     count = #requests
+    sequential = os.getenv("BENCH_ORDER") == "sequential"
+    step = tonumber(os.getenv("BENCH_THREADS") or "1") or 1
+    position = (thread_number or 1) - 1
     non2xx = 0
     unexpected = 0
   end
 
   function request()
+    if sequential then
+      position = position % count + 1
+      local r = requests[position]
+      position = position + step - 1
+      return r
+    end
     return requests[math.random(count)]
   end
 

@@ -328,7 +328,9 @@ func (c *Cache) fillClient(ctx context.Context, sh *shard[*Client], id string) (
 		sh.flights[id] = f
 		sh.mu.Unlock()
 
-		app, secrets, err := c.src.GetClient(ctx, id, c.now())
+		readCtx, cancel := sharedRead(ctx)
+		app, secrets, err := c.src.GetClient(readCtx, id, c.now())
+		cancel()
 		var cl *Client
 		switch {
 		case err == nil:
@@ -362,6 +364,17 @@ func (c *Cache) fillClient(ctx context.Context, sh *shard[*Client], id string) (
 
 // retryAfter reports whether a waiter should read again itself: the read it waited for was
 // ended by its leader's context, not by the source, and the waiter's own context is alive.
+// sharedReadTimeout bounds a read that several callers may wait on.
+const sharedReadTimeout = 5 * time.Second
+
+// sharedRead is the context of a read that other callers may be waiting on:
+// it keeps the first caller's values but not its cancellation, so a client
+// that hangs up does not fail the read for everyone waiting on it (the
+// driver reports a cancelled read as an i/o error, not as ctx.Err()).
+func sharedRead(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), sharedReadTimeout)
+}
+
 func retryAfter(err error, ctx context.Context) bool {
 	return err != nil && ctx.Err() == nil &&
 		(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
@@ -414,7 +427,9 @@ func (c *Cache) fillOrigin(ctx context.Context, sh *shard[*originEntry], origin 
 		sh.flights[origin] = f
 		sh.mu.Unlock()
 
-		apps, err := c.src.ApplicationsWithOrigin(ctx, origin, c.now())
+		readCtx, cancel := sharedRead(ctx)
+		apps, err := c.src.ApplicationsWithOrigin(readCtx, origin, c.now())
+		cancel()
 		var oe *originEntry
 		if err != nil {
 			err = fmt.Errorf("lookup: origin %s: %w", origin, err)

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/cxone/appreg/store"
@@ -15,6 +16,13 @@ type Outbox interface {
 	MarkFailed(ctx context.Context, id string, now time.Time, errText string, next time.Time) error
 	ScheduleReminders(ctx context.Context, now time.Time) (int, error)
 }
+
+// Counters since the process started, for metrics.
+var sentTotal, failedTotal atomic.Uint64
+
+// Counts returns how many notifications this process sent, and how many
+// attempts failed.
+func Counts() (sent, failed uint64) { return sentTotal.Load(), failedTotal.Load() }
 
 // maxAttempts is when the dispatcher gives up on a message (about 9 hours
 // of backoff in all) and leaves it, marked failed, for an operator.
@@ -89,8 +97,10 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 				return sent, err
 			}
 			sent++
+			sentTotal.Add(1)
 			continue
 		}
+		failedTotal.Add(1)
 		attempts := m.Attempts + 1
 		next := now.Add(backoff(attempts))
 		if attempts >= maxAttempts || err == errNoRecipients {

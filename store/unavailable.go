@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql/driver"
 	"errors"
+	"io"
 	"net"
 	"strings"
 
@@ -26,7 +27,9 @@ func IsUnavailable(err error) bool {
 	}
 	var connectErr *pgconn.ConnectError
 	var netErr *net.OpError
+	// A connection cut mid-answer surfaces as an unexpected EOF.
 	return errors.As(err, &connectErr) || errors.As(err, &netErr) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) ||
 		errors.Is(err, driver.ErrBadConn) || pgconn.SafeToRetry(err) ||
 		strings.Contains(err.Error(), "conn closed") || strings.Contains(err.Error(), "connection refused")
 }

@@ -36,6 +36,7 @@ lint:
 
 bench:
 	@scripts/bench
+	@scripts/bench-mixed
 
 fuzz:
 	@scripts/fuzz

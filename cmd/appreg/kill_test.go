@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -144,4 +145,30 @@ func TestSIGKILLUnderCreateLoadLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("%d applications answered 201 before SIGKILL, all present and whole after restart", len(created))
+}
+
+// TestHeaderLimit: a request with a 100 KiB header is refused by the server
+// appreg serve configures (431), never a 5xx.
+func TestHeaderLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "appreg")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	addr := freeAddr(t)
+	cmd := startServe(t, bin, []string{"APPREG_DATA_DIR=" + filepath.Join(dir, "data"), "APPREG_LOG_LEVEL=error"}, addr)
+	defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/applications", nil)
+	req.Header.Set("X-Padding", strings.Repeat("a", 100<<10))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+		t.Fatalf("a 100 KiB header: %d, want 431", resp.StatusCode)
+	}
 }

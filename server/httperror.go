@@ -105,6 +105,25 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 }
 
+// domainProblems are the answers to the domain's sentinel errors.
+var domainProblems = []struct {
+	err          error
+	status       int
+	code, detail string
+}{
+	{ErrNotFound, http.StatusNotFound, "not_found", "No application with this id exists in your tenant."},
+	{store.ErrNotFound, http.StatusNotFound, "not_found", "No application with this id exists in your tenant."},
+	{ErrUnknownClient, http.StatusNotFound, "not_found", "No client with this id exists."},
+	{ErrSecretNotFound, http.StatusNotFound, "not_found", "No secret with this id exists for this application."},
+	{ErrLocked, http.StatusConflict, "application_locked", "The application's deletion is scheduled, so it cannot be changed or disabled; enable it first to cancel the deletion."},
+	{ErrTenancyNotPending, http.StatusConflict, "tenancy_not_pending", "The application is not an all-tenant application waiting for approval."},
+	{ErrTooManySecrets, http.StatusConflict, "too_many_secrets", "The application already has 3 valid secrets; revoke one or let one expire first."},
+	{ErrLastSecret, http.StatusConflict, "last_secret", "This is the application's last valid secret; rotate first, then revoke it."},
+	{ErrIdempotencyKeyReused, http.StatusConflict, "idempotency_key_reused", "This Idempotency-Key was already used for a different request (or that request is still running); use a new key for a new request."},
+	{ErrIDTaken, http.StatusConflict, "conflict", "An application with this id already exists; choose another id."},
+	{ErrPreconditionFailed, http.StatusPreconditionFailed, "precondition_failed", "The application changed since you read it (If-Match); read it again and retry."},
+}
+
 // problemOf maps an error to its answer.
 func problemOf(err error) problem {
 	var (
@@ -114,6 +133,11 @@ func problemOf(err error) problem {
 		me  openapi3.MultiError
 		rqe *openapi3filter.RequestError
 	)
+	for _, d := range domainProblems {
+		if errors.Is(err, d.err) {
+			return problem{status: d.status, code: d.code, detail: d.detail}
+		}
+	}
 	var rl *rateLimitedError
 	switch {
 	case errors.As(err, &rl):
@@ -132,26 +156,6 @@ func problemOf(err error) problem {
 		}
 	case errors.As(err, &ve):
 		return validationProblem(ve.Fields)
-	case errors.Is(err, ErrNotFound), errors.Is(err, store.ErrNotFound):
-		return problem{status: http.StatusNotFound, code: "not_found", detail: "No application with this id exists in your tenant."}
-	case errors.Is(err, ErrUnknownClient):
-		return problem{status: http.StatusNotFound, code: "not_found", detail: "No client with this id exists."}
-	case errors.Is(err, ErrLocked):
-		return problem{status: http.StatusConflict, code: "application_locked", detail: "The application's deletion is scheduled, so it cannot be changed or disabled; enable it first to cancel the deletion."}
-	case errors.Is(err, ErrTenancyNotPending):
-		return problem{status: http.StatusConflict, code: "tenancy_not_pending", detail: "The application is not an all-tenant application waiting for approval."}
-	case errors.Is(err, ErrPreconditionFailed):
-		return problem{status: http.StatusPreconditionFailed, code: "precondition_failed", detail: "The application changed since you read it (If-Match); read it again and retry."}
-	case errors.Is(err, ErrTooManySecrets):
-		return problem{status: http.StatusConflict, code: "too_many_secrets", detail: "The application already has 3 valid secrets; revoke one or let one expire first."}
-	case errors.Is(err, ErrLastSecret):
-		return problem{status: http.StatusConflict, code: "last_secret", detail: "This is the application's last valid secret; rotate first, then revoke it."}
-	case errors.Is(err, ErrSecretNotFound):
-		return problem{status: http.StatusNotFound, code: "not_found", detail: "No secret with this id exists for this application."}
-	case errors.Is(err, ErrIdempotencyKeyReused):
-		return problem{status: http.StatusConflict, code: "idempotency_key_reused", detail: "This Idempotency-Key was already used for a different request (or that request is still running); use a new key for a new request."}
-	case errors.Is(err, ErrIDTaken):
-		return problem{status: http.StatusConflict, code: "conflict", detail: "An application with this id already exists; choose another id."}
 	case errors.As(err, &ae):
 		return authProblem(ae)
 	case errors.As(err, &me):

@@ -148,12 +148,6 @@ func problemOf(err error) problem {
 			detail: "The service cannot reach its database or its migrations are not applied yet.",
 			header: http.Header{"Retry-After": {"2"}},
 		}
-	case store.IsUnavailable(err):
-		return problem{
-			status: http.StatusServiceUnavailable, code: "service_unavailable",
-			detail: "The service is temporarily unavailable; retry in a few seconds.",
-			header: http.Header{"Retry-After": {"2"}},
-		}
 	case errors.As(err, &ve):
 		return validationProblem(ve.Fields)
 	case errors.As(err, &ae):
@@ -164,6 +158,15 @@ func problemOf(err error) problem {
 		return requestProblem(rqe)
 	case errors.As(err, &he):
 		return httpProblem(he)
+	// Only errors that are not the request's own: a truncated JSON body
+	// also wraps io.ErrUnexpectedEOF, which from the database means a cut
+	// connection.
+	case store.IsUnavailable(err):
+		return problem{
+			status: http.StatusServiceUnavailable, code: "service_unavailable",
+			detail: "The service is temporarily unavailable; retry in a few seconds.",
+			header: http.Header{"Retry-After": {"2"}},
+		}
 	}
 	return problem{status: http.StatusInternalServerError, code: "server_error", detail: "The service failed to answer; try again later."}
 }

@@ -47,7 +47,7 @@ func TestThreeReplicas(t *testing.T) {
 		}
 		t.Cleanup(func() { cache.Stop(ctx) })
 		v, _ := auth.NewVerifier(ctx, auth.Config{JWKS: jwks, Now: base.Clock.Now})
-		srv, err := server.New(server.Config{Store: st, Auth: v, Lookup: cache, Logger: quiet})
+		srv, err := server.New(server.Config{Store: st, Auth: v, Lookup: cache, Logger: quiet, DeletionGrace: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,6 +129,48 @@ func TestThreeReplicas(t *testing.T) {
 			t.Fatalf("%s: %d marks for %d accepted PATCHes: an update was lost (%q)", id, marks, accepted[id], v.JSON200.Description)
 		}
 	}
+
+	// Deletes on two replicas, then three purgers racing, one per replica:
+	// each deleted application is purged exactly once.
+	for i, id := range ids[:2] {
+		if r, _ := replicas[i].client("acme").DeleteApplicationWithResponse(ctx, id, nil); r.StatusCode() != http.StatusOK {
+			t.Fatalf("delete on replica %d: %d", i, r.StatusCode())
+		}
+	}
+	time.Sleep(400 * time.Millisecond)
+	var purged sync.WaitGroup
+	counts := make([]int, len(replicas))
+	for i, r := range replicas {
+		purged.Add(1)
+		go func(i int, st *store.Store) {
+			defer purged.Done()
+			n, err := (&server.Purger{Store: st}).RunOnce(ctx)
+			if err != nil {
+				t.Errorf("purger %d: %v", i, err)
+			}
+			counts[i] = n
+		}(i, r.Store)
+	}
+	purged.Wait()
+	if total := counts[0] + counts[1] + counts[2]; total != 2 {
+		t.Fatalf("purged %v: %d in all, want exactly 2", counts, total)
+	}
+	for _, r := range replicas {
+		for _, id := range ids[:2] {
+			deadline := time.Now().Add(time.Second)
+			for {
+				p, _ := r.client("gw", auth.RoleLookup).LookupClientWithResponse(ctx, id, &gen.LookupClientParams{TenantID: "acme"})
+				if p.StatusCode() == http.StatusNotFound {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("purged %s still known to a replica after 1 s", id)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}
+	ids = ids[2:]
 
 	// Every replica's lookup converges on the database within a second.
 	deadline := time.Now().Add(time.Second)

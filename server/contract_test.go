@@ -221,3 +221,56 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestPatchWholeObjectRoundTrip: an SDK sends back the whole application it
+// read. Unchanged read-only fields are accepted and ignored; each one that
+// differs is a 400 naming it.
+func TestPatchWholeObjectRoundTrip(t *testing.T) {
+	eachDialect(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		all := confidentialBody()
+		all.Tenancy = ptr(gen.All)
+		app := e.created("acme", all)
+		c := e.client("acme")
+		v, _ := c.ViewApplicationWithResponse(ctx, app.ID)
+		var whole map[string]any
+		if err := json.Unmarshal(v.Body, &whole); err != nil {
+			t.Fatal(err)
+		}
+		whole["name"] = "Renamed by an SDK"
+		body, _ := json.Marshal(whole)
+		tok := e.token("acme", "sdk")
+		resp, b := e.do(http.MethodPatch, "/applications/"+app.ID, tok, "application/json", body)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(b), "Renamed by an SDK") {
+			t.Fatalf("whole-object PATCH: %d %s", resp.StatusCode, b)
+		}
+		v, _ = c.ViewApplicationWithResponse(ctx, app.ID)
+		if err := json.Unmarshal(v.Body, &whole); err != nil {
+			t.Fatal(err)
+		}
+		changed := map[string]any{
+			"id": "other-id", "tenantId": "globex", "type": "public", "tenancy": "single",
+			"effectiveTenancy": "all", "tenancyApproval": "approved", "isEnabled": false, "isLocked": true,
+			"createdBy": "mallory", "createdTime": "2020-01-01T00:00:00Z", "lastModifiedBy": "mallory",
+			"lastModifiedTime": "2020-01-01T00:00:00Z", "scheduledDeletionTime": "2030-01-01T00:00:00Z",
+		}
+		for field, value := range changed {
+			t.Run(field, func(t *testing.T) {
+				w := map[string]any{}
+				for k, x := range whole {
+					w[k] = x
+				}
+				w[field] = value
+				body, _ := json.Marshal(w)
+				resp, b := e.do(http.MethodPatch, "/applications/"+app.ID, tok, "application/json", body)
+				if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"field":"`+field+`"`) {
+					t.Fatalf("changed %s: %d %s", field, resp.StatusCode, b)
+				}
+			})
+		}
+		after, _ := c.ViewApplicationWithResponse(ctx, app.ID)
+		if string(after.Body) != string(v.Body) {
+			t.Fatal("a refused PATCH changed the application")
+		}
+	})
+}

@@ -41,6 +41,16 @@ var settings = []setting{
 // config is the parsed settings of one command.
 type config struct {
 	values map[string]*string
+	// err is the first value that did not parse; the typed getters record
+	// it and return zero, so a command reads all it needs, then checks once.
+	err error
+}
+
+// fail records the first parse error.
+func (c *config) fail(err error) {
+	if c.err == nil {
+		c.err = err
+	}
 }
 
 // bind registers the named settings on fs, each defaulting to its
@@ -62,32 +72,35 @@ func bind(fs *flag.FlagSet, names ...string) *config {
 
 func (c *config) str(name string) string { return *c.values[name] }
 
-func (c *config) duration(name string) (time.Duration, error) {
+func (c *config) duration(name string) time.Duration {
 	d, err := time.ParseDuration(c.str(name))
 	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("--%s: %q is not a positive Go duration such as 90s, 15m or 168h", name, c.str(name))
+		c.fail(fmt.Errorf("--%s: %q is not a positive Go duration such as 90s, 15m or 168h", name, c.str(name)))
+		return 0
 	}
-	return d, nil
+	return d
 }
 
-func (c *config) float(name string) (float64, error) {
+func (c *config) float(name string) float64 {
 	var f float64
 	if _, err := fmt.Sscan(c.str(name), &f); err != nil || f < 0 {
-		return 0, fmt.Errorf("--%s: %q is not a number of requests per second (0 for no limit)", name, c.str(name))
+		c.fail(fmt.Errorf("--%s: %q is not a number of requests per second (0 for no limit)", name, c.str(name)))
+		return 0
 	}
-	return f, nil
+	return f
 }
 
-func (c *config) positive(name string) (int64, error) {
+func (c *config) positive(name string) int64 {
 	var n int64
 	if _, err := fmt.Sscan(c.str(name), &n); err != nil || n <= 0 {
-		return 0, fmt.Errorf("--%s: %q is not a positive whole number", name, c.str(name))
+		c.fail(fmt.Errorf("--%s: %q is not a positive whole number", name, c.str(name)))
+		return 0
 	}
-	return n, nil
+	return n
 }
 
 // bytes reads a size such as 200MiB, 1GiB or 1048576.
-func (c *config) bytes(name string) (int64, error) {
+func (c *config) bytes(name string) int64 {
 	v := strings.TrimSpace(c.str(name))
 	mult := int64(1)
 	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
@@ -98,9 +111,10 @@ func (c *config) bytes(name string) (int64, error) {
 	}
 	var n int64
 	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
-		return 0, fmt.Errorf("--%s: %q is not a size such as 200MiB", name, c.str(name))
+		c.fail(fmt.Errorf("--%s: %q is not a size such as 200MiB", name, c.str(name)))
+		return 0
 	}
-	return n * mult, nil
+	return n * mult
 }
 
 // databaseURL is the configured database, or the SQLite file in the data dir.

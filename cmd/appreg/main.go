@@ -105,33 +105,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	grace, err := cfg.duration("deletion-grace")
-	if err != nil {
-		return err
-	}
-	interval, err := cfg.duration("purge-interval")
-	if err != nil {
-		return err
-	}
-	corsMaxAge, err := cfg.duration("cors-max-age")
-	if err != nil {
-		return err
-	}
-	bodyLimit, err := cfg.positive("body-limit")
-	if err != nil {
-		return err
-	}
-	cacheSize, err := cfg.positive("cache-size")
-	if err != nil {
-		return err
-	}
-	rateLimit, err := cfg.float("rate-limit")
-	if err != nil {
-		return err
-	}
-	memLimit, err := cfg.bytes("memory-limit")
-	if err != nil {
-		return err
+	grace := cfg.duration("deletion-grace")
+	interval := cfg.duration("purge-interval")
+	corsMaxAge := cfg.duration("cors-max-age")
+	bodyLimit := cfg.positive("body-limit")
+	cacheSize := cfg.positive("cache-size")
+	rateLimit := cfg.float("rate-limit")
+	memLimit := cfg.bytes("memory-limit")
+	if cfg.err != nil {
+		return cfg.err
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The lookup cache at its bound holds about 100 MiB live; a soft limit

@@ -175,7 +175,7 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		}
 		return nil, fmt.Errorf("create application: %w", err)
 	}
-	s.lookup.Invalidate(app.ID)
+	s.lookup.InvalidateWritten(app.ID, app.Origins)
 	if imported {
 		// The operator brought the secret; it is not shown back.
 		secret = ""
@@ -373,7 +373,7 @@ func (s *Server) updateWith(ctx context.Context, id string, ifMatch *string, rec
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	s.lookup.Invalidate(app.ID)
+	s.lookup.InvalidateWritten(app.ID, app.Origins)
 	return app, nil
 }
 

@@ -17,7 +17,7 @@ import (
 type LookupCache interface {
 	Client(ctx context.Context, id string) (*lookup.Client, error)
 	OriginApps(ctx context.Context, origin string) ([]store.Application, error)
-	Invalidate(applicationID string)
+	InvalidateWritten(applicationID string, origins []string)
 	NoteUse(applicationID, secretID string, at time.Time)
 }
 

@@ -212,12 +212,26 @@ func TestCORSCheck(t *testing.T) {
 		if !check("https://desktop.example.com", "acme") {
 			t.Fatal("not allowed after enable")
 		}
+		// The writing replica's own answers follow at once, also for an origin whose
+		// "not allowed" answer is cached and that the write adds.
+		if check("https://new.example.com", "acme") {
+			t.Fatal("unlisted origin allowed")
+		}
 		r, _ := owner.PatchApplicationWithResponse(ctx, app.ID, nil, gen.PatchApplicationJSONRequestBody{Origins: ptr([]string{"https://new.example.com"})})
 		if r.StatusCode() != http.StatusOK {
 			t.Fatalf("patch: %d %s", r.StatusCode(), r.Body)
 		}
 		if check("https://desktop.example.com", "acme") || !check("https://new.example.com", "acme") {
 			t.Fatal("origin change not reflected")
+		}
+		if check("https://later.example.com", "acme") {
+			t.Fatal("unlisted origin allowed")
+		}
+		body := confidentialBody()
+		body.Origins = ptr([]string{"https://later.example.com"})
+		e.created("acme", body)
+		if !check("https://later.example.com", "acme") {
+			t.Fatal("origin of a new application not allowed at once")
 		}
 	})
 }

@@ -63,6 +63,6 @@ func (s *Server) DecideTenancy(ctx context.Context, req gen.DecideTenancyRequest
 		}
 		return nil, fmt.Errorf("decide tenancy: %w", err)
 	}
-	s.lookup.Invalidate(app.ID)
+	s.lookup.InvalidateWritten(app.ID, app.Origins)
 	return gen.DecideTenancy200JSONResponse(toAPI(app)), nil
 }

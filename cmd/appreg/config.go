@@ -36,6 +36,7 @@ var settings = []setting{
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
 	{"memory-limit", "APPREG_MEMORY_LIMIT", "200MiB", "soft memory limit for the Go runtime (bytes, or with KiB/MiB/GiB); GOMEMLIMIT wins when set"},
 	{"log-level", "APPREG_LOG_LEVEL", "info", "debug, info, warn or error"},
+	{"debug-addr", "APPREG_DEBUG_ADDR", "", "address of the profiling listener (Go's /debug/pprof), e.g. 127.0.0.1:6060; empty: none. Never expose it beyond the host"},
 }
 
 // config is the parsed settings of one command.

@@ -97,7 +97,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "cache-size", "cors-max-age", "memory-limit", "log-level"}
+	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -221,6 +221,16 @@ Get a token and call it:
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/applications
 
 `, base)
+	}
+
+	if a := cfg.str("debug-addr"); a != "" {
+		stopDebug, err := serveDebug(a, log)
+		if err != nil {
+			stopBackground()
+			<-backgroundDone
+			return err
+		}
+		defer stopDebug()
 	}
 
 	serveErr := make(chan error, 1)

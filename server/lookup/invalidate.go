@@ -36,15 +36,22 @@ func (c *Cache) Invalidate(applicationID string) {
 	c.invalidate(ctx, []string{applicationID})
 }
 
+// InvalidateWritten is Invalidate for the replica that made the write: it passes the origins
+// the application lists after its committed write (none when it is gone), so no read of them
+// is needed. An answer listing one of its former origins is found through the cache's own
+// index, as in Invalidate.
+func (c *Cache) InvalidateWritten(applicationID string, origins []string) {
+	ids := []string{applicationID}
+	c.dropClients(ids)
+	c.dropOrigins(ids, map[string][]string{applicationID: origins}, false)
+}
+
 // invalidate is Invalidate for a batch of distinct application ids, read in the change log.
 func (c *Cache) invalidate(ctx context.Context, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	for _, id := range ids {
-		c.clients.invalidate(id)
-	}
-	c.invalidations.Add(uint64(len(ids)))
+	c.dropClients(ids)
 
 	// An origin answer that lists one of ids is found through byApp. One that should now list
 	// it is not: learn which origins the applications list now, unless nothing is cached.
@@ -63,7 +70,20 @@ func (c *Cache) invalidate(ctx context.Context, ids []string) {
 			clearAll = true
 		}
 	}
+	c.dropOrigins(ids, current, clearAll)
+}
 
+// dropClients removes the client entries of ids.
+func (c *Cache) dropClients(ids []string) {
+	for _, id := range ids {
+		c.clients.invalidate(id)
+	}
+	c.invalidations.Add(uint64(len(ids)))
+}
+
+// dropOrigins removes every cached origin answer that lists one of ids, or that one of them
+// lists now (current), or every origin answer when clearAll.
+func (c *Cache) dropOrigins(ids []string, current map[string][]string, clearAll bool) {
 	c.originMu.Lock()
 	defer c.originMu.Unlock()
 	c.originGen.Add(1) // whatever happens below, no origin read under way may store its answer

@@ -211,34 +211,34 @@ func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, 
 		app.Secrets = []Secret{}
 	}
 	slices.SortStableFunc(app.Secrets, compareSecrets)
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
+	err := s.insertAll(ctx, func(w rowWriter) error {
 		if rec != nil {
-			if err := insertIdempotency(tx, rec); err != nil {
+			if err := insertIdempotency(w, rec); err != nil {
 				return err
 			}
 		}
-		if err := tx.Create(app).Error; err != nil {
+		if err := w.insert(app, nil); err != nil {
 			return err
 		}
 		if len(secrets) > 0 {
-			if err := tx.Create(&secrets).Error; err != nil {
+			if err := w.insert(&secrets, nil); err != nil {
 				return err
 			}
 		}
-		if err := insertOrigins(tx, app.ID, app.Origins); err != nil {
+		if err := insertOrigins(w, app.ID, app.Origins); err != nil {
 			return err
 		}
-		if err := recordCreated(tx, app); err != nil {
+		if err := recordCreated(w, app); err != nil {
 			return err
 		}
-		return recordChange(tx, app.ID, now())
+		return recordChange(w, app.ID, now())
 	})
 	return translate("create application "+app.ID, err)
 }
 
 // insertOrigins writes the application_origins rows of one application, once per distinct
 // origin (a repeated origin must not look like a duplicate application).
-func insertOrigins(tx *gorm.DB, applicationID string, origins []string) error {
+func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 	if len(origins) == 0 {
 		return nil
 	}
@@ -251,7 +251,7 @@ func insertOrigins(tx *gorm.DB, applicationID string, origins []string) error {
 		seen[o] = true
 		rows = append(rows, applicationOrigin{ApplicationID: applicationID, Origin: o})
 	}
-	return tx.Create(&rows).Error
+	return w.insert(&rows, nil)
 }
 
 // GetApplication returns application id of tenantID ("" = any tenant). It is ErrNotFound if
@@ -373,7 +373,7 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 			if err := tx.Where("application_id = ?", id).Delete(&applicationOrigin{}).Error; err != nil {
 				return err
 			}
-			if err := insertOrigins(tx, id, next.Origins); err != nil {
+			if err := insertOrigins(txWriter{tx}, id, next.Origins); err != nil {
 				return err
 			}
 		}
@@ -381,19 +381,19 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		if err != nil {
 			return err
 		}
-		if err := recordUpdate(tx, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
+		if err := recordUpdate(txWriter{tx}, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
 			return err
 		}
 		if rec != nil {
 			if r := rec(next.clonePtr()); r != nil {
-				if err := insertIdempotency(tx, r); err != nil {
+				if err := insertIdempotency(txWriter{tx}, r); err != nil {
 					return err
 				}
 			}
 		}
 		// Stamped with the wall clock, not with now (the caller's visibility time): pruning
 		// goes by it.
-		if err := recordChange(tx, id, time.Now()); err != nil {
+		if err := recordChange(txWriter{tx}, id, time.Now()); err != nil {
 			return err
 		}
 		saved = &next

@@ -232,6 +232,34 @@ func TestCreateConflict(t *testing.T) {
 	})
 }
 
+// TestCreateIsAllOrNothing makes a create fail after its application row was written (two
+// secrets with one id): nothing of it may remain, on PostgreSQL where the inserts go as one
+// pipelined batch as on SQLite where they run in a transaction.
+func TestCreateIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		app := newApp("half", "tenant-a", t0)
+		app.Origins = []string{"https://half.example.com"}
+		const id = "7d1c2b3a-0000-4000-8000-00000000beef"
+		err := s.CreateApplication(ctx, app, []store.Secret{{ID: id, Hash: "a"}, {ID: id, Hash: "b"}})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Fatalf("create with a duplicate secret id: err = %v, want ErrConflict", err)
+		}
+		if _, err := s.GetApplication(ctx, "", "half", t0); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("application of the failed create: %v, want ErrNotFound", err)
+		}
+		if apps, err := s.ApplicationsWithOrigin(ctx, "https://half.example.com", t0); err != nil || len(apps) != 0 {
+			t.Errorf("origin index of the failed create: %d applications, %v", len(apps), err)
+		}
+		if len(eventsOf(t, s, "half")) != 0 || len(messagesOf(t, s, "half")) != 0 {
+			t.Error("the failed create left an event or a message")
+		}
+		// The connection is clean afterwards: the next create succeeds.
+		mustCreate(t, s, newApp("half", "tenant-a", t0), store.Secret{Hash: "c"})
+	})
+}
+
 func TestTenantIsolation(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *store.Store) {

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // DefaultChangesLimit is the page size Changes uses when given zero or less.
@@ -35,13 +33,13 @@ func (Change) TableName() string { return "application_changes" }
 // itself, so the row commits exactly when the write does. Call it last in the transaction: on
 // PostgreSQL the seq is drawn when the row is inserted, and the shorter the time from there
 // to the commit, the shorter the gaps readers wait on. now is the time of the write.
-func recordChange(tx *gorm.DB, applicationID string, now time.Time) error {
-	return recordChanges(tx, []string{applicationID}, now)
+func recordChange(w rowWriter, applicationID string, now time.Time) error {
+	return recordChanges(w, []string{applicationID}, now)
 }
 
 // recordChanges is recordChange for several applications in one statement; their seqs follow
 // the order of applicationIDs.
-func recordChanges(tx *gorm.DB, applicationIDs []string, now time.Time) error {
+func recordChanges(w rowWriter, applicationIDs []string, now time.Time) error {
 	if len(applicationIDs) == 0 {
 		return nil
 	}
@@ -50,7 +48,7 @@ func recordChanges(tx *gorm.DB, applicationIDs []string, now time.Time) error {
 	for i, id := range applicationIDs {
 		rows[i] = Change{ApplicationID: id, Time: now}
 	}
-	return tx.Create(&rows).Error
+	return w.insert(&rows, nil)
 }
 
 // Changes returns at most limit change rows with a seq above afterSeq, in seq order; none is

@@ -258,19 +258,19 @@ func prepareEvent(ev *Event, app *Application, recipients []string, payload map[
 }
 
 // recordEvent writes ev and its notification (see prepareEvent) in tx.
-func recordEvent(tx *gorm.DB, ev *Event, app *Application, recipients []string, payload map[string]any) error {
+func recordEvent(w rowWriter, ev *Event, app *Application, recipients []string, payload map[string]any) error {
 	msg, err := prepareEvent(ev, app, recipients, payload)
 	if err != nil {
 		return err
 	}
-	if err := tx.Create(ev).Error; err != nil {
+	if err := w.insert(ev, nil); err != nil {
 		return err
 	}
-	return tx.Create(msg).Error
+	return w.insert(msg, nil)
 }
 
 // recordCreated records the "created" event of app, which carries its secrets.
-func recordCreated(tx *gorm.DB, app *Application) error {
+func recordCreated(w rowWriter, app *Application) error {
 	ev := &Event{
 		ApplicationID: app.ID,
 		TenantID:      app.TenantID,
@@ -283,7 +283,7 @@ func recordCreated(tx *gorm.DB, app *Application) error {
 	if len(app.Secrets) > 0 {
 		payload["secretsIssued"] = secretRefs(app.Secrets)
 	}
-	return recordEvent(tx, ev, app, app.Contacts, payload)
+	return recordEvent(w, ev, app, app.Contacts, payload)
 }
 
 // errNoEvent tells recordUpdate's caller that the write changed nothing at all.
@@ -292,7 +292,7 @@ var errNoEvent = errors.New("no event")
 // recordUpdate records the event of an update of cur into next at now, or returns errNoEvent
 // when nothing but the version changed. The contacts notified are next's and, when the
 // contacts changed, the old ones too: a changed contact list is worth telling those removed.
-func recordUpdate(tx *gorm.DB, cur, next *Application, d secretDiff, now time.Time) error {
+func recordUpdate(w rowWriter, cur, next *Application, d secretDiff, now time.Time) error {
 	changes := fieldChanges(cur, next)
 	if len(changes) == 0 && !columnsChanged(cur, next) {
 		return errNoEvent
@@ -325,7 +325,7 @@ func recordUpdate(tx *gorm.DB, cur, next *Application, d secretDiff, now time.Ti
 			recipients = append(recipients, c)
 		}
 	}
-	return recordEvent(tx, ev, next, recipients, payload)
+	return recordEvent(w, ev, next, recipients, payload)
 }
 
 // recordPurged records the "purged" events of apps, purged at now, and their notifications,

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"time"
-
-	"gorm.io/gorm"
 )
 
 // IdempotencyRecord is a row of idempotency_records: the answer given to a request that
@@ -31,7 +29,7 @@ type IdempotencyRecord struct {
 func (IdempotencyRecord) TableName() string { return "idempotency_records" }
 
 // insertIdempotency inserts rec in tx; a record with the same key is ErrIdempotencyKeyExists.
-func insertIdempotency(tx *gorm.DB, rec *IdempotencyRecord) error {
+func insertIdempotency(w rowWriter, rec *IdempotencyRecord) error {
 	if rec.CreatedTime.IsZero() {
 		rec.CreatedTime = now()
 	}
@@ -39,11 +37,12 @@ func insertIdempotency(tx *gorm.DB, rec *IdempotencyRecord) error {
 	if rec.Response == nil {
 		rec.Response = []byte{}
 	}
-	err := tx.Create(rec).Error
-	if err != nil && uniqueViolation(err) {
-		return fmt.Errorf("%w: %w", ErrIdempotencyKeyExists, err)
-	}
-	return err
+	return w.insert(rec, func(err error) error {
+		if uniqueViolation(err) {
+			return fmt.Errorf("%w: %w", ErrIdempotencyKeyExists, err)
+		}
+		return err
+	})
 }
 
 // GetIdempotency returns the record of key for operation of tenantID. It is ErrNotFound when
@@ -67,7 +66,7 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, operation, key str
 // SaveIdempotency inserts rec on its own. A record with the same key (even an expired one not
 // pruned yet) is ErrIdempotencyKeyExists.
 func (s *Store) SaveIdempotency(ctx context.Context, rec *IdempotencyRecord) error {
-	return translate("save idempotency record", insertIdempotency(s.db.WithContext(ctx), rec))
+	return translate("save idempotency record", insertIdempotency(txWriter{s.db.WithContext(ctx)}, rec))
 }
 
 // PruneIdempotency deletes the records created before before and returns how many it deleted.

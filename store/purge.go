@@ -65,7 +65,7 @@ func (s *Store) PurgeDue(ctx context.Context, now time.Time, batch int) ([]Appli
 			if err := recordPurged(tx, apps, now); err != nil {
 				return err
 			}
-			return recordChanges(tx, ids, time.Now())
+			return recordChanges(txWriter{tx}, ids, time.Now())
 		})
 		if err != nil {
 			return purged, translate("purge due applications", err)

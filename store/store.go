@@ -95,8 +95,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	case DialectPostgres:
 		// As many idle as open: under load a smaller idle pool closes and
 		// reopens connections (a TCP and auth handshake each) all the time.
-		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(20)
+		sqlDB.SetMaxOpenConns(DefaultPostgresConns)
+		sqlDB.SetMaxIdleConns(DefaultPostgresConns)
 		sqlDB.SetConnMaxLifetime(30 * time.Minute)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 	case DialectSQLite:
@@ -141,6 +141,21 @@ func sqliteDSN(url string) (string, error) {
 		query += "&"
 	}
 	return file + "?" + query + sqliteParams, nil
+}
+
+// DefaultPostgresConns is the PostgreSQL connection pool's size unless SetMaxConns changes it.
+const DefaultPostgresConns = 20
+
+// SetMaxConns sets how many PostgreSQL connections the store opens at most, all of which it
+// keeps open when idle. It does nothing on SQLite, whose pool size is fixed by its locking.
+func (s *Store) SetMaxConns(n int) {
+	if s.dialect != DialectPostgres || n <= 0 {
+		return
+	}
+	if sqlDB, err := s.db.DB(); err == nil {
+		sqlDB.SetMaxOpenConns(n)
+		sqlDB.SetMaxIdleConns(n)
+	}
 }
 
 // Close closes every connection.

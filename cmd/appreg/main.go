@@ -97,7 +97,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 }
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
+	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -110,6 +110,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	corsMaxAge := cfg.duration("cors-max-age")
 	bodyLimit := cfg.positive("body-limit")
 	cacheSize := cfg.positive("cache-size")
+	dbConns := cfg.positive("db-max-conns")
 	rateLimit := cfg.float("rate-limit")
 	memLimit := cfg.bytes("memory-limit")
 	if cfg.err != nil {
@@ -130,6 +131,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
+	st.SetMaxConns(int(dbConns))
 
 	verifier, devKey, err := newVerifier(ctx, cfg)
 	if err != nil {

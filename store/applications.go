@@ -258,19 +258,20 @@ func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 // the application does not exist, belongs to another tenant, or is scheduled for deletion at
 // or before now (zero now = the store's clock).
 func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
-	var app Application
-	err := visible(s.db.WithContext(ctx), tenantID, nowOr(now)).Where("id = ?", id).Take(&app).Error
+	apps, err := findApplications(visible(s.db.WithContext(ctx), tenantID, nowOr(now)).Where("id = ?", id), 1)
 	if err != nil {
 		return nil, translate("get application "+id, err)
 	}
-	app.afterRead()
-	return &app, nil
+	if len(apps) == 0 {
+		return nil, translate("get application "+id, ErrNotFound)
+	}
+	return &apps[0], nil
 }
 
 // ListApplications returns the applications q selects in (created_time, id) order. more is
 // true when further rows exist beyond q.Limit; the next page starts After the last one.
 func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Application, more bool, err error) {
-	db := visible(s.db.WithContext(ctx).Model(&Application{}), q.TenantID, nowOr(q.Now))
+	db := visible(s.db.WithContext(ctx), q.TenantID, nowOr(q.Now))
 	if q.PendingTenancy {
 		// Literals, not parameters, so PostgreSQL can match the partial index in a generic plan.
 		db = db.Where("tenancy = 'all' AND tenancy_approval = 'pending'")
@@ -278,21 +279,16 @@ func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Appli
 	if q.After != nil {
 		db = db.Where("(created_time, id) > (?, ?)", normTime(q.After.CreatedTime), q.After.ID)
 	}
-	db = db.Order("created_time, id")
+	limit := 0
 	if q.Limit > 0 {
-		db = db.Limit(q.Limit + 1)
+		limit = q.Limit + 1
 	}
-	if err := db.Find(&apps).Error; err != nil {
+	apps, err = findApplications(db.Order("created_time, id"), limit)
+	if err != nil {
 		return nil, false, translate("list applications", err)
 	}
 	if q.Limit > 0 && len(apps) > q.Limit {
 		apps, more = apps[:q.Limit], true
-	}
-	if apps == nil {
-		apps = []Application{}
-	}
-	for i := range apps {
-		apps[i].afterRead()
 	}
 	return apps, more, nil
 }

@@ -37,14 +37,9 @@ func (s *Store) GetClient(ctx context.Context, id string, now time.Time) (*Appli
 func (s *Store) ApplicationsWithOrigin(ctx context.Context, origin string, now time.Time) ([]Application, error) {
 	db := s.db.WithContext(ctx)
 	listing := db.Model(&applicationOrigin{}).Select("application_id").Where("origin = ?", origin)
-	apps := []Application{}
-	err := visible(db.Model(&Application{}), "", nowOr(now)).
-		Where("id IN (?)", listing).Order("id").Find(&apps).Error
+	apps, err := findApplications(visible(db, "", nowOr(now)).Where("id IN (?)", listing).Order("id"), 0)
 	if err != nil {
 		return nil, translate("applications with origin", err)
-	}
-	for i := range apps {
-		apps[i].afterRead()
 	}
 	return apps, nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -454,4 +455,34 @@ func TestPruneOutbox(t *testing.T) {
 			t.Errorf("PruneOutbox after the expiry = %d, %v, %d left; want 1 deleted, the unsent one left", n, err, count())
 		}
 	})
+}
+
+// TestClaimOutboxWalksTheIndex pins the plan of the claim query on PostgreSQL: it reads the
+// pending messages in index order and stops at the limit, rather than sorting the backlog.
+func TestClaimOutboxWalksTheIndex(t *testing.T) {
+	t.Parallel()
+	s := storetest.Open(t, store.DialectPostgres)
+	ctx := context.Background()
+	db := s.DB().WithContext(ctx)
+	// A backlog large enough that the planner prefers an index to a scan of the table.
+	if err := db.Exec(`INSERT INTO outbox_messages (id, event_id, application_id, tenant_id, kind, ref, recipients, payload, created_time, next_attempt_time)
+		SELECT gen_random_uuid()::text, '', 'app', 't', 'created', '', '[]', '{}', now() - i * interval '1 second', now() - interval '1 day'
+		FROM generate_series(1, 20000) AS i`).Error; err != nil {
+		t.Fatalf("seed backlog: %v", err)
+	}
+	if err := db.Exec("ANALYZE outbox_messages").Error; err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	if err := db.Raw(`EXPLAIN SELECT * FROM outbox_messages WHERE sent_time IS NULL AND next_attempt_time <= now() AND (claimed_until IS NULL OR claimed_until <= now()) ORDER BY created_time, id LIMIT 100 FOR UPDATE SKIP LOCKED`).Scan(&plan).Error; err != nil {
+		t.Fatal(err)
+	}
+	text := strings.Join(plan, "\n")
+	if !strings.Contains(text, "outbox_messages_pending_idx") || strings.Contains(text, "Sort") {
+		t.Errorf("the claim query does not walk outbox_messages_pending_idx:\n%s", text)
+	}
+	msgs, err := s.ClaimOutbox(ctx, time.Time{}, time.Minute, 100)
+	if err != nil || len(msgs) != 100 {
+		t.Fatalf("ClaimOutbox: %d messages, %v", len(msgs), err)
+	}
 }

@@ -1,0 +1,82 @@
+package store
+
+import (
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// applicationColumns are the columns of an Application row, in the order scanApplication
+// reads them.
+const applicationColumns = "id, tenant_id, name, description, contacts, type, tenancy, " +
+	"tenancy_approval, tenancy_decided_by, tenancy_decided_time, tenancy_comment, redirects, " +
+	"origins, logouts, auth_method, jwks_endpoint, scope, enabled, created_by, created_time, " +
+	"last_modified_by, last_modified_time, last_used_time, scheduled_deletion_time, version"
+
+// findApplications runs the query GORM built in db (of the applications table) and scans its
+// rows without reflection. It serves every read of whole applications: viewApplication and
+// listApplication read them on every call, and GORM's reflective scan of 25 columns, four
+// of them JSON, cost more CPU than the query itself. limit > 0 caps the rows.
+func findApplications(db *gorm.DB, limit int) ([]Application, error) {
+	q := db.Model(&Application{}).Select(applicationColumns)
+	if limit > 0 {
+		q = q.Limit(limit)
+	}
+	rows, err := q.Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	apps := []Application{}
+	for rows.Next() {
+		apps = append(apps, Application{})
+		if err := scanApplication(rows, &apps[len(apps)-1]); err != nil {
+			return nil, err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range apps {
+		apps[i].afterRead()
+	}
+	return apps, nil
+}
+
+// scanApplication reads one row of applicationColumns into a.
+func scanApplication(rows *sql.Rows, a *Application) error {
+	var (
+		contacts, redirects, origins, logouts sql.RawBytes
+		decided, lastUsed, scheduled          sql.NullTime
+	)
+	err := rows.Scan(&a.ID, &a.TenantID, &a.Name, &a.Description, &contacts, &a.Type, &a.Tenancy,
+		&a.TenancyApproval, &a.TenancyDecidedBy, &decided, &a.TenancyComment, &redirects,
+		&origins, &logouts, &a.AuthMethod, &a.JWKSEndpoint, &a.Scope, &a.Enabled, &a.CreatedBy, &a.CreatedTime,
+		&a.LastModifiedBy, &a.LastModifiedTime, &lastUsed, &scheduled, &a.Version)
+	if err != nil {
+		return err
+	}
+	a.TenancyDecidedTime = timePtr(decided)
+	a.LastUsedTime = timePtr(lastUsed)
+	a.ScheduledDeletionTime = timePtr(scheduled)
+	for _, l := range []struct {
+		raw  sql.RawBytes
+		list *[]string
+		name string
+	}{{contacts, &a.Contacts, "contacts"}, {redirects, &a.Redirects, "redirects"}, {origins, &a.Origins, "origins"}, {logouts, &a.Logouts, "logouts"}} {
+		if err := json.Unmarshal(l.raw, l.list); err != nil {
+			return fmt.Errorf("application %s: column %s: %w", a.ID, l.name, err)
+		}
+	}
+	return nil
+}
+
+func timePtr(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	return &t.Time
+}

@@ -172,8 +172,12 @@ func visible(db *gorm.DB, tenantID string, now time.Time) *gorm.DB {
 	if tenantID != "" {
 		db = db.Where("tenant_id = ?", tenantID)
 	}
-	return db.Where("(scheduled_deletion_time IS NULL OR scheduled_deletion_time > ?)", now)
+	return db.Where(visibleAt, now)
 }
+
+// visibleAt is the condition of an application not yet due for purge at a time (the one
+// parameter).
+const visibleAt = "(scheduled_deletion_time IS NULL OR scheduled_deletion_time > ?)"
 
 // CreateApplication stores app, its secrets and its origin index rows in one transaction.
 // It normalises app in place (UTC microsecond times, empty rather than nil lists, Version 1;
@@ -258,7 +262,15 @@ func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 // the application does not exist, belongs to another tenant, or is scheduled for deletion at
 // or before now (zero now = the store's clock).
 func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
-	apps, err := findApplications(visible(s.db.WithContext(ctx), tenantID, nowOr(now)).Where("id = ?", id), 1)
+	// Raw SQL: viewApplication runs this on every call, and building it with GORM's
+	// clause builders cost more than scanning the row.
+	query := "SELECT " + applicationColumns + " FROM applications WHERE id = ? AND " + visibleAt
+	args := []any{id, nowOr(now)}
+	if tenantID != "" {
+		query += " AND tenant_id = ?"
+		args = append(args, tenantID)
+	}
+	apps, err := scanApplications(s.db.WithContext(ctx).Raw(query, args...))
 	if err != nil {
 		return nil, translate("get application "+id, err)
 	}

@@ -16,15 +16,21 @@ const applicationColumns = "id, tenant_id, name, description, contacts, type, te
 	"origins, logouts, auth_method, jwks_endpoint, scope, enabled, created_by, created_time, " +
 	"last_modified_by, last_modified_time, last_used_time, scheduled_deletion_time, version"
 
-// findApplications runs the query GORM built in db (of the applications table) and scans its
-// rows without reflection. It serves every read of whole applications: viewApplication and
-// listApplication read them on every call, and GORM's reflective scan of 25 columns, four
-// of them JSON, cost more CPU than the query itself. limit > 0 caps the rows.
+// findApplications selects applicationColumns with the conditions and order of db, at most
+// limit rows when limit > 0, and scans them with scanApplications.
 func findApplications(db *gorm.DB, limit int) ([]Application, error) {
 	q := db.Model(&Application{}).Select(applicationColumns)
 	if limit > 0 {
 		q = q.Limit(limit)
 	}
+	return scanApplications(q)
+}
+
+// scanApplications runs q, a query of applicationColumns, and scans its rows without
+// reflection. It serves every read of whole applications: viewApplication and
+// listApplication read them on every call, and GORM's reflective scan of 25 columns, four of
+// them JSON, cost more CPU than the query itself.
+func scanApplications(q *gorm.DB) ([]Application, error) {
 	rows, err := q.Rows()
 	if err != nil {
 		return nil, err

@@ -85,6 +85,17 @@ function M.install(build, expect)
     return requests[math.random(count)]
   end
 
+  -- BENCH_RATE (requests/s over all connections) paces the load: each connection waits an
+  -- exponentially distributed time between its requests (Poisson arrivals), with the mean that
+  -- makes BENCH_CONNECTIONS connections send BENCH_RATE requests a second. Unset: no pause.
+  local rate = tonumber(os.getenv("BENCH_RATE") or "")
+  if rate and rate > 0 then
+    local mean_ms = 1000 * (tonumber(os.getenv("BENCH_CONNECTIONS") or "64") or 64) / rate
+    function delay()
+      return math.floor(-math.log(1 - math.random()) * mean_ms + 0.5)
+    end
+  end
+
   function response(status, headers, body)
     if status < 200 or status > 299 then
       non2xx = non2xx + 1

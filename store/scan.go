@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -73,7 +74,7 @@ func scanApplication(rows *sql.Rows, a *Application) error {
 		list *[]string
 		name string
 	}{{contacts, &a.Contacts, "contacts"}, {redirects, &a.Redirects, "redirects"}, {origins, &a.Origins, "origins"}, {logouts, &a.Logouts, "logouts"}} {
-		if err := json.Unmarshal(l.raw, l.list); err != nil {
+		if err := decodeStringList(l.raw, l.list); err != nil {
 			return fmt.Errorf("application %s: column %s: %w", a.ID, l.name, err)
 		}
 	}
@@ -85,4 +86,50 @@ func timePtr(t sql.NullTime) *time.Time {
 		return nil
 	}
 	return &t.Time
+}
+
+// decodeStringList decodes a JSON array of strings, as the store writes its list columns. The
+// common form, with no escape in it, is split by hand: encoding/json's reflective decoding of
+// four such columns per row was a quarter of listApplication's CPU. Anything else (an escape,
+// whitespace, null, a malformed value) goes to encoding/json, which decodes or refuses it.
+func decodeStringList(raw []byte, list *[]string) error {
+	if out, ok := splitPlainStrings(raw); ok {
+		*list = out
+		return nil
+	}
+	return json.Unmarshal(raw, list)
+}
+
+// splitPlainStrings parses raw when it is exactly ["...","...",...] (or []) with no
+// backslash and no control character in it; ok is false for anything else.
+func splitPlainStrings(raw []byte) (out []string, ok bool) {
+	if len(raw) < 2 || raw[0] != '[' || raw[len(raw)-1] != ']' {
+		return nil, false
+	}
+	body := raw[1 : len(raw)-1]
+	out = []string{}
+	for len(body) > 0 {
+		if body[0] != '"' {
+			return nil, false
+		}
+		end := 1
+		for end < len(body) && body[end] != '"' {
+			if body[end] == '\\' || body[end] < 0x20 {
+				return nil, false
+			}
+			end++
+		}
+		if end == len(body) || !utf8.Valid(body[1:end]) {
+			return nil, false
+		}
+		out = append(out, string(body[1:end]))
+		body = body[end+1:]
+		if len(body) > 0 {
+			if body[0] != ',' || len(body) == 1 {
+				return nil, false
+			}
+			body = body[1:]
+		}
+	}
+	return out, true
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -58,7 +57,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	if errors.Is(c.Request().Context().Err(), context.Canceled) {
+	if clientGone(c) {
 		// The client hung up: nobody reads an answer, and the failure of its
 		// cancelled database work is no fault of the service. Logs and
 		// metrics record it as 499, nginx's "client closed request".

@@ -154,6 +154,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 
 	e.Pre(rewriteSuffixPaths)
 	e.Use(requestID)
+	e.Use(detachFromClient)
 	e.Use(s.observe)
 	e.Use(s.logRequests)
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
@@ -221,6 +222,41 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		h.Set("Referrer-Policy", "no-referrer")
 		return next(c)
 	}
+}
+
+// requestTimeout bounds the work of one request once it no longer depends on its client
+// (detachFromClient).
+const requestTimeout = 30 * time.Second
+
+// clientContextKey is the echo context key of the request's own context, the one that ends
+// when the client goes away.
+const clientContextKey = "appreg.clientContext"
+
+// detachFromClient runs each request on a context that a client hanging up does not cancel,
+// bounded by requestTimeout instead. Every operation is a few milliseconds of database
+// work: cancelling it mid-query saves nothing, but makes the driver close its connection,
+// and under many hang-ups at once (a load balancer draining, a gateway's retry storm) the
+// pool handed such connections to healthy requests, which then failed with "bad
+// connection" or an i/o timeout. handleError still tells a client that went away (499) by
+// the request's own context.
+func detachFromClient(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), requestTimeout)
+		defer cancel()
+		c.Set(clientContextKey, r.Context())
+		c.SetRequest(r.WithContext(ctx))
+		return next(c)
+	}
+}
+
+// clientGone reports whether the client of c's request went away.
+func clientGone(c echo.Context) bool {
+	ctx, ok := c.Get(clientContextKey).(context.Context)
+	if !ok {
+		ctx = c.Request().Context()
+	}
+	return errors.Is(ctx.Err(), context.Canceled)
 }
 
 // requestID takes the caller's X-Request-Id when it is a plain token, or

@@ -24,8 +24,8 @@ const invalidateTimeout = 2 * time.Second
 
 // Invalidate drops everything cached about application id, on this replica, at once: its
 // client entry (or negative entry) and every cached origin answer it is, or now should be,
-// part of. The writing replica calls it after its own commit so that it reads its own write;
-// the other replicas learn of the write from the change log.
+// part of. The other replicas learn of a write from the change log; the writing replica
+// calls InvalidateWritten after its own commit, so that it reads its own write at once.
 //
 // When origin answers are cached it reads the application's current origins (one indexed
 // query), because an origin it has just started to list is not yet linked to it. If that read

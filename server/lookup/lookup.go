@@ -11,8 +11,8 @@
 // reads on from where it stopped: nothing is lost on reconnect. Change rows commit out of seq
 // order, so the poller tracks the highest seq below which it has seen everything and
 // re-reads from there; a gap is given up after Config.GapTimeout (a rolled-back write never
-// fills its seq). The writing replica also calls Invalidate after its own commit, so it reads
-// its own writes at once.
+// fills its seq). The writing replica also calls InvalidateWritten after its own commit, so it
+// reads its own writes at once.
 //
 // Memory is bounded whatever the number of applications: Config.Size clients (unknown ids
 // included, as negative entries, so a flood of made-up ids does not reach the database) and

@@ -369,6 +369,7 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		next.CreatedBy, next.CreatedTime = cur.CreatedBy, cur.CreatedTime
 		next.Version = cur.Version + 1
 		next.prepareWrite()
+		w := txWriter{tx}
 
 		res := tx.Model(&next).Select(updatableColumns).Updates(&next)
 		if res.Error != nil {
@@ -381,7 +382,7 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 			if err := tx.Where("application_id = ?", id).Delete(&applicationOrigin{}).Error; err != nil {
 				return err
 			}
-			if err := insertOrigins(txWriter{tx}, id, next.Origins); err != nil {
+			if err := insertOrigins(w, id, next.Origins); err != nil {
 				return err
 			}
 		}
@@ -389,19 +390,19 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		if err != nil {
 			return err
 		}
-		if err := recordUpdate(txWriter{tx}, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
+		if err := recordUpdate(w, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
 			return err
 		}
 		if rec != nil {
 			if r := rec(next.clonePtr()); r != nil {
-				if err := insertIdempotency(txWriter{tx}, r); err != nil {
+				if err := insertIdempotency(w, r); err != nil {
 					return err
 				}
 			}
 		}
 		// Stamped with the wall clock, not with now (the caller's visibility time): pruning
 		// goes by it.
-		if err := recordChange(txWriter{tx}, id, time.Now()); err != nil {
+		if err := recordChange(w, id, time.Now()); err != nil {
 			return err
 		}
 		saved = &next

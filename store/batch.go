@@ -22,7 +22,8 @@ type rowWriter interface {
 	insert(value any, wrap func(error) error) error
 }
 
-// txWriter inserts each row at once in a transaction that is already open.
+// txWriter inserts each row at once through tx: the open transaction of a read-modify-write,
+// or the database itself for a single row.
 type txWriter struct{ tx *gorm.DB }
 
 func (w txWriter) insert(value any, wrap func(error) error) error {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"gorm.io/gorm"
 )
 
 // Event actions: what happened to an application. Each write of an application records at
@@ -330,7 +329,7 @@ func recordUpdate(w rowWriter, cur, next *Application, d secretDiff, now time.Ti
 
 // recordPurged records the "purged" events of apps, purged at now, and their notifications,
 // in two statements.
-func recordPurged(tx *gorm.DB, apps []Application, now time.Time) error {
+func recordPurged(w rowWriter, apps []Application, now time.Time) error {
 	if len(apps) == 0 {
 		return nil
 	}
@@ -352,8 +351,8 @@ func recordPurged(tx *gorm.DB, apps []Application, now time.Time) error {
 		}
 		msgs[i] = *msg
 	}
-	if err := tx.Create(&events).Error; err != nil {
+	if err := w.insert(&events, nil); err != nil {
 		return err
 	}
-	return tx.Create(&msgs).Error
+	return w.insert(&msgs, nil)
 }

@@ -62,10 +62,11 @@ func (s *Store) PurgeDue(ctx context.Context, now time.Time, batch int) ([]Appli
 			if res.RowsAffected != int64(len(ids)) {
 				return fmt.Errorf("deleted %d applications, want %d", res.RowsAffected, len(ids))
 			}
-			if err := recordPurged(tx, apps, now); err != nil {
+			w := txWriter{tx}
+			if err := recordPurged(w, apps, now); err != nil {
 				return err
 			}
-			return recordChanges(txWriter{tx}, ids, time.Now())
+			return recordChanges(w, ids, time.Now())
 		})
 		if err != nil {
 			return purged, translate("purge due applications", err)

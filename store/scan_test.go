@@ -3,8 +3,31 @@ package store
 import (
 	"encoding/json"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
+
+	"gorm.io/gorm/schema"
 )
+
+// TestApplicationColumnsAreTheModel keeps the hand-written scanner's column list equal to the
+// Application model's columns, in the model's order: a field added to the model and not to
+// the scanner would otherwise read back as its zero value without any error.
+func TestApplicationColumnsAreTheModel(t *testing.T) {
+	sch, err := schema.Parse(&Application{}, &sync.Map{}, schema.NamingStrategy{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var model []string
+	for _, f := range sch.Fields {
+		if f.DBName != "" {
+			model = append(model, f.DBName)
+		}
+	}
+	if got := strings.Split(applicationColumns, ", "); !slices.Equal(got, model) {
+		t.Fatalf("applicationColumns = %v\nthe model's columns = %v", got, model)
+	}
+}
 
 // TestDecodeStringList checks the hand-split fast path against encoding/json on every shape a
 // list column can hold, and that what the fast path refuses still decodes (or fails) as

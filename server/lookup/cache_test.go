@@ -486,6 +486,46 @@ func TestInvalidateOrigins(t *testing.T) {
 	}
 }
 
+// TestInvalidateWritten checks the writing replica's invalidation: given the origins the
+// application lists after its write, it drops the same answers as Invalidate (those listing
+// it before, those it lists now) without reading anything from the source.
+func TestInvalidateWritten(t *testing.T) {
+	t.Parallel()
+	const o1, o2, o3 = "https://one.example.com", "https://two.example.com", "https://three.example.com"
+	f := newFake()
+	f.put(app("x", o1))
+	f.put(app("y", o1, o2))
+	c := newCache(t, f, lookup.Config{})
+	for _, o := range []string{o1, o2, o3} {
+		originIDs(t, c, o)
+	}
+	mustClient(t, c, "x")
+
+	f.put(app("x", o3)) // leaves o1, joins o3
+	clientReads := f.getClientCalls.Load()
+	f.setFail(errDown) // a read by the invalidation would fail and clear every origin answer
+	c.InvalidateWritten("x", []string{o3})
+	f.setFail(nil)
+	if got := f.getClientCalls.Load() - clientReads; got != 0 {
+		t.Errorf("InvalidateWritten read the source %d times, want 0", got)
+	}
+	if st := c.Stats(); st.OriginEntries != 1 {
+		t.Errorf("%d origin answers cached after the write, want 1 (o2)", st.OriginEntries)
+	}
+	for o, want := range map[string][]string{o1: {"y"}, o2: {"y"}, o3: {"x"}} {
+		if got := originIDs(t, c, o); !slices.Equal(got, want) {
+			t.Errorf("OriginApps(%s) after the write = %v, want %v", o, got, want)
+		}
+	}
+
+	f.del("x") // deleted for good: no origins
+	c.InvalidateWritten("x", nil)
+	if got := originIDs(t, c, o3); len(got) != 0 {
+		t.Errorf("OriginApps(o3) after the purge = %v", got)
+	}
+	mustNotFound(t, c, "x")
+}
+
 // TestInvalidateOriginReadFails checks that when the current origins cannot be read, every
 // origin answer is dropped rather than one left stale.
 func TestInvalidateOriginReadFails(t *testing.T) {

@@ -10,15 +10,14 @@ import (
 	"time"
 
 	"github.com/cxone/appreg/gen"
-	"github.com/cxone/appreg/store"
 )
 
 // TestHangUpsDoNotFailOthers has many clients hang up mid-request, as a load balancer
 // draining or a retry storm does, while other clients call on: every one of those must be
-// answered as usual, and the hang-ups must not cost database connections. (Client
-// cancellation used to reach the database driver, which closes the connection of a
-// cancelled query; the pool reconnected all the time, and under a storm of hang-ups
-// healthy requests failed with "bad connection" or an i/o timeout.)
+// answered as usual. (Client cancellation used to reach the database driver, which closes
+// the connection of a cancelled query, and under a storm of hang-ups healthy requests failed
+// with "bad connection" or an i/o timeout. This test has not caught that failure here; the
+// mechanism of the fix is pinned by TestDetachFromClient.)
 func TestHangUpsDoNotFailOthers(t *testing.T) {
 	eachDialect(t, func(t *testing.T, e *testEnv) {
 		var ids []string
@@ -30,12 +29,6 @@ func TestHangUpsDoNotFailOthers(t *testing.T) {
 		hangUps := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 		defer hangUps.CloseIdleConnections()
 
-		var started time.Time
-		if e.Store.Dialect() == store.DialectPostgres {
-			if err := e.Store.DB().Raw("SELECT now()").Scan(&started).Error; err != nil {
-				t.Fatal(err)
-			}
-		}
 		var (
 			wg       sync.WaitGroup
 			failures atomic.Int64
@@ -85,16 +78,6 @@ func TestHangUpsDoNotFailOthers(t *testing.T) {
 		wg.Wait()
 		if n := failures.Load(); n > 0 {
 			t.Fatalf("%d calls of clients that stayed failed; first status %v", n, first.Load())
-		}
-		if !started.IsZero() {
-			var opened int
-			if err := e.Store.DB().Raw("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND backend_start > ?", started).Scan(&opened).Error; err != nil {
-				t.Fatal(err)
-			}
-			// The pool may still open the connections it had not needed before the storm.
-			if opened > 20 {
-				t.Errorf("%d database connections opened during the hang-ups: cancelled clients cost connections", opened)
-			}
 		}
 	})
 }

@@ -6,9 +6,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/cxone/appreg/store"
 )
 
 // setting is one configuration value: a flag of `appreg serve` with an
@@ -31,7 +34,7 @@ var settings = []setting{
 	{"smtp-url", "APPREG_SMTP_URL", "", "SMTP server for notifications (smtp://host:port, smtps://user:pass@host:465); empty: notifications go to the log"},
 	{"smtp-from", "APPREG_SMTP_FROM", "appreg@localhost", "From address of notifications"},
 	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},
-	{"db-max-conns", "APPREG_DB_MAX_CONNS", "20", "PostgreSQL connections each replica opens at most (and keeps open); replicas x this must stay below the server's max_connections"},
+	{"db-max-conns", "APPREG_DB_MAX_CONNS", strconv.Itoa(store.DefaultPostgresConns), "PostgreSQL connections each replica opens at most (and keeps open); replicas x this must stay below the server's max_connections"},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
 	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},

@@ -260,24 +260,26 @@ func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 
 // GetApplication returns application id of tenantID ("" = any tenant). It is ErrNotFound if
 // the application does not exist, belongs to another tenant, or is scheduled for deletion at
-// or before now (zero now = the store's clock).
+// or before now (zero now = the store's clock). Concurrent calls share queries under load
+// (readCoalescer).
 func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
-	// Raw SQL: viewApplication runs this on every call, and building it with GORM's
-	// clause builders cost more than scanning the row.
-	query := "SELECT " + applicationColumns + " FROM applications WHERE id = ? AND " + visibleAt
-	args := []any{id, nowOr(now)}
-	if tenantID != "" {
-		query += " AND tenant_id = ?"
-		args = append(args, tenantID)
-	}
-	apps, err := scanApplications(s.db.WithContext(ctx).Raw(query, args...))
+	app, err := s.reads.get(ctx, tenantID, id, nowOr(now))
 	if err != nil {
 		return nil, translate("get application "+id, err)
 	}
-	if len(apps) == 0 {
-		return nil, translate("get application "+id, ErrNotFound)
+	return app, nil
+}
+
+// applicationsByID reads the applications of ids (distinct, at most maxReadBatch) visible at
+// now, in any order: the query of GetApplication's coalesced reads. Raw SQL, because it runs
+// on every viewApplication and building it with GORM's clause builders cost more than
+// scanning the rows.
+func (s *Store) applicationsByID(ctx context.Context, ids []string, now time.Time) ([]Application, error) {
+	q := "SELECT " + applicationColumns + " FROM applications WHERE " + visibleAt + " AND "
+	if len(ids) == 1 {
+		return scanApplications(s.db.WithContext(ctx).Raw(q+"id = ?", now, ids[0]))
 	}
-	return &apps[0], nil
+	return scanApplications(s.db.WithContext(ctx).Raw(q+"id IN ?", now, ids))
 }
 
 // ListApplications returns the applications q selects in (created_time, id) order. more is

@@ -713,3 +713,60 @@ func TestListSecretsOldestFirst(t *testing.T) {
 		}
 	})
 }
+
+// TestGetManyAtOnce reads applications of several tenants from many goroutines at once, so
+// that reads are coalesced, and checks every answer; and runs the coalesced query itself
+// with many ids.
+func TestGetManyAtOnce(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		const tenants, per = 4, 10
+		var all []string
+		for i := range tenants * per {
+			app := newApp(fmt.Sprintf("many-%02d", i), fmt.Sprintf("tenant-%d", i%tenants), t0)
+			if i%per == 3 {
+				app.ScheduledDeletionTime = ptr(t0.Add(time.Hour))
+			}
+			mustCreate(t, s, app)
+			all = append(all, app.ID)
+		}
+
+		apps, err := store.ApplicationsByID(s, ctx, append(slices.Clone(all), "unknown"), t0.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Sorted(slices.Values(ids(apps))); !slices.Equal(got, all) {
+			t.Errorf("by id before deletion: %v, want %v", got, all)
+		}
+		apps, err = store.ApplicationsByID(s, ctx, all, t0.Add(2*time.Hour))
+		if err != nil || len(apps) != len(all)-tenants {
+			t.Errorf("by id after deletion: %d applications, %v; want %d", len(apps), err, len(all)-tenants)
+		}
+
+		var wg sync.WaitGroup
+		errs := make(chan error, 1000)
+		for g := range 50 {
+			wg.Go(func() {
+				for j := range 20 {
+					i := (g*7 + j*13) % len(all)
+					tenant := fmt.Sprintf("tenant-%d", (i+g%2)%tenants) // every other goroutine asks in the wrong tenant
+					now := t0.Add(time.Duration(j%3) * time.Hour)      // before, at and after deletion times
+					app, err := s.GetApplication(ctx, tenant, all[i], now)
+					want := g%2 == 0 && (i%per != 3 || now.Before(t0.Add(time.Hour)))
+					switch {
+					case want && (err != nil || app.ID != all[i] || app.TenantID != tenant || app.Name != "app "+all[i]):
+						errs <- fmt.Errorf("%s in %s at %v: %v, %v", all[i], tenant, now, app, err)
+					case !want && !errors.Is(err, store.ErrNotFound):
+						errs <- fmt.Errorf("%s in %s at %v: %v, %v; want ErrNotFound", all[i], tenant, now, app, err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+	})
+}

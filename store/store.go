@@ -50,6 +50,7 @@ const sqliteParams = "_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pra
 type Store struct {
 	db      *gorm.DB
 	dialect string
+	reads   readCoalescer // GetApplication's
 }
 
 // Open connects to the database named by url and checks that it answers. url is either a
@@ -107,6 +108,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 
 	s := &Store{db: db, dialect: dialect}
+	s.reads.query = s.applicationsByID
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

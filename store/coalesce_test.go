@@ -80,7 +80,7 @@ func ptrTime(t time.Time) *time.Time { return &t }
 // go to the database as one query, each answered by its own rules.
 func TestCoalescedReads(t *testing.T) {
 	f := &fakeReads{rows: coalesceRows(), hold: make(chan struct{})}
-	c := &readCoalescer{query: f.query}
+	c := &readCoalescer{lanes: 1, query: f.query}
 
 	first := make(chan error, 1)
 	go func() {
@@ -149,7 +149,7 @@ func TestCoalescedReads(t *testing.T) {
 // in its caller's goroutine.
 func TestCoalescedReadAlone(t *testing.T) {
 	f := &fakeReads{rows: coalesceRows()}
-	c := &readCoalescer{query: f.query}
+	c := &readCoalescer{lanes: 1, query: f.query}
 	for i := range 3 {
 		a, err := c.get(context.Background(), "t1", "a", c0)
 		if err != nil || a.ID != "a" {
@@ -165,7 +165,7 @@ func TestCoalescedReadAlone(t *testing.T) {
 // caller gives up leaves while the others are still answered.
 func TestCoalescedReadFailures(t *testing.T) {
 	f := &fakeReads{rows: coalesceRows(), hold: make(chan struct{}), fail: errors.New("connection reset")}
-	c := &readCoalescer{query: f.query}
+	c := &readCoalescer{lanes: 1, query: f.query}
 	go func() { _, _ = c.get(context.Background(), "", "a", c0) }()
 	for f.calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -206,7 +206,7 @@ func TestCoalescedReadBatchesAreBounded(t *testing.T) {
 		rows[id] = Application{ID: id, TenantID: "t"}
 	}
 	f := &fakeReads{rows: rows, hold: make(chan struct{})}
-	c := &readCoalescer{query: f.query}
+	c := &readCoalescer{lanes: 1, query: f.query}
 	go func() { _, _ = c.get(context.Background(), "", "app-000", c0) }()
 	for f.calls.Load() == 0 {
 		time.Sleep(time.Millisecond)
@@ -245,7 +245,7 @@ func TestCoalescedReadBatchesAreBounded(t *testing.T) {
 // that carries other reads.
 func TestImpossibleIDsAreNotRead(t *testing.T) {
 	f := &fakeReads{rows: coalesceRows()}
-	c := &readCoalescer{query: f.query}
+	c := &readCoalescer{lanes: 1, query: f.query}
 	for _, id := range []string{"", "a\x00b", "\xff\xfe", strings.Repeat("x", 129), strings.Repeat("é", 129)} {
 		if _, err := c.get(context.Background(), "", id, c0); !errors.Is(err, ErrNotFound) {
 			t.Errorf("%q: %v, want ErrNotFound", id, err)
@@ -256,5 +256,34 @@ func TestImpossibleIDsAreNotRead(t *testing.T) {
 	}
 	if !possibleID(strings.Repeat("é", 128)) {
 		t.Error("128 two-byte characters are a possible id")
+	}
+}
+
+// TestCoalescedReadLanes: with two lanes, two reads run at once, each alone, and a third waits.
+func TestCoalescedReadLanes(t *testing.T) {
+	f := &fakeReads{rows: coalesceRows(), hold: make(chan struct{})}
+	c := &readCoalescer{lanes: 2, query: f.query}
+	done := make(chan error, 3)
+	read := func(id string) {
+		_, err := c.get(context.Background(), "", id, c0)
+		done <- err
+	}
+	go read("a")
+	go read("b")
+	for f.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	go read("a")
+	queued(t, c, 1)
+	for range 3 {
+		f.hold <- struct{}{}
+	}
+	for range 3 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := f.calls.Load(); n != 3 {
+		t.Errorf("%d queries, want 3", n)
 	}
 }

@@ -108,7 +108,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 
 	s := &Store{db: db, dialect: dialect}
-	s.reads.query = s.applicationsByID
+	s.reads.lanes, s.reads.query = readLanes, s.applicationsByID
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
 		return nil, err

@@ -751,7 +751,7 @@ func TestGetManyAtOnce(t *testing.T) {
 				for j := range 20 {
 					i := (g*7 + j*13) % len(all)
 					tenant := fmt.Sprintf("tenant-%d", (i+g%2)%tenants) // every other goroutine asks in the wrong tenant
-					now := t0.Add(time.Duration(j%3) * time.Hour)      // before, at and after deletion times
+					now := t0.Add(time.Duration(j%3) * time.Hour)       // before, at and after deletion times
 					app, err := s.GetApplication(ctx, tenant, all[i], now)
 					want := g%2 == 0 && (i%per != 3 || now.Before(t0.Add(time.Hour)))
 					switch {

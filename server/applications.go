@@ -25,7 +25,7 @@ func (s *Server) ListApplication(ctx context.Context, req gen.ListApplicationReq
 	if err != nil {
 		return nil, err
 	}
-	return gen.ListApplication200JSONResponse(list), nil
+	return listApplicationResponse(list), nil
 }
 
 // list runs a listing query with the optional paging parameters.
@@ -215,7 +215,7 @@ func (s *Server) ViewApplication(ctx context.Context, req gen.ViewApplicationReq
 	if err != nil {
 		return nil, storeErr(err)
 	}
-	return gen.ViewApplication200JSONResponse{Body: toAPI(app), Headers: gen.ViewApplication200ResponseHeaders{ETag: etagOf(app)}}, nil
+	return viewApplicationResponse{app: toAPI(app), etag: *etagOf(app)}, nil
 }
 
 // PatchApplication changes the fields present in the body.

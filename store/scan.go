@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -37,7 +38,7 @@ func scanApplications(q *gorm.DB) ([]Application, error) {
 		return nil, err
 	}
 	defer rows.Close()
-	apps := []Application{}
+	apps := make([]Application, 0, 16)
 	for rows.Next() {
 		apps = append(apps, Application{})
 		if err := scanApplication(rows, &apps[len(apps)-1]); err != nil {
@@ -107,28 +108,34 @@ func splitPlainStrings(raw []byte) (out []string, ok bool) {
 		return nil, false
 	}
 	body := raw[1 : len(raw)-1]
-	out = []string{}
-	for len(body) > 0 {
-		if body[0] != '"' {
+	if len(body) == 0 {
+		return []string{}, true
+	}
+	// One string holds every element, which are slices of it: one allocation per list. No
+	// element holds an unescaped quote, so `","` occurs only between elements.
+	text := string(body)
+	out = make([]string, 0, 1+strings.Count(text, `","`))
+	for len(text) > 0 {
+		if text[0] != '"' {
 			return nil, false
 		}
 		end := 1
-		for end < len(body) && body[end] != '"' {
-			if body[end] == '\\' || body[end] < 0x20 {
+		for end < len(text) && text[end] != '"' {
+			if text[end] == '\\' || text[end] < 0x20 {
 				return nil, false
 			}
 			end++
 		}
-		if end == len(body) || !utf8.Valid(body[1:end]) {
+		if end == len(text) || !utf8.ValidString(text[1:end]) {
 			return nil, false
 		}
-		out = append(out, string(body[1:end]))
-		body = body[end+1:]
-		if len(body) > 0 {
-			if body[0] != ',' || len(body) == 1 {
+		out = append(out, text[1:end])
+		text = text[end+1:]
+		if len(text) > 0 {
+			if text[0] != ',' || len(text) == 1 {
 				return nil, false
 			}
-			body = body[1:]
+			text = text[1:]
 		}
 	}
 	return out, true

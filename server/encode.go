@@ -1,0 +1,223 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cxone/appreg/gen"
+)
+
+// The answers of viewApplication and listApplication are written without reflection. A
+// tenant's full list at a hundred applications is about 70 KB, and encoding/json's reflective
+// walk of it was over a quarter of listApplication's CPU. appendApplication writes exactly the
+// bytes encoding/json writes for a gen.Application (TestAppendApplicationIsEncodingJSON
+// compares them over every field, so a field added to the contract and not here fails it),
+// so a client sees no difference.
+
+// viewApplicationResponse is gen.ViewApplication200JSONResponse, encoded by appendApplication.
+type viewApplicationResponse struct {
+	app  gen.Application
+	etag string
+}
+
+func (r viewApplicationResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+	return writeJSON(w, http.StatusOK, r.etag, func(b []byte) ([]byte, error) {
+		return appendApplication(b, &r.app)
+	})
+}
+
+// listApplicationResponse is gen.ListApplication200JSONResponse, encoded by
+// appendApplicationList.
+type listApplicationResponse gen.ApplicationList
+
+func (r listApplicationResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+	return writeJSON(w, http.StatusOK, "", func(b []byte) ([]byte, error) {
+		return appendApplicationList(b, (*gen.ApplicationList)(&r))
+	})
+}
+
+// answerBuffers holds the buffers answers are encoded in; one bigger than maxPooledAnswer is
+// left to the garbage collector rather than kept.
+var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledAnswer = 1 << 20
+
+// writeJSON encodes an answer with encode, then writes it with status and, unless "", an ETag,
+// as the generated Visit methods do: nothing is written if encoding fails.
+func writeJSON(w http.ResponseWriter, status int, etag string, encode func([]byte) ([]byte, error)) error {
+	bp := answerBuffers.Get().(*[]byte)
+	b, err := encode((*bp)[:0])
+	if err != nil {
+		answerBuffers.Put(bp)
+		return err
+	}
+	b = append(b, '\n') // json.Encoder ends what it writes with a newline
+	w.Header().Set("Content-Type", "application/json")
+	if etag != "" {
+		w.Header().Set("ETag", etag)
+	}
+	w.WriteHeader(status)
+	_, err = w.Write(b)
+	if cap(b) <= maxPooledAnswer {
+		*bp = b
+		answerBuffers.Put(bp)
+	}
+	return err
+}
+
+// appendApplicationList appends the JSON of l, as encoding/json writes it.
+func appendApplicationList(b []byte, l *gen.ApplicationList) ([]byte, error) {
+	b = append(b, `{"applications":`...)
+	if l.Applications == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i := range l.Applications {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			var err error
+			if b, err = appendApplication(b, &l.Applications[i]); err != nil {
+				return nil, err
+			}
+		}
+		b = append(b, ']')
+	}
+	if l.NextCursor != nil {
+		b = appendJSONString(append(b, `,"nextCursor":`...), *l.NextCursor)
+	}
+	return append(b, '}'), nil
+}
+
+// appendApplication appends the JSON of a, as encoding/json writes it: the fields in the
+// struct's order, optional ones omitted when nil, nil lists as null.
+func appendApplication(b []byte, a *gen.Application) ([]byte, error) {
+	b = append(b, '{')
+	if a.AuthMethod != nil {
+		b = appendJSONString(append(b, `"authMethod":`...), string(*a.AuthMethod))
+		b = append(b, ',')
+	}
+	b = appendStringList(append(b, `"contacts":`...), a.Contacts)
+	b = appendJSONString(append(b, `,"createdBy":`...), a.CreatedBy)
+	var err error
+	if b, err = appendJSONTime(append(b, `,"createdTime":`...), a.CreatedTime); err != nil {
+		return nil, err
+	}
+	b = appendJSONString(append(b, `,"description":`...), a.Description)
+	b = appendJSONString(append(b, `,"effectiveTenancy":`...), string(a.EffectiveTenancy))
+	b = appendJSONString(append(b, `,"id":`...), a.ID)
+	b = strconv.AppendBool(append(b, `,"isEnabled":`...), a.IsEnabled)
+	b = strconv.AppendBool(append(b, `,"isLocked":`...), a.IsLocked)
+	if a.JWKSEndpoint != nil {
+		b = appendJSONString(append(b, `,"jwksEndpoint":`...), *a.JWKSEndpoint)
+	}
+	b = appendJSONString(append(b, `,"lastModifiedBy":`...), a.LastModifiedBy)
+	if b, err = appendJSONTime(append(b, `,"lastModifiedTime":`...), a.LastModifiedTime); err != nil {
+		return nil, err
+	}
+	if a.LastUsedTime != nil {
+		if b, err = appendJSONTime(append(b, `,"lastUsedTime":`...), *a.LastUsedTime); err != nil {
+			return nil, err
+		}
+	}
+	b = appendStringList(append(b, `,"logouts":`...), a.Logouts)
+	b = appendJSONString(append(b, `,"name":`...), a.Name)
+	b = appendStringList(append(b, `,"origins":`...), a.Origins)
+	b = appendStringList(append(b, `,"redirects":`...), a.Redirects)
+	if a.ScheduledDeletionTime != nil {
+		if b, err = appendJSONTime(append(b, `,"scheduledDeletionTime":`...), *a.ScheduledDeletionTime); err != nil {
+			return nil, err
+		}
+	}
+	b = appendJSONString(append(b, `,"scope":`...), a.Scope)
+	b = appendJSONString(append(b, `,"tenancy":`...), string(a.Tenancy))
+	if a.TenancyApproval != nil {
+		b = appendJSONString(append(b, `,"tenancyApproval":`...), string(*a.TenancyApproval))
+	}
+	b = appendJSONString(append(b, `,"tenantId":`...), a.TenantID)
+	b = appendJSONString(append(b, `,"type":`...), string(a.Type))
+	return append(b, '}'), nil
+}
+
+func appendStringList(b []byte, l []string) []byte {
+	if l == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, s := range l {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, s)
+	}
+	return append(b, ']')
+}
+
+// appendJSONTime appends t as time.Time's MarshalJSON does, which refuses years outside
+// 0 to 9999.
+func appendJSONTime(b []byte, t time.Time) ([]byte, error) {
+	if y := t.Year(); y < 0 || y > 9999 {
+		_, err := json.Marshal(t)
+		return nil, err
+	}
+	b = append(b, '"')
+	b = t.AppendFormat(b, time.RFC3339Nano)
+	return append(b, '"'), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string the way encoding/json does with its default
+// HTML escaping: <, > and & as \u00XX, U+2028 and U+2029 escaped, invalid UTF-8 as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

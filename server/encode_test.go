@@ -1,0 +1,170 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxone/appreg/gen"
+)
+
+// awkwardStrings are strings whose JSON encoding has a special case.
+var awkwardStrings = []string{
+	"", "plain", "https://app.example.com/cb?a=1&b=<2>", `quote " and \ backslash`,
+	"\b\f\n\r\t\x00\x01\x1f\x7f", "é ü 日本 🙂", "\u2028 \u2029", "\xff\xfe bad \xc3", "a\xe2\x80",
+	"ops@example.com", strings.Repeat("x", 300),
+}
+
+var awkwardTimes = []time.Time{
+	time.Date(2025, 3, 4, 5, 6, 7, 0, time.UTC),
+	time.Date(2025, 3, 4, 5, 6, 7, 123_456_000, time.UTC),
+	time.Date(1999, 12, 31, 23, 59, 59, 999_999_999, time.UTC),
+	time.Date(2025, 3, 4, 5, 6, 7, 1, time.FixedZone("X", -7*3600-30*60)),
+	{},
+}
+
+// fill sets every field of the value v points to, recursively, from r: strings from
+// awkwardStrings, pointers and lists sometimes nil. A field of a kind it does not know fails
+// the test, so a new kind of field in the contract is noticed here.
+func fill(t *testing.T, r *rand.Rand, v reflect.Value) {
+	t.Helper()
+	switch {
+	case v.Type() == reflect.TypeFor[time.Time]():
+		v.Set(reflect.ValueOf(awkwardTimes[r.IntN(len(awkwardTimes))]))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(awkwardStrings[r.IntN(len(awkwardStrings))])
+	case reflect.Bool:
+		v.SetBool(r.IntN(2) == 1)
+	case reflect.Pointer:
+		if r.IntN(3) == 0 {
+			v.SetZero()
+			return
+		}
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, r, v.Elem())
+	case reflect.Slice:
+		switch n := r.IntN(5); n {
+		case 0:
+			v.SetZero()
+		default:
+			v.Set(reflect.MakeSlice(v.Type(), n-1, n-1))
+			for i := range n - 1 {
+				fill(t, r, v.Index(i))
+			}
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			fill(t, r, v.Field(i))
+		}
+	default:
+		t.Fatalf("fill: a field of kind %s (%s): teach appendApplication and this test", v.Kind(), v.Type())
+	}
+}
+
+// TestAppendApplicationIsEncodingJSON encodes applications and lists with every field set,
+// unset and awkward, and checks the bytes equal encoding/json's.
+func TestAppendApplicationIsEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 3000 {
+		var a gen.Application
+		fill(t, r, reflect.ValueOf(&a).Elem())
+		want, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := appendApplication(nil, &a)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("case %d: appendApplication =\n%s, %v\nencoding/json =\n%s", i, got, err, want)
+		}
+
+		var l gen.ApplicationList
+		fill(t, r, reflect.ValueOf(&l).Elem())
+		want, _ = json.Marshal(l)
+		got, err = appendApplicationList(nil, &l)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("case %d: appendApplicationList =\n%s, %v\nencoding/json =\n%s", i, got, err, want)
+		}
+	}
+}
+
+// TestAppendApplicationOutOfRangeTime: a time encoding/json refuses is refused here too.
+func TestAppendApplicationOutOfRangeTime(t *testing.T) {
+	for _, tm := range []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		a := gen.Application{CreatedTime: tm}
+		if _, err := json.Marshal(a); err == nil {
+			t.Fatalf("encoding/json accepts %v", tm)
+		}
+		if _, err := appendApplication(nil, &a); err == nil {
+			t.Errorf("appendApplication accepts %v", tm)
+		}
+	}
+}
+
+// TestVisitMatchesGenerated: the answers write the same status, headers and body as the
+// generated response types they replace.
+func TestVisitMatchesGenerated(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var a gen.Application
+	fill(t, r, reflect.ValueOf(&a).Elem())
+	a.CreatedTime, a.LastModifiedTime = awkwardTimes[1], awkwardTimes[2]
+	a.LastUsedTime, a.ScheduledDeletionTime = nil, nil
+	etag := `"7"`
+	cursor := "next"
+	list := gen.ApplicationList{Applications: []gen.Application{a, a}, NextCursor: &cursor}
+
+	cases := []struct {
+		name      string
+		ours, gen func(w *httptest.ResponseRecorder) error
+	}{
+		{"view",
+			func(w *httptest.ResponseRecorder) error {
+				return viewApplicationResponse{app: a, etag: etag}.VisitViewApplicationResponse(w)
+			},
+			func(w *httptest.ResponseRecorder) error {
+				return gen.ViewApplication200JSONResponse{Body: a, Headers: gen.ViewApplication200ResponseHeaders{ETag: &etag}}.VisitViewApplicationResponse(w)
+			}},
+		{"list",
+			func(w *httptest.ResponseRecorder) error {
+				return listApplicationResponse(list).VisitListApplicationResponse(w)
+			},
+			func(w *httptest.ResponseRecorder) error {
+				return gen.ListApplication200JSONResponse(list).VisitListApplicationResponse(w)
+			}},
+	}
+	for _, tc := range cases {
+		ours, theirs := httptest.NewRecorder(), httptest.NewRecorder()
+		if err := tc.ours(ours); err != nil {
+			t.Fatal(err)
+		}
+		if err := tc.gen(theirs); err != nil {
+			t.Fatal(err)
+		}
+		if ours.Code != theirs.Code || !reflect.DeepEqual(ours.Header(), theirs.Header()) || !bytes.Equal(ours.Body.Bytes(), theirs.Body.Bytes()) {
+			t.Errorf("%s: ours %d %v\n%s\ngenerated %d %v\n%s", tc.name, ours.Code, ours.Header(), ours.Body, theirs.Code, theirs.Header(), theirs.Body)
+		}
+	}
+}
+
+// FuzzAppendJSONString checks appendJSONString against encoding/json on any string.
+func FuzzAppendJSONString(f *testing.F) {
+	for _, s := range awkwardStrings {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, s); !bytes.Equal(got, want) {
+			t.Errorf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
+		}
+	})
+}

@@ -69,29 +69,39 @@ func fill(t *testing.T, r *rand.Rand, v reflect.Value) {
 	}
 }
 
-// TestAppendApplicationIsEncodingJSON encodes applications and lists with every field set,
-// unset and awkward, and checks the bytes equal encoding/json's.
-func TestAppendApplicationIsEncodingJSON(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for i := range 3000 {
-		var a gen.Application
-		fill(t, r, reflect.ValueOf(&a).Elem())
-		want, err := json.Marshal(a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := appendApplication(nil, &a)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("case %d: appendApplication =\n%s, %v\nencoding/json =\n%s", i, got, err, want)
-		}
-
-		var l gen.ApplicationList
-		fill(t, r, reflect.ValueOf(&l).Elem())
-		want, _ = json.Marshal(l)
-		got, err = appendApplicationList(nil, &l)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("case %d: appendApplicationList =\n%s, %v\nencoding/json =\n%s", i, got, err, want)
-		}
+// TestAppendIsEncodingJSON encodes each type with every field set, unset and awkward, and
+// checks the bytes equal encoding/json's.
+func TestAppendIsEncodingJSON(t *testing.T) {
+	cases := []struct {
+		name   string
+		value  func() any // a pointer to a new zero value
+		append func(v any) ([]byte, error)
+	}{
+		{"Application", func() any { return new(gen.Application) },
+			func(v any) ([]byte, error) { return appendApplication(nil, v.(*gen.Application)) }},
+		{"ApplicationList", func() any { return new(gen.ApplicationList) },
+			func(v any) ([]byte, error) { return appendApplicationList(nil, v.(*gen.ApplicationList)) }},
+		{"ClientPolicy", func() any { return new(gen.ClientPolicy) },
+			func(v any) ([]byte, error) { return appendClientPolicy(nil, v.(*gen.ClientPolicy)), nil }},
+		{"VerifyResult", func() any { return new(gen.VerifyResult) },
+			func(v any) ([]byte, error) { return appendVerifyResult(nil, v.(*gen.VerifyResult)), nil }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			for i := range 2000 {
+				v := tc.value()
+				fill(t, r, reflect.ValueOf(v).Elem())
+				want, err := json.Marshal(v)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := tc.append(v)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("case %d: ours =\n%s, %v\nencoding/json =\n%s", i, got, err, want)
+				}
+			}
+		})
 	}
 }
 
@@ -139,6 +149,33 @@ func TestVisitMatchesGenerated(t *testing.T) {
 				return gen.ListApplication200JSONResponse(list).VisitListApplicationResponse(w)
 			}},
 	}
+	var p gen.ClientPolicy
+	fill(t, r, reflect.ValueOf(&p).Elem())
+	reason := gen.VerifyResultReasonWrongSecret
+	cases = append(cases, []struct {
+		name      string
+		ours, gen func(w *httptest.ResponseRecorder) error
+	}{
+		{"lookup",
+			func(w *httptest.ResponseRecorder) error { return lookupClientResponse(p).VisitLookupClientResponse(w) },
+			func(w *httptest.ResponseRecorder) error {
+				return gen.LookupClient200JSONResponse(p).VisitLookupClientResponse(w)
+			}},
+		{"verify",
+			func(w *httptest.ResponseRecorder) error {
+				return verifyClientSecretResponse{Valid: true, Policy: &p}.VisitVerifyClientSecretResponse(w)
+			},
+			func(w *httptest.ResponseRecorder) error {
+				return gen.VerifyClientSecret200JSONResponse{Valid: true, Policy: &p}.VisitVerifyClientSecretResponse(w)
+			}},
+		{"verify refused",
+			func(w *httptest.ResponseRecorder) error {
+				return verifyClientSecretResponse{Reason: &reason}.VisitVerifyClientSecretResponse(w)
+			},
+			func(w *httptest.ResponseRecorder) error {
+				return gen.VerifyClientSecret200JSONResponse{Reason: &reason}.VisitVerifyClientSecretResponse(w)
+			}},
+	}...)
 	for _, tc := range cases {
 		ours, theirs := httptest.NewRecorder(), httptest.NewRecorder()
 		if err := tc.ours(ours); err != nil {

@@ -39,7 +39,7 @@ func (s *Server) LookupClient(ctx context.Context, req gen.LookupClientRequestOb
 	}
 	now := s.now()
 	s.lookup.NoteUse(c.App.ID, "", now)
-	return gen.LookupClient200JSONResponse(policyOf(&c.App, req.Params.TenantID)), nil
+	return lookupClientResponse(policyOf(&c.App, req.Params.TenantID)), nil
 }
 
 // dummyHash is compared against when a client is unknown or has no secret,
@@ -79,7 +79,7 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	}
 
 	fail := func(r gen.VerifyResultReason) (gen.VerifyClientSecretResponseObject, error) {
-		return gen.VerifyClientSecret200JSONResponse{Valid: false, Reason: &r}, nil
+		return verifyClientSecretResponse{Valid: false, Reason: &r}, nil
 	}
 	switch {
 	case c == nil:
@@ -98,7 +98,7 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 		return fail(gen.VerifyResultReasonNotAllowedForTenant)
 	}
 	s.lookup.NoteUse(c.App.ID, matched.ID, now)
-	return gen.VerifyClientSecret200JSONResponse{Valid: true, Policy: &policy}, nil
+	return verifyClientSecretResponse{Valid: true, Policy: &policy}, nil
 }
 
 // CheckCORSOrigin answers the gateway: may a browser page of origin call the

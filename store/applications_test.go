@@ -48,7 +48,7 @@ func newApp(id, tenant string, created time.Time) *store.Application {
 	}
 }
 
-func mustCreate(t *testing.T, s *store.Store, app *store.Application, secrets ...store.Secret) {
+func mustCreate(t testing.TB, s *store.Store, app *store.Application, secrets ...store.Secret) {
 	t.Helper()
 	if err := s.CreateApplication(context.Background(), app, secrets); err != nil {
 		t.Fatalf("CreateApplication(%s): %v", app.ID, err)
@@ -769,4 +769,28 @@ func TestGetManyAtOnce(t *testing.T) {
 			t.Error(err)
 		}
 	})
+}
+
+// BenchmarkListApplications lists a tenant of 100 applications, as listApplication does at
+// 1,000,000 applications in 10,000 tenants.
+func BenchmarkListApplications(b *testing.B) {
+	for _, dialect := range storetest.Dialects(b) {
+		b.Run(dialect, func(b *testing.B) {
+			s := storetest.Open(b, dialect)
+			ctx := context.Background()
+			for i := range 100 {
+				app := newApp(fmt.Sprintf("bench-%03d", i), "tenant-bench", t0.Add(time.Duration(i)*time.Second))
+				app.Origins = []string{"https://app.example.com", "https://admin.example.com"}
+				app.Contacts = []string{"ops@example.com", "dev@example.com"}
+				mustCreate(b, s, app)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				apps, _, err := s.ListApplications(ctx, store.ListQuery{TenantID: "tenant-bench"})
+				if err != nil || len(apps) != 100 {
+					b.Fatalf("%d applications, %v", len(apps), err)
+				}
+			}
+		})
+	}
 }

@@ -118,21 +118,8 @@ func (s *Store) insertAll(ctx context.Context, fn func(w rowWriter) error) error
 	if err := fn(b); err != nil {
 		return err
 	}
-	sqlDB, err := s.db.DB()
-	if err != nil {
-		return err
-	}
-	conn, err := sqlDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	return conn.Raw(func(driverConn any) error {
-		dc, ok := driverConn.(*stdlib.Conn)
-		if !ok {
-			return fmt.Errorf("store: batch: unexpected driver connection %T", driverConn)
-		}
-		results := dc.Conn().SendBatch(ctx, &b.batch)
+	return withPgx(ctx, s.db, func(conn *pgx.Conn) error {
+		results := conn.SendBatch(ctx, &b.batch)
 		var first error
 		for _, wrap := range b.wraps {
 			if _, err := results.Exec(); err != nil && first == nil {
@@ -147,5 +134,26 @@ func (s *Store) insertAll(ctx context.Context, fn func(w rowWriter) error) error
 			first = err
 		}
 		return first
+	})
+}
+
+// withPgx runs fn on a pgx connection of db's pool (PostgreSQL only), for the few paths where
+// database/sql's interface costs more than the work: it returns to the pool afterwards.
+func withPgx(ctx context.Context, db *gorm.DB, fn func(conn *pgx.Conn) error) error {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return err
+	}
+	conn, err := sqlDB.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Raw(func(driverConn any) error {
+		dc, ok := driverConn.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("store: unexpected driver connection %T", driverConn)
+		}
+		return fn(dc.Conn())
 	})
 }

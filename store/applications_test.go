@@ -794,3 +794,42 @@ func BenchmarkListApplications(b *testing.B) {
 		})
 	}
 }
+
+// TestListRowsShareNothing lists applications whose list columns take both decoding paths
+// (an "&" is stored escaped, which the hand splitter leaves to encoding/json), with lists of
+// different lengths in turn, and checks every application keeps its own.
+func TestListRowsShareNothing(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		want := map[string][]string{}
+		for i := range 6 {
+			app := newApp(fmt.Sprintf("share-%d", i), "tenant-share", t0.Add(time.Duration(i)*time.Second))
+			app.Redirects = nil
+			for j := range 3 - i%3 {
+				uri := fmt.Sprintf("https://app%d.example.com/cb%d", i, j)
+				if i%2 == 0 {
+					uri += "?a=1&b=2"
+				}
+				app.Redirects = append(app.Redirects, uri)
+			}
+			if i == 4 {
+				app.LastUsedTime = ptr(t0)
+			}
+			want[app.ID] = slices.Clone(app.Redirects)
+			mustCreate(t, s, app)
+		}
+		apps, _, err := s.ListApplications(ctx, store.ListQuery{TenantID: "tenant-share"})
+		if err != nil || len(apps) != len(want) {
+			t.Fatalf("ListApplications: %d, %v", len(apps), err)
+		}
+		for _, a := range apps {
+			if !slices.Equal(a.Redirects, want[a.ID]) {
+				t.Errorf("%s: redirects %v, want %v", a.ID, a.Redirects, want[a.ID])
+			}
+			if (a.LastUsedTime != nil) != (a.ID == "share-4") {
+				t.Errorf("%s: lastUsedTime %v", a.ID, a.LastUsedTime)
+			}
+		}
+	})
+}

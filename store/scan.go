@@ -96,18 +96,23 @@ func queryPgx(ctx context.Context, db *gorm.DB, query string, args []any) ([]App
 			return err
 		}
 		defer rows.Close()
+		// Every row is scanned into row through one set of destinations, then copied out: pgx
+		// writes every field of it anew (new strings; a new time or nil for the nullable
+		// ones), so no copy shares anything with the next row.
+		var (
+			row                                   Application
+			contacts, redirects, origins, logouts pgtype.DriverBytes // valid until Next
+		)
+		dest := applicationFields(&row, &contacts, &redirects, &origins, &logouts,
+			&row.TenancyDecidedTime, &row.LastUsedTime, &row.ScheduledDeletionTime)
 		for rows.Next() {
-			apps = append(apps, Application{})
-			a := &apps[len(apps)-1]
-			var contacts, redirects, origins, logouts pgtype.DriverBytes // valid until Next
-			err := rows.Scan(applicationFields(a, &contacts, &redirects, &origins, &logouts,
-				&a.TenancyDecidedTime, &a.LastUsedTime, &a.ScheduledDeletionTime)...)
-			if err == nil {
-				err = decodeLists(a, contacts, redirects, origins, logouts)
-			}
-			if err != nil {
+			if err := rows.Scan(dest...); err != nil {
 				return err
 			}
+			if err := decodeLists(&row, contacts, redirects, origins, logouts); err != nil {
+				return err
+			}
+			apps = append(apps, row)
 		}
 		return rows.Err()
 	})
@@ -169,7 +174,14 @@ func decodeStringList(raw []byte, list *[]string) error {
 		*list = out
 		return nil
 	}
-	return json.Unmarshal(raw, list)
+	// Into a new slice: encoding/json would append into the backing array of one already
+	// in *list, which a previous row's copy may share (scanPgx reuses its row).
+	var out []string
+	if err := json.Unmarshal(raw, &out); err != nil {
+		return err
+	}
+	*list = out
+	return nil
 }
 
 // splitPlainStrings parses raw when it is exactly ["...","...",...] (or []) with no

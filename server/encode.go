@@ -66,7 +66,8 @@ var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); retu
 const maxPooledAnswer = 1 << 20
 
 // writeJSON encodes an answer with encode, then writes it with status and, unless "", an ETag,
-// as the generated Visit methods do: nothing is written if encoding fails.
+// as the generated Visit methods do (and with its Content-Length): nothing is written if
+// encoding fails.
 func writeJSON(w http.ResponseWriter, status int, etag string, encode func([]byte) ([]byte, error)) error {
 	bp := answerBuffers.Get().(*[]byte)
 	b, err := encode((*bp)[:0])
@@ -76,6 +77,9 @@ func writeJSON(w http.ResponseWriter, status int, etag string, encode func([]byt
 	}
 	b = append(b, '\n') // json.Encoder ends what it writes with a newline
 	w.Header().Set("Content-Type", "application/json")
+	// The length is known: the answer goes without chunked framing, and the client knows
+	// where it ends before it has read it.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	if etag != "" {
 		w.Header().Set("ETag", etag)
 	}

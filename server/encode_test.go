@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,7 +120,7 @@ func TestAppendApplicationOutOfRangeTime(t *testing.T) {
 }
 
 // TestVisitMatchesGenerated: the answers write the same status, headers and body as the
-// generated response types they replace.
+// generated response types they replace, and a Content-Length.
 func TestVisitMatchesGenerated(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	var a gen.Application
@@ -184,6 +185,10 @@ func TestVisitMatchesGenerated(t *testing.T) {
 		if err := tc.gen(theirs); err != nil {
 			t.Fatal(err)
 		}
+		if got, want := ours.Header().Get("Content-Length"), strconv.Itoa(ours.Body.Len()); got != want {
+			t.Errorf("%s: Content-Length %q, want %s", tc.name, got, want)
+		}
+		ours.Header().Del("Content-Length") // the one header the generated types leave out
 		if ours.Code != theirs.Code || !reflect.DeepEqual(ours.Header(), theirs.Header()) || !bytes.Equal(ours.Body.Bytes(), theirs.Body.Bytes()) {
 			t.Errorf("%s: ours %d %v\n%s\ngenerated %d %v\n%s", tc.name, ours.Code, ours.Header(), ours.Body, theirs.Code, theirs.Header(), theirs.Body)
 		}

@@ -38,6 +38,9 @@ bench:
 	@scripts/bench
 	@scripts/bench-mixed
 
+bench-sizes:
+	@scripts/bench-sizes
+
 fuzz:
 	@scripts/fuzz
 

@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/appreg
 
-.PHONY: help generate check-generated build run test lint bench fuzz clean
+.PHONY: help generate check-generated build run test lint bench bench-sizes fuzz clean
 
 help:
 	@echo "make run               start appreg on SQLite (./data) in development mode"
@@ -14,6 +14,7 @@ help:
 	@echo "make lint              gofmt, go vet"
 	@echo "make build             build $(BIN)"
 	@echo "make bench             run the benchmarks (scripts/bench)"
+	@echo "make bench-sizes       the lookup path on 100k and 1M applications side by side"
 	@echo "make fuzz              run every fuzz target for FUZZTIME (default 30s)"
 
 generate:

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -151,7 +152,7 @@ func (c *readCoalescer) run(ctx context.Context, batch []*appRead) {
 	}
 	// Visibility is checked below for each read at its own time; the query keeps every row
 	// visible at the earliest of them.
-	apps, err := c.query(ctx, ids, oldest)
+	apps, err := c.safeQuery(ctx, ids, oldest)
 	byID := make(map[string]*Application, len(apps))
 	for i := range apps {
 		byID[apps[i].ID] = &apps[i]
@@ -174,6 +175,17 @@ func (c *readCoalescer) run(ctx context.Context, batch []*appRead) {
 // NUL (the column is varchar(128) on PostgreSQL, and text is UTF-8 there).
 func possibleID(id string) bool {
 	return id != "" && utf8.ValidString(id) && utf8.RuneCountInString(id) <= 128 && !strings.ContainsRune(id, 0)
+}
+
+// safeQuery is c.query with a panic turned into the error of the reads: in drain no request's
+// recovery is above it, and a panic there would end the process.
+func (c *readCoalescer) safeQuery(ctx context.Context, ids []string, now time.Time) (apps []Application, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			apps, err = nil, fmt.Errorf("store: reading %d applications by id: panic: %v", len(ids), p)
+		}
+	}()
+	return c.query(ctx, ids, now)
 }
 
 // visibleTo is visibleAt, the SQL condition, for a row already read.

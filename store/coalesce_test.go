@@ -287,3 +287,50 @@ func TestCoalescedReadLanes(t *testing.T) {
 		t.Errorf("%d queries, want 3", n)
 	}
 }
+
+// TestCoalescedReadPanics: a query that panics fails the reads it carried, whether it runs in
+// a caller's goroutine or in the lane's own, and leaves the lane free.
+func TestCoalescedReadPanics(t *testing.T) {
+	f := &fakeReads{rows: coalesceRows(), hold: make(chan struct{})}
+	c := &readCoalescer{lanes: 1, query: func(ctx context.Context, ids []string, now time.Time) ([]Application, error) {
+		if _, err := f.query(ctx, ids, now); err != nil {
+			return nil, err
+		}
+		panic("scan went wrong")
+	}}
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.get(context.Background(), "", "a", c0)
+		first <- err
+	}()
+	for f.calls.Load() == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	queuedErr := make(chan error, 1)
+	go func() {
+		_, err := c.get(context.Background(), "", "b", c0)
+		queuedErr <- err
+	}()
+	queued(t, c, 1)
+	f.hold <- struct{}{}
+	f.hold <- struct{}{}
+	for _, ch := range []chan error{first, queuedErr} {
+		if err := <-ch; err == nil || !strings.Contains(err.Error(), "scan went wrong") {
+			t.Errorf("read: %v, want the panic as an error", err)
+		}
+	}
+	for { // the lane's goroutine frees the lane after answering
+		c.mu.Lock()
+		free := c.running == 0
+		c.mu.Unlock()
+		if free {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.hold = nil
+	c.query = f.query
+	if a, err := c.get(context.Background(), "", "a", c0); err != nil || a.ID != "a" {
+		t.Errorf("after the panics: %v, %v", a, err)
+	}
+}

@@ -61,6 +61,21 @@ func queued(t *testing.T, c *readCoalescer, n int) {
 	}
 }
 
+// inFlight starts a read of id on c and returns once its query is in flight (f has seen it),
+// so that, with one lane, the next reads queue; the channel gets the read's error.
+func inFlight(c *readCoalescer, f *fakeReads, id string) <-chan error {
+	done := make(chan error, 1)
+	before := f.calls.Load()
+	go func() {
+		_, err := c.get(context.Background(), "", id, c0)
+		done <- err
+	}()
+	for f.calls.Load() == before {
+		time.Sleep(time.Millisecond)
+	}
+	return done
+}
+
 var (
 	c0    = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 	later = c0.Add(time.Hour)
@@ -82,14 +97,7 @@ func TestCoalescedReads(t *testing.T) {
 	f := &fakeReads{rows: coalesceRows(), hold: make(chan struct{})}
 	c := &readCoalescer{lanes: 1, query: f.query}
 
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.get(context.Background(), "", "a", c0)
-		first <- err
-	}()
-	for f.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	first := inFlight(c, f, "a")
 
 	cases := []struct {
 		name, tenant, id string
@@ -166,10 +174,7 @@ func TestCoalescedReadAlone(t *testing.T) {
 func TestCoalescedReadFailures(t *testing.T) {
 	f := &fakeReads{rows: coalesceRows(), hold: make(chan struct{}), fail: errors.New("connection reset")}
 	c := &readCoalescer{lanes: 1, query: f.query}
-	go func() { _, _ = c.get(context.Background(), "", "a", c0) }()
-	for f.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	inFlight(c, f, "a")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	gaveUp := make(chan error, 1)
@@ -207,10 +212,7 @@ func TestCoalescedReadBatchesAreBounded(t *testing.T) {
 	}
 	f := &fakeReads{rows: rows, hold: make(chan struct{})}
 	c := &readCoalescer{lanes: 1, query: f.query}
-	go func() { _, _ = c.get(context.Background(), "", "app-000", c0) }()
-	for f.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	inFlight(c, f, "app-000")
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	for id := range rows {
@@ -298,14 +300,7 @@ func TestCoalescedReadPanics(t *testing.T) {
 		}
 		panic("scan went wrong")
 	}}
-	first := make(chan error, 1)
-	go func() {
-		_, err := c.get(context.Background(), "", "a", c0)
-		first <- err
-	}()
-	for f.calls.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	first := inFlight(c, f, "a")
 	queuedErr := make(chan error, 1)
 	go func() {
 		_, err := c.get(context.Background(), "", "b", c0)
@@ -314,7 +309,7 @@ func TestCoalescedReadPanics(t *testing.T) {
 	queued(t, c, 1)
 	f.hold <- struct{}{}
 	f.hold <- struct{}{}
-	for _, ch := range []chan error{first, queuedErr} {
+	for _, ch := range []<-chan error{first, queuedErr} {
 		if err := <-ch; err == nil || !strings.Contains(err.Error(), "scan went wrong") {
 			t.Errorf("read: %v, want the panic as an error", err)
 		}

@@ -19,9 +19,9 @@ import (
 // every id they ask for.
 //
 // Nothing is read earlier than it would be alone: a read's query starts after the read was
-// asked for, so it sees every write committed before, on any replica. When no read is in
-// flight a read runs at once, in its caller's goroutine, so an idle or lightly loaded service
-// pays nothing; only when all readLanes lanes have a query in flight do reads queue, and the busier the
+// asked for, so it sees every write committed before, on any replica. While a lane is free a
+// read runs at once, in its caller's goroutine, so an idle or lightly loaded service pays
+// nothing; only when every lane has a query in flight do reads queue, and the busier the
 // database, the more each query carries.
 
 const (
@@ -48,7 +48,7 @@ type appRead struct {
 	err      error
 }
 
-// readCoalescer queues by-id reads while readLanes queries are in flight.
+// readCoalescer queues by-id reads while every lane has a query in flight.
 type readCoalescer struct {
 	lanes   int // readLanes, or fewer in tests
 	mu      sync.Mutex

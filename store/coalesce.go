@@ -199,11 +199,5 @@ func ownCopy(a *Application, shared bool) *Application {
 	if !shared {
 		return a
 	}
-	c := *a
-	c.Contacts, c.Redirects, c.Origins, c.Logouts = slices.Clone(a.Contacts), slices.Clone(a.Redirects),
-		slices.Clone(a.Origins), slices.Clone(a.Logouts)
-	c.Secrets = slices.Clone(a.Secrets)
-	c.TenancyDecidedTime, c.LastUsedTime, c.ScheduledDeletionTime = clonePtr(a.TenancyDecidedTime),
-		clonePtr(a.LastUsedTime), clonePtr(a.ScheduledDeletionTime)
-	return &c
+	return a.clonePtr()
 }

@@ -275,11 +275,8 @@ func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now tim
 // on every viewApplication and building it with GORM's clause builders cost more than
 // scanning the rows.
 func (s *Store) applicationsByID(ctx context.Context, ids []string, now time.Time) ([]Application, error) {
-	q := "SELECT " + applicationColumns + " FROM applications WHERE " + visibleAt + " AND "
-	if len(ids) == 1 {
-		return scanApplications(s.db.WithContext(ctx).Raw(q+"id = ?", now, ids[0]))
-	}
-	return scanApplications(s.db.WithContext(ctx).Raw(q+"id IN ?", now, ids))
+	q := "SELECT " + applicationColumns + " FROM applications WHERE " + visibleAt + " AND id IN ?"
+	return scanApplications(s.db.WithContext(ctx).Raw(q, now, ids))
 }
 
 // ListApplications returns the applications q selects in (created_time, id) order. more is

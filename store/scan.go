@@ -37,9 +37,26 @@ func findApplications(db *gorm.DB, limit int) ([]Application, error) {
 // them JSON, cost more CPU than the query itself. On PostgreSQL, outside a transaction, the
 // query runs on pgx itself (scanPgx).
 func scanApplications(q *gorm.DB) ([]Application, error) {
+	var (
+		apps []Application
+		err  error
+	)
 	if _, pooled := q.Statement.ConnPool.(*sql.DB); pooled && q.Dialector.Name() == "postgres" {
-		return scanPgx(q)
+		apps, err = scanPgx(q)
+	} else {
+		apps, err = scanSQL(q)
 	}
+	if err != nil {
+		return nil, err
+	}
+	for i := range apps {
+		apps[i].afterRead()
+	}
+	return apps, nil
+}
+
+// scanSQL is scanApplications on database/sql.
+func scanSQL(q *gorm.DB) ([]Application, error) {
 	rows, err := q.Rows()
 	if err != nil {
 		return nil, err
@@ -52,13 +69,7 @@ func scanApplications(q *gorm.DB) ([]Application, error) {
 			return nil, err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	for i := range apps {
-		apps[i].afterRead()
-	}
-	return apps, nil
+	return apps, rows.Err()
 }
 
 // scanPgx is scanApplications on pgx: GORM builds the statement (without running it), pgx
@@ -78,13 +89,7 @@ func scanPgx(q *gorm.DB) ([]Application, error) {
 		// server restarted, a proxy dropped it); a read is always safe to run again.
 		apps, err = queryPgx(ctx, q, query, args)
 	}
-	if err != nil {
-		return nil, err
-	}
-	for i := range apps {
-		apps[i].afterRead()
-	}
-	return apps, nil
+	return apps, err
 }
 
 // queryPgx runs a query of applicationColumns on pgx and scans its rows.

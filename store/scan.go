@@ -1,7 +1,6 @@
 package store
 
 import (
-	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -35,13 +34,13 @@ func findApplications(db *gorm.DB, limit int) ([]Application, error) {
 // reflection. It serves every read of whole applications: viewApplication and
 // listApplication read them on every call, and GORM's reflective scan of 25 columns, four of
 // them JSON, cost more CPU than the query itself. On PostgreSQL, outside a transaction, the
-// query runs on pgx itself (scanPgx).
+// query runs on pgx itself (onPgx).
 func scanApplications(q *gorm.DB) ([]Application, error) {
 	var (
 		apps []Application
 		err  error
 	)
-	if _, pooled := q.Statement.ConnPool.(*sql.DB); pooled && q.Dialector.Name() == "postgres" {
+	if onPgx(q) {
 		apps, err = scanPgx(q)
 	} else {
 		apps, err = scanSQL(q)
@@ -72,35 +71,11 @@ func scanSQL(q *gorm.DB) ([]Application, error) {
 	return apps, rows.Err()
 }
 
-// scanPgx is scanApplications on pgx: GORM builds the statement (without running it), pgx
-// runs it and scans each column straight into its field. Through database/sql every column
-// became a driver.Value first (a string boxed in an interface, one allocation more per column)
-// and was then copied again; a tenant's list of 100 applications is 2,500 columns.
+// scanPgx is scanApplications on pgx.
 func scanPgx(q *gorm.DB) ([]Application, error) {
-	stmt := q.Session(&gorm.Session{DryRun: true}).Find(&[]Application{})
-	if stmt.Error != nil {
-		return nil, stmt.Error
-	}
-	query, args := stmt.Statement.SQL.String(), stmt.Statement.Vars
-	ctx := q.Statement.Context
-	apps, err := queryPgx(ctx, q, query, args)
-	if err != nil && IsUnavailable(err) && ctx.Err() == nil {
-		// database/sql retries a query that failed on a pooled connection gone stale (the
-		// server restarted, a proxy dropped it); a read is always safe to run again.
-		apps, err = queryPgx(ctx, q, query, args)
-	}
-	return apps, err
-}
-
-// queryPgx runs a query of applicationColumns on pgx and scans its rows.
-func queryPgx(ctx context.Context, db *gorm.DB, query string, args []any) ([]Application, error) {
-	apps := make([]Application, 0, 16)
-	err := withPgx(ctx, db, func(conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, query, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
+	var apps []Application
+	err := queryPgx(q, &[]Application{}, func(rows pgx.Rows) error {
+		apps = make([]Application, 0, 16)
 		// Every row is scanned into row through one set of destinations, then copied out: pgx
 		// writes every field of it anew (new strings; a new time or nil for the nullable
 		// ones), so no copy shares anything with the next row.
@@ -119,9 +94,50 @@ func queryPgx(ctx context.Context, db *gorm.DB, query string, args []any) ([]App
 			}
 			apps = append(apps, row)
 		}
-		return rows.Err()
+		return nil
 	})
 	return apps, err
+}
+
+// onPgx reports whether q can run on pgx itself: on PostgreSQL, outside a transaction.
+func onPgx(q *gorm.DB) bool {
+	_, pooled := q.Statement.ConnPool.(*sql.DB)
+	return pooled && q.Dialector.Name() == "postgres"
+}
+
+// queryPgx runs q's query on pgx itself and hands its rows to read, which scans each column
+// straight into its field: through database/sql every column became a driver.Value first (a
+// string boxed in an interface, one allocation more per column) and was then copied again, and
+// GORM's scan adds reflection on top; a tenant's list of 100 applications is 2,500 columns.
+// GORM builds the statement (without running it) for model, a pointer to a slice of q's model.
+// read is called again, from the start of a new result, if the query is retried.
+func queryPgx(q *gorm.DB, model any, read func(pgx.Rows) error) error {
+	stmt := q.Session(&gorm.Session{DryRun: true}).Find(model)
+	if stmt.Error != nil {
+		return stmt.Error
+	}
+	query, args := stmt.Statement.SQL.String(), stmt.Statement.Vars
+	ctx := q.Statement.Context
+	run := func() error {
+		return withPgx(ctx, q, func(conn *pgx.Conn) error {
+			rows, err := conn.Query(ctx, query, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			if err := read(rows); err != nil {
+				return err
+			}
+			return rows.Err()
+		})
+	}
+	err := run()
+	if err != nil && IsUnavailable(err) && ctx.Err() == nil {
+		// database/sql retries a query that failed on a pooled connection gone stale (the
+		// server restarted, a proxy dropped it); a read is always safe to run again.
+		err = run()
+	}
+	return err
 }
 
 // applicationFields are the scan destinations of a row of applicationColumns into a: its

@@ -30,14 +30,21 @@ func (r viewApplicationResponse) VisitViewApplicationResponse(w http.ResponseWri
 	})
 }
 
-// listApplicationResponse is gen.ListApplication200JSONResponse, encoded by
-// appendApplicationList.
-type listApplicationResponse gen.ApplicationList
+// applicationList is gen.ApplicationList with its applications already encoded, each by
+// appendApplication (listApplication keeps them, see Server.list); it answers
+// listApplication and the operators' listTenancyRequests, whose answers are both an
+// ApplicationList.
+type applicationList struct {
+	apps       [][]byte // nil encodes as null, as encoding/json writes a nil list
+	nextCursor *string
+}
 
-func (r listApplicationResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
-	return writeJSON(w, http.StatusOK, "", func(b []byte) ([]byte, error) {
-		return appendApplicationList(b, (*gen.ApplicationList)(&r))
-	})
+func (l applicationList) VisitListApplicationResponse(w http.ResponseWriter) error {
+	return writeJSON(w, http.StatusOK, "", l.appendJSON)
+}
+
+func (l applicationList) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+	return writeJSON(w, http.StatusOK, "", l.appendJSON)
 }
 
 // lookupClientResponse is gen.LookupClient200JSONResponse, encoded by appendClientPolicy.
@@ -92,26 +99,23 @@ func writeJSON(w http.ResponseWriter, status int, etag string, encode func([]byt
 	return err
 }
 
-// appendApplicationList appends the JSON of l, as encoding/json writes it.
-func appendApplicationList(b []byte, l *gen.ApplicationList) ([]byte, error) {
+// appendJSON appends the JSON of the list, as encoding/json writes a gen.ApplicationList.
+func (l applicationList) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"applications":`...)
-	if l.Applications == nil {
+	if l.apps == nil {
 		b = append(b, "null"...)
 	} else {
 		b = append(b, '[')
-		for i := range l.Applications {
+		for i, app := range l.apps {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			var err error
-			if b, err = appendApplication(b, &l.Applications[i]); err != nil {
-				return nil, err
-			}
+			b = append(b, app...)
 		}
 		b = append(b, ']')
 	}
-	if l.NextCursor != nil {
-		b = appendJSONString(append(b, `,"nextCursor":`...), *l.NextCursor)
+	if l.nextCursor != nil {
+		b = appendJSONString(append(b, `,"nextCursor":`...), *l.nextCursor)
 	}
 	return append(b, '}'), nil
 }

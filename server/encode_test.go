@@ -81,7 +81,13 @@ func TestAppendIsEncodingJSON(t *testing.T) {
 		{"Application", func() any { return new(gen.Application) },
 			func(v any) ([]byte, error) { return appendApplication(nil, v.(*gen.Application)) }},
 		{"ApplicationList", func() any { return new(gen.ApplicationList) },
-			func(v any) ([]byte, error) { return appendApplicationList(nil, v.(*gen.ApplicationList)) }},
+			func(v any) ([]byte, error) {
+				l, err := encodeList(v.(*gen.ApplicationList))
+				if err != nil {
+					return nil, err
+				}
+				return l.appendJSON(nil)
+			}},
 		{"ClientPolicy", func() any { return new(gen.ClientPolicy) },
 			func(v any) ([]byte, error) { return appendClientPolicy(nil, v.(*gen.ClientPolicy)), nil }},
 		{"VerifyResult", func() any { return new(gen.VerifyResult) },
@@ -104,6 +110,21 @@ func TestAppendIsEncodingJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// encodeList is l as Server.list answers it: each application encoded by appendApplication.
+func encodeList(l *gen.ApplicationList) (applicationList, error) {
+	out := applicationList{nextCursor: l.NextCursor}
+	if l.Applications != nil {
+		out.apps = make([][]byte, len(l.Applications))
+	}
+	for i := range l.Applications {
+		var err error
+		if out.apps[i], err = appendApplication(nil, &l.Applications[i]); err != nil {
+			return applicationList{}, err
+		}
+	}
+	return out, nil
 }
 
 // TestAppendApplicationOutOfRangeTime: a time encoding/json refuses is refused here too.
@@ -144,7 +165,11 @@ func TestVisitMatchesGenerated(t *testing.T) {
 			}},
 		{"list",
 			func(w *httptest.ResponseRecorder) error {
-				return listApplicationResponse(list).VisitListApplicationResponse(w)
+				l, err := encodeList(&list)
+				if err != nil {
+					return err
+				}
+				return l.VisitListApplicationResponse(w)
 			},
 			func(w *httptest.ResponseRecorder) error {
 				return gen.ListApplication200JSONResponse(list).VisitListApplicationResponse(w)

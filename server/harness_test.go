@@ -243,3 +243,26 @@ func eachDialect(t *testing.T, f func(t *testing.T, e *testEnv)) {
 		})
 	}
 }
+
+// withHandler is e served by h: another replica on the same database, clock and keys.
+func (e *testEnv) withHandler(h http.Handler) *testEnv {
+	e.t.Helper()
+	ts := httptest.NewServer(h)
+	e.t.Cleanup(ts.Close)
+	r := *e
+	r.URL, r.handler = ts.URL, h
+	return &r
+}
+
+// mustVerifier is a verifier of e's tokens, at e's clock.
+func mustVerifier(t *testing.T, e *testEnv) *auth.Verifier {
+	t.Helper()
+	v, err := auth.NewVerifier(context.Background(), auth.Config{JWKS: mustJWKS(t, e), Now: e.Clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Close)
+	return v
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -165,6 +165,10 @@ func (s *Server) metrics(c echo.Context) error {
 		gauge(w, "appreg_lookup_cache_entries", "Entries in the lookup cache.", "gauge", map[string]uint64{`kind="client"`: uint64(st.ClientEntries), `kind="origin"`: uint64(st.OriginEntries)})
 		gauge(w, "appreg_lookup_cache_invalidations_total", "Entries dropped after a change.", "counter", map[string]uint64{"": st.Invalidations})
 	}
+	hits, misses, entries := s.answers.Stats()
+	gauge(w, "appreg_list_cache_hits_total", "Applications a listing answered from the list cache.", "counter", map[string]uint64{"": hits})
+	gauge(w, "appreg_list_cache_misses_total", "Applications a listing read and encoded.", "counter", map[string]uint64{"": misses})
+	gauge(w, "appreg_list_cache_entries", "Applications in the list cache.", "gauge", map[string]uint64{"": uint64(entries)})
 	if ds, ok := s.store.(dbStats); ok {
 		st := ds.DBStats()
 		gauge(w, "appreg_db_connections", "Database connections.", "gauge", map[string]uint64{`state="in_use"`: uint64(st.InUse), `state="idle"`: uint64(st.Idle)})

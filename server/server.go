@@ -18,6 +18,7 @@ import (
 
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server/auth"
+	"github.com/cxone/appreg/server/lookup"
 	"github.com/cxone/appreg/store"
 )
 
@@ -25,6 +26,8 @@ import (
 type Store interface {
 	GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*store.Application, error)
 	ListApplications(ctx context.Context, q store.ListQuery) ([]store.Application, bool, error)
+	ListApplicationStates(ctx context.Context, q store.ListQuery) ([]store.Listed, bool, error)
+	ApplicationsByID(ctx context.Context, tenantID string, ids []string, now time.Time) ([]store.Application, error)
 	CreateApplicationIdempotent(ctx context.Context, app *store.Application, secrets []store.Secret, rec *store.IdempotencyRecord) error
 	UpdateApplicationIdempotent(ctx context.Context, tenantID, id string, now time.Time, rec func(*store.Application) *store.IdempotencyRecord, fn func(*store.Application) error) (*store.Application, error)
 	GetIdempotency(ctx context.Context, tenantID, operation, key string, notBefore time.Time) (*store.IdempotencyRecord, error)
@@ -44,6 +47,9 @@ type Config struct {
 	Auth  Authenticator
 	// Lookup is the lookup path's cache; required.
 	Lookup LookupCache
+	// Answers keeps the encoded applications listings answer with. Default: a new one of
+	// lookup.DefaultAnswersSize bytes.
+	Answers *lookup.Answers
 	// CORSMaxAge is how long the gateway may keep a CORS answer. Default 1s,
 	// so that a change reaches browsers as fast as it reaches replicas.
 	CORSMaxAge time.Duration
@@ -68,6 +74,7 @@ type Server struct {
 	store      Store
 	auth       Authenticator
 	lookup     LookupCache
+	answers    *lookup.Answers
 	corsMaxAge time.Duration
 	grace      time.Duration
 	bodyLimit  int64
@@ -90,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		store:      cfg.Store,
 		auth:       cfg.Auth,
 		lookup:     cfg.Lookup,
+		answers:    cfg.Answers,
 		corsMaxAge: cfg.CORSMaxAge,
 		grace:      cfg.DeletionGrace,
 		bodyLimit:  cfg.BodyLimit,
@@ -109,6 +117,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.clock == nil {
 		s.clock = time.Now
+	}
+	if s.answers == nil {
+		s.answers = lookup.NewAnswers(lookup.DefaultAnswersSize)
 	}
 	if s.log == nil {
 		s.log = slog.Default()

@@ -15,11 +15,7 @@ func (s *Server) ListTenancyRequests(ctx context.Context, req gen.ListTenancyReq
 	if _, err := requireRole(ctx, auth.RoleAdmin); err != nil {
 		return nil, err
 	}
-	list, err := s.list(ctx, store.ListQuery{PendingTenancy: true}, req.Params.Limit, req.Params.Cursor)
-	if err != nil {
-		return nil, err
-	}
-	return gen.ListTenancyRequests200JSONResponse(list), nil
+	return s.list(ctx, store.ListQuery{PendingTenancy: true}, req.Params.Limit, req.Params.Cursor)
 }
 
 // DecideTenancy records an operator's decision on a pending all-tenant

@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cxone/appreg/server/lookup"
 	"github.com/cxone/appreg/store"
 )
 
@@ -36,6 +37,7 @@ var settings = []setting{
 	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},
 	{"db-max-conns", "APPREG_DB_MAX_CONNS", strconv.Itoa(store.DefaultPostgresConns), "PostgreSQL connections each replica opens at most (and keeps open); replicas x this must stay below the server's max_connections"},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
+	{"list-cache-size", "APPREG_LIST_CACHE_SIZE", strconv.Itoa(lookup.DefaultAnswersSize>>20) + "MiB", "memory for applications encoded as listApplication answers them, so that a listing encodes only those changed since (bytes, or with KiB/MiB/GiB)"},
 	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
 	{"memory-limit", "APPREG_MEMORY_LIMIT", "200MiB", "soft memory limit for the Go runtime (bytes, or with KiB/MiB/GiB); GOMEMLIMIT wins when set"},

@@ -100,7 +100,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 const defaultGCPercent = 400
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
+	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "cache-size", "list-cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -113,6 +113,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	corsMaxAge := cfg.duration("cors-max-age")
 	bodyLimit := cfg.positive("body-limit")
 	cacheSize := cfg.positive("cache-size")
+	listCacheSize := cfg.bytes("list-cache-size")
 	dbConns := cfg.positive("db-max-conns")
 	rateLimit := cfg.float("rate-limit")
 	memLimit := cfg.bytes("memory-limit")
@@ -120,7 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cfg.err
 	}
 	if os.Getenv("GOMEMLIMIT") == "" {
-		// The lookup cache at its bound holds about 100 MiB live; a soft limit
+		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
 		// makes the collector work harder before the process grows past it.
 		debug.SetMemoryLimit(memLimit)
 	}
@@ -166,7 +167,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	srv, err := server.New(server.Config{
-		Store: st, Auth: verifier, Lookup: cache, DeletionGrace: grace, BodyLimit: bodyLimit,
+		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(listCacheSize)), DeletionGrace: grace, BodyLimit: bodyLimit,
 		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {

@@ -28,16 +28,13 @@ func (s *Server) ListApplication(ctx context.Context, req gen.ListApplicationReq
 // list runs a listing query with the optional paging parameters.
 //
 // Its answer is made of the answers of the listed applications, which s.answers keeps, each
-// for one state of its application (store.Listed). So list first reads only the state of each
-// listed application: a tenant's applications unchanged since the last listing are five
-// columns a row to read instead of twenty-five, and nothing to encode. The few without a kept
-// answer are then read whole by id; when more than a quarter are, the listing is read whole
-// instead (listWhole), as one query costs less than a read of each by id, and answers from
-// that read alone.
-//
-// A listing and its read by id are not one snapshot: an application changed in between is
-// answered as it is after the change, and one gone by then (purged, or past its deletion
-// time) is left out.
+// for one state of its application (store.Listed), once the tenant is listed again soon after
+// (Answers.Admit): a listing made once is read and encoded as it is sent, and keeps nothing.
+// When the answers of most of the listed applications are likely kept (Admit's covered), list
+// reads only the state of each listed application (listStates): a tenant's applications
+// unchanged since the last listing are five columns a row to read instead of twenty-five, and
+// nothing to encode. Otherwise, and when the guess proves wrong, it reads the listing whole
+// (listWhole): the first listing of a tenant costs one query, not two.
 func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor *string) (applicationList, error) {
 	q.Now = s.now()
 	if limit != nil {
@@ -50,78 +47,122 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 		}
 		q.After = c
 	}
-	rows, more, err := s.store.ListApplicationStates(ctx, q)
+	var (
+		l   listing
+		err error
+	)
+	keep, covered := s.answers.Admit(q.TenantID)
+	if keep && covered {
+		l, err = s.listStates(ctx, q)
+	} else {
+		l, err = s.listWhole(ctx, q, listing{}, keep)
+	}
 	if err != nil {
 		return applicationList{}, fmt.Errorf("list applications: %w", err)
 	}
-	out := applicationList{apps: make([][]byte, len(rows))}
-	var missing []string
-	for i, row := range rows {
-		if out.apps[i], _ = s.answers.Get(row); out.apps[i] == nil {
-			missing = append(missing, row.ID)
-		}
+	s.answers.Missed(l.encoded)
+	if q.Limit == 0 && q.After == nil {
+		s.answers.Listed(q.TenantID, len(l.rows))
 	}
-	switch {
-	case len(missing) > len(rows)/4:
-		if rows, more, err = s.listWhole(ctx, q, rows, &out); err != nil {
-			return applicationList{}, err
-		}
-	case len(missing) > 0:
-		apps, err := s.store.ApplicationsByID(ctx, q.TenantID, missing, q.Now)
-		if err != nil {
-			return applicationList{}, fmt.Errorf("list applications: %w", err)
-		}
-		read := make(map[string][]byte, len(apps))
-		for i := range apps {
-			if read[apps[i].ID], err = s.keepAnswer(&apps[i]); err != nil {
-				return applicationList{}, err
-			}
-		}
-		kept := out.apps[:0]
-		for i, row := range rows {
-			if out.apps[i] == nil {
-				out.apps[i] = read[row.ID] // nil: gone since the listing
-			}
-			if out.apps[i] != nil {
-				kept = append(kept, out.apps[i])
-			}
-		}
-		out.apps = kept
-	}
-	if more && len(rows) > 0 {
-		last := rows[len(rows)-1]
+	out := applicationList{apps: l.apps}
+	if l.more && len(l.rows) > 0 {
+		last := l.rows[len(l.rows)-1]
 		next := encodeCursor(store.Cursor{CreatedTime: last.CreatedTime, ID: last.ID})
 		out.nextCursor = &next
 	}
 	return out, nil
 }
 
-// listWhole reads the listing q whole and makes out its answer: the answers found for rows,
-// the states read before, serve the applications still in those states; the others are
-// encoded and kept. It returns the states of the applications read, and more.
-func (s *Server) listWhole(ctx context.Context, q store.ListQuery, rows []store.Listed, out *applicationList) ([]store.Listed, bool, error) {
+// listing is a listing being answered: the states of its applications in order, their
+// answers (json nil: none found yet), whether more follow, and how many were not found.
+type listing struct {
+	rows    []store.Listed
+	apps    []listedApp
+	more    bool
+	encoded int
+}
+
+// listStates reads the states of the applications q lists and answers with the answers kept
+// for them. Those without one are then read whole by id, encoded and kept; when more than a
+// quarter are, the listing is read whole instead (listWhole), as one query costs less than a
+// read of each by id.
+//
+// The two reads are not one snapshot: an application changed in between is answered as it
+// is after the change, and one gone by then (purged, or past its deletion time) is left out.
+func (s *Server) listStates(ctx context.Context, q store.ListQuery) (listing, error) {
+	rows, more, err := s.store.ListApplicationStates(ctx, q)
+	if err != nil {
+		return listing{}, err
+	}
+	l := listing{rows: rows, apps: make([]listedApp, len(rows)), more: more}
+	var missing []string
+	for i, row := range rows {
+		if l.apps[i].json, _ = s.answers.Get(row); l.apps[i].json == nil {
+			missing = append(missing, row.ID)
+		}
+	}
+	if len(missing) > len(rows)/4 {
+		return s.listWhole(ctx, q, l, true)
+	}
+	if len(missing) == 0 {
+		return l, nil
+	}
+	apps, err := s.store.ApplicationsByID(ctx, q.TenantID, missing, q.Now)
+	if err != nil {
+		return listing{}, err
+	}
+	read := make(map[string][]byte, len(apps))
+	for i := range apps {
+		if read[apps[i].ID], err = s.keepAnswer(&apps[i]); err != nil {
+			return listing{}, err
+		}
+	}
+	l.encoded = len(apps)
+	n := 0
+	for i, row := range rows {
+		if l.apps[i].json == nil {
+			l.apps[i].json = read[row.ID] // nil: gone since the states were read
+		}
+		if l.apps[i].json != nil {
+			l.rows[n], l.apps[n] = row, l.apps[i]
+			n++
+		}
+	}
+	l.rows, l.apps = l.rows[:n], l.apps[:n]
+	return l, nil
+}
+
+// listWhole reads the listing q whole and answers with it: the answers found in known serve
+// the applications still in the states known has them in; the others are encoded, and kept
+// if keep.
+func (s *Server) listWhole(ctx context.Context, q store.ListQuery, known listing, keep bool) (listing, error) {
 	apps, more, err := s.store.ListApplications(ctx, q)
 	if err != nil {
-		return nil, false, fmt.Errorf("list applications: %w", err)
+		return listing{}, err
 	}
-	found := make(map[string]int, len(rows)) // id -> index in rows of a found answer
-	for i := range rows {
-		if out.apps[i] != nil {
-			found[rows[i].ID] = i
+	found := make(map[string]int) // id -> index in known of a found answer
+	for i := range known.rows {
+		if known.apps[i].json != nil {
+			found[known.rows[i].ID] = i
 		}
 	}
-	answers := make([][]byte, len(apps))
-	states := make([]store.Listed, len(apps))
+	l := listing{rows: make([]store.Listed, len(apps)), apps: make([]listedApp, len(apps)), more: more}
 	for i := range apps {
-		states[i] = stateOf(&apps[i])
-		if j, ok := found[apps[i].ID]; ok && rows[j].Same(states[i]) {
-			answers[i] = out.apps[j]
-		} else if answers[i], err = s.keepAnswer(&apps[i]); err != nil {
-			return nil, false, err
+		l.rows[i] = stateOf(&apps[i])
+		switch j, ok := found[apps[i].ID]; {
+		case ok && known.rows[j].Same(l.rows[i]):
+			l.apps[i] = known.apps[j]
+		case keep:
+			if l.apps[i].json, err = s.keepAnswer(&apps[i]); err != nil {
+				return listing{}, err
+			}
+			l.encoded++
+		default:
+			l.apps[i].app = &apps[i] // encoded as it is sent
+			l.encoded++
 		}
 	}
-	out.apps = answers
-	return states, more, nil
+	return l, nil
 }
 
 // keepAnswer encodes a as a listing answers it, and keeps it for a's state.
@@ -131,7 +172,7 @@ func (s *Server) keepAnswer(a *store.Application) ([]byte, error) {
 	b, err := appendApplication((*bp)[:0], &api)
 	if err != nil {
 		answerBuffers.Put(bp)
-		return nil, fmt.Errorf("list applications: application %s: %w", a.ID, err)
+		return nil, fmt.Errorf("application %s: %w", a.ID, err)
 	}
 	kept := bytes.Clone(b) // exactly its size: it stays in memory
 	*bp = b

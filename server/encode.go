@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/store"
 )
 
 // The answers of the hottest operations are written without reflection: viewApplication and
@@ -30,13 +32,19 @@ func (r viewApplicationResponse) VisitViewApplicationResponse(w http.ResponseWri
 	})
 }
 
-// applicationList is gen.ApplicationList with its applications already encoded, each by
-// appendApplication (listApplication keeps them, see Server.list); it answers
-// listApplication and the operators' listTenancyRequests, whose answers are both an
-// ApplicationList.
+// applicationList is gen.ApplicationList as Server.list makes it: each application either
+// already encoded, an answer kept in memory, or encoded here; it answers listApplication and
+// the operators' listTenancyRequests, whose answers are both an ApplicationList.
 type applicationList struct {
-	apps       [][]byte // nil encodes as null, as encoding/json writes a nil list
+	apps       []listedApp // nil encodes as null, as encoding/json writes a nil list
 	nextCursor *string
+}
+
+// listedApp is one application of an applicationList: its answer, encoded by
+// appendApplication, or, when that is nil, the application to encode.
+type listedApp struct {
+	json []byte
+	app  *store.Application
 }
 
 func (l applicationList) VisitListApplicationResponse(w http.ResponseWriter) error {
@@ -110,7 +118,15 @@ func (l applicationList) appendJSON(b []byte) ([]byte, error) {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = append(b, app...)
+			if app.json != nil {
+				b = append(b, app.json...)
+				continue
+			}
+			api := toAPI(app.app)
+			var err error
+			if b, err = appendApplication(b, &api); err != nil {
+				return nil, fmt.Errorf("application %s: %w", app.app.ID, err)
+			}
 		}
 		b = append(b, ']')
 	}

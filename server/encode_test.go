@@ -116,11 +116,11 @@ func TestAppendIsEncodingJSON(t *testing.T) {
 func encodeList(l *gen.ApplicationList) (applicationList, error) {
 	out := applicationList{nextCursor: l.NextCursor}
 	if l.Applications != nil {
-		out.apps = make([][]byte, len(l.Applications))
+		out.apps = make([]listedApp, len(l.Applications))
 	}
 	for i := range l.Applications {
 		var err error
-		if out.apps[i], err = appendApplication(nil, &l.Applications[i]); err != nil {
+		if out.apps[i].json, err = appendApplication(nil, &l.Applications[i]); err != nil {
 			return applicationList{}, err
 		}
 	}

@@ -99,15 +99,30 @@ func TestListFollowsEveryWrite(t *testing.T) {
 		for _, sz := range sizes {
 			t.Run(d+"/"+sz.name, func(t *testing.T) {
 				t.Parallel()
-				e := newEnvWith(t, d, func(c *server.Config) { c.Answers = lookup.NewAnswers(sz.size) })
-				testListFollowsEveryWrite(t, e)
+				answers := lookup.NewAnswers(sz.size)
+				e := newEnvWith(t, d, func(c *server.Config) { c.Answers = answers })
+				testListFollowsEveryWrite(t, e, answers, sz.size == lookup.DefaultAnswersSize)
 			})
 		}
 	}
 }
 
-func testListFollowsEveryWrite(t *testing.T, e *testEnv) {
+// testListFollowsEveryWrite: with roomy, the answers of the tenant all stay in memory, and the
+// test checks that each listing encodes only the applications changed since the one before.
+func testListFollowsEveryWrite(t *testing.T, e *testEnv, answers *lookup.Answers, roomy bool) {
 	ctx := context.Background()
+	encoded := func() uint64 {
+		_, n, _ := answers.Stats()
+		return n
+	}
+	checkList := func(token string, want []string, changed uint64) {
+		t.Helper()
+		before := encoded()
+		e.checkList(token, want)
+		if n := encoded() - before; roomy && n != changed {
+			t.Errorf("the listings encoded %d applications, want %d (those changed)", n, changed)
+		}
+	}
 	c := e.client("acme")
 	admin := e.client("ops", auth.RoleAdmin)
 	token := e.token("acme", "user@acme")
@@ -130,8 +145,9 @@ func testListFollowsEveryWrite(t *testing.T, e *testEnv) {
 		}
 	}
 	other := e.created("other", confidentialBody())
-	slices.Sort(ids) // created at one time of the test clock: listed in id order
-	e.checkList(token, ids)
+	slices.Sort(ids)        // created at one time of the test clock: listed in id order
+	e.checkList(token, ids) // listed again and again: admitted, its answers kept
+	checkList(token, ids, 0)
 
 	patch := func(id, description string) {
 		t.Helper()
@@ -148,26 +164,26 @@ func testListFollowsEveryWrite(t *testing.T, e *testEnv) {
 	}
 
 	patch(ids[0], "one changed")
-	e.checkList(token, ids)
+	checkList(token, ids, 1) // read by id
 	for _, id := range ids[1:4] {
 		patch(id, "three changed")
 	}
-	e.checkList(token, ids)
+	checkList(token, ids, 3) // read whole; the five unchanged answers serve
 	for _, id := range ids {
 		patch(id, "all changed")
 	}
-	e.checkList(token, ids)
+	checkList(token, ids, 8)
 
 	r, err := c.DisableApplicationWithResponse(ctx, ids[4], nil)
 	ok(r.StatusCode(), err, "disable")
-	e.checkList(token, ids)
+	checkList(token, ids, 1)
 	re, err := c.EnableApplicationWithResponse(ctx, ids[4], nil)
 	ok(re.StatusCode(), err, "enable")
-	e.checkList(token, ids)
+	checkList(token, ids, 1)
 
 	rot, err := c.RotateSecretWithResponse(ctx, ids[5], &gen.RotateSecretParams{}, gen.RotateSecretJSONRequestBody{})
 	ok(rot.StatusCode(), err, "rotate")
-	e.checkList(token, ids)
+	checkList(token, ids, 1)
 
 	// The lookup path's use of an application, written by its batched flush.
 	if valid, reason := e.verify(ids[6], secrets[ids[6]]); !valid {
@@ -176,21 +192,21 @@ func testListFollowsEveryWrite(t *testing.T, e *testEnv) {
 	if err := e.Store.TouchLastUsed(ctx, map[string]time.Time{ids[6]: e.Clock.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	e.checkList(token, ids)
+	checkList(token, ids, 1)
 
 	dec, err := admin.DecideTenancyWithResponse(ctx, allTenants, gen.DecideTenancyJSONRequestBody{Decision: gen.Approve})
 	ok(dec.StatusCode(), err, "approve")
-	e.checkList(token, ids)
+	checkList(token, ids, 1)
 
 	del, err := c.DeleteApplicationWithResponse(ctx, ids[0], nil)
 	ok(del.StatusCode(), err, "delete")
-	e.checkList(token, ids) // locked, scheduled, still listed
+	checkList(token, ids, 1) // locked, scheduled, still listed
 	e.Clock.Advance(e.Grace + time.Second)
-	e.checkList(token, ids[1:]) // past its deletion time: gone before any purge
+	checkList(token, ids[1:], 0) // past its deletion time: gone before any purge
 	if n, err := (&purgerFor{e}).run(); err != nil || n != 1 {
 		t.Fatalf("purge: %d, %v", n, err)
 	}
-	e.checkList(token, ids[1:])
+	checkList(token, ids[1:], 0)
 
 	e.checkList(e.token("other", "user@other"), []string{other.ID})
 }

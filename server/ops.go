@@ -167,7 +167,7 @@ func (s *Server) metrics(c echo.Context) error {
 	}
 	hits, misses, entries := s.answers.Stats()
 	gauge(w, "appreg_list_cache_hits_total", "Applications a listing answered from the list cache.", "counter", map[string]uint64{"": hits})
-	gauge(w, "appreg_list_cache_misses_total", "Applications a listing read and encoded.", "counter", map[string]uint64{"": misses})
+	gauge(w, "appreg_list_cache_misses_total", "Applications a listing read whole and encoded.", "counter", map[string]uint64{"": misses})
 	gauge(w, "appreg_list_cache_entries", "Applications in the list cache.", "gauge", map[string]uint64{"": uint64(entries)})
 	if ds, ok := s.store.(dbStats); ok {
 		st := ds.DBStats()

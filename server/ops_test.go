@@ -14,6 +14,7 @@ func TestOperationalEndpoints(t *testing.T) {
 	// Some traffic for the metrics.
 	e.created("acme", confidentialBody())
 	e.do(http.MethodGet, "/applications/missing", e.token("acme", "u"), "", nil)
+	e.do(http.MethodGet, "/applications", e.token("acme", "u"), "", nil) // a miss, listed once
 	e.do(http.MethodGet, "/applications", e.token("acme", "u"), "", nil) // a miss, kept
 	e.do(http.MethodGet, "/applications", e.token("acme", "u"), "", nil) // a hit
 
@@ -32,7 +33,7 @@ func TestOperationalEndpoints(t *testing.T) {
 		{"/metrics", "text/plain", `appreg_http_request_duration_seconds_bucket{route="/applications",method="POST",le="+Inf"} 1`},
 		{"/metrics", "text/plain", "appreg_lookup_cache_entries"},
 		{"/metrics", "text/plain", "appreg_list_cache_hits_total 1\n"},
-		{"/metrics", "text/plain", "appreg_list_cache_misses_total 1\n"},
+		{"/metrics", "text/plain", "appreg_list_cache_misses_total 2\n"},
 		{"/metrics", "text/plain", "appreg_list_cache_entries 1\n"},
 		{"/metrics", "text/plain", `appreg_db_connections{state="idle"}`},
 		{"/metrics", "text/plain", `appreg_notifications_total{result="sent"}`},

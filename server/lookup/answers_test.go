@@ -72,8 +72,9 @@ func TestAnswersKeepTheNewest(t *testing.T) {
 	if b, ok := a.Get(reborn); !ok || string(b) != "reborn" {
 		t.Errorf("Get(reborn) = %q, %v", b, ok)
 	}
-	if hits, misses, entries := a.Stats(); hits != 2 || misses != 1 || entries != 1 {
-		t.Errorf("Stats = %d hits, %d misses, %d entries; want 2, 1, 1", hits, misses, entries)
+	a.Missed(3)
+	if hits, misses, entries := a.Stats(); hits != 2 || misses != 3 || entries != 1 {
+		t.Errorf("Stats = %d hits, %d misses, %d entries; want 2, 3, 1", hits, misses, entries)
 	}
 }
 
@@ -122,4 +123,108 @@ func TestAnswersConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+	var kept int
+	for _, c := range a.tenants {
+		kept += c.kept
+	}
+	if _, _, n := a.Stats(); int64(kept) != n {
+		t.Errorf("tenants count %d answers, %d kept", kept, n)
+	}
+}
+
+// TestAnswersCoverage: Admit's covered guesses from the answers kept for a tenant against its last
+// whole listing, and follows evictions.
+func TestAnswersCoverage(t *testing.T) {
+	a := NewAnswers(4 << 10) // room for about four answers of 700 bytes
+	put := func(tenant string, i int) {
+		a.Put(store.Listed{ID: fmt.Sprintf("%s-%d", tenant, i), TenantID: tenant, Version: 1}, make([]byte, 700))
+	}
+	covers := func(tenant string) bool {
+		_, covered := a.Admit(tenant)
+		return covered
+	}
+	if covers("acme") {
+		t.Error("covers a tenant never listed")
+	}
+	for i := range 4 {
+		put("acme", i)
+	}
+	if !covers("acme") {
+		t.Error("does not cover a tenant listed by pages, with answers kept")
+	}
+	a.Listed("acme", 4)
+	if !covers("acme") {
+		t.Error("does not cover a tenant whose four applications are all kept")
+	}
+	a.Listed("acme", 6)
+	if covers("acme") {
+		t.Error("covers a tenant of six with four kept")
+	}
+	a.Listed("acme", 5)
+	if !covers("acme") {
+		t.Error("does not cover a tenant of five with four kept")
+	}
+	for i := range 4 { // evicts acme's answers
+		put("globex", i)
+	}
+	if covers("acme") {
+		t.Error("covers a tenant whose answers were evicted")
+	}
+	if len(a.tenants) > 2 {
+		t.Errorf("%d tenants counted", len(a.tenants))
+	}
+	var kept int
+	for _, c := range a.tenants {
+		kept += c.kept
+	}
+	if _, _, n := a.Stats(); int64(kept) != n {
+		t.Errorf("tenants count %d answers, %d kept", kept, n)
+	}
+}
+
+// TestAnswersAdmit: a tenant is admitted from its second listing on, while it stays among the
+// tenants listed lately: about as many as the budget holds the answers of.
+func TestAnswersAdmit(t *testing.T) {
+	a := NewAnswers(1 << 20)
+	for range 100 { // listings of 100 applications of 1 KiB: the budget holds about 10
+		a.Listed("somebody", 100)
+		a.Put(store.Listed{ID: "x", TenantID: "somebody", Version: 1}, make([]byte, 1024))
+	}
+	window := a.window()
+	if window < 10 || window > 20 {
+		t.Fatalf("window %d, want about 16", window)
+	}
+	admit := func(tenant string) bool {
+		keep, _ := a.Admit(tenant)
+		return keep
+	}
+	if admit("acme") {
+		t.Error("admits a tenant at its first listing")
+	}
+	if !admit("acme") {
+		t.Error("does not admit a tenant at its second listing")
+	}
+	for i := range window - 1 { // acme moves to the older generation
+		admit(fmt.Sprintf("tenant-%d", i))
+	}
+	if !admit("acme") {
+		t.Error("does not admit a tenant listed a window ago")
+	}
+	for i := range 2 * window { // two windows of others: forgotten
+		admit(fmt.Sprintf("other-%d", i))
+	}
+	if admit("acme") {
+		t.Error("admits a tenant not listed for two windows")
+	}
+	if n := len(a.listedNow) + len(a.listedBefore); n > 2*window {
+		t.Errorf("remembers %d tenants", n)
+	}
+
+	// Listings of few applications: many more tenants fit.
+	for range 100 {
+		a.Listed("somebody", 1)
+	}
+	if w := a.window(); w < 500 {
+		t.Errorf("window %d for listings of one application in 1 MiB", w)
+	}
 }

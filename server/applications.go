@@ -62,7 +62,7 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 	}
 	s.answers.Missed(l.encoded)
 	if q.Limit == 0 && q.After == nil {
-		s.answers.Listed(q.TenantID, len(l.rows))
+		s.answers.Listed(q.TenantID, len(l.apps))
 	}
 	out := applicationList{apps: l.apps}
 	if l.more && len(l.rows) > 0 {
@@ -73,8 +73,9 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 	return out, nil
 }
 
-// listing is a listing being answered: the states of its applications in order, their
-// answers (json nil: none found yet), whether more follow, and how many were not found.
+// listing is a listing being answered: the states of its applications as read, in order;
+// their answers (json nil: none found yet), without those gone before they were read whole;
+// whether more follow the last state read; and how many were not found.
 type listing struct {
 	rows    []store.Listed
 	apps    []listedApp
@@ -118,17 +119,16 @@ func (s *Server) listStates(ctx context.Context, q store.ListQuery) (listing, er
 		}
 	}
 	l.encoded = len(apps)
-	n := 0
+	kept := l.apps[:0] // l.rows stay as read: the next page starts after the last of them
 	for i, row := range rows {
 		if l.apps[i].json == nil {
 			l.apps[i].json = read[row.ID] // nil: gone since the states were read
 		}
 		if l.apps[i].json != nil {
-			l.rows[n], l.apps[n] = row, l.apps[i]
-			n++
+			kept = append(kept, l.apps[i])
 		}
 	}
-	l.rows, l.apps = l.rows[:n], l.apps[:n]
+	l.apps = kept
 	return l, nil
 }
 

@@ -123,13 +123,7 @@ func TestAnswersConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	var kept int
-	for _, c := range a.tenants {
-		kept += c.kept
-	}
-	if _, _, n := a.Stats(); int64(kept) != n {
-		t.Errorf("tenants count %d answers, %d kept", kept, n)
-	}
+	checkTenantCounts(t, a)
 }
 
 // TestAnswersCoverage: Admit's covered guesses from the answers kept for a tenant against its last
@@ -173,13 +167,7 @@ func TestAnswersCoverage(t *testing.T) {
 	if len(a.tenants) > 2 {
 		t.Errorf("%d tenants counted", len(a.tenants))
 	}
-	var kept int
-	for _, c := range a.tenants {
-		kept += c.kept
-	}
-	if _, _, n := a.Stats(); int64(kept) != n {
-		t.Errorf("tenants count %d answers, %d kept", kept, n)
-	}
+	checkTenantCounts(t, a)
 }
 
 // TestAnswersAdmit: a tenant is admitted from its second listing on, while it stays among the
@@ -226,5 +214,17 @@ func TestAnswersAdmit(t *testing.T) {
 	}
 	if w := a.window(); w < 500 {
 		t.Errorf("window %d for listings of one application in 1 MiB", w)
+	}
+}
+
+// checkTenantCounts checks that the answers counted for each tenant add up to those kept.
+func checkTenantCounts(t *testing.T, a *Answers) {
+	t.Helper()
+	var kept int
+	for _, c := range a.tenants {
+		kept += c.kept
+	}
+	if _, _, n := a.Stats(); int64(kept) != n {
+		t.Errorf("tenants count %d answers, %d kept", kept, n)
 	}
 }

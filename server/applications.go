@@ -148,7 +148,7 @@ func (s *Server) listWhole(ctx context.Context, q store.ListQuery, known listing
 	}
 	l := listing{rows: make([]store.Listed, len(apps)), apps: make([]listedApp, len(apps)), more: more}
 	for i := range apps {
-		l.rows[i] = stateOf(&apps[i])
+		l.rows[i] = apps[i].State()
 		switch j, ok := found[apps[i].ID]; {
 		case ok && known.rows[j].Same(l.rows[i]):
 			l.apps[i] = known.apps[j]
@@ -177,13 +177,8 @@ func (s *Server) keepAnswer(a *store.Application) ([]byte, error) {
 	kept := bytes.Clone(b) // exactly its size: it stays in memory
 	*bp = b
 	answerBuffers.Put(bp)
-	s.answers.Put(stateOf(a), kept)
+	s.answers.Put(a.State(), kept)
 	return kept, nil
-}
-
-// stateOf is the state of a, as a listing reads it.
-func stateOf(a *store.Application) store.Listed {
-	return store.Listed{ID: a.ID, TenantID: a.TenantID, CreatedTime: a.CreatedTime, Version: a.Version, LastUsedTime: a.LastUsedTime}
 }
 
 // CreateApplication registers an application and, for confidential and

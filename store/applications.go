@@ -305,6 +305,11 @@ type Listed struct {
 	LastUsedTime *time.Time `gorm:"column:last_used_time"`
 }
 
+// State is a's state, as ListApplicationStates reads it.
+func (a *Application) State() Listed {
+	return Listed{ID: a.ID, TenantID: a.TenantID, CreatedTime: a.CreatedTime, Version: a.Version, LastUsedTime: a.LastUsedTime}
+}
+
 // Same reports whether l and o are one state of one application.
 func (l Listed) Same(o Listed) bool {
 	return l.ID == o.ID && l.TenantID == o.TenantID && l.Version == o.Version &&

@@ -25,15 +25,11 @@ func listBoth(t *testing.T, s *store.Store, q store.ListQuery) ([]store.Applicat
 			q, len(rows), moreRows, errRows, len(apps), more, err)
 	}
 	for i := range apps {
-		if want := stateOf(&apps[i]); !sameListed(rows[i], want) {
+		if want := apps[i].State(); !sameListed(rows[i], want) {
 			t.Errorf("ListApplicationStates row %d = %+v, want %+v", i, rows[i], want)
 		}
 	}
 	return apps, more, err
-}
-
-func stateOf(a *store.Application) store.Listed {
-	return store.Listed{ID: a.ID, TenantID: a.TenantID, CreatedTime: a.CreatedTime, Version: a.Version, LastUsedTime: a.LastUsedTime}
 }
 
 // sameListed compares two states, times with Equal and in UTC.

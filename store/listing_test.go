@@ -159,3 +159,30 @@ func TestApplicationsByID(t *testing.T) {
 		}
 	})
 }
+
+// TestListedRowsShareNothing: rows of ListApplicationStates scanned through one set of
+// destinations keep each their own last-used time.
+func TestListedRowsShareNothing(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		used := map[string]time.Time{}
+		for i := range 3 {
+			app := newApp(fmt.Sprintf("used-%d", i), "tenant-used", t0.Add(time.Duration(i)*time.Second))
+			mustCreate(t, s, app)
+			used[app.ID] = t0.Add(time.Duration(i+1) * time.Hour).Truncate(time.Microsecond)
+		}
+		if err := s.TouchLastUsed(ctx, used); err != nil {
+			t.Fatal(err)
+		}
+		rows, _, err := s.ListApplicationStates(ctx, store.ListQuery{TenantID: "tenant-used", Now: t0})
+		if err != nil || len(rows) != 3 {
+			t.Fatalf("ListApplicationStates = %d rows, %v", len(rows), err)
+		}
+		for _, r := range rows {
+			if r.LastUsedTime == nil || !r.LastUsedTime.Equal(used[r.ID]) {
+				t.Errorf("%s: last used %v, want %v", r.ID, r.LastUsedTime, used[r.ID])
+			}
+		}
+	})
+}

@@ -168,15 +168,15 @@ func (s *Server) listWhole(ctx context.Context, q store.ListQuery, known listing
 // keepAnswer encodes a as a listing answers it, and keeps it for a's state.
 func (s *Server) keepAnswer(a *store.Application) ([]byte, error) {
 	api := toAPI(a)
-	bp := answerBuffers.Get().(*[]byte)
-	b, err := appendApplication((*bp)[:0], &api)
+	var kept []byte
+	err := withAnswerBuffer(func(b []byte) ([]byte, error) { return appendApplication(b, &api) },
+		func(b []byte) error {
+			kept = bytes.Clone(b) // exactly its size: it stays in memory
+			return nil
+		})
 	if err != nil {
-		answerBuffers.Put(bp)
 		return nil, fmt.Errorf("application %s: %w", a.ID, err)
 	}
-	kept := bytes.Clone(b) // exactly its size: it stays in memory
-	*bp = b
-	answerBuffers.Put(bp)
 	s.answers.Put(a.State(), kept)
 	return kept, nil
 }

@@ -84,24 +84,36 @@ const maxPooledAnswer = 1 << 20
 // as the generated Visit methods do (and with its Content-Length): nothing is written if
 // encoding fails.
 func writeJSON(w http.ResponseWriter, status int, etag string, encode func([]byte) ([]byte, error)) error {
+	return withAnswerBuffer(func(b []byte) ([]byte, error) {
+		b, err := encode(b)
+		return append(b, '\n'), err // json.Encoder ends what it writes with a newline
+	}, func(b []byte) error {
+		w.Header().Set("Content-Type", "application/json")
+		// The length is known: the answer goes without chunked framing, and the client knows
+		// where it ends before it has read it.
+		w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+		if etag != "" {
+			w.Header().Set("ETag", etag)
+		}
+		w.WriteHeader(status)
+		_, err := w.Write(b)
+		return err
+	})
+}
+
+// withAnswerBuffer encodes into a pooled buffer and, unless encode fails, hands the bytes to
+// use; they are not valid after use returns. The buffer goes back to the pool unless it grew
+// past maxPooledAnswer.
+func withAnswerBuffer(encode func([]byte) ([]byte, error), use func([]byte) error) error {
 	bp := answerBuffers.Get().(*[]byte)
 	b, err := encode((*bp)[:0])
 	if err != nil {
-		answerBuffers.Put(bp)
+		answerBuffers.Put(bp) // as it was: encode may have dropped what it grew
 		return err
 	}
-	b = append(b, '\n') // json.Encoder ends what it writes with a newline
-	w.Header().Set("Content-Type", "application/json")
-	// The length is known: the answer goes without chunked framing, and the client knows
-	// where it ends before it has read it.
-	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
-	if etag != "" {
-		w.Header().Set("ETag", etag)
-	}
-	w.WriteHeader(status)
-	_, err = w.Write(b)
+	err = use(b)
 	if cap(b) <= maxPooledAnswer {
-		*bp = b
+		*bp = b[:0]
 		answerBuffers.Put(bp)
 	}
 	return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -112,10 +111,9 @@ func TestDatabaseDownIs503AndRecovers(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 
 	env := newEnv(t, "sqlite") // for its key, clock and client plumbing
-	v, _ := auth.NewVerifier(ctx, auth.Config{JWKS: mustJWKS(t, env), Now: env.Clock.Now})
-	cache := lookup.New(st, lookup.Config{Now: env.Clock.Now, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	srv, err := server.New(server.Config{Store: st, Auth: v, Lookup: cache, Now: env.Clock.Now, Ready: st.Ping,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cache := lookup.New(st, lookup.Config{Now: env.Clock.Now, Logger: quietLogger()})
+	srv, err := server.New(server.Config{Store: st, Auth: mustVerifier(t, env), Lookup: cache, Now: env.Clock.Now, Ready: st.Ping,
+		Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}

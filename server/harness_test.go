@@ -89,15 +89,14 @@ func newEnvWith(t testing.TB, dialect string, tune func(*server.Config)) *testEn
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Close)
-	cache := lookup.New(st, lookup.Config{Now: clk.Now, PollInterval: 20 * time.Millisecond,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	cache := lookup.New(st, lookup.Config{Now: clk.Now, PollInterval: 20 * time.Millisecond, Logger: quietLogger()})
 	if err := cache.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cache.Stop(context.Background()) })
 	cfg := server.Config{
 		Store: st, Auth: v, Lookup: cache, DeletionGrace: testGrace, Now: clk.Now, Ready: st.Ping,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: quietLogger(),
 	}
 	if tune != nil {
 		tune(&cfg)

@@ -3,8 +3,6 @@ package server_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -31,8 +29,7 @@ func TestThreeReplicas(t *testing.T) {
 	ctx := context.Background()
 	dbURL := storetest.PostgresURL(t)
 	base := newEnv(t, "sqlite") // key, clock and client plumbing
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	jwks := mustJWKS(t, base)
+	quiet := quietLogger()
 
 	replicas := make([]*testEnv, 3)
 	for i := range replicas {
@@ -46,8 +43,7 @@ func TestThreeReplicas(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cache.Stop(ctx) })
-		v, _ := auth.NewVerifier(ctx, auth.Config{JWKS: jwks, Now: base.Clock.Now})
-		srv, err := server.New(server.Config{Store: st, Auth: v, Lookup: cache, Logger: quiet, DeletionGrace: 300 * time.Millisecond})
+		srv, err := server.New(server.Config{Store: st, Auth: mustVerifier(t, base), Lookup: cache, Logger: quiet, DeletionGrace: 300 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)
 		}

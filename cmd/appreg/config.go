@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -116,8 +117,9 @@ func (c *config) bytes(name string) int64 {
 			break
 		}
 	}
-	var n int64
-	if _, err := fmt.Sscan(v, &n); err != nil || n <= 0 {
+	// ParseInt, not fmt.Sscan, which read "200MB" as 200 bytes and stopped at the unit.
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || n > math.MaxInt64/mult {
 		c.fail(fmt.Errorf("--%s: %q is not a size such as 200MiB", name, c.str(name)))
 		return 0
 	}

@@ -52,6 +52,10 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"serve", "--deletion-grace", "soon"}, "Go duration"},
 		{[]string{"serve", "--rate-limit", "-1"}, "requests per second"},
 		{[]string{"serve", "--memory-limit", "lots"}, "size"},
+		{[]string{"serve", "--list-cache-size", "0"}, "--list-cache-size"},
+		{[]string{"serve", "--list-cache-size", "16MB"}, "size such as"},
+		{[]string{"serve", "--memory-limit", "200MB"}, "size such as"},
+		{[]string{"serve", "--memory-limit", "9999999999GiB"}, "size such as"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -216,6 +216,48 @@ func (e VerifyResultReason) Valid() bool {
 	}
 }
 
+// Defines values for StateFilter.
+const (
+	StateFilterDisabled        StateFilter = "disabled"
+	StateFilterEnabled         StateFilter = "enabled"
+	StateFilterPendingDeletion StateFilter = "pendingDeletion"
+)
+
+// Valid indicates whether the value is a known member of the StateFilter enum.
+func (e StateFilter) Valid() bool {
+	switch e {
+	case StateFilterDisabled:
+		return true
+	case StateFilterEnabled:
+		return true
+	case StateFilterPendingDeletion:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ListApplicationParamsState.
+const (
+	ListApplicationParamsStateDisabled        ListApplicationParamsState = "disabled"
+	ListApplicationParamsStateEnabled         ListApplicationParamsState = "enabled"
+	ListApplicationParamsStatePendingDeletion ListApplicationParamsState = "pendingDeletion"
+)
+
+// Valid indicates whether the value is a known member of the ListApplicationParamsState enum.
+func (e ListApplicationParamsState) Valid() bool {
+	switch e {
+	case ListApplicationParamsStateDisabled:
+		return true
+	case ListApplicationParamsStateEnabled:
+		return true
+	case ListApplicationParamsStatePendingDeletion:
+		return true
+	default:
+		return false
+	}
+}
+
 // Application A registered client application. Never carries a secret.
 type Application struct {
 	// AuthMethod Present for confidential and backend applications.
@@ -309,6 +351,14 @@ type Application struct {
 	//
 	// Example: openid profile email
 	Scope Scope `json:"scope"`
+
+	// SecretExpiresTime The earliest expiry among the application's secrets that are not revoked
+	// (the previous secret of a rotation, or a secret issued with an expiry);
+	// absent when none of them expires or the application has no secret.
+	//
+	//
+	// Example: 2026-12-07T10:00:00Z
+	SecretExpiresTime *time.Time `json:"secretExpiresTime,omitempty"`
 
 	// Tenancy `single`: usable in the owner tenant only. `all`: usable in every tenant once
 	// an operator approves it.
@@ -520,6 +570,9 @@ type ApplicationPatch struct {
 	// Example: openid profile email
 	Scope *Scope `json:"scope,omitempty"`
 
+	// SecretExpiresTime Read-only; accepted when equal to the current value.
+	SecretExpiresTime *time.Time `json:"secretExpiresTime,omitempty"`
+
 	// Tenancy Read-only (fixed at creation); accepted when equal to the current value.
 	Tenancy *Tenancy `json:"tenancy,omitempty"`
 
@@ -640,6 +693,14 @@ type ApplicationWithSecret struct {
 	//
 	// Example: Xq2mJ4c0d9vQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZc
 	Secret *string `json:"secret,omitempty"`
+
+	// SecretExpiresTime The earliest expiry among the application's secrets that are not revoked
+	// (the previous secret of a rotation, or a secret issued with an expiry);
+	// absent when none of them expires or the application has no secret.
+	//
+	//
+	// Example: 2026-12-07T10:00:00Z
+	SecretExpiresTime *time.Time `json:"secretExpiresTime,omitempty"`
 
 	// Tenancy `single`: usable in the owner tenant only. `all`: usable in every tenant once
 	// an operator approves it.
@@ -1101,8 +1162,21 @@ type Limit = int
 // LookupTenantID defines model for LookupTenantID.
 type LookupTenantID = string
 
+// Search defines model for Search.
+type Search = string
+
 // SecretID defines model for SecretID.
 type SecretID = openapi_types.UUID
+
+// StateFilter defines model for StateFilter.
+type StateFilter string
+
+// TypeFilter `confidential`: can keep a secret (server-side web application).
+// `public`: cannot keep a secret (single-page or native application); PKCE only.
+// `backend`: a confidential client without a browser; token endpoint only.
+//
+// Example: confidential
+type TypeFilter = ApplicationType
 
 // BadRequest Every error answer. `error` is a stable machine code; `errorDescription` and
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
@@ -1184,7 +1258,22 @@ type ListApplicationParams struct {
 
 	// Cursor The `nextCursor` of the previous page. Opaque.
 	Cursor *Cursor `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// Type Only applications of this type.
+	Type *TypeFilter `form:"type,omitempty" json:"type,omitempty"`
+
+	// State Only applications in this state: `enabled`, `disabled` (disabled and not
+	// scheduled for deletion), or `pendingDeletion` (deleted, restorable until its
+	// `scheduledDeletionTime`).
+	State *ListApplicationParamsState `form:"state,omitempty" json:"state,omitempty"`
+
+	// Q Case-insensitive search: an application matches when its name contains `q`
+	// or its client id starts with `q`.
+	Q *Search `form:"q,omitempty" json:"q,omitempty"`
 }
+
+// ListApplicationParamsState defines parameters for ListApplication.
+type ListApplicationParamsState string
 
 // CreateApplicationParams defines parameters for CreateApplication.
 type CreateApplicationParams struct {
@@ -1435,6 +1524,10 @@ type ClientInterface interface {
 	// every application of the tenant is returned in one answer. With `limit`, the
 	// answer holds at most that many and `nextCursor`, when present, fetches the
 	// next page (keyset paging: stable while applications are added or removed).
+	//
+	// The optional filters `type`, `state` and `q` narrow the listing; they combine
+	// with each other and with paging (a cursor is only valid with the filters it was
+	// issued for). Without them the answer is every application of the tenant.
 	//
 	// Corresponds with GET /applications (the `ListApplication` operationId).
 	ListApplication(ctx context.Context, params *ListApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -1779,6 +1872,10 @@ func (c *Client) ListTenancyRequests(ctx context.Context, params *ListTenancyReq
 // every application of the tenant is returned in one answer. With `limit`, the
 // answer holds at most that many and `nextCursor`, when present, fetches the
 // next page (keyset paging: stable while applications are added or removed).
+//
+// The optional filters `type`, `state` and `q` narrow the listing; they combine
+// with each other and with paging (a cursor is only valid with the filters it was
+// issued for). Without them the answer is every application of the tenant.
 //
 // Corresponds with GET /applications (the `ListApplication` operationId).
 func (c *Client) ListApplication(ctx context.Context, params *ListApplicationParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -2464,6 +2561,42 @@ func NewListApplicationRequest(server string, params *ListApplicationParams) (*h
 		if params.Cursor != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Type != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "type", *params.Type, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.State != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "state", *params.State, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Q != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "q", *params.Q, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -3376,6 +3509,10 @@ type ClientWithResponsesInterface interface {
 	// every application of the tenant is returned in one answer. With `limit`, the
 	// answer holds at most that many and `nextCursor`, when present, fetches the
 	// next page (keyset paging: stable while applications are added or removed).
+	//
+	// The optional filters `type`, `state` and `q` narrow the listing; they combine
+	// with each other and with paging (a cursor is only valid with the filters it was
+	// issued for). Without them the answer is every application of the tenant.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -5947,6 +6084,10 @@ func (c *ClientWithResponses) ListTenancyRequestsWithResponse(ctx context.Contex
 // every application of the tenant is returned in one answer. With `limit`, the
 // answer holds at most that many and `nextCursor`, when present, fetches the
 // next page (keyset paging: stable while applications are added or removed).
+//
+// The optional filters `type`, `state` and `q` narrow the listing; they combine
+// with each other and with paging (a cursor is only valid with the filters it was
+// issued for). Without them the answer is every application of the tenant.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -8692,6 +8833,27 @@ func (w *ServerInterfaceWrapper) ListApplication(ctx echo.Context) error {
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "cursor", ctx.QueryParams(), &params.Cursor, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
 	if err != nil {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter cursor: %s", err))
+	}
+
+	// ------------- Optional query parameter "type" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "type", ctx.QueryParams(), &params.Type, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter type: %s", err))
+	}
+
+	// ------------- Optional query parameter "state" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "state", ctx.QueryParams(), &params.State, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter state: %s", err))
+	}
+
+	// ------------- Optional query parameter "q" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "q", ctx.QueryParams(), &params.Q, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter q: %s", err))
 	}
 
 	// Invoke the callback with all the unmarshaled arguments
@@ -12705,198 +12867,205 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9s4ti/+VVC6tyr2/0/Jkpcsct2q63aSO+7ONrYzmZlWngmTkIQ2BagJyIpuyu+zv8I5AAlQ1Gq7",
-	"00uqZqpjmyS2g7Of3/naSORoLAUTWjW6XxvsCx2NMwb/PhmPM55QzaU4laLPUyY0p5n5k5qMRjSfNbqN",
-	"E5J4fyO0fKcRNW5pNmHmeTrRw7dMD2Xa6DaSjDOhrxRLcqavrqniSSNqJFJomphZ/NzguknTERfqv+18",
-	"WokcNT5HjSRnVLP0BzMyPPHfNBmxlv9U8dAlH7FGt7Hf3n/a7HSa+weXnXa3bf7370bUSJlKcj6GiXYb",
-	"P+RyqlhOUqZutByTiWIpuZ4RO6lmwoRmOaEDs0+tRtRg/T5LNL9ll0xQkZj5KC4GGWtEDW4W+bTfSZ7T",
-	"o/3ms36bNQ/p0WHzBT08aO5fd9J2/yB5wTod86x6Jeh1xtJGV+cTZn7xRiY35uc+zRSLGhlV+q1MeZ+v",
-	"Wrf/5PLFZ3IgJ7jVQ63Hqru3Z1fuf3JP8YFgaVNOtNl7QeGTJ2YP3EY1oobM+YCLVd8yH8hZynOWrB43",
-	"oVl2TZMb85JK5NgMK8dM8JSMc9nnsMt6fuPhV/rMbH+nw66b+HPTbJX56ww+5JNr4+4u8sn8DVf6Ax2w",
-	"kMTfC0bGdMCI7Pv0rQIC93/f/fnrtyXnPxGB/k4ILyA4mmXlzyfjcS5vDVtsjJlIuRisS4njyXXGk8ad",
-	"WSL7ok8nuZJ5o9tgsx/bZ79I/vaXk9k73v7y9qI9e9v5+5e3L+UU/v9a8jenP47NM+9G//ryr9mPL6qU",
-	"fJEMWTqBYwu4tfApmEyHUjGSsozBj1wRVbz3B+Lej0PulrxLekf6fzBy39+W3LenaHu2L+2BVyZ10A4m",
-	"5S7AQ/LaUzjcH2hyw0SVNMk1/poolt/yhK1JgWOpdIUA5XiO9OymvuODoc5mJGdjmWvCvpj/sNxbLf5F",
-	"tXJG03IhdmreGtbWiKbsepFWtNaluaei8qcQ9Uup6WxkTqwisscsp1rmhMMfQXILwr5wpbkYEKSgjY8C",
-	"GEnGBjSZNd1iLMHbHXsDf/S2rHYj8BOL9wEI21y2gyQ/0M1+LkdNPWRNmaVNNVOaje55AT+g5KmQraCG",
-	"gRIUS4Gc2Pnw0+mr3UX7NZLXPGNNzehowbW7mIzNnVYyJ/hwdWcSOSq2QxUPd/ekufj75e5EsIfdvb3O",
-	"/rNWu9VudYKdqwjWYr3pNvZLRH6ZKE1yNuBKs/yPJRK/GzR/OC5XXPt//ro/+vEwaacvbv/+bPymoy6f",
-	"T/91wM6fTs6O5En7+t3+zd8OB6+f/fLv5CFl86tbJvRlTnm2TGd8oog5FsJuwWXgXQn7G2P80MSS4WSc",
-	"GsptROZXoNwuPGxvjLMN6C0ZUjFgOGyfs8y8CgdrlOpp9XjJzquPho9JeC48eaOHwxpg+Hbnxxf/fvr3",
-	"w0/P/7X/08Hbo3fPPrw471we/OPp6g2u1fWOgFTvIm937L3+TXZnvcUdbbk4vId3nw0dfZAZT2Zrc1xk",
-	"nk8UGcN7AZPNMjll6WuZA1PSjqWswXyXsbNBToW+nI1hX+BjMuf/C3t7lcgUhVM/Z2p4peUNMyqbHSTJ",
-	"mZ22KvSBbfliVuGK23Cw9VnV+CZh5+zXCc+9MR/BIbOYbsxOvhLpWHKh34tsVsxiET+6gBN9w5V+f8vy",
-	"jI5DMrqcSoKHrkg6yY1aR0ku9ZyWbR9Cr0ytJG13LtsvSmHCvox5zlRV4hwG1tGQG3psnFwfpFZSfVS1",
-	"UqrTPXrhLCqYCezQi+Qw7bD9frNNO9fNw2Q/bT5nB31DP9dPk2fpc/aiD8xiseyfn4yVCN4wB9ft/n7S",
-	"Yc0X9FnaPOy3r5vPk6Oj5tN0n3X6h/TZ9Yu2vbb/YDnvz/5BM14xzC6HzG404YrcwgPe9tpr+/26/pWv",
-	"K9ADt5t1Z8hpyGjKcogjvLqkA/PfUEM1ZBXqFbcsV1yKY6KYSAnX4BAgXJD4rN98S3UyjImWBGWa+bsU",
-	"2YzwPhHyWqYzwjLFSMpTUGdxOxrdRq/xrNdooPdjRM087AqUNkwDWM1ZykZjqZnQ52yc0Rm6zcL5xmZp",
-	"MZkOmSB6yBWhQk1ZTnJ4QxE9ZKTPc6XdH7SE3yk6YiQuRkhmzZ/YLA7naD4dTJGJycicMvyhNGyKKd9F",
-	"jTHN6Yhpu8ee6+/s5TqbjVeEVHdr3ethPjqmeliavqGGYqjVkS9eoHJx/5mzfqPb+I+9MvS0h39Ve+E6",
-	"wIKDiS5aVLEMskOremrM03j3oZaHAz3syqzDt25dcekRjonsAyWNc3bL5URBMKJF3o/prxMWrm8r17Fd",
-	"768Tls+8BePs/OWN6Jc3TAz0sNE96uxHjREX7udOtOxaJbOf2Gx+oSdkIvivE0Zu2IyMWU640EykLCUS",
-	"/DfgeqDk48ezl0b0XDOld7tGyjOdz8iU62F5w27YrCeoSAmwAvM3Lsj+IRnKSe7uas0l5UJpRlNwECXg",
-	"G6IDykWLXA5ZT7gv41hUSD1kOY7AFclZH8zqncP2C0NsxWKvbtjsKmfmj/Fuqyde4fl0Sdy+fsoO+kf7",
-	"zXayz5qHyXPWfJG2afOgf3h9lDxNn7Hn/bhFdt5JYg+VgKA1w/V5lrG0J7iIiDK8hWqi8xnMWXg7xgW5",
-	"mNLBgOXk4xlJJVNESG35FDyapUQK1trtCXf2yK3Lw6+wq0VUsH90VKWCMdWa5eab/+fnXu/LfqfZ6315",
-	"9urz//+fjVoS6QNjX3AJjOQoyN93SFFrheaMpl34q5MKioxoygrRoM0x+m9yRZTmWUbM7pkttFKH7Bx2",
-	"9kk8zlkiRcpBu+hTnrE0JnDsU66YOcz4/4vJyMyZGbKaufdbpDxlEDnLj5HgKfbEpscIspESpWnGVp6i",
-	"FZuLj+9p3Zm84SOua26rJiOpNAq/kVm6H/Q084VTgnvVIp+4HsqJJlxHhGaZPcRRwK467XY978lgBpVZ",
-	"85GRiZ22eWnEhf2xWIDhHQOW4wqkvJmMUQtdJDlQ30HasUJEoZuMC7KDkbGJMkzDKHFwXjK3EbOTD2fm",
-	"aaNnsbQiYmqUqbolFurXMnninVVn//lqhosm06IVo879RIG0jJ2VUBWRa5kMtSKysDuWLakv8xE1xspk",
-	"wtNGrWaTMzWWQmESyg80NYowU9q5nZnQlYj73i/KLPJruQqzfA2erFJr/rnzuUtGE6XhHoEjlAtCST+n",
-	"g5E5/53/2DU7kefgiuECVNqr3I5u//Iy2NatPh46q/xPwM5RWExj1cfujHKvqZ6oRvfQ3AnNNRzgGU6c",
-	"lBO3ezzJRTf5IgXr0vE4Z4PuOJfXGRt1q0u9W1eneQV7BYc2T272a8iSM3PuRrDn5Dpn9EYZMT7J2DGJ",
-	"cU9iYqhIEUaTIZH9PobSCexSy8zoVIp+xpNtyWBeA64Nex8TBnafMS9QUTAWBxUJy4BVuJdaHqV4n72y",
-	"ZmItsTzCFEoCeFESgKdpkmI+q2igZhEPQwbhis2EGenL/JqnqI55ql48P4k4IrH1cF8Jqa9sikW8ayjJ",
-	"vM5Ts3ma3jDzgcQSiWFqd1HjNYyTMrE10XDlTVAwZiedywxWlrNBC3y2rYBzqEm/zxN0dID9vYAeNvl6",
-	"edQH/l0vh4LX1rrtc9N7mJMGn0HhIyLXE00ymtx4a9I1K4aDOhNGaaQZfn/7G25TBwhqbubioD5ybFQs",
-	"VO1JRjXL/fMyL7H8Cn9ceHM3+rTlfaud7e5Uj0IOjrtB3JRWHWmwgoc5zHC5x3iGlqOP6IxcMzDDOEtb",
-	"JC6WGxP0CfU5U4Z/WaXQfuyJIpkc4Im/k/q1nGASyBaH/U6GiUxoC3LQbSDMDwrpTE5yq+j5B24YSR8G",
-	"rz3trb5dXs/D8iDfSU3cQKvOsJzU/Q/wnSRqkgyDZdijAJ01f6KKqd9FjQ90lkmaXkr5huYDdo/75ygE",
-	"/XFfEmBpHfKW/+Dvv33qSkt5lcGIC2/d8g8Wm97xeKJVF4mWkrivr9r8+Rk9rA7kXAbwbSO4aHAxCE0S",
-	"NtZ4Mz54JuhruH0Po/JYEzkliouEGfoF89lc0x1nKe4eF79DjkZFiu4W//xqjOS1NJ77z6A88P3ywP0N",
-	"I8V0Vh153SIeXOOprFiXTg0FFqfv264sHGjhAunjo6C3lGdGK3wA4Wj0JTYay5zmPJuRSfnxY+taQ2uD",
-	"TY3JKEWqqtKSJ+zKe2210NxuyFI4etfbbgkJx19HQlZn/bCCMqEC3WzGgOFakZRqek0VIzkfDI0pN3Vr",
-	"pX3NchKfmx+aJ+aHuFg2eSf10Fg+U6oc9Zi98OIp3nvzhv4FfsfoJ1PKNblmfZmjrJ5xMQhs/f2aqEjp",
-	"RjHLvZTyLRUzy1LVtsQnJTqMLDtUxgDwBWi4MR27GYHIoJpdgVtoIa/ZfpCCq+x7VtTc99YRI/4sH4a8",
-	"KvIa+cYIj9SuE6SJoTgzPIEorFqH1B6JqjorqeqjcFHce8k2tDeGVBGM2KfHZMA0oUSwKbhGa7w5LkK8",
-	"gF+t88lS0+vMO13c99d1ueDzD0Mq14zmEHe0ZtiIK8XFICrdL5FblrGeDbfS+UTpOQbz6dOn5slED40m",
-	"n1DN6t2JdrhkaChUDBjZOX99Sp4+O2pXPIo/4IOw5f/VC4+i14jwD1feAP/Va+i6w1gRx0XSUpMxJHWn",
-	"b1nK6SU8sxWJXTCRgsQG5Y0qUn3Rp69JOe7VyAx8BbOrJbS1PlxqOkcllXmrIzAKsaOsIrcF03scJdcQ",
-	"VlxdU9wCD7X9YCVkXRcaLPNunX/e+2SLvGO3hvhonhtTk1rnttm5cS7HLNcc/cd+8gmkqLzvg/t1aai2",
-	"fOduLgP/Q86ABxvpEqYOi7QoYfAjI6DIlcnAy4c+dc/dBbnBtdExNbmG4Nh0KP3d4jq8fgtzCo26iakd",
-	"6KSv3KdK3rF3SRZl4Ra+/ZRq1oRMwTVGCVa2fHf8e3RXlzW07gm7F+aPtwgNJaCT9mWeMNTdYsxIislE",
-	"aG6O24haG+khlRAjhaIwZKzhBtxhHtLapBhmDdRO18uBiG3mE0/j3YhQhflH5HrmW5v1kyoTnqrE9mnI",
-	"IO5dDcKO6IxQT0wEZIeHveDwr6XMGIUzLNPD52g8nzAyHXLwhC/0lXMI4Qmnfl+zwuSSOUm5gjUFMyuy",
-	"qVZN7ZfpjXIpUKso88dPP10Uz97NJ7mvvMAQznZTf7grPJ9C/2j3OMyBrCEio6TiOn2qSY8JvUZruE+E",
-	"4erh2sNcyoN7ztGl7S0/zTfw2MfzM+DDGN5c/sY788ydl+K3/PH39rG7IKtv+Tvn9kE3rQXlfIs2fsqz",
-	"zFwPuEcsBfk1kDI9JmMr0VbctfpjOWg/AOnYJMXl679woQpdcvu1eHxNqe6GcqJ4cbE6AHmBLlQVm42L",
-	"aZbFtby2TL1cmphANZFToap8d2W6wcrt1rPVu+0JHtChMTDvovo/N8qSaIz425oLfzme1mPHLM+uRnj7",
-	"V6G8SOWddWTiyypPfvj6Uqi6zHHjGrZY5ljK619YAjzcx7+AzwHdpOgypNkHT8+0MqWiw4bF1rrU0iC9",
-	"zNUmmitDdqStWFSQurRLaJpiBmPUE7Hb59gomdH6qmdEbJpH3IIsoUdWjV+yPp1kGtwEcU2id7z+zI/B",
-	"ikC3uGVWti5RCra9Sr29rslrbuuZd4Dm1DATrVJlSnh6TDpmSzr7z420j0+a/6bN/203X7Su/m/TnK9Z",
-	"qs134ILETYz/x0aDiZtWh4kjmyyJJ1kygPp61I0yh+6p6vypZOomgshV7G1HF7amYmet+1BxqSytDF6S",
-	"pvu8TvjCPF5h0cuZWOL8MzxLqQlLq/UgxxAkdel+XJfpiui5CSZ/0Dk6eIpZfC6p7+lB+9l+mNj3tD2f",
-	"2ReI/vsaeq/5F5YSqgmICvApBPzLWnutxlKBXX/UXm5hxTBEno8cbaUg3/ASP4RYt2K8KrhXiMe6jMOT",
-	"kv91iU3iBiVpgVUaMMmeqHBJfNXtXpUHrpnWv3w//czlYPDa3OU53CCohQrla4AJ9LXBNRupDQ6oPNMG",
-	"zXMKmqwPFPN1mSoKIYIgQbcvs0xOj8mYKsjNoIrEmOQfP0gRwXw6qk9YwWasIKcPLiV8A2XrEjL7WYZB",
-	"CjSkW+QELUvDVWMxybLYPXPD2NhQH88xM7tFzhlNm+YK94R9huas1EBgU9mvE5q5wp5kkufm4/B+VFQD",
-	"FMniv4nKdbqO8ADO9BhuyGLPjtfeqFZ4D+tS0Occjw8yaK1l+jt3Rm611AXK6v3PCnjm3I4tcRwWQ5Kd",
-	"iWKeYgv3sdBsdzeb0SY+xC0X/dv6Ah/rFtX5/n7Dq7TcH/iQQxvOjrkx391+32R/t/bfPRiDJDv9qj6/",
-	"uyHTfEQn4bZ8fLHd8Vjc3NkQG0en0JpYdkBgGM3GDJ38VkVTm53S3XLF0UX7K5XbvoUdd0lCBep/tLDB",
-	"MYG6qXjKqoBtUPOHvid815i11dfBVmwiSGjugLT8jxyTDz+dvkJFrCdiq6XFxjKqQUMpzGlKrhHI6dhm",
-	"QzArV9yXjOJua8WDivzIgWBFBXbdZ1/Hrzy8zLj5xPXwovB0bEwYgGIRasGL/CZeMBMf2cDV2SVqKKeC",
-	"cNETfnm+2aeIKC3zOYsTUi/IkKph1Z7cDIFphb99nmY/r/AUU+XF8yNMQOdalR4jUI/9FWK5y0lgXYRD",
-	"/E1Oq7Qm87qddOEg5Q9J0ZkR0mDLJ75aTMYarI+QCmvBQOaI8fT9+cU5U5OszshG0JHlUWsUzxCwTmiG",
-	"ZVTjjGoj7Z4ocvLhDLMFgXC8eoEwmF3VCqsWrp1JnXGLIAYfCqiUeldJAYJkKACcRz7YCUEmBTdgQDWb",
-	"0hlhAhMUeF3myxwcy6It4kVJh6t/hcHVDUtJGXtYY0eiioG7rllbbz2tGdzz8WHqOMp7M9I+gcdAACm3",
-	"4IkKPZP3Q5dx3h13Je7xrQViuXQD8XRDuImldtpLmyZhyVDB5kD8ZXl2xwObSffNA1k56xDBxpv2VvbB",
-	"5jp/iOpTu04v0GUPIzJrT4ZYXGzMaFAkQCZc7B89XW+Bv1FAZHlgW04Fy+vY6xKUQu8KzCMSLdxBJ9Yq",
-	"W2h2b16MWe/YOtv4GIFzGxj3Y9plEfF8jHyOq4dh8zJYXgbQXdg8IL+Ab9btbq0Y89yHFRGWpjlTCqM+",
-	"4HGoge14okjG+yyZJRmzAJJkB73+7YikEB5L9G6FJy+G4y04bkFI9c9WfCWHNdQ1ol/O8HMdjEK5n+Z5",
-	"78vQRVgVqbQ27jMX7tkYoNU33dr7dWsoimfDKb26ZfkMk6wLdA4suoc0FcASuc4YGdFkyAUjRlK5snxv",
-	"reC164kY86NjouiMTGG1kqSyRWIzHyjX5hrC1TGmMFtvn3uN5ngHz1+f9sSLw6NnxOYoW898ndfcpWTX",
-	"bvYU7KVcigGRFpnLJiSHG74pVMPc9rL67b2Y370uiSuQCmY7grx3SOuYr8Q2zxWFoOaHEWhIUPpubz68",
-	"WV8oX1S/Lyiah1QSKa9GVMys0q3MsxlVTgmHidYjGZm36+BxoqL+tyyfNL+szzmHz/h1MkAp89VZ7teu",
-	"rDmu2mjz+Bz1J7b0up5APQ0TxhgkY5YrCZmkhCZGLDwGAdXwztcyxzA6LSoYJzlTEZGCESZ0juBYc6AY",
-	"0XoRxdfm6VeuNLzKzbxK9a+Lc/staAzNlHTmQfzPpi0La56lMcHykV202O3Bh/u3HHR2zqVo6x/qJvW3",
-	"y8sPBB+A+xaMg1go85kDWEJRQwBDmWti4S6d0LrhAgSY5U3hQhYCrMy70aqDfTw/I4KOzCGuHGZtuJZV",
-	"odeFwAZlVh5sTrHpkeO4dToAwETPr+29YFXhblH3K6mLFSM1WSJHh3Q8ZsJmnjpHQ4GZXGJLuzRveMz9",
-	"y9kJV35Lk+KXiKeCvxxP8gH8w/ohMMel/Dlnt9KCqFim6tL7vV/lzGwQq7jZyjnOkYiFfF6ZGE7NVwF7",
-	"KkY6iK2rwquu1YplfbIDC7E1XrPdNVPI5ycWQk1vaGYWiNNflwToh45CbMK79XHJLAVlQbApenzVZkzu",
-	"FL5Wx+UK6OuvWzMk37bZ0HJZmne/vyJ5esXdvnWolFX8Td/EwC8hxUXuzpVntfCa1+e1OKD3NTNakGHc",
-	"J5dFZinLncGwIo1lje2qX7BPQXNLtmBdX+vUgbojB+j5uhuAMIBYlbtj6x4spKy9Hlj4nTGaV6Hl1gT9",
-	"jeYfmyyAB76zSPiLZ2oLfZdMdSIU01tN9HP1dHCXFx5OYd8sOJsaj0OoMkXo8R9TPSRc2BCTq17ciX0F",
-	"L94FlmsetjC75kdUcgCpbLFuWEcPDtWtVsxxZe0X6+iPjIo1lXmqViulG6uhtVteTLBu7wM/3bxOIwgc",
-	"Nvl4/qbe5P/x4v078oldk5/YjFywila4jFJaU5ZlzRshp2Lvl+mNakG5bmjNtw/rwpiep26etUilm+gn",
-	"Ie7cjGKmjks02XySMQWspTjZeAMSD2G/a/wUa768zlJ9z0V7nsm+o6NaTdTQMBkzOc7MFUjkQHDFIhtE",
-	"MwQnRZE6B7oDV9rCdo3pACVzuZ5qD5UNM1ffl67USnrb+/MLG71RxBrACIe3KIqTy1EZNe32RAxiiHX3",
-	"9oZS6Z+7xi75HEdESOAD8I8pz9KE5mmLXGCcUBhBnHEA9zVj5iShikU9kWKGMIGk35yNjBK4W7FMV4K7",
-	"b0YPD0EEgVe3JpfAuwQRMSLcCB/CvtBEZzPIopTZRDPYLMdegp07JjEswVj3RlM1P8SGjCjJpBwDkLvZ",
-	"f7JTNG6KyM/dbudzRDKZ0Mz8cffYub53MIK+G0D3YlgCTNCJAns957dGUTI/4Slb1CvVE7HfUYqOx91C",
-	"7MSIU/B8/2h/o5MLUPU3vNKebL7/WUpNNcOAvIeMujRVtqK/rZfqLxCM55vk+Tuo84tNahMKfHTXFkRp",
-	"OrNghDttgmYcPDoi1IjShO0WSf/k+dPDdjtYAPzGm/3+0YvK5Nu16MNzEvTCBVEqcx/ThDUVMyqGZikB",
-	"D6CqLbOu9WiGLR0IGxmTfR0KszDBoi/rPWIWJnjENE2pplit5kgBbU2ubBoPCgyLWFWltLUABDY0gCr9",
-	"WRaVuyotx8poUTdcDPwS4xVUu6jfy3pTG9bqSAH4MhRA9+UEMqByY93nKoJ8J5ZlBenSMa36z1y/r29Q",
-	"d32w6T6ULWi+bg4tvQoiOtRgPdRp2P0we7xOobXkj16etVOavEuzWUaT4aNBVlO58YJQQQp3u8Pob90j",
-	"F2mL3CMzwWwWVnZ5tx9LTnnY9ASzqnRB161G0LBp3kgrmjCt6TQIdrsiA2sJoN6o97JJKjmBtryrSyYK",
-	"wZbRrvVj1BgYxjpu/zkGAbXimYT1RIHcb2xGdA4qwnWYoFd0NKJZFroJy8591Yt0OZ+UWsNbAFTZeltr",
-	"MUmeOEgSmvnO1LJhtefRrPdker2tF8zxJUu4ss7cDbSRRI5GrD47aXZMbthYl50+UjtEeEPO2S1nU0xc",
-	"Ov3b/zQ77cP99SKmqTflGu+BPVEA6vYGdvk9uGXFjoX7Vf51OfsqplBHvtiTazstb+0kS5fwh9nTC9L8",
-	"tmRHG3WMWRsYwYOatorRYxRU1rIZ37G67MTqkxXLXmlLi6/8ZMGlziPId4os9gQouhDSB3rwSXUiwIly",
-	"VfQ9Bn/TVbEkL4BS5J6gKVa+4oWgr/oyv8JtCIm+8tm587113eUWp2pa0qxiC3kozJZq752viZOZP0RU",
-	"XyY517MLsCrh6BDt7mSih+VPr52i8uOny8a8XP3x0yXZOb/YP3pKZE5emX/sooOi4rkA0Zu3yGlG+Uh1",
-	"vZxLyJrviQoI5G5kQ0SQUw9uffOrXGZMxWQHxOSxCxchgjwEjXqiEFIFCLvabZEzQVJ2yzI5HiG6ZMrc",
-	"2/amNZ1MuYyN2S20AjREEG9oepuNhk0pz91YxIgZx62pYZNbzD9tz5DTf0rBLGi4nhWbQjSjo7l6vMa5",
-	"zYpGI8kmdu6R92Mmzl6SUykES3QNXJwywjEU27Y1EI7vhu3a4mSvPZoCD5jVMSJI/LdNKkLx6vyEPfHx",
-	"/Axf8p1XkW3qoCIHSoXPIBqPNUqNDjKVRGk2Vq2e6AlM3QFnV4l0Z3EXDXUtIyaPY3KFi4WzfKJ8+koM",
-	"ycFMClKCMnWtLInBAy1SyVCXfaPzYDuschAuMIdrMOFqCNqSdcdZJEpIaNg5bB/ueqvDxKQhBYpCZ7Ea",
-	"0jEjOzE4/OPdbnWJLnsJE5LmEpWiYj3nr09JTY7R4lylyEtwKqBWanMzXNsSvAMZT5hQzCNsI59zzjTN",
-	"Z176QeNkPCZIxdaZevLhrBE1bBMpI7Va7VYb0kvHTNAxN2ZTq906aECB+hB40R5c6T2fwPe+BvG/u70y",
-	"SDdYpAXQSco10Tnl2XyoHn/j7kuEihjGrebT23oCY+gt8j6AsSE70PYh5ES7LXLYPkShJaQNBFtc/X7R",
-	"1QP3tWBT0Ekh40p7AWcILKoT89FG2A9xgSlXPrKHPa6MIbfiQRugvPtc6Uu0326vjysKb2jXWrtuRPfg",
-	"nteF+259eM4iWLsAohOpAay0Q5x43eeKBe55XZfglc7qVwJQX3jpYPVLZYMWeONw9RtF3wjzwv6L1S9U",
-	"IazvosbROlsQtiSBt9ZYUA1gOxyj1019VjXMymsYoXsbr5nhwXCtjESlA+j6emKehbjtZuRehZG8i9Zi",
-	"Ija5pUk98/N+A0cNqA2qiUEkEPDUod0l+/2Mi9Lww5CCtUUX2LotzI801ldMRvSGoTgrcqkLeE8w7I9J",
-	"jOZbTDJG0Wwntp4Pv90TDipvXfZmLOEU5V2Fq9p+fxYkt1iH7U4JfSTrEjfrmKHZkjQATwMC/0Gmsw0Z",
-	"kzNVwy7thf1adHouLPVai9sGb5RRCW6NFcQxcau0sYuB7tbnbFXfwl2oxVtAvXty5qTSq34pg/ZR4aot",
-	"yzfuBLtOC4mi/E+waeHFQZ/Pn46ht9dg6EUjOPNCZ405VdvbwHtH62xADZb4H1Xs4NUzhiiyu8W+Qk/c",
-	"2NtXSQDAxB0rP5yIyL0WEbUa5xuOvQrYgmHnbTTstVlQPFeOYUY9IbOUKdsfb122/IEOoLGGzG8gt8Ow",
-	"4/h/Xl2SQAjGizRPuxnnZTuI373KOaYDtglDM2f0wbyzFTNbpoAuF9m/e830D3jjzWksvGpTygGKsF/E",
-	"KxAGYK17X4E1W3XbK1e8pglZRMLr7HoHx1AiEvcEsoWKdaoDB0fO9CQXqJJIEfYhdh+KbDtojGENJYB8",
-	"FV2Nzb+gqzGAhZXt161/1XrJI9Jn2PwZvmWeg4QosnPDZorBD1wMuq6qCgtXg00AXLE0RYjyMIloqb37",
-	"neNswnEKGgv4DLlwAfbcAZFwkWSTlKXfedDj8CC96DB8uzZAB7xbbCU6/2/FWeX8RtVuSZC9aF26RoUu",
-	"3Lo9sRPz1GgF6yHowZ0F29yhV1L7sZ5wWCU+C3K4y3WB8y7CkRhDU8gp5FEV3Qt6AprAYT5NT/SEBzDa",
-	"JX6YuVbJISM+MAzESFq3WPTB2iz6nkCYWOgjbwGmSYgvTXbWBl3Z7YlioUWQdqImNLOe1uO6Wlibn2EP",
-	"jWri7Gz7CQq9LEq3e+nPtZvofOFCuvQDs1Pnk4ypLnFYPeH5DZguH48qxfQ7EJqJoB8tobonMkaVBjHi",
-	"JwjjNOgNM1+KS6SLuEVCiKFgaCMjMLRa/9UWKdCAwinXV6v3BKi4wVTKHOWIxDbggOjRthzczLCApk9L",
-	"lFtzfJgHcYzeEFAM0A3r0ZqXPQADFxp0xU+CjVH0kIlWsD/+kGsCgxspvaCdjjlrkOpUkPisrFVt/sRm",
-	"cUSo7XxmNQRM57Y5/obAuCD7h2QoJ7m7lKonqlTqSBRLHaAHNx8xsgMUWg6qm+eQscPSLtH5hMW7PcGF",
-	"0uYKy75FIgMHD4RKjr2MGecD8vPnalQAnMh9lABvh35iMyvjt3UVOSypVRIe8fJ/sE8j8Oj6LhZ8O/Su",
-	"RA0E/13zZWSbkEqKOFjrvfYBH95KGbE9AtbyUHUe00OFE0nv753ykL/W8FMtQq0Kk0182Qgh6bUEDdmp",
-	"ClGrMHtd615d0sGixdnH9uCZu6hRc4NXvVq+UrwBm/J7dr9996Y9jl7r9NCKGrpYoa3azdVIC6q6Gavr",
-	"tfga5I/SbFxYvVPZhJ9dOXM3TCrIpOu6H9xPkfaEK4ZGdXjM8hEVWLpjUZXKEO8gpwkzj3CZkp1nJKUz",
-	"RSYiY8ravl5zX7jEg0nu41/vtkj84f1Fxb1WXbnDBO4JW2oY1wKcxgQrtpXNA8S/tMiJtdxBPKN1Hy7Z",
-	"Q7FDLb7a/6hFcBwQ02GsBh2QPuAUzYx6PiuBp2xCSKknuL/Uh2zM0PcS5n3oFf0QlnpZFr+BuX5RvPRY",
-	"4Y4iPyYtSLmQJotIQ2FR4Vay4O5PFkHp7K/Bwuc7zP9BGbGjx8rVfVLCxC1zMtR6Ls/BisdspBqPY8XD",
-	"4BqR5vYtvxFpePlvOZuGV//PHLX8fh//uCkq/+BsurZmE90/IcR1+6iU/iI4RYk2oIpGhbZW41qms6KW",
-	"Bh9BV5F9HOuXVU9g64+opukHtGKmgrDRWM8IJipDfXHGaE7i1M8q7InYh7dEBwuidoFP4uLlT1iiqlx/",
-	"5+lQhr5/sG26JC9Ase1Md5wfzgFkOWdNROICGBDDFy5diI+ssgcZM5CIOfdZ7KNTDh/vhj1NQD0aCCh5",
-	"dsgOMwfAPdfhBF0yrs0JCGRKDtttH9DIwkIU30p5v8/yFjmxgjxUz3YK1aoQ7LvzjVy7mBdTA3lWp2MB",
-	"NT2cirWtoyRnrn2AbzVA0T1W1KfgqCrdgH6ijU0hDYrqyc6rj7sB2ONj4IFsJQ6wXc9fMDOHKkej38Xd",
-	"1gk82+ur370V68lzlKQP5qtwfXseLxn0pXNmVFwYXRsqI0KSTIoBy0OsZ4IvYvTLmZGhyLGQV0RIPeRi",
-	"UEomslIwcdUTzv4PbNQgfbNOTJF3UmMsB/sE2tqTMdXDrtcHyaKxTvp9/qUGSofw9IlC8CLFAIKj1RPx",
-	"8gRe/9NFNKQQmLU+CnzjkZwUhwsqEcIAYdm2/Tt3/CtZ8/bePxynQt/i4zEq1MznO3ST99XEbzLvSyx9",
-	"iFwbzqIkmQh03XLMXKh3ecKg1l1p4S5Dt+Ucj6tjP8RxH9eTbZ75hJxznvuQFczH+zL6i1cyH3zjm/Ie",
-	"t6M75gDwPACH77ub8A/MWPCeVq/kjsztFQsaS+xuz3D2Hl01upwT4oBSt0acxakCrTVE/knGqfou97/L",
-	"/W8p98kONWR4n+v42PJ/+9toZWNrtQj8Rnfxuxz868jB+9+z5cXmn4aSpDwt2oXUZCaAzzgigk2LOoCo",
-	"TCm1/mxGkyEUA5TI4WTHxfYxmZuOx4zmEdYBoavfYTgMudCqLAPavABorvT8e9X596rzP0rV+eKi88cq",
-	"L1/GMDw4uIXwFAUAXS2qdIHI4pcOdR0XCNEqI5s0bbT8OvhFshMb5hDvtghCjaZBxpC5+8wIQZvdzPOK",
-	"ZWzr9BdiVtiak/uH/PVUrrzKJQrf+1uWZ3S8wY32EPwWXGm7L09KcNDvt/t3Uuon6m+Id70dHT5I1L5W",
-	"IQZQTUWoBx4cFY15axAkjVwuM+gKAF8pmOrZLjt9mZN4AR5wbMYA/N+d1IfxPSZzcL+GBSTsuKj3O2hD",
-	"QuMuUbJoe5lQQdSU62RY4Byncio0HzHINLSFgjljrugHGQROlGpCbZkAAjlUO22RazaTIjUqCMJch2Ui",
-	"Q3rLyhoVZb7S3j0GBO25AAVG4ZUdqSbmsNtaq0hiQUGEl88IcFJPVE8U7NhtTVnL4NLzFtdF1HHG3AOy",
-	"3t6+iX7bAghpeWoQ2P/J5pVAAxsPnk4KBvvqx/YXIlsfPG23N4i/18GA39kY/L1KDXiBi+upD959DhBB",
-	"fHznRaDOiIns4IsdLOWGQJIloPB6KMJ3mwo9Cwe8QOzNszPgZYalVEL/f5HKgu95AX/8vAAg+UBWkx1g",
-	"yhUneKk2rKvX731193VpZcO5FdGGT5aN5uFSkcv51rFGc0dRax8OqmahR5sViH5Dy90uQUnj0AVOVgnU",
-	"+v6atRX6OOx9ZdjaPrqydNCu97un/K/lwMMbU9q3Qk4fQ79frVRZoemMfW6Xu2dV6b2v+A/LAAbLgaif",
-	"KILIyITaWLrfOp9gG1jCRF/mCVQudcGUB6z2CFr6Rz0BgFiR7WFjPYqQFms7wys+ACNkooyCK/sBym7x",
-	"uRKRxBj5IoB5h0FDRJUCmQiaaTOj239ErGWYAroFnH1RII8ctg9b5Nwv38+kvJmM6z2P8KdTB8O8ocMR",
-	"XsZO4dZw+y0zMhHDestkzBAGewHIR0g/fzZ2+E1dhtXNjQqUjbrr6bEhJLotuBCe+DpMZQ8QBmebR/a8",
-	"IRb5ME6HLLlRZZUy1OYrbbHJbE58NgtVEVcdZKGnS/aD2AKLUM3BuVHwoRY5yaZ0psh+u90tAN2V+Q1Y",
-	"lxOdyBHDPPwYUeFjMkUUeLIThyjvcURiH4/d/OwC7ND027YN74k4gHp3Lcjnsd7jXQenBDOzpr0HzNET",
-	"DplD19xNVOmQA2pqXTMYPgWvyXRINXhvIVkIl7c+m0SCwOMt9LHt7fySvvwbgVAcZU9se6xJzix7U751",
-	"vKWpWzZBmG9hsIFZG/aOeJTs/ALOf6kQwIn8A569s60Hwo0NVVt8wNtH1/+g2l7ADg/dDrbYGGjRsECu",
-	"2Kv2e5cn38LS/baZ7Cy5KZCNCh/35pIpFC+2K3+tlnpim05CTVOZcRkVORGBGVk2CfK0y4wro/xZZJ6Y",
-	"0JEUA1Am/Q4ByB/xByypt20YzY9a+T0p+zIf9YTfmZLUN6b0WO4TReJTmgxZ81QKncssJiP6pUkHDAXM",
-	"UE57IpO2jmtANZvSGQgsqJrjen1WnJhTMkvDtp7zSuv8fbP9Os0k39tdQu/Y2s1iG1GDm6/9OmH5rBG5",
-	"GirpphDyPp9XzPXLW9EV5hso3VYWV8SR/aXHKYvngL9voGq/P79YzBD99iwlfdqxKu7PgMTmb9Pf5JQs",
-	"JjIvPlTpcoyU+l+dhr+i6sn8vn2m35JvvjV6p7tk7gwX9dAtuak9oFoG6nXJgTvt98f5+bOheeS+dTf+",
-	"jUxoFrScsSb+TjyiN4zkExHvNqLGJM/spe/u7RWNY7vP28/bcKvsrOYYijXPS/BSmZfYRKCcj6gwnA8T",
-	"hGr6xbRKDhLkQpnbHw5WQg/TeYjlBeir9fjE5ZAL4FfnB8cgEMG6XPQMVaPAAfqSmo9rlqM679H8MNX8",
-	"rXCQwtsi/F2DTJK6T9keYx7R1Xp7zDdPPpwVTIKqGyKL3ntGDzc2AsK6AWqUJW6g6nCDrajabZET4C1G",
-	"guZyREZsJPPZsdEnsEJOCvT55AwWh37Wfgbd8Mj1zA7u/mpjp9TGoFES2uXbe3L3+e7/BQAA//8=",
+	"7L0Jc9s4ti/+VVC6tyry/0/J8pZFrlt13U5yx93ZxnYmM9PqZ8IkJKFNAQoBWdFN+X32VzgHIMFFEiXb",
+	"nV5SNVMd2ySxHZz9/M7XViQnUymY0KrV/9piX+hkmjD498l0mvCIai7FqRRDHjOhOU3Mn9RsMqHpotVv",
+	"nZDI+xuh+TutoHVLkxkzz9OZHr9leizjVr8VJZwJfaVYlDJ9dU0Vj1pBK5JC08jM4ucW1x0aT7hQ/23n",
+	"043kpPVL0IpSRjWLfzAjwxP/TaMJ6/pPZQ9d8glr9Vv7vf2nnb29zv7B5V6v3zP/+3craMVMRSmfwkT7",
+	"rR9SOVcsJTFTN1pOyUyxmFwviJ1UJ2JCs5TQkdmnbitoseGQRZrfsksmqIjMfBQXo4S1ghY3i3w63Iue",
+	"06P9zrNhj3UO6dFh5wU9POjsX+/FveFB9ILt7Zln1StBrxMWt/o6nTHzizcyujE/D2miWNBKqNJvZcyH",
+	"fN26/SdXLz6RIznDrR5rPVX93V27cv+Tu4qPBIs7cqbN3gsKnzwxe+A2qhW0ZMpHXKz7lvlAymKesmj9",
+	"uBFNkmsa3ZiXVCSnZlg5ZYLHZJrKIYdd1tWNh1/pM7P9e3vsuoM/d8xWmb8u4EM+ubbu7gKfzN9wpT/Q",
+	"ESuS+HvByJSOGJFDn75VgcD93/d//vptyflPRKC/E8IrEBxNkvznk+k0lbeGLbamTMRcjJpS4nR2nfCo",
+	"dWeWyL7o01mqZNrqt9jix97Zr5K//fVk8Y73vry96C3e7v39y9uXcg7/fy35m9Mfp+aZd5N/ffnX4scX",
+	"ZUq+iMYsnsGxFbi18CmYzMdSMRKzhMGPXBGVvfcH4t6PQ+6WvHN6R/p/MHLf35bct6doe7Yv7YGXJnXQ",
+	"K0zKXYCH5LWncLg/0OiGiTJpkmv8NVEsveURa0iBU6l0iQDltEJ6dlPf8dFYJwuSsqlMNWFfzH9Y6q0W",
+	"/6K6KaNxvhA7NW8NjTWiObtephU1ujT3VFT+FKJ+JTWdTcyJlUT2lKVUy5Rw+CNIbkHYF640FyOCFLTx",
+	"UQAjSdiIRouOW4wleLtjb+CP3pbVbgR+Yvk+AGGby3YQpQe6M0zlpKPHrCOTuKMWSrPJPS/gB5Q8JbIV",
+	"1DBQgmKpICfaH346fbWzbL8m8ponrKMZnSy5dhezqbnTSqYEHy7vTCQn2Xao7OH+rjQXfz/fnQD2sL+7",
+	"u7f/rNvr9rp7hZ0rCdZsvfE29ktAfp0pTVI24kqz9I8lEr8bNH84Lpdd+39+3p/8eBj14he3f382fbOn",
+	"Lp/P/3XAzp/Ozo7kSe/63f7N3w5Hr5/9+u/oIWXzq1sm9GVKebJKZ3yiiDkWwm7BZeBdCfsbY/zQyJLh",
+	"bBobym0F5leg3C49bG+Msw3oLRpTMWI47JCzxLwKB2uU6nn5eEn71UfDxyQ8Vzx5o4fDGmD43t6PL/79",
+	"9O+Hn57/a/+ng7dH7559eHG+d3nwj6frN7hW1zsCUr0LvN2x9/o32Z1mizvacnF4D+9+MXT0QSY8WjTm",
+	"uMg8nygyhfcKTDZJ5JzFr2UKTEk7ltKA+a5iZ6OUCn25mMK+wMdkyv8X9vYqkjEKp2HK1PhKyxtmVDY7",
+	"SJQyO22V6QPb8sWkxBW34WDNWdX0JmLn7POMp96Yj+CQWU43ZidfiXgqudDvRbLIZrGMH13Aib7hSr+/",
+	"ZWlCp0UyupxLgoeuSDxLjVpHSSp1Rcu2D6FXplaS9vYuey9yYcK+THnKVFniHBasozE39Ng6uT6IraT6",
+	"qGql1F7/6IWzqGAmsEMvosN4j+0POz26d905jPbjznN2MDT0c/00ehY/Zy+GwCyWy/7qZKxE8IY5uO4N",
+	"96M91nlBn8Wdw2HvuvM8OjrqPI332d7wkD67ftGz1/YfLOXDxT9owkuG2eWY2Y0mXJFbeMDbXnttv1/X",
+	"v/J1BXrgdrPuDDmNGY1ZCnGEV5d0ZP5b1FANWRX1iluWKi7FMVFMxIRrcAgQLkh4Nuy8pToah0RLgjLN",
+	"/F2KZEH4kAh5LeMFYYliJOYxqLO4Ha1+a9B6Nmi10PsxoWYedgVKG6YBrOYsZpOp1EzoczZN6ALdZsX5",
+	"hmZpIZmPmSB6zBWhQs1ZSlJ4QxE9ZmTIU6XdH7SE3yk6YSTMRogWnZ/YIizO0Xy6MEUmZhNzyvCH3LDJ",
+	"pnwXtKY0pROm7R57rr+zl002G68IKe9W0+thPjqlepybvkUNxVCrI1+8QPni/jNlw1a/9R+7eehpF/+q",
+	"dovrAAsOJrpsUdkySJuW9dSQx+HOQy0PB3rYlVmHb926wtwjHBI5BEqapuyWy5mCYESXvJ/SzzNWXN9W",
+	"rmO73s8zli68BePs/OVN6Jc3TIz0uNU/2tsPWhMu3M97waprFS1+YovqQk/ITPDPM0Zu2IJMWUq40EzE",
+	"LCYS/DfgeqDk48ezl0b0XDOld/pGyjOdLsic63F+w27YYiCoiAmwAvM3Lsj+IRnLWeruas0l5UJpRmNw",
+	"EEXgG6IjykWXXI7ZQLgv41hUSD1mKY7AFUnZEMzq9mHvhSG2bLFXN2xxlTLzx3CnOxCv8Hz6JOxdP2UH",
+	"w6P9Ti/aZ53D6DnrvIh7tHMwPLw+ip7Gz9jzYdgl7XeS2EMlIGjNcEOeJCweCC4CogxvoZrodAFzFt6O",
+	"cUEu5nQ0Yin5eEZiyRQRUls+BY8mMZGCdXcGwp09cuv88EvsahkV7B8dlalgSrVmqfnm//l5MPiyv9cZ",
+	"DL48e/XL//+frVoSGQJjX3IJjOTIyN93SFFrhaaMxn34q5MKikxozDLRoM0x+m9yRZTmSULM7pkttFKH",
+	"tA/39kk4TVkkRcxBuxhSnrA4JHDsc66YOczw/wvJxMyZGbJauPe7JD9lEDmrj5HgKQ7EpscIspESpWnC",
+	"1p6iFZvLj+9p3Zm84ROua26rJhOpNAq/iVm6H/Q084VTgnvVJZ+4HsuZJlwHhCaJPcRJgV3t9Xr1vCeB",
+	"GZRmzSdGJu71zEsTLuyP2QIM7xixFFcg5c1silroMsmB+g7SjhUiCt1kXJA2RsZmyjANo8TBecnURsxO",
+	"PpyZp42exeKSiKlRpuqWmKlfq+SJd1Z7+8/XM9wLRtO6y3RKFetwoZhQHHy8Ch7sk6LMzOgalByuFTGT",
+	"RZ8hF4qEn8OBkCn8JRe8StNUK2SR4eewC/SY70fuWKvbhs+t+60XLJ0lJ4w2xhMF2kHorKKyStDIRKpV",
+	"CTI7a9URDmU6ocY4m814XMsCLzTV7DVPNKvRBYzqXXPPgItRbZgNQzslDEgYc4X/Jm33T2JEopB6ILLo",
+	"HxnKNIv57gBVhzZy7QKD5gPmnywOSMqUlqn5GJkJzRNz+gMR1gYTQdoVFRJrRdWfPqyhVvHN33MraQWt",
+	"0izrFOOgZSzF5rsJbIkrYr5TpIuCgbPkDpvBt9D/zBRRiU+ZmkqhMN/qBxobm48p7SIsTOhScsnur8qs",
+	"5Gs+UbNGDU7b3ED8ee+XPpnMlAaRYe8voWSY0tHEXNv2f+yYxaYpeB25AOvtKrWj27+8LOzdVh8v+mX9",
+	"T8ClobCY1rqP3Rk7VlM9U63+oWH/mms4ozOcOMknbulhlop+9EUK1qfTacpG/WkqrxM26ZeXetf0+F7B",
+	"XsGhVTmN/RpqH4m58kaHTcl1yuiNMhrrLGHHJMQ9CYGtKsJoNCZyOESqJrBLXTOjUymGCY+2JYOqsVeb",
+	"4XFM8JIZSxp1YmNcUxGxBKSie6nrUYr32SvrEakllkeYQk4AL3IC8C4VyeazjgZqFvEwZFBcMTA3w2yv",
+	"eYyWh2fVhNVJGA5ugzlXQuory+3CHUNJ5nUem83T9IaZD0SWSIw8uwtar2GcmImtiYYrb4KCMTvpVCaw",
+	"spSNuhCe6BY4h5oNhzxCnx64mpbQwyZfz4/6wL/r+VDwWqPbXpnew5w0uMcydyi5nmmS0OjGW5OuWTEc",
+	"1Jkw9hFN8Pvb33CbJUPQSDEXB1XvY2NNoBVLEqpZ6p+XeYmlV/jj0pu70act71sfV3KnelTk4LgbxE1p",
+	"3ZEWVvAwh1lc7jGeoeXoE7og1ww8DpzFXRJmyw0JagdDzpThX9b+sR97okgiR3ji76R+LWeY77TFYb+T",
+	"xZw9dHtwUGshowV0woWcpdam8Q/cMJIhDF572lt9O7+eh/lBvpOauIHWnWE+qfsf4DtJ1CwaF5ZhjwLM",
+	"s/SJyqZ+F7Q+0EUiaXwp5Ruajtg97p+jEHQ9f4mApe2Rt/wHf//tU1dayqsERlx661Z/MNv0PY8nWnWR",
+	"aCmJ+/q6za/O6GF1IOcdg28bwUULF4PQKGJTjTfjg+dteQ2372FUHusNioniImKGfsFTZK5p2zlFdo6z",
+	"3yFHM5YSeBb986vxBzXSeO4/g/zA9/MD9zeMZNNZd+R1i3hwjae0Yp377xQ4CvwwTmnhQAsXSB8fBb2l",
+	"PDFa4QMIR6MvsclUpjTlyYLM8o8fWy8yWhtsThTskSpLSx6xK++19UJzuyFz4ehdb7slpDh+EwlZnvXD",
+	"CsqICvQoGwOGa0Viquk1VYykfDQ2ptzcrZUONUtJeG5+6JyYH8Js2eSd1GNj+cypctRj9sILHXrvVa35",
+	"C/yO0U/mlGtyzYYyRVm94GJUMOf3awKAuccQ/AZSvqViYVmq2pb4pETfqGWHCrwtngAtbsye3YyCyKCa",
+	"XYEHdCmv2X6QjKvse1ZU5XtNxIg/y4chr5K8Rr4xwSO16wRpYijODE8g4UA1IbVHoqq9tVT1UbiEhXvJ",
+	"NrQ3xlQRTE6Jj8mIaUKJYHOIAtR4c1wyxBJ+1eSTuaa3V3W6uO83dbng8w9DKteMphBit2bYhCvFxSjI",
+	"3S+BW5axng230ulM6QqD+fTpU+dkpsdGk4+oZvWeZDtcNDYUKkaMtM9fn5Knz456JWfyD/ggbPl/DYpH",
+	"MWgF+Icrb4D/GrR03WGsSVlA0lKzKdQvxG9ZzCl4FbcjsQsmYpDYoLxRRcov+vQ1y8e9mpiBr6wftIbQ",
+	"Gn0413SOcirzVkdgFGJHWUduS6b3OEquIaywvKawC45o+8FSdkZdFDxPMXdhFe+TXfKO3Rrio2lqTE1q",
+	"4xpm56apnLJUc/Qf+3lWkI31fgju15Ve6fydu0qxyYeUAQ820qWYJS/irFrHd6eDIpfnva8e+tQ9d1dI",
+	"g68NBKvZNcSB52Pp7xbXxeu3NH3WqJuYxYTxmdJ9KqXYe5dkWcJ5FtaJqWYdSIptMEphZat3x79Hd3UJ",
+	"ck1P2L1QPd4sChqBTjqUacRQdwsx+S60ER8qjKi1QU1SiqZTqH9ExlrcgDtMuWtMisUEmdrpeuk+oU3y",
+	"43G4ExCqMNWOXC98a7N+UnluX5nYPo0ZpHiU8w0mdEGoJyYKZIeHveTwr6VMGIUzzCshKjSezhiZjzl4",
+	"wpf6yjlEq4VTv69ZZnLJlLgwWWFmWeLguqn9Or9RLttvHWX++Omni+zZu2o9x9oLDJkbbuoPd4Wr1SKP",
+	"do+L6b41RGSUVFynTzXxMaHXaA0PiTBcvbj2YtrwwT3n6DJUV5/mG3js4/kZ8GEMbK5+45155s7LZl39",
+	"+Hv72F0hgXX1O+f2QTetJZWryzZ+zpPEXA8bwwb5NZIyPiZTK9HW3LX6YznoPQDp2Hzc1eu/yEIVIOpf",
+	"+QnpddeL0TThRi8B7XFB6ESKUZmJPVFZvjwkHdGU2cSwW3nD4oFoF5IMbcq3HHpp9ZAsQPNscDVjscuN",
+	"s2PvHA+EJXLIIhFSMJf8Y5Vb5QJaPoc1uq9wGf3lLAI8gf1O79kDnIDOJWgjuVlT6b+h7M1eXK5iwV65",
+	"8F9oiDGkSRLWyq88c3tlXhPVRM6FKu/02myl9Ru4WE/B1WwHP0nm51aOqIAJNLZky1+Op0kGLtXCnV2N",
+	"QuSzl5w55XzQXT1f/nsy2ddBi+pgRcLViJo8E0Ve/8oikIs+fA58DugmRjcsTT54uruV0yW7oJibpXPN",
+	"F7JTXWmzuQSkLW3Bs4LMxx1C4xgToIOBCN0+h0ZxD5qr8wGxWVM2qeuRzY2XbEhniQbXS1hTJxI2n/kx",
+	"cDYMNVgBYMuapWDbmynb6++85raeeQdoTg0TWUtF6oTHx2TPbMne/nPDSMOTzr9p5397nRfdq//bMedr",
+	"lmpzSLggYQdzKkJI7OpYvTAMbK51mbXWl7NvlIh3T/XxT6WnbC7ct6ULK4Tbje5DyU21ElhgRZb/8zqF",
+	"xldRzsQKh6rhWagylMrJjkGHcNnCXOfZzqgwFCZ/sHd08BSTgF1O8NOD3rP9Yl7w0141Mbgg+u9rPL/m",
+	"X1hMqCYgKsBPU+Bf1oLutlYK7Pqj9lKTS8Y28nzkaGsF+YaX+CHEuhXjZcG9RjzWJfCe5PyvT2wNCChJ",
+	"Syz9ApMciBKXtBnNdvfKPLBhVdDq/fQLHwqD15Y+VGDHoJSyKF8LkGJfW1yzidrggPIzbdE0paDJ+jhT",
+	"X1epohB2KWTKDmWSyPkxmVIF+S5UkRBrhMIHqUGqZvL6hFXYjDXk9MFVlGygbF1CYRBLMPCDzokuOUFD",
+	"xnDVUMySJHTP3DA2NdTHUyzs6JJzRuOOucIDYZ8x9lWmgcCmss8zmri6wGiWpubj8H6QFRNltSa/icp1",
+	"2kR4AGd6DNdutmfHjTeqW7yHdRUsFWfugwxaa2v+zh28Wy11ibJ6/7MCnlnZsRXO2GxI0p4p5im2cB8z",
+	"zXZnsxlt4pfdctG/rX/1sW5RnT/1N7xKq32sDzm04eyYb/TdlfpN9vfBfaK/6ez1IzBs0h6W7YudDZn4",
+	"Izott5Ury+2gx5IuzqbZOAKJ1s2qAwJDbTFlGMixKqPa7JTuViuyLqOjBEThW/xhn0RUoD6aOebbmCTf",
+	"UTxmZfxJKGFGXxi+a8zs8utgu3YQ8zh1uID+R47Jh59OX6FiOBCh1RpDY6nVgDtl5j0l14hLd2wzXpiV",
+	"c+5LxpCwFYCl+juL6RdkUJy/rCjWW2VsfeJ6fJF5XjYmDADlKWrly/w4XsAaH9nA9donaizngnAxED7a",
+	"iNmngCgt04oFDOk1ZEzVuGzfbgYot8b/X6XZX9Z4rqnycjYCjBdxrXIPFqjr/gqxpOmkYO0Uh/ibnJdp",
+	"TaZ1O+lCfsofkqJzpUiDXZ/4aiFma6CLilRYi21UIcbT9+cX50zNkjqjHzGUVmcmoLoASQkRTbBUbppQ",
+	"beTXE0VOPpxhRihWtuY1IcWEhbKWWra47UzqjG3EZPmQIT/Vu24yTDdDAeDM8rGbCDIpuAEjqtmcLggT",
+	"mITC67KbKuhSy7aIZ2U7rpwfBlc3LCZ5LKTBjgQlg7upmV1vzTUMNvpwV3Uc5b0ZaZ/AYyCAlFvwTBU9",
+	"pfcDy3LeJncl7vGtJWI5d0vxeEP0nJV240tX+46zUbA5EA9ancHzwGbbfXN91s66CMjlTXsre2VzG6QI",
+	"Ula7Ti/wZg8jMGuPxlhAbsx6UCRAJlzsHz1ttsDfKECzOtAu54Kldex1BeiqdwWqAGtLd9CJtdIWmt2r",
+	"ijHrrWuyjY8RyLeBej/GnheKV2P2Fa5eDOPnwfs8oO/C+AXyK/DNut2tFWOeO7MkwuI4ZUphFAo8IDUo",
+	"RE8USfiQRYsoYRYPl7QxCtELSAzhukjvlHjycnTxjONmhFT/bMl3c1hDXRP65Qw/t4dRMfdTlfe+LLos",
+	"yyKV1sahKuGnjfGmfdOtt1+3hqxAujilV7csXWAifQY2hMAKkDYD0EjXCSMTGo25YMRIKge94K0VvIgD",
+	"EWIOfEgUXZA5rFaSWHZJaOYDJflcQ/g8xDR16310r9EU7+D569OBeHF49IzYPHQbKajz4ru0+9rNnoO9",
+	"lEoxItIivdik8+KGbwrHUdleVr+9F9Xd65OwBJthtqNQ2wBpJtVqe/NcVuxrfpiAhgTwBvbmw5v1YAgZ",
+	"wsESYARIbZHyakLFwirdyjybUOWUcJhoPTCbebsO7SvIarzzElnzy/q6AviMXwsFlFKtwHO/dqXrFZik",
+	"KgZL/YmtvK4nUDPFhDEGyZSlSkK2MKGREQuPQUA1vPO1TDGsT7Mq1VnKVECkYIQJnSLWXwX4JGgW4Xxt",
+	"nn7lyv/L3MxDI/i6vH7DYkLRRElnHoT/7NjSv85ZHBIsEdpBi90efHH/VmNoV1yctsalblJ/u7z8QPAB",
+	"uG+FcRDvpprJgGUyNQQwlqkmFr3XCa0bLkCAWd5UXMhSEJ2qG6082MfzMyLohNtk05XDNIbkWRcKXgpe",
+	"kWcJwuZkmx44jlunAwDqfR1SFCsLd9tEpJRKWTJSoxVydEynUyZsdrFzNGQQ8DlUvod45cFgWTvhyu/Q",
+	"lP0SMXMsStYsHcE/rB8Cc27yn22+b55NeeVKOLxfpcxsECu52fI5VkjEItivTf6nEaCKyRTqplI2Cq2r",
+	"wqug1oolQ9KGhQQur7hhmUB1YkXk/A3NzAxA/+uKhIGxoxBb1GB9XDKx8Gtsjh5ftRmTO4Wv1XG5DMn/",
+	"69YMybdtNrRcVtZW7K9Jz15zt28dyG4ZTtg3MfBLSHGBu3P5WS295vV5Nq5vRcMMG2QY98mtkUnMUmcw",
+	"rEmrabBd9Qv2KaiyZAvI9rVOHag7cuikUXcDENUUK6/bftq/dtcDi/sTRtMyUmZDDPOg+thsCdr5nW3s",
+	"sXymtph7xVRnQjG91UR/KZ8O7vLSw8nsmyVnU+NxKKpMAXr8p1SPCRc2xOQqVNuhr+CFO7Z0I0MNNz+i",
+	"kgNodMt1wzp6cMh9tWKOK2u/WEd/YFSsuUxjtV4p3VgNrd3ybIJ1e1/w01V1GkHgsMnH8zf1Jv+PF+/f",
+	"kU/smvzEFuSClbTCVZTSnbMk6dwIORe7v85vVBdKsovWfO+wLozpeeqqrEUq3UE/CXHnZhQzdZyDY6ez",
+	"hClgLdnJhhuQeLGLQY2fouHLTZbqey56VSb7jk5qNVEAqp0yOU3MFYjkSHDFAhtEMwQnRZbKB7oDV9pC",
+	"s03pCCVzvp5yS6gNM2nf567UUrrd+/MLG71RxBrACHm4LIqTykkeNe1b3NUJ6+/ujqXSP/eNXfJLGBAh",
+	"gQ/AP+Y8iSOaxl1ygXFCYQRxwgGr3IyZkogqFgxEjBnLBJKQUzYxSmAZwnVtr4rN6OEhiKDg1a3JJfAu",
+	"QUCMCDfCh7AvNNLJArI6ZTLTDDbLsZfCzh2TEJZgrHujqZofQkNGlCRSTqEvhdl/0s760AXk535/75eA",
+	"JDKiifnjzrFzfbcxgr5TQCLHsASYoDMF9nrKb42iZH7CU7bIZmogQr9BHp1O+5nYCRGL4vn+0f5GJ1do",
+	"ErLhlfZk8/3PUmqqGQbkPfTblam7Jf2tWemBQMClb1J34IoqLzaplShVYgKg6MICTrZ7tmxTYWElNaI0",
+	"YjtZEQJ5/vSw1yssAH7jzX7/6EVp8r1aMPWKBL1wQZTS3Kc0Yh3FjIqhWUzAA6hqS+lrPZrFDjWETYzJ",
+	"3oTCLAq4GMp6j5hFAZ8wTWOqKVbPOVJAW5Mrm8aDAsOikpUprRFIxIYGUKnd1LKSZqXlVBkt6oaLkV9G",
+	"voZql7Wvaja1ca2OVMBWhyL3oZxBBlRqrPtUBZDvxJIkI106pWX/mWtf+A1q6w823Ye8o9bXzZHj1yPA",
+	"+xqsByoPu1/MZq9TaC35o5encUqTd2k2y2gyfLSQ1ZRvvCBUkMzd7lqOdO+Ri7RF7pGZYLIoVpp5tx9L",
+	"YHmxhxNmVemMrrutQv+5qpGW9ZRr6DQo7HZJBtYSQL1R72WTlHICbblZn8wUAmqjXevHqDEwjHXl/nMM",
+	"AmrZMxEbiKwRibEZ0TmoCNfFBL2sQRtNkqKbMG9EWr5Il9Wk1BreAsDZ1ttaizvzxMHO0MR3pub99z2P",
+	"Zr0n02vVv2SOL1nElXXmbqCNRHIyYfXZSYtjcsOmOm9cFNshijfknN1yNsfEpdO//U9nr3e43yxiGntT",
+	"rvEe2BMFMHZvYJffg1uW7Vhxv/K/rmZf2RTqyBdbDG6n5TVOsnQJf5g9vSTNb0t2tFEDrMZADR6cuFWM",
+	"HqPAs5bN+I7VVSdWn6yYt35cWQzmJwuudB5BvlNgsTBA0YWQPtCDT6ozAU6Uq6yNO/ibrrIleQGULPcE",
+	"TbH8FS8EfTWU6RVuQ5HoS5+tnO+ta5a5PFXTkmYZP8pD2rZUe+98TZxM9RBRfZmlXC8uwKqEo0NEw5OZ",
+	"Huc/vXaKyo+fLltVufrjp0vSPr/YP3pKZEpemX/soIOi5LkA0Zt2yWlC+UT1vZxLyJofiBLQ505gQ0SQ",
+	"Uw9uffOrVCZMhaQNYvLYhYuwSwAEjQYiE1IZ0L7a6ZIzQWJ2yxI5nSCCaMzc2/amdZxMuQyN2S20AsRL",
+	"EG9oepuNhk3Jz91YxIgLyK2pYZNbzD9tR5jTf0rBLDC8XmSbQjSjk0p9YOvcZkWjkWQTO3fJ+ykTZy/J",
+	"qRSCRboGEhDa1hTFtu10huO7Yfu2WNrr1qTAA2Z1jAAS/20jkqJ4dX7Cgfh4foYv+c6rwDbuUIEDHsNn",
+	"EHHJGqVGB5lLojSbqu5ADASm7oCzK0cztNiahrpWEZPHMbnCxcJZPlE+fUWG5GAmGSlB2bxWlsTggS4p",
+	"ZajLodF5sLtfPggXmMM1mnE1Bm3JuuMs2igkNLQPe4c73uowMWlMgaLQWazGdMpIOwSHf7jTLy/RZS9h",
+	"QlIlUSnI1nP++pTU5Bgtz1UKvASnDPqlNjfDtabBO5DwiAnFPMI28jnlTNN04aUftE6mU4JUbJ2pJx/O",
+	"WkHL9sQzUqvb6/YgvXTKBJ1yYzZ1e92DFhTMj4EX7cKV3vUJfPdrIf53t5sH6UbLtAA6i7kmOqU8qYbq",
+	"8TfuvgSoiGHcqpreNhAYQ++aq+jB6pA2tPYocqKdLjnsHTqwKxsItr0ThlnnFtzXjE1Bt4yEK+0FnCGw",
+	"qE7MR1vF9q5LTLn8kV1s2WcMuTUP2gClsZsKvaf2e73m2LHwBmz0MtnvHsRo6SU8etccgjUL1i6BYUVq",
+	"ACvtECde97lsgbteZy14ZW/9KwXgZnjpYP1LeRMeeONw/RtZbxDzwv6L9S+UYcrvgtZRky0otp2Btxos",
+	"qAaUH44xb+ZfbANpDLP8Ggbo3sZrZngwXCsjUekImlifmGchbrsZuZehQu+CRkzEJrd0qGd+3m/goAW1",
+	"QTUxiAgCnrpod8nhMOEiN/wwpGBt0SW2bhfzI431FZIJvWEozrJc6gzCFQz7YxKi+RaShFE024mt58Nv",
+	"D4SDQ2zK3owlHKO8K3FV277UAiFn67DNdqEtbl3iZh0zNFsSF8DcgMB/kPFiQ8bkTNVCE/uTzH7NGtdn",
+	"lnqtxW2DN8qoBLfGCuKYuJXb2NlAd805W9m3cFfU4i3A3z05c6EYch2D9lHqCi3d77ZobNikTUhW/ifY",
+	"PPPioM/nT8fQew0Yetbsz7yw12BO5RZG8N5Rkw2owYv/o4odvHrGEEV2t9xX6Ikbe/tKCQCYuGPlhxMR",
+	"qdcGpFbjfMOxHwVbMmzVRsPWwRnFc+UYZjAQMomZsj0Qm7LlD3QEzVNkegO5HYYdh//z6pIUhGC4TPO0",
+	"m3Get/z43aucUzpimzA0c0YfzDtbMbNVCuhqkf2710z/gDfenMbSqzanHKARh1m8AmEAGt37Eszautte",
+	"6R5caVwTkOJ1dq3QQygRCQcC2ULJOtUFB0fK9CwVqJJIUWyr7j4U2O72GMMaSwAdy5q0m39Bk3YAL8ty",
+	"U0PrX7Ve8oAMGfb8hm+Z5yAhirRv2EIx+IGLUd9VVWHhamETAOcsjhGG3ksiGgiMOqCDnwyhJ7PnrACR",
+	"b8upPodE0DSVc9iGBN0ukMC2IJGcXHPBBgI0B2yaC54a8yb8DudI2pRg5qzZQOCcmCyRxVvcFLgmc6oG",
+	"wsYIhzLdyU8JXFd5J3vzrTXn1cC2f3zuuv5JrzF2g6f9ruRNHsfO838qJp9d6wJrJxcupyF12C9cRMks",
+	"ZvF3tv84bF8vOwzflVAAiLxbbpg7l3vJP+hcdeUmZJAwar3oxmrJPOkD0Q55bBSxZiCKwCbBHeIATKn9",
+	"2EA4eBif6zvo7bpchT4iwBhGJuQcUteypiADAb0VMYXJcGEPY7ZP/Mh+rV5JJnxk+JhRbtxi0e1tCxcG",
+	"ApGCiWLCYYyTIsQ4aTfGudkZiGyhGZ+eqRkIDJbENou5VH5sU2LsoVFNnGvDfoJCi5g80pG70O0muvCD",
+	"33FgIM5nCVN94uCRiuc3Yjp/PCjhF7QhGhZAm2dC9UAkjCoNktvPycZp0BtmvhTm4CJhlxRRnQpDG7GM",
+	"0ez6r3ZJBsBUnHI9QMBAgGwsTCVPCw9IaGM8CCBuK/DNDLPuBHEOdGyOD1NPjtEBBboYer49WvMSNlBs",
+	"O6Ol5JrCfkN6zES3sD/+kA2x4Y1itKRLlTnrT7ZrRXiWlwd3fmKLMCDUNhS0Qh4z6G1ZhSEwLsj+IRnL",
+	"WeoupRqIMpU6EkW9A1rb8wkjbaDQfFDdOYckKRb3iU5nLNwZCC6UNldYDi34G/jUQOc59pKUnNvNT1ms",
+	"0URwIvfRRbwd+oktrIzf1jvn4LvWSXhsmfCDfRqxZ5t7tfDtokMraCH+c8OXkW1C9i5CjzV77QM+vJUy",
+	"YttENHIK7j2mUxAnEt/fIeiBrTVwDS4DCivm9/iyEbIAGgka0i4LUZsu7zWDfHVJR8sWZx/bhWfuglbN",
+	"DV73av5K9gZsyu/Z4/ndgfk4eq3TQ0tq6HKFtuyqKAe3UNVNWF0L09cgf5Rm08xwncsO/OwqyPvFPI5E",
+	"RjfV1H1IUHD156gOT1k6oQKrpSyQVR5VH6U0YuYRLmPSfkZiulBkJhKmrLvB65kNl3g0S30I9J0uCT+8",
+	"vyh5NMsrd7DQA2GrO8NajNuQYJG8sqmX+JcuObHOEhDP6FApLtkDDkQtvtxWrEtwHBDTxfAY+nx9jC+a",
+	"GPV8kWN92RycXE9wf6mPkpmh7yXMh9CC/SEs9RyJYANz/SJ76bEiTFlKUpyRciZNlpGGwjrOrWTB3Z8s",
+	"aLW334CFe8A5rwE354/KiB09lq7ukxyZb5WTodZZfA5WPCaA1TgNSx4G1983tW/5/X2Ll/+Ws3nx6v+Z",
+	"A8Xf7+MfNyvoH5zNG2s2wf1zcFzDl1K1NeKB5AAPKuv/actjrmW8yMqX8BF0FdnHsWRcDQR2fwlq+r5A",
+	"h3MqCJtM9YJgbjiUdCeMpiSM/UTOgQh9RFF0sCBQGvgkLl7+hFXByrVNn49lMdwCtk2fpBkOuZ1p2/nh",
+	"HCaZc9YEJMywGDFi5DK0+MQqe5CkBBGVymexlVI+fLhTbGsD6tFIQJW5A9NYOMzzSpMbdMm4TjfYN5Qc",
+	"9no+hpRF4si+FfPhkKVdcmIFeVE9a2eqVSbYd6r9kfuYilSDMlenYwE1PZyKta2jJGWug4RvNQDOAYIY",
+	"xOCoyt2Afm6Tzdot4BiQ9quPOwV8zceAYNlKHGDHpr9gMhRVjka/i7utc6a211e/eyuayXOUpA/mq3Ct",
+	"mx4v//alc2aUXBh9GyojQpJEihFLi/DaBF/E6JczI4six6KMESH1mItRLpnIWsHE1UA4+79goxYyZuvE",
+	"FHknNcZysFWkLfeZUj3ue62wLADubDjkX2rQiwiPnyjEi1IMUE+6AxGuzpn2P51FQzKBWeujwDceyUlx",
+	"uKT4oxggdLv7PaP0r2XN23v/cJwKfYuPx6hQM682aSfvy7n2pOpLzH2IXBvOoiSZCXTdcsxcqHd5wqDW",
+	"XWkRRotuywqPq2M/xHEf15avynyKnLPKfcga5uN9Gf3Fa5kPvvFNeY/b0bY5ADwPgD787ib8AzMWvKfl",
+	"K9mWqb1ihV4eO9sznN1HV40uK0IcgAEbxFmcKtBtIPJPEk7Vd7n/Xe5/S7lP2tSQ4X2u42PL/+1vo5WN",
+	"3fUi8Bvdxe9y8K8jB+9/z1bX938aSxLzOOvQUpOZAD7jgAg2z0ovAj/1H/zZjEZjqL/IwdpJ28X2MZmb",
+	"TqeMpgEWEKCr38FmjLnQKq+82rzmqlLt/73Q/3uh/x+l0H95nf9jVfSvYhgeAt9SRJAM868WyDsDwfGr",
+	"tfqOCxQBQgObNG20/DrES9IODXMId7oE0V3jQsaQufvMCEGb3czTkmVsoRGWwoTYmpP7h/z1XK69yjnw",
+	"4ftbliZ0usGN9kATl1xpuy9PcjzW77f7d1JdKepviHe9HR0+SNS+ViEGHFNFqIfXHGS9kGtAO41czjPo",
+	"MsxkKZga2MZGQ5mScAkEc2jGAMjlduwjJx+TCsKyYQERO85KLA96kNC4Q5TMOo1GVBA15zoaZ9DSsZwL",
+	"zScMMg1tbWbKmCv6QQaBE6WaUFsmgNgZ5eZm5JotpIiNCoLI4sUykTG9ZXmNijJf6e0cA2h5JUCBUXhl",
+	"R6qJOex0GxVJLCmI8PIZocryiRqIjB3P81LL7IjX1UXUccbUww7f3r4JftsCCGl5aiGw/5PNK4GeQR4i",
+	"oBQM9tWP7S8FEz942uttEH+vQ16/szH4e5Ua8AyK2FMfvPtcAGHxIbWX4WgjDLVDjHZIoBtid+YYzs2A",
+	"m+82FXoWgXmJ2KuyM+BlhqWUQv9/kcqC73kBf/y8ACD5gqwmbWDKJSd4rjY01et3v7r7urKy4dyKaMMn",
+	"897+cKnIZbVbr9HcUdTahwtVs9AWzwpEv4foTp+gpHGADifrBGp9S9OdWhkGw95XhjX20eWlg3a93z3l",
+	"fy0HHt6Y3L4Vcv4Y+n0TxAi4387Y53a5u1aV3v2K/7AMYLQa+/uJIghGTaiNpVu6w7uJnXcJE0OZRlC5",
+	"1AdTHuDxA6IXUxYMBACSBLZtkPUoQlqsbcav+AiMkJkyCq4cFoCNs8/lIDDGyBcFZH0YtAhik4FBQf9y",
+	"ZnT7jwhvDVNAt4CzLzKwl8PeYZec++X7iZQ3s2m95xH+dOqQrzd0OMLL2JzdGm6/ZUYmwoZvmYxZRB5f",
+	"AvJRpJ8/Gzv8pi7D8uYGGcpG3fX02BAS3RZcCE+8CVPZBVDHxeaRPW+IZT6M0zGLblRepQy1+UpbHCGb",
+	"E5/BE1lG7KqDLNp3zn4QW2AZkDw4NzI+1CUnyZwuFNnv9foZhr4yvwHrcqYjOWGYhx8iEH9I5gi8T9ph",
+	"EVg/DEjoQ+Cbn12AHfqs207tAxEW0PVd1/cqvH644xCsYGbWtPeAOQbCIXPomruJKh1yQE2tawbDp+A1",
+	"mY+pBu8tJAvh8pqzSSQIPN5MH9vezs/py78RCMWRtyG3xxqlzLI35VvHW5q6ed+JateIDczaYruOR8nO",
+	"zzoorBQCOJF/wLN3tttDcWOLqi0+4O2jazlR7uhgh4cGE1tsDHTFWCJX7FX7vcuTb2HpfttMdhbdZMhG",
+	"mY97c8lUFC8yXR6JOrF9PqGmKc+4DLKciIIZmfdl8rTLhCuj/FlknpDQiRQjUCb9pgzIH/EHLKm3nS/N",
+	"j1r5bUCHMp0MhN8MlNT3AvVY7hNFwlMajVnnVAqdyiQkE/qlQ0cMBcxYzgcikbaOa0Q1m9MFCCyomuO6",
+	"OSuOzCmZpWEn1arSWr1vtkWqmeR7u0voHWvcn7cVtLj52ucZSxetwNVQSTeFIu/zeUWlReGaRjzfQOm2",
+	"srgkjuwvPU6ZPQf8fQNV+/35xXKG6HfEyenTjlVyfxZIrHqb/ibnZDmRefGhUmNppNT/2mv5KyqfzO/b",
+	"Z/ot+eZbo3e6S+bOcFnb4pyb2gOqZaBeYyK4035Lop9/MTSP3Lfuxr+REU0KXX6sid8OJ/SGkXQmwp1W",
+	"0Jqlib30/d3drFdv/3nveQ9ulZ1VhaFY8zzHi5Vpjk0EyvmECsP5MEGopkVPN+cghVwoc/uLg+Voz7SK",
+	"ar0E8LYeEjofcgnibXVwDAIRrMtFz1A5ClxAX1LVuGY+qvMeVYcp528VB8m8LcLfNcgkqfuUbevmEV2t",
+	"t8d88+TDWcYkqLohMmt3aPRwYyMgrBugRlniBqoubrAVVTtdcgK8xUjQVE7IhE1kujg2+gRWyEmBPp+U",
+	"weLQzzpMoAEhuV7Ywd1fbeyU2hg0SkK7fHtP7n65+38BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -108,9 +108,9 @@ const (
 	StatePendingDeletion = "pendingDeletion"
 )
 
-// stateConditions are the conditions of the states, literals so that PostgreSQL matches the
-// partial index applications_tenant_inactive_idx (NOT enabled OR scheduled_deletion_time IS
-// NOT NULL) in a generic plan, for the two rare states.
+// stateConditions are the conditions of the states: literals, the predicates of the partial
+// indexes applications_tenant_disabled_idx and applications_tenant_pending_deletion_idx, so
+// that the databases match them (also in a generic plan) for the two rare states.
 var stateConditions = map[string]string{
 	StateEnabled:         "enabled AND scheduled_deletion_time IS NULL",
 	StateDisabled:        "NOT enabled AND scheduled_deletion_time IS NULL",
@@ -416,8 +416,9 @@ func (s *Store) ListApplicationStates(ctx context.Context, q ListQuery) (rows []
 // The filters need no index of their own to be correct, and the order stays (created_time,
 // id), so keyset paging works through filtered results as through whole ones. Each page reads
 // the tenant's applications in list order until it has its rows; indexes keep that short where
-// a filter can be rare: applications_tenant_type_idx for Type, applications_tenant_inactive_idx
-// for the disabled and pending states. Search is a substring: no B-tree serves it, so it
+// a filter can be rare: applications_tenant_type_idx for Type, and the partial
+// applications_tenant_disabled_idx and applications_tenant_pending_deletion_idx for the
+// disabled and pending states. Search is a substring: no B-tree serves it, so it
 // filters what the tenant's index (or one of those) reads (see BenchmarkFilteredListing).
 func (s *Store) listing(ctx context.Context, q ListQuery) (*gorm.DB, int, error) {
 	db := visible(s.db.WithContext(ctx), q.TenantID, nowOr(q.Now))

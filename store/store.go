@@ -14,8 +14,8 @@
 //
 // Listings filter by type, state and a search (ListQuery) and keep their (created_time, id)
 // order, so keyset paging works through filtered results as through whole ones. Indexes serve
-// the filters that can be rare: applications_tenant_type_idx for a type, and the partial
-// applications_tenant_inactive_idx for the disabled and pending-deletion states. A search is a
+// the filters that can be rare: applications_tenant_type_idx for a type, and partial indexes
+// for the disabled and the pending-deletion states. A search is a
 // substring match on the name (or a prefix of the id), which no B-tree serves: it filters the
 // rows the tenant's index reads in list order, so a page costs the applications read until it
 // is full, and a search that matches little reads the whole tenant (BenchmarkFilteredListing:

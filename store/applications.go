@@ -56,10 +56,11 @@ type Application struct {
 	// writes them (CreateApplication, UpdateApplication): whatever a caller sets is replaced.
 	// It is a column rather than a join so that a listing reads it with the row: a page of a
 	// thousand applications is one query, not one per application or a grouped subquery over
-	// the secrets. Revoked secrets are deleted, so they never count; a secret past its expiry
-	// still counts until it is deleted (its time is then in the past), which keeps the value
-	// a function of the stored rows alone: a listing's state (Listed) moves with every write
-	// that changes it, and never with the clock.
+	// the secrets. The API revokes a secret by deleting it, so revoked secrets never count; a
+	// secret past its expiry (or revoked by moving its expiry to now) still counts until it
+	// is deleted, its time then in the past. That keeps the value a function of the stored
+	// rows alone: a listing's state (Listed) moves with every write that changes it, and
+	// never with the clock.
 	SecretExpiresTime *time.Time `gorm:"column:secret_expires_time"`
 
 	// Secrets are the application's secrets, oldest first, when the store has loaded them:

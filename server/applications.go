@@ -618,6 +618,9 @@ func checkReadOnly(b *gen.ApplicationPatch, a *store.Application, ve *Validation
 	if b.ScheduledDeletionTime != nil && (cur.ScheduledDeletionTime == nil || !b.ScheduledDeletionTime.Equal(*cur.ScheduledDeletionTime)) {
 		differs("scheduledDeletionTime", "DELETE schedules the deletion and -enable cancels it")
 	}
+	if b.Registration != nil && !reflect.DeepEqual(b.Registration, cur.Registration) {
+		differs("registration", "it records how the application registered")
+	}
 }
 
 func deref[T any](p *T) T {

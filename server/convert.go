@@ -50,6 +50,7 @@ func toAPI(a *store.Application) gen.Application {
 		v := a.JWKSEndpoint
 		out.JWKSEndpoint = &v
 	}
+	out.Registration = registrationOf(a)
 	return out
 }
 
@@ -80,6 +81,7 @@ func withSecret(a gen.Application, secret string) gen.ApplicationWithSecret {
 		LastModifiedTime:      a.LastModifiedTime,
 		LastUsedTime:          a.LastUsedTime,
 		ScheduledDeletionTime: a.ScheduledDeletionTime,
+		Registration:          a.Registration,
 	}
 	if secret != "" {
 		out.Secret = &secret

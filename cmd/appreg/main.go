@@ -210,7 +210,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Add(2)
 	go func() {
 		defer background.Done()
-		(&server.Purger{Store: st, Interval: interval, Logger: log}).Run(bg)
+		(&server.Purger{Store: st, Interval: interval, DeletionGrace: grace, Logger: log}).Run(bg)
 	}()
 	go func() {
 		defer background.Done()

@@ -235,19 +235,15 @@ type Registration struct {
 func (s *Store) RegisterApplication(ctx context.Context, app *Application, secrets []Secret, r Registration) error {
 	prepareCreate(app, secrets)
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		if r.InitialTokenID != "" {
-			// A conditional decrement: concurrent registrations with the token's last use
-			// queue on its row and all but one find uses_left at 0.
-			res := tx.Model(&InitialAccessToken{}).
-				Where("id = ? AND tenant_id = ? AND uses_left > 0 AND revoked_time IS NULL AND expires_time > ?",
-					r.InitialTokenID, app.TenantID, app.CreatedTime).
-				Update("uses_left", gorm.Expr("uses_left - 1"))
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected != 1 {
-				return ErrTokenRefused
-			}
+		// The rows every registration of a tenant shares, the token's and the day's count,
+		// are written last, so each transaction holds their locks only for its last two
+		// statements and its commit: a flood of registrations into one tenant queues there.
+		w := txWriter{tx}
+		if err := insertCreated(w, app, secrets); err != nil {
+			return err
+		}
+		if err := w.insert(&RegistrationAccessToken{ApplicationID: app.ID, Hash: r.AccessTokenHash, IssuedTime: app.CreatedTime}, nil); err != nil {
+			return err
 		}
 		day := app.CreatedTime.Format(time.DateOnly)
 		res := tx.Exec("INSERT INTO registration_counts (tenant_id, day, count) VALUES (?, ?, 1) "+
@@ -259,11 +255,21 @@ func (s *Store) RegisterApplication(ctx context.Context, app *Application, secre
 		if res.RowsAffected != 1 {
 			return ErrDailyLimit
 		}
-		w := txWriter{tx}
-		if err := insertCreated(w, app, secrets); err != nil {
-			return err
+		if r.InitialTokenID != "" {
+			// A conditional decrement: concurrent registrations with the token's last use
+			// queue on its row and all but one find uses_left at 0, and roll back.
+			res := tx.Model(&InitialAccessToken{}).
+				Where("id = ? AND tenant_id = ? AND uses_left > 0 AND revoked_time IS NULL AND expires_time > ?",
+					r.InitialTokenID, app.TenantID, app.CreatedTime).
+				Update("uses_left", gorm.Expr("uses_left - 1"))
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected != 1 {
+				return ErrTokenRefused
+			}
 		}
-		return w.insert(&RegistrationAccessToken{ApplicationID: app.ID, Hash: r.AccessTokenHash, IssuedTime: app.CreatedTime}, nil)
+		return nil
 	})
 	return translate("register application "+app.ID, err)
 }

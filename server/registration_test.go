@@ -376,6 +376,7 @@ func TestRegisterRefusesBadMetadata(t *testing.T) {
 			{"client_name too long", "acme", `{"token_endpoint_auth_method":"none",` + loop + `,"client_name":"` + strings.Repeat("n", 129) + `"}`, "", 400, "invalid_client_metadata", "client_name"},
 			{"client_id sent", "acme", `{"client_id":"mine","token_endpoint_auth_method":"none",` + loop + `}`, "", 400, "invalid_client_metadata", "client_id"},
 			{"not JSON", "acme", `{"redirect_uris":`, "", 400, "invalid_client_metadata", "JSON"},
+			{"body over the limit", "acme", `{"client_name":"` + strings.Repeat("x", 1<<20) + `"}`, "", 413, "invalid_request", "too large"},
 			{"not JSON content", "acme", `redirect_uris=x`, "application/x-www-form-urlencoded", 415, "invalid_request", "application/json"},
 			{"host outside the policy", "acme", `{"token_endpoint_auth_method":"none","redirect_uris":["https://evil.example.net/cb"]}`, "", 403, "access_denied", "evil.example.net"},
 			{"host outside the default policy", "strict", `{"token_endpoint_auth_method":"none","redirect_uris":["https://app.example.com/cb"]}`, "", 403, "access_denied", "app.example.com"},

@@ -24,6 +24,24 @@ import (
 	openapi_types "github.com/oapi-codegen/runtime/types"
 )
 
+// Defines values for ApplicationRegistrationMethod.
+const (
+	ApplicationRegistrationMethodAnonymous          ApplicationRegistrationMethod = "anonymous"
+	ApplicationRegistrationMethodInitialAccessToken ApplicationRegistrationMethod = "initialAccessToken"
+)
+
+// Valid indicates whether the value is a known member of the ApplicationRegistrationMethod enum.
+func (e ApplicationRegistrationMethod) Valid() bool {
+	switch e {
+	case ApplicationRegistrationMethodAnonymous:
+		return true
+	case ApplicationRegistrationMethodInitialAccessToken:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for ApplicationType.
 const (
 	Backend      ApplicationType = "backend"
@@ -57,6 +75,138 @@ func (e AuthMethod) Valid() bool {
 	case ClientSecretBasic:
 		return true
 	case ClientSecretPost:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientInformationGrantTypes.
+const (
+	InfoGrantAuthorizationCode ClientInformationGrantTypes = "authorization_code"
+	InfoGrantClientCredentials ClientInformationGrantTypes = "client_credentials"
+	InfoGrantRefreshToken      ClientInformationGrantTypes = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the ClientInformationGrantTypes enum.
+func (e ClientInformationGrantTypes) Valid() bool {
+	switch e {
+	case InfoGrantAuthorizationCode:
+		return true
+	case InfoGrantClientCredentials:
+		return true
+	case InfoGrantRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientInformationResponseTypes.
+const (
+	ClientInformationResponseTypesCode ClientInformationResponseTypes = "code"
+)
+
+// Valid indicates whether the value is a known member of the ClientInformationResponseTypes enum.
+func (e ClientInformationResponseTypes) Valid() bool {
+	switch e {
+	case ClientInformationResponseTypesCode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientInformationTokenEndpointAuthMethod.
+const (
+	InfoAuthClientSecretBasic ClientInformationTokenEndpointAuthMethod = "client_secret_basic"
+	InfoAuthClientSecretPost  ClientInformationTokenEndpointAuthMethod = "client_secret_post"
+	InfoAuthNone              ClientInformationTokenEndpointAuthMethod = "none"
+)
+
+// Valid indicates whether the value is a known member of the ClientInformationTokenEndpointAuthMethod enum.
+func (e ClientInformationTokenEndpointAuthMethod) Valid() bool {
+	switch e {
+	case InfoAuthClientSecretBasic:
+		return true
+	case InfoAuthClientSecretPost:
+		return true
+	case InfoAuthNone:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientMetadataApplicationType.
+const (
+	Native ClientMetadataApplicationType = "native"
+	Web    ClientMetadataApplicationType = "web"
+)
+
+// Valid indicates whether the value is a known member of the ClientMetadataApplicationType enum.
+func (e ClientMetadataApplicationType) Valid() bool {
+	switch e {
+	case Native:
+		return true
+	case Web:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientMetadataGrantTypes.
+const (
+	RegGrantAuthorizationCode ClientMetadataGrantTypes = "authorization_code"
+	RegGrantClientCredentials ClientMetadataGrantTypes = "client_credentials"
+	RegGrantRefreshToken      ClientMetadataGrantTypes = "refresh_token"
+)
+
+// Valid indicates whether the value is a known member of the ClientMetadataGrantTypes enum.
+func (e ClientMetadataGrantTypes) Valid() bool {
+	switch e {
+	case RegGrantAuthorizationCode:
+		return true
+	case RegGrantClientCredentials:
+		return true
+	case RegGrantRefreshToken:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientMetadataResponseTypes.
+const (
+	ClientMetadataResponseTypesCode ClientMetadataResponseTypes = "code"
+)
+
+// Valid indicates whether the value is a known member of the ClientMetadataResponseTypes enum.
+func (e ClientMetadataResponseTypes) Valid() bool {
+	switch e {
+	case ClientMetadataResponseTypesCode:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ClientMetadataTokenEndpointAuthMethod.
+const (
+	RegAuthClientSecretBasic ClientMetadataTokenEndpointAuthMethod = "client_secret_basic"
+	RegAuthClientSecretPost  ClientMetadataTokenEndpointAuthMethod = "client_secret_post"
+	RegAuthNone              ClientMetadataTokenEndpointAuthMethod = "none"
+)
+
+// Valid indicates whether the value is a known member of the ClientMetadataTokenEndpointAuthMethod enum.
+func (e ClientMetadataTokenEndpointAuthMethod) Valid() bool {
+	switch e {
+	case RegAuthClientSecretBasic:
+		return true
+	case RegAuthClientSecretPost:
+		return true
+	case RegAuthNone:
 		return true
 	default:
 		return false
@@ -123,6 +273,90 @@ func (e EventAction) Valid() bool {
 	case EventActionTenancyRejected:
 		return true
 	case EventActionUpdated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InitialAccessTokenState.
+const (
+	InitialAccessTokenStateActive  InitialAccessTokenState = "active"
+	InitialAccessTokenStateExpired InitialAccessTokenState = "expired"
+	InitialAccessTokenStateRevoked InitialAccessTokenState = "revoked"
+	InitialAccessTokenStateUsedUp  InitialAccessTokenState = "usedUp"
+)
+
+// Valid indicates whether the value is a known member of the InitialAccessTokenState enum.
+func (e InitialAccessTokenState) Valid() bool {
+	switch e {
+	case InitialAccessTokenStateActive:
+		return true
+	case InitialAccessTokenStateExpired:
+		return true
+	case InitialAccessTokenStateRevoked:
+		return true
+	case InitialAccessTokenStateUsedUp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for InitialAccessTokenIssuedState.
+const (
+	InitialAccessTokenIssuedStateActive  InitialAccessTokenIssuedState = "active"
+	InitialAccessTokenIssuedStateExpired InitialAccessTokenIssuedState = "expired"
+	InitialAccessTokenIssuedStateRevoked InitialAccessTokenIssuedState = "revoked"
+	InitialAccessTokenIssuedStateUsedUp  InitialAccessTokenIssuedState = "usedUp"
+)
+
+// Valid indicates whether the value is a known member of the InitialAccessTokenIssuedState enum.
+func (e InitialAccessTokenIssuedState) Valid() bool {
+	switch e {
+	case InitialAccessTokenIssuedStateActive:
+		return true
+	case InitialAccessTokenIssuedStateExpired:
+		return true
+	case InitialAccessTokenIssuedStateRevoked:
+		return true
+	case InitialAccessTokenIssuedStateUsedUp:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistrationPolicyInitialState.
+const (
+	RegistrationPolicyInitialStateDisabled RegistrationPolicyInitialState = "disabled"
+	RegistrationPolicyInitialStateEnabled  RegistrationPolicyInitialState = "enabled"
+)
+
+// Valid indicates whether the value is a known member of the RegistrationPolicyInitialState enum.
+func (e RegistrationPolicyInitialState) Valid() bool {
+	switch e {
+	case RegistrationPolicyInitialStateDisabled:
+		return true
+	case RegistrationPolicyInitialStateEnabled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for RegistrationPolicyUpdateInitialState.
+const (
+	RegistrationPolicyUpdateInitialStateDisabled RegistrationPolicyUpdateInitialState = "disabled"
+	RegistrationPolicyUpdateInitialStateEnabled  RegistrationPolicyUpdateInitialState = "enabled"
+)
+
+// Valid indicates whether the value is a known member of the RegistrationPolicyUpdateInitialState enum.
+func (e RegistrationPolicyUpdateInitialState) Valid() bool {
+	switch e {
+	case RegistrationPolicyUpdateInitialStateDisabled:
+		return true
+	case RegistrationPolicyUpdateInitialStateEnabled:
 		return true
 	default:
 		return false
@@ -341,6 +575,10 @@ type Application struct {
 	//
 	// Example: ["https://desktop.example.com/callback"]
 	Redirects RedirectURIs `json:"redirects"`
+
+	// Registration Present when the application registered itself (RFC 7591 dynamic registration):
+	// how, and with which initial access token.
+	Registration *ApplicationRegistration `json:"registration,omitempty"`
 
 	// ScheduledDeletionTime When it will be deleted for good; present while its deletion is scheduled.
 	//
@@ -562,6 +800,9 @@ type ApplicationPatch struct {
 	// Example: ["https://desktop.example.com/callback"]
 	Redirects *RedirectURIs `json:"redirects,omitempty"`
 
+	// Registration Read-only; accepted when equal to the current value.
+	Registration *ApplicationRegistration `json:"registration,omitempty"`
+
 	// ScheduledDeletionTime Read-only; accepted when equal to the current value.
 	ScheduledDeletionTime *time.Time `json:"scheduledDeletionTime,omitempty"`
 
@@ -585,6 +826,25 @@ type ApplicationPatch struct {
 	// Type Read-only (the type never changes); accepted when equal to the current value.
 	Type *ApplicationType `json:"type,omitempty"`
 }
+
+// ApplicationRegistration Present when the application registered itself (RFC 7591 dynamic registration):
+// how, and with which initial access token.
+type ApplicationRegistration struct {
+	// Method With an initial access token, or anonymously (as the tenant's policy allowed).
+	//
+	// Example: initialAccessToken
+	Method ApplicationRegistrationMethod `json:"method"`
+
+	// TokenID The initial access token's id, for `initialAccessToken`.
+	//
+	// Example: 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+	TokenID *string `json:"tokenId,omitempty"`
+}
+
+// ApplicationRegistrationMethod With an initial access token, or anonymously (as the tenant's policy allowed).
+//
+// Example: initialAccessToken
+type ApplicationRegistrationMethod string
 
 // ApplicationType `confidential`: can keep a secret (server-side web application).
 // `public`: cannot keep a secret (single-page or native application); PKCE only.
@@ -677,6 +937,10 @@ type ApplicationWithSecret struct {
 	// Example: ["https://desktop.example.com/callback"]
 	Redirects RedirectURIs `json:"redirects"`
 
+	// Registration Present when the application registered itself (RFC 7591 dynamic registration):
+	// how, and with which initial access token.
+	Registration *ApplicationRegistration `json:"registration,omitempty"`
+
 	// ScheduledDeletionTime When it will be deleted for good; present while its deletion is scheduled.
 	//
 	// Example: 2026-11-30T10:00:00Z
@@ -738,6 +1002,185 @@ type CORSResult struct {
 	// Example: true
 	Allowed bool `json:"allowed"`
 }
+
+// ClientInformation A registered client (RFC 7591 section 3.2.1, RFC 7592 section 3): its metadata as
+// registered (after defaults and normalisation) and its registration credentials.
+// Optional fields without a value are left out.
+type ClientInformation struct {
+	// ClientID The client id, the application's `id`.
+	//
+	// Example: 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+	ClientID string `json:"client_id"`
+
+	// ClientIDIssuedAt When it was registered, in seconds since the epoch.
+	//
+	// Example: 1795514400
+	ClientIDIssuedAt int64 `json:"client_id_issued_at"`
+
+	// ClientName Example: Claude Desktop
+	ClientName string `json:"client_name"`
+
+	// ClientSecret The client secret (confidential and backend clients), in the registration answer only.
+	//
+	// Example: Xq2mJ4c0d9vQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZc
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// ClientSecretExpiresAt When the secret expires, in seconds since the epoch; 0 = never. Present for confidential and backend clients.
+	//
+	// Example: 0
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+
+	// Contacts Example: ["it-admins@example.com"]
+	Contacts []string `json:"contacts"`
+
+	// GrantTypes The grants the client may use (as the lookup path's `grantTypes`).
+	//
+	// Example: ["authorization_code","refresh_token"]
+	GrantTypes []ClientInformationGrantTypes `json:"grant_types"`
+
+	// JWKSURI Example: https://agent.example.com/.well-known/jwks.json
+	JWKSURI                *string   `json:"jwks_uri,omitempty"`
+	PostLogoutRedirectUris *[]string `json:"post_logout_redirect_uris,omitempty"`
+
+	// RedirectUris Example: ["http://127.0.0.1:33418/callback"]
+	RedirectUris []string `json:"redirect_uris"`
+
+	// RegistrationAccessToken The token to read, update and delete this registration; in the registration and update answers only (it rotates on every update).
+	//
+	// Example: 3kX9vB2mQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZcXq2
+	RegistrationAccessToken *string `json:"registration_access_token,omitempty"`
+
+	// RegistrationClientURI Where to read, update and delete this registration.
+	//
+	// Example: https://appreg.example.com/tenants/11eb-tenant-acme/register/6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+	RegistrationClientURI string `json:"registration_client_uri"`
+
+	// ResponseTypes Example: ["code"]
+	ResponseTypes []ClientInformationResponseTypes `json:"response_types"`
+
+	// Scope Example: openid offline_access
+	Scope *string `json:"scope,omitempty"`
+
+	// TokenEndpointAuthMethod Example: none
+	TokenEndpointAuthMethod ClientInformationTokenEndpointAuthMethod `json:"token_endpoint_auth_method"`
+}
+
+// ClientInformationGrantTypes defines model for ClientInformation.GrantTypes.
+type ClientInformationGrantTypes string
+
+// ClientInformationResponseTypes defines model for ClientInformation.ResponseTypes.
+type ClientInformationResponseTypes string
+
+// ClientInformationTokenEndpointAuthMethod Example: none
+type ClientInformationTokenEndpointAuthMethod string
+
+// ClientMetadata RFC 7591 client metadata. Unknown fields are refused; the informational fields
+// listed are accepted and dropped. The fields marked "update only" belong to an
+// RFC 7592 update (PUT) and are refused in a registration.
+type ClientMetadata struct {
+	// ApplicationType OpenID Connect registration's application type; accepted and dropped (the URI rules already cover native clients).
+	ApplicationType *ClientMetadataApplicationType `json:"application_type,omitempty"`
+
+	// ClientID Update (PUT) only, where it is required and must be the client's id.
+	//
+	// Example: 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+	ClientID *string `json:"client_id,omitempty"`
+
+	// ClientIDIssuedAt Update (PUT) only; accepted and ignored.
+	ClientIDIssuedAt *int64 `json:"client_id_issued_at,omitempty"`
+
+	// ClientName The application's `name`; a name is made up when absent.
+	//
+	// Example: Claude Desktop
+	ClientName *string `json:"client_name,omitempty"`
+
+	// ClientSecret Update (PUT) only; if sent, must be the client's current secret.
+	ClientSecret *string `json:"client_secret,omitempty"`
+
+	// ClientSecretExpiresAt Update (PUT) only; accepted and ignored.
+	ClientSecretExpiresAt *int64 `json:"client_secret_expires_at,omitempty"`
+
+	// ClientURI Accepted and dropped.
+	ClientURI *string `json:"client_uri,omitempty"`
+
+	// Contacts E-mail addresses (application `contacts`); the policy's `defaultContacts` when absent.
+	//
+	// Example: ["it-admins@example.com"]
+	Contacts *[]string `json:"contacts,omitempty"`
+
+	// GrantTypes Default `authorization_code`. Only `client_credentials` (with a secret and no redirect URIs) makes a backend client.
+	//
+	// Example: ["authorization_code","refresh_token"]
+	GrantTypes *[]ClientMetadataGrantTypes `json:"grant_types,omitempty"`
+
+	// JWKSURI An https URL (application `jwksEndpoint`).
+	//
+	// Example: https://agent.example.com/.well-known/jwks.json
+	JWKSURI *string `json:"jwks_uri,omitempty"`
+
+	// LogoURI Accepted and dropped.
+	LogoURI *string `json:"logo_uri,omitempty"`
+
+	// PolicyURI Accepted and dropped.
+	PolicyURI *string `json:"policy_uri,omitempty"`
+
+	// PostLogoutRedirectUris Post-logout redirect URIs (application `logouts`).
+	//
+	// Example: []
+	PostLogoutRedirectUris *[]RegistrationURI `json:"post_logout_redirect_uris,omitempty"`
+
+	// RedirectUris Redirect URIs (application `redirects`). Required unless the client is a backend.
+	//
+	// Example: ["http://127.0.0.1:33418/callback"]
+	RedirectUris *[]RegistrationURI `json:"redirect_uris,omitempty"`
+
+	// RegistrationAccessToken Update (PUT) only; accepted and ignored.
+	RegistrationAccessToken *string `json:"registration_access_token,omitempty"`
+
+	// RegistrationClientURI Update (PUT) only; accepted and ignored.
+	RegistrationClientURI *string `json:"registration_client_uri,omitempty"`
+
+	// ResponseTypes Only `code` (with `authorization_code`).
+	//
+	// Example: ["code"]
+	ResponseTypes *[]ClientMetadataResponseTypes `json:"response_types,omitempty"`
+
+	// Scope Space-separated scopes (application `scope`).
+	//
+	// Example: openid offline_access
+	Scope *string `json:"scope,omitempty"`
+
+	// SoftwareID Accepted and dropped.
+	SoftwareID *string `json:"software_id,omitempty"`
+
+	// SoftwareVersion Accepted and dropped.
+	SoftwareVersion *string `json:"software_version,omitempty"`
+
+	// TokenEndpointAuthMethod `none` registers a public client (PKCE); the others a confidential (or
+	// backend) client with a secret. Default `client_secret_basic`, as RFC 7591 says.
+	//
+	//
+	// Example: none
+	TokenEndpointAuthMethod *ClientMetadataTokenEndpointAuthMethod `json:"token_endpoint_auth_method,omitempty"`
+
+	// TosURI Accepted and dropped.
+	TosURI *string `json:"tos_uri,omitempty"`
+}
+
+// ClientMetadataApplicationType OpenID Connect registration's application type; accepted and dropped (the URI rules already cover native clients).
+type ClientMetadataApplicationType string
+
+// ClientMetadataGrantTypes defines model for ClientMetadata.GrantTypes.
+type ClientMetadataGrantTypes string
+
+// ClientMetadataResponseTypes defines model for ClientMetadata.ResponseTypes.
+type ClientMetadataResponseTypes string
+
+// ClientMetadataTokenEndpointAuthMethod `none` registers a public client (PKCE); the others a confidential (or
+// backend) client with a secret. Default `client_secret_basic`, as RFC 7591 says.
+//
+// Example: none
+type ClientMetadataTokenEndpointAuthMethod string
 
 // ClientPolicy A client's policy as the authorization server and gateway enforce it.
 type ClientPolicy struct {
@@ -972,6 +1415,106 @@ type FieldError struct {
 	Reason string `json:"reason"`
 }
 
+// InitialAccessToken defines model for InitialAccessToken.
+type InitialAccessToken struct {
+	// CreatedBy Example: admin@acme.example.com
+	CreatedBy string `json:"createdBy"`
+
+	// CreatedTime Example: 2026-11-23T10:00:00Z
+	CreatedTime time.Time `json:"createdTime"`
+
+	// Description Example: MCP clients of the support team
+	Description string `json:"description"`
+
+	// ExpiresTime Example: 2026-11-24T10:00:00Z
+	ExpiresTime time.Time `json:"expiresTime"`
+
+	// ID Example: 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+	ID openapi_types.UUID `json:"id"`
+
+	// RevokedTime Present once revoked.
+	//
+	// Example: 2026-11-23T12:00:00Z
+	RevokedTime *time.Time `json:"revokedTime,omitempty"`
+
+	// State Whether it can still register a client, and if not why.
+	//
+	// Example: active
+	State InitialAccessTokenState `json:"state"`
+
+	// UsesLeft Example: 10
+	UsesLeft int `json:"usesLeft"`
+}
+
+// InitialAccessTokenState Whether it can still register a client, and if not why.
+//
+// Example: active
+type InitialAccessTokenState string
+
+// InitialAccessTokenCreate defines model for InitialAccessTokenCreate.
+type InitialAccessTokenCreate struct {
+	// Description What it is for.
+	//
+	// Example: MCP clients of the support team
+	Description *string `json:"description,omitempty"`
+
+	// ExpiresIn Seconds until the token expires. Default 86400.
+	//
+	// Example: 86400
+	ExpiresIn *int `json:"expiresIn,omitempty"`
+
+	// Uses How many registrations it allows. Default 1.
+	//
+	// Example: 10
+	Uses *int `json:"uses,omitempty"`
+}
+
+// InitialAccessTokenIssued An initial access token with its value (issue answer only).
+type InitialAccessTokenIssued struct {
+	// CreatedBy Example: admin@acme.example.com
+	CreatedBy string `json:"createdBy"`
+
+	// CreatedTime Example: 2026-11-23T10:00:00Z
+	CreatedTime time.Time `json:"createdTime"`
+
+	// Description Example: MCP clients of the support team
+	Description string `json:"description"`
+
+	// ExpiresTime Example: 2026-11-24T10:00:00Z
+	ExpiresTime time.Time `json:"expiresTime"`
+
+	// ID Example: 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+	ID openapi_types.UUID `json:"id"`
+
+	// RevokedTime Present once revoked.
+	//
+	// Example: 2026-11-23T12:00:00Z
+	RevokedTime *time.Time `json:"revokedTime,omitempty"`
+
+	// State Whether it can still register a client, and if not why.
+	//
+	// Example: active
+	State InitialAccessTokenIssuedState `json:"state"`
+
+	// Token The token's value, shown this once; the service keeps a hash.
+	//
+	// Example: iat_R2x5cVZqN0xmT0pXc3lWZ1ZsRjNhTk1wU0h0
+	Token string `json:"token"`
+
+	// UsesLeft Example: 10
+	UsesLeft int `json:"usesLeft"`
+}
+
+// InitialAccessTokenIssuedState Whether it can still register a client, and if not why.
+//
+// Example: active
+type InitialAccessTokenIssuedState string
+
+// InitialAccessTokenList defines model for InitialAccessTokenList.
+type InitialAccessTokenList struct {
+	Tokens []InitialAccessToken `json:"tokens"`
+}
+
 // JWKSEndpoint An https URL of the application's JSON Web Key Set.
 //
 // Example: https://desktop.example.com/.well-known/jwks.json
@@ -1001,6 +1544,145 @@ type Origins = []string
 //
 // Example: ["https://desktop.example.com/callback"]
 type RedirectURIs = []string
+
+// RegistrationError An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationError struct {
+	// Error `invalid_redirect_uri`, `invalid_client_metadata`, `invalid_token`,
+	// `access_denied` (the tenant's policy refuses), `rate_limited`,
+	// `invalid_request`, `temporarily_unavailable`, `server_error`.
+	//
+	//
+	// Example: invalid_redirect_uri
+	Error string `json:"error"`
+
+	// ErrorDescription A sentence a person can act on; names the offending field.
+	//
+	// Example: redirect_uris[0]: must not contain a fragment (#)
+	ErrorDescription string `json:"error_description"`
+}
+
+// RegistrationPolicy A tenant's dynamic registration policy.
+type RegistrationPolicy struct {
+	// AllowedRedirectHosts Hosts that redirect and post-logout URIs may name (exact, case-insensitive;
+	// `*.example.com` allows every subdomain of example.com), and private-use
+	// URI schemes of native clients (`com.example.app`). Default the loopback
+	// hosts `localhost`, `127.0.0.1` and `::1`.
+	//
+	//
+	// Example: ["localhost","127.0.0.1","::1"]
+	AllowedRedirectHosts []string `json:"allowedRedirectHosts"`
+
+	// AllowedTypes The application types registration may create. Default `public` only. `backend` (client_credentials, no redirects) may be allowed too.
+	//
+	// Example: ["public"]
+	AllowedTypes []ApplicationType `json:"allowedTypes"`
+
+	// Anonymous Whether clients may register without an initial access token (MCP clients do). Default false.
+	//
+	// Example: true
+	Anonymous bool `json:"anonymous"`
+
+	// DailyLimit Registrations a day (UTC) at most, all methods together. Default 100.
+	//
+	// Example: 100
+	DailyLimit int `json:"dailyLimit"`
+
+	// DefaultContacts The contacts of clients that send none. Needed to enable registration.
+	//
+	// Example: ["it-admins@example.com"]
+	DefaultContacts []string `json:"defaultContacts"`
+
+	// DeleteUnusedAfterDays When above 0, a registered client that has never authenticated this many days
+	// after its registration is deleted (the two-step delete: restorable during
+	// the grace period). 0 (default) keeps them.
+	//
+	//
+	// Example: 0
+	DeleteUnusedAfterDays int `json:"deleteUnusedAfterDays"`
+
+	// Enabled Whether clients may register at all. Default false.
+	//
+	// Example: true
+	Enabled bool `json:"enabled"`
+
+	// InitialState The state of a newly registered client. Default `disabled` (an administrator enables it).
+	//
+	// Example: disabled
+	InitialState RegistrationPolicyInitialState `json:"initialState"`
+
+	// LastModifiedBy Who last changed the policy; absent while it has its defaults.
+	//
+	// Example: admin@acme.example.com
+	LastModifiedBy *string `json:"lastModifiedBy,omitempty"`
+
+	// LastModifiedTime Example: 2026-11-23T10:00:00Z
+	LastModifiedTime *time.Time `json:"lastModifiedTime,omitempty"`
+}
+
+// RegistrationPolicyInitialState The state of a newly registered client. Default `disabled` (an administrator enables it).
+//
+// Example: disabled
+type RegistrationPolicyInitialState string
+
+// RegistrationPolicyUpdate The policy fields to change; the others keep their values.
+type RegistrationPolicyUpdate struct {
+	// AllowedRedirectHosts Hosts that redirect and post-logout URIs may name (exact, case-insensitive;
+	// `*.example.com` allows every subdomain of example.com), and private-use
+	// URI schemes of native clients (`com.example.app`). Default the loopback
+	// hosts `localhost`, `127.0.0.1` and `::1`.
+	//
+	//
+	// Example: ["localhost","127.0.0.1","::1"]
+	AllowedRedirectHosts *[]string `json:"allowedRedirectHosts,omitempty"`
+
+	// AllowedTypes The application types registration may create. Default `public` only. `backend` (client_credentials, no redirects) may be allowed too.
+	//
+	// Example: ["public"]
+	AllowedTypes *[]ApplicationType `json:"allowedTypes,omitempty"`
+
+	// Anonymous Whether clients may register without an initial access token (MCP clients do). Default false.
+	//
+	// Example: true
+	Anonymous *bool `json:"anonymous,omitempty"`
+
+	// DailyLimit Registrations a day (UTC) at most, all methods together. Default 100.
+	//
+	// Example: 100
+	DailyLimit *int `json:"dailyLimit,omitempty"`
+
+	// DefaultContacts The contacts of clients that send none. Needed to enable registration.
+	//
+	// Example: ["it-admins@example.com"]
+	DefaultContacts *[]string `json:"defaultContacts,omitempty"`
+
+	// DeleteUnusedAfterDays When above 0, a registered client that has never authenticated this many days
+	// after its registration is deleted (the two-step delete: restorable during
+	// the grace period). 0 (default) keeps them.
+	//
+	//
+	// Example: 0
+	DeleteUnusedAfterDays *int `json:"deleteUnusedAfterDays,omitempty"`
+
+	// Enabled Whether clients may register at all. Default false.
+	//
+	// Example: true
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// InitialState The state of a newly registered client. Default `disabled` (an administrator enables it).
+	//
+	// Example: disabled
+	InitialState *RegistrationPolicyUpdateInitialState `json:"initialState,omitempty"`
+}
+
+// RegistrationPolicyUpdateInitialState The state of a newly registered client. Default `disabled` (an administrator enables it).
+//
+// Example: disabled
+type RegistrationPolicyUpdateInitialState string
+
+// RegistrationURI A redirect or post-logout redirect URI (the application rules apply).
+//
+// Example: http://127.0.0.1:33418/callback
+type RegistrationURI = string
 
 // RotateSecretRequest defines model for RotateSecretRequest.
 type RotateSecretRequest struct {
@@ -1162,6 +1844,12 @@ type Limit = int
 // LookupTenantID defines model for LookupTenantID.
 type LookupTenantID = string
 
+// RegistrationTenantID defines model for RegistrationTenantID.
+type RegistrationTenantID = string
+
+// RegistrationTokenID defines model for RegistrationTokenID.
+type RegistrationTokenID = openapi_types.UUID
+
 // Search defines model for Search.
 type Search = string
 
@@ -1212,6 +1900,35 @@ type PayloadTooLarge = Error
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
 // 9457 problem fields.
 type PreconditionFailed = Error
+
+// RegistrationBadRequest An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationBadRequest = RegistrationError
+
+// RegistrationForbidden An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationForbidden = RegistrationError
+
+// RegistrationInternalError An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationInternalError = RegistrationError
+
+// RegistrationPayloadTooLarge An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationPayloadTooLarge = RegistrationError
+
+// RegistrationServiceUnavailable An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationServiceUnavailable = RegistrationError
+
+// RegistrationTokenNotFound Every error answer. `error` is a stable machine code; `errorDescription` and
+// `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
+// 9457 problem fields.
+type RegistrationTokenNotFound = Error
+
+// RegistrationTooManyRequests An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationTooManyRequests = RegistrationError
+
+// RegistrationUnauthorized An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationUnauthorized = RegistrationError
+
+// RegistrationUnsupportedMediaType An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it.
+type RegistrationUnsupportedMediaType = RegistrationError
 
 // ServiceUnavailable Every error answer. `error` is a stable machine code; `errorDescription` and
 // `detail` say what to do. `type`, `title`, `status` and `detail` are the RFC
@@ -1402,6 +2119,18 @@ type RotateSecretJSONRequestBody = RotateSecretRequest
 
 // VerifyClientSecretJSONRequestBody defines body for VerifyClientSecret for application/json ContentType.
 type VerifyClientSecretJSONRequestBody = VerifyRequest
+
+// PutRegistrationPolicyJSONRequestBody defines body for PutRegistrationPolicy for application/json ContentType.
+type PutRegistrationPolicyJSONRequestBody = RegistrationPolicyUpdate
+
+// CreateRegistrationTokenJSONRequestBody defines body for CreateRegistrationToken for application/json ContentType.
+type CreateRegistrationTokenJSONRequestBody = InitialAccessTokenCreate
+
+// RegisterClientJSONRequestBody defines body for RegisterClient for application/json ContentType.
+type RegisterClientJSONRequestBody = ClientMetadata
+
+// UpdateClientRegistrationJSONRequestBody defines body for UpdateClientRegistration for application/json ContentType.
+type UpdateClientRegistrationJSONRequestBody = ClientMetadata
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -1783,6 +2512,185 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetRegistrationPolicy The tenant's registration policy
+	//
+	// The caller's tenant's dynamic registration policy; a tenant that never set one
+	// has the restrictive defaults (registration off, no anonymous registration, new
+	// clients disabled, loopback redirect hosts only, type `public` only, 100 a day).
+	//
+	// Corresponds with GET /registration-policy (the `GetRegistrationPolicy` operationId).
+	GetRegistrationPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutRegistrationPolicyWithBody Change the tenant's registration policy
+	//
+	// Sets the fields sent; the others keep their values. Enabling registration needs
+	// `defaultContacts` (MCP clients send no contacts, and every application needs
+	// one). Applies to registrations and updates from now on; registered clients
+	// keep their state.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+	PutRegistrationPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PutRegistrationPolicy Change the tenant's registration policy
+	//
+	// Sets the fields sent; the others keep their values. Enabling registration needs
+	// `defaultContacts` (MCP clients send no contacts, and every application needs
+	// one). Applies to registrations and updates from now on; registered clients
+	// keep their state.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+	PutRegistrationPolicy(ctx context.Context, body PutRegistrationPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListRegistrationTokens List the tenant's initial access tokens
+	//
+	// Every initial access token of the caller's tenant, newest first, without its value.
+	//
+	// Corresponds with GET /registration-tokens (the `ListRegistrationTokens` operationId).
+	ListRegistrationTokens(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateRegistrationTokenWithBody Issue an initial access token
+	//
+	// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+	// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+	// (default 1). Its value is in `token` in this answer only; the service keeps a
+	// hash. Each registration with it takes one use, atomically.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+	CreateRegistrationTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CreateRegistrationToken Issue an initial access token
+	//
+	// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+	// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+	// (default 1). Its value is in `token` in this answer only; the service keeps a
+	// hash. Each registration with it takes one use, atomically.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+	CreateRegistrationToken(ctx context.Context, body CreateRegistrationTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeRegistrationToken Revoke an initial access token
+	//
+	// The token stops working at once. Revoking a revoked token changes nothing. Clients it registered are not affected.
+	//
+	// Corresponds with DELETE /registration-tokens/{tokenId} (the `RevokeRegistrationToken` operationId).
+	RevokeRegistrationToken(ctx context.Context, tokenID RegistrationTokenID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterClientWithBody Register a client (RFC 7591 dynamic client registration)
+	//
+	// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+	// under the tenant's registration policy. Send an initial access token issued by a
+	// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+	// `Authorization` header at all when the tenant's policy allows anonymous
+	// registration.
+	//
+	// The client becomes an ordinary application of the tenant (same rules, list,
+	// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+	// `public` application; `client_secret_basic` or `client_secret_post` a
+	// `confidential` one, or a `backend` one when `grant_types` is only
+	// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+	// policy's `defaultContacts`. New clients are disabled until an administrator
+	// enables them, unless the policy's `initialState` is `enabled`.
+	//
+	// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+	// `software_version` and `application_type` are accepted and dropped (RFC 7591
+	// lets a server ignore them); the answer echoes only what was kept. Any other
+	// field is refused with `invalid_client_metadata`.
+	//
+	// Errors have RFC 7591's shape `{"error", "error_description"}`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+	RegisterClientWithBody(ctx context.Context, tenantID RegistrationTenantID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RegisterClient Register a client (RFC 7591 dynamic client registration)
+	//
+	// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+	// under the tenant's registration policy. Send an initial access token issued by a
+	// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+	// `Authorization` header at all when the tenant's policy allows anonymous
+	// registration.
+	//
+	// The client becomes an ordinary application of the tenant (same rules, list,
+	// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+	// `public` application; `client_secret_basic` or `client_secret_post` a
+	// `confidential` one, or a `backend` one when `grant_types` is only
+	// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+	// policy's `defaultContacts`. New clients are disabled until an administrator
+	// enables them, unless the policy's `initialState` is `enabled`.
+	//
+	// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+	// `software_version` and `application_type` are accepted and dropped (RFC 7591
+	// lets a server ignore them); the answer echoes only what was kept. Any other
+	// field is refused with `invalid_client_metadata`.
+	//
+	// Errors have RFC 7591's shape `{"error", "error_description"}`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+	RegisterClient(ctx context.Context, tenantID RegistrationTenantID, body RegisterClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// DeleteClientRegistration Delete a registered client (RFC 7592)
+	//
+	// The two-step delete of every application: the client is disabled, locked and
+	// scheduled for permanent deletion after the grace period; its registration
+	// access token stops working at once. A tenant administrator can still restore
+	// the application with `-enable` before that time (its registration is then
+	// managed by administrators only).
+	//
+	// Corresponds with DELETE /tenants/{tenantId}/register/{clientId} (the `DeleteClientRegistration` operationId).
+	DeleteClientRegistration(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ReadClientRegistration Read a registered client (RFC 7592)
+	//
+	// The client's current metadata. Authorized by the registration access token
+	// of the client (bearer). The client secret is stored as a hash only, so it is
+	// not part of this answer.
+	//
+	// Corresponds with GET /tenants/{tenantId}/register/{clientId} (the `ReadClientRegistration` operationId).
+	ReadClientRegistration(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateClientRegistrationWithBody Replace a registered client's metadata (RFC 7592)
+	//
+	// Replaces the client's metadata with the body (fields left out are cleared or
+	// take their defaults), under the same rules and policy as registration. The
+	// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+	// must be the client's current secret. `registration_access_token`,
+	// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+	// are accepted and ignored, so a client may send back what it read. The type
+	// never changes. The registration access token rotates: the answer carries the
+	// new one and the old one stops working.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+	UpdateClientRegistrationWithBody(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdateClientRegistration Replace a registered client's metadata (RFC 7592)
+	//
+	// Replaces the client's metadata with the body (fields left out are cleared or
+	// take their defaults), under the same rules and policy as registration. The
+	// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+	// must be the client's current secret. `registration_access_token`,
+	// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+	// are accepted and ignored, so a client may send back what it read. The type
+	// never changes. The registration access token rotates: the answer carries the
+	// new one and the old one stops working.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+	UpdateClientRegistration(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, body UpdateClientRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListApplicationEventsAdmin Any application's audit trail, also after its purge
@@ -2322,6 +3230,315 @@ func (c *Client) VerifyClientSecret(ctx context.Context, clientID ClientID, body
 // Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 func (c *Client) CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCheckCORSOriginRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetRegistrationPolicy The tenant's registration policy
+//
+// The caller's tenant's dynamic registration policy; a tenant that never set one
+// has the restrictive defaults (registration off, no anonymous registration, new
+// clients disabled, loopback redirect hosts only, type `public` only, 100 a day).
+//
+// Corresponds with GET /registration-policy (the `GetRegistrationPolicy` operationId).
+func (c *Client) GetRegistrationPolicy(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetRegistrationPolicyRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutRegistrationPolicyWithBody Change the tenant's registration policy
+//
+// Sets the fields sent; the others keep their values. Enabling registration needs
+// `defaultContacts` (MCP clients send no contacts, and every application needs
+// one). Applies to registrations and updates from now on; registered clients
+// keep their state.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+func (c *Client) PutRegistrationPolicyWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutRegistrationPolicyRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PutRegistrationPolicy Change the tenant's registration policy
+//
+// Sets the fields sent; the others keep their values. Enabling registration needs
+// `defaultContacts` (MCP clients send no contacts, and every application needs
+// one). Applies to registrations and updates from now on; registered clients
+// keep their state.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+func (c *Client) PutRegistrationPolicy(ctx context.Context, body PutRegistrationPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPutRegistrationPolicyRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListRegistrationTokens List the tenant's initial access tokens
+//
+// Every initial access token of the caller's tenant, newest first, without its value.
+//
+// Corresponds with GET /registration-tokens (the `ListRegistrationTokens` operationId).
+func (c *Client) ListRegistrationTokens(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListRegistrationTokensRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateRegistrationTokenWithBody Issue an initial access token
+//
+// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+// (default 1). Its value is in `token` in this answer only; the service keeps a
+// hash. Each registration with it takes one use, atomically.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+func (c *Client) CreateRegistrationTokenWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateRegistrationTokenRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CreateRegistrationToken Issue an initial access token
+//
+// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+// (default 1). Its value is in `token` in this answer only; the service keeps a
+// hash. Each registration with it takes one use, atomically.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+func (c *Client) CreateRegistrationToken(ctx context.Context, body CreateRegistrationTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCreateRegistrationTokenRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeRegistrationToken Revoke an initial access token
+//
+// The token stops working at once. Revoking a revoked token changes nothing. Clients it registered are not affected.
+//
+// Corresponds with DELETE /registration-tokens/{tokenId} (the `RevokeRegistrationToken` operationId).
+func (c *Client) RevokeRegistrationToken(ctx context.Context, tokenID RegistrationTokenID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeRegistrationTokenRequest(c.Server, tokenID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterClientWithBody Register a client (RFC 7591 dynamic client registration)
+//
+// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+// under the tenant's registration policy. Send an initial access token issued by a
+// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+// `Authorization` header at all when the tenant's policy allows anonymous
+// registration.
+//
+// The client becomes an ordinary application of the tenant (same rules, list,
+// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+// `public` application; `client_secret_basic` or `client_secret_post` a
+// `confidential` one, or a `backend` one when `grant_types` is only
+// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+// policy's `defaultContacts`. New clients are disabled until an administrator
+// enables them, unless the policy's `initialState` is `enabled`.
+//
+// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+// `software_version` and `application_type` are accepted and dropped (RFC 7591
+// lets a server ignore them); the answer echoes only what was kept. Any other
+// field is refused with `invalid_client_metadata`.
+//
+// Errors have RFC 7591's shape `{"error", "error_description"}`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+func (c *Client) RegisterClientWithBody(ctx context.Context, tenantID RegistrationTenantID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterClientRequestWithBody(c.Server, tenantID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RegisterClient Register a client (RFC 7591 dynamic client registration)
+//
+// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+// under the tenant's registration policy. Send an initial access token issued by a
+// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+// `Authorization` header at all when the tenant's policy allows anonymous
+// registration.
+//
+// The client becomes an ordinary application of the tenant (same rules, list,
+// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+// `public` application; `client_secret_basic` or `client_secret_post` a
+// `confidential` one, or a `backend` one when `grant_types` is only
+// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+// policy's `defaultContacts`. New clients are disabled until an administrator
+// enables them, unless the policy's `initialState` is `enabled`.
+//
+// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+// `software_version` and `application_type` are accepted and dropped (RFC 7591
+// lets a server ignore them); the answer echoes only what was kept. Any other
+// field is refused with `invalid_client_metadata`.
+//
+// Errors have RFC 7591's shape `{"error", "error_description"}`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+func (c *Client) RegisterClient(ctx context.Context, tenantID RegistrationTenantID, body RegisterClientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRegisterClientRequest(c.Server, tenantID, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// DeleteClientRegistration Delete a registered client (RFC 7592)
+//
+// The two-step delete of every application: the client is disabled, locked and
+// scheduled for permanent deletion after the grace period; its registration
+// access token stops working at once. A tenant administrator can still restore
+// the application with `-enable` before that time (its registration is then
+// managed by administrators only).
+//
+// Corresponds with DELETE /tenants/{tenantId}/register/{clientId} (the `DeleteClientRegistration` operationId).
+func (c *Client) DeleteClientRegistration(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewDeleteClientRegistrationRequest(c.Server, tenantID, clientID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ReadClientRegistration Read a registered client (RFC 7592)
+//
+// The client's current metadata. Authorized by the registration access token
+// of the client (bearer). The client secret is stored as a hash only, so it is
+// not part of this answer.
+//
+// Corresponds with GET /tenants/{tenantId}/register/{clientId} (the `ReadClientRegistration` operationId).
+func (c *Client) ReadClientRegistration(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewReadClientRegistrationRequest(c.Server, tenantID, clientID)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateClientRegistrationWithBody Replace a registered client's metadata (RFC 7592)
+//
+// Replaces the client's metadata with the body (fields left out are cleared or
+// take their defaults), under the same rules and policy as registration. The
+// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+// must be the client's current secret. `registration_access_token`,
+// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+// are accepted and ignored, so a client may send back what it read. The type
+// never changes. The registration access token rotates: the answer carries the
+// new one and the old one stops working.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+func (c *Client) UpdateClientRegistrationWithBody(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateClientRegistrationRequestWithBody(c.Server, tenantID, clientID, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdateClientRegistration Replace a registered client's metadata (RFC 7592)
+//
+// Replaces the client's metadata with the body (fields left out are cleared or
+// take their defaults), under the same rules and policy as registration. The
+// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+// must be the client's current secret. `registration_access_token`,
+// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+// are accepted and ignored, so a client may send back what it read. The type
+// never changes. The registration access token rotates: the answer carries the
+// new one and the old one stops working.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+func (c *Client) UpdateClientRegistration(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, body UpdateClientRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdateClientRegistrationRequest(c.Server, tenantID, clientID, body)
 	if err != nil {
 		return nil, err
 	}
@@ -3414,6 +4631,357 @@ func NewCheckCORSOriginRequest(server string, params *CheckCORSOriginParams) (*h
 	return req, nil
 }
 
+// NewGetRegistrationPolicyRequest constructs an http.Request for the GetRegistrationPolicy method
+func NewGetRegistrationPolicyRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/registration-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewPutRegistrationPolicyRequest calls the generic PutRegistrationPolicy builder with application/json body
+func NewPutRegistrationPolicyRequest(server string, body PutRegistrationPolicyJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPutRegistrationPolicyRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewPutRegistrationPolicyRequestWithBody constructs an http.Request for the PutRegistrationPolicy method, with any body, and a specified content type
+func NewPutRegistrationPolicyRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/registration-policy")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewListRegistrationTokensRequest constructs an http.Request for the ListRegistrationTokens method
+func NewListRegistrationTokensRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/registration-tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewCreateRegistrationTokenRequest calls the generic CreateRegistrationToken builder with application/json body
+func NewCreateRegistrationTokenRequest(server string, body CreateRegistrationTokenJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCreateRegistrationTokenRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewCreateRegistrationTokenRequestWithBody constructs an http.Request for the CreateRegistrationToken method, with any body, and a specified content type
+func NewCreateRegistrationTokenRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/registration-tokens")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeRegistrationTokenRequest constructs an http.Request for the RevokeRegistrationToken method
+func NewRevokeRegistrationTokenRequest(server string, tokenID RegistrationTokenID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tokenId", tokenID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/registration-tokens/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewRegisterClientRequest calls the generic RegisterClient builder with application/json body
+func NewRegisterClientRequest(server string, tenantID RegistrationTenantID, body RegisterClientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRegisterClientRequestWithBody(server, tenantID, "application/json", bodyReader)
+}
+
+// NewRegisterClientRequestWithBody constructs an http.Request for the RegisterClient method, with any body, and a specified content type
+func NewRegisterClientRequestWithBody(server string, tenantID RegistrationTenantID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenantId", tenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tenants/%s/register", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewDeleteClientRegistrationRequest constructs an http.Request for the DeleteClientRegistration method
+func NewDeleteClientRegistrationRequest(server string, tenantID RegistrationTenantID, clientID ClientID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenantId", tenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "clientId", clientID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tenants/%s/register/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodDelete, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewReadClientRegistrationRequest constructs an http.Request for the ReadClientRegistration method
+func NewReadClientRegistrationRequest(server string, tenantID RegistrationTenantID, clientID ClientID) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenantId", tenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "clientId", clientID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tenants/%s/register/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewUpdateClientRegistrationRequest calls the generic UpdateClientRegistration builder with application/json body
+func NewUpdateClientRegistrationRequest(server string, tenantID RegistrationTenantID, clientID ClientID, body UpdateClientRegistrationJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdateClientRegistrationRequestWithBody(server, tenantID, clientID, "application/json", bodyReader)
+}
+
+// NewUpdateClientRegistrationRequestWithBody constructs an http.Request for the UpdateClientRegistration method, with any body, and a specified content type
+func NewUpdateClientRegistrationRequestWithBody(server string, tenantID RegistrationTenantID, clientID ClientID, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "tenantId", tenantID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "clientId", clientID, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/tenants/%s/register/%s", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPut, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 func (c *Client) applyEditors(ctx context.Context, req *http.Request, additionalEditors []RequestEditorFn) error {
 	for _, r := range c.RequestEditors {
 		if err := r(ctx, req); err != nil {
@@ -3792,6 +5360,195 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOriginWithResponse(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*CheckCORSOriginResponse, error)
+
+	// GetRegistrationPolicyWithResponse The tenant's registration policy
+	//
+	// The caller's tenant's dynamic registration policy; a tenant that never set one
+	// has the restrictive defaults (registration off, no anonymous registration, new
+	// clients disabled, loopback redirect hosts only, type `public` only, 100 a day).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /registration-policy (the `GetRegistrationPolicy` operationId).
+	GetRegistrationPolicyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRegistrationPolicyResponse, error)
+
+	// PutRegistrationPolicyWithBodyWithResponse Change the tenant's registration policy
+	//
+	// Sets the fields sent; the others keep their values. Enabling registration needs
+	// `defaultContacts` (MCP clients send no contacts, and every application needs
+	// one). Applies to registrations and updates from now on; registered clients
+	// keep their state.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+	PutRegistrationPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRegistrationPolicyResponse, error)
+
+	// PutRegistrationPolicyWithResponse Change the tenant's registration policy
+	//
+	// Sets the fields sent; the others keep their values. Enabling registration needs
+	// `defaultContacts` (MCP clients send no contacts, and every application needs
+	// one). Applies to registrations and updates from now on; registered clients
+	// keep their state.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+	PutRegistrationPolicyWithResponse(ctx context.Context, body PutRegistrationPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRegistrationPolicyResponse, error)
+
+	// ListRegistrationTokensWithResponse List the tenant's initial access tokens
+	//
+	// Every initial access token of the caller's tenant, newest first, without its value.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /registration-tokens (the `ListRegistrationTokens` operationId).
+	ListRegistrationTokensWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRegistrationTokensResponse, error)
+
+	// CreateRegistrationTokenWithBodyWithResponse Issue an initial access token
+	//
+	// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+	// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+	// (default 1). Its value is in `token` in this answer only; the service keeps a
+	// hash. Each registration with it takes one use, atomically.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+	CreateRegistrationTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateRegistrationTokenResponse, error)
+
+	// CreateRegistrationTokenWithResponse Issue an initial access token
+	//
+	// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+	// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+	// (default 1). Its value is in `token` in this answer only; the service keeps a
+	// hash. Each registration with it takes one use, atomically.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+	CreateRegistrationTokenWithResponse(ctx context.Context, body CreateRegistrationTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateRegistrationTokenResponse, error)
+
+	// RevokeRegistrationTokenWithResponse Revoke an initial access token
+	//
+	// The token stops working at once. Revoking a revoked token changes nothing. Clients it registered are not affected.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /registration-tokens/{tokenId} (the `RevokeRegistrationToken` operationId).
+	RevokeRegistrationTokenWithResponse(ctx context.Context, tokenID RegistrationTokenID, reqEditors ...RequestEditorFn) (*RevokeRegistrationTokenResponse, error)
+
+	// RegisterClientWithBodyWithResponse Register a client (RFC 7591 dynamic client registration)
+	//
+	// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+	// under the tenant's registration policy. Send an initial access token issued by a
+	// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+	// `Authorization` header at all when the tenant's policy allows anonymous
+	// registration.
+	//
+	// The client becomes an ordinary application of the tenant (same rules, list,
+	// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+	// `public` application; `client_secret_basic` or `client_secret_post` a
+	// `confidential` one, or a `backend` one when `grant_types` is only
+	// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+	// policy's `defaultContacts`. New clients are disabled until an administrator
+	// enables them, unless the policy's `initialState` is `enabled`.
+	//
+	// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+	// `software_version` and `application_type` are accepted and dropped (RFC 7591
+	// lets a server ignore them); the answer echoes only what was kept. Any other
+	// field is refused with `invalid_client_metadata`.
+	//
+	// Errors have RFC 7591's shape `{"error", "error_description"}`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+	RegisterClientWithBodyWithResponse(ctx context.Context, tenantID RegistrationTenantID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterClientResponse, error)
+
+	// RegisterClientWithResponse Register a client (RFC 7591 dynamic client registration)
+	//
+	// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+	// under the tenant's registration policy. Send an initial access token issued by a
+	// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+	// `Authorization` header at all when the tenant's policy allows anonymous
+	// registration.
+	//
+	// The client becomes an ordinary application of the tenant (same rules, list,
+	// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+	// `public` application; `client_secret_basic` or `client_secret_post` a
+	// `confidential` one, or a `backend` one when `grant_types` is only
+	// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+	// policy's `defaultContacts`. New clients are disabled until an administrator
+	// enables them, unless the policy's `initialState` is `enabled`.
+	//
+	// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+	// `software_version` and `application_type` are accepted and dropped (RFC 7591
+	// lets a server ignore them); the answer echoes only what was kept. Any other
+	// field is refused with `invalid_client_metadata`.
+	//
+	// Errors have RFC 7591's shape `{"error", "error_description"}`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+	RegisterClientWithResponse(ctx context.Context, tenantID RegistrationTenantID, body RegisterClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterClientResponse, error)
+
+	// DeleteClientRegistrationWithResponse Delete a registered client (RFC 7592)
+	//
+	// The two-step delete of every application: the client is disabled, locked and
+	// scheduled for permanent deletion after the grace period; its registration
+	// access token stops working at once. A tenant administrator can still restore
+	// the application with `-enable` before that time (its registration is then
+	// managed by administrators only).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with DELETE /tenants/{tenantId}/register/{clientId} (the `DeleteClientRegistration` operationId).
+	DeleteClientRegistrationWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*DeleteClientRegistrationResponse, error)
+
+	// ReadClientRegistrationWithResponse Read a registered client (RFC 7592)
+	//
+	// The client's current metadata. Authorized by the registration access token
+	// of the client (bearer). The client secret is stored as a hash only, so it is
+	// not part of this answer.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /tenants/{tenantId}/register/{clientId} (the `ReadClientRegistration` operationId).
+	ReadClientRegistrationWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*ReadClientRegistrationResponse, error)
+
+	// UpdateClientRegistrationWithBodyWithResponse Replace a registered client's metadata (RFC 7592)
+	//
+	// Replaces the client's metadata with the body (fields left out are cleared or
+	// take their defaults), under the same rules and policy as registration. The
+	// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+	// must be the client's current secret. `registration_access_token`,
+	// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+	// are accepted and ignored, so a client may send back what it read. The type
+	// never changes. The registration access token rotates: the answer carries the
+	// new one and the old one stops working.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+	UpdateClientRegistrationWithBodyWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateClientRegistrationResponse, error)
+
+	// UpdateClientRegistrationWithResponse Replace a registered client's metadata (RFC 7592)
+	//
+	// Replaces the client's metadata with the body (fields left out are cleared or
+	// take their defaults), under the same rules and policy as registration. The
+	// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+	// must be the client's current secret. `registration_access_token`,
+	// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+	// are accepted and ignored, so a client may send back what it read. The type
+	// never changes. The registration access token rotates: the answer carries the
+	// new one and the old one stops working.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+	UpdateClientRegistrationWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, body UpdateClientRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateClientRegistrationResponse, error)
 }
 
 // ListApplicationEventsAdminResponse401Headers the declared response headers of an HTTP 401 response for ListApplicationEventsAdmin
@@ -6009,6 +7766,928 @@ func (r CheckCORSOriginResponse) ContentType() string {
 	return ""
 }
 
+// GetRegistrationPolicyResponse401Headers the declared response headers of an HTTP 401 response for GetRegistrationPolicy
+type GetRegistrationPolicyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// GetRegistrationPolicyResponse429Headers the declared response headers of an HTTP 429 response for GetRegistrationPolicy
+type GetRegistrationPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+// GetRegistrationPolicyResponse503Headers the declared response headers of an HTTP 503 response for GetRegistrationPolicy
+type GetRegistrationPolicyResponse503Headers struct {
+	RetryAfter *int
+}
+
+type GetRegistrationPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RegistrationPolicy
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *GetRegistrationPolicyResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetRegistrationPolicyResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *GetRegistrationPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetRegistrationPolicyResponse) GetJSON200() *RegistrationPolicy {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetRegistrationPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetRegistrationPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetRegistrationPolicyResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetRegistrationPolicyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetRegistrationPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetRegistrationPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetRegistrationPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetRegistrationPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PutRegistrationPolicyResponse401Headers the declared response headers of an HTTP 401 response for PutRegistrationPolicy
+type PutRegistrationPolicyResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// PutRegistrationPolicyResponse429Headers the declared response headers of an HTTP 429 response for PutRegistrationPolicy
+type PutRegistrationPolicyResponse429Headers struct {
+	RetryAfter *int
+}
+
+// PutRegistrationPolicyResponse503Headers the declared response headers of an HTTP 503 response for PutRegistrationPolicy
+type PutRegistrationPolicyResponse503Headers struct {
+	RetryAfter *int
+}
+
+type PutRegistrationPolicyResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RegistrationPolicy
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *PutRegistrationPolicyResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PutRegistrationPolicyResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *PutRegistrationPolicyResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON200() *RegistrationPolicy {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PutRegistrationPolicyResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PutRegistrationPolicyResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PutRegistrationPolicyResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PutRegistrationPolicyResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PutRegistrationPolicyResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListRegistrationTokensResponse401Headers the declared response headers of an HTTP 401 response for ListRegistrationTokens
+type ListRegistrationTokensResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ListRegistrationTokensResponse429Headers the declared response headers of an HTTP 429 response for ListRegistrationTokens
+type ListRegistrationTokensResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ListRegistrationTokensResponse503Headers the declared response headers of an HTTP 503 response for ListRegistrationTokens
+type ListRegistrationTokensResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ListRegistrationTokensResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *InitialAccessTokenList
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListRegistrationTokensResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListRegistrationTokensResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ListRegistrationTokensResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListRegistrationTokensResponse) GetJSON200() *InitialAccessTokenList {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListRegistrationTokensResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListRegistrationTokensResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListRegistrationTokensResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ListRegistrationTokensResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ListRegistrationTokensResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListRegistrationTokensResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListRegistrationTokensResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListRegistrationTokensResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// CreateRegistrationTokenResponse401Headers the declared response headers of an HTTP 401 response for CreateRegistrationToken
+type CreateRegistrationTokenResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// CreateRegistrationTokenResponse429Headers the declared response headers of an HTTP 429 response for CreateRegistrationToken
+type CreateRegistrationTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
+// CreateRegistrationTokenResponse503Headers the declared response headers of an HTTP 503 response for CreateRegistrationToken
+type CreateRegistrationTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
+type CreateRegistrationTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *InitialAccessTokenIssued
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CreateRegistrationTokenResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CreateRegistrationTokenResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *CreateRegistrationTokenResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON201() *InitialAccessTokenIssued {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r CreateRegistrationTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r CreateRegistrationTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CreateRegistrationTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CreateRegistrationTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CreateRegistrationTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeRegistrationTokenResponse401Headers the declared response headers of an HTTP 401 response for RevokeRegistrationToken
+type RevokeRegistrationTokenResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RevokeRegistrationTokenResponse429Headers the declared response headers of an HTTP 429 response for RevokeRegistrationToken
+type RevokeRegistrationTokenResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RevokeRegistrationTokenResponse503Headers the declared response headers of an HTTP 503 response for RevokeRegistrationToken
+type RevokeRegistrationTokenResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RevokeRegistrationTokenResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *BadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RegistrationTokenNotFound
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RevokeRegistrationTokenResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeRegistrationTokenResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RevokeRegistrationTokenResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON400() *BadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON404() *RegistrationTokenNotFound {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeRegistrationTokenResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeRegistrationTokenResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeRegistrationTokenResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeRegistrationTokenResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RegisterClientResponse401Headers the declared response headers of an HTTP 401 response for RegisterClient
+type RegisterClientResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// RegisterClientResponse429Headers the declared response headers of an HTTP 429 response for RegisterClient
+type RegisterClientResponse429Headers struct {
+	RetryAfter *int
+}
+
+// RegisterClientResponse503Headers the declared response headers of an HTTP 503 response for RegisterClient
+type RegisterClientResponse503Headers struct {
+	RetryAfter *int
+}
+
+type RegisterClientResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON201 the response for an HTTP 201 `application/json` response
+	JSON201 *ClientInformation
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RegistrationBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RegistrationUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RegistrationForbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *RegistrationPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *RegistrationUnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RegistrationTooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RegistrationInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RegistrationServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RegisterClientResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RegisterClientResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *RegisterClientResponse503Headers
+}
+
+// GetJSON201 returns the response for an HTTP 201 `application/json` response
+func (r RegisterClientResponse) GetJSON201() *ClientInformation {
+	return r.JSON201
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RegisterClientResponse) GetJSON400() *RegistrationBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RegisterClientResponse) GetJSON401() *RegistrationUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RegisterClientResponse) GetJSON403() *RegistrationForbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RegisterClientResponse) GetJSON413() *RegistrationPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RegisterClientResponse) GetJSON415() *RegistrationUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RegisterClientResponse) GetJSON429() *RegistrationTooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RegisterClientResponse) GetJSON500() *RegistrationInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RegisterClientResponse) GetJSON503() *RegistrationServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RegisterClientResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RegisterClientResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RegisterClientResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RegisterClientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// DeleteClientRegistrationResponse401Headers the declared response headers of an HTTP 401 response for DeleteClientRegistration
+type DeleteClientRegistrationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// DeleteClientRegistrationResponse429Headers the declared response headers of an HTTP 429 response for DeleteClientRegistration
+type DeleteClientRegistrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// DeleteClientRegistrationResponse503Headers the declared response headers of an HTTP 503 response for DeleteClientRegistration
+type DeleteClientRegistrationResponse503Headers struct {
+	RetryAfter *int
+}
+
+type DeleteClientRegistrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RegistrationBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RegistrationUnauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RegistrationTooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RegistrationInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RegistrationServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *DeleteClientRegistrationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *DeleteClientRegistrationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *DeleteClientRegistrationResponse503Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r DeleteClientRegistrationResponse) GetJSON400() *RegistrationBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r DeleteClientRegistrationResponse) GetJSON401() *RegistrationUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r DeleteClientRegistrationResponse) GetJSON429() *RegistrationTooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r DeleteClientRegistrationResponse) GetJSON500() *RegistrationInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r DeleteClientRegistrationResponse) GetJSON503() *RegistrationServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r DeleteClientRegistrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r DeleteClientRegistrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r DeleteClientRegistrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r DeleteClientRegistrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ReadClientRegistrationResponse401Headers the declared response headers of an HTTP 401 response for ReadClientRegistration
+type ReadClientRegistrationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ReadClientRegistrationResponse429Headers the declared response headers of an HTTP 429 response for ReadClientRegistration
+type ReadClientRegistrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// ReadClientRegistrationResponse503Headers the declared response headers of an HTTP 503 response for ReadClientRegistration
+type ReadClientRegistrationResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ReadClientRegistrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClientInformation
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RegistrationBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RegistrationUnauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RegistrationTooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RegistrationInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RegistrationServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ReadClientRegistrationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ReadClientRegistrationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ReadClientRegistrationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON200() *ClientInformation {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON400() *RegistrationBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON401() *RegistrationUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON429() *RegistrationTooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON500() *RegistrationInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON503() *RegistrationServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ReadClientRegistrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ReadClientRegistrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ReadClientRegistrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ReadClientRegistrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// UpdateClientRegistrationResponse401Headers the declared response headers of an HTTP 401 response for UpdateClientRegistration
+type UpdateClientRegistrationResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// UpdateClientRegistrationResponse429Headers the declared response headers of an HTTP 429 response for UpdateClientRegistration
+type UpdateClientRegistrationResponse429Headers struct {
+	RetryAfter *int
+}
+
+// UpdateClientRegistrationResponse503Headers the declared response headers of an HTTP 503 response for UpdateClientRegistration
+type UpdateClientRegistrationResponse503Headers struct {
+	RetryAfter *int
+}
+
+type UpdateClientRegistrationResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ClientInformation
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RegistrationBadRequest
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RegistrationUnauthorized
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RegistrationForbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *RegistrationPayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *RegistrationUnsupportedMediaType
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RegistrationTooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RegistrationInternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *RegistrationServiceUnavailable
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdateClientRegistrationResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdateClientRegistrationResponse429Headers
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *UpdateClientRegistrationResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON200() *ClientInformation {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON400() *RegistrationBadRequest {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON401() *RegistrationUnauthorized {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON403() *RegistrationForbidden {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON413() *RegistrationPayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON415() *RegistrationUnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON429() *RegistrationTooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON500() *RegistrationInternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r UpdateClientRegistrationResponse) GetJSON503() *RegistrationServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdateClientRegistrationResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdateClientRegistrationResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdateClientRegistrationResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdateClientRegistrationResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListApplicationEventsAdminWithResponse Any application's audit trail, also after its purge
 //
 // The audit trail of an application of any tenant, kept after the application is
@@ -6486,6 +9165,273 @@ func (c *ClientWithResponses) CheckCORSOriginWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseCheckCORSOriginResponse(rsp)
+}
+
+// GetRegistrationPolicyWithResponse The tenant's registration policy
+//
+// The caller's tenant's dynamic registration policy; a tenant that never set one
+// has the restrictive defaults (registration off, no anonymous registration, new
+// clients disabled, loopback redirect hosts only, type `public` only, 100 a day).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /registration-policy (the `GetRegistrationPolicy` operationId).
+func (c *ClientWithResponses) GetRegistrationPolicyWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetRegistrationPolicyResponse, error) {
+	rsp, err := c.GetRegistrationPolicy(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetRegistrationPolicyResponse(rsp)
+}
+
+// PutRegistrationPolicyWithBodyWithResponse Change the tenant's registration policy
+//
+// Sets the fields sent; the others keep their values. Enabling registration needs
+// `defaultContacts` (MCP clients send no contacts, and every application needs
+// one). Applies to registrations and updates from now on; registered clients
+// keep their state.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+func (c *ClientWithResponses) PutRegistrationPolicyWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PutRegistrationPolicyResponse, error) {
+	rsp, err := c.PutRegistrationPolicyWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutRegistrationPolicyResponse(rsp)
+}
+
+// PutRegistrationPolicyWithResponse Change the tenant's registration policy
+//
+// Sets the fields sent; the others keep their values. Enabling registration needs
+// `defaultContacts` (MCP clients send no contacts, and every application needs
+// one). Applies to registrations and updates from now on; registered clients
+// keep their state.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /registration-policy (the `PutRegistrationPolicy` operationId).
+func (c *ClientWithResponses) PutRegistrationPolicyWithResponse(ctx context.Context, body PutRegistrationPolicyJSONRequestBody, reqEditors ...RequestEditorFn) (*PutRegistrationPolicyResponse, error) {
+	rsp, err := c.PutRegistrationPolicy(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePutRegistrationPolicyResponse(rsp)
+}
+
+// ListRegistrationTokensWithResponse List the tenant's initial access tokens
+//
+// Every initial access token of the caller's tenant, newest first, without its value.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /registration-tokens (the `ListRegistrationTokens` operationId).
+func (c *ClientWithResponses) ListRegistrationTokensWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ListRegistrationTokensResponse, error) {
+	rsp, err := c.ListRegistrationTokens(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListRegistrationTokensResponse(rsp)
+}
+
+// CreateRegistrationTokenWithBodyWithResponse Issue an initial access token
+//
+// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+// (default 1). Its value is in `token` in this answer only; the service keeps a
+// hash. Each registration with it takes one use, atomically.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+func (c *ClientWithResponses) CreateRegistrationTokenWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CreateRegistrationTokenResponse, error) {
+	rsp, err := c.CreateRegistrationTokenWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateRegistrationTokenResponse(rsp)
+}
+
+// CreateRegistrationTokenWithResponse Issue an initial access token
+//
+// Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+// `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+// (default 1). Its value is in `token` in this answer only; the service keeps a
+// hash. Each registration with it takes one use, atomically.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /registration-tokens (the `CreateRegistrationToken` operationId).
+func (c *ClientWithResponses) CreateRegistrationTokenWithResponse(ctx context.Context, body CreateRegistrationTokenJSONRequestBody, reqEditors ...RequestEditorFn) (*CreateRegistrationTokenResponse, error) {
+	rsp, err := c.CreateRegistrationToken(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCreateRegistrationTokenResponse(rsp)
+}
+
+// RevokeRegistrationTokenWithResponse Revoke an initial access token
+//
+// The token stops working at once. Revoking a revoked token changes nothing. Clients it registered are not affected.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /registration-tokens/{tokenId} (the `RevokeRegistrationToken` operationId).
+func (c *ClientWithResponses) RevokeRegistrationTokenWithResponse(ctx context.Context, tokenID RegistrationTokenID, reqEditors ...RequestEditorFn) (*RevokeRegistrationTokenResponse, error) {
+	rsp, err := c.RevokeRegistrationToken(ctx, tokenID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeRegistrationTokenResponse(rsp)
+}
+
+// RegisterClientWithBodyWithResponse Register a client (RFC 7591 dynamic client registration)
+//
+// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+// under the tenant's registration policy. Send an initial access token issued by a
+// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+// `Authorization` header at all when the tenant's policy allows anonymous
+// registration.
+//
+// The client becomes an ordinary application of the tenant (same rules, list,
+// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+// `public` application; `client_secret_basic` or `client_secret_post` a
+// `confidential` one, or a `backend` one when `grant_types` is only
+// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+// policy's `defaultContacts`. New clients are disabled until an administrator
+// enables them, unless the policy's `initialState` is `enabled`.
+//
+// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+// `software_version` and `application_type` are accepted and dropped (RFC 7591
+// lets a server ignore them); the answer echoes only what was kept. Any other
+// field is refused with `invalid_client_metadata`.
+//
+// Errors have RFC 7591's shape `{"error", "error_description"}`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+func (c *ClientWithResponses) RegisterClientWithBodyWithResponse(ctx context.Context, tenantID RegistrationTenantID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RegisterClientResponse, error) {
+	rsp, err := c.RegisterClientWithBody(ctx, tenantID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterClientResponse(rsp)
+}
+
+// RegisterClientWithResponse Register a client (RFC 7591 dynamic client registration)
+//
+// A standard OAuth client (an MCP client, an agent, a native app) registers itself
+// under the tenant's registration policy. Send an initial access token issued by a
+// tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+// `Authorization` header at all when the tenant's policy allows anonymous
+// registration.
+//
+// The client becomes an ordinary application of the tenant (same rules, list,
+// audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+// `public` application; `client_secret_basic` or `client_secret_post` a
+// `confidential` one, or a `backend` one when `grant_types` is only
+// `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+// policy's `defaultContacts`. New clients are disabled until an administrator
+// enables them, unless the policy's `initialState` is `enabled`.
+//
+// `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+// `software_version` and `application_type` are accepted and dropped (RFC 7591
+// lets a server ignore them); the answer echoes only what was kept. Any other
+// field is refused with `invalid_client_metadata`.
+//
+// Errors have RFC 7591's shape `{"error", "error_description"}`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /tenants/{tenantId}/register (the `RegisterClient` operationId).
+func (c *ClientWithResponses) RegisterClientWithResponse(ctx context.Context, tenantID RegistrationTenantID, body RegisterClientJSONRequestBody, reqEditors ...RequestEditorFn) (*RegisterClientResponse, error) {
+	rsp, err := c.RegisterClient(ctx, tenantID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRegisterClientResponse(rsp)
+}
+
+// DeleteClientRegistrationWithResponse Delete a registered client (RFC 7592)
+//
+// The two-step delete of every application: the client is disabled, locked and
+// scheduled for permanent deletion after the grace period; its registration
+// access token stops working at once. A tenant administrator can still restore
+// the application with `-enable` before that time (its registration is then
+// managed by administrators only).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with DELETE /tenants/{tenantId}/register/{clientId} (the `DeleteClientRegistration` operationId).
+func (c *ClientWithResponses) DeleteClientRegistrationWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*DeleteClientRegistrationResponse, error) {
+	rsp, err := c.DeleteClientRegistration(ctx, tenantID, clientID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDeleteClientRegistrationResponse(rsp)
+}
+
+// ReadClientRegistrationWithResponse Read a registered client (RFC 7592)
+//
+// The client's current metadata. Authorized by the registration access token
+// of the client (bearer). The client secret is stored as a hash only, so it is
+// not part of this answer.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /tenants/{tenantId}/register/{clientId} (the `ReadClientRegistration` operationId).
+func (c *ClientWithResponses) ReadClientRegistrationWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, reqEditors ...RequestEditorFn) (*ReadClientRegistrationResponse, error) {
+	rsp, err := c.ReadClientRegistration(ctx, tenantID, clientID, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseReadClientRegistrationResponse(rsp)
+}
+
+// UpdateClientRegistrationWithBodyWithResponse Replace a registered client's metadata (RFC 7592)
+//
+// Replaces the client's metadata with the body (fields left out are cleared or
+// take their defaults), under the same rules and policy as registration. The
+// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+// must be the client's current secret. `registration_access_token`,
+// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+// are accepted and ignored, so a client may send back what it read. The type
+// never changes. The registration access token rotates: the answer carries the
+// new one and the old one stops working.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+func (c *ClientWithResponses) UpdateClientRegistrationWithBodyWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdateClientRegistrationResponse, error) {
+	rsp, err := c.UpdateClientRegistrationWithBody(ctx, tenantID, clientID, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateClientRegistrationResponse(rsp)
+}
+
+// UpdateClientRegistrationWithResponse Replace a registered client's metadata (RFC 7592)
+//
+// Replaces the client's metadata with the body (fields left out are cleared or
+// take their defaults), under the same rules and policy as registration. The
+// body carries `client_id`, equal to the client's; `client_secret`, if sent,
+// must be the client's current secret. `registration_access_token`,
+// `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+// are accepted and ignored, so a client may send back what it read. The type
+// never changes. The registration access token rotates: the answer carries the
+// new one and the old one stops working.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PUT /tenants/{tenantId}/register/{clientId} (the `UpdateClientRegistration` operationId).
+func (c *ClientWithResponses) UpdateClientRegistrationWithResponse(ctx context.Context, tenantID RegistrationTenantID, clientID ClientID, body UpdateClientRegistrationJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateClientRegistrationResponse, error) {
+	rsp, err := c.UpdateClientRegistration(ctx, tenantID, clientID, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdateClientRegistrationResponse(rsp)
 }
 
 // ParseListApplicationEventsAdminResponse parses an HTTP response from a ListApplicationEventsAdminWithResponse call
@@ -8676,6 +11622,907 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 	return response, nil
 }
 
+// ParseGetRegistrationPolicyResponse parses an HTTP response from a GetRegistrationPolicyWithResponse call
+func ParseGetRegistrationPolicyResponse(rsp *http.Response) (*GetRegistrationPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetRegistrationPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RegistrationPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers GetRegistrationPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers GetRegistrationPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers GetRegistrationPolicyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePutRegistrationPolicyResponse parses an HTTP response from a PutRegistrationPolicyWithResponse call
+func ParsePutRegistrationPolicyResponse(rsp *http.Response) (*PutRegistrationPolicyResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PutRegistrationPolicyResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RegistrationPolicy
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers PutRegistrationPolicyResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers PutRegistrationPolicyResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers PutRegistrationPolicyResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListRegistrationTokensResponse parses an HTTP response from a ListRegistrationTokensWithResponse call
+func ParseListRegistrationTokensResponse(rsp *http.Response) (*ListRegistrationTokensResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListRegistrationTokensResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest InitialAccessTokenList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ListRegistrationTokensResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListRegistrationTokensResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ListRegistrationTokensResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseCreateRegistrationTokenResponse parses an HTTP response from a CreateRegistrationTokenWithResponse call
+func ParseCreateRegistrationTokenResponse(rsp *http.Response) (*CreateRegistrationTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CreateRegistrationTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest InitialAccessTokenIssued
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers CreateRegistrationTokenResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers CreateRegistrationTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers CreateRegistrationTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeRegistrationTokenResponse parses an HTTP response from a RevokeRegistrationTokenWithResponse call
+func ParseRevokeRegistrationTokenResponse(rsp *http.Response) (*RevokeRegistrationTokenResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeRegistrationTokenResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest BadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RegistrationTokenNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RevokeRegistrationTokenResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevokeRegistrationTokenResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RevokeRegistrationTokenResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRegisterClientResponse parses an HTTP response from a RegisterClientWithResponse call
+func ParseRegisterClientResponse(rsp *http.Response) (*RegisterClientResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RegisterClientResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 201:
+		var dest ClientInformation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON201 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RegistrationBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RegistrationUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RegistrationForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest RegistrationPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest RegistrationUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RegistrationTooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RegistrationInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RegistrationServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers RegisterClientResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers RegisterClientResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers RegisterClientResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseDeleteClientRegistrationResponse parses an HTTP response from a DeleteClientRegistrationWithResponse call
+func ParseDeleteClientRegistrationResponse(rsp *http.Response) (*DeleteClientRegistrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &DeleteClientRegistrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 204:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RegistrationBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RegistrationUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RegistrationTooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RegistrationInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RegistrationServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers DeleteClientRegistrationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers DeleteClientRegistrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers DeleteClientRegistrationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseReadClientRegistrationResponse parses an HTTP response from a ReadClientRegistrationWithResponse call
+func ParseReadClientRegistrationResponse(rsp *http.Response) (*ReadClientRegistrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ReadClientRegistrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClientInformation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RegistrationBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RegistrationUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RegistrationTooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RegistrationInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RegistrationServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ReadClientRegistrationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ReadClientRegistrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers ReadClientRegistrationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseUpdateClientRegistrationResponse parses an HTTP response from a UpdateClientRegistrationWithResponse call
+func ParseUpdateClientRegistrationResponse(rsp *http.Response) (*UpdateClientRegistrationResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdateClientRegistrationResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ClientInformation
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RegistrationBadRequest
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RegistrationUnauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RegistrationForbidden
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest RegistrationPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest RegistrationUnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RegistrationTooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RegistrationInternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest RegistrationServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers UpdateClientRegistrationResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdateClientRegistrationResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 503:
+		var headers UpdateClientRegistrationResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
@@ -8735,6 +12582,33 @@ type ServerInterface interface {
 	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
 	// (GET /internal/cors)
 	CheckCORSOrigin(ctx echo.Context, params CheckCORSOriginParams) error
+	// GetRegistrationPolicy The tenant's registration policy
+	// (GET /registration-policy)
+	GetRegistrationPolicy(ctx echo.Context) error
+	// PutRegistrationPolicy Change the tenant's registration policy
+	// (PUT /registration-policy)
+	PutRegistrationPolicy(ctx echo.Context) error
+	// ListRegistrationTokens List the tenant's initial access tokens
+	// (GET /registration-tokens)
+	ListRegistrationTokens(ctx echo.Context) error
+	// CreateRegistrationToken Issue an initial access token
+	// (POST /registration-tokens)
+	CreateRegistrationToken(ctx echo.Context) error
+	// RevokeRegistrationToken Revoke an initial access token
+	// (DELETE /registration-tokens/{tokenId})
+	RevokeRegistrationToken(ctx echo.Context, tokenID RegistrationTokenID) error
+	// RegisterClient Register a client (RFC 7591 dynamic client registration)
+	// (POST /tenants/{tenantId}/register)
+	RegisterClient(ctx echo.Context, tenantID RegistrationTenantID) error
+	// DeleteClientRegistration Delete a registered client (RFC 7592)
+	// (DELETE /tenants/{tenantId}/register/{clientId})
+	DeleteClientRegistration(ctx echo.Context, tenantID RegistrationTenantID, clientID ClientID) error
+	// ReadClientRegistration Read a registered client (RFC 7592)
+	// (GET /tenants/{tenantId}/register/{clientId})
+	ReadClientRegistration(ctx echo.Context, tenantID RegistrationTenantID, clientID ClientID) error
+	// UpdateClientRegistration Replace a registered client's metadata (RFC 7592)
+	// (PUT /tenants/{tenantId}/register/{clientId})
+	UpdateClientRegistration(ctx echo.Context, tenantID RegistrationTenantID, clientID ClientID) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -9331,6 +13205,146 @@ func (w *ServerInterfaceWrapper) CheckCORSOrigin(ctx echo.Context) error {
 	return err
 }
 
+// GetRegistrationPolicy converts echo context to params.
+func (w *ServerInterfaceWrapper) GetRegistrationPolicy(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetRegistrationPolicy(ctx)
+	return err
+}
+
+// PutRegistrationPolicy converts echo context to params.
+func (w *ServerInterfaceWrapper) PutRegistrationPolicy(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PutRegistrationPolicy(ctx)
+	return err
+}
+
+// ListRegistrationTokens converts echo context to params.
+func (w *ServerInterfaceWrapper) ListRegistrationTokens(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListRegistrationTokens(ctx)
+	return err
+}
+
+// CreateRegistrationToken converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateRegistrationToken(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateRegistrationToken(ctx)
+	return err
+}
+
+// RevokeRegistrationToken converts echo context to params.
+func (w *ServerInterfaceWrapper) RevokeRegistrationToken(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tokenId" -------------
+	var tokenID RegistrationTokenID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tokenId", ctx.Param("tokenId"), &tokenID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "uuid", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tokenId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RevokeRegistrationToken(ctx, tokenID)
+	return err
+}
+
+// RegisterClient converts echo context to params.
+func (w *ServerInterfaceWrapper) RegisterClient(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenantId" -------------
+	var tenantID RegistrationTenantID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenantId", ctx.Param("tenantId"), &tenantID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegisterClient(ctx, tenantID)
+	return err
+}
+
+// DeleteClientRegistration converts echo context to params.
+func (w *ServerInterfaceWrapper) DeleteClientRegistration(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenantId" -------------
+	var tenantID RegistrationTenantID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenantId", ctx.Param("tenantId"), &tenantID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// ------------- Path parameter "clientId" -------------
+	var clientID ClientID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "clientId", ctx.Param("clientId"), &clientID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter clientId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DeleteClientRegistration(ctx, tenantID, clientID)
+	return err
+}
+
+// ReadClientRegistration converts echo context to params.
+func (w *ServerInterfaceWrapper) ReadClientRegistration(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenantId" -------------
+	var tenantID RegistrationTenantID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenantId", ctx.Param("tenantId"), &tenantID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// ------------- Path parameter "clientId" -------------
+	var clientID ClientID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "clientId", ctx.Param("clientId"), &clientID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter clientId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReadClientRegistration(ctx, tenantID, clientID)
+	return err
+}
+
+// UpdateClientRegistration converts echo context to params.
+func (w *ServerInterfaceWrapper) UpdateClientRegistration(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "tenantId" -------------
+	var tenantID RegistrationTenantID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "tenantId", ctx.Param("tenantId"), &tenantID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter tenantId: %s", err))
+	}
+
+	// ------------- Path parameter "clientId" -------------
+	var clientID ClientID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "clientId", ctx.Param("clientId"), &clientID, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter clientId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.UpdateClientRegistration(ctx, tenantID, clientID)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -9397,6 +13411,15 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/internal/clients/:clientId", wrapper.LookupClient, options.OperationMiddlewares["lookupClient"]...)
 	router.POST(options.BaseURL+"/internal/clients/:clientId/verify", wrapper.VerifyClientSecret, options.OperationMiddlewares["verifyClientSecret"]...)
 	router.GET(options.BaseURL+"/internal/cors", wrapper.CheckCORSOrigin, options.OperationMiddlewares["checkCORSOrigin"]...)
+	router.POST(options.BaseURL+"/tenants/:tenantId/register", wrapper.RegisterClient, options.OperationMiddlewares["registerClient"]...)
+	router.DELETE(options.BaseURL+"/tenants/:tenantId/register/:clientId", wrapper.DeleteClientRegistration, options.OperationMiddlewares["deleteClientRegistration"]...)
+	router.GET(options.BaseURL+"/tenants/:tenantId/register/:clientId", wrapper.ReadClientRegistration, options.OperationMiddlewares["readClientRegistration"]...)
+	router.PUT(options.BaseURL+"/tenants/:tenantId/register/:clientId", wrapper.UpdateClientRegistration, options.OperationMiddlewares["updateClientRegistration"]...)
+	router.GET(options.BaseURL+"/registration-tokens", wrapper.ListRegistrationTokens, options.OperationMiddlewares["listRegistrationTokens"]...)
+	router.POST(options.BaseURL+"/registration-tokens", wrapper.CreateRegistrationToken, options.OperationMiddlewares["createRegistrationToken"]...)
+	router.DELETE(options.BaseURL+"/registration-tokens/:tokenId", wrapper.RevokeRegistrationToken, options.OperationMiddlewares["revokeRegistrationToken"]...)
+	router.GET(options.BaseURL+"/registration-policy", wrapper.GetRegistrationPolicy, options.OperationMiddlewares["getRegistrationPolicy"]...)
+	router.PUT(options.BaseURL+"/registration-policy", wrapper.PutRegistrationPolicy, options.OperationMiddlewares["putRegistrationPolicy"]...)
 
 }
 
@@ -9413,6 +13436,45 @@ type NotFoundJSONResponse Error
 type PayloadTooLargeJSONResponse Error
 
 type PreconditionFailedJSONResponse Error
+
+type RegistrationBadRequestJSONResponse RegistrationError
+
+type RegistrationForbiddenJSONResponse RegistrationError
+
+type RegistrationInternalErrorJSONResponse RegistrationError
+
+type RegistrationPayloadTooLargeJSONResponse RegistrationError
+
+type RegistrationServiceUnavailableResponseHeaders struct {
+	RetryAfter *int
+}
+type RegistrationServiceUnavailableJSONResponse struct {
+	Body RegistrationError
+
+	Headers RegistrationServiceUnavailableResponseHeaders
+}
+
+type RegistrationTokenNotFoundJSONResponse Error
+
+type RegistrationTooManyRequestsResponseHeaders struct {
+	RetryAfter *int
+}
+type RegistrationTooManyRequestsJSONResponse struct {
+	Body RegistrationError
+
+	Headers RegistrationTooManyRequestsResponseHeaders
+}
+
+type RegistrationUnauthorizedResponseHeaders struct {
+	WWWAuthenticate *string
+}
+type RegistrationUnauthorizedJSONResponse struct {
+	Body RegistrationError
+
+	Headers RegistrationUnauthorizedResponseHeaders
+}
+
+type RegistrationUnsupportedMediaTypeJSONResponse RegistrationError
 
 type ServiceUnavailableResponseHeaders struct {
 	RetryAfter *int
@@ -12184,6 +16246,1090 @@ func (response CheckCORSOrigin503JSONResponse) VisitCheckCORSOriginResponse(w ht
 	return err
 }
 
+type GetRegistrationPolicyRequestObject struct {
+}
+
+type GetRegistrationPolicyResponseObject interface {
+	VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error
+}
+
+type GetRegistrationPolicy200JSONResponse RegistrationPolicy
+
+func (response GetRegistrationPolicy200JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRegistrationPolicy401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response GetRegistrationPolicy401JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRegistrationPolicy429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response GetRegistrationPolicy429JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRegistrationPolicy500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response GetRegistrationPolicy500JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRegistrationPolicy503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response GetRegistrationPolicy503JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicyRequestObject struct {
+	Body *PutRegistrationPolicyJSONRequestBody
+}
+
+type PutRegistrationPolicyResponseObject interface {
+	VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error
+}
+
+type PutRegistrationPolicy200JSONResponse RegistrationPolicy
+
+func (response PutRegistrationPolicy200JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response PutRegistrationPolicy400JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response PutRegistrationPolicy401JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response PutRegistrationPolicy413JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response PutRegistrationPolicy415JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response PutRegistrationPolicy429JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response PutRegistrationPolicy500JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type PutRegistrationPolicy503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response PutRegistrationPolicy503JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRegistrationTokensRequestObject struct {
+}
+
+type ListRegistrationTokensResponseObject interface {
+	VisitListRegistrationTokensResponse(w http.ResponseWriter) error
+}
+
+type ListRegistrationTokens200JSONResponse InitialAccessTokenList
+
+func (response ListRegistrationTokens200JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRegistrationTokens401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ListRegistrationTokens401JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRegistrationTokens429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ListRegistrationTokens429JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRegistrationTokens500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ListRegistrationTokens500JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRegistrationTokens503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ListRegistrationTokens503JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationTokenRequestObject struct {
+	Body *CreateRegistrationTokenJSONRequestBody
+}
+
+type CreateRegistrationTokenResponseObject interface {
+	VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error
+}
+
+type CreateRegistrationToken201JSONResponse InitialAccessTokenIssued
+
+func (response CreateRegistrationToken201JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response CreateRegistrationToken400JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response CreateRegistrationToken401JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CreateRegistrationToken413JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken415JSONResponse struct {
+	UnsupportedMediaTypeJSONResponse
+}
+
+func (response CreateRegistrationToken415JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response CreateRegistrationToken429JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response CreateRegistrationToken500JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CreateRegistrationToken503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response CreateRegistrationToken503JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationTokenRequestObject struct {
+	TokenID RegistrationTokenID `json:"tokenId"`
+}
+
+type RevokeRegistrationTokenResponseObject interface {
+	VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error
+}
+
+type RevokeRegistrationToken204Response struct {
+}
+
+func (response RevokeRegistrationToken204Response) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type RevokeRegistrationToken400JSONResponse struct{ BadRequestJSONResponse }
+
+func (response RevokeRegistrationToken400JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationToken401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response RevokeRegistrationToken401JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationToken404JSONResponse struct {
+	RegistrationTokenNotFoundJSONResponse
+}
+
+func (response RevokeRegistrationToken404JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationToken429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response RevokeRegistrationToken429JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationToken500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response RevokeRegistrationToken500JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationToken503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response RevokeRegistrationToken503JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClientRequestObject struct {
+	TenantID RegistrationTenantID `json:"tenantId"`
+	Body     *RegisterClientJSONRequestBody
+}
+
+type RegisterClientResponseObject interface {
+	VisitRegisterClientResponse(w http.ResponseWriter) error
+}
+
+type RegisterClient201JSONResponse ClientInformation
+
+func (response RegisterClient201JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(201)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient400JSONResponse struct {
+	RegistrationBadRequestJSONResponse
+}
+
+func (response RegisterClient400JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient401JSONResponse struct {
+	RegistrationUnauthorizedJSONResponse
+}
+
+func (response RegisterClient401JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient403JSONResponse struct {
+	RegistrationForbiddenJSONResponse
+}
+
+func (response RegisterClient403JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient413JSONResponse struct {
+	RegistrationPayloadTooLargeJSONResponse
+}
+
+func (response RegisterClient413JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient415JSONResponse struct {
+	RegistrationUnsupportedMediaTypeJSONResponse
+}
+
+func (response RegisterClient415JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient429JSONResponse struct {
+	RegistrationTooManyRequestsJSONResponse
+}
+
+func (response RegisterClient429JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient500JSONResponse struct {
+	RegistrationInternalErrorJSONResponse
+}
+
+func (response RegisterClient500JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RegisterClient503JSONResponse struct {
+	RegistrationServiceUnavailableJSONResponse
+}
+
+func (response RegisterClient503JSONResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteClientRegistrationRequestObject struct {
+	TenantID RegistrationTenantID `json:"tenantId"`
+	ClientID ClientID             `json:"clientId"`
+}
+
+type DeleteClientRegistrationResponseObject interface {
+	VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error
+}
+
+type DeleteClientRegistration204Response struct {
+}
+
+func (response DeleteClientRegistration204Response) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+	w.WriteHeader(204)
+	return nil
+}
+
+type DeleteClientRegistration400JSONResponse struct {
+	RegistrationBadRequestJSONResponse
+}
+
+func (response DeleteClientRegistration400JSONResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteClientRegistration401JSONResponse struct {
+	RegistrationUnauthorizedJSONResponse
+}
+
+func (response DeleteClientRegistration401JSONResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteClientRegistration429JSONResponse struct {
+	RegistrationTooManyRequestsJSONResponse
+}
+
+func (response DeleteClientRegistration429JSONResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteClientRegistration500JSONResponse struct {
+	RegistrationInternalErrorJSONResponse
+}
+
+func (response DeleteClientRegistration500JSONResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteClientRegistration503JSONResponse struct {
+	RegistrationServiceUnavailableJSONResponse
+}
+
+func (response DeleteClientRegistration503JSONResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistrationRequestObject struct {
+	TenantID RegistrationTenantID `json:"tenantId"`
+	ClientID ClientID             `json:"clientId"`
+}
+
+type ReadClientRegistrationResponseObject interface {
+	VisitReadClientRegistrationResponse(w http.ResponseWriter) error
+}
+
+type ReadClientRegistration200JSONResponse ClientInformation
+
+func (response ReadClientRegistration200JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistration400JSONResponse struct {
+	RegistrationBadRequestJSONResponse
+}
+
+func (response ReadClientRegistration400JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistration401JSONResponse struct {
+	RegistrationUnauthorizedJSONResponse
+}
+
+func (response ReadClientRegistration401JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistration429JSONResponse struct {
+	RegistrationTooManyRequestsJSONResponse
+}
+
+func (response ReadClientRegistration429JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistration500JSONResponse struct {
+	RegistrationInternalErrorJSONResponse
+}
+
+func (response ReadClientRegistration500JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistration503JSONResponse struct {
+	RegistrationServiceUnavailableJSONResponse
+}
+
+func (response ReadClientRegistration503JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistrationRequestObject struct {
+	TenantID RegistrationTenantID `json:"tenantId"`
+	ClientID ClientID             `json:"clientId"`
+	Body     *UpdateClientRegistrationJSONRequestBody
+}
+
+type UpdateClientRegistrationResponseObject interface {
+	VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error
+}
+
+type UpdateClientRegistration200JSONResponse ClientInformation
+
+func (response UpdateClientRegistration200JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration400JSONResponse struct {
+	RegistrationBadRequestJSONResponse
+}
+
+func (response UpdateClientRegistration400JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(400)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration401JSONResponse struct {
+	RegistrationUnauthorizedJSONResponse
+}
+
+func (response UpdateClientRegistration401JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration403JSONResponse struct {
+	RegistrationForbiddenJSONResponse
+}
+
+func (response UpdateClientRegistration403JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(403)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration413JSONResponse struct {
+	RegistrationPayloadTooLargeJSONResponse
+}
+
+func (response UpdateClientRegistration413JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration415JSONResponse struct {
+	RegistrationUnsupportedMediaTypeJSONResponse
+}
+
+func (response UpdateClientRegistration415JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(415)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration429JSONResponse struct {
+	RegistrationTooManyRequestsJSONResponse
+}
+
+func (response UpdateClientRegistration429JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration500JSONResponse struct {
+	RegistrationInternalErrorJSONResponse
+}
+
+func (response UpdateClientRegistration500JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration503JSONResponse struct {
+	RegistrationServiceUnavailableJSONResponse
+}
+
+func (response UpdateClientRegistration503JSONResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
@@ -12243,6 +17389,33 @@ type StrictServerInterface interface {
 	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
 	// (GET /internal/cors)
 	CheckCORSOrigin(ctx context.Context, request CheckCORSOriginRequestObject) (CheckCORSOriginResponseObject, error)
+	// GetRegistrationPolicy The tenant's registration policy
+	// (GET /registration-policy)
+	GetRegistrationPolicy(ctx context.Context, request GetRegistrationPolicyRequestObject) (GetRegistrationPolicyResponseObject, error)
+	// PutRegistrationPolicy Change the tenant's registration policy
+	// (PUT /registration-policy)
+	PutRegistrationPolicy(ctx context.Context, request PutRegistrationPolicyRequestObject) (PutRegistrationPolicyResponseObject, error)
+	// ListRegistrationTokens List the tenant's initial access tokens
+	// (GET /registration-tokens)
+	ListRegistrationTokens(ctx context.Context, request ListRegistrationTokensRequestObject) (ListRegistrationTokensResponseObject, error)
+	// CreateRegistrationToken Issue an initial access token
+	// (POST /registration-tokens)
+	CreateRegistrationToken(ctx context.Context, request CreateRegistrationTokenRequestObject) (CreateRegistrationTokenResponseObject, error)
+	// RevokeRegistrationToken Revoke an initial access token
+	// (DELETE /registration-tokens/{tokenId})
+	RevokeRegistrationToken(ctx context.Context, request RevokeRegistrationTokenRequestObject) (RevokeRegistrationTokenResponseObject, error)
+	// RegisterClient Register a client (RFC 7591 dynamic client registration)
+	// (POST /tenants/{tenantId}/register)
+	RegisterClient(ctx context.Context, request RegisterClientRequestObject) (RegisterClientResponseObject, error)
+	// DeleteClientRegistration Delete a registered client (RFC 7592)
+	// (DELETE /tenants/{tenantId}/register/{clientId})
+	DeleteClientRegistration(ctx context.Context, request DeleteClientRegistrationRequestObject) (DeleteClientRegistrationResponseObject, error)
+	// ReadClientRegistration Read a registered client (RFC 7592)
+	// (GET /tenants/{tenantId}/register/{clientId})
+	ReadClientRegistration(ctx context.Context, request ReadClientRegistrationRequestObject) (ReadClientRegistrationResponseObject, error)
+	// UpdateClientRegistration Replace a registered client's metadata (RFC 7592)
+	// (PUT /tenants/{tenantId}/register/{clientId})
+	UpdateClientRegistration(ctx context.Context, request UpdateClientRegistrationRequestObject) (UpdateClientRegistrationResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -12862,210 +18035,622 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 	return nil
 }
 
+// GetRegistrationPolicy operation middleware
+func (sh *strictHandler) GetRegistrationPolicy(ctx echo.Context) error {
+	var request GetRegistrationPolicyRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.GetRegistrationPolicy(ctx.Request().Context(), request.(GetRegistrationPolicyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "GetRegistrationPolicy")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(GetRegistrationPolicyResponseObject); ok {
+		return validResponse.VisitGetRegistrationPolicyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// PutRegistrationPolicy operation middleware
+func (sh *strictHandler) PutRegistrationPolicy(ctx echo.Context) error {
+	var request PutRegistrationPolicyRequestObject
+
+	var body PutRegistrationPolicyJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.PutRegistrationPolicy(ctx.Request().Context(), request.(PutRegistrationPolicyRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "PutRegistrationPolicy")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(PutRegistrationPolicyResponseObject); ok {
+		return validResponse.VisitPutRegistrationPolicyResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ListRegistrationTokens operation middleware
+func (sh *strictHandler) ListRegistrationTokens(ctx echo.Context) error {
+	var request ListRegistrationTokensRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ListRegistrationTokens(ctx.Request().Context(), request.(ListRegistrationTokensRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ListRegistrationTokens")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ListRegistrationTokensResponseObject); ok {
+		return validResponse.VisitListRegistrationTokensResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// CreateRegistrationToken operation middleware
+func (sh *strictHandler) CreateRegistrationToken(ctx echo.Context) error {
+	var request CreateRegistrationTokenRequestObject
+
+	var body CreateRegistrationTokenJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.CreateRegistrationToken(ctx.Request().Context(), request.(CreateRegistrationTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "CreateRegistrationToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(CreateRegistrationTokenResponseObject); ok {
+		return validResponse.VisitCreateRegistrationTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RevokeRegistrationToken operation middleware
+func (sh *strictHandler) RevokeRegistrationToken(ctx echo.Context, tokenID RegistrationTokenID) error {
+	var request RevokeRegistrationTokenRequestObject
+
+	request.TokenID = tokenID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RevokeRegistrationToken(ctx.Request().Context(), request.(RevokeRegistrationTokenRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RevokeRegistrationToken")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RevokeRegistrationTokenResponseObject); ok {
+		return validResponse.VisitRevokeRegistrationTokenResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// RegisterClient operation middleware
+func (sh *strictHandler) RegisterClient(ctx echo.Context, tenantID RegistrationTenantID) error {
+	var request RegisterClientRequestObject
+
+	request.TenantID = tenantID
+
+	var body RegisterClientJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.RegisterClient(ctx.Request().Context(), request.(RegisterClientRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "RegisterClient")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(RegisterClientResponseObject); ok {
+		return validResponse.VisitRegisterClientResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// DeleteClientRegistration operation middleware
+func (sh *strictHandler) DeleteClientRegistration(ctx echo.Context, tenantID RegistrationTenantID, clientID ClientID) error {
+	var request DeleteClientRegistrationRequestObject
+
+	request.TenantID = tenantID
+	request.ClientID = clientID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.DeleteClientRegistration(ctx.Request().Context(), request.(DeleteClientRegistrationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "DeleteClientRegistration")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(DeleteClientRegistrationResponseObject); ok {
+		return validResponse.VisitDeleteClientRegistrationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ReadClientRegistration operation middleware
+func (sh *strictHandler) ReadClientRegistration(ctx echo.Context, tenantID RegistrationTenantID, clientID ClientID) error {
+	var request ReadClientRegistrationRequestObject
+
+	request.TenantID = tenantID
+	request.ClientID = clientID
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ReadClientRegistration(ctx.Request().Context(), request.(ReadClientRegistrationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ReadClientRegistration")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ReadClientRegistrationResponseObject); ok {
+		return validResponse.VisitReadClientRegistrationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// UpdateClientRegistration operation middleware
+func (sh *strictHandler) UpdateClientRegistration(ctx echo.Context, tenantID RegistrationTenantID, clientID ClientID) error {
+	var request UpdateClientRegistrationRequestObject
+
+	request.TenantID = tenantID
+	request.ClientID = clientID
+
+	var body UpdateClientRegistrationJSONRequestBody
+	var err error
+	if binder, ok := ctx.Echo().Binder.(*echo.DefaultBinder); ok {
+		// A request validator built on kin-openapi's openapi3filter with
+		// KeepValidatedValue leaves the value it validated on the body. Bind
+		// that value, matching member names exactly, so the handler receives
+		// what was validated instead of a second, case-insensitive decode.
+		// Otherwise bind only the request body, so that path and query
+		// parameters are not also bound into the body struct.
+		if vb, ok := ctx.Request().Body.(interface{ ValidatedValue() any }); !ok || runtime.BindJSONValue(vb.ValidatedValue(), &body) != nil {
+			err = binder.BindBody(ctx, &body)
+		}
+	} else {
+		// A custom binder is installed on the Echo instance; defer to it
+		// entirely, since echo.Binder does not expose body-only binding and
+		// the binder may do more than decode (for example call ctx.Validate).
+		err = ctx.Bind(&body)
+	}
+	if err != nil {
+		return err
+	}
+	request.Body = &body
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.UpdateClientRegistration(ctx.Request().Context(), request.(UpdateClientRegistrationRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "UpdateClientRegistration")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(UpdateClientRegistrationResponseObject); ok {
+		return validResponse.VisitUpdateClientRegistrationResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9s4ti/+VVC6tyry/0/J8pZFrlt13U5yx93ZxnYmM9PqZ8IkJKFNAQoBWdFN+X32VzgHIMFFEiXb",
-	"nV5SNVMd2ySxHZz9/M7XViQnUymY0KrV/9piX+hkmjD498l0mvCIai7FqRRDHjOhOU3Mn9RsMqHpotVv",
-	"nZDI+xuh+TutoHVLkxkzz9OZHr9leizjVr8VJZwJfaVYlDJ9dU0Vj1pBK5JC08jM4ucW1x0aT7hQ/23n",
-	"043kpPVL0IpSRjWLfzAjwxP/TaMJ6/pPZQ9d8glr9Vv7vf2nnb29zv7B5V6v3zP/+3craMVMRSmfwkT7",
-	"rR9SOVcsJTFTN1pOyUyxmFwviJ1UJ2JCs5TQkdmnbitoseGQRZrfsksmqIjMfBQXo4S1ghY3i3w63Iue",
-	"06P9zrNhj3UO6dFh5wU9POjsX+/FveFB9ILt7Zln1StBrxMWt/o6nTHzizcyujE/D2miWNBKqNJvZcyH",
-	"fN26/SdXLz6RIznDrR5rPVX93V27cv+Tu4qPBIs7cqbN3gsKnzwxe+A2qhW0ZMpHXKz7lvlAymKesmj9",
-	"uBFNkmsa3ZiXVCSnZlg5ZYLHZJrKIYdd1tWNh1/pM7P9e3vsuoM/d8xWmb8u4EM+ubbu7gKfzN9wpT/Q",
-	"ESuS+HvByJSOGJFDn75VgcD93/d//vptyflPRKC/E8IrEBxNkvznk+k0lbeGLbamTMRcjJpS4nR2nfCo",
-	"dWeWyL7o01mqZNrqt9jix97Zr5K//fVk8Y73vry96C3e7v39y9uXcg7/fy35m9Mfp+aZd5N/ffnX4scX",
-	"ZUq+iMYsnsGxFbi18CmYzMdSMRKzhMGPXBGVvfcH4t6PQ+6WvHN6R/p/MHLf35bct6doe7Yv7YGXJnXQ",
-	"K0zKXYCH5LWncLg/0OiGiTJpkmv8NVEsveURa0iBU6l0iQDltEJ6dlPf8dFYJwuSsqlMNWFfzH9Y6q0W",
-	"/6K6KaNxvhA7NW8NjTWiObtephU1ujT3VFT+FKJ+JTWdTcyJlUT2lKVUy5Rw+CNIbkHYF640FyOCFLTx",
-	"UQAjSdiIRouOW4wleLtjb+CP3pbVbgR+Yvk+AGGby3YQpQe6M0zlpKPHrCOTuKMWSrPJPS/gB5Q8JbIV",
-	"1DBQgmKpICfaH346fbWzbL8m8ponrKMZnSy5dhezqbnTSqYEHy7vTCQn2Xao7OH+rjQXfz/fnQD2sL+7",
-	"u7f/rNvr9rp7hZ0rCdZsvfE29ktAfp0pTVI24kqz9I8lEr8bNH84Lpdd+39+3p/8eBj14he3f382fbOn",
-	"Lp/P/3XAzp/Ozo7kSe/63f7N3w5Hr5/9+u/oIWXzq1sm9GVKebJKZ3yiiDkWwm7BZeBdCfsbY/zQyJLh",
-	"bBobym0F5leg3C49bG+Msw3oLRpTMWI47JCzxLwKB2uU6nn5eEn71UfDxyQ8Vzx5o4fDGmD43t6PL/79",
-	"9O+Hn57/a/+ng7dH7559eHG+d3nwj6frN7hW1zsCUr0LvN2x9/o32Z1mizvacnF4D+9+MXT0QSY8WjTm",
-	"uMg8nygyhfcKTDZJ5JzFr2UKTEk7ltKA+a5iZ6OUCn25mMK+wMdkyv8X9vYqkjEKp2HK1PhKyxtmVDY7",
-	"SJQyO22V6QPb8sWkxBW34WDNWdX0JmLn7POMp96Yj+CQWU43ZidfiXgqudDvRbLIZrGMH13Aib7hSr+/",
-	"ZWlCp0UyupxLgoeuSDxLjVpHSSp1Rcu2D6FXplaS9vYuey9yYcK+THnKVFniHBasozE39Ng6uT6IraT6",
-	"qGql1F7/6IWzqGAmsEMvosN4j+0POz26d905jPbjznN2MDT0c/00ehY/Zy+GwCyWy/7qZKxE8IY5uO4N",
-	"96M91nlBn8Wdw2HvuvM8OjrqPI332d7wkD67ftGz1/YfLOXDxT9owkuG2eWY2Y0mXJFbeMDbXnttv1/X",
-	"v/J1BXrgdrPuDDmNGY1ZCnGEV5d0ZP5b1FANWRX1iluWKi7FMVFMxIRrcAgQLkh4Nuy8pToah0RLgjLN",
-	"/F2KZEH4kAh5LeMFYYliJOYxqLO4Ha1+a9B6Nmi10PsxoWYedgVKG6YBrOYsZpOp1EzoczZN6ALdZsX5",
-	"hmZpIZmPmSB6zBWhQs1ZSlJ4QxE9ZmTIU6XdH7SE3yk6YSTMRogWnZ/YIizO0Xy6MEUmZhNzyvCH3LDJ",
-	"pnwXtKY0pROm7R57rr+zl002G68IKe9W0+thPjqlepybvkUNxVCrI1+8QPni/jNlw1a/9R+7eehpF/+q",
-	"dovrAAsOJrpsUdkySJuW9dSQx+HOQy0PB3rYlVmHb926wtwjHBI5BEqapuyWy5mCYESXvJ/SzzNWXN9W",
-	"rmO73s8zli68BePs/OVN6Jc3TIz0uNU/2tsPWhMu3M97waprFS1+YovqQk/ITPDPM0Zu2IJMWUq40EzE",
-	"LCYS/DfgeqDk48ezl0b0XDOld/pGyjOdLsic63F+w27YYiCoiAmwAvM3Lsj+IRnLWeruas0l5UJpRmNw",
-	"EEXgG6IjykWXXI7ZQLgv41hUSD1mKY7AFUnZEMzq9mHvhSG2bLFXN2xxlTLzx3CnOxCv8Hz6JOxdP2UH",
-	"w6P9Ti/aZ53D6DnrvIh7tHMwPLw+ip7Gz9jzYdgl7XeS2EMlIGjNcEOeJCweCC4CogxvoZrodAFzFt6O",
-	"cUEu5nQ0Yin5eEZiyRQRUls+BY8mMZGCdXcGwp09cuv88EvsahkV7B8dlalgSrVmqfnm//l5MPiyv9cZ",
-	"DL48e/XL//+frVoSGQJjX3IJjOTIyN93SFFrhaaMxn34q5MKikxozDLRoM0x+m9yRZTmSULM7pkttFKH",
-	"tA/39kk4TVkkRcxBuxhSnrA4JHDsc66YOczw/wvJxMyZGbJauPe7JD9lEDmrj5HgKQ7EpscIspESpWnC",
-	"1p6iFZvLj+9p3Zm84ROua26rJhOpNAq/iVm6H/Q084VTgnvVJZ+4HsuZJlwHhCaJPcRJgV3t9Xr1vCeB",
-	"GZRmzSdGJu71zEsTLuyP2QIM7xixFFcg5c1silroMsmB+g7SjhUiCt1kXJA2RsZmyjANo8TBecnURsxO",
-	"PpyZp42exeKSiKlRpuqWmKlfq+SJd1Z7+8/XM9wLRtO6y3RKFetwoZhQHHy8Ch7sk6LMzOgalByuFTGT",
-	"RZ8hF4qEn8OBkCn8JRe8StNUK2SR4eewC/SY70fuWKvbhs+t+60XLJ0lJ4w2xhMF2kHorKKyStDIRKpV",
-	"CTI7a9URDmU6ocY4m814XMsCLzTV7DVPNKvRBYzqXXPPgItRbZgNQzslDEgYc4X/Jm33T2JEopB6ILLo",
-	"HxnKNIv57gBVhzZy7QKD5gPmnywOSMqUlqn5GJkJzRNz+gMR1gYTQdoVFRJrRdWfPqyhVvHN33MraQWt",
-	"0izrFOOgZSzF5rsJbIkrYr5TpIuCgbPkDpvBt9D/zBRRiU+ZmkqhMN/qBxobm48p7SIsTOhScsnur8qs",
-	"5Gs+UbNGDU7b3ED8ee+XPpnMlAaRYe8voWSY0tHEXNv2f+yYxaYpeB25AOvtKrWj27+8LOzdVh8v+mX9",
-	"T8ClobCY1rqP3Rk7VlM9U63+oWH/mms4ozOcOMknbulhlop+9EUK1qfTacpG/WkqrxM26ZeXetf0+F7B",
-	"XsGhVTmN/RpqH4m58kaHTcl1yuiNMhrrLGHHJMQ9CYGtKsJoNCZyOESqJrBLXTOjUymGCY+2JYOqsVeb",
-	"4XFM8JIZSxp1YmNcUxGxBKSie6nrUYr32SvrEakllkeYQk4AL3IC8C4VyeazjgZqFvEwZFBcMTA3w2yv",
-	"eYyWh2fVhNVJGA5ugzlXQuory+3CHUNJ5nUem83T9IaZD0SWSIw8uwtar2GcmImtiYYrb4KCMTvpVCaw",
-	"spSNuhCe6BY4h5oNhzxCnx64mpbQwyZfz4/6wL/r+VDwWqPbXpnew5w0uMcydyi5nmmS0OjGW5OuWTEc",
-	"1Jkw9hFN8Pvb33CbJUPQSDEXB1XvY2NNoBVLEqpZ6p+XeYmlV/jj0pu70act71sfV3KnelTk4LgbxE1p",
-	"3ZEWVvAwh1lc7jGeoeXoE7og1ww8DpzFXRJmyw0JagdDzpThX9b+sR97okgiR3ji76R+LWeY77TFYb+T",
-	"xZw9dHtwUGshowV0woWcpdam8Q/cMJIhDF572lt9O7+eh/lBvpOauIHWnWE+qfsf4DtJ1CwaF5ZhjwLM",
-	"s/SJyqZ+F7Q+0EUiaXwp5Ruajtg97p+jEHQ9f4mApe2Rt/wHf//tU1dayqsERlx661Z/MNv0PY8nWnWR",
-	"aCmJ+/q6za/O6GF1IOcdg28bwUULF4PQKGJTjTfjg+dteQ2372FUHusNioniImKGfsFTZK5p2zlFdo6z",
-	"3yFHM5YSeBb986vxBzXSeO4/g/zA9/MD9zeMZNNZd+R1i3hwjae0Yp377xQ4CvwwTmnhQAsXSB8fBb2l",
-	"PDFa4QMIR6MvsclUpjTlyYLM8o8fWy8yWhtsThTskSpLSx6xK++19UJzuyFz4ehdb7slpDh+EwlZnvXD",
-	"CsqICvQoGwOGa0Viquk1VYykfDQ2ptzcrZUONUtJeG5+6JyYH8Js2eSd1GNj+cypctRj9sILHXrvVa35",
-	"C/yO0U/mlGtyzYYyRVm94GJUMOf3awKAuccQ/AZSvqViYVmq2pb4pETfqGWHCrwtngAtbsye3YyCyKCa",
-	"XYEHdCmv2X6QjKvse1ZU5XtNxIg/y4chr5K8Rr4xwSO16wRpYijODE8g4UA1IbVHoqq9tVT1UbiEhXvJ",
-	"NrQ3xlQRTE6Jj8mIaUKJYHOIAtR4c1wyxBJ+1eSTuaa3V3W6uO83dbng8w9DKteMphBit2bYhCvFxSjI",
-	"3S+BW5axng230ulM6QqD+fTpU+dkpsdGk4+oZvWeZDtcNDYUKkaMtM9fn5Knz456JWfyD/ggbPl/DYpH",
-	"MWgF+Icrb4D/GrR03WGsSVlA0lKzKdQvxG9ZzCl4FbcjsQsmYpDYoLxRRcov+vQ1y8e9mpiBr6wftIbQ",
-	"Gn0413SOcirzVkdgFGJHWUduS6b3OEquIaywvKawC45o+8FSdkZdFDxPMXdhFe+TXfKO3Rrio2lqTE1q",
-	"4xpm56apnLJUc/Qf+3lWkI31fgju15Ve6fydu0qxyYeUAQ820qWYJS/irFrHd6eDIpfnva8e+tQ9d1dI",
-	"g68NBKvZNcSB52Pp7xbXxeu3NH3WqJuYxYTxmdJ9KqXYe5dkWcJ5FtaJqWYdSIptMEphZat3x79Hd3UJ",
-	"ck1P2L1QPd4sChqBTjqUacRQdwsx+S60ER8qjKi1QU1SiqZTqH9ExlrcgDtMuWtMisUEmdrpeuk+oU3y",
-	"43G4ExCqMNWOXC98a7N+UnluX5nYPo0ZpHiU8w0mdEGoJyYKZIeHveTwr6VMGIUzzCshKjSezhiZjzl4",
-	"wpf6yjlEq4VTv69ZZnLJlLgwWWFmWeLguqn9Or9RLttvHWX++Omni+zZu2o9x9oLDJkbbuoPd4Wr1SKP",
-	"do+L6b41RGSUVFynTzXxMaHXaA0PiTBcvbj2YtrwwT3n6DJUV5/mG3js4/kZ8GEMbK5+45155s7LZl39",
-	"+Hv72F0hgXX1O+f2QTetJZWryzZ+zpPEXA8bwwb5NZIyPiZTK9HW3LX6YznoPQDp2Hzc1eu/yEIVIOpf",
-	"+QnpddeL0TThRi8B7XFB6ESKUZmJPVFZvjwkHdGU2cSwW3nD4oFoF5IMbcq3HHpp9ZAsQPNscDVjscuN",
-	"s2PvHA+EJXLIIhFSMJf8Y5Vb5QJaPoc1uq9wGf3lLAI8gf1O79kDnIDOJWgjuVlT6b+h7M1eXK5iwV65",
-	"8F9oiDGkSRLWyq88c3tlXhPVRM6FKu/02myl9Ru4WE/B1WwHP0nm51aOqIAJNLZky1+Op0kGLtXCnV2N",
-	"QuSzl5w55XzQXT1f/nsy2ddBi+pgRcLViJo8E0Ve/8oikIs+fA58DugmRjcsTT54uruV0yW7oJibpXPN",
-	"F7JTXWmzuQSkLW3Bs4LMxx1C4xgToIOBCN0+h0ZxD5qr8wGxWVM2qeuRzY2XbEhniQbXS1hTJxI2n/kx",
-	"cDYMNVgBYMuapWDbmynb6++85raeeQdoTg0TWUtF6oTHx2TPbMne/nPDSMOTzr9p5397nRfdq//bMedr",
-	"lmpzSLggYQdzKkJI7OpYvTAMbK51mbXWl7NvlIh3T/XxT6WnbC7ct6ULK4Tbje5DyU21ElhgRZb/8zqF",
-	"xldRzsQKh6rhWagylMrJjkGHcNnCXOfZzqgwFCZ/sHd08BSTgF1O8NOD3rP9Yl7w0141Mbgg+u9rPL/m",
-	"X1hMqCYgKsBPU+Bf1oLutlYK7Pqj9lKTS8Y28nzkaGsF+YaX+CHEuhXjZcG9RjzWJfCe5PyvT2wNCChJ",
-	"Syz9ApMciBKXtBnNdvfKPLBhVdDq/fQLHwqD15Y+VGDHoJSyKF8LkGJfW1yzidrggPIzbdE0paDJ+jhT",
-	"X1epohB2KWTKDmWSyPkxmVIF+S5UkRBrhMIHqUGqZvL6hFXYjDXk9MFVlGygbF1CYRBLMPCDzokuOUFD",
-	"xnDVUMySJHTP3DA2NdTHUyzs6JJzRuOOucIDYZ8x9lWmgcCmss8zmri6wGiWpubj8H6QFRNltSa/icp1",
-	"2kR4AGd6DNdutmfHjTeqW7yHdRUsFWfugwxaa2v+zh28Wy11ibJ6/7MCnlnZsRXO2GxI0p4p5im2cB8z",
-	"zXZnsxlt4pfdctG/rX/1sW5RnT/1N7xKq32sDzm04eyYb/TdlfpN9vfBfaK/6ez1IzBs0h6W7YudDZn4",
-	"Izott5Ury+2gx5IuzqbZOAKJ1s2qAwJDbTFlGMixKqPa7JTuViuyLqOjBEThW/xhn0RUoD6aOebbmCTf",
-	"UTxmZfxJKGFGXxi+a8zs8utgu3YQ8zh1uID+R47Jh59OX6FiOBCh1RpDY6nVgDtl5j0l14hLd2wzXpiV",
-	"c+5LxpCwFYCl+juL6RdkUJy/rCjWW2VsfeJ6fJF5XjYmDADlKWrly/w4XsAaH9nA9donaizngnAxED7a",
-	"iNmngCgt04oFDOk1ZEzVuGzfbgYot8b/X6XZX9Z4rqnycjYCjBdxrXIPFqjr/gqxpOmkYO0Uh/ibnJdp",
-	"TaZ1O+lCfsofkqJzpUiDXZ/4aiFma6CLilRYi21UIcbT9+cX50zNkjqjHzGUVmcmoLoASQkRTbBUbppQ",
-	"beTXE0VOPpxhRihWtuY1IcWEhbKWWra47UzqjG3EZPmQIT/Vu24yTDdDAeDM8rGbCDIpuAEjqtmcLggT",
-	"mITC67KbKuhSy7aIZ2U7rpwfBlc3LCZ5LKTBjgQlg7upmV1vzTUMNvpwV3Uc5b0ZaZ/AYyCAlFvwTBU9",
-	"pfcDy3LeJncl7vGtJWI5d0vxeEP0nJV240tX+46zUbA5EA9ancHzwGbbfXN91s66CMjlTXsre2VzG6QI",
-	"Ula7Ti/wZg8jMGuPxlhAbsx6UCRAJlzsHz1ttsDfKECzOtAu54Kldex1BeiqdwWqAGtLd9CJtdIWmt2r",
-	"ijHrrWuyjY8RyLeBej/GnheKV2P2Fa5eDOPnwfs8oO/C+AXyK/DNut2tFWOeO7MkwuI4ZUphFAo8IDUo",
-	"RE8USfiQRYsoYRYPl7QxCtELSAzhukjvlHjycnTxjONmhFT/bMl3c1hDXRP65Qw/t4dRMfdTlfe+LLos",
-	"yyKV1sahKuGnjfGmfdOtt1+3hqxAujilV7csXWAifQY2hMAKkDYD0EjXCSMTGo25YMRIKge94K0VvIgD",
-	"EWIOfEgUXZA5rFaSWHZJaOYDJflcQ/g8xDR16310r9EU7+D569OBeHF49IzYPHQbKajz4ru0+9rNnoO9",
-	"lEoxItIivdik8+KGbwrHUdleVr+9F9Xd65OwBJthtqNQ2wBpJtVqe/NcVuxrfpiAhgTwBvbmw5v1YAgZ",
-	"wsESYARIbZHyakLFwirdyjybUOWUcJhoPTCbebsO7SvIarzzElnzy/q6AviMXwsFlFKtwHO/dqXrFZik",
-	"KgZL/YmtvK4nUDPFhDEGyZSlSkK2MKGREQuPQUA1vPO1TDGsT7Mq1VnKVECkYIQJnSLWXwX4JGgW4Xxt",
-	"nn7lyv/L3MxDI/i6vH7DYkLRRElnHoT/7NjSv85ZHBIsEdpBi90efHH/VmNoV1yctsalblJ/u7z8QPAB",
-	"uG+FcRDvpprJgGUyNQQwlqkmFr3XCa0bLkCAWd5UXMhSEJ2qG6082MfzMyLohNtk05XDNIbkWRcKXgpe",
-	"kWcJwuZkmx44jlunAwDqfR1SFCsLd9tEpJRKWTJSoxVydEynUyZsdrFzNGQQ8DlUvod45cFgWTvhyu/Q",
-	"lP0SMXMsStYsHcE/rB8Cc27yn22+b55NeeVKOLxfpcxsECu52fI5VkjEItivTf6nEaCKyRTqplI2Cq2r",
-	"wqug1oolQ9KGhQQur7hhmUB1YkXk/A3NzAxA/+uKhIGxoxBb1GB9XDKx8Gtsjh5ftRmTO4Wv1XG5DMn/",
-	"69YMybdtNrRcVtZW7K9Jz15zt28dyG4ZTtg3MfBLSHGBu3P5WS295vV5Nq5vRcMMG2QY98mtkUnMUmcw",
-	"rEmrabBd9Qv2KaiyZAvI9rVOHag7cuikUXcDENUUK6/bftq/dtcDi/sTRtMyUmZDDPOg+thsCdr5nW3s",
-	"sXymtph7xVRnQjG91UR/KZ8O7vLSw8nsmyVnU+NxKKpMAXr8p1SPCRc2xOQqVNuhr+CFO7Z0I0MNNz+i",
-	"kgNodMt1wzp6cMh9tWKOK2u/WEd/YFSsuUxjtV4p3VgNrd3ybIJ1e1/w01V1GkHgsMnH8zf1Jv+PF+/f",
-	"kU/smvzEFuSClbTCVZTSnbMk6dwIORe7v85vVBdKsovWfO+wLozpeeqqrEUq3UE/CXHnZhQzdZyDY6ez",
-	"hClgLdnJhhuQeLGLQY2fouHLTZbqey56VSb7jk5qNVEAqp0yOU3MFYjkSHDFAhtEMwQnRZbKB7oDV9pC",
-	"s03pCCVzvp5yS6gNM2nf567UUrrd+/MLG71RxBrACHm4LIqTykkeNe1b3NUJ6+/ujqXSP/eNXfJLGBAh",
-	"gQ/AP+Y8iSOaxl1ygXFCYQRxwgGr3IyZkogqFgxEjBnLBJKQUzYxSmAZwnVtr4rN6OEhiKDg1a3JJfAu",
-	"QUCMCDfCh7AvNNLJArI6ZTLTDDbLsZfCzh2TEJZgrHujqZofQkNGlCRSTqEvhdl/0s760AXk535/75eA",
-	"JDKiifnjzrFzfbcxgr5TQCLHsASYoDMF9nrKb42iZH7CU7bIZmogQr9BHp1O+5nYCRGL4vn+0f5GJ1do",
-	"ErLhlfZk8/3PUmqqGQbkPfTblam7Jf2tWemBQMClb1J34IoqLzaplShVYgKg6MICTrZ7tmxTYWElNaI0",
-	"YjtZEQJ5/vSw1yssAH7jzX7/6EVp8r1aMPWKBL1wQZTS3Kc0Yh3FjIqhWUzAA6hqS+lrPZrFDjWETYzJ",
-	"3oTCLAq4GMp6j5hFAZ8wTWOqKVbPOVJAW5Mrm8aDAsOikpUprRFIxIYGUKnd1LKSZqXlVBkt6oaLkV9G",
-	"voZql7Wvaja1ca2OVMBWhyL3oZxBBlRqrPtUBZDvxJIkI106pWX/mWtf+A1q6w823Ye8o9bXzZHj1yPA",
-	"+xqsByoPu1/MZq9TaC35o5encUqTd2k2y2gyfLSQ1ZRvvCBUkMzd7lqOdO+Ri7RF7pGZYLIoVpp5tx9L",
-	"YHmxhxNmVemMrrutQv+5qpGW9ZRr6DQo7HZJBtYSQL1R72WTlHICbblZn8wUAmqjXevHqDEwjHXl/nMM",
-	"AmrZMxEbiKwRibEZ0TmoCNfFBL2sQRtNkqKbMG9EWr5Il9Wk1BreAsDZ1ttaizvzxMHO0MR3pub99z2P",
-	"Zr0n02vVv2SOL1nElXXmbqCNRHIyYfXZSYtjcsOmOm9cFNshijfknN1yNsfEpdO//U9nr3e43yxiGntT",
-	"rvEe2BMFMHZvYJffg1uW7Vhxv/K/rmZf2RTqyBdbDG6n5TVOsnQJf5g9vSTNb0t2tFEDrMZADR6cuFWM",
-	"HqPAs5bN+I7VVSdWn6yYt35cWQzmJwuudB5BvlNgsTBA0YWQPtCDT6ozAU6Uq6yNO/ibrrIleQGULPcE",
-	"TbH8FS8EfTWU6RVuQ5HoS5+tnO+ta5a5PFXTkmYZP8pD2rZUe+98TZxM9RBRfZmlXC8uwKqEo0NEw5OZ",
-	"Huc/vXaKyo+fLltVufrjp0vSPr/YP3pKZEpemX/soIOi5LkA0Zt2yWlC+UT1vZxLyJofiBLQ505gQ0SQ",
-	"Uw9uffOrVCZMhaQNYvLYhYuwSwAEjQYiE1IZ0L7a6ZIzQWJ2yxI5nSCCaMzc2/amdZxMuQyN2S20AsRL",
-	"EG9oepuNhk3Jz91YxIgLyK2pYZNbzD9tR5jTf0rBLDC8XmSbQjSjk0p9YOvcZkWjkWQTO3fJ+ykTZy/J",
-	"qRSCRboGEhDa1hTFtu10huO7Yfu2WNrr1qTAA2Z1jAAS/20jkqJ4dX7Cgfh4foYv+c6rwDbuUIEDHsNn",
-	"EHHJGqVGB5lLojSbqu5ADASm7oCzK0cztNiahrpWEZPHMbnCxcJZPlE+fUWG5GAmGSlB2bxWlsTggS4p",
-	"ZajLodF5sLtfPggXmMM1mnE1Bm3JuuMs2igkNLQPe4c73uowMWlMgaLQWazGdMpIOwSHf7jTLy/RZS9h",
-	"QlIlUSnI1nP++pTU5Bgtz1UKvASnDPqlNjfDtabBO5DwiAnFPMI28jnlTNN04aUftE6mU4JUbJ2pJx/O",
-	"WkHL9sQzUqvb6/YgvXTKBJ1yYzZ1e92DFhTMj4EX7cKV3vUJfPdrIf53t5sH6UbLtAA6i7kmOqU8qYbq",
-	"8TfuvgSoiGHcqpreNhAYQ++aq+jB6pA2tPYocqKdLjnsHTqwKxsItr0ThlnnFtzXjE1Bt4yEK+0FnCGw",
-	"qE7MR1vF9q5LTLn8kV1s2WcMuTUP2gClsZsKvaf2e73m2LHwBmz0MtnvHsRo6SU8etccgjUL1i6BYUVq",
-	"ACvtECde97lsgbteZy14ZW/9KwXgZnjpYP1LeRMeeONw/RtZbxDzwv6L9S+UYcrvgtZRky0otp2Btxos",
-	"qAaUH44xb+ZfbANpDLP8Ggbo3sZrZngwXCsjUekImlifmGchbrsZuZehQu+CRkzEJrd0qGd+3m/goAW1",
-	"QTUxiAgCnrpod8nhMOEiN/wwpGBt0SW2bhfzI431FZIJvWEozrJc6gzCFQz7YxKi+RaShFE024mt58Nv",
-	"D4SDQ2zK3owlHKO8K3FV277UAiFn67DNdqEtbl3iZh0zNFsSF8DcgMB/kPFiQ8bkTNVCE/uTzH7NGtdn",
-	"lnqtxW2DN8qoBLfGCuKYuJXb2NlAd805W9m3cFfU4i3A3z05c6EYch2D9lHqCi3d77ZobNikTUhW/ifY",
-	"PPPioM/nT8fQew0Yetbsz7yw12BO5RZG8N5Rkw2owYv/o4odvHrGEEV2t9xX6Ikbe/tKCQCYuGPlhxMR",
-	"qdcGpFbjfMOxHwVbMmzVRsPWwRnFc+UYZjAQMomZsj0Qm7LlD3QEzVNkegO5HYYdh//z6pIUhGC4TPO0",
-	"m3Get/z43aucUzpimzA0c0YfzDtbMbNVCuhqkf2710z/gDfenMbSqzanHKARh1m8AmEAGt37Eszautte",
-	"6R5caVwTkOJ1dq3QQygRCQcC2ULJOtUFB0fK9CwVqJJIUWyr7j4U2O72GMMaSwAdy5q0m39Bk3YAL8ty",
-	"U0PrX7Ve8oAMGfb8hm+Z5yAhirRv2EIx+IGLUd9VVWHhamETAOcsjhGG3ksiGgiMOqCDnwyhJ7PnrACR",
-	"b8upPodE0DSVc9iGBN0ukMC2IJGcXHPBBgI0B2yaC54a8yb8DudI2pRg5qzZQOCcmCyRxVvcFLgmc6oG",
-	"wsYIhzLdyU8JXFd5J3vzrTXn1cC2f3zuuv5JrzF2g6f9ruRNHsfO838qJp9d6wJrJxcupyF12C9cRMks",
-	"ZvF3tv84bF8vOwzflVAAiLxbbpg7l3vJP+hcdeUmZJAwar3oxmrJPOkD0Q55bBSxZiCKwCbBHeIATKn9",
-	"2EA4eBif6zvo7bpchT4iwBhGJuQcUteypiADAb0VMYXJcGEPY7ZP/Mh+rV5JJnxk+JhRbtxi0e1tCxcG",
-	"ApGCiWLCYYyTIsQ4aTfGudkZiGyhGZ+eqRkIDJbENou5VH5sU2LsoVFNnGvDfoJCi5g80pG70O0muvCD",
-	"33FgIM5nCVN94uCRiuc3Yjp/PCjhF7QhGhZAm2dC9UAkjCoNktvPycZp0BtmvhTm4CJhlxRRnQpDG7GM",
-	"0ez6r3ZJBsBUnHI9QMBAgGwsTCVPCw9IaGM8CCBuK/DNDLPuBHEOdGyOD1NPjtEBBboYer49WvMSNlBs",
-	"O6Ol5JrCfkN6zES3sD/+kA2x4Y1itKRLlTnrT7ZrRXiWlwd3fmKLMCDUNhS0Qh4z6G1ZhSEwLsj+IRnL",
-	"WeoupRqIMpU6EkW9A1rb8wkjbaDQfFDdOYckKRb3iU5nLNwZCC6UNldYDi34G/jUQOc59pKUnNvNT1ms",
-	"0URwIvfRRbwd+oktrIzf1jvn4LvWSXhsmfCDfRqxZ5t7tfDtokMraCH+c8OXkW1C9i5CjzV77QM+vJUy",
-	"YttENHIK7j2mUxAnEt/fIeiBrTVwDS4DCivm9/iyEbIAGgka0i4LUZsu7zWDfHVJR8sWZx/bhWfuglbN",
-	"DV73av5K9gZsyu/Z4/ndgfk4eq3TQ0tq6HKFtuyqKAe3UNVNWF0L09cgf5Rm08xwncsO/OwqyPvFPI5E",
-	"RjfV1H1IUHD156gOT1k6oQKrpSyQVR5VH6U0YuYRLmPSfkZiulBkJhKmrLvB65kNl3g0S30I9J0uCT+8",
-	"vyh5NMsrd7DQA2GrO8NajNuQYJG8sqmX+JcuObHOEhDP6FApLtkDDkQtvtxWrEtwHBDTxfAY+nx9jC+a",
-	"GPV8kWN92RycXE9wf6mPkpmh7yXMh9CC/SEs9RyJYANz/SJ76bEiTFlKUpyRciZNlpGGwjrOrWTB3Z8s",
-	"aLW334CFe8A5rwE354/KiB09lq7ukxyZb5WTodZZfA5WPCaA1TgNSx4G1983tW/5/X2Ll/+Ws3nx6v+Z",
-	"A8Xf7+MfNyvoH5zNG2s2wf1zcFzDl1K1NeKB5AAPKuv/actjrmW8yMqX8BF0FdnHsWRcDQR2fwlq+r5A",
-	"h3MqCJtM9YJgbjiUdCeMpiSM/UTOgQh9RFF0sCBQGvgkLl7+hFXByrVNn49lMdwCtk2fpBkOuZ1p2/nh",
-	"HCaZc9YEJMywGDFi5DK0+MQqe5CkBBGVymexlVI+fLhTbGsD6tFIQJW5A9NYOMzzSpMbdMm4TjfYN5Qc",
-	"9no+hpRF4si+FfPhkKVdcmIFeVE9a2eqVSbYd6r9kfuYilSDMlenYwE1PZyKta2jJGWug4RvNQDOAYIY",
-	"xOCoyt2Afm6Tzdot4BiQ9quPOwV8zceAYNlKHGDHpr9gMhRVjka/i7utc6a211e/eyuayXOUpA/mq3Ct",
-	"mx4v//alc2aUXBh9GyojQpJEihFLi/DaBF/E6JczI4six6KMESH1mItRLpnIWsHE1UA4+79goxYyZuvE",
-	"FHknNcZysFWkLfeZUj3ue62wLADubDjkX2rQiwiPnyjEi1IMUE+6AxGuzpn2P51FQzKBWeujwDceyUlx",
-	"uKT4oxggdLv7PaP0r2XN23v/cJwKfYuPx6hQM682aSfvy7n2pOpLzH2IXBvOoiSZCXTdcsxcqHd5wqDW",
-	"XWkRRotuywqPq2M/xHEf15avynyKnLPKfcga5uN9Gf3Fa5kPvvFNeY/b0bY5ADwPgD787ib8AzMWvKfl",
-	"K9mWqb1ihV4eO9sznN1HV40uK0IcgAEbxFmcKtBtIPJPEk7Vd7n/Xe5/S7lP2tSQ4X2u42PL/+1vo5WN",
-	"3fUi8Bvdxe9y8K8jB+9/z1bX938aSxLzOOvQUpOZAD7jgAg2z0ovAj/1H/zZjEZjqL/IwdpJ28X2MZmb",
-	"TqeMpgEWEKCr38FmjLnQKq+82rzmqlLt/73Q/3uh/x+l0H95nf9jVfSvYhgeAt9SRJAM868WyDsDwfGr",
-	"tfqOCxQBQgObNG20/DrES9IODXMId7oE0V3jQsaQufvMCEGb3czTkmVsoRGWwoTYmpP7h/z1XK69yjnw",
-	"4ftbliZ0usGN9kATl1xpuy9PcjzW77f7d1JdKepviHe9HR0+SNS+ViEGHFNFqIfXHGS9kGtAO41czjPo",
-	"MsxkKZga2MZGQ5mScAkEc2jGAMjlduwjJx+TCsKyYQERO85KLA96kNC4Q5TMOo1GVBA15zoaZ9DSsZwL",
-	"zScMMg1tbWbKmCv6QQaBE6WaUFsmgNgZ5eZm5JotpIiNCoLI4sUykTG9ZXmNijJf6e0cA2h5JUCBUXhl",
-	"R6qJOex0GxVJLCmI8PIZocryiRqIjB3P81LL7IjX1UXUccbUww7f3r4JftsCCGl5aiGw/5PNK4GeQR4i",
-	"oBQM9tWP7S8FEz942uttEH+vQ16/szH4e5Ua8AyK2FMfvPtcAGHxIbWX4WgjDLVDjHZIoBtid+YYzs2A",
-	"m+82FXoWgXmJ2KuyM+BlhqWUQv9/kcqC73kBf/y8ACD5gqwmbWDKJSd4rjY01et3v7r7urKy4dyKaMMn",
-	"897+cKnIZbVbr9HcUdTahwtVs9AWzwpEv4foTp+gpHGADifrBGp9S9OdWhkGw95XhjX20eWlg3a93z3l",
-	"fy0HHt6Y3L4Vcv4Y+n0TxAi4387Y53a5u1aV3v2K/7AMYLQa+/uJIghGTaiNpVu6w7uJnXcJE0OZRlC5",
-	"1AdTHuDxA6IXUxYMBACSBLZtkPUoQlqsbcav+AiMkJkyCq4cFoCNs8/lIDDGyBcFZH0YtAhik4FBQf9y",
-	"ZnT7jwhvDVNAt4CzLzKwl8PeYZec++X7iZQ3s2m95xH+dOqQrzd0OMLL2JzdGm6/ZUYmwoZvmYxZRB5f",
-	"AvJRpJ8/Gzv8pi7D8uYGGcpG3fX02BAS3RZcCE+8CVPZBVDHxeaRPW+IZT6M0zGLblRepQy1+UpbHCGb",
-	"E5/BE1lG7KqDLNp3zn4QW2AZkDw4NzI+1CUnyZwuFNnv9foZhr4yvwHrcqYjOWGYhx8iEH9I5gi8T9ph",
-	"EVg/DEjoQ+Cbn12AHfqs207tAxEW0PVd1/cqvH644xCsYGbWtPeAOQbCIXPomruJKh1yQE2tawbDp+A1",
-	"mY+pBu8tJAvh8pqzSSQIPN5MH9vezs/py78RCMWRtyG3xxqlzLI35VvHW5q6ed+JateIDczaYruOR8nO",
-	"zzoorBQCOJF/wLN3tttDcWOLqi0+4O2jazlR7uhgh4cGE1tsDHTFWCJX7FX7vcuTb2HpfttMdhbdZMhG",
-	"mY97c8lUFC8yXR6JOrF9PqGmKc+4DLKciIIZmfdl8rTLhCuj/FlknpDQiRQjUCb9pgzIH/EHLKm3nS/N",
-	"j1r5bUCHMp0MhN8MlNT3AvVY7hNFwlMajVnnVAqdyiQkE/qlQ0cMBcxYzgcikbaOa0Q1m9MFCCyomuO6",
-	"OSuOzCmZpWEn1arSWr1vtkWqmeR7u0voHWvcn7cVtLj52ucZSxetwNVQSTeFIu/zeUWlReGaRjzfQOm2",
-	"srgkjuwvPU6ZPQf8fQNV+/35xXKG6HfEyenTjlVyfxZIrHqb/ibnZDmRefGhUmNppNT/2mv5KyqfzO/b",
-	"Z/ot+eZbo3e6S+bOcFnb4pyb2gOqZaBeYyK4035Lop9/MTSP3Lfuxr+REU0KXX6sid8OJ/SGkXQmwp1W",
-	"0Jqlib30/d3drFdv/3nveQ9ulZ1VhaFY8zzHi5Vpjk0EyvmECsP5MEGopkVPN+cghVwoc/uLg+Voz7SK",
-	"ar0E8LYeEjofcgnibXVwDAIRrMtFz1A5ClxAX1LVuGY+qvMeVYcp528VB8m8LcLfNcgkqfuUbevmEV2t",
-	"t8d88+TDWcYkqLohMmt3aPRwYyMgrBugRlniBqoubrAVVTtdcgK8xUjQVE7IhE1kujg2+gRWyEmBPp+U",
-	"weLQzzpMoAEhuV7Ywd1fbeyU2hg0SkK7fHtP7n65+38BAAD//w==",
+	"7L0Jc+O2ti76V1C6t6ql+yhZ8tCDXKfqOu7us530dNzunX0S5ZkwCUmMKUAhqFbrpPx++yusBZAACWqy",
+	"naSzu2rvSlucMCyseX3r91YkZnPBGc9la/h7i32hs3nK4N9n83maRDRPBD8XfJzEjOcJTdUluZjNaLZq",
+	"DVtnJLKuEVo+0wpan2m6YOp+usinb1k+FXFr2IrShPH8WrIoY/n1DZVJ1ApakeA5jdQofm4leZfGs4TL",
+	"/6vH04vErPVL0IoyRnMWf6e+DHf8XxrNWM++q7jpKpmx1rB12D982h0MuodHV4P+sK/+91MraMVMRlky",
+	"h4EOW99lYilZRmImb3MxJwvJYnKzInpQ3YjxnGWETtQ69VpBi43HLMqTz+yKccojNR6Z8EnKWkErUZN8",
+	"Oh5Ez+nJYffZuM+6x/TkuPuCHh91D28GcX98FL1gg4G6V77i9CZlcWuYZwumfngjolv195imkgWtlMr8",
+	"rYiTcbJp3vad6yefiolY4FJP83wuhwcHeub2Kw9kMuEs7opFrtaeU3jlmVoDs1CtoCWyZJLwTe9SL8hY",
+	"nGQs2vzdiKbpDY1u1UMyEnP1WTFnPInJPBPjBFY5ry88/JRfqOUfDNhNF//uqqVSV1fwIptcW3d3gU3m",
+	"bxKZf6AT5pL4e87InE4YEWObvqVD4Pbvw59//3PJ+W9EoH8RwnMIjqZp+ffZfJ6Jz4ottuaMxwmfbEuJ",
+	"88VNmkStOzVF9iU/X2RSZK1hi62+71/8KpK3v56t3iX9L28/9ldvB//15e1LsYT/vxbJm/Pv5+qed7P/",
+	"/vLfq+9fVCn5YzRl8QK2zeHW3KZgspwKyUjMUgZ/JpLI4rmviHs/Drlr8i7pHen/wcj9cF9y35+i9d6+",
+	"1BteGdRR3xmUOQAPyWvPYXO/o9Et41XSJDf4M5Es+5xEbEsKnAuZVwhQzGukpxf1XTKZ5umKZGwuspyw",
+	"L+o/LLNmi1dkL2M0Lieih2bNYWuNaMlumrSirQ7NPRWVv4WoX0tNFzO1YxWRPWcZzUVGErgIkpsT9iWR",
+	"ecInBClo560ARpKyCY1WXTMZTfB6xd7ARWvJvAuBr2heByBsddiOouwo744zMevmU9YVadyVK5mz2T0P",
+	"4AeUPBWy5VQxUIJiyZET7Q8/nL/qNK3XTNwkKevmjM4ajt3HxVydaSkygjdXVyYSs2I5ZHHz8ECog39Y",
+	"rk4Aazg8OBgcPuv1e/3ewFm5imAt5hvvY78E5NeFzEnGJonMWfZ1icRvBs1Xx+WKY/+v3w5n3x9H/fjF",
+	"5/96Nn8zkFfPl/99xC6fLi5OxFn/5t3h7T+OJ6+f/fpT9JCy+dVnxvOrjCbpOp3xiSRqWwj7DC4D60jo",
+	"X5TxQyNNhot5rCi3FaifQLlt3GzrGxc70Fs0pXzC8LPjhKXqUdhYpVQvq9tL2q8+KT4m4D5355UeDnOA",
+	"z/cH37/46el/Hf/4/L8Pfzh6e/Lu2YcXl4Oro38+3bzAXl3vBEj1LrBWR5/rP2R1tpvcyZ6Tw3N494ui",
+	"owueKJo6iyIm5ZW4ZfxCykXNEiG5ukTGIiM545rNZmhBk2WSTxNOKInpyhE7j8Qu355/0EqBVLpCPmVE",
+	"LuagOiixpvjjl3mSMVl96bHzUmCU/fgZO44GtHtyczjuHrPntPsiOoq7g/FTenjznD2Lj/vquOc0V6+i",
+	"wHXVyqr1aA1bCc2vLw+/nET//Om3d/0vs6v+/F/RUfrjT4Of5OWv76ZXt4Plp/5UvWMhmXzDxnlrOOj7",
+	"l/5NIvP33OPQgK8FJJ9mjCnpIEmqXmStNdyhnRl/42Uv1/AI6feDSJNotbXGgON/IskcnnOUhDQVSxa/",
+	"FhkI1dyIxC2Uh3XieJJRnl+t5nCu4WUiS/4HTs51JGJUrsYZk9NrpKnAfCTKmB62LPTZfeV6WpHq+0jg",
+	"7UXt/DZil+y3RZJZ33wEh2Iz31Mr+YrHc5Hw/D1PV8UomuTpJaPx2/MPLvFcTRkpqT4gyswkWrUtuRzu",
+	"1i7bUzxynQCzvaaKKTx7cXIyOD7u94sbtM5zntJFzMjLQunZSlkFwrvOd6A8S0m6XmRJsVG2Bj88Ojoe",
+	"PHf2yBYG13rkiyxpDYtdpvN5xibOJuN+yYPq5h0YDf5gy7XMmJwLLlk5U5jbL5oIrpmmgmu1ANczc5C5",
+	"4ExvPH5vg5sD50Xa9bNJBE9XAeGCFBTe8dBHxaeBzoxWbZv8Z3/tVDweFntiO/k+DKUrka6M8ARlFKEg",
+	"pIjhUA2T+6jFARgq29Kpl+SAatRbdvD4br9GyLftRaod/TPunHzKBV/NxEKmK9JOhZirYRQbHpC6yb3+",
+	"BP+Bh/Nhjsc6q1yxSY+UJVRa9rimqSSXRNtODTy0Hw3iQ3Y0Vkf+pnscPY27z9mzcfcF7d8MosP4iB2P",
+	"d+ehNdK0CWJnM84lJ632wAj6j8adm/SCPc+Pw7XxeF8bpfbo9l8vPn93ONu0Ev/67bD1aPx/SzpoJvCH",
+	"5RBsk3rgkvs3DeFrorU/VNfA0aPh8pKN6SLFbA6XsGJzpW6iXOot+IeQuMOpiGg6xdBKsQ+toDUcDtTg",
+	"9GOFEaI9ruqKEWuFfhzTJF29SWYJmKl9ZQPCOM5LgoIwR8py9okvJIvPxjnLXtKVBObHqgE5VCA+akMu",
+	"TiRe9y9H7Yi9YTmx7U6zY7ZAdlaonBAaPvXhrwveeGd1ZE9LvbVx7JdMLtK8vpdobBKq3knyKc0Junr+",
+	"qL3VS7F5a++/Ns07/hi+ZLUTH4Fjg+vkM8tSOq+s/1JohUOSeJElfEIoyURei+/pm2wXSuXT/cFV/0Xp",
+	"yGj2dlhx2WnClXpxdnNkVuCT9M5pMDx5YWK5MBKwbV9Ex/GAHY67fTpQQvBQCUEtE59Gz+Ln7MUY3JTN",
+	"/pz6YLQSY33m6KY/PowGrPuCPou7x+P+Tfd5dHLSfRofssH4mD67edHXDsNP4CSuHdRLpkQROIWMqaT+",
+	"vZyKlJEZy2lMcwo5C4znnYeRjl7hR9pLkd2SlM5zMe98Tao2rqxfzchgeeOKfUY4Wzq+2E122h+mgtR2",
+	"4etRSK7+5/ni3ZH48PS3yxfyn4fLf52szp7fnA/iV8fj/3w2/b5/++Zo9u7p/L9eZF+9QvJPliXj1T9p",
+	"msR1mkP+oM7sZ7jBIiftPf3mNf139poCPSSFTnQXtKaMxiwDZfbVFZ2o/7ohBEVWbnjyM8tkIvipkgsx",
+	"SXJwuJGEk/Bi3H1L82gaklxofUldFzxdkWRMuLgR8YqwVDISJzFExXE5WsPWqPVs1GphEtWMQnwEZyBz",
+	"pQEA7V/EbDYXOeP5JZundIUxL3e8oZpaSJZTxkk+TSShXC5ZRjJ4QoK4GyeZzM2FXGBcRMnCsPhCtOr+",
+	"wFahO0b1ameIjC9mapfhQpkfUQz5LmjNaUZnLNdrbGUQXrzcZrG1ZK6u1rbHQ710TvNpmUHjBjoVtRry",
+	"xQNUTu5/Z2zcGrb+10GZwX6AV+WBOw9IBIGBNk2qmAZp02q4O0zisPNQ08MPPezMdN6ob15hmVgamgjb",
+	"PGOfE7GQkNPcI+/n9LcFc+e3Vwaqnu9vC5atrAnj6OzpzeiXN4xP8mlreDI4DFqzhJu/B8G6YxWtfmCr",
+	"+kTPyIInvy0YuWUrMmcZSXjOeMxiIiANDDKYKPn06eKlEj03TOadoVLZWZ6tUO8pTtgtW4045TEBVqDD",
+	"0IfHZCoWmTmrnkOacJkzGkOeWQQpZnRCE94jV1M24ubNxgcu8inL8AuJMkDHkJ3TPu6/UMRWTPb6lq2u",
+	"M6Yuhp3eiL/C/RmSsH/zlB2NTw67/eiQdY+j56z7Iu7T7tH4+OYkeho/Y8/HYY+03wmiN5WAoFWfGydp",
+	"yuIRT3hApEDbMc9WMGZurVjCycclnUxYRj5dkFgwSbjINZ+CW9OYCM56nRE3e4/cutz8CrtqooLDk5Mq",
+	"FcxpnrNMvfP//Xk0+nI46I5GX569+uX/+d8tL4mMgbE3HAIlOQryt/PaqE5myRiNh2hpaKkgyYzGrBAN",
+	"udpG+0llduRJmhK1emoJtdQh7ePBIQnnGYsEjxPQLsY0SVkcEtj2ZSKZ2szw/4RkpsbMFFmtzPM9Uu4y",
+	"iJz120hwF0d8120E2UiJzGnKNu6iFpvN2/fUtyfaL1A7rTmZCZmj8Jupqdu1E2q8sEtwrnrkxySfikVO",
+	"kjwgNE31Js4cdgWeBx/vSWEElVEnMyUTB3310Czh+s9iAop3TFiGMxDidjFHLbRJcqC+Y1upicRsu4ST",
+	"NibYL6RiGkqJg/0SmU68P/twoe5WehaLKyLGo0z5plioX+vkibVXg8Pnmxmu7YnadfbG3sAcnu3m5IrI",
+	"B5iSzT3Ouj/R7v/0uy961/9ft4l/ODOGlKWGCfuil08kKA4ePWHLnBTfIsAg1q/BWGQzZUG3Fosk9k7r",
+	"I6OZjyueU8m6CZeMywRyfiXcOCSu8lMwKNBWk1wS8MiA4Z1wScLfwhEXGVwpNSiZ0yzH7Vd39ICxlGtS",
+	"Jlr66Pm31n0IFx13TXuHxqLZLeOrqu7ZVo4r754V3q97blpOc/Y6SXPmUeqUDeVhmCCOaK6khvadhgEJ",
+	"jaM0JG3zT6J0Gy7yES+qQSAFz9QAdYA9hbqSyRSKqBeAtzYOSMZkLjL1MrLgeZKq3R/x0FtcAmqLq1ly",
+	"47r17T4mZ/ksmPI5y/tbGaXPwglayuTffjVBviSSqPe4dOFYqg3MWH18D0VeDRGtMeN9AWPsOxor453J",
+	"3GTcM55Xig0PfpVqJr+XA1VzzCGJt7T0fx78MiSzhcxB9uvzSygZZ3QyA8/q/+qoyWYZZKEmHMzw60x/",
+	"XV956azdXi9383TtV8ChoTCZ1qaX3f2CeXwL2RqC3zBPctijCxw4KQeu6WGR8WH0RXA2RN/ZcJ6Jm5TN",
+	"htWp3m27fa9grWDT6pxGvw3VyFQdeWWMZOQmY/RWKtNjkbJTEuKahMBWJWE0mhIxHiNVE1ilnhrRueDj",
+	"NIn2JYO61e6t+DsleMhIkmvjJhckojxiKQh481DPohTrtdfateUllkcYQkkAL0oCsA4VKcaziQY8k3gY",
+	"MnBnDMxNMdubJEYT0jJPw/ogFAfXyf3XXOTXmtuFHUVJ6vEkVouX01umXhBpIlHy7C5ovYbvxIzvTTSJ",
+	"tAbIGdODzkQKM8vYpAc+957DOeRiPE4idM6Cz7CBHnZ5e7nVR/ZZLz8Fj2112mvDe5idxlx249cmN4uc",
+	"pDS6teaUe2YMG3XBlapKU3z//idcV00StDbVwUEb6lSZheiOICnNWWbvl3qIZdf4Z+PJ3enVmvdtrjMw",
+	"u3ricnBcDWKGtGlLnRk8zGa60z3FPdQcfUZX5IaB6yhhcY+ExXRDgtrBOGFS8S9tyOqXPZEkFRPc8Xci",
+	"fy0WmBi6x2a/E24NN/qvElBrocIRdMKVWGTaPLM3XDGSMXzcu9t7vbs8nsflRr4TOTEf2rSH5aDuv4Hv",
+	"BJGLaOpMQ28F2NnZE1kM/S5ofaCrVND4Sog3NJuwe5w/QyEYQ/gSAUsbkLfJd/b667uucyGuU/hi46lb",
+	"/8Ji0QcWT9TqIsmFIObtmxa/PqKH1YGMmxPeDbkqzsEAS3qe48n4YLnNXsPpexiVR7v1YiITHjFFv5h4",
+	"n+SkbbxbndPiN+RoylICF7G9fx7H3lYaz/1HUG74Ybnh9oKRYjibttw3iQfXeCozzktHrARHgR2Pq0wc",
+	"aMF2yexjCYEJZdJEapnYC64LjZRJvMininMbpwfGmO3KxopdpOPCxcs1AVy769EcLx+Wblxl5QjOCuc0",
+	"xr7xuiQ/jyCwPmoFI1/E2/P7XMh81PqlhcYkmlfVFH3zO/l0eWFMEpBxC7Vqa+Zt50U0TNpJnfi5v4Vl",
+	"CJS0HenZJLGWDO3soCK8EjZsX4guD98kwxEfiwxCReWSoYskbzLz2mHFpgw7OgxkjVNbfBhHUmbeiFdp",
+	"fk8FvrDMMAUlZjwpWdTGzVIDmgqZq4Ns5wIYUqUzwSfFXVL7StAJDLQrwZtUJi2bNMte6+F3Gb/7RLr5",
+	"SjozErddOvvUdm4U43EAfh4CI9YbDLOHqeJR7NSY0T0U9nVq93V8H7374Vd3By24ukL3Uqo2OKGuN2sa",
+	"hfbzGMuyj1pjv/wjXv/E6WeapPQm3XN5cjabi4xmSbq6Xlgv20xNcGKLh4n18KkOiSOTZksiQU+Qj0le",
+	"EeUYVqYRlvIolnxDJSNZMpmqo7g0w8Jk5/BS/dGFjOGwGCF5J/JpwidkSaXRPJTWZOUPWc/VPcEf8T3q",
+	"jC1pkpMbNhYZUvgq4RPHFXzoyQIqw4becNL9TT5f4OnBbb97fOSvZgTuPZXa9om3lK+0+in3O6wZzdk1",
+	"RKMbZfGVEDoabpLsK5AI40zMcKQ0jjMmpXssnuqj0JadBz+uWw0Nk9lwaEqiArBDqR4YpWnEC7EN1QME",
+	"lgUVNRpNlaTZfNohqPQYR/vpTkf7EzdppLsaqlUhZzJOm3i3l5oTSbBgIA4w42AxD0jGPotbjDYs+C0X",
+	"S/4Y3Ns7Hke96pRKckMy+Yi3ldUXEASJCdC7zzqgTidSJnwSbDfBEXe4P9YtqBuMIKjSy48//tg9K60+",
+	"5o8X3zCaMXhJmjI+YaR9+fqcPH120q+EjL/DGzNG09l/jFrI2EatAJ2Y/zFyt7m4YO/zf4xa+T33eUN6",
+	"ap14Cwv4LYsTCkHIR9TUPjIeA0GA5kQlqb79j9DWlKoRVj8cwpfvq5h5nfH76Fqudz6JmE+/e/mg6p3t",
+	"jLfciXpJiPv9bTzy1VE/rGP+b6kz3kvRKInPyGpN+WiPWwqOuzADvRiOi9qjrLz0KwS7f6RQEw+tqG3t",
+	"fdu4re1RPgx5VeID6Kec4ZbqeYKZpyhOfV57PLYhtUeiqsFGqtpfRXH4GQqiKS0k0SmZsFyXiwnOep7s",
+	"EUenedkQMl3/ytKoGNSTPMz7t03xwPsfhlS0alDI50JfKfyAheqiJLTiVnm2kHmNwTyOJrKz3lHbjC2U",
+	"ifsrEAWJbaEblPRlue6vZ+rD1zrvykNoW724jKyclFRmzY7AV4j+yiZyaxje4wTVGvWZ4nPVsh5f+UTN",
+	"XWsvU4+8Y58V8dEsS5gkVOdRqpWbZ2LOsjzBYItdoAdlfO/HkO61NguufOauBnb8IWPAg5V0cVFaeVzA",
+	"KNnpe6DIlXWh6z9dFKnfOTCs3goCubiBAoLlVNirleTu8WusPleGDpa/YT5o5TxVwPOsQ9KEo1ekkSrT",
+	"qQugjFt8xZnZ+tWxz9Gdr7Jy2x02D9S3t/DhR6CTjkUWMdTdQqzaDHWGKeVK1HZNnMEtw6CAv4+M1V2A",
+	"O6zV3JoU3coq73CtOrGwqGYOOwGhEms0yc3KdgP7B1UWhVaJ7ccpg9qgaqHKjK7sMKWbmoqb3bD5N0Kk",
+	"jMIelki8NRrPFowspwlk3jXm5iWQ6M+N+n3DihCvyIhJy3VGVlScbhrar8tbacpEN1Hm9z/+8LG4966O",
+	"AbHxAEPJjxn6wx3hOsLEo51jF/TBQ0RKScV52lQTnxJ6g9H3MeGKq7tzd8Ejju45RlPavH4338Btny4v",
+	"gA9jIvX6J96pe+6sMuj1t7/Xt905lc+b/At4oxmW7cPaIa/bdlMYBcDTgKFp/5ZJmqpTplPvQQxOhIhP",
+	"yVwLxg1H1r+7R/0HoEBdD75+KT4WGZagMbyy0U18p5TRLE2UegNK6MqKNlcyaTX4ChS90YzpwkRwiI14",
+	"2yly1ZADYmxhtIAvmpZoBHLB4gKfEL/dOR1xfVag+IWXSRozrSNL4+G0GbVSobmBh6kWP+AOHHb7zx5g",
+	"B/JSEG8lfj0Na3YU4cWDzZoarJXJWg4VMYY0TUOvGCyRA9ZWltGciCWX1ZXeWFm2eQFXmym4XqRh1/b8",
+	"3CobA2Hdj0Yet6djKaSBqRAxe+fRq2wuVfK4kp2ao2erEZZot1VZV6usCUqPxCoLaMTNrywC8Wp3gYPX",
+	"Ad3EmD1G0w+WCWAAv1zzwi0py0sFGtJiTIcOdQhIW+i+HQiB2iE0jrEAPxjx0KxzqPT/YHurICC62EvX",
+	"oj2y1WIA2NRUQ0/WVrj9yE8xEwVSCbQA0N05BGf7Wzv7mwGJ57ReWBuodg2ziCq9VkgSn5KBWpLB4XPF",
+	"SEOnLlPtr5qqLn1JOAm7WAoSQnJWV6uXYaBr/aus1d+VZaf6wXtqoX8jdWcf4b4vXWgh3N7qPFS8XWv7",
+	"46xBmXjuU2hsFeWCr/HLKp6FKkMFzugUdAhTrZ7kZbU9KgzO4I8GJ0dPsQjd1KQ/Peo/O3Tr0p/264Xp",
+	"jui/rw3+OvnCYkJzjJqCu8fhX9oQ77XWCmz/VlvF4RWbHXk+crSNgnzHQ/wQYl2L8arg3iAefXXHZyX/",
+	"GxKNQQJKUoPDwGGSI17hkroQW69elQduiUrzkKXzte6ZAOXlylenM+bvrSRnM7nDBpV72qJZRkGTtdsl",
+	"/r5OFYXojVPgOxZpKpanZE4llOlQSULEqAkfBAOnXoBsE5azGBvI6YNBNNlB2boyCcWyhLjqkTM0ZBRX",
+	"DfkiTUNzzy1jc0V9SYYZ5z1yyWjcVUd4xPU9yr4qNBBYVPbbgqYGlypaZJl6OTwfFNnWBdbJH6JynW8j",
+	"PIAzPYaHuFiz060XqueeQx+CSs0n/CAf9dqaf3E/8V5TbVBW779XwDNrK7bGp1t8krQXklmKLZzHQrPt",
+	"7DaiXdy7e076j3XTPtYp8rll/8CjtN5V+5CfVpwd05b+DT2yO4d4XN/sw/Ccxj0o5fuWLuA/lC4e3Jf7",
+	"h44+fwRBQ9rjql3U2VH4PKKzdV952Gy/PZZUNLbYzqcTrbJ1GwQG5mrOMI6lVV252y7drVfALys8Zo2d",
+	"UbVxnRwBydIxZuw8O3kxIPGK01kSOYnRneGIT8UyAJ0AIhHLaRJNvfnAPo16VmjTlVDSmqZLGAWxuxBR",
+	"adntRUc7qxIuKPCYklqnwZbdH+AX25Ly3lunFY14thvsGrqBw/onwr2Q2HzWmxtGsK05veob7DiTF1XB",
+	"AbYdXuGQRJSjOVbEpdpYJdiVScyqXcQBQRJdwfgsF3ntcXDddOd0AhWOuruz/ZJTaDKFdtGIh9poCoeE",
+	"epsvGe8WJTfYXfhU542ZGmfzJotOKqhZupdEUDRU/2UNxNY6X4Mi7I+F43Fn/gINDtwj1OTGtNI+8JYd",
+	"Ig9DIqdiqY7fiNtgz9jfTeYiqzmAIEmNTKmcVt07u/WT2hD+qrO+XzYEbta33iJttFbtGWIh0plj7Luf",
+	"+IdYVmlNZL6VNBFvaX+Som/RpUGbSXna2AVe5HiXCr3Q8jViPH9/+bHszlJxcCDHXJ/fg9oypPZENEWA",
+	"q3lKc6UGPZHk7MOFrBZRedJ+qkZa1eGkR+LjURoSm6PetXVuYCnJJINOxuSod9gbBET/flj+3hnCfhXl",
+	"+FSOuPXCNqZMm75EGpswm9E0kbqIiAKEe6XE2wLk7434+zk6x4xTq2RTiLJAMwa9bYlY5D7ZaTWyWAsN",
+	"HngyEcIkDveCBq87e3y9MRozQyqHMeEm09xC22BzEbkArHarjULZTnj+9LjlCzM43TjsXKZab7Cm2WzN",
+	"U9fEfzSAQCcwMD5uQVnJbnr34JbrJ+C04/PuSV42t9D3rtuUU9In/6ETsMhWSa4FioI1xS030fJ1Fo+u",
+	"aZhSuOcblPnSCe+0VvHtMNwgbXBgxesWkhWaZgoAy2RO86k6TGWLjgoo67aNW4rBGwlwjzYf7vyD1peu",
+	"emn3M80Au0O9XbHO/1RjPrM/c45fKS5e4ueM4lv8juz33P6qZ5V/Xd5KbP9in8Dmhoy9JUvTLhQEHqhn",
+	"e5B376FwJQ6v0SV0XWl48/sOVFB71Nq0Ldrm7PKhxgY7vzci8kG2SVljCmcK0+lQrNovPW1gMHH5MKL/",
+	"owGa5JhPxtQPRJ3llb6xCii8UzvC2jo0tgPyMKKM7TRjd5x/RHchz+zcdkMO/ZjOQ7VjXbQk2kQ0hWur",
+	"nKbuYCPG4zThTFNSo0Ha0O+oHAo0PgoalEaPAuqomvrhLVmN4jLv8AnzJ/IQNIS+0x/1XfsAn64qh6Xm",
+	"49c/monPVQ6qXGDt2rmCo0YBlsRq1lnfWrBeO0RHC8XViCP9mh75hCXUxIp56kgmAt8kpZJcKJojnira",
+	"j90IKZy3TMznLMb8Nv3KGc1uWUxGLX0uIcbaIjcshRxXQSgf8UKD1je1P3y6Qh3YGhHW7zrn2BdjtfBk",
+	"c68H4v2c8YuX5FxwzqLceeET6ebsrebs1DtF9MN9urxA8DBCU8V8ViQSn1nhcjAanG2aLdkNpEuqG7wn",
+	"eY1W/sleHDSll8D7DI4EUjiME9DHbuwuguA26j184sR+Gn1tLpV1TiZcZJjJvbvGvgmROFQ3hqeEIq6/",
+	"aXqymOsUFUgbcJeqpvpv9AFvMAU8C5CMofQ28G+eceKWVWjVTK97KPOPsh1eaX3mYxiVeGb/2Luglkbv",
+	"vvNVd0aT1ICwMEna9ikOzYNhB5kauncVHVTatoaN+7+N4eBEZI89E5jRLxd486DfGODZzszQuWokrCv6",
+	"YY8AvH9YV+9D0tbdLo0nCRwPDsqf7JAZvYV6R9cI+xoMk0s2abRLzLWKWWJ+9lsl5ZYdbd4x22SpuRRB",
+	"yySfLt9UiNNOLai25Njd2tl8ipTl89AnEw/Uw791jaFWiUkJmXfxVpeYK4utMwGqVrZNqNvCr3y6vKie",
+	"6S0O9YZ5XK4Ze5EyEHZ6xDS3JAueQmDIacNUHN3Kmd3FLn3sddjaqN1BNG0UiFvblPt9tIGQ67aepxtL",
+	"CLxbM2gfW696hnY3Eq092rxDhQVZyQaf04h1JZvTDMCm4LYqqcKPVWbWZH9uXj8pxvmSZsyrFG/DX7z5",
+	"UcVbdQe6B3z1egu6Eg9VtnBotQ+jptTFhB0+/HD+SmsukF0qq6GjtshGXJ/4jh20LDELSKEw+ApzAkIl",
+	"KaMbdCXdYOYfZOtfsoll6uu/fJa+55I29NXay4cVRHeN1viHonWzP/fdyiTQZXz2qSYY5obhTGjOlnRF",
+	"GEcwgMSHMlFrD90UZEsKoFpjNsPHpbLDy2KyLWJqQSVjeds8ZX867JbVmna/ap8p91596RCd7GChSzPh",
+	"hWS7K6mN3a4fTXP1uOuSeMf2t2sTb1+anmfaAQGLAwV165EUHjjv9b6YCxtH7XbUtoa9V8Ln7kmcbpdx",
+	"7zytykW9GYHOcAIbfyEZpqIAt/54ePJ0uwn+QRVu6yuVxZKzzBeg9zZE98pIt0N64wpWooFmCdXq1RMh",
+	"6jHRxmV8jEpoXelsFymXDcLqRc81ru7WQZfVz2VFtKmDdsjP4Zu+1fU6lRs9KmeFK4ULaO0Te9oIP5Ek",
+	"TcYsWkUpI+wzsJo2lnH1AxJDvWOUd3Z2pFgZdN57g11dLbOEl4pvlfe+dGs+qiKVegv5avV732FmGNGF",
+	"uCh5b1ZE+566EeO5EvYTE862/Yf9Q98cCpz9irMLIm6A+VV0C8aGeiHafjKHVnIzGk0TzoiSVKblnjVX",
+	"KMMY8RCxyEKl9ZElzFaQWPRIqMYDrdiSHOqPQ4QL0+Ub5jGa4Rm8fH0+4i+OT54RjQem/f8+F72BP/Mu",
+	"9hKU10zwCRHchO4A/Mtd8F3bMNaWl/mX92N99Yak1toiKH+CowZ1+vUua+q+At9b/YFWALS10ycfnvQ3",
+	"wSs62zU0xANsACGuZ5SvtP4t1b0plUYfh4H6O6urp33tuoOit1fZGkn96Md3g9fYmJRAKXUkVPOz6f5Q",
+	"a49bB9P179ja43oGDnTGI6bMKJZJAahNhEZKLDwGAXl452uRYV00LboTLSAxRnBGGM8zbNZfa3i5pfPl",
+	"tbr7lWn7VnesFF3ofm/G0dO9gGkqhTEPwn91NQRr9yIOCUI1djDnU298JbN4XY+7urWtsQZ9g/rH1dUH",
+	"gjfAeXO+g31O66XgCFfoIYCpyHKi2/4YoXWbcBBgmje5E2lsnlrP569+7NPlBeF0lmi0nrWf2boV66Za",
+	"2samhSXMCixOseiB4bg+HeDVZ+azJd9zVhXugCXEq1g0FSM1WiNHp3Q+Z1zDMxlnFdZ6tgIdH650Orba",
+	"H2s74bowEuwfsVeq7o68yCbwD+2SwChk+bcGTCrhaK4NlJ71U8bUArFKonY5xhqJ0Cj3iZMaCBuNoJu0",
+	"yAC/MmOTUCe7WkjWunICJhIYYKYt4drqA7Msx93NTF1f4p+YqbieGgrR4HI6S1qkuu02W+rGXrsxuXN4",
+	"m4/LwddwNvsyJNu22dFyWYtxd7gB32rD2dYTq26ba2Lgm5DiAnPmyr1qPOZ+oALU3LeGKECGcR9wApHG",
+	"LDMGwwZcgi2Wyz9hm4JqU9aNuH/3qQO+Leds6T8BOtMa0rnbNm5a0eEMQdZTRjNTSeTGY+Tw4MCg99gR",
+	"viIoE9RvW/jv/OUuaIk0XjdSDaq9ZqgLLlm+10BraVa4yo2bU9g3DXvj8Ti4KlOANSNzmk9JwnWtW9Hz",
+	"LLQVvLCjse/mNKMzprZLZFrJgSSQZt3Qn71HZaOYS6S2X3SpCGREL0UWy81K6c5qqHfJiwH61v6iXpVW",
+	"2wMH9GEfofMgsL6b4BnKt749/1A4O7XKp3VWkjPqHSFzC3k9IzzeY4RJVSZtV35XvHyxSGI/wYHO4i87",
+	"NsxVKLtH39kMcHq465ygf/vaaIOiZpknaVqEsQjV+4GVnckYiHo5Xdm6HwVfWMvsBSiBksWf5q1iwq76",
+	"VTxQG+NCMvmGjXNn9Qcey8HnvbNJwXpVFc4Q16EZaHC7w7YllmDVY7LJR4UpgDW31OaDsTGYyTZDgyFa",
+	"teWKxUfKqOPzp8f9vjMy+MXCALNgwdZjgKnt8RfU6U4adoOuxHTnLIcycCuD7DEM+u4ABl7y2WKPL9Di",
+	"2LpA08OS63Wam3L+n0iDRYS1l9h4n0fs1DEubhmbF5WWrgeG5teXh19Oon/+9Nu7/pfZVX/+r+go/fGn",
+	"wU/y8td306vbwfJTf9rfKISK7K8tKi2b29UluZ4QaYMFV6+wrC+bX8GFl26v4Hp3o6Lt+mbs10OdsNj6",
+	"xDCvh/37j+/fkR/ZDfmBrchHlvszxHyK2f45YlZgbPtUK01mdMZMTrS0k5Z20CgRIK4rFnlDWGDLh7eZ",
+	"aiVvqWrTvPNmFJ9h3vCciXmqJG4kJjyRxclT+p3gBfQYaE1Wn146YW5BW+tsou6NG3OLNyRcvy8jlxV4",
+	"sPeXH3W5rSxabOdiTdltJmZlmftwxEM4FGx4cDAVMv95qCTHL2FAuAC1G/6xTNI4olncIx+xsNuUsrKY",
+	"tNU3MxJRyYIR1+m2BORPxmbis7KJXEfwWtLYnR4eggicIOr6nL2AKIaibD3CvtAoT1eAQifSRc5gsYw2",
+	"76zcKQlhCmEw4iLDP0JFRpSkQsyVdYX9mdtF6l5Afh4OB78EJBURTdXFzqmJNLexvKAz4g4MHPRSSKWA",
+	"uCkl8yz5rNQ+9RfuMpGLaAq1ymEkZsUq0vl8WFh5IZZBPz88Odxp5/xJhtsdacsUfoC9rHbQ8/FkjK5p",
+	"fuyUxZkos6zkTFkV4YdETimmpdQdpA1RJ38XdivKVO/d7glAOb3PQ40VUwE10f3BOwGphG0ggFWLcjW0",
+	"W94hnOO0zvcHUa7j/YM6p1ZLeU9IpW7Tb9+hfydHvDMHnyLgNApvzBwrm8R60HL0HjbmhhlW9A8hc6+S",
+	"LE3zgEJyKwE1t0Q6JB5D5o2ScG1gYgHw726iRJpMFGs5HfHw/9hnNDRd8LEeVC5uYjFTSyrGxLqtg+ag",
+	"xXpG/NPlheY/YKK4tVOkXWVFYafU5XUpNTDIEcfO/GHBEBWNFvxSh62Hw0FYY1vFE62gVTzQClrD4aC5",
+	"wONoo1jewIn0nq3JdKuWolXQIABAA6xJK71TY+NgEgwpoG1Iu56ZFtilH1D2ATmDpZ4gKjqbBrHZNku8",
+	"ljlTKadYm5VRQio1Oh7s7LbC71CAYDSYFm3bIo6FRUxgeG+VFQf9m98ovunTBmz7k5KYrkj709V5h9Cc",
+	"zITMA7XABPMA1KAmMBnLPq0YyoN+zUTdYKMqK8spa2rAodBX1aEzCwK8QTKoCuKsR94xFqPKiIG45irq",
+	"RyiQqpIEVnN/4gvJYugh+ZKuZAMuBb0RnxnpB0XBqA3kkmMwUmoINadTEJrN4EqI6UqOOPr2a1AsiSza",
+	"06CYXYquzNlc/zokGZO5yGDR4oWa4IjniA0RKcshS0Tc6ZE+aevN6mjLPJ+yWYVDOX6Spyf29ntdJGxT",
+	"ly3vyaHgK9nnPOiD9jFv7OMIrjPsRcPZMl3VN8ViYSb8G5K2kvKl9SQyTYZKtXKqaq0wsYkdO45DK6K8",
+	"FifVh8/6Y7VzVllCWLSVMumsQFWY1YrQPvsGbR+up9YGFaZYuJLhVjY08GsXFQHmcMU6B2o6vdspSliN",
+	"swckuNZ5q8jgTjFFFQtcflOvvqlX39Srb+rVN/Xqm3r1Tb26n3p1t0G+f7q88IMvavkpMkd82gEHJAwH",
+	"fBjDDvN5uvIU0q8rfPY4FjdIn0uAwMLaQ503u2NMl23Xcomz5Z/Wb8k0k/y4S4+oSgdKqahzhQMn7b7O",
+	"T8CDqA6F4BHr7BIpPjx5URl8f7s47cedKpp9nYi9hQi6rnmeibEyAtiMJulWnmpc1Qs+Fn6fp7r6RFpg",
+	"TVcl2KJOEU0Mk8XAE53QxJOUu1Uyzs5pIWwdEr4B7JS5mEuyFNltwid2F94NVOtk4ew8tKk31lou3xOJ",
+	"Ft1YLABBPaNRzjIZAF46S9OCdOmcVtPem4Az/4DWxEc7Z+4ghVVyko5u+uPDaMC6L+izuHs87t90n0cn",
+	"J92n8SEbjI/ps5sXW+QkVQzJ4lN69Tenxmjy3zFVwjo0u0FZKz7qQK+WC89BnTVVMkrKzFP6kLCq24BO",
+	"a8ntdNh7YkMI81gjwVbhtEsM1l65rv5MCE3XW6dCOKu9PgXCvNq31VYReCXspdvsDckCNAhTjGKXlhpb",
+	"i6apcx+awsU9ERtxyolppGra40MUzgEzwE+i/8JVY4ortYN0VW9qsU4La2rb/8R07aeprV7pei5M+jaF",
+	"CP4ChPLWpjG+ZFFi4Cx20EYiMZsxP6jA6pTcsrlGlFC7E+tPuCfkkn1O2BLxBs7/8Z/dQf/4cLtCx9ga",
+	"sifpV+/oE+l+2CQR4pIVK1bJGCyurmdfxRB85PtPliXj1X5a3vZI0BrpHbuvNOC778mO1rQEHWwojVjT",
+	"oNqMsKzQfIzGll42Y9dDrNsxP0r9vIi+rm2CZ2N8rM35BpiCQPcAB0UXKnFLC0+T6gLBNnUsvxW0IE38",
+	"upiSZUYVJePoFCofsSpHr8ciu8ZlcIm+8tra/sIQ12P0W7jVtrZieEBS9CK4N1A/Dqa+iai+LLIkX31E",
+	"96Ua8Q2jGcvOFvm0/Ou1UVS+//GqVZer3/94RdqXHw9Pnipr8pX6RwcTnSoZUCB6sx45T2kyk0MLKgVM",
+	"zRFX5iJTfAgvdAJd2YWGaJSLDLIqRMqkMq6VmDw1VV49MLSh1mvECyGF/8AOv+SCk5h9ZqmYQwbCTMTM",
+	"PK1PWtfIlKuQzLMEknq57jSJPl610LAo5b4r29dyI1Ty/rdLyPS0Puign4cafuA6ElCNGXFEs/rw/uMV",
+	"ObAdPF3MmAx75J3ICUc/WFGNYl6JPu/CV2l6KNjgrxunbT+ydu5QqdeISxaabKBKM4jDToDEVHVhQSaX",
+	"+hFUfiwc3GrId7BXaBRqJ6L6J2Kbts7/JTgjCP2UrwryxWzuu8DrLmUZmrMaOeeAVBBw9ZTcnqHjioIF",
+	"sx9x/L757FC385VltwjsZqG1wUB73RiNphVFyLhyIEKBD9npioHxRQGQBHqlSkhv7T5Q2uJSEJmzueyN",
+	"+IgjNgKkN0Y0yxKEsYRlBj6w7thbsi2ROFmTV21xgkgxBxhJceihsXMuNTOAG3qk0kRGjJV2KpC/Fh9J",
+	"OIJkTBaJnIJeqxMwZ4lUyihUjLeP+8cda3aYmzalcPYxPRjyzUg7hIS2sDOsTtHAQyDiQw0JIijmo4ja",
+	"A+LQDAYRWAgSYKGMm4rf8bNSh4fSJGJcMouwlSaVJSyn2cqq726dzefEdhiSsw8XraBVYLa1Br1+rw/4",
+	"PXPG6TxRBm6v3ztqQUvnKUiNA2BOBzaBH/zuFFjeHZRVkJMmfY0u4iQneUaTtF4Ljb+Y8xKgyoze7Tp+",
+	"yIhjkXJPHUXgmAZdX0mPiszo9Mhx/xi5Ixe60hbaycuidDjRTbELgaK0t1aayNwKE0HlpjxTL4XV0ZVw",
+	"stHoLm85wHiMMrk33KgrQJWFa3APYVUP+33D0bSdYS3Jwa/SKenCtP1Mo4T4vmhuxHLUK7j1TveZnNGt",
+	"aljBRAZ2W99qpAawp49x4L7XFRM8+I7Gxj6ARwabH/nEDaIYi/Gho80PvRbZTRLHWJJw3D/e/MQ7kb8W",
+	"C46fOHyx+YErId5SbswdQI062WYJLnjOMk7TApriZJsJfcSylE9lailuI+I3gEqyqprQ5TEMMKG5DCLB",
+	"sVISlU4AUvBM3QuFsbuRe6UOXr1gGyai0QO61HIU3O/DCIPrC4RGUFGauxayRtcsLGVMItdegwavRA8B",
+	"aJSdHGrsZ7WUBVgV0bNCF8ypUpKUih6SlFF0sBDdcg/fPeKKK02E2Jq9vWRREqO8q3DVEc91SS0XeTkP",
+	"3ZDkuP/Cj4zjY4ZqSWILeUvbrN+JeLUjYzJOBWXel3RaeBogi8TxqXh9IzpdXyqV4LOyVxOs2iy9IcWH",
+	"7rbnbFUv0J1rbymT7O7enNnpV7iJQVsUbber34FbO/0L/fzaFq9F9Rhny8Lfht65vx1D72/B0M81jBQ8",
+	"MNhiTB/oKhU0vhLiDc0QgON4cLLNAhQIUW9ZnFCTlvJVih08ekRkBNlds1fXEjf69FVKvhAZQcsPIyIy",
+	"M9EmjfNNInUTMf9n6zbaciokKyk+kYZhBiMu0pjJnIyTTObbsuUPdKK47VJkt1DNp9hx+J+vrogjBMMm",
+	"zVMvRrGjX4HKOacTtgtDU3v0QT2zFzNbp4CuF9l/ec30Kzzxajcaj9qSJjnUFRWRJezUu9W5t160zWmv",
+	"HHFwOrmex4C4x/lHnQ4SQjFXOOLIFirWae44ODKWLzKOKongrICShM7Z+kUBukF0tHEqoEUU5tmh9w8S",
+	"uSDzswT/CbUnXMczAjJmeTRl2qWi7oMSWNK+ZSvJ4I+ET4YGthJTqZ1FgD5Tccxi5MZF2eiIY3yo6E6V",
+	"gqurcFaAyNeZqb+FhNMsE0vMakW3C+QBr0gkZjcJZ9pbCb4q9NQUTclxjKRNCUITkURzTkxrKSJjZgjY",
+	"qnTEdTR3LLJOuUvguoKdxnVNTFpv435tYds/PnfdfKeS969hBba5G/LZdrid0Sya/r2YfHGsHdZOPprs",
+	"k8x0+U94lC5iZR98Y/uPwfbzps2wXQn2z7/cNRvmRSMH1z9oXHUVXo4QAdqLrqyWwpM+4u0wiZUidr5N",
+	"z3Vkk+AOkQiCUIDwjLjp4G5z/VBDxPqySobYpF0xMi6WgQb5UTb4DRvxjNFYJ5spLnwxg4J+HRCwcjC8",
+	"eiWZJRPFx5RyYyaLbm+NDDficiVzNoNMaWw1HdgueLUA7a1b0XdGvJhowacXclG0Mzz14Tvr5CW9aTQn",
+	"xrWhX0HVBlmRjtKFrhfRhB+4MLk5aqUuFymTw7KMwNm/CcvL24MKQHwb4pYBhMoIzUc8ZVTmILmdpFgY",
+	"Br1l6k1h2b0h7CGcsFku99NKLGPegf+tdqWDM2Q/AvuIg2x0hlICgQQk1DGeEFAwTU+mXuHKCcvO6LlQ",
+	"24dJQqfogAJdDD3fFq1ZqTUoto3RUnFNFVBFvOesj/1Jf5OUWqNqpRj5aQ72GhQpykl4UeIvd39gqxCz",
+	"5vMSnRYxUzRunSKwhJPDYzIVi8wcSonp7TaVGhJFvSNTXCyZMdNAqPho3r2EdDYWD0meLVjYGfGEy1wd",
+	"YTHGt6BPDXSeU7ult3a72cmlHk0EB3IfXcRaoR/YSsv4fb1zekM2SngE4vpO3439Bbf3auHTrkMraCXA",
+	"Cbd8GNkm5Flj5c92j33Am/dSRjT42FZOwcFjOgVxIPH9HYLqlKG+tI1rkEqrNCIoPYVuJpYtGyFfYytB",
+	"Q9pVIaoBUhBlEtbo1RWdNE1O33YA99wFLc8J3vRo+UjxBCzKX9nj+c2B+Th67WVReMQbnJUVhbbqqqgG",
+	"t1DVTZmvCOk1yB8o0DKGq1OwlQg+dPM4UhHd1ossIEHBAHyjOjxn2YxyxMfSnYLKqLpd7kXaz6CmzGqJ",
+	"qPReDaktUXRPFhmL0bpfJpJ1eiY5ad3Mu5iKEo64hs8NCwzyl3pMV8mMhQRRyKVOksUrPXKmnSUgntGh",
+	"4k4Z5ikto8+UvpVxNPwOiGk3PIY+X7uJkmlFXYyxrHzTeoK54o+SqU/fS5iP39L8YSz1Eup9B3P9Y/HQ",
+	"Y0WYipSkuCDlQpo0kYZE5L69ZMHd3yxoNTjcgoVbnUleQ2OSr5URG3qsHN0nZeuzdU4Gr7P4Eqx4TADz",
+	"OA0rHoYeeQdOpEw/Ra0W4u7h/5ywpXv0/86B4m/n8evNCvpnwpZbazbB/XNwQKLV8TWx4UKJoC9N1MMU",
+	"Mt2IuESJwVvQVaRvR5BQOeIhX6RpGNTQSHrkIxganLDZPF8RzOIHKJOU0YyEsZ3IOeJuP3FwsGAnKvBJ",
+	"fHz5A5alAwiBGuByKtxwC9g2Q6J0iC64cfRI28YPZ5o+GWdNQMKi2R1GjEyGVjLTyl6BtlJ/rRiPeGgt",
+	"eNhBP6an2XKRH74i7LcFRQTTaJFlag0R+hhdMghxGJsWuMf9vt2kR7c6KN4VJ+Mxy3rkTAtyVz1rF6pV",
+	"Idg7pSvUYAINMRXJ08bLp2MBNT2cirWvoyRjXKPb2lYDANMgbG0MjqrSDWjnNumsXQe5lrRffeo4DQwf",
+	"o8fFXuLgA67Xv18yFJWGRr+Ju71zpvbXV795K7aT5yhJH8xX0dUG2uPl3740zoyKC2No+mFwQVLBJxUA",
+	"nB7BBzH6ZcxIV+ToNk6Ei3ya8EkpmchGwZTIETf2v2OjOhmzPjFF3okcYzlQTmTKfeY0nw5JaNbTdBhd",
+	"jMfJFw9ePUniJxIb8kgGQLq9EQ/X50zbry6iIYXA9Poo8IlHclIcb0YLS2Sxut8ySv+9rHl97h+OU6Fv",
+	"8fEY1Svu5VM98r6aa0/qvsTSh5jkirNIQRYcXbcJZi74XZ7wUe2u1OBRrtuyxuN87IcY7qP9rx7m43LO",
+	"OvchG5iP9Wb0F29kPvjEn8p7zIq21QbgfkBvuW9uwq+YseA5rR7Jtsj0EdOwsnjCOvsznINHV42uakIc",
+	"WsFsEWcxqkBvC5F/liZUfpP73+T+nyn3SZsqMrzPcXxs+b//adSysbdZBP5JZ/GbHPz3kYP3P2fr6/t/",
+	"nAoSJzFZQqRe+DITwGccEM6WRelFYKf+gz+b0WgK9RdlN2zSNrF9DYg7nzOaBVhAgK5+A5sxTXguy8qr",
+	"3WuuatX+3wr9vxX6fy2F/s11/o9V0b+OYVhYiY2IIAU6o7d1YwGCY1drDQ0XcKFcA500XSAGVbBJSTtU",
+	"zCHs9Aji8MZOxpA6+ywuG7EmWcUy1tAIjTAhuubk/iH/fCk2HuUSovL9Z5aldL7DibbgLRuOtF6XJyVy",
+	"7rfT/RepruT+E2Idb0OHDxK19yrEgDgrESq9KLbAFHcvvKqSy2UGXYFuLTiTI2xyB3l6YQNYdqi+AeDY",
+	"BooeMa5PSQ0LW7GAiJ0WJZZHfUho7BApCkx5aLW9TPJoWoCAx2LJ82TGINNQ12ZmjJmiH2QQOFAEbIMy",
+	"AcTOEOJ6RvlKVzrIkNywleCxUkGwl6RbJjKln1lZoyLVW/qdU2hTWQtQ6EaD+kuemEOnt1WRRENBhJXP",
+	"CFWWT+SIF+x4WZZaFlu8qS7CxxkzC+V9f/sm+GMLIITmqU5g/wedV6JkkY3dKDiDdbVj+42w70dP+/0d",
+	"4u8+jPw7HYO/V6lBUoBGW+qDdZ4dEBYb/LwJ8RwBww22t8Fs3RFltUTb3g5i+25XoaexshvEXp2dFR3A",
+	"K6H/f5PKgm95AV9/XsAFdn63u2C0gSlXnOCl2rCtXn/wuzmvaysbLrWIVnxSD0A3rUDESFefAc0dRa2+",
+	"2amaVa+KtUBUt2qxG3aGBCWNAXQ42yRQEbLLJ1HrMgw+e18ZtrWPriwd1PP95in/93Lg4Ykp7Vsulo+h",
+	"32+DGAHn2xj7iZ7ugValD37Hf2gGMFmP0l420KY6lq7pDs8m9sImjI9FFkHl0hBMeWhkEEB7uWDEAZAk",
+	"0I3itUcR0mIThNqWyQSMkIVUCq4YOxDUxetKEBhl5HOnBwJ81AWxKcCgJhnlOVO6/ScEIsdmgeAWMPZF",
+	"AfZy3D/ukUu7fD8V4nYx93se4dK5wSjf0eEID1/hRF8+hD9xp4xMBHjfMxnTxYhvAPlw6efvxg7/VJdh",
+	"dXGDAmXDdzwtNoREtwcXwh3fhqkcAKjjavfInvWJJh/G+ZRFt7KsUobafJlrHCGdE1/AE2lG7AKYW+wH",
+	"sQWaIP/BuVHwoR45S5d0Jclhvz8suh1I9QtYl4s8EjOGefghtkwIyRJbJJB26LZACAMS2s0K1N9Fe7oA",
+	"eo0qtSYY8dDpg6Cu+RshhB2DYAUj06a9Bcwx4gaZI/ecTVTpkAPmVLtmMHwKXpPllObgvYVkIZze9mwS",
+	"CQK3t9DH9rfzS/qyTwRCcei3PilK263GpLZ1vKepW3YIqff32MGsdRurPEp2ftHrYq0QwIH8E+690305",
+	"3IV1VVu8wVpH0xyk2ntDfx5ageyxMNC/pEGu6KP2V5cnf4al++dmsrPotkA2Knzcu0smV7yIrDkSdaZb",
+	"CkNNU5lxGRQ5EY4ZWXbQsrTLNJFK+dPIPCGhM8EnoEzaTRmQP+IfWFI/m9MM0aQAcFdkM5omEkvXZyPe",
+	"VgPLoL91YBB2CIBFFTB+Fst9Ikl4TqMp654LnmciDcmMfunSCUMBMxXLEU+FruOa0Jwt6QoEFlTNJfn2",
+	"rDhSu6Sm9h4mU1da6+ftJhNLiYN8r1cJvWP1VqMN9U7QWb01bP22YNmqFZgaKmGG4PI+m1fs1p10C9vo",
+	"4ZVuLYsr4kj/aHHK4j7g7zuo2u8vPzYzRLt3UUmf+lsV96dDYr427kvSTGRWfMjdd02p/zFo2TOq7sxf",
+	"22f6Z/LNt0rvNIfM7CF0cqk0Mzn7oKxnw031BjUxUKfnUNn3q9nYd0vnn0gSrzidJZHbnhrfdFp2PwKA",
+	"D92KlQGA2ohPtacgY2r7EUq/QBlrO+8T4zG0iy9aHTmfg5yjES/aqmsNOSia85dVmtikX/eFXM2Z27E+",
+	"IIN+H7ume12FE5bbvVa0XXtv1mAmvVENq3/8pXl0h6hTfQZNGMu2Qb7PAfsKvXNll6Mn0kfT1kFy2u7U",
+	"kI2D1nyR+zpB5049vGQ8Py0LwGWtwF1a1SLOeDhjsYT2Qk63/ZC0355/KOLhupt+0W4f/Wp1PF39NsFZ",
+	"p0fAlcgA6s/+JObgYasuiZiUXCyJ4Kf1hupyxK2ZYHMBX6n3oulE7Wv1zaL5Hufo7fmHex2hT7Aoj2Oi",
+	"7T2jQh14LNZAqNQIqCT5g3MEvwUIdyoczh+KrdWUBmxU2Kg0YE82b9PEJuz2egIxtvKXGvHDm59nj/oK",
+	"h3Tvgyf4Zhzsi1rXSEjb47ugYfvf0XT0cMH/vaRyAUJd0LCPouQuwnlt7ltDm09w9WJlCA5EHvxufAR3",
+	"B0YGhkNSpL2NeMg2ZboFRUKb4IysGM06iMm/kEyGrgQe8eLZQadHLsyhwG6JJNS9OD2Jega4FvH+MGGP",
+	"ghI+7ZFXNJq6bEFDf2ovrxrYQjI1UjFL1IldNSPd1o7iveR5lFQcjeC9tZUSnQAHarttSbtbaytFBlcY",
+	"uTz2BlW2apHIhfvSWgDrGOyS01U/y4+JKVsmeu3IpIpUqf3ntT7bCgjRQpBFKvVAwH7TGv66aUV+Nnhf",
+	"XeHgd/jvhsSigoiIzMVcAmA51PyY7CLIo0CcEJM5hPfXaufP9bFPcttOge4RIicU+vihF8yXGeRnZ5tS",
+	"fS7/lOSeLWLTtel87ZnzJp/mnsS6a6C7to5FzHuNarB7sNv5jO2O9iswZ8rU5jHNYuxmXbTjppyUEjCA",
+	"SoMJ/otwCq43Op93ivMhddnNiC94rP3G6+yHEobPqzjpPj83K6VyeBuit9c0Qe8oO7PoU60li8gIFyMe",
+	"ntnhIhNygET+NK12TLeSlDa1TsfeSXr1blgkEKuPiCxOOF3bPKqN/QoW0Jxb2SbBiNutkSl4ZPJkXLTg",
+	"GGrF7dp0iLhWB/t6plsvhFzwovUoLYL9Tq+J04amDEpjdS8owgnhNW7DC8EZrCq1mlkovQ/WMITkqOt8",
+	"NVcqqe7upF6Br7ai56FBNMyYZrFlc4vrRZZI3WpDO6uMNoslpSOO+/NEkppfq0fesWWhwgEMtEFwwrIu",
+	"yl2aGnFWYrvMAgv3mpRf0eT6EVthJZKEOjqIgJBmgosswYSLiTD/zoU0/8TXmb+kGOdLmrHrBFMzir91",
+	"U27dccvOTwXQyDqwY5yJ+ZzFRTP9wYinULBi8ukQ+RHm1zm126uwaCqY7sEFJbtLKqHldo+c8RX6Gkcc",
+	"oR4hFdVChAwTLNvRySTXpmoEVwS4tyRQ6WKG9UTqFuvh76MW9DEftQKi/3ltcahR685fR6LZTpEi9/jt",
+	"LQz++74NLszz1RYX23vrWLab1xEX563ejb9Ak4rLQpm6zyKweJ9luOBjkc3WwjyaRC5PTwtzrBODyBra",
+	"7P8aZdc1GtNFrpZ1g8UV0ElO40A7xvHgglKrFE5zdA87AaL3r23MFBWaqqyw7bChfca26qWtR+yhatqP",
+	"7xVHtV+wewKM45je0z5zp3APW83V/PbThe137KcX229o0pFZtMiSfKX0zLvg91ZSs+Fbw59/Ucqkry1G",
+	"oToaLl+EevUF+0R0GvRsbQWuUYkraeZrzUGnZwYr+/s6+JJWrmbiBoMx1cduoYGlqVu30DiFg2nPe8Qd",
+	"PbfBVD0jXp0XalXzJE0hBC4yVm9ihdyqAHjT/TXKdhnt6oA0Uhsf8RnldKKVbvuz0u6942tugQzW2cVt",
+	"LN6XuilHe9Pi7uDzeUyu9bc96i2bHtYedtwycKBUwreW3Go+2cEWRSEGf7zAGiBnxTYo0sQEENswt87T",
+	"iLs52W00AXVSXKUplcSWjDEai1MqpzqnQwoliBM5gkqzOc10qneZqOTVSGm8zUF4nGAufVyd6IncA/vh",
+	"21l81LN4CT1D9z6JD+FVCnYsvVh4W6/MUxpVywcc4IGi8QNp6ySYlI1zIhY5WMDQtwF6WY84tMfEFBKT",
+	"JNVRhrxxSZWeFqzVKrISHG+O4hYjDl80xQ2OAaC7JQhnzFWHShiQZAzpOsGIQ+/RG+ZO0rA63T1mnU0R",
+	"jHijQRFYg7tGx9k1zbXTwHXl6IiVujziTW0hgAFSu3wFcoIgLw5cA+AWpzEy1Xw1hy7kn1lmHOl4oZFJ",
+	"69JcOfS1d9U9zZe6hXpcQCxAvbCtLfmYMFpUDWz4/m0d1jJhzOh5fAv9MQQIjv3x7WrcH7tRpNrqNXTf",
+	"+2avfrNXH1xwgsTxyU5b8mwjRmuDQH1TaazFd8Hx6quBeCMimpKYfWapmM9QEICTth3OlBjLFjxU315k",
+	"qS6DGB4cDA6f9fq9fm8wfN5/3gexqsdW06o9FmTp2QLeihaflpfmlNptl8uaCgcdUgl+92Pvdddo0zSa",
+	"EZGRjP3KorxSPW21d/U1M7c+eYX9kKqRt/rHERaHYKciE9tzcSQc1V/WkZ7Kr5p6+vpnqoiW7keK+nNu",
+	"rxpg6/leRfNqGr63/l298+zDRVE2QeUtEVx7MbTJYxpdg19Qp/tDnr+7wLp4p9MjZyBylbmdiRmZsZnI",
+	"IPUexTcgZFK+IhmDyWl3fwoxb2WB4cfN1SKZBnOVUCrr6evKAc+OGQ/RgQkJHK5zFg2rQUo1VSs/xwTj",
+	"UMmbSZZ+ZpJ4ApEm9rguJuHMwDnv9Xn4z5hked1MNaqm0rMgWcKbkNbzf7p2Bn65+/8DAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -675,6 +675,9 @@ func checkReadOnly(b *gen.ApplicationPatch, a *store.Application, ve *Validation
 	if b.SecretExpiresTime != nil && (cur.SecretExpiresTime == nil || !b.SecretExpiresTime.Equal(*cur.SecretExpiresTime)) {
 		differs("secretExpiresTime", "it follows the application's secrets; rotate or revoke a secret to change it")
 	}
+	if b.Registration != nil && !reflect.DeepEqual(b.Registration, cur.Registration) {
+		differs("registration", "it records how the application registered")
+	}
 }
 
 func deref[T any](p *T) T {

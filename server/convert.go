@@ -51,6 +51,7 @@ func toAPI(a *store.Application) gen.Application {
 		v := a.JWKSEndpoint
 		out.JWKSEndpoint = &v
 	}
+	out.Registration = registrationOf(a)
 	return out
 }
 
@@ -82,6 +83,7 @@ func withSecret(a gen.Application, secret string) gen.ApplicationWithSecret {
 		LastUsedTime:          a.LastUsedTime,
 		ScheduledDeletionTime: a.ScheduledDeletionTime,
 		SecretExpiresTime:     a.SecretExpiresTime,
+		Registration:          a.Registration,
 	}
 	if secret != "" {
 		out.Secret = &secret

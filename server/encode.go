@@ -183,6 +183,13 @@ func appendApplication(b []byte, a *gen.Application) ([]byte, error) {
 	b = appendJSONString(append(b, `,"name":`...), a.Name)
 	b = appendStringList(append(b, `,"origins":`...), a.Origins)
 	b = appendStringList(append(b, `,"redirects":`...), a.Redirects)
+	if r := a.Registration; r != nil {
+		b = appendJSONString(append(b, `,"registration":{"method":`...), string(r.Method))
+		if r.TokenID != nil {
+			b = appendJSONString(append(b, `,"tokenId":`...), *r.TokenID)
+		}
+		b = append(b, '}')
+	}
 	if a.ScheduledDeletionTime != nil {
 		if b, err = appendJSONTime(append(b, `,"scheduledDeletionTime":`...), *a.ScheduledDeletionTime); err != nil {
 			return nil, err

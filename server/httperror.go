@@ -65,12 +65,17 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	p := problemOf(err)
-	if p.status >= 500 {
+	if p.status >= 500 && !errors.As(err, new(*regError)) {
 		s.log.ErrorContext(c.Request().Context(), "request failed",
 			slog.String("request_id", requestIDOf(c)),
 			slog.String("method", c.Request().Method),
 			slog.String("path", c.Request().URL.Path),
 			slog.String("error", err.Error()))
+	}
+	if isRegistrationPath(c.Request().URL.Path) {
+		status, body, header := registrationProblem(err, p)
+		writeProblem(c, status, header, body, s)
+		return
 	}
 	body := gen.Error{
 		Error:            p.code,
@@ -90,16 +95,21 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		body.Errors = &fe
 	}
-	for k, vs := range p.header {
+	writeProblem(c, p.status, p.header, body, s)
+}
+
+// writeProblem writes an error answer: its headers, and body unless the request is a HEAD.
+func writeProblem(c echo.Context, status int, header http.Header, body any, s *Server) {
+	for k, vs := range header {
 		for _, v := range vs {
 			c.Response().Header().Add(k, v)
 		}
 	}
 	if c.Request().Method == http.MethodHead {
-		_ = c.NoContent(p.status)
+		_ = c.NoContent(status)
 		return
 	}
-	if werr := c.JSON(p.status, body); werr != nil {
+	if werr := c.JSON(status, body); werr != nil {
 		s.log.WarnContext(c.Request().Context(), "writing error answer", slog.String("error", werr.Error()))
 	}
 }
@@ -111,6 +121,7 @@ var domainProblems = []struct {
 	code, detail string
 }{
 	{ErrNotFound, http.StatusNotFound, "not_found", "No application with this id exists in your tenant."},
+	{ErrRegistrationTokenNotFound, http.StatusNotFound, "not_found", "No initial access token with this id exists in your tenant."},
 	{store.ErrNotFound, http.StatusNotFound, "not_found", "No application with this id exists in your tenant."},
 	{ErrUnknownClient, http.StatusNotFound, "not_found", "No client with this id exists."},
 	{ErrSecretNotFound, http.StatusNotFound, "not_found", "No secret with this id exists for this application."},

@@ -22,8 +22,11 @@ type Purger struct {
 	Store    PurgeStore
 	Interval time.Duration
 	Batch    int
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// DeletionGrace is the grace period of the deletions the registration policies'
+	// deleteUnusedAfterDays schedule (when Store is an UnusedRegistrationStore). Default 168h.
+	DeletionGrace time.Duration
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // purgedTotal counts the applications this process purged, for metrics.
@@ -53,6 +56,15 @@ func (p *Purger) RunOnce(ctx context.Context) (int, error) {
 		batch = 100
 	}
 	at := now().UTC()
+	if us, ok := p.Store.(UnusedRegistrationStore); ok {
+		grace := p.DeletionGrace
+		if grace <= 0 {
+			grace = 168 * time.Hour
+		}
+		if _, err := scheduleUnused(ctx, us, at.Truncate(time.Microsecond), grace, batch, p.logger()); err != nil {
+			p.logger().ErrorContext(ctx, "scheduling unused registered clients failed", slog.String("error", err.Error()))
+		}
+	}
 	purged, err := p.Store.PurgeDue(ctx, at, batch)
 	if hk, ok := p.Store.(housekeeper); ok && err == nil {
 		if _, err = hk.PruneIdempotency(ctx, at.Add(-keepIdempotency)); err == nil {

@@ -61,6 +61,11 @@ type Config struct {
 	// RateLimit is the management API's requests per second per tenant;
 	// 0 turns it off.
 	RateLimit float64
+	// AnonymousRegistrationRate and AnonymousRegistrationRatePerAddress limit anonymous
+	// dynamic registrations per tenant and per source address, a second (bursts of 10 and
+	// 5). Default 1 and 0.1; negative turns the limit off.
+	AnonymousRegistrationRate           float64
+	AnonymousRegistrationRatePerAddress float64
 	// Now is the clock; tests inject theirs. Default time.Now.
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -82,6 +87,8 @@ type Server struct {
 	log        *slog.Logger
 	ready      func(context.Context) error
 	limiter    *tenantLimiter
+	reg        RegistrationStore // nil: registration answers 500
+	regLimiter *registrationLimiter
 	ops        operations
 	echo       *echo.Echo
 }
@@ -106,6 +113,15 @@ func New(cfg Config) (*Server, error) {
 		ready:      cfg.Ready,
 		limiter:    newTenantLimiter(cfg.RateLimit),
 	}
+	s.reg, _ = cfg.Store.(RegistrationStore)
+	perTenant, perAddress := cfg.AnonymousRegistrationRate, cfg.AnonymousRegistrationRatePerAddress
+	if perTenant == 0 {
+		perTenant = 1
+	}
+	if perAddress == 0 {
+		perAddress = 0.1
+	}
+	s.regLimiter = newRegistrationLimiter(perTenant, perAddress)
 	if s.grace <= 0 {
 		s.grace = 168 * time.Hour
 	}
@@ -172,6 +188,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	e.Use(securityHeaders)
 	e.Use(echomw.BodyLimit(fmt.Sprint(s.bodyLimit) + "B"))
 	e.Use(s.authenticate)
+	e.Use(registrationRequest)
 	e.Use(s.limitTenants)
 	e.Use(newValidator(spec).middleware)
 
@@ -184,7 +201,8 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 // spec-validated API (the rest is health, metrics and documentation).
 func isAPIPath(path string) bool {
 	return path == "/applications" || strings.HasPrefix(path, "/applications/") ||
-		strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/internal/")
+		strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/internal/") ||
+		path == "/registration-policy" || path == "/registration-tokens" || strings.HasPrefix(path, "/registration-tokens/")
 }
 
 // rewriteSuffixPaths turns the published suffix form

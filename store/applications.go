@@ -62,6 +62,12 @@ type Application struct {
 	// rows alone: a listing's state (Listed) moves with every write that changes it, and
 	// never with the clock.
 	SecretExpiresTime *time.Time `gorm:"column:secret_expires_time"`
+	// RegistrationMethod is "" for an application an administrator created, and
+	// RegistrationInitialToken or RegistrationAnonymous for one that registered itself (RFC
+	// 7591); RegistrationTokenID is then the initial access token's id, if any. Both are fixed
+	// at creation.
+	RegistrationMethod  string `gorm:"column:registration_method"`
+	RegistrationTokenID string `gorm:"column:registration_token_id"`
 
 	// Secrets are the application's secrets, oldest first, when the store has loaded them:
 	// CreateApplication sets them, UpdateApplication loads them under its lock for the updater
@@ -242,6 +248,20 @@ func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets
 
 // create is CreateApplication, inserting rec too when it is not nil.
 func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, rec *IdempotencyRecord) error {
+	prepareCreate(app, secrets)
+	err := s.insertAll(ctx, func(w rowWriter) error {
+		if rec != nil {
+			if err := insertIdempotency(w, rec); err != nil {
+				return err
+			}
+		}
+		return insertCreated(w, app, secrets)
+	})
+	return translate("create application "+app.ID, err)
+}
+
+// prepareCreate normalises a new application and its secrets as CreateApplication documents.
+func prepareCreate(app *Application, secrets []Secret) {
 	if app.CreatedTime.IsZero() {
 		app.CreatedTime = now()
 	}
@@ -263,29 +283,26 @@ func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, 
 	}
 	slices.SortStableFunc(app.Secrets, compareSecrets)
 	app.SecretExpiresTime = earliestExpiry(app.Secrets)
-	err := s.insertAll(ctx, func(w rowWriter) error {
-		if rec != nil {
-			if err := insertIdempotency(w, rec); err != nil {
-				return err
-			}
-		}
-		if err := w.insert(app, nil); err != nil {
+}
+
+// insertCreated writes a new application prepared by prepareCreate: its row, secrets, origin
+// index rows, "created" event and change row.
+func insertCreated(w rowWriter, app *Application, secrets []Secret) error {
+	if err := w.insert(app, nil); err != nil {
+		return err
+	}
+	if len(secrets) > 0 {
+		if err := w.insert(&secrets, nil); err != nil {
 			return err
 		}
-		if len(secrets) > 0 {
-			if err := w.insert(&secrets, nil); err != nil {
-				return err
-			}
-		}
-		if err := insertOrigins(w, app.ID, app.Origins); err != nil {
-			return err
-		}
-		if err := recordCreated(w, app); err != nil {
-			return err
-		}
-		return recordChange(w, app.ID, now())
-	})
-	return translate("create application "+app.ID, err)
+	}
+	if err := insertOrigins(w, app.ID, app.Origins); err != nil {
+		return err
+	}
+	if err := recordCreated(w, app); err != nil {
+		return err
+	}
+	return recordChange(w, app.ID, now())
 }
 
 // insertOrigins writes the application_origins rows of one application, once per distinct
@@ -520,17 +537,23 @@ func (s *Store) ApplicationsByID(ctx context.Context, tenantID string, ids []str
 // audited field that changed. A write that changes nothing at all still saves (Version
 // grows, a change is recorded, so ETags move as before) but records no event.
 func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error) (*Application, error) {
-	return s.update(ctx, tenantID, id, now, fn, nil)
+	return s.update(ctx, tenantID, id, now, fn, nil, nil)
 }
 
-// update is UpdateApplication, inserting the idempotency record rec returns, if any.
-func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error, rec func(*Application) *IdempotencyRecord) (*Application, error) {
+// update is UpdateApplication, inserting the idempotency record rec returns, if any. pre, when
+// not nil, runs first in the same transaction; its error is returned as is and writes nothing.
+func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error, rec func(*Application) *IdempotencyRecord, pre func(tx *gorm.DB) error) (*Application, error) {
 	now = nowOr(now)
 	var (
 		saved *Application
 		fnErr error
 	)
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
+		if pre != nil {
+			if fnErr = pre(tx); fnErr != nil {
+				return fnErr
+			}
+		}
 		q := visible(tx, tenantID, now).Where("id = ?", id)
 		if s.dialect == DialectPostgres {
 			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})

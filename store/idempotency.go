@@ -96,5 +96,5 @@ func (s *Store) CreateApplicationIdempotent(ctx context.Context, app *Applicatio
 // twin committed first), the whole update is rolled back and the error wraps
 // ErrIdempotencyKeyExists. rec is not called when fn fails.
 func (s *Store) UpdateApplicationIdempotent(ctx context.Context, tenantID, id string, now time.Time, rec func(*Application) *IdempotencyRecord, fn func(*Application) error) (*Application, error) {
-	return s.update(ctx, tenantID, id, now, fn, rec)
+	return s.update(ctx, tenantID, id, now, fn, rec, nil)
 }

@@ -55,7 +55,7 @@ func TestConcurrentMigrate(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				err = s.DB().WithContext(ctx).Exec("DROP TABLE idempotency_records, outbox_messages, application_events, application_changes, application_origins, application_secrets, applications, schema_migrations").Error
+				err = s.DB().WithContext(ctx).Exec("DROP TABLE registration_counts, registration_access_tokens, initial_access_tokens, registration_policies, idempotency_records, outbox_messages, application_events, application_changes, application_origins, application_secrets, applications, schema_migrations").Error
 				_ = s.Close()
 				if err != nil {
 					t.Fatal(err)

@@ -55,6 +55,9 @@ func (s *Store) PurgeDue(ctx context.Context, now time.Time, batch int) ([]Appli
 			if err := tx.Where("application_id IN ?", ids).Delete(&applicationOrigin{}).Error; err != nil {
 				return err
 			}
+			if err := tx.Where("application_id IN ?", ids).Delete(&RegistrationAccessToken{}).Error; err != nil {
+				return err
+			}
 			res := tx.Where("id IN ?", ids).Delete(&Application{})
 			if res.Error != nil {
 				return res.Error

@@ -19,7 +19,7 @@ const applicationColumns = "id, tenant_id, name, description, contacts, type, te
 	"tenancy_approval, tenancy_decided_by, tenancy_decided_time, tenancy_comment, redirects, " +
 	"origins, logouts, auth_method, jwks_endpoint, scope, enabled, created_by, created_time, " +
 	"last_modified_by, last_modified_time, last_used_time, scheduled_deletion_time, version, " +
-	"secret_expires_time"
+	"secret_expires_time, registration_method, registration_token_id"
 
 // findApplications selects applicationColumns with the conditions and order of db, at most
 // limit rows when limit > 0, and scans them with scanApplications.
@@ -147,7 +147,8 @@ func applicationFields(a *Application, contacts, redirects, origins, logouts, de
 	return []any{&a.ID, &a.TenantID, &a.Name, &a.Description, contacts, &a.Type, &a.Tenancy,
 		&a.TenancyApproval, &a.TenancyDecidedBy, decided, &a.TenancyComment, redirects,
 		origins, logouts, &a.AuthMethod, &a.JWKSEndpoint, &a.Scope, &a.Enabled, &a.CreatedBy, &a.CreatedTime,
-		&a.LastModifiedBy, &a.LastModifiedTime, lastUsed, scheduled, &a.Version, secretExpires}
+		&a.LastModifiedBy, &a.LastModifiedTime, lastUsed, scheduled, &a.Version, secretExpires,
+		&a.RegistrationMethod, &a.RegistrationTokenID}
 }
 
 // scanApplication reads one database/sql row of applicationColumns into a.

@@ -65,6 +65,7 @@ func TestModelsMatchSchema(t *testing.T) {
 				"applications_tenant_type_idx",
 				"applications_tenant_disabled_idx",
 				"applications_tenant_pending_deletion_idx",
+				"applications_registered_unused_idx",
 			},
 			"application_secrets": {"application_secrets_application_idx"},
 			"application_origins": {"application_origins_origin_idx"},
@@ -75,7 +76,9 @@ func TestModelsMatchSchema(t *testing.T) {
 				"outbox_messages_sent_idx",
 				"outbox_messages_reminder_idx",
 			},
-			"idempotency_records": {"idempotency_records_created_idx"},
+			"idempotency_records":   {"idempotency_records_created_idx"},
+			"initial_access_tokens": {"initial_access_tokens_tenant_idx"},
+			"registration_policies": {"registration_policies_delete_unused_idx"},
 		}
 		for table, names := range indexes {
 			for _, name := range names {

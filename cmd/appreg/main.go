@@ -210,7 +210,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Add(2)
 	go func() {
 		defer background.Done()
-		(&server.Purger{Store: st, Interval: interval, Logger: log}).Run(bg)
+		(&server.Purger{Store: st, Interval: interval, DeletionGrace: grace, Logger: log}).Run(bg)
 	}()
 	go func() {
 		defer background.Done()
@@ -284,9 +284,13 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 
 func purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("purge", "appreg purge: delete the applications due for deletion, once, and exit.", stderr)
-	cfg := bind(fs, "data-dir", "database-url", "log-level")
+	cfg := bind(fs, "data-dir", "database-url", "deletion-grace", "log-level")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	grace := cfg.duration("deletion-grace")
+	if cfg.err != nil {
+		return cfg.err
 	}
 	log, err := newLogger(stderr, cfg.str("log-level"))
 	if err != nil {
@@ -297,7 +301,7 @@ func purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	n, err := (&server.Purger{Store: st, Logger: log}).RunOnce(ctx)
+	n, err := (&server.Purger{Store: st, DeletionGrace: grace, Logger: log}).RunOnce(ctx)
 	if err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}

@@ -1,0 +1,188 @@
+// Command registerload measures dynamic registration under load against a running appreg:
+// registrations/s into one tenant (with an initial access token), and the lookup path's and
+// another tenant's management latency, first alone (baseline) and then during the
+// registration flood. It exits non-zero when an answer is a 5xx.
+//
+//	go run ./scripts/registerload -url http://127.0.0.1:18091 -data-dir DIR -appreg bin/appreg -duration 10s
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	base := flag.String("url", "http://127.0.0.1:18091", "appreg to drive")
+	dataDir := flag.String("data-dir", "./data", "appreg's data dir, for development tokens")
+	bin := flag.String("appreg", "bin/appreg", "the appreg binary, for `appreg token`")
+	duration := flag.Duration("duration", 10*time.Second, "how long each phase runs")
+	registrars := flag.Int("registrars", 16, "concurrent registering clients in the flood")
+	lookups := flag.Int("lookups", 4, "concurrent lookup clients")
+	flag.Parse()
+
+	token := func(tenant string, roles ...string) string {
+		args := []string{"token", "--data-dir", *dataDir, "--tenant", tenant}
+		for _, r := range roles {
+			args = append(args, "--role", r)
+		}
+		out, err := exec.Command(*bin, args...).Output()
+		if err != nil {
+			fail("token: %v", err)
+		}
+		return strings.TrimSpace(string(out))
+	}
+	flood, steady, lookupTok := token("flood"), token("steady"), token("platform", "appreg.lookup")
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	var fivexx atomic.Int64
+	call := func(method, path, tok string, body any) (int, map[string]any) {
+		var rd io.Reader
+		if body != nil {
+			b, _ := json.Marshal(body)
+			rd = bytes.NewReader(b)
+		}
+		req, _ := http.NewRequest(method, *base+path, rd)
+		if tok != "" {
+			req.Header.Set("Authorization", "Bearer "+tok)
+		}
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return 0, nil
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&out)
+		if resp.StatusCode >= 500 {
+			fivexx.Add(1)
+		}
+		return resp.StatusCode, out
+	}
+
+	if st, _ := call("PUT", "/registration-policy", flood, map[string]any{
+		"enabled": true, "defaultContacts": []string{"ops@example.com"}, "dailyLimit": 100000,
+	}); st != 200 {
+		fail("policy: %d", st)
+	}
+	st, tok := call("POST", "/registration-tokens", flood, map[string]any{"uses": 10000, "expiresIn": 3600})
+	if st != 201 {
+		fail("initial access token: %d", st)
+	}
+	iat := tok["token"].(string)
+	var ids []string
+	for i := range 50 {
+		st, app := call("POST", "/applications", steady, map[string]any{
+			"name": fmt.Sprint("steady ", i), "contacts": []string{"ops@example.com"}, "type": "confidential",
+			"redirects": []string{"https://steady.example.com/cb"},
+		})
+		if st != 201 {
+			fail("create: %d", st)
+		}
+		ids = append(ids, app["id"].(string))
+	}
+
+	type result struct {
+		lookup, list []time.Duration
+		registered   int
+		refused      map[int]int
+	}
+	phase := func(registering bool) result {
+		var (
+			mu  sync.Mutex
+			res = result{refused: map[int]int{}}
+			wg  sync.WaitGroup
+		)
+		deadline := time.Now().Add(*duration)
+		for w := range *lookups {
+			wg.Go(func() {
+				for i := w; time.Now().Before(deadline); i++ {
+					t0 := time.Now()
+					st, _ := call("GET", "/internal/clients/"+ids[i%len(ids)]+"?tenantId=steady", lookupTok, nil)
+					d := time.Since(t0)
+					mu.Lock()
+					if st == 200 {
+						res.lookup = append(res.lookup, d)
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Go(func() {
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				st, _ := call("GET", "/applications", steady, nil)
+				d := time.Since(t0)
+				mu.Lock()
+				if st == 200 {
+					res.list = append(res.list, d)
+				}
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
+			}
+		})
+		if registering {
+			for w := range *registrars {
+				wg.Go(func() {
+					for i := 0; time.Now().Before(deadline); i++ {
+						st, _ := call("POST", "/tenants/flood/register", iat, map[string]any{
+							"client_name": fmt.Sprintf("agent %d-%d", w, i), "token_endpoint_auth_method": "none",
+							"redirect_uris": []string{fmt.Sprintf("http://127.0.0.1:%d/callback", 1024+i%60000)},
+						})
+						mu.Lock()
+						if st == 201 {
+							res.registered++
+						} else {
+							res.refused[st]++
+						}
+						mu.Unlock()
+					}
+				})
+			}
+		}
+		wg.Wait()
+		return res
+	}
+
+	base1 := phase(false)
+	floodRes := phase(true)
+	secs := duration.Seconds()
+	fmt.Printf("| phase | registrations/s | lookup/s | lookup p50 | lookup p99 | other tenant's list p99 |\n|---|---|---|---|---|---|\n")
+	for _, r := range []struct {
+		name string
+		res  result
+	}{{"baseline (no registrations)", base1}, {fmt.Sprintf("flood (%d registering clients)", *registrars), floodRes}} {
+		fmt.Printf("| %s | %.0f | %.0f | %s | %s | %s |\n", r.name, float64(r.res.registered)/secs,
+			float64(len(r.res.lookup))/secs, pct(r.res.lookup, 50), pct(r.res.lookup, 99), pct(r.res.list, 99))
+	}
+	if len(floodRes.refused) > 0 {
+		fmt.Printf("refused registrations by status: %v\n", floodRes.refused)
+	}
+	if n := fivexx.Load(); n > 0 {
+		fail("%d answers were 5xx", n)
+	}
+}
+
+func pct(d []time.Duration, p int) string {
+	if len(d) == 0 {
+		return "-"
+	}
+	slices.Sort(d)
+	return d[(len(d)-1)*p/100].Round(10 * time.Microsecond).String()
+}
+
+func fail(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "registerload: "+format+"\n", args...)
+	os.Exit(1)
+}

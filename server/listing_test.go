@@ -241,14 +241,21 @@ func TestListAfterReimport(t *testing.T) {
 			body := confidentialBody()
 			body.ID, body.TenantID, body.Secret, body.Name = ptr(id), ptr(tenant), ptr("an-imported-secret-of-enough-length-0001"), name
 			r, err := e.client("ops", auth.RoleAdmin).CreateApplicationWithResponse(ctx, nil, body)
-			if err != nil || r.StatusCode() != http.StatusCreated {
-				t.Fatalf("import: %v %d %s", err, r.StatusCode(), r.Body)
+			if err != nil {
+				t.Fatalf("import: %v", err)
+			}
+			if r.StatusCode() != http.StatusCreated {
+				t.Fatalf("import: %d %s", r.StatusCode(), r.Body)
 			}
 		}
 		purge := func(tenant string) {
 			t.Helper()
-			if r, err := e.client(tenant).DeleteApplicationWithResponse(ctx, id, nil); err != nil || r.StatusCode() != http.StatusOK {
-				t.Fatalf("delete: %v %d", err, r.StatusCode())
+			r, err := e.client(tenant).DeleteApplicationWithResponse(ctx, id, nil)
+			if err != nil {
+				t.Fatalf("delete: %v", err)
+			}
+			if r.StatusCode() != http.StatusOK {
+				t.Fatalf("delete: %d %s", r.StatusCode(), r.Body)
 			}
 			e.Clock.Advance(e.Grace + time.Second)
 			if n, err := (&purgerFor{e}).run(); err != nil || n != 1 {

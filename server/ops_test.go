@@ -28,9 +28,9 @@ func TestOperationalEndpoints(t *testing.T) {
 		{"/docs/", "text/html", "swagger-ui-bundle.js"},
 		{"/docs/init.js", "javascript", "persistAuthorization: true"},
 		{"/docs/swagger-ui-bundle.js", "javascript", "SwaggerUIBundle"},
-		{"/metrics", "text/plain", `appreg_http_requests_total{route="/applications",method="POST",status="201"} 1`},
-		{"/metrics", "text/plain", `appreg_http_requests_total{route="/applications/:applicationId",method="GET",status="404"} 1`},
-		{"/metrics", "text/plain", `appreg_http_request_duration_seconds_bucket{route="/applications",method="POST",le="+Inf"} 1`},
+		{"/metrics", "text/plain", `appreg_http_requests_total{method="POST",route="/applications",status="201"} 1`},
+		{"/metrics", "text/plain", `appreg_http_requests_total{method="GET",route="/applications/:applicationId",status="404"} 1`},
+		{"/metrics", "text/plain", `appreg_http_request_duration_seconds_bucket{method="POST",route="/applications",le="+Inf"} 1`},
 		{"/metrics", "text/plain", "appreg_lookup_cache_entries"},
 		{"/metrics", "text/plain", "appreg_list_cache_hits_total 1\n"},
 		{"/metrics", "text/plain", "appreg_list_cache_misses_total 2\n"},
@@ -38,6 +38,13 @@ func TestOperationalEndpoints(t *testing.T) {
 		{"/metrics", "text/plain", `appreg_db_connections{state="idle"}`},
 		{"/metrics", "text/plain", `appreg_notifications_total{result="sent"}`},
 		{"/metrics", "text/plain", "appreg_purged_applications_total"},
+		// The standard collectors: Go runtime, process, database pool.
+		{"/metrics", "text/plain", "go_goroutines "},
+		{"/metrics", "text/plain", "go_memstats_heap_inuse_bytes "},
+		{"/metrics", "text/plain", "process_cpu_seconds_total "},
+		{"/metrics", "text/plain", "process_resident_memory_bytes "},
+		{"/metrics", "text/plain", `go_sql_open_connections{db_name="appreg"} `},
+		{"/metrics", "text/plain", `go_sql_wait_count_total{db_name="appreg"} `},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path+" "+tc.contains, func(t *testing.T) {
@@ -92,7 +99,7 @@ func TestClientHangUpIsNotAServerError(t *testing.T) {
 		t.Fatalf("a cancelled request answered %d", rec.Code)
 	}
 	_, body := e.do(http.MethodGet, "/metrics", "", "", nil)
-	if strings.Contains(string(body), `route="/applications",method="GET",status="500"`) {
+	if strings.Contains(string(body), `method="GET",route="/applications",status="500"`) {
 		t.Fatal("a cancelled request counted as a 500")
 	}
 }

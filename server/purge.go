@@ -3,8 +3,9 @@ package server
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cxone/appreg/store"
 )
@@ -27,10 +28,9 @@ type Purger struct {
 	DeletionGrace time.Duration
 	Now           func() time.Time
 	Logger        *slog.Logger
+	// Purged counts the applications purged (Metrics.Purged); nil counts nothing.
+	Purged prometheus.Counter
 }
-
-// purgedTotal counts the applications this process purged, for metrics.
-var purgedTotal atomic.Uint64
 
 // housekeeper is the optional part of a PurgeStore that forgets what is no
 // longer needed: idempotency records past their window, delivered messages.
@@ -71,7 +71,9 @@ func (p *Purger) RunOnce(ctx context.Context) (int, error) {
 			_, err = hk.PruneOutbox(ctx, at.Add(-keepSent))
 		}
 	}
-	purgedTotal.Add(uint64(len(purged)))
+	if p.Purged != nil {
+		p.Purged.Add(float64(len(purged)))
+	}
 	for _, a := range purged {
 		p.logger().InfoContext(ctx, "application purged",
 			slog.String("application_id", a.ID), slog.String("tenant_id", a.TenantID))

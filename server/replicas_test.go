@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server"
 	"github.com/cxone/appreg/server/auth"
@@ -136,11 +139,13 @@ func TestThreeReplicas(t *testing.T) {
 	time.Sleep(400 * time.Millisecond)
 	var purged sync.WaitGroup
 	counts := make([]int, len(replicas))
+	counters := make([]prometheus.Counter, len(replicas))
 	for i, r := range replicas {
 		purged.Add(1)
+		counters[i] = prometheus.NewCounter(prometheus.CounterOpts{Name: "purged"})
 		go func(i int, st *store.Store) {
 			defer purged.Done()
-			n, err := (&server.Purger{Store: st}).RunOnce(ctx)
+			n, err := (&server.Purger{Store: st, Purged: counters[i]}).RunOnce(ctx)
 			if err != nil {
 				t.Errorf("purger %d: %v", i, err)
 			}
@@ -150,6 +155,11 @@ func TestThreeReplicas(t *testing.T) {
 	purged.Wait()
 	if total := counts[0] + counts[1] + counts[2]; total != 2 {
 		t.Fatalf("purged %v: %d in all, want exactly 2", counts, total)
+	}
+	for i, c := range counters {
+		if got := testutil.ToFloat64(c); got != float64(counts[i]) {
+			t.Errorf("purger %d counted %v, purged %d", i, got, counts[i])
+		}
 	}
 	for _, r := range replicas {
 		for _, id := range ids[:2] {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/hmac"
@@ -13,6 +14,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -243,5 +245,102 @@ func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestTokenKeysIssuerAudience checks over HTTP what the verifier promises
+// with a JWKS URL, an issuer and an audience: a key the issuer starts using is
+// fetched when a token names it; another unknown kid soon after fetches
+// nothing and is refused; a token for another issuer or audience is refused.
+// Each refusal is a 401 that names its reason. The steps run in order.
+func TestTokenKeysIssuerAudience(t *testing.T) {
+	const issuer, audience = "https://issuer.test", "appreg"
+	first, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	second, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var (
+		mu      sync.Mutex
+		keys    = map[string]crypto.PublicKey{"k1": first.Public()}
+		fetches int
+	)
+	jwks := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		fetches++
+		b, err := auth.PublicJWKS(keys)
+		if err != nil {
+			t.Error(err)
+		}
+		w.Write(b)
+	}))
+	t.Cleanup(jwks.Close)
+	e := newEnvWith(t, "sqlite", func(cfg *server.Config) {
+		v, err := auth.NewVerifier(context.Background(), auth.Config{
+			JWKSURL: jwks.URL, Issuer: issuer, Audience: audience, Now: cfg.Now, Logger: quietLogger(),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Close)
+		cfg.Auth = v
+	})
+	claims := func(set map[string]any) map[string]any {
+		c := map[string]any{"iss": issuer, "aud": audience, "tenantId": "acme", "sub": "u", "exp": e.Clock.Now().Add(time.Hour).Unix()}
+		for k, v := range set {
+			if v == nil {
+				delete(c, k)
+			} else {
+				c[k] = v
+			}
+		}
+		return c
+	}
+
+	steps := []struct {
+		name        string
+		before      func()
+		key         crypto.Signer
+		kid         string
+		claims      map[string]any
+		reason      string // empty: 200
+		wantFetches int
+	}{
+		{"valid", nil, first, "k1", claims(nil), "", 1},
+		{"wrong issuer", nil, first, "k1", claims(map[string]any{"iss": "https://evil.test"}), "the token's issuer is not trusted", 1},
+		{"no issuer", nil, first, "k1", claims(map[string]any{"iss": nil}), "the token's issuer is not trusted", 1},
+		{"wrong audience", nil, first, "k1", claims(map[string]any{"aud": "billing"}), "the token is not meant for this service (audience)", 1},
+		{"no audience", nil, first, "k1", claims(map[string]any{"aud": nil}), "the token is not meant for this service (audience)", 1},
+		{"new key of the issuer", func() {
+			mu.Lock()
+			keys["k2"] = second.Public()
+			mu.Unlock()
+		}, second, "k2", claims(nil), "", 2},
+		{"unknown kid soon after", nil, first, "k9", claims(nil), "unknown signing key (kid)", 2},
+		{"known kid, another key's signature", nil, second, "k1", claims(nil), "the token's signature is invalid", 2},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.before != nil {
+				st.before()
+			}
+			tok, err := auth.Sign(st.key, st.kid, st.claims)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, body := e.do(http.MethodGet, "/applications", tok, "", nil)
+			switch {
+			case st.reason == "" && resp.StatusCode != http.StatusOK:
+				t.Errorf("status %d, want 200: %s", resp.StatusCode, body)
+			case st.reason != "" && (resp.StatusCode != http.StatusUnauthorized || !strings.Contains(string(body), `"error":"invalid_token"`) ||
+				!strings.Contains(resp.Header.Get("WWW-Authenticate"), `error_description="`+st.reason+`"`)):
+				t.Errorf("status %d, WWW-Authenticate %q, body %s; want 401 invalid_token saying %q",
+					resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body, st.reason)
+			}
+			mu.Lock()
+			got := fetches
+			mu.Unlock()
+			if got != st.wantFetches {
+				t.Errorf("JWKS fetches = %d, want %d", got, st.wantFetches)
+			}
+		})
 	}
 }

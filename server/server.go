@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server/auth"
@@ -72,6 +73,10 @@ type Config struct {
 	// Ready reports whether the service can serve (database reachable,
 	// migrations applied); GET /readyz answers with it. Nil means always ready.
 	Ready func(context.Context) error
+	// Metrics are the process's collectors, which GET /metrics serves; New
+	// adds the server's own (caches, database pool) to its registry. Default:
+	// NewMetrics on a registry of the server's own.
+	Metrics *Metrics
 }
 
 // Server implements gen.StrictServerInterface.
@@ -89,6 +94,7 @@ type Server struct {
 	limiter    *tenantLimiter
 	reg        RegistrationStore // nil: registration answers 500
 	regLimiter *registrationLimiter
+	metrics    *Metrics
 	ops        operations
 	echo       *echo.Echo
 }
@@ -112,6 +118,7 @@ func New(cfg Config) (*Server, error) {
 		log:        cfg.Logger,
 		ready:      cfg.Ready,
 		limiter:    newTenantLimiter(cfg.RateLimit),
+		metrics:    cfg.Metrics,
 	}
 	s.reg, _ = cfg.Store.(RegistrationStore)
 	perTenant, perAddress := cfg.AnonymousRegistrationRate, cfg.AnonymousRegistrationRatePerAddress
@@ -139,6 +146,16 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.metrics == nil {
+		m, err := NewMetrics(prometheus.NewRegistry())
+		if err != nil {
+			return nil, err
+		}
+		s.metrics = m
+	}
+	if err := s.metrics.registerServer(s); err != nil {
+		return nil, err
 	}
 	e, err := s.newEcho()
 	if err != nil {

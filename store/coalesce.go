@@ -23,6 +23,9 @@ import (
 // read runs at once, in its caller's goroutine, so an idle or lightly loaded service pays
 // nothing; only when every lane has a query in flight do reads queue, and the busier the
 // database, the more each query carries.
+//
+// This is not golang.org/x/sync/singleflight, which shares one call among the callers of one
+// key: here reads of different ids share one query, which is what saves the round trips.
 
 const (
 	// readLanes is the most by-id queries in flight at once. More lanes answer sooner under

@@ -233,6 +233,15 @@ func nowOr(t time.Time) time.Time {
 	return normTime(t)
 }
 
+// SQLDB returns the connection pool, for metrics; nil if there is none.
+func (s *Store) SQLDB() *sql.DB {
+	sqlDB, err := s.db.DB()
+	if err != nil {
+		return nil
+	}
+	return sqlDB
+}
+
 // DBStats reports the connection pool, for metrics.
 func (s *Store) DBStats() sql.DBStats {
 	sqlDB, err := s.db.DB()

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cxone/appreg/server"
 	"github.com/cxone/appreg/server/auth"
 	"github.com/cxone/appreg/server/lookup"
@@ -166,9 +168,13 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
+	metrics, err := server.NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(server.Config{
 		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(listCacheSize)), DeletionGrace: grace, BodyLimit: bodyLimit,
-		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log,
+		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log, Metrics: metrics,
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return err
@@ -210,11 +216,12 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	background.Add(2)
 	go func() {
 		defer background.Done()
-		(&server.Purger{Store: st, Interval: interval, DeletionGrace: grace, Logger: log}).Run(bg)
+		(&server.Purger{Store: st, Interval: interval, DeletionGrace: grace, Logger: log, Purged: metrics.Purged}).Run(bg)
 	}()
 	go func() {
 		defer background.Done()
-		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log}).Run(bg)
+		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log,
+			Sent: metrics.NotificationsSent, Failed: metrics.NotificationsFailed}).Run(bg)
 	}()
 	backgroundDone := make(chan struct{})
 	go func() {

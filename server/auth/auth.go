@@ -1,9 +1,3 @@
-// Package auth authenticates callers of appreg: it verifies the bearer JWTs
-// of the platform's issuer against its JWKS (RS256 and ES256 only) and turns
-// them into a Principal, the tenant and actor a request acts for.
-//
-// In development mode `appreg serve` signs its own tokens with a DevKey kept
-// in its data directory, and `appreg token` mints them.
 package auth
 
 import (

@@ -14,6 +14,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 const (
@@ -64,10 +67,14 @@ type Verifier struct {
 	client *http.Client
 	log    *slog.Logger
 
-	mu           sync.Mutex // guards the fields below
-	inflight     *fetchCall
-	lastOnDemand time.Time
-	closed       bool
+	// refresh coalesces fetches of the JWKS: callers that find a fetch under
+	// way wait for it rather than start another.
+	refresh singleflight.Group
+
+	mu     sync.Mutex // guards the fields below
+	closed bool
+	// onDemand bounds the fetches caused by tokens with an unknown kid.
+	onDemand *rate.Limiter
 	// clock times on-demand refreshes: wall time, unlike Config.Now, which
 	// tests stop or move.
 	clock func() time.Time
@@ -78,11 +85,6 @@ type Verifier struct {
 
 	// verifications counts signature checks, so tests see the cache work.
 	verifications atomic.Int64
-}
-
-// fetchCall is one fetch of the JWKS that concurrent callers share.
-type fetchCall struct {
-	done chan struct{}
 }
 
 // NewVerifier loads the key set of cfg and returns a verifier; with a
@@ -116,6 +118,8 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		client: cfg.HTTPClient,
 		log:    cfg.Logger,
 		clock:  time.Now,
+		// One fetch, then one per 30 s.
+		onDemand: rate.NewLimiter(rate.Every(onDemandRefreshInterval), 1),
 	}
 	if v.rules.leeway == 0 {
 		v.rules.leeway = defaultLeeway
@@ -228,21 +232,23 @@ func cacheKey(token string) [32]byte {
 }
 
 func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (Principal, error) {
-	t, terr := parseJWS(token)
+	jws, terr := parseJWS(token)
 	if terr != nil {
 		return Principal{}, terr
 	}
-	k, err := v.key(ctx, t.kid, t.alg)
+	h := jws.Signatures[0].Header
+	k, err := v.key(ctx, h.KeyID, h.Algorithm)
 	if err != nil {
 		return Principal{}, err
 	}
 	v.verifications.Add(1)
-	if !verifySignature(k, t.signingInput, t.signature) {
+	payload, err := jws.Verify(k.key)
+	if err != nil {
 		return Principal{}, tokenError(reasonSignature)
 	}
 	rules := v.rules
 	rules.now = now
-	p, terr := rules.principal(t.payload)
+	p, terr := rules.principal(payload)
 	if terr != nil {
 		return Principal{}, terr
 	}
@@ -259,12 +265,10 @@ func (v *Verifier) key(ctx context.Context, kid, alg string) (*verifyKey, error)
 	if v.url == "" || kid == "" || terr.Reason != reasonUnknownKey {
 		return nil, terr
 	}
-	if c := v.startRefresh(true); c != nil {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	select {
+	case <-v.refresh.DoChan("jwks", v.fetchOnDemand):
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	// Even when the rate limit refused a fetch, another may have just ended.
 	k, terr = v.keys.Load().find(kid, alg)
@@ -305,42 +309,38 @@ func (s *keySet) find(kid, alg string) (*verifyKey, *TokenError) {
 	return found, nil
 }
 
-// startRefresh starts fetching the JWKS, or joins the fetch under way, and
-// returns the call to wait for. It returns nil after Close, and for an
-// on-demand refresh within 30 s of the previous one.
-func (v *Verifier) startRefresh(onDemand bool) *fetchCall {
+// fetchOnDemand refreshes the keys for a token with an unknown kid, unless
+// one did within the last 30 s.
+func (v *Verifier) fetchOnDemand() (any, error) {
+	v.refreshKeys(true)
+	return nil, nil
+}
+
+// fetchScheduled refreshes the keys on the background schedule.
+func (v *Verifier) fetchScheduled() (any, error) {
+	v.refreshKeys(false)
+	return nil, nil
+}
+
+// refreshKeys fetches the JWKS and installs it; a failed fetch keeps the
+// keys there are. It does nothing after Close, nor for an on-demand refresh
+// the rate limit refuses. Callers go through v.refresh, so one runs at a time.
+func (v *Verifier) refreshKeys(onDemand bool) {
 	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.closed {
-		return nil
-	}
-	if v.inflight != nil {
-		return v.inflight
-	}
-	if onDemand {
-		now := v.clock()
-		if !v.lastOnDemand.IsZero() && now.Sub(v.lastOnDemand) < onDemandRefreshInterval {
-			return nil
-		}
-		v.lastOnDemand = now
-	}
-	c := &fetchCall{done: make(chan struct{})}
-	v.inflight = c
-	v.wg.Add(1)
-	go func() {
-		defer v.wg.Done()
-		set, err := v.fetch(v.ctx)
-		if err == nil {
-			v.replaceKeys(set)
-		} else if v.ctx.Err() == nil {
-			v.log.Warn("auth: refresh of the JWKS failed; keeping the previous keys", "url", v.url, "error", err)
-		}
-		v.mu.Lock()
-		v.inflight = nil
+	if v.closed || onDemand && !v.onDemand.AllowN(v.clock(), 1) {
 		v.mu.Unlock()
-		close(c.done)
-	}()
-	return c
+		return
+	}
+	v.wg.Add(1)
+	v.mu.Unlock()
+	defer v.wg.Done()
+	set, err := v.fetch(v.ctx)
+	switch {
+	case err == nil:
+		v.replaceKeys(set)
+	case v.ctx.Err() == nil:
+		v.log.Warn("auth: refresh of the JWKS failed; keeping the previous keys", "url", v.url, "error", err)
+	}
 }
 
 func (v *Verifier) refreshEvery(interval time.Duration) {
@@ -352,12 +352,8 @@ func (v *Verifier) refreshEvery(interval time.Duration) {
 		case <-v.ctx.Done():
 			return
 		case <-ticker.C:
-			c := v.startRefresh(false)
-			if c == nil {
-				return
-			}
 			select {
-			case <-c.done:
+			case <-v.refresh.DoChan("jwks", v.fetchScheduled):
 			case <-v.ctx.Done():
 				return
 			}

@@ -17,7 +17,11 @@ type entry[V any] struct {
 }
 
 // flight is one read of the source in progress for a key; callers missing the same key at
-// the same generation wait for it instead of reading too.
+// the same generation wait for it instead of reading too. It is kept rather than
+// golang.org/x/sync/singleflight because it lives in the shard, under the lock that found
+// the entry missing: registering it and reading the shard's generation is one critical
+// section, so a read begun before an invalidation is never joined after it, and a miss takes
+// no second, process-wide lock (singleflight.Group has one mutex for every key).
 type flight[V any] struct {
 	done chan struct{}
 	gen  uint64

@@ -3,8 +3,9 @@ package notify
 import (
 	"context"
 	"log/slog"
-	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cxone/appreg/store"
 )
@@ -16,13 +17,6 @@ type Outbox interface {
 	MarkFailed(ctx context.Context, id string, now time.Time, errText string, next time.Time) error
 	ScheduleReminders(ctx context.Context, now time.Time) (int, error)
 }
-
-// Counters since the process started, for metrics.
-var sentTotal, failedTotal atomic.Uint64
-
-// Counts returns how many notifications this process sent, and how many
-// attempts failed.
-func Counts() (sent, failed uint64) { return sentTotal.Load(), failedTotal.Load() }
 
 // maxAttempts is when the dispatcher gives up on a message (about 9 hours
 // of backoff in all) and leaves it, marked failed, for an operator.
@@ -42,6 +36,9 @@ type Dispatcher struct {
 	ReminderInterval time.Duration // default 10m
 	Now              func() time.Time
 	Logger           *slog.Logger
+	// Sent and Failed count deliveries and failed attempts (the server's
+	// Metrics.NotificationsSent and NotificationsFailed); nil counts nothing.
+	Sent, Failed prometheus.Counter
 }
 
 func (d *Dispatcher) now() time.Time {
@@ -97,10 +94,14 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 				return sent, err
 			}
 			sent++
-			sentTotal.Add(1)
+			if d.Sent != nil {
+				d.Sent.Inc()
+			}
 			continue
 		}
-		failedTotal.Add(1)
+		if d.Failed != nil {
+			d.Failed.Inc()
+		}
 		attempts := m.Attempts + 1
 		next := now.Add(backoff(attempts))
 		if attempts >= maxAttempts || err == errNoRecipients {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/cxone/appreg/server/notify"
 	"github.com/cxone/appreg/store"
@@ -264,7 +266,10 @@ func TestSMTPDownRetriesWithBackoff(t *testing.T) {
 	ln.Close()
 	down, _ := notify.NewSMTPSender("smtp://" + closed)
 	clock := now.Add(time.Second)
-	d := &notify.Dispatcher{Store: st, Sender: down, From: "appreg@example.com", Logger: quiet(), Now: func() time.Time { return clock }}
+	sent := prometheus.NewCounter(prometheus.CounterOpts{Name: "sent"})
+	failed := prometheus.NewCounter(prometheus.CounterOpts{Name: "failed"})
+	d := &notify.Dispatcher{Store: st, Sender: down, From: "appreg@example.com", Logger: quiet(), Now: func() time.Time { return clock },
+		Sent: sent, Failed: failed}
 	if n, err := d.RunOnce(ctx); err != nil || n != 0 {
 		t.Fatalf("with SMTP down: %d, %v", n, err)
 	}
@@ -276,6 +281,9 @@ func TestSMTPDownRetriesWithBackoff(t *testing.T) {
 	clock = clock.Add(31 * time.Second)
 	if n, err := d.RunOnce(ctx); err != nil || n != 1 || len(mb.all()) != 1 {
 		t.Fatalf("after the backoff: %d, %v, %d delivered", n, err, len(mb.all()))
+	}
+	if s, f := testutil.ToFloat64(sent), testutil.ToFloat64(failed); s != 1 || f != 1 {
+		t.Errorf("counted %v sent and %v failed, want 1 and 1", s, f)
 	}
 }
 

@@ -16,7 +16,7 @@
 import * as oauth from "oauth4webapi";
 import { api } from "../api/client";
 import type { components } from "../api/schema";
-import { CALLBACK_PATH, PENDING_KEY, POPUP_MESSAGE, POPUP_NAME, getIDToken, setToken, takeCallback } from "./session";
+import { CALLBACK_PATH, PENDING_KEY, POPUP_MESSAGE, POPUP_NAME, clearToken, getIDToken, setToken, takeCallback } from "./session";
 
 export type ConsoleConfig = components["schemas"]["ConsoleConfig"];
 
@@ -163,4 +163,17 @@ export async function endSessionURL(): Promise<string | undefined> {
   url.searchParams.set("client_id", c.clientId);
   url.searchParams.set("post_logout_redirect_uri", location.origin + "/console/");
   return url.href;
+}
+
+/**
+ * Ends the session here and, after an OpenID Connect sign-in, at the issuer
+ * too (the browser goes there and comes back to /console/). Resolves false
+ * when the page stays, signed out.
+ */
+export async function signOut(): Promise<boolean> {
+  const url = await endSessionURL();
+  clearToken();
+  if (!url) return false;
+  location.assign(url);
+  return true;
 }

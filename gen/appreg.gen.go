@@ -84,6 +84,27 @@ func (e ClientPolicyGrantTypes) Valid() bool {
 	}
 }
 
+// Defines values for ConsoleConfigMode.
+const (
+	Development ConsoleConfigMode = "development"
+	Oidc        ConsoleConfigMode = "oidc"
+	Token       ConsoleConfigMode = "token"
+)
+
+// Valid indicates whether the value is a known member of the ConsoleConfigMode enum.
+func (e ConsoleConfigMode) Valid() bool {
+	switch e {
+	case Development:
+		return true
+	case Oidc:
+		return true
+	case Token:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventAction.
 const (
 	EventActionCreated           EventAction = "created"
@@ -839,6 +860,54 @@ type ClientPolicy struct {
 // ClientPolicyGrantTypes defines model for ClientPolicy.GrantTypes.
 type ClientPolicyGrantTypes string
 
+// ConsoleConfig How the console signs people in.
+type ConsoleConfig struct {
+	// AuthorizationEndpoint From the issuer's discovery document; `oidc` mode only.
+	//
+	// Example: https://login.example.com/oauth2/authorize
+	AuthorizationEndpoint *string `json:"authorizationEndpoint,omitempty"`
+
+	// ClientID The console's public client id (`APPREG_CONSOLE_CLIENT_ID`); `oidc` mode only.
+	//
+	// Example: appreg-console
+	ClientID *string `json:"clientId,omitempty"`
+
+	// EndSessionEndpoint From the issuer's discovery document, when it has one; `oidc` mode only.
+	//
+	// Example: https://login.example.com/oauth2/logout
+	EndSessionEndpoint *string `json:"endSessionEndpoint,omitempty"`
+
+	// Issuer The OpenID provider (`APPREG_ISSUER`); `oidc` mode only.
+	//
+	// Example: https://login.example.com
+	Issuer *string `json:"issuer,omitempty"`
+
+	// Mode `development`: development tokens (a console link from `appreg serve`, or a
+	// pasted `appreg token`). `oidc`: OpenID Connect authorization code with PKCE at
+	// `issuer`. `token`: a pasted token only.
+	//
+	//
+	// Example: oidc
+	Mode ConsoleConfigMode `json:"mode"`
+
+	// Scope The scope the console asks for.
+	//
+	// Example: openid
+	Scope string `json:"scope"`
+
+	// TokenEndpoint From the issuer's discovery document; `oidc` mode only.
+	//
+	// Example: https://login.example.com/oauth2/token
+	TokenEndpoint *string `json:"tokenEndpoint,omitempty"`
+}
+
+// ConsoleConfigMode `development`: development tokens (a console link from `appreg serve`, or a
+// pasted `appreg token`). `oidc`: OpenID Connect authorization code with PKCE at
+// `issuer`. `token`: a pasted token only.
+//
+// Example: oidc
+type ConsoleConfigMode string
+
 // Contacts Addresses notified of the application's lifecycle events (1 to 10, distinct).
 //
 // Example: ["it-admins@example.com"]
@@ -981,6 +1050,34 @@ type JWKSEndpoint = string
 //
 // Example: ["https://desktop.example.com/signed-out"]
 type LogoutURIs = []string
+
+// Me The caller, from its verified bearer token.
+type Me struct {
+	// ExpiresTime When the token expires (its `exp` claim); the console signs in again before or at that time.
+	//
+	// Example: 2026-11-23T22:00:00Z
+	ExpiresTime time.Time `json:"expiresTime"`
+
+	// IsOperator Whether the caller holds `appreg.admin`, the operators' role.
+	//
+	// Example: false
+	IsOperator bool `json:"isOperator"`
+
+	// Roles The token's roles (`roles` claim); empty when it has none.
+	//
+	// Example: []
+	Roles []string `json:"roles"`
+
+	// Subject Who acts (the token's `sub` claim).
+	//
+	// Example: admin@demo.example.com
+	Subject string `json:"subject"`
+
+	// TenantID The tenant the caller acts for (the token's `tenantId` claim).
+	//
+	// Example: demo
+	TenantID string `json:"tenantId"`
+}
 
 // Name A name people recognise, shown on consent and administration pages.
 //
@@ -1736,6 +1833,43 @@ type ClientInterface interface {
 	// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
 	RevokeSecret(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ViewConsole The web console
+	//
+	// The console's page (HTML). No token is needed to load it: it signs in itself
+	// and sends a bearer token with every API call.
+	//
+	// Corresponds with GET /console (the `ViewConsole` operationId).
+	ViewConsole(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ViewConsoleConfig How the console signs people in
+	//
+	// What the console needs before anyone has signed in, so it needs no token.
+	//
+	// - `development`: the service trusts its development signing key. `appreg serve`
+	//   prints a console link carrying a development token, and the sign-in screen
+	//   accepts a token from `appreg token`.
+	// - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+	//   S256) at `issuer` as the public client `clientId`, with the redirect URI
+	//   `<origin>/console/callback`. The service reads the issuer's discovery document
+	//   itself (cached) and passes on its endpoints, so the browser makes no
+	//   cross-origin discovery request.
+	// - `token`: the service trusts an issuer's keys but no console client is
+	//   configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+	//
+	// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+	ViewConsoleConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ViewConsolePath A console screen or asset
+	//
+	// Any path under `/console/` (at any depth, also with slashes). A built asset
+	// (`/console/assets/...`) is answered as itself, cached for a year (its name
+	// changes with its content); any other path that is not a file answers the
+	// console's page, so a deep link or a reload keeps the screen. A missing
+	// asset (a path whose last segment has a file extension) is 404.
+	//
+	// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+	ViewConsolePath(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LookupClient A client's policy, for the authorization server
 	//
 	// The client's policy as the authorization server enforces it: its owner, type,
@@ -1783,6 +1917,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ViewMe Who the caller is
+	//
+	// The caller as the service sees it, from the verified bearer token: the tenant
+	// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+	// an operator (role `appreg.admin`). The console asks this after signing in to
+	// show the tenant and user and to decide whether to show the Operators screen; the
+	// server still checks the role on every operator call.
+	//
+	// Corresponds with GET /me (the `ViewMe` operationId).
+	ViewMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 }
 
 // ListApplicationEventsAdmin Any application's audit trail, also after its purge
@@ -2244,6 +2389,73 @@ func (c *Client) RevokeSecret(ctx context.Context, applicationID ApplicationID, 
 	return c.Client.Do(req)
 }
 
+// ViewConsole The web console
+//
+// The console's page (HTML). No token is needed to load it: it signs in itself
+// and sends a bearer token with every API call.
+//
+// Corresponds with GET /console (the `ViewConsole` operationId).
+func (c *Client) ViewConsole(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewConsoleRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ViewConsoleConfig How the console signs people in
+//
+// What the console needs before anyone has signed in, so it needs no token.
+//
+//   - `development`: the service trusts its development signing key. `appreg serve`
+//     prints a console link carrying a development token, and the sign-in screen
+//     accepts a token from `appreg token`.
+//   - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+//     S256) at `issuer` as the public client `clientId`, with the redirect URI
+//     `<origin>/console/callback`. The service reads the issuer's discovery document
+//     itself (cached) and passes on its endpoints, so the browser makes no
+//     cross-origin discovery request.
+//   - `token`: the service trusts an issuer's keys but no console client is
+//     configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+//
+// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+func (c *Client) ViewConsoleConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewConsoleConfigRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ViewConsolePath A console screen or asset
+//
+// Any path under `/console/` (at any depth, also with slashes). A built asset
+// (`/console/assets/...`) is answered as itself, cached for a year (its name
+// changes with its content); any other path that is not a file answers the
+// console's page, so a deep link or a reload keeps the screen. A missing
+// asset (a path whose last segment has a file extension) is 404.
+//
+// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+func (c *Client) ViewConsolePath(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewConsolePathRequest(c.Server, path)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LookupClient A client's policy, for the authorization server
 //
 // The client's policy as the authorization server enforces it: its owner, type,
@@ -2322,6 +2534,27 @@ func (c *Client) VerifyClientSecret(ctx context.Context, clientID ClientID, body
 // Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 func (c *Client) CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCheckCORSOriginRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ViewMe Who the caller is
+//
+// The caller as the service sees it, from the verified bearer token: the tenant
+// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+// an operator (role `appreg.admin`). The console asks this after signing in to
+// show the tenant and user and to decide whether to show the Operators screen; the
+// server still checks the role on every operator call.
+//
+// Corresponds with GET /me (the `ViewMe` operationId).
+func (c *Client) ViewMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewMeRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -3252,6 +3485,94 @@ func NewRevokeSecretRequest(server string, applicationID ApplicationID, secretID
 	return req, nil
 }
 
+// NewViewConsoleRequest constructs an http.Request for the ViewConsole method
+func NewViewConsoleRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewViewConsoleConfigRequest constructs an http.Request for the ViewConsoleConfig method
+func NewViewConsoleConfigRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console-config")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewViewConsolePathRequest constructs an http.Request for the ViewConsolePath method
+func NewViewConsolePathRequest(server string, path string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "path", path, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLookupClientRequest constructs an http.Request for the LookupClient method
 func NewLookupClientRequest(server string, clientID ClientID, params *LookupClientParams) (*http.Request, error) {
 	var err error
@@ -3404,6 +3725,33 @@ func NewCheckCORSOriginRequest(server string, params *CheckCORSOriginParams) (*h
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
 		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewViewMeRequest constructs an http.Request for the ViewMe method
+func NewViewMeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -3741,6 +4089,49 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
 	RevokeSecretWithResponse(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*RevokeSecretResponse, error)
 
+	// ViewConsoleWithResponse The web console
+	//
+	// The console's page (HTML). No token is needed to load it: it signs in itself
+	// and sends a bearer token with every API call.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console (the `ViewConsole` operationId).
+	ViewConsoleWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleResponse, error)
+
+	// ViewConsoleConfigWithResponse How the console signs people in
+	//
+	// What the console needs before anyone has signed in, so it needs no token.
+	//
+	// - `development`: the service trusts its development signing key. `appreg serve`
+	//   prints a console link carrying a development token, and the sign-in screen
+	//   accepts a token from `appreg token`.
+	// - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+	//   S256) at `issuer` as the public client `clientId`, with the redirect URI
+	//   `<origin>/console/callback`. The service reads the issuer's discovery document
+	//   itself (cached) and passes on its endpoints, so the browser makes no
+	//   cross-origin discovery request.
+	// - `token`: the service trusts an issuer's keys but no console client is
+	//   configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+	ViewConsoleConfigWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleConfigResponse, error)
+
+	// ViewConsolePathWithResponse A console screen or asset
+	//
+	// Any path under `/console/` (at any depth, also with slashes). A built asset
+	// (`/console/assets/...`) is answered as itself, cached for a year (its name
+	// changes with its content); any other path that is not a file answers the
+	// console's page, so a deep link or a reload keeps the screen. A missing
+	// asset (a path whose last segment has a file extension) is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+	ViewConsolePathWithResponse(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*ViewConsolePathResponse, error)
+
 	// LookupClientWithResponse A client's policy, for the authorization server
 	//
 	// The client's policy as the authorization server enforces it: its owner, type,
@@ -3792,6 +4183,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOriginWithResponse(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*CheckCORSOriginResponse, error)
+
+	// ViewMeWithResponse Who the caller is
+	//
+	// The caller as the service sees it, from the verified bearer token: the tenant
+	// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+	// an operator (role `appreg.admin`). The console asks this after signing in to
+	// show the tenant and user and to decide whether to show the Operators screen; the
+	// server still checks the role on every operator call.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /me (the `ViewMe` operationId).
+	ViewMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewMeResponse, error)
 }
 
 // ListApplicationEventsAdminResponse401Headers the declared response headers of an HTTP 401 response for ListApplicationEventsAdmin
@@ -5711,6 +6115,143 @@ func (r RevokeSecretResponse) ContentType() string {
 	return ""
 }
 
+type ViewConsoleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewConsoleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewConsoleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewConsoleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewConsoleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ViewConsoleConfigResponse503Headers the declared response headers of an HTTP 503 response for ViewConsoleConfig
+type ViewConsoleConfigResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ViewConsoleConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConsoleConfig
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ViewConsoleConfigResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON200() *ConsoleConfig {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewConsoleConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewConsoleConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewConsoleConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewConsoleConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ViewConsolePathResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ViewConsolePathResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewConsolePathResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewConsolePathResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewConsolePathResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewConsolePathResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LookupClientResponse401Headers the declared response headers of an HTTP 401 response for LookupClient
 type LookupClientResponse401Headers struct {
 	WWWAuthenticate *string
@@ -6003,6 +6544,82 @@ func (r CheckCORSOriginResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CheckCORSOriginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ViewMeResponse401Headers the declared response headers of an HTTP 401 response for ViewMe
+type ViewMeResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ViewMeResponse429Headers the declared response headers of an HTTP 429 response for ViewMe
+type ViewMeResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ViewMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Me
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ViewMeResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ViewMeResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ViewMeResponse) GetJSON200() *Me {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ViewMeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ViewMeResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ViewMeResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewMeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6412,6 +7029,67 @@ func (c *ClientWithResponses) RevokeSecretWithResponse(ctx context.Context, appl
 	return ParseRevokeSecretResponse(rsp)
 }
 
+// ViewConsoleWithResponse The web console
+//
+// The console's page (HTML). No token is needed to load it: it signs in itself
+// and sends a bearer token with every API call.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console (the `ViewConsole` operationId).
+func (c *ClientWithResponses) ViewConsoleWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleResponse, error) {
+	rsp, err := c.ViewConsole(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewConsoleResponse(rsp)
+}
+
+// ViewConsoleConfigWithResponse How the console signs people in
+//
+// What the console needs before anyone has signed in, so it needs no token.
+//
+//   - `development`: the service trusts its development signing key. `appreg serve`
+//     prints a console link carrying a development token, and the sign-in screen
+//     accepts a token from `appreg token`.
+//   - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+//     S256) at `issuer` as the public client `clientId`, with the redirect URI
+//     `<origin>/console/callback`. The service reads the issuer's discovery document
+//     itself (cached) and passes on its endpoints, so the browser makes no
+//     cross-origin discovery request.
+//   - `token`: the service trusts an issuer's keys but no console client is
+//     configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+func (c *ClientWithResponses) ViewConsoleConfigWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleConfigResponse, error) {
+	rsp, err := c.ViewConsoleConfig(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewConsoleConfigResponse(rsp)
+}
+
+// ViewConsolePathWithResponse A console screen or asset
+//
+// Any path under `/console/` (at any depth, also with slashes). A built asset
+// (`/console/assets/...`) is answered as itself, cached for a year (its name
+// changes with its content); any other path that is not a file answers the
+// console's page, so a deep link or a reload keeps the screen. A missing
+// asset (a path whose last segment has a file extension) is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+func (c *ClientWithResponses) ViewConsolePathWithResponse(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*ViewConsolePathResponse, error) {
+	rsp, err := c.ViewConsolePath(ctx, path, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewConsolePathResponse(rsp)
+}
+
 // LookupClientWithResponse A client's policy, for the authorization server
 //
 // The client's policy as the authorization server enforces it: its owner, type,
@@ -6486,6 +7164,25 @@ func (c *ClientWithResponses) CheckCORSOriginWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseCheckCORSOriginResponse(rsp)
+}
+
+// ViewMeWithResponse Who the caller is
+//
+// The caller as the service sees it, from the verified bearer token: the tenant
+// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+// an operator (role `appreg.admin`). The console asks this after signing in to
+// show the tenant and user and to decide whether to show the Operators screen; the
+// server still checks the role on every operator call.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /me (the `ViewMe` operationId).
+func (c *ClientWithResponses) ViewMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewMeResponse, error) {
+	rsp, err := c.ViewMe(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewMeResponse(rsp)
 }
 
 // ParseListApplicationEventsAdminResponse parses an HTTP response from a ListApplicationEventsAdminWithResponse call
@@ -8393,6 +9090,101 @@ func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error
 	return response, nil
 }
 
+// ParseViewConsoleResponse parses an HTTP response from a ViewConsoleWithResponse call
+func ParseViewConsoleResponse(rsp *http.Response) (*ViewConsoleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewConsoleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	return response, nil
+}
+
+// ParseViewConsoleConfigResponse parses an HTTP response from a ViewConsoleConfigWithResponse call
+func ParseViewConsoleConfigResponse(rsp *http.Response) (*ViewConsoleConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewConsoleConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConsoleConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ViewConsoleConfigResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseViewConsolePathResponse parses an HTTP response from a ViewConsolePathWithResponse call
+func ParseViewConsolePathResponse(rsp *http.Response) (*ViewConsolePathResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewConsolePathResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseLookupClientResponse parses an HTTP response from a LookupClientWithResponse call
 func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -8676,6 +9468,76 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 	return response, nil
 }
 
+// ParseViewMeResponse parses an HTTP response from a ViewMeWithResponse call
+func ParseViewMeResponse(rsp *http.Response) (*ViewMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Me
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ViewMeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ViewMeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
@@ -8726,6 +9588,15 @@ type ServerInterface interface {
 	// RevokeSecret Revoke a secret now
 	// (DELETE /applications/{applicationId}/secrets/{secretId})
 	RevokeSecret(ctx echo.Context, applicationID ApplicationID, secretID SecretID, params RevokeSecretParams) error
+	// ViewConsole The web console
+	// (GET /console)
+	ViewConsole(ctx echo.Context) error
+	// ViewConsoleConfig How the console signs people in
+	// (GET /console-config)
+	ViewConsoleConfig(ctx echo.Context) error
+	// ViewConsolePath A console screen or asset
+	// (GET /console/{path})
+	ViewConsolePath(ctx echo.Context, path string) error
 	// LookupClient A client's policy, for the authorization server
 	// (GET /internal/clients/{clientId})
 	LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error
@@ -8735,6 +9606,9 @@ type ServerInterface interface {
 	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
 	// (GET /internal/cors)
 	CheckCORSOrigin(ctx echo.Context, params CheckCORSOriginParams) error
+	// ViewMe Who the caller is
+	// (GET /me)
+	ViewMe(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -9265,6 +10139,40 @@ func (w *ServerInterfaceWrapper) RevokeSecret(ctx echo.Context) error {
 	return err
 }
 
+// ViewConsole converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewConsole(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewConsole(ctx)
+	return err
+}
+
+// ViewConsoleConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewConsoleConfig(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewConsoleConfig(ctx)
+	return err
+}
+
+// ViewConsolePath converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewConsolePath(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "path" -------------
+	var path string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "path", ctx.Param("path"), &path, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter path: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewConsolePath(ctx, path)
+	return err
+}
+
 // LookupClient converts echo context to params.
 func (w *ServerInterfaceWrapper) LookupClient(ctx echo.Context) error {
 	var err error
@@ -9328,6 +10236,15 @@ func (w *ServerInterfaceWrapper) CheckCORSOrigin(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CheckCORSOrigin(ctx, params)
+	return err
+}
+
+// ViewMe converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewMe(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewMe(ctx)
 	return err
 }
 
@@ -9397,6 +10314,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/internal/clients/:clientId", wrapper.LookupClient, options.OperationMiddlewares["lookupClient"]...)
 	router.POST(options.BaseURL+"/internal/clients/:clientId/verify", wrapper.VerifyClientSecret, options.OperationMiddlewares["verifyClientSecret"]...)
 	router.GET(options.BaseURL+"/internal/cors", wrapper.CheckCORSOrigin, options.OperationMiddlewares["checkCORSOrigin"]...)
+	router.GET(options.BaseURL+"/me", wrapper.ViewMe, options.OperationMiddlewares["viewMe"]...)
+	router.GET(options.BaseURL+"/console-config", wrapper.ViewConsoleConfig, options.OperationMiddlewares["viewConsoleConfig"]...)
+	router.GET(options.BaseURL+"/console", wrapper.ViewConsole, options.OperationMiddlewares["viewConsole"]...)
+	router.GET(options.BaseURL+"/console/:path", wrapper.ViewConsolePath, options.OperationMiddlewares["viewConsolePath"]...)
 
 }
 
@@ -11834,6 +12755,148 @@ func (response RevokeSecret503JSONResponse) VisitRevokeSecretResponse(w http.Res
 	return err
 }
 
+type ViewConsoleRequestObject struct {
+}
+
+type ViewConsoleResponseObject interface {
+	VisitViewConsoleResponse(w http.ResponseWriter) error
+}
+
+type ViewConsole200TextHTMLResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ViewConsole200TextHTMLResponse) VisitViewConsoleResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ViewConsoleConfigRequestObject struct {
+}
+
+type ViewConsoleConfigResponseObject interface {
+	VisitViewConsoleConfigResponse(w http.ResponseWriter) error
+}
+
+type ViewConsoleConfig200JSONResponse ConsoleConfig
+
+func (response ViewConsoleConfig200JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsoleConfig500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ViewConsoleConfig500JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsoleConfig503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ViewConsoleConfig503JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsolePathRequestObject struct {
+	Path string `json:"path"`
+}
+
+type ViewConsolePathResponseObject interface {
+	VisitViewConsolePathResponse(w http.ResponseWriter) error
+}
+
+type ViewConsolePath200AsteriskResponse struct {
+	Body          io.Reader
+	ContentType   string
+	ContentLength int64
+}
+
+func (response ViewConsolePath200AsteriskResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ViewConsolePath200TextHTMLResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ViewConsolePath200TextHTMLResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ViewConsolePath404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ViewConsolePath404JSONResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LookupClientRequestObject struct {
 	ClientID ClientID `json:"clientId"`
 	Params   LookupClientParams
@@ -12184,6 +13247,75 @@ func (response CheckCORSOrigin503JSONResponse) VisitCheckCORSOriginResponse(w ht
 	return err
 }
 
+type ViewMeRequestObject struct {
+}
+
+type ViewMeResponseObject interface {
+	VisitViewMeResponse(w http.ResponseWriter) error
+}
+
+type ViewMe200JSONResponse Me
+
+func (response ViewMe200JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ViewMe401JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ViewMe429JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ViewMe500JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 // StrictServerInterface represents all server handlers.
 type StrictServerInterface interface {
 	// ListApplicationEventsAdmin Any application's audit trail, also after its purge
@@ -12234,6 +13366,15 @@ type StrictServerInterface interface {
 	// RevokeSecret Revoke a secret now
 	// (DELETE /applications/{applicationId}/secrets/{secretId})
 	RevokeSecret(ctx context.Context, request RevokeSecretRequestObject) (RevokeSecretResponseObject, error)
+	// ViewConsole The web console
+	// (GET /console)
+	ViewConsole(ctx context.Context, request ViewConsoleRequestObject) (ViewConsoleResponseObject, error)
+	// ViewConsoleConfig How the console signs people in
+	// (GET /console-config)
+	ViewConsoleConfig(ctx context.Context, request ViewConsoleConfigRequestObject) (ViewConsoleConfigResponseObject, error)
+	// ViewConsolePath A console screen or asset
+	// (GET /console/{path})
+	ViewConsolePath(ctx context.Context, request ViewConsolePathRequestObject) (ViewConsolePathResponseObject, error)
 	// LookupClient A client's policy, for the authorization server
 	// (GET /internal/clients/{clientId})
 	LookupClient(ctx context.Context, request LookupClientRequestObject) (LookupClientResponseObject, error)
@@ -12243,6 +13384,9 @@ type StrictServerInterface interface {
 	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
 	// (GET /internal/cors)
 	CheckCORSOrigin(ctx context.Context, request CheckCORSOriginRequestObject) (CheckCORSOriginResponseObject, error)
+	// ViewMe Who the caller is
+	// (GET /me)
+	ViewMe(ctx context.Context, request ViewMeRequestObject) (ViewMeResponseObject, error)
 }
 
 type StrictHandlerFunc func(ctx echo.Context, request any) (any, error)
@@ -12763,6 +13907,77 @@ func (sh *strictHandler) RevokeSecret(ctx echo.Context, applicationID Applicatio
 	return nil
 }
 
+// ViewConsole operation middleware
+func (sh *strictHandler) ViewConsole(ctx echo.Context) error {
+	var request ViewConsoleRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewConsole(ctx.Request().Context(), request.(ViewConsoleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewConsole")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewConsoleResponseObject); ok {
+		return validResponse.VisitViewConsoleResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ViewConsoleConfig operation middleware
+func (sh *strictHandler) ViewConsoleConfig(ctx echo.Context) error {
+	var request ViewConsoleConfigRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewConsoleConfig(ctx.Request().Context(), request.(ViewConsoleConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewConsoleConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewConsoleConfigResponseObject); ok {
+		return validResponse.VisitViewConsoleConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ViewConsolePath operation middleware
+func (sh *strictHandler) ViewConsolePath(ctx echo.Context, path string) error {
+	var request ViewConsolePathRequestObject
+
+	request.Path = path
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewConsolePath(ctx.Request().Context(), request.(ViewConsolePathRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewConsolePath")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewConsolePathResponseObject); ok {
+		return validResponse.VisitViewConsolePathResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // LookupClient operation middleware
 func (sh *strictHandler) LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error {
 	var request LookupClientRequestObject
@@ -12862,210 +14077,261 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 	return nil
 }
 
+// ViewMe operation middleware
+func (sh *strictHandler) ViewMe(ctx echo.Context) error {
+	var request ViewMeRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewMe(ctx.Request().Context(), request.(ViewMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewMe")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewMeResponseObject); ok {
+		return validResponse.VisitViewMeResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // Base64 encoded, compressed with deflate, json marshaled OpenAPI spec.
 // Stored as a slice of fixed-width chunks rather than one concatenated
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9s4ti/+VVC6tyry/0/J8pZFrlt13U5yx93ZxnYmM9PqZ8IkJKFNAQoBWdFN+X32VzgHIMFFEiXb",
-	"nV5SNVMd2ySxHZz9/M7XViQnUymY0KrV/9piX+hkmjD498l0mvCIai7FqRRDHjOhOU3Mn9RsMqHpotVv",
-	"nZDI+xuh+TutoHVLkxkzz9OZHr9leizjVr8VJZwJfaVYlDJ9dU0Vj1pBK5JC08jM4ucW1x0aT7hQ/23n",
-	"043kpPVL0IpSRjWLfzAjwxP/TaMJ6/pPZQ9d8glr9Vv7vf2nnb29zv7B5V6v3zP/+3craMVMRSmfwkT7",
-	"rR9SOVcsJTFTN1pOyUyxmFwviJ1UJ2JCs5TQkdmnbitoseGQRZrfsksmqIjMfBQXo4S1ghY3i3w63Iue",
-	"06P9zrNhj3UO6dFh5wU9POjsX+/FveFB9ILt7Zln1StBrxMWt/o6nTHzizcyujE/D2miWNBKqNJvZcyH",
-	"fN26/SdXLz6RIznDrR5rPVX93V27cv+Tu4qPBIs7cqbN3gsKnzwxe+A2qhW0ZMpHXKz7lvlAymKesmj9",
-	"uBFNkmsa3ZiXVCSnZlg5ZYLHZJrKIYdd1tWNh1/pM7P9e3vsuoM/d8xWmb8u4EM+ubbu7gKfzN9wpT/Q",
-	"ESuS+HvByJSOGJFDn75VgcD93/d//vptyflPRKC/E8IrEBxNkvznk+k0lbeGLbamTMRcjJpS4nR2nfCo",
-	"dWeWyL7o01mqZNrqt9jix97Zr5K//fVk8Y73vry96C3e7v39y9uXcg7/fy35m9Mfp+aZd5N/ffnX4scX",
-	"ZUq+iMYsnsGxFbi18CmYzMdSMRKzhMGPXBGVvfcH4t6PQ+6WvHN6R/p/MHLf35bct6doe7Yv7YGXJnXQ",
-	"K0zKXYCH5LWncLg/0OiGiTJpkmv8NVEsveURa0iBU6l0iQDltEJ6dlPf8dFYJwuSsqlMNWFfzH9Y6q0W",
-	"/6K6KaNxvhA7NW8NjTWiObtephU1ujT3VFT+FKJ+JTWdTcyJlUT2lKVUy5Rw+CNIbkHYF640FyOCFLTx",
-	"UQAjSdiIRouOW4wleLtjb+CP3pbVbgR+Yvk+AGGby3YQpQe6M0zlpKPHrCOTuKMWSrPJPS/gB5Q8JbIV",
-	"1DBQgmKpICfaH346fbWzbL8m8ponrKMZnSy5dhezqbnTSqYEHy7vTCQn2Xao7OH+rjQXfz/fnQD2sL+7",
-	"u7f/rNvr9rp7hZ0rCdZsvfE29ktAfp0pTVI24kqz9I8lEr8bNH84Lpdd+39+3p/8eBj14he3f382fbOn",
-	"Lp/P/3XAzp/Ozo7kSe/63f7N3w5Hr5/9+u/oIWXzq1sm9GVKebJKZ3yiiDkWwm7BZeBdCfsbY/zQyJLh",
-	"bBobym0F5leg3C49bG+Msw3oLRpTMWI47JCzxLwKB2uU6nn5eEn71UfDxyQ8Vzx5o4fDGmD43t6PL/79",
-	"9O+Hn57/a/+ng7dH7559eHG+d3nwj6frN7hW1zsCUr0LvN2x9/o32Z1mizvacnF4D+9+MXT0QSY8WjTm",
-	"uMg8nygyhfcKTDZJ5JzFr2UKTEk7ltKA+a5iZ6OUCn25mMK+wMdkyv8X9vYqkjEKp2HK1PhKyxtmVDY7",
-	"SJQyO22V6QPb8sWkxBW34WDNWdX0JmLn7POMp96Yj+CQWU43ZidfiXgqudDvRbLIZrGMH13Aib7hSr+/",
-	"ZWlCp0UyupxLgoeuSDxLjVpHSSp1Rcu2D6FXplaS9vYuey9yYcK+THnKVFniHBasozE39Ng6uT6IraT6",
-	"qGql1F7/6IWzqGAmsEMvosN4j+0POz26d905jPbjznN2MDT0c/00ehY/Zy+GwCyWy/7qZKxE8IY5uO4N",
-	"96M91nlBn8Wdw2HvuvM8OjrqPI332d7wkD67ftGz1/YfLOXDxT9owkuG2eWY2Y0mXJFbeMDbXnttv1/X",
-	"v/J1BXrgdrPuDDmNGY1ZCnGEV5d0ZP5b1FANWRX1iluWKi7FMVFMxIRrcAgQLkh4Nuy8pToah0RLgjLN",
-	"/F2KZEH4kAh5LeMFYYliJOYxqLO4Ha1+a9B6Nmi10PsxoWYedgVKG6YBrOYsZpOp1EzoczZN6ALdZsX5",
-	"hmZpIZmPmSB6zBWhQs1ZSlJ4QxE9ZmTIU6XdH7SE3yk6YSTMRogWnZ/YIizO0Xy6MEUmZhNzyvCH3LDJ",
-	"pnwXtKY0pROm7R57rr+zl002G68IKe9W0+thPjqlepybvkUNxVCrI1+8QPni/jNlw1a/9R+7eehpF/+q",
-	"dovrAAsOJrpsUdkySJuW9dSQx+HOQy0PB3rYlVmHb926wtwjHBI5BEqapuyWy5mCYESXvJ/SzzNWXN9W",
-	"rmO73s8zli68BePs/OVN6Jc3TIz0uNU/2tsPWhMu3M97waprFS1+YovqQk/ITPDPM0Zu2IJMWUq40EzE",
-	"LCYS/DfgeqDk48ezl0b0XDOld/pGyjOdLsic63F+w27YYiCoiAmwAvM3Lsj+IRnLWeruas0l5UJpRmNw",
-	"EEXgG6IjykWXXI7ZQLgv41hUSD1mKY7AFUnZEMzq9mHvhSG2bLFXN2xxlTLzx3CnOxCv8Hz6JOxdP2UH",
-	"w6P9Ti/aZ53D6DnrvIh7tHMwPLw+ip7Gz9jzYdgl7XeS2EMlIGjNcEOeJCweCC4CogxvoZrodAFzFt6O",
-	"cUEu5nQ0Yin5eEZiyRQRUls+BY8mMZGCdXcGwp09cuv88EvsahkV7B8dlalgSrVmqfnm//l5MPiyv9cZ",
-	"DL48e/XL//+frVoSGQJjX3IJjOTIyN93SFFrhaaMxn34q5MKikxozDLRoM0x+m9yRZTmSULM7pkttFKH",
-	"tA/39kk4TVkkRcxBuxhSnrA4JHDsc66YOczw/wvJxMyZGbJauPe7JD9lEDmrj5HgKQ7EpscIspESpWnC",
-	"1p6iFZvLj+9p3Zm84ROua26rJhOpNAq/iVm6H/Q084VTgnvVJZ+4HsuZJlwHhCaJPcRJgV3t9Xr1vCeB",
-	"GZRmzSdGJu71zEsTLuyP2QIM7xixFFcg5c1silroMsmB+g7SjhUiCt1kXJA2RsZmyjANo8TBecnURsxO",
-	"PpyZp42exeKSiKlRpuqWmKlfq+SJd1Z7+8/XM9wLRtO6y3RKFetwoZhQHHy8Ch7sk6LMzOgalByuFTGT",
-	"RZ8hF4qEn8OBkCn8JRe8StNUK2SR4eewC/SY70fuWKvbhs+t+60XLJ0lJ4w2xhMF2kHorKKyStDIRKpV",
-	"CTI7a9URDmU6ocY4m814XMsCLzTV7DVPNKvRBYzqXXPPgItRbZgNQzslDEgYc4X/Jm33T2JEopB6ILLo",
-	"HxnKNIv57gBVhzZy7QKD5gPmnywOSMqUlqn5GJkJzRNz+gMR1gYTQdoVFRJrRdWfPqyhVvHN33MraQWt",
-	"0izrFOOgZSzF5rsJbIkrYr5TpIuCgbPkDpvBt9D/zBRRiU+ZmkqhMN/qBxobm48p7SIsTOhScsnur8qs",
-	"5Gs+UbNGDU7b3ED8ee+XPpnMlAaRYe8voWSY0tHEXNv2f+yYxaYpeB25AOvtKrWj27+8LOzdVh8v+mX9",
-	"T8ClobCY1rqP3Rk7VlM9U63+oWH/mms4ozOcOMknbulhlop+9EUK1qfTacpG/WkqrxM26ZeXetf0+F7B",
-	"XsGhVTmN/RpqH4m58kaHTcl1yuiNMhrrLGHHJMQ9CYGtKsJoNCZyOESqJrBLXTOjUymGCY+2JYOqsVeb",
-	"4XFM8JIZSxp1YmNcUxGxBKSie6nrUYr32SvrEakllkeYQk4AL3IC8C4VyeazjgZqFvEwZFBcMTA3w2yv",
-	"eYyWh2fVhNVJGA5ugzlXQuory+3CHUNJ5nUem83T9IaZD0SWSIw8uwtar2GcmImtiYYrb4KCMTvpVCaw",
-	"spSNuhCe6BY4h5oNhzxCnx64mpbQwyZfz4/6wL/r+VDwWqPbXpnew5w0uMcydyi5nmmS0OjGW5OuWTEc",
-	"1Jkw9hFN8Pvb33CbJUPQSDEXB1XvY2NNoBVLEqpZ6p+XeYmlV/jj0pu70act71sfV3KnelTk4LgbxE1p",
-	"3ZEWVvAwh1lc7jGeoeXoE7og1ww8DpzFXRJmyw0JagdDzpThX9b+sR97okgiR3ji76R+LWeY77TFYb+T",
-	"xZw9dHtwUGshowV0woWcpdam8Q/cMJIhDF572lt9O7+eh/lBvpOauIHWnWE+qfsf4DtJ1CwaF5ZhjwLM",
-	"s/SJyqZ+F7Q+0EUiaXwp5Ruajtg97p+jEHQ9f4mApe2Rt/wHf//tU1dayqsERlx661Z/MNv0PY8nWnWR",
-	"aCmJ+/q6za/O6GF1IOcdg28bwUULF4PQKGJTjTfjg+dteQ2372FUHusNioniImKGfsFTZK5p2zlFdo6z",
-	"3yFHM5YSeBb986vxBzXSeO4/g/zA9/MD9zeMZNNZd+R1i3hwjae0Yp377xQ4CvwwTmnhQAsXSB8fBb2l",
-	"PDFa4QMIR6MvsclUpjTlyYLM8o8fWy8yWhtsThTskSpLSx6xK++19UJzuyFz4ehdb7slpDh+EwlZnvXD",
-	"CsqICvQoGwOGa0Viquk1VYykfDQ2ptzcrZUONUtJeG5+6JyYH8Js2eSd1GNj+cypctRj9sILHXrvVa35",
-	"C/yO0U/mlGtyzYYyRVm94GJUMOf3awKAuccQ/AZSvqViYVmq2pb4pETfqGWHCrwtngAtbsye3YyCyKCa",
-	"XYEHdCmv2X6QjKvse1ZU5XtNxIg/y4chr5K8Rr4xwSO16wRpYijODE8g4UA1IbVHoqq9tVT1UbiEhXvJ",
-	"NrQ3xlQRTE6Jj8mIaUKJYHOIAtR4c1wyxBJ+1eSTuaa3V3W6uO83dbng8w9DKteMphBit2bYhCvFxSjI",
-	"3S+BW5axng230ulM6QqD+fTpU+dkpsdGk4+oZvWeZDtcNDYUKkaMtM9fn5Knz456JWfyD/ggbPl/DYpH",
-	"MWgF+Icrb4D/GrR03WGsSVlA0lKzKdQvxG9ZzCl4FbcjsQsmYpDYoLxRRcov+vQ1y8e9mpiBr6wftIbQ",
-	"Gn0413SOcirzVkdgFGJHWUduS6b3OEquIaywvKawC45o+8FSdkZdFDxPMXdhFe+TXfKO3Rrio2lqTE1q",
-	"4xpm56apnLJUc/Qf+3lWkI31fgju15Ve6fydu0qxyYeUAQ820qWYJS/irFrHd6eDIpfnva8e+tQ9d1dI",
-	"g68NBKvZNcSB52Pp7xbXxeu3NH3WqJuYxYTxmdJ9KqXYe5dkWcJ5FtaJqWYdSIptMEphZat3x79Hd3UJ",
-	"ck1P2L1QPd4sChqBTjqUacRQdwsx+S60ER8qjKi1QU1SiqZTqH9ExlrcgDtMuWtMisUEmdrpeuk+oU3y",
-	"43G4ExCqMNWOXC98a7N+UnluX5nYPo0ZpHiU8w0mdEGoJyYKZIeHveTwr6VMGIUzzCshKjSezhiZjzl4",
-	"wpf6yjlEq4VTv69ZZnLJlLgwWWFmWeLguqn9Or9RLttvHWX++Omni+zZu2o9x9oLDJkbbuoPd4Wr1SKP",
-	"do+L6b41RGSUVFynTzXxMaHXaA0PiTBcvbj2YtrwwT3n6DJUV5/mG3js4/kZ8GEMbK5+45155s7LZl39",
-	"+Hv72F0hgXX1O+f2QTetJZWryzZ+zpPEXA8bwwb5NZIyPiZTK9HW3LX6YznoPQDp2Hzc1eu/yEIVIOpf",
-	"+QnpddeL0TThRi8B7XFB6ESKUZmJPVFZvjwkHdGU2cSwW3nD4oFoF5IMbcq3HHpp9ZAsQPNscDVjscuN",
-	"s2PvHA+EJXLIIhFSMJf8Y5Vb5QJaPoc1uq9wGf3lLAI8gf1O79kDnIDOJWgjuVlT6b+h7M1eXK5iwV65",
-	"8F9oiDGkSRLWyq88c3tlXhPVRM6FKu/02myl9Ru4WE/B1WwHP0nm51aOqIAJNLZky1+Op0kGLtXCnV2N",
-	"QuSzl5w55XzQXT1f/nsy2ddBi+pgRcLViJo8E0Ve/8oikIs+fA58DugmRjcsTT54uruV0yW7oJibpXPN",
-	"F7JTXWmzuQSkLW3Bs4LMxx1C4xgToIOBCN0+h0ZxD5qr8wGxWVM2qeuRzY2XbEhniQbXS1hTJxI2n/kx",
-	"cDYMNVgBYMuapWDbmynb6++85raeeQdoTg0TWUtF6oTHx2TPbMne/nPDSMOTzr9p5397nRfdq//bMedr",
-	"lmpzSLggYQdzKkJI7OpYvTAMbK51mbXWl7NvlIh3T/XxT6WnbC7ct6ULK4Tbje5DyU21ElhgRZb/8zqF",
-	"xldRzsQKh6rhWagylMrJjkGHcNnCXOfZzqgwFCZ/sHd08BSTgF1O8NOD3rP9Yl7w0141Mbgg+u9rPL/m",
-	"X1hMqCYgKsBPU+Bf1oLutlYK7Pqj9lKTS8Y28nzkaGsF+YaX+CHEuhXjZcG9RjzWJfCe5PyvT2wNCChJ",
-	"Syz9ApMciBKXtBnNdvfKPLBhVdDq/fQLHwqD15Y+VGDHoJSyKF8LkGJfW1yzidrggPIzbdE0paDJ+jhT",
-	"X1epohB2KWTKDmWSyPkxmVIF+S5UkRBrhMIHqUGqZvL6hFXYjDXk9MFVlGygbF1CYRBLMPCDzokuOUFD",
-	"xnDVUMySJHTP3DA2NdTHUyzs6JJzRuOOucIDYZ8x9lWmgcCmss8zmri6wGiWpubj8H6QFRNltSa/icp1",
-	"2kR4AGd6DNdutmfHjTeqW7yHdRUsFWfugwxaa2v+zh28Wy11ibJ6/7MCnlnZsRXO2GxI0p4p5im2cB8z",
-	"zXZnsxlt4pfdctG/rX/1sW5RnT/1N7xKq32sDzm04eyYb/TdlfpN9vfBfaK/6ez1IzBs0h6W7YudDZn4",
-	"Izott5Ury+2gx5IuzqbZOAKJ1s2qAwJDbTFlGMixKqPa7JTuViuyLqOjBEThW/xhn0RUoD6aOebbmCTf",
-	"UTxmZfxJKGFGXxi+a8zs8utgu3YQ8zh1uID+R47Jh59OX6FiOBCh1RpDY6nVgDtl5j0l14hLd2wzXpiV",
-	"c+5LxpCwFYCl+juL6RdkUJy/rCjWW2VsfeJ6fJF5XjYmDADlKWrly/w4XsAaH9nA9donaizngnAxED7a",
-	"iNmngCgt04oFDOk1ZEzVuGzfbgYot8b/X6XZX9Z4rqnycjYCjBdxrXIPFqjr/gqxpOmkYO0Uh/ibnJdp",
-	"TaZ1O+lCfsofkqJzpUiDXZ/4aiFma6CLilRYi21UIcbT9+cX50zNkjqjHzGUVmcmoLoASQkRTbBUbppQ",
-	"beTXE0VOPpxhRihWtuY1IcWEhbKWWra47UzqjG3EZPmQIT/Vu24yTDdDAeDM8rGbCDIpuAEjqtmcLggT",
-	"mITC67KbKuhSy7aIZ2U7rpwfBlc3LCZ5LKTBjgQlg7upmV1vzTUMNvpwV3Uc5b0ZaZ/AYyCAlFvwTBU9",
-	"pfcDy3LeJncl7vGtJWI5d0vxeEP0nJV240tX+46zUbA5EA9ancHzwGbbfXN91s66CMjlTXsre2VzG6QI",
-	"Ula7Ti/wZg8jMGuPxlhAbsx6UCRAJlzsHz1ttsDfKECzOtAu54Kldex1BeiqdwWqAGtLd9CJtdIWmt2r",
-	"ijHrrWuyjY8RyLeBej/GnheKV2P2Fa5eDOPnwfs8oO/C+AXyK/DNut2tFWOeO7MkwuI4ZUphFAo8IDUo",
-	"RE8USfiQRYsoYRYPl7QxCtELSAzhukjvlHjycnTxjONmhFT/bMl3c1hDXRP65Qw/t4dRMfdTlfe+LLos",
-	"yyKV1sahKuGnjfGmfdOtt1+3hqxAujilV7csXWAifQY2hMAKkDYD0EjXCSMTGo25YMRIKge94K0VvIgD",
-	"EWIOfEgUXZA5rFaSWHZJaOYDJflcQ/g8xDR16310r9EU7+D569OBeHF49IzYPHQbKajz4ru0+9rNnoO9",
-	"lEoxItIivdik8+KGbwrHUdleVr+9F9Xd65OwBJthtqNQ2wBpJtVqe/NcVuxrfpiAhgTwBvbmw5v1YAgZ",
-	"wsESYARIbZHyakLFwirdyjybUOWUcJhoPTCbebsO7SvIarzzElnzy/q6AviMXwsFlFKtwHO/dqXrFZik",
-	"KgZL/YmtvK4nUDPFhDEGyZSlSkK2MKGREQuPQUA1vPO1TDGsT7Mq1VnKVECkYIQJnSLWXwX4JGgW4Xxt",
-	"nn7lyv/L3MxDI/i6vH7DYkLRRElnHoT/7NjSv85ZHBIsEdpBi90efHH/VmNoV1yctsalblJ/u7z8QPAB",
-	"uG+FcRDvpprJgGUyNQQwlqkmFr3XCa0bLkCAWd5UXMhSEJ2qG6082MfzMyLohNtk05XDNIbkWRcKXgpe",
-	"kWcJwuZkmx44jlunAwDqfR1SFCsLd9tEpJRKWTJSoxVydEynUyZsdrFzNGQQ8DlUvod45cFgWTvhyu/Q",
-	"lP0SMXMsStYsHcE/rB8Cc27yn22+b55NeeVKOLxfpcxsECu52fI5VkjEItivTf6nEaCKyRTqplI2Cq2r",
-	"wqug1oolQ9KGhQQur7hhmUB1YkXk/A3NzAxA/+uKhIGxoxBb1GB9XDKx8Gtsjh5ftRmTO4Wv1XG5DMn/",
-	"69YMybdtNrRcVtZW7K9Jz15zt28dyG4ZTtg3MfBLSHGBu3P5WS295vV5Nq5vRcMMG2QY98mtkUnMUmcw",
-	"rEmrabBd9Qv2KaiyZAvI9rVOHag7cuikUXcDENUUK6/bftq/dtcDi/sTRtMyUmZDDPOg+thsCdr5nW3s",
-	"sXymtph7xVRnQjG91UR/KZ8O7vLSw8nsmyVnU+NxKKpMAXr8p1SPCRc2xOQqVNuhr+CFO7Z0I0MNNz+i",
-	"kgNodMt1wzp6cMh9tWKOK2u/WEd/YFSsuUxjtV4p3VgNrd3ybIJ1e1/w01V1GkHgsMnH8zf1Jv+PF+/f",
-	"kU/smvzEFuSClbTCVZTSnbMk6dwIORe7v85vVBdKsovWfO+wLozpeeqqrEUq3UE/CXHnZhQzdZyDY6ez",
-	"hClgLdnJhhuQeLGLQY2fouHLTZbqey56VSb7jk5qNVEAqp0yOU3MFYjkSHDFAhtEMwQnRZbKB7oDV9pC",
-	"s03pCCVzvp5yS6gNM2nf567UUrrd+/MLG71RxBrACHm4LIqTykkeNe1b3NUJ6+/ujqXSP/eNXfJLGBAh",
-	"gQ/AP+Y8iSOaxl1ygXFCYQRxwgGr3IyZkogqFgxEjBnLBJKQUzYxSmAZwnVtr4rN6OEhiKDg1a3JJfAu",
-	"QUCMCDfCh7AvNNLJArI6ZTLTDDbLsZfCzh2TEJZgrHujqZofQkNGlCRSTqEvhdl/0s760AXk535/75eA",
-	"JDKiifnjzrFzfbcxgr5TQCLHsASYoDMF9nrKb42iZH7CU7bIZmogQr9BHp1O+5nYCRGL4vn+0f5GJ1do",
-	"ErLhlfZk8/3PUmqqGQbkPfTblam7Jf2tWemBQMClb1J34IoqLzaplShVYgKg6MICTrZ7tmxTYWElNaI0",
-	"YjtZEQJ5/vSw1yssAH7jzX7/6EVp8r1aMPWKBL1wQZTS3Kc0Yh3FjIqhWUzAA6hqS+lrPZrFDjWETYzJ",
-	"3oTCLAq4GMp6j5hFAZ8wTWOqKVbPOVJAW5Mrm8aDAsOikpUprRFIxIYGUKnd1LKSZqXlVBkt6oaLkV9G",
-	"voZql7Wvaja1ca2OVMBWhyL3oZxBBlRqrPtUBZDvxJIkI106pWX/mWtf+A1q6w823Ye8o9bXzZHj1yPA",
-	"+xqsByoPu1/MZq9TaC35o5encUqTd2k2y2gyfLSQ1ZRvvCBUkMzd7lqOdO+Ri7RF7pGZYLIoVpp5tx9L",
-	"YHmxhxNmVemMrrutQv+5qpGW9ZRr6DQo7HZJBtYSQL1R72WTlHICbblZn8wUAmqjXevHqDEwjHXl/nMM",
-	"AmrZMxEbiKwRibEZ0TmoCNfFBL2sQRtNkqKbMG9EWr5Il9Wk1BreAsDZ1ttaizvzxMHO0MR3pub99z2P",
-	"Zr0n02vVv2SOL1nElXXmbqCNRHIyYfXZSYtjcsOmOm9cFNshijfknN1yNsfEpdO//U9nr3e43yxiGntT",
-	"rvEe2BMFMHZvYJffg1uW7Vhxv/K/rmZf2RTqyBdbDG6n5TVOsnQJf5g9vSTNb0t2tFEDrMZADR6cuFWM",
-	"HqPAs5bN+I7VVSdWn6yYt35cWQzmJwuudB5BvlNgsTBA0YWQPtCDT6ozAU6Uq6yNO/ibrrIleQGULPcE",
-	"TbH8FS8EfTWU6RVuQ5HoS5+tnO+ta5a5PFXTkmYZP8pD2rZUe+98TZxM9RBRfZmlXC8uwKqEo0NEw5OZ",
-	"Huc/vXaKyo+fLltVufrjp0vSPr/YP3pKZEpemX/soIOi5LkA0Zt2yWlC+UT1vZxLyJofiBLQ505gQ0SQ",
-	"Uw9uffOrVCZMhaQNYvLYhYuwSwAEjQYiE1IZ0L7a6ZIzQWJ2yxI5nSCCaMzc2/amdZxMuQyN2S20AsRL",
-	"EG9oepuNhk3Jz91YxIgLyK2pYZNbzD9tR5jTf0rBLDC8XmSbQjSjk0p9YOvcZkWjkWQTO3fJ+ykTZy/J",
-	"qRSCRboGEhDa1hTFtu10huO7Yfu2WNrr1qTAA2Z1jAAS/20jkqJ4dX7Cgfh4foYv+c6rwDbuUIEDHsNn",
-	"EHHJGqVGB5lLojSbqu5ADASm7oCzK0cztNiahrpWEZPHMbnCxcJZPlE+fUWG5GAmGSlB2bxWlsTggS4p",
-	"ZajLodF5sLtfPggXmMM1mnE1Bm3JuuMs2igkNLQPe4c73uowMWlMgaLQWazGdMpIOwSHf7jTLy/RZS9h",
-	"QlIlUSnI1nP++pTU5Bgtz1UKvASnDPqlNjfDtabBO5DwiAnFPMI28jnlTNN04aUftE6mU4JUbJ2pJx/O",
-	"WkHL9sQzUqvb6/YgvXTKBJ1yYzZ1e92DFhTMj4EX7cKV3vUJfPdrIf53t5sH6UbLtAA6i7kmOqU8qYbq",
-	"8TfuvgSoiGHcqpreNhAYQ++aq+jB6pA2tPYocqKdLjnsHTqwKxsItr0ThlnnFtzXjE1Bt4yEK+0FnCGw",
-	"qE7MR1vF9q5LTLn8kV1s2WcMuTUP2gClsZsKvaf2e73m2LHwBmz0MtnvHsRo6SU8etccgjUL1i6BYUVq",
-	"ACvtECde97lsgbteZy14ZW/9KwXgZnjpYP1LeRMeeONw/RtZbxDzwv6L9S+UYcrvgtZRky0otp2Btxos",
-	"qAaUH44xb+ZfbANpDLP8Ggbo3sZrZngwXCsjUekImlifmGchbrsZuZehQu+CRkzEJrd0qGd+3m/goAW1",
-	"QTUxiAgCnrpod8nhMOEiN/wwpGBt0SW2bhfzI431FZIJvWEozrJc6gzCFQz7YxKi+RaShFE024mt58Nv",
-	"D4SDQ2zK3owlHKO8K3FV277UAiFn67DNdqEtbl3iZh0zNFsSF8DcgMB/kPFiQ8bkTNVCE/uTzH7NGtdn",
-	"lnqtxW2DN8qoBLfGCuKYuJXb2NlAd805W9m3cFfU4i3A3z05c6EYch2D9lHqCi3d77ZobNikTUhW/ifY",
-	"PPPioM/nT8fQew0Yetbsz7yw12BO5RZG8N5Rkw2owYv/o4odvHrGEEV2t9xX6Ikbe/tKCQCYuGPlhxMR",
-	"qdcGpFbjfMOxHwVbMmzVRsPWwRnFc+UYZjAQMomZsj0Qm7LlD3QEzVNkegO5HYYdh//z6pIUhGC4TPO0",
-	"m3Get/z43aucUzpimzA0c0YfzDtbMbNVCuhqkf2710z/gDfenMbSqzanHKARh1m8AmEAGt37Eszautte",
-	"6R5caVwTkOJ1dq3QQygRCQcC2ULJOtUFB0fK9CwVqJJIUWyr7j4U2O72GMMaSwAdy5q0m39Bk3YAL8ty",
-	"U0PrX7Ve8oAMGfb8hm+Z5yAhirRv2EIx+IGLUd9VVWHhamETAOcsjhGG3ksiGgiMOqCDnwyhJ7PnrACR",
-	"b8upPodE0DSVc9iGBN0ukMC2IJGcXHPBBgI0B2yaC54a8yb8DudI2pRg5qzZQOCcmCyRxVvcFLgmc6oG",
-	"wsYIhzLdyU8JXFd5J3vzrTXn1cC2f3zuuv5JrzF2g6f9ruRNHsfO838qJp9d6wJrJxcupyF12C9cRMks",
-	"ZvF3tv84bF8vOwzflVAAiLxbbpg7l3vJP+hcdeUmZJAwar3oxmrJPOkD0Q55bBSxZiCKwCbBHeIATKn9",
-	"2EA4eBif6zvo7bpchT4iwBhGJuQcUteypiADAb0VMYXJcGEPY7ZP/Mh+rV5JJnxk+JhRbtxi0e1tCxcG",
-	"ApGCiWLCYYyTIsQ4aTfGudkZiGyhGZ+eqRkIDJbENou5VH5sU2LsoVFNnGvDfoJCi5g80pG70O0muvCD",
-	"33FgIM5nCVN94uCRiuc3Yjp/PCjhF7QhGhZAm2dC9UAkjCoNktvPycZp0BtmvhTm4CJhlxRRnQpDG7GM",
-	"0ez6r3ZJBsBUnHI9QMBAgGwsTCVPCw9IaGM8CCBuK/DNDLPuBHEOdGyOD1NPjtEBBboYer49WvMSNlBs",
-	"O6Ol5JrCfkN6zES3sD/+kA2x4Y1itKRLlTnrT7ZrRXiWlwd3fmKLMCDUNhS0Qh4z6G1ZhSEwLsj+IRnL",
-	"WeoupRqIMpU6EkW9A1rb8wkjbaDQfFDdOYckKRb3iU5nLNwZCC6UNldYDi34G/jUQOc59pKUnNvNT1ms",
-	"0URwIvfRRbwd+oktrIzf1jvn4LvWSXhsmfCDfRqxZ5t7tfDtokMraCH+c8OXkW1C9i5CjzV77QM+vJUy",
-	"YttENHIK7j2mUxAnEt/fIeiBrTVwDS4DCivm9/iyEbIAGgka0i4LUZsu7zWDfHVJR8sWZx/bhWfuglbN",
-	"DV73av5K9gZsyu/Z4/ndgfk4eq3TQ0tq6HKFtuyqKAe3UNVNWF0L09cgf5Rm08xwncsO/OwqyPvFPI5E",
-	"RjfV1H1IUHD156gOT1k6oQKrpSyQVR5VH6U0YuYRLmPSfkZiulBkJhKmrLvB65kNl3g0S30I9J0uCT+8",
-	"vyh5NMsrd7DQA2GrO8NajNuQYJG8sqmX+JcuObHOEhDP6FApLtkDDkQtvtxWrEtwHBDTxfAY+nx9jC+a",
-	"GPV8kWN92RycXE9wf6mPkpmh7yXMh9CC/SEs9RyJYANz/SJ76bEiTFlKUpyRciZNlpGGwjrOrWTB3Z8s",
-	"aLW334CFe8A5rwE354/KiB09lq7ukxyZb5WTodZZfA5WPCaA1TgNSx4G1983tW/5/X2Ll/+Ws3nx6v+Z",
-	"A8Xf7+MfNyvoH5zNG2s2wf1zcFzDl1K1NeKB5AAPKuv/actjrmW8yMqX8BF0FdnHsWRcDQR2fwlq+r5A",
-	"h3MqCJtM9YJgbjiUdCeMpiSM/UTOgQh9RFF0sCBQGvgkLl7+hFXByrVNn49lMdwCtk2fpBkOuZ1p2/nh",
-	"HCaZc9YEJMywGDFi5DK0+MQqe5CkBBGVymexlVI+fLhTbGsD6tFIQJW5A9NYOMzzSpMbdMm4TjfYN5Qc",
-	"9no+hpRF4si+FfPhkKVdcmIFeVE9a2eqVSbYd6r9kfuYilSDMlenYwE1PZyKta2jJGWug4RvNQDOAYIY",
-	"xOCoyt2Afm6Tzdot4BiQ9quPOwV8zceAYNlKHGDHpr9gMhRVjka/i7utc6a211e/eyuayXOUpA/mq3Ct",
-	"mx4v//alc2aUXBh9GyojQpJEihFLi/DaBF/E6JczI4six6KMESH1mItRLpnIWsHE1UA4+79goxYyZuvE",
-	"FHknNcZysFWkLfeZUj3ue62wLADubDjkX2rQiwiPnyjEi1IMUE+6AxGuzpn2P51FQzKBWeujwDceyUlx",
-	"uKT4oxggdLv7PaP0r2XN23v/cJwKfYuPx6hQM682aSfvy7n2pOpLzH2IXBvOoiSZCXTdcsxcqHd5wqDW",
-	"XWkRRotuywqPq2M/xHEf15avynyKnLPKfcga5uN9Gf3Fa5kPvvFNeY/b0bY5ADwPgD787ib8AzMWvKfl",
-	"K9mWqb1ihV4eO9sznN1HV40uK0IcgAEbxFmcKtBtIPJPEk7Vd7n/Xe5/S7lP2tSQ4X2u42PL/+1vo5WN",
-	"3fUi8Bvdxe9y8K8jB+9/z1bX938aSxLzOOvQUpOZAD7jgAg2z0ovAj/1H/zZjEZjqL/IwdpJ28X2MZmb",
-	"TqeMpgEWEKCr38FmjLnQKq+82rzmqlLt/73Q/3uh/x+l0H95nf9jVfSvYhgeAt9SRJAM868WyDsDwfGr",
-	"tfqOCxQBQgObNG20/DrES9IODXMId7oE0V3jQsaQufvMCEGb3czTkmVsoRGWwoTYmpP7h/z1XK69yjnw",
-	"4ftbliZ0usGN9kATl1xpuy9PcjzW77f7d1JdKepviHe9HR0+SNS+ViEGHFNFqIfXHGS9kGtAO41czjPo",
-	"MsxkKZga2MZGQ5mScAkEc2jGAMjlduwjJx+TCsKyYQERO85KLA96kNC4Q5TMOo1GVBA15zoaZ9DSsZwL",
-	"zScMMg1tbWbKmCv6QQaBE6WaUFsmgNgZ5eZm5JotpIiNCoLI4sUykTG9ZXmNijJf6e0cA2h5JUCBUXhl",
-	"R6qJOex0GxVJLCmI8PIZocryiRqIjB3P81LL7IjX1UXUccbUww7f3r4JftsCCGl5aiGw/5PNK4GeQR4i",
-	"oBQM9tWP7S8FEz942uttEH+vQ16/szH4e5Ua8AyK2FMfvPtcAGHxIbWX4WgjDLVDjHZIoBtid+YYzs2A",
-	"m+82FXoWgXmJ2KuyM+BlhqWUQv9/kcqC73kBf/y8ACD5gqwmbWDKJSd4rjY01et3v7r7urKy4dyKaMMn",
-	"897+cKnIZbVbr9HcUdTahwtVs9AWzwpEv4foTp+gpHGADifrBGp9S9OdWhkGw95XhjX20eWlg3a93z3l",
-	"fy0HHt6Y3L4Vcv4Y+n0TxAi4387Y53a5u1aV3v2K/7AMYLQa+/uJIghGTaiNpVu6w7uJnXcJE0OZRlC5",
-	"1AdTHuDxA6IXUxYMBACSBLZtkPUoQlqsbcav+AiMkJkyCq4cFoCNs8/lIDDGyBcFZH0YtAhik4FBQf9y",
-	"ZnT7jwhvDVNAt4CzLzKwl8PeYZec++X7iZQ3s2m95xH+dOqQrzd0OMLL2JzdGm6/ZUYmwoZvmYxZRB5f",
-	"AvJRpJ8/Gzv8pi7D8uYGGcpG3fX02BAS3RZcCE+8CVPZBVDHxeaRPW+IZT6M0zGLblRepQy1+UpbHCGb",
-	"E5/BE1lG7KqDLNp3zn4QW2AZkDw4NzI+1CUnyZwuFNnv9foZhr4yvwHrcqYjOWGYhx8iEH9I5gi8T9ph",
-	"EVg/DEjoQ+Cbn12AHfqs207tAxEW0PVd1/cqvH644xCsYGbWtPeAOQbCIXPomruJKh1yQE2tawbDp+A1",
-	"mY+pBu8tJAvh8pqzSSQIPN5MH9vezs/py78RCMWRtyG3xxqlzLI35VvHW5q6ed+JateIDczaYruOR8nO",
-	"zzoorBQCOJF/wLN3tttDcWOLqi0+4O2jazlR7uhgh4cGE1tsDHTFWCJX7FX7vcuTb2HpfttMdhbdZMhG",
-	"mY97c8lUFC8yXR6JOrF9PqGmKc+4DLKciIIZmfdl8rTLhCuj/FlknpDQiRQjUCb9pgzIH/EHLKm3nS/N",
-	"j1r5bUCHMp0MhN8MlNT3AvVY7hNFwlMajVnnVAqdyiQkE/qlQ0cMBcxYzgcikbaOa0Q1m9MFCCyomuO6",
-	"OSuOzCmZpWEn1arSWr1vtkWqmeR7u0voHWvcn7cVtLj52ucZSxetwNVQSTeFIu/zeUWlReGaRjzfQOm2",
-	"srgkjuwvPU6ZPQf8fQNV+/35xXKG6HfEyenTjlVyfxZIrHqb/ibnZDmRefGhUmNppNT/2mv5KyqfzO/b",
-	"Z/ot+eZbo3e6S+bOcFnb4pyb2gOqZaBeYyK4035Lop9/MTSP3Lfuxr+REU0KXX6sid8OJ/SGkXQmwp1W",
-	"0Jqlib30/d3drFdv/3nveQ9ulZ1VhaFY8zzHi5Vpjk0EyvmECsP5MEGopkVPN+cghVwoc/uLg+Voz7SK",
-	"ar0E8LYeEjofcgnibXVwDAIRrMtFz1A5ClxAX1LVuGY+qvMeVYcp528VB8m8LcLfNcgkqfuUbevmEV2t",
-	"t8d88+TDWcYkqLohMmt3aPRwYyMgrBugRlniBqoubrAVVTtdcgK8xUjQVE7IhE1kujg2+gRWyEmBPp+U",
-	"weLQzzpMoAEhuV7Ywd1fbeyU2hg0SkK7fHtP7n65+38BAAD//w==",
+	"7H0Jc9s4tu5fQeneqkj3UbK8ZJPrVo3bcabdncXXdiYz0+pnwiQkoU0BagKKopvy++2vcA5AAhS1een0",
+	"kqqZ6tgmie3g7Oc7XxqJHE+kYEKrRu9Lg32m40nG4N9Hk0nGE6q5FMdSDHjKhOY0M39S0/GY5vNGr3FE",
+	"Eu9vhJbvNKLGJ5pNmXmeTvXoLdMjmTZ6jSTjTOgrxZKc6atrqnjSiBqJFJomZhY/Nbhu03TMhfqbnU8n",
+	"kePGz1EjyRnVLP3OjAxP/I0mY9bxnyoeuuRj1ug19rp7z9q7u+29/cvdbq9r/vfvRtRImUpyPoGJ9hrf",
+	"5XKmWE5Spm60nJCpYim5nhM7qXbChGY5oUOzT51G1GCDAUs0/8QumaAiMfNRXAwz1oga3Czy2WA3eUGf",
+	"7rWfD7qsfUCfHrRf0oP99t71btod7Ccv2e6ueVadCHqdsbTR0/mUmV+8kcmN+XlAM8WiRkaVfitTPuDr",
+	"1u0/uXrxmRzKKW71SOuJ6u3s2JX7n9xRfChY2pZTbfZeUPjkkdkDt1GNqCFzPuRi3bfMB3KW8pwl68dN",
+	"aJZd0+TGvKQSOTHDygkTPCWTXA447LJe3Hj4lT4127+7y67b+HPbbJX56xw+5JNr4/Y28sn8DVf6jA5Z",
+	"SOLvBSMTOmREDnz6VgGB+7/v/fTl65Lzn4hAfyeEFxAczbLy56PJJJefDFtsTJhIuRhuSomT6XXGk8at",
+	"WSL7rI+nuZJ5o9dg8x+6p79I/vaXo/k73v389qI7f7v7P5/fvpIz+P9ryd8c/zAxz7wb/+vzv+Y/vKxS",
+	"8kUyYukUji3g1sKnYDIbScVIyjIGP3JFVPHeH4h7Pw65W/Iu6R3p/8HIfe+u5H53irZn+8oeeGVS+91g",
+	"Uu4CPCSvPYbD/Y4mN0xUSZNc46+JYvknnrANKXAila4QoJwskJ7d1Hd8ONLZnORsInNN2GfzH5Z7q8W/",
+	"qE7OaFouxE7NW8PGGtGMXS/Tija6NPdUVP4Uon4lNZ2OzYlVRPaE5VTLnHD4I0huQdhnrjQXQ4IUtPVR",
+	"ACPJ2JAm87ZbjCV4u2Nv4I/eltVuBH5i+T4AYZvLtp/k+7o9yOW4rUesLbO0reZKs/E9L+AZSp4K2Qpq",
+	"GChBsRTIiebZj8cnrWX7NZbXPGNtzeh4ybW7mE7MnVYyJ/hwdWcSOS62QxUP93akufh75e5EsIe9nZ3d",
+	"veedbqfb2Q12riJYi/Wmd7FfIvLLVGmSsyFXmuV/LJH4zaD5w3G54tr/89e98Q8HSTd9+el/nk/e7KrL",
+	"F7N/7bPzZ9PTp/Koe/1u7+b7g+Hr57/8O3lI2XzyiQl9mVOerdIZnyhijoWwT+Ay8K6E/Y0xfmhiyXA6",
+	"SQ3lNiLzK1Bulx62N8bpFvSWjKgYMhx2wFlmXoWDNUr1rHq8pHnywfAxCc+FJ2/0cFgDDN/d/eHlv5/9",
+	"z8HHF//a+3H/7dN3z89enu9e7v/j2foNrtX1ngKp3kbe7th7/ZvszmaLe3rHxeE9vP3Z0NGZzHgy35jj",
+	"IvN8osgE3guYbJbJGUtfyxyYknYsZQPmu4qdDXMq9OV8AvsCH5M5/1/Y26tEpiicBjlToystb5hR2ewg",
+	"Sc7stFWhD9yVL2YVrngXDrY5q5rcJOyc/TrluTfmIzhkltON2ckTkU4kF/q9yObFLJbxows40Tdc6fef",
+	"WJ7RSUhGlzNJ8NAVSae5UesoyaVe0LLtQ+iVqZWk3d3L7stSmLDPE54zVZU4B4F1NOKGHhtH1/uplVQf",
+	"VK2U2u09feksKpgJ7NDL5CDdZXuDdpfuXrcPkr20/YLtDwz9XD9Lnqcv2MsBMIvlsn9xMlYieMPsX3cH",
+	"e8kua7+kz9P2waB73X6RPH3afpbusd3BAX1+/bJrr+0/WM4H83/QjFcMs8sRsxtNuCKf4AFve+21/XZd",
+	"/8rXFeiB2826NeQ0YjRlOcQRTi7p0Pw31FANWYV6xSeWKy7FIVFMpIRrcAgQLkh8Omi/pToZxURLgjLN",
+	"/F2KbE74gAh5LdM5YZliJOUpqLO4HY1eo9943m800PsxpmYedgVKG6YBrOY0ZeOJ1EzoczbJ6BzdZuF8",
+	"Y7O0mMxGTBA94opQoWYsJzm8oYgeMTLgudLuD1rC7xQdMxIXIyTz9o9sHodzNJ8OpsjEdGxOGf5QGjbF",
+	"lG+jxoTmdMy03WPP9Xf6apPNxitCqru16fUwH51QPSpN31BDMdTqyBcvULm4/8zZoNFr/MdOGXrawb+q",
+	"nXAdYMHBRJctqlgGadKqnhrzNG491PJwoIddmXX41q0rLj3CMZEDoKRJzj5xOVUQjOiQ9xP665SF67uT",
+	"69iu99cpy+fegnF2/vLG9PMbJoZ61Og93d2LGmMu3M+70aprlcx/ZPPFhR6RqeC/Thm5YXMyYTnhQjOR",
+	"spRI8N+A64GSDx9OXxnRc82UbvWMlGc6n5MZ16Pyht2weV9QkRJgBeZvXJC9AzKS09zd1ZpLyoXSjKbg",
+	"IErAN0SHlIsOuRyxvnBfxrGokHrEchyBK5KzAZjVzYPuS0NsxWKvbtj8Kmfmj3Gr0xcneD49Enevn7H9",
+	"wdO9djfZY+2D5AVrv0y7tL0/OLh+mjxLn7MXg7hDmu8ksYdKQNCa4QY8y1jaF1xERBneQjXR+RzmLLwd",
+	"44JczOhwyHLy4ZSkkikipLZ8Ch7NUiIF67T6wp09cuvy8CvsahkV7D19WqWCCdWa5eab//enfv/z3m67",
+	"3//8/OTn//OfjVoSGQBjX3IJjOQoyN93SFFrheaMpj34q5MKioxpygrRoM0x+m9yRZTmWUbM7pkttFKH",
+	"NA9290g8yVkiRcpBuxhQnrE0JnDsM66YOcz4v2IyNnNmhqzm7v0OKU8ZRM7qYyR4in2x7TGCbKREaZqx",
+	"tadoxeby43tWdyZv+JjrmtuqyVgqjcJvbJbuBz3NfOGU4F51yEeuR3KqCdcRoVlmD3EcsKvdbree92Qw",
+	"g8qs+djIxN2ueWnMhf2xWIDhHUOW4wqkvJlOUAtdJjlQ30HasUJEoZuMC9LEyNhUGaZhlDg4L5nbiNnR",
+	"2al52uhZLK2ImBplqm6Jhfq1Sp54Z7W792I9w71gNK+7TMdUsTYXignFwcer4MEeCWVmQdeg5HCtiJks",
+	"+gy5UCT+Ne4LmcNfSsGrNM21QhYZ/xp3gB7L/Sgda3Xb8GvjfusFS2fJCaON8USBdhA7q6iqEmxkItWq",
+	"BIWdteoIBzIfU2OcTac8rWWBF5pq9ppnmtXoAkb1rrlnwMWoNsyGoZ0SRyROucJ/k6b7JzEiUUjdF0X0",
+	"jwxkXsR8W0DVsY1cu8Cg+YD5J0sjkjOlZW4+RqZC88ycfl/EtcFEkHahQmKtqPrThzXUKr7le24ljahR",
+	"mWWdYhw1jKW4+W4CW+KKmO+EdBEYOEvusBn8DvqfmSIq8TlTEykU5lt9R1Nj8zGlXYSFCV1JLtn5RZmV",
+	"fCknataowWlbGog/7f7cI+Op0iAy7P0llAxyOhyba9v8j5ZZbJ6D15ELsN6ucju6/curYO/u9PHQL+t/",
+	"Ai4NhcU01n3s1tixmuqpavQODPvXXMMZneLESTlxSw/TXPSSz1KwHp1McjbsTXJ5nbFxr7rU202P7wT2",
+	"Cg5tkdPYr6H2kZkrb3TYnFznjN4oo7FOM3ZIYtyTGNiqIowmIyIHA6RqArvUMTM6lmKQ8eSuZLBo7NVm",
+	"eBwSvGTGkkad2BjXVCQsA6noXup4lOJ99sp6RGqJ5RGmUBLAy5IAvEtFivmso4GaRTwMGYQrBuZmmO01",
+	"T9Hy8KyaeHEShoPbYM6VkPrKcru4ZSjJvM5Ts3ma3jDzgcQSiZFnt1HjNYyTMnFnouHKm6BgzE46lxms",
+	"LGfDDoQnOgHnUNPBgCfo0wNX0xJ62Obr5VHv+3e9HApe2+i2L0zvYU4a3GOFO5RcTzXJaHLjrUnXrBgO",
+	"6lQY+4hm+P2733CbJUPQSDEXB1XvQ2NNoBVLMqpZ7p+XeYnlV/jj0pu71act71sfV3Kn+jTk4LgbxE1p",
+	"3ZEGK3iYwwyXe4hnaDn6mM7JNQOPA2dph8TFcmOC2sGAM2X4l7V/7MeeKJLJIZ74O6lfyynmO93hsN/J",
+	"MGcP3R4c1FrIaAGdcC6nubVp/AM3jGQAg9ee9p2+XV7Pg/Ig30lN3EDrzrCc1P0P8J0kapqMgmXYowDz",
+	"LH+iiqnfRo0zOs8kTS+lfEPzIbvH/XMUgq7nzwmwtF3yln/n77996kpLeZXBiEtv3eoPFpu+6/FEqy4S",
+	"LSVxX1+3+YszelgdyHnH4NtGcNHgYhCaJGyi8Waced6W13D7Hkblsd6glCguEmboFzxF5po2nVOkdVj8",
+	"DjmasZTAs+ifX40/aCON5/4zKA98rzxwf8NIMZ11R163iAfXeCor1qX/ToGjwA/jVBYOtHCB9PFB0E+U",
+	"Z0YrfADhaPQlNp7InOY8m5Np+fFD60VGa4PNiII9UlVpyRN25b22XmjebchSOHrX224JCcffREJWZ/2w",
+	"gjKhAj3KxoDhWpGUanpNFSM5H46MKTdza6UDzXISn5sf2kfmh7hYNnkn9chYPjOqHPWYvfBCh957i9b8",
+	"BX7H6CczyjW5ZgOZo6yeczEMzPm9mgBg6TEEv4GUb6mYW5aq7kp8UqJv1LJDBd4WT4CGG7NrNyMQGVSz",
+	"K/CALuU1dx+k4Cp7nhW18L1NxIg/y4chr4q8Rr4xxiO16wRpYijODE8g4UBtQmqPRFW7a6nqg3AJC/eS",
+	"bWhvjKgimJySHpIh04QSwWYQBajx5rhkiCX8apNPlpre7qLTxX1/U5cLPv8wpHLNaA4hdmuGjblSXAyj",
+	"0v0SuWUZ69lwK51PlV5gMB8/fmwfTfXIaPIJ1azek2yHS0aGQsWQkeb562Py7PnTbsWZ/B0+CFv+3/3w",
+	"KPqNCP9w5Q3w3/2GrjuMNSkLSFpqOoH6hfQtSzkFr+LdSOyCiRQkNihvVJHqiz59Tctxr8Zm4CvrB60h",
+	"tI0+XGo6T0sq81ZHYBRiR1lHbkum9zhKriGsuLqmuAOOaPvBSnZGXRS8TDF3YRXvkx3yjn0yxEfz3Jia",
+	"1MY1zM5NcjlhueboP/bzrCAb6/0A3K8rvdLlO7cLxSZnOQMebKRLmCUv0qJax3engyJX5r2vHvrYPXcb",
+	"pMHXBoLV9BriwLOR9HeL6/D6LU2fNeomZjFhfKZynyop9t4lWZZwXoR1UqpZG5JiNxglWNnq3fHv0W1d",
+	"gtymJ+xeWDzeIgqagE46kHnCUHeLMfkuthEfKoyotUFNUommU6h/RMYabsAtptxtTIphgkztdL10n9gm",
+	"+fE0bkWEKky1I9dz39qsn1SZ21clto8jBike1XyDMZ0T6omJgOzwsJcc/rWUGaNwhmUlxAKN51NGZiMO",
+	"nvClvnIO0Wrh1O9rVphcMicuTBbMrEgcXDe1X2Y3ymX7raPMHz7+eFE8e7tYz7H2AkPmhpv6w13hxWqR",
+	"R7vHYbpvDREZJRXX6VNNekjoNVrDAyIMVw/XHqYN799zji5DdfVpvoHHPpyfAh/GwObqN96ZZ269bNbV",
+	"j7+3j90GCayr3zm3D7ppLalcXbbxM55l5nrYGDbIr6GU6SGZWIm25q7VH8t+9wFIx+bjrl7/RRGqAFF/",
+	"4iek110vRvOMG70EtMc5oWMphlUm9kQV+fKQdERzZhPDPskblvZFM0gytCnfcuCl1UOyAC2zwdWUpS43",
+	"zo7dOuwLS+SQRSKkYC75xyq3ygW0fA5rdF/hMvqrWQR4Anvt7vMHOAFdStCN5GZNpf+Wsrd4cbmKBXvl",
+	"wn+xIcaYZllcK7/KzO2VeU1UEzkTqrrTa7OV1m/gfD0FL2Y7+EkyPzVKRAVMoLElW/5yPE0ycqkW7uxq",
+	"FCKfvZTMqeSD7ur58t+Tyb4OGqqDCxKuRtSUmSjy+heWgFz04XPgc0A3KbphaXbm6e5WTlfsgjA3S5ea",
+	"L2SnutJmcwlIU9qCZwWZjy1C0xQToKO+iN0+x0ZxjzZX5yNis6ZsUtcjmxuv2IBOMw2ul7imTiTefOaH",
+	"wNkw1GAFgC1rloLd3Uy5u/7Oa27rqXeA5tQwkbVSpE54ekh2zZbs7r0wjDQ+av+btv+3237Zufp/bXO+",
+	"Zqk2h4QLErcxpyKGxK621QvjyOZaV1lrfTn7Vol491Qf/1R6yvbC/a50YYVwc6P7UHFTrQQWWJHl/6JO",
+	"ofFVlFOxwqFqeBaqDJVyskPQIVy2MNdltjMqDMHk93ef7j/DJGCXE/xsv/t8L8wLftZdTAwORP99jefX",
+	"/DNLCdUERAX4aQL+ZS3oTmOlwK4/ai81uWJsI89HjrZWkG95iR9CrFsxXhXca8RjXQLvUcn/esTWgICS",
+	"tMTSD5hkX1S4pM1otrtX5YEbVgWt3k+/8CEYvLb0YQF2DEopQ/kaQIp9aXDNxmqLAyrPtEHznIIm6+NM",
+	"fVmlikLYJciUHcgsk7NDMqEK8l2oIjHWCMUPUoO0mMnrE1awGWvI6cxVlGyhbF1CYRDLMPCDzokOOUJD",
+	"xnDVWEyzLHbP3DA2MdTHcyzs6JBzRtO2ucJ9YZ8x9lWhgcCmsl+nNHN1gck0z83H4f2oKCYqak1+E5Xr",
+	"eBPhAZzpMVy7xZ4dbrxRnfAe1lWwLDhzH2TQWlvzd+7gvdNSlyir9z8r4JkLO7bCGVsMSZpTxTzFFu5j",
+	"odm2tpvRNn7ZOy76t/WvPtYtqvOn/oZXabWP9SGHNpwd842+uVK/yv4+uE/0N529fgSGTZqDqn3R2pKJ",
+	"P6LT8q5yZbkd9FjSxdk0W0cg0bpZdUBgqM0nDAM5VmVU253S7WpF1mV0VIAofIs/7pGECtRHC8d8E5Pk",
+	"24qnrIo/CSXM6AvDd42ZXX0dbNc2Yh7nDhfQ/8ghOfvx+AQVw76IrdYYG0utBtypMO8puUZcukOb8cKs",
+	"nHNfMoaErQCs1N9ZTL+ogOL8eUWx3ipj6yPXo4vC87I1YQAoT6iVL/PjeAFrfGQL12uPqJGcCcJFX/ho",
+	"I2afIqK0zBcsYEivISOqRlX7djtAuTX+/0Wa/XmN55oqL2cjwngR16r0YIG67q8QS5qOAmsnHOJ7OavS",
+	"mszrdtKF/JQ/JEXnSkiDHZ/4aiFma6CLQiqsxTZaIMbj9+cX50xNszqjHzGUVmcmoLoASQkJzbBUbpJR",
+	"beTXE0WOzk4xIxQrW8uakDBhoaqlVi1uO5M6YxsxWc4K5Kd6102B6WYoAJxZPnYTQSYFN2BINZvROWEC",
+	"k1B4XXbTArrUsi3iRdmOK+eHwdUNS0kZC9lgR6KKwb2pmV1vzW0YbPThruo4ynsz0h6Bx0AAKbfgqQo9",
+	"pfcDy3LeJncl7vGtJWK5dEvxdEv0nJV24ytX+46zUbA5EA9ancHzwGbbfXN91s46BOTypn0ne2V7GyQE",
+	"Katdpxd4s4cRmbUnIywgN2Y9KBIgEy72nj7bbIG/UYBmdaBdzgTL69jrCtBV7wosAqwt3UEn1ipbaHZv",
+	"UYxZb90m2/gYgXwbqPdj7GWh+GLMfoGrh2H8MnhfBvRdGD8gv4Bv1u1urRiTQskModyH9ToGaO34GODA",
+	"KDJhcmLurqhPwC1YpM83KqGjXI7LaFj+RJGUq0R+YvmcpDKZjpnQhySWPE1iMpYWzSgksQJKXA65CMD/",
+	"LGR2UXZQR3wFmFm9zorrNeLbv7qYdXl0dnZ+8ver4/fvLt6/Obk6fnN68u7y6vRV3Fo3ZczTbtuv102L",
+	"ifSCKXXvzYscgA1kFUnB7r2bSIeNWv+lmcYSUT1h4vQVMXY0T1le7t7pxcWHk/P1W7Z0XnUzMd+osRZT",
+	"9ollcmL2Je4R7yfkG4o0aUHhGRc3ZGB2OMbTQiUtxryvvphQZQxb90f4QNzq2FX03IKPpRAs0RV9z6gM",
+	"yOiB5VPdFzHuXtwhMX7LGJB2EORqi3ahtwLDFniauPseKuPuL0udTTX1beZPwZWn6kYtxlrLljArufpX",
+	"uvmVupwlAbUxKnC4G0uYYxHrqej3aZozpTBED+7hGoi2J4pkfMCSeZIxCxZOmhii7UZm2ZqLRLcqCuvy",
+	"1guFOlpsRP2zFcf2Qd1FoZ9P8XO7mDLgflpUTF+F8ZyqvUFrg/QL9LI1GL/v1+ru1a2hQI8Ip3QCpASF",
+	"OAUSG6LOQE4h4MZdZ4yMaTLigsGddLg03lohxNIXMRYIxUTROZnBaiVJpbmt8wkDvBKuIbcoxhoeG5px",
+	"r9Ecb9P56+O+eHnw9DmxRTo2jFoX4nQ1SbWbPQNnUi7FkEgLg2UrcsIN3xaraFES1W/vxeLu9UhcwRQy",
+	"2xEUfkEO3iIUiXmuQEIwP4zBfATsF6sWwZv1SDEF/MsS1BjI+5PyakzF3HoklHk2o8p5KGCi9aiV5u06",
+	"KMSoAMAo8QPML+uLruAzfqEoUMpiebL7tcP1WMCQWwSoqj+xldf1CApKmUiYETIsVxJKKQhNjM78GARU",
+	"wztfyxxznmhRwj/NmYqMlkKY0DkCoS6gQkWbpX+8Nk+fOGyUKjfzoFq+LC9us4B5NFPS+U7if7ZtXXT7",
+	"NI0J1k+20J1pDz7cv9UNBhZEsi0ArJvU95eXZwQfgPsWjINgYItpXlhDWEMAI5lrYqHNndC64QIEmOVN",
+	"4UKWIowtxhiqg304PyWCjrnNxF85zMZ4ZevE+lJknzKFGjan2PTIcdw6HQBagtTB6LGqcLcdlip55hXz",
+	"KFkhR0d0MmHCll44L2zRH6PsI+LBAXoYgdaJcuW3ryt+iYBiFkJwmg/hH9ZJiwmJ5c+2GKJMNb9y9W3e",
+	"r3JmNohVYhDlHBdIxLb3WFsZRROAXJS5U7Fj68f14CW0YtmANGEhkSu62LCGanFiYVuRLX1wRXeRLyuy",
+	"qUaOQmzFlw0AyMxiU7IZhsPUdkzuGL5Wx+WKNidf7syQfMfPlm6dlYVne2tqV9bc7U8OgbyKte77X/BL",
+	"SHGRu3PlWS295vVJiK6pz4bph8gw7pN4KDNjKVuDYU3O4QbbVb9gn4IWlmzRKr/UqQN1Rw5thupuAEI+",
+	"IyxF06+J0u56IPJJxmhehRHesMFDtPjYdEkriFvb9Wj5TC3SxYqpToVi+k4T/bl6OrjLSw+nsG+WnE2N",
+	"OzZUmSIMh06oHhEubPzdle83Y1/Bi1u2rq1oqWB+RCUHoDqX64Z19OBgTWvFHFfWfrFR0MioWDOZp2q9",
+	"Urq1Glq75cUE6/Y+CGIs6jSCwGGTD+dv6k3+Hy7evyMf2TX5kc3JBdP1ros6SunMWJa1b4SciZ1fZjeq",
+	"A3gVoTXfPajL8fDCGIusRSrdRucdcedmFDN1WHYOyKcZU8BaipONtyDxsMVLjZ9iw5c3WarvueguMtm3",
+	"S/xaCKwToWePa+i0gn4bH0dlUWFjq3KsPjr2YMMPtrSzab4fs8+TmCQZ5ePWYY0P3dAuIJ5ZlmNuny1Z",
+	"NPJraVX03pYCNGpw5VqBrg6p4xaRkTQ6S+wDksaRh90qc/UE8D03jFPJbJl6BLv2RMHHlGFI5r/lnrHx",
+	"RM8DN7ZwMD8FWfrktjbEqqZ4yWt2AfROZTOa7LRQLcXZ1CmXKRvLdcrlhnWqxebDLIy+G86krF6sm46Z",
+	"yFrO5+lHbh/c4QQkEvb+qmOQ7+i41tgDoHwbGspZIoeCKxbZJB5wfouilAB2kCttoWEndIjKb7moakvK",
+	"LSt53peh3Eq6//vzC5s9ooj1MSHk8rIsEsMxiqytnsV9H7Pezs5IKv1Tz5j+P8cRERJELfxjxrM0oXna",
+	"IReYpyTMVc049EoxY+YkoYpFfZFixRSBIqicjY2dVYWQX9srazuW+xB8Nogq1+QyenImIkZLNvodYZ9p",
+	"orM5VJXIbKoZbJaT4MHOHZIYlhBH0G8BfogNGVGSSTmBvlhm/0mz6IMbkZ96vd2fI5LJhGbmj61DF79r",
+	"YgZfK+iEgmkR4OWZKnCJ5fyTYaXmJzxli6yq+iL2G/TSyaRXaHYxYmG92Hu6t9XJBU3KtpSanvp7/7OU",
+	"mmqGCYEe+v7K0qFaKbmu9FEg4ONXqXt0oA4X29RqVpAgANB8bgGvm10LG6EQ2IEabTVhraIIkrx4dtDt",
+	"BguA33iz33v6sjL5bm0zlwUefFEfwbuY0IS1FTNavGYpRvNULZRPbdAg7JBH2JjybCMKs11IxEDWO51t",
+	"F5Ix0zSlmmL1viMFdOdwZdOIUWBYVNQqpW0EUrW1irRey+OaKC0nyhgqN1wMfRibNVS7rH3mZlMb1Zoh",
+	"QW8XANkZyClkYOc00SxXEeRbsywrSJdOaNVF7donfwVsn/1t96Hs6Pll+8416zvQ+KqS19QGdj+spqtT",
+	"iSz5oyN145Rq79Jsl1Ft+GiQVV1uvCBUkCKi5Vqede6RC32H3GczwWweVrp7tx8hOHjYQxKzunVB151G",
+	"0P920Q9S9LTd0C8X7HZFBtYSQL3fzMtmrWSZ2HL3HpkqbOiBtqGfI4e5DIhr4z/HIGZdPJOwvigaoRnD",
+	"EP3vinAdJoIUDWJploWe+LIRevUiXS4WxdTwFmjcYQMatbh3TxzsHc38eIWNvaKD1gUN6oMF5aPL5viK",
+	"JVzZeMkW2kgix2NWnx09PyQ3bKLLxompHSK8IefsE2czTJw+/v7v7d3uwd5mSQmpN+UaB509UWgG4w3s",
+	"8otxy4odC/er/Otq9lVMoY58scXx3bS8jYs8XMEBVm8tKTO4IzvaqgHnFgZ4gaNrFaPHAJioZTN+7GLV",
+	"idUXS5Stp1cWo/vFCiv9s5BvbZMHY1B0IWsG6MEn1akAP+UVnnsjaoBL96pYkhejLHJf0RQrX/GyPK4G",
+	"Mr/CbQiJvvLZhfP95Jp1r/BrIWlW8Su9Th+Wau9dL4KTWTxEVF+mOdfzC7Aq4ejQ8Xg01aPyp9dOUfnh",
+	"42VjUa7+8PGSNM8v9p4+IzInJ+YfLXRQVDwXmFzXIccZ5WPV8z1ITegHWgEab0XW3QV+J4icmV9Zj1wT",
+	"xORhxSlo9qsvCiFVNPpRrQ45FUGaJeTxBSmTpO1kymVszG6hIUsVxRua3majYVPKczcWMeISc2tq2Pwx",
+	"80/bke74n1Iw25hGz4tNIZrR8QI+QePcVmWhkWQLS3aqWZyLkMTQNi8U27bTKo7vhu1ZsBavW6QCD5jV",
+	"MSIoPLSN0ELx6lzxffHh/BRf8p1XkW0cpiIHfIrPIOKjNUqNDjKTRGk2UZ2+6AvMjgNnV4mmbF3ghrpW",
+	"EZPHMbnCxS7zUMJMClIC2B4deFQ7pFIhJwdG58HuwuUgXGCa5HDK1Qi0JeuOs2jnkDPUPOgetLzVYe6f",
+	"zXvGeIwa0QkjzRhianGrV12iSxDEnL+FXMCoWM/562NSk8a3PB0w8nIIC+i52vQn1xoP70DGEyYU8wjb",
+	"yOecM03zuZfh0ziaTAhSsXWmHp2dNqKG7clrpFan2+lCecuECTrhxmzqdDv7DQDsGQEv2oErveMT+M6X",
+	"IMR+u1PGwYfLtAA6TbkmOqc8W8yGwd+4+xKhIoah4cUM0r7ANJUOeR/A+pEmtBYLOVGrQw66Bw5s0+Za",
+	"2N5Ng6JzHO5rwaagW1fGlfZyOiB2r47MRxthe/klplz5yA62DDaG3JoHbQ6AsZuC3pd73e7m2PUY8cht",
+	"nmjdiO5BTEi4hEdvN4eAL/IhlsDAIzWAlXaAE6/7XLHAHa+zJ7yyu/6VoHEEvLS//qWyCSC8cbD+jaI3",
+	"mXlh7+X6F6ptUm6jxtNNtiBsewdvbbCgmqZAcIyYwQch6XnVMCuvYYTubbxmhgfDtTISlQ4NWTeOzLOQ",
+	"GrEduVehym+jjZiIzR9rU8/8vN/AUQNqk2tiEAnkFOjQ7pKDQcZFafhhSMHaokts3Q6mIBvrKyZjesNQ",
+	"nBW1XAWEPBj2hyRG8y0mGaNothOLJ4Df7gsHx7wpezOWcIryrsJVbft024ihWIdt9g9t+etyo+uYodmS",
+	"NACTBQL/TqbzLRmTM1WN0VjSaWG/Qq5NYKnXWtw2eKOMSuDC9Z2Gb2MXA91uztmqvoXbUIu3AMP35MwB",
+	"GMM6Bu2j5Prvbb6mAJxhfZuyAn5AsFnhxUGfz5+OoXc3YOhFs2Hzwu4Gc6q2UIT3nm6yATX9av6oYgev",
+	"njFEkd0t9xV64sbevkoCAObGWfnhRETutSGr1TjfcOyHxZYMu2ijzUZSsZLiuXIMM+oLmaVM2R7Mm7Ll",
+	"MzqE5m0yv4H0KcOO47+fXJJACMbLNE+7Gedly7Hfvco5oUO2DUMzZ3Rm3rkTM1ulgK4W2b97zfQPeOPN",
+	"aSy9ajPKAZp5UMQrEIZoo3tfgXldd9srV7ym0W1Ewuv80SYZxFCFFfcFsoWKdaoDB0fO9DQXqJJIwYpi",
+	"QvMt96EI3SA2hoWpc1STsVQ2lw96CiJ4apH+HVv/qvWSR2TAdDJi1qVinoOEKNK8YXPF4Acuhj1XuIjA",
+	"GcEmAM5qmmIbHC+JqC8w6oAOfjLgGbi6CmcFiHxbsfhrTATNc1vwn6HbBTIX5ySR42suWF+A5oBN+8FT",
+	"Y96E3+EcoZAa1mg2EDgnJksU8RY3Ba7JjKq+sDHCgcxb5SmB6wpOGveVK7LmvDaw7R+fu65/0sj717AD",
+	"mzx9YU5ni8cZzZPRn4vJF9c6YO3kwuU05A57joskm6bGPvjG9h+D7etlh+G7EgKA6tvlhrlzuVf8g85V",
+	"V22CCgmj1oturJbCk94XzZinRhHbDMQZ2CS4QxyAOrUf6wsHT+dzfdf6oy5XoYcIdIaRCTmD1LWiKVlf",
+	"QG9nTGEyXNjDuO8RP7Jfq1eSMR8aPmaUG7dYdHvb2qC+wE4FRDHhepyQsMUJaW6Ms9fqi2KhBZ+eqikI",
+	"DJaltlCgUuFvU2LsoVFNnGvDfoICWEoZ6Shd6HYTXfjB73jUF+fTjKkecfCM4fkNmS4fjyr4SU2IhkVE",
+	"MAg790XGqNIguf2yB5wGvWHmS3EJbhZ3SIgqGQxtxDJGs+u/2iEFAGQ45XqAor4A2RhMpay8iEhsYzzY",
+	"wMQiAAFEiOuOlJaNFszxYerJITqgQBdDz7dHa17CBoptZ7RUXFPY71CPmOgE++MPuWFvGqMYLemSac76",
+	"o+2aFZ+WFfjtH9k8jgi1DY2tkMciFVu5ZAiMC7J3QEZymrtLqfqiSqWORFHvyBVWVpAmUGg5qG6fQ5IU",
+	"S3tE51MWt/qCC6XNFZYDCz4LPjXQeQ69JCXndvNTFms0EZzIfXQRb4d+ZHMr4+/qnXPwoeskPLZs+s4+",
+	"jdj3m3u18O3QoRU1sP/Ehi8j24TsXYQ+3ey1M3z4TsqIbVO1kVNw9zGdgjiR9P4OQQ/sdQPX4DKg0jC/",
+	"x5eNkAWwkaAhzaoQtenyXjPqk0s6XLY4+9gOPHMbNWpu8LpXy1eKN2BTfs8ez28OzMfRa50eWlFDlyu0",
+	"VVdFNbiFqm7G6lqovwb5ozSbFIbrTLbhZwfS0AvzODKZ3Cym7kOCgoN4QHV4wvIxFVgtZYE0y6j6MKcJ",
+	"M49wmZLmc5LSuSJTkTFl3Q0FqIJC0T2c5n4LllaHxGfvLyoezerKXVuKvrDVjHEtxn5MEIdC2dRL/EuH",
+	"HHmFj9ahEi7ZAy5GLb7a1rRDcBwQ02F4DH2+PsYozYx6Pi+xRm0OTqknuL/UR8nM0PcS5oO30J7nASz1",
+	"EuxjC3P9onjpsSJMRUpSWpByIU2WkYbCUuk7yYLbP1nQandvAxbuYVO9BmiqPyojdvRYubpPSmTgVU6G",
+	"WmfxOVjxmABW4zSseBg65B04kXL7Fi1qEKqX/xNns/Dq/5kDxd/u4x83K+gfnM021myi++fguIZzlWpr",
+	"hNwpMVRU0X/clsdcy3RelC/hI+gqso9jybjqC+w+F9X0nbsAQ0NYwADMDYeS7ozRnMSpn8jZF7GPaI4O",
+	"FsQiBJ/ExasfsSpYMeuumo1kGG4B26ZH8qIPip1p0/nhHOyfc9ZEJC6woC2Ugs3Q4mOr7EGSEkRUFj6L",
+	"rRzL4eNW2FYP1KOhgCpzh1czdz1XFprsoUvGddrDvuXkoNv1Ydos2E3xrZQPBizvkCMryEP1rFmoVoVg",
+	"b5WuUAd51cNUpBogxzodC6jp4VSsuzpKcuY6WPlWA+AcIIhBCo6q0g3o5zbZrN0Ax4A0Tz60Anzvx0A5",
+	"upM4wI6Rf8FkKKocjX4Td3fOmbq7vvrNW7GZPEdJ+mC+Ctc68vHyb185Z0bFhdGzoTIiJMmkGLI8bO9B",
+	"8EWMfjkzMhQ5FsiPCKlHXAxLyUTWCiau+sLZ/4GNGmTM1okp8k5qjOVgq2pb7jOhetTzWnFajOnpYMA/",
+	"1wCEEZ4+UQjJphignnT6Il6dM+1/uoiGFAKz1keBbzySk+JgSfFHGCB0u/sto/SvZc3be/9wnAp9i4/H",
+	"qFAzX+BTHfK+mmtPFn2JpQ+Ra8NZlCRTga5bjpkL9S5PGNS6Ky2Ib+i2XOBxdeyHOO7j2gIvMp+Qcy5y",
+	"H7KG+XhfRn/xWuaDb3xV3uN2tGkOAM8D0EW/uQn/wIwF72n1SjZlbq9Y0EusdXeGs/PoqtHlghAH7M0N",
+	"4ixOFehsIPKPMk7VN7n/Te5/TblPmtSQ4X2u42PL/7vfRisbO+tF4Fe6i9/k4F9HDt7/nq2u7/84kiTl",
+	"adEEqSYzAXzGERFsVpReRH7qP/izGU1GUH9R9kMgTRfbx2RuOpkwmkdYQICufgebMeJCq7Lyavuaq4Vq",
+	"/2+F/t8K/f8ohf7L6/wfq6J/FcPwEPiWIoIUmH+1WPkFCI5frdVzXCAECI1s0rTR8usQL0kzNswhbnUI",
+	"orumQcaQufvMCEGb3czzimVsoRGWwoTYmpP7h/z1TK69yiXw4ftPLM/oZIsb7YEmLrnSdl+elHis3273",
+	"76S6UtTfEO96Ozp8kKh9rUIMOKaKUA+v2cG414J2GrlcZtAVmMlSMNW3vcMGMifxEgjm2IwBkMvN1EdO",
+	"PiQLCMuGBSTssCix3O9CQmOLKFl0Ok+oIGrGdTIqoKVTORPQVIEcFbWZOWOu6AcZBE6UakJtmQBiZ1T7",
+	"B5JrNpciNSoIIouHZSIj+omVNSrKfKXbOgTQ8oUABUbhlR2pJubQ6mxUJLGkIMLLZ4QqyyeqLwp2PCtL",
+	"LYsjXlcXUccZcw87/O72TfTbFkBIy1ODwP6PNq8E2nJ5iIBSMNhXP7a/FEx8/1m3u0X8vQ55/dbG4O9V",
+	"asALKGJPffDucwDC4kNqL8PRRhhqhxjtkEC3xO4sMZw3A26+3VboWQTmJWJvkZ0BLzMspRL6/4tUFnzL",
+	"C/jj5wUAyQeymjSBKVec4KXasKlev/PF3deVlQ3nVkQbPmknYFshIGJkpSG20dxR1NqHg6pZ6DxpBaLf",
+	"prfVIyhpHKDD0TqBWt81uFUrw2DY+8qwjX10ZemgXe83T/lfy4GHN6a0b4WcPYZ+vwliBNxvZ+zbBmUr",
+	"7Xn7DESRh4w0v798+6bVIe9kCaAtGEuxp5JhzoTrHgLg2a5naM1jHirWr9OgBxuqoYj3cXR2Crn6dbf2",
+	"E2ezYzvjtTa5Zp/1zkiPM1c0gxpFFZ+7HoMiWHIngHPGFmTl0ZrnZ+zaveMdq5sq8l/79zaWXK3wuVr8",
+	"dNc7zuytci3jqJiDcgo13EPELIiMKcS1fVDYY4HU5jaJPUzmuBf01NX5VGllQ6glcLP5LhdDcsOgbQEC",
+	"OEOf8rgviANupsX8Mi5uoLJ/bvO3vG/BTEoYAPPpNhdEJTljwnwNU5rN55AQAPMgQI02JkibxJKniZ3/",
+	"QlM9oJ4KfHPTsUCbPiZTi/599uPxSWSGRiRtqkmMYMcxodaaRSPPlr/asvfTNPb82n4CsPlW3J92u/sJ",
+	"lvDDv5k777JllOuAg7ufM2qRKnH4JxBGTSRcglQm0zFgVJCi9XFCkxFLW7CZE6oUyF8EpbSZ7QooATLs",
+	"sXOZBa4U0nwnyaVSbZyiN5RrCgS7jDteSyZUlBO9YXNFrqeAzOBOwyF0KBirLCtsxkdnZ+cnf786fv/u",
+	"4v2bk6vjN6cn7y6vTl/FYCTjuRsLHlx918wsTtf75Lz7f4y36N6eOY9aQ9PpVQXL3Def4Ode8K4xWuSk",
+	"bKgELMMQbfjVkEr9bwb0WjYjLXLAMznkIkj/luaVvZ1C1jeihqNVC5PJhu2SKzGRXjCltvw6AlFAv0Bz",
+	"+KteaURuY2DdCzsSNeCstxkdXtjGJgypY5kv1LIhR6W28OnrqAhLpMr3FpQrZHa21SIX66TMzpcJ1aPb",
+	"pVLmSMwxJ2wqUpaTuHgvJk2qAbM7ZRM9sljCwPhURtWIqZbRxK+nPNPEcCHdF83ydfiN2ul0OnGLFE5D",
+	"o7Mr59MnyMgQq4TMGc2xe6qgY1bmwJUoBHiXDa8Qc1swAzP3MXApgeZlnhcM8Ak8GQ6s0QgnNkGJBaPn",
+	"DPSV0pOJksms0KLN9wUsiTRtU2VMBwSTxqbTgTC2E2CfNRPmisHiD7oHa7jYGdWjRfOjhmJhWjBnM5vI",
+	"TJwiDLH0D6/SszTEbOICy2zMiLZSxf4UVn9EK7Sl9XHN/9r5r1DhKhpxXXNhaLu2vdSD6WrQ0xqiTkrZ",
+	"jlJbGjMrLuVReR3DA1l6HbnlFTvWVb3zxbHo29U6Nzxl1gQNXJxqEio1oJTlhImBzBNABujBlYH2UxEx",
+	"uxf1BQD+RbYtp43Ywy3i2CDFcBajRU2VuTpyEDQOKT5XgizmRo8POlfBoCFIZAG2Osyp0CxtdcgHbB+D",
+	"+guE3Zz/vgBTNBeGnPvwWJmUN9NJfWQf/nTsOstsGdCHly9xoa8eIl6/VcUTtuW5Y7FT2NlnyaUI6efP",
+	"5m74qiH56uZGBYpd3fX0WAMS3R2sfDzxwmhfwVR2ADR9vn3mnDfEshjh8YglN6pEAQLsK6Wt3W5rTgv4",
+	"T+vocNX3tptOyX4Qu2tZoyYIHhZ8qEOOshmdK7LX7faKHlXK/AaiN1OdyDFD/0KMja5iMsPGVqQZh42r",
+	"4ojEfosp87NLYDX/tm7DqC/ioHuV+Vt9+6q45RBiYWY2dOYB3/WFQ77TNXcTXabIATW1oU9MT4So5GxE",
+	"NWRHgFqDy9ucTSJB4PEW/s67x9FK+vJvBBpx9qtPCuioJGeWvSnf1LljKKns67bYlW0LEyFsh/co1a9F",
+	"h7KVQgAn8g949tZ2Uws3NnQd4wPePrqWbtWOaXZ4aOB2h42BrnNL5Iq9ar93efI1Iklft1KUJTcFcmiR",
+	"Q7K9ZArFi8yXZ3od2T76gBlQVjRFRc5xEKYp+5562mXGlVH+LPJlTOhYiiEok37TM+SP1m8FkFW2szw6",
+	"lv02+8bU6Au/2T6p77XvsdwnisTHxiJtH0uhc5nFZEw/t+mQoYAZyVlfZNLiJAypZjM6B4EFqBRcb86K",
+	"E3NKZmnvYTGbGH7WkWcm+d7uEkafQ0tvded/MPx+nTIwvqzlJ90Ultt+Cy3A1zS6/ApKt5XFFXFkf+k7",
+	"19xzwN+3ULXfn18sZ4h+x8mSPu1YlfSCgMQWb9P3ckaWE5mXfxWeu6XU/95trDLaf985CV+Tb741emfh",
+	"LbdnCJ0SK80Cj86M9ey4qT2gZQx0vCaeBkhUzqR3bnbFwIKPynaMrv9RECrreQj4fcE1oYnF/W1WGzK2",
+	"Iq8dYxMaMbYiYJnQ47PqC4Ay+XU41cg5nReEKoArNMQJ6IMudMQFYBSrkXVieqDeU2VbCGhJsPlUMQct",
+	"SfFG2YsFPS2HJXKhGUfzLCMJ2iMQjzGzka6pdrGEVXHEt+z+wQOvs4XMF3Riu+jgGY8nMUwhW8zB2vNy",
+	"sLhyO1E0aIbDc54p7Dbbw5n8LWVjWeH9ntJs/ophieKTX8JU8+IPm0xzd7d+mihG3CwbPv00gjnLifrb",
+	"0sm6u7eNZv+Wre4p0Lk7V/sNUw4CBvVxJD30OsJVvacx9FmGfYZ/+tkIWrw5dWrGG5nQLIwA4y1rxmN6",
+	"w0g+FXGrETWmeWY1jd7Ozu7e80630+3s9l50X3RBlNtpLXC8mmtQAg4DKxhTYdQtrPqp6bvbKdWWoMDJ",
+	"qBzhYCXboIutqpZ0sannc+WQS9rYLA6OmZ0EwbYw3aOa2h1AKqvFZOVyVJcSsjhMtSgrHKRw8Qp/16A8",
+	"ZPFTldQFCIa7YILtC+1teNhydkKHrGUHoxqQD9SNRWR3Mq1IWkgXBASyZde/2VJy3WJtNoQni2ud4GaM",
+	"o7PTQnei6qYUCCA5+8KhyQNYtZX5IOxDErAafKtDjlz0CmTymI1lPj80ZhYC80iBrvCcwR5hetcgY4k2",
+	"QntuB3d/tSnb1Ka+Bxtg1Yfbn2//fwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

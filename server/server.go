@@ -67,6 +67,9 @@ type Config struct {
 	// Ready reports whether the service can serve (database reachable,
 	// migrations applied); GET /readyz answers with it. Nil means always ready.
 	Ready func(context.Context) error
+	// Console is the web console and how it signs people in; without Files,
+	// /console is not served.
+	Console ConsoleConfig
 }
 
 // Server implements gen.StrictServerInterface.
@@ -83,6 +86,7 @@ type Server struct {
 	ready      func(context.Context) error
 	limiter    *tenantLimiter
 	ops        operations
+	console    *consoleSite
 	echo       *echo.Echo
 }
 
@@ -124,6 +128,11 @@ func New(cfg Config) (*Server, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
+	site, err := newConsoleSite(cfg.Console)
+	if err != nil {
+		return nil, err
+	}
+	s.console = site
 	e, err := s.newEcho()
 	if err != nil {
 		return nil, err
@@ -177,13 +186,14 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 
 	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
 	s.registerOps(e)
+	s.registerConsole(e)
 	return e, nil
 }
 
 // isAPIPath reports whether a path belongs to the authenticated,
 // spec-validated API (the rest is health, metrics and documentation).
 func isAPIPath(path string) bool {
-	return path == "/applications" || strings.HasPrefix(path, "/applications/") ||
+	return path == "/applications" || strings.HasPrefix(path, "/applications/") || path == "/me" ||
 		strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/internal/")
 }
 
@@ -212,8 +222,16 @@ func rewriteSuffixPaths(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // publishedRoutes registers the generated routes on echo, except the suffix
-// forms, which rewriteSuffixPaths maps onto the alias routes.
+// forms, which rewriteSuffixPaths maps onto the alias routes, and the
+// console's, which serveConsole answers at any depth.
 type publishedRoutes struct{ *echo.Echo }
+
+func (r publishedRoutes) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	if isConsoleRoute(path) {
+		return nil
+	}
+	return r.Echo.GET(path, h, m...)
+}
 
 func (r publishedRoutes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	if strings.HasSuffix(path, "-enable") || strings.HasSuffix(path, "-disable") {

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"net/http"
 	"reflect"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -16,13 +18,51 @@ import (
 	"github.com/cxone/appreg/store"
 )
 
-// ListApplication lists the caller's applications, all of them or a page.
+// ListApplication lists the caller's applications, all of them or a page, optionally filtered
+// by type, state and a search.
 func (s *Server) ListApplication(ctx context.Context, req gen.ListApplicationRequestObject) (gen.ListApplicationResponseObject, error) {
 	p, err := caller(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return s.list(ctx, store.ListQuery{TenantID: p.TenantID}, req.Params.Limit, req.Params.Cursor)
+	q := store.ListQuery{TenantID: p.TenantID}
+	if err := listFilters(req.Params, &q); err != nil {
+		return nil, err
+	}
+	return s.list(ctx, q, req.Params.Limit, req.Params.Cursor)
+}
+
+// maxSearch is the longest q the contract accepts, in characters.
+const maxSearch = 128
+
+// listFilters sets the filters of params on q. The request validator already refuses what
+// the contract does not allow; this refuses it again, with the field named, for callers that
+// bypass it, and refuses what the contract cannot say: a q that is not UTF-8 text, or holds
+// NUL, which PostgreSQL refuses in any text (a 500 otherwise).
+func listFilters(params gen.ListApplicationParams, q *store.ListQuery) error {
+	var ve ValidationError
+	if t := params.Type; t != nil {
+		if !t.Valid() {
+			ve.Add("type", "must be one of confidential, public, backend")
+		}
+		q.Type = string(*t)
+	}
+	if st := params.State; st != nil {
+		if !st.Valid() {
+			ve.Add("state", "must be one of enabled, disabled, pendingDeletion")
+		}
+		q.State = string(*st)
+	}
+	if search := params.Q; search != nil {
+		switch n := utf8.RuneCountInString(*search); {
+		case !utf8.ValidString(*search) || strings.ContainsRune(*search, 0):
+			ve.Add("q", "must be UTF-8 text without NUL characters")
+		case n == 0 || n > maxSearch:
+			ve.Add("q", fmt.Sprintf("must be 1 to %d characters; leave it out to list every application", maxSearch))
+		}
+		q.Search = *search
+	}
+	return ve.Err()
 }
 
 // list runs a listing query with the optional paging parameters.
@@ -34,15 +74,21 @@ func (s *Server) ListApplication(ctx context.Context, req gen.ListApplicationReq
 // reads only the state of each listed application (listStates): a tenant's applications
 // unchanged since the last listing are five columns a row to read instead of twenty-five, and
 // nothing to encode. Otherwise, and when the guess proves wrong, it reads the listing whole
-// (listWhole): the first listing of a tenant costs one query, not two.
+// (listWhole): the first listing of a tenant costs one query, not two. A listing with the
+// console's filters (type, state, q) always reads whole and keeps nothing (see below), and
+// its cursors carry the filters' fingerprint: a cursor sent with other filters is a 400.
 func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor *string) (applicationList, error) {
 	q.Now = s.now()
 	if limit != nil {
 		q.Limit = *limit
 	}
+	fingerprint := filtersFingerprint(q)
 	if cursor != nil {
-		c, err := decodeCursor(*cursor)
-		if err != nil {
+		c, err := decodeCursorFor(*cursor, fingerprint)
+		switch {
+		case errors.Is(err, errCursorFilters):
+			return applicationList{}, invalid("cursor", "was issued for a listing with other filters (type, state, q); send the filters it was issued with, or list again without a cursor")
+		case err != nil:
 			return applicationList{}, invalid("cursor", "is not a cursor this service issued; pass nextCursor unchanged")
 		}
 		q.After = c
@@ -51,8 +97,16 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 		l   listing
 		err error
 	)
-	keep, covered := s.answers.Admit(q.TenantID)
-	if keep && covered {
+	if q.Filtered() {
+		// A filtered listing is read whole in one query and encoded as it is sent; it neither
+		// uses nor keeps answers, nor counts as a listing of the tenant for Admit and Listed.
+		// The state path would be correct for the rows it reads, but its second read (by id)
+		// does not check the filters again: an application changed in between could be
+		// answered in a listing it no longer belongs to. A filtered page is small, and a
+		// console's search-as-you-type would otherwise count as the tenant listed again and
+		// again.
+		l, err = s.listWhole(ctx, q, listing{}, false)
+	} else if keep, covered := s.answers.Admit(q.TenantID); keep && covered {
 		l, err = s.listStates(ctx, q)
 	} else {
 		l, err = s.listWhole(ctx, q, listing{}, keep)
@@ -61,13 +115,13 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 		return applicationList{}, fmt.Errorf("list applications: %w", err)
 	}
 	s.answers.Missed(l.encoded)
-	if q.Limit == 0 && q.After == nil {
+	if q.Limit == 0 && q.After == nil && !q.Filtered() {
 		s.answers.Listed(q.TenantID, len(l.apps))
 	}
 	out := applicationList{apps: l.apps}
 	if l.more && len(l.rows) > 0 {
 		last := l.rows[len(l.rows)-1]
-		next := encodeCursor(store.Cursor{CreatedTime: last.CreatedTime, ID: last.ID})
+		next := encodeCursorFor(store.Cursor{CreatedTime: last.CreatedTime, ID: last.ID}, fingerprint)
 		out.nextCursor = &next
 	}
 	return out, nil
@@ -617,6 +671,9 @@ func checkReadOnly(b *gen.ApplicationPatch, a *store.Application, ve *Validation
 	}
 	if b.ScheduledDeletionTime != nil && (cur.ScheduledDeletionTime == nil || !b.ScheduledDeletionTime.Equal(*cur.ScheduledDeletionTime)) {
 		differs("scheduledDeletionTime", "DELETE schedules the deletion and -enable cancels it")
+	}
+	if b.SecretExpiresTime != nil && (cur.SecretExpiresTime == nil || !b.SecretExpiresTime.Equal(*cur.SecretExpiresTime)) {
+		differs("secretExpiresTime", "it follows the application's secrets; rotate or revoke a secret to change it")
 	}
 }
 

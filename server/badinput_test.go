@@ -67,7 +67,11 @@ func TestBadInputSuite(t *testing.T) {
 				reqs = append(reqs, req{fmt.Sprintf("bad id #%d %s", i, m), m, "/applications/" + id, "application/json", []byte(`{}`), nil})
 			}
 		}
-		for i, q := range []string{"limit=-1", "limit=0", "limit=1001", "limit=1e3", "limit=", "cursor=%00", "cursor=" + strings.Repeat("A", 600), "cursor=e30", "limit=2&cursor=bad"} {
+		for i, q := range []string{"limit=-1", "limit=0", "limit=1001", "limit=1e3", "limit=", "cursor=%00", "cursor=" + strings.Repeat("A", 600), "cursor=e30", "limit=2&cursor=bad",
+			"type=spa", "type=", "type=Public", "type=public&type=x", "state=deleted", "state=", "state=ENABLED", "q=",
+			"q=" + strings.Repeat("a", 129), "q=a%00b", "q=%FF%FE", "q=desk&state=gone", "type=%27%3B--",
+			"type=public&cursor=" + b64(map[string]string{"t": "2026-11-23T10:00:00Z", "i": "x", "f": "AAAAAAAAAAAAAAAA"}),
+			"q=a&cursor=" + b64(map[string]string{"t": "2026-11-23T10:00:00Z", "i": "x"})} {
 			reqs = append(reqs, req{fmt.Sprintf("bad query #%d", i), http.MethodGet, "/applications?" + q, "", nil, nil})
 		}
 		for i, k := range []string{"", strings.Repeat("k", 300), "a b", "é"} {

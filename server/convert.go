@@ -37,6 +37,7 @@ func toAPI(a *store.Application) gen.Application {
 		LastModifiedTime:      a.LastModifiedTime.UTC(),
 		LastUsedTime:          utcPtr(a.LastUsedTime),
 		ScheduledDeletionTime: utcPtr(a.ScheduledDeletionTime),
+		SecretExpiresTime:     utcPtr(a.SecretExpiresTime),
 	}
 	if a.TenancyApproval != "" {
 		v := gen.TenancyApproval(a.TenancyApproval)
@@ -80,6 +81,7 @@ func withSecret(a gen.Application, secret string) gen.ApplicationWithSecret {
 		LastModifiedTime:      a.LastModifiedTime,
 		LastUsedTime:          a.LastUsedTime,
 		ScheduledDeletionTime: a.ScheduledDeletionTime,
+		SecretExpiresTime:     a.SecretExpiresTime,
 	}
 	if secret != "" {
 		out.Secret = &secret

@@ -189,6 +189,11 @@ func appendApplication(b []byte, a *gen.Application) ([]byte, error) {
 		}
 	}
 	b = appendJSONString(append(b, `,"scope":`...), a.Scope)
+	if a.SecretExpiresTime != nil {
+		if b, err = appendJSONTime(append(b, `,"secretExpiresTime":`...), *a.SecretExpiresTime); err != nil {
+			return nil, err
+		}
+	}
 	b = appendJSONString(append(b, `,"tenancy":`...), string(a.Tenancy))
 	if a.TenancyApproval != nil {
 		b = appendJSONString(append(b, `,"tenancyApproval":`...), string(*a.TenancyApproval))

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"reflect"
@@ -234,4 +235,36 @@ func FuzzAppendJSONString(f *testing.F) {
 			t.Errorf("appendJSONString(%q) = %s, encoding/json %s", s, got, want)
 		}
 	})
+}
+
+// TestAppendSecretExpiresTime: secretExpiresTime, absent or with each kind of time, is
+// encoded as encoding/json encodes it, in its place among the fields.
+func TestAppendSecretExpiresTime(t *testing.T) {
+	cases := []struct {
+		name string
+		at   *time.Time
+	}{{"absent", nil}}
+	for i, tm := range awkwardTimes {
+		cases = append(cases, struct {
+			name string
+			at   *time.Time
+		}{fmt.Sprintf("time %d", i), &tm})
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := gen.Application{Name: "n", Scope: "openid", Tenancy: gen.Single, SecretExpiresTime: tc.at,
+				ScheduledDeletionTime: tc.at}
+			want, err := json.Marshal(&a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := appendApplication(nil, &a)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("ours =\n%s, %v\nencoding/json =\n%s", got, err, want)
+			}
+			if has := bytes.Contains(got, []byte(`"secretExpiresTime":`)); has != (tc.at != nil) {
+				t.Errorf("secretExpiresTime present %v, want %v", has, tc.at != nil)
+			}
+		})
+	}
 }

@@ -181,9 +181,27 @@ func testListFollowsEveryWrite(t *testing.T, e *testEnv, answers *lookup.Answers
 	ok(re.StatusCode(), err, "enable")
 	checkList(token, ids, 1)
 
+	// A rotation gives the previous secret an expiry, and its revocation takes it away: both
+	// move secretExpiresTime, which listings answer.
+	hasExpiry := func(id string) bool { return bytes.Contains(e.viewRaw(id, token), []byte(`"secretExpiresTime":`)) }
 	rot, err := c.RotateSecretWithResponse(ctx, ids[5], &gen.RotateSecretParams{}, gen.RotateSecretJSONRequestBody{})
 	ok(rot.StatusCode(), err, "rotate")
 	checkList(token, ids, 1)
+	if !hasExpiry(ids[5]) {
+		t.Error("after a rotation, no secretExpiresTime")
+	}
+	secs, err := c.ListSecretsWithResponse(ctx, ids[5])
+	ok(secs.StatusCode(), err, "list secrets")
+	for _, sec := range secs.JSON200.Secrets {
+		if sec.SecretID != rot.JSON201.SecretID {
+			rev, err := c.RevokeSecretWithResponse(ctx, ids[5], sec.SecretID, nil)
+			ok(rev.StatusCode(), err, "revoke")
+		}
+	}
+	checkList(token, ids, 1)
+	if hasExpiry(ids[5]) {
+		t.Error("after the revocation of the expiring secret, a secretExpiresTime")
+	}
 
 	// The lookup path's use of an application, written by its batched flush.
 	if valid, reason := e.verify(ids[6], secrets[ids[6]]); !valid {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -50,6 +51,16 @@ type Application struct {
 	ScheduledDeletionTime *time.Time `gorm:"column:scheduled_deletion_time"`
 	// Version is 1 at creation and grows by one with every UpdateApplication, for ETags.
 	Version int64 `gorm:"column:version"`
+	// SecretExpiresTime is the earliest ExpiresTime among the application's stored secrets
+	// (nil when none expires). The store derives it from the secrets on every write that
+	// writes them (CreateApplication, UpdateApplication): whatever a caller sets is replaced.
+	// It is a column rather than a join so that a listing reads it with the row: a page of a
+	// thousand applications is one query, not one per application or a grouped subquery over
+	// the secrets. Revoked secrets are deleted, so they never count; a secret past its expiry
+	// still counts until it is deleted (its time is then in the past), which keeps the value
+	// a function of the stored rows alone: a listing's state (Listed) moves with every write
+	// that changes it, and never with the clock.
+	SecretExpiresTime *time.Time `gorm:"column:secret_expires_time"`
 
 	// Secrets are the application's secrets, oldest first, when the store has loaded them:
 	// CreateApplication sets them, UpdateApplication loads them under its lock for the updater
@@ -69,6 +80,7 @@ var updatableColumns = []string{
 	"tenancy_decided_time", "tenancy_comment", "redirects", "origins", "logouts",
 	"auth_method", "jwks_endpoint", "scope", "enabled", "last_modified_by",
 	"last_modified_time", "last_used_time", "scheduled_deletion_time", "version",
+	"secret_expires_time",
 }
 
 // applicationOrigin is a row of application_origins, the index of Application.Origins.
@@ -86,12 +98,41 @@ type Cursor struct {
 	ID          string
 }
 
+// The states ListQuery.State selects. They partition the visible applications.
+const (
+	// StateEnabled: enabled (and so not scheduled for deletion).
+	StateEnabled = "enabled"
+	// StateDisabled: disabled and not scheduled for deletion.
+	StateDisabled = "disabled"
+	// StatePendingDeletion: scheduled for deletion, not yet due (restorable).
+	StatePendingDeletion = "pendingDeletion"
+)
+
+// stateConditions are the conditions of the states, literals so that PostgreSQL matches the
+// partial index applications_tenant_inactive_idx (NOT enabled OR scheduled_deletion_time IS
+// NOT NULL) in a generic plan, for the two rare states.
+var stateConditions = map[string]string{
+	StateEnabled:         "enabled AND scheduled_deletion_time IS NULL",
+	StateDisabled:        "NOT enabled AND scheduled_deletion_time IS NULL",
+	StatePendingDeletion: "scheduled_deletion_time IS NOT NULL",
+}
+
 // ListQuery selects applications in (created_time, id) order.
 type ListQuery struct {
 	// TenantID restricts the list to one tenant; "" lists every tenant (operators).
 	TenantID string
 	// PendingTenancy keeps only applications with tenancy 'all' awaiting approval.
 	PendingTenancy bool
+	// Type keeps only applications of this type; "" any.
+	Type string
+	// State keeps only applications in this state (StateEnabled, StateDisabled,
+	// StatePendingDeletion); "" any. Another value is an error.
+	State string
+	// Search keeps only applications whose name contains it or whose id starts with it,
+	// ignoring case; "" any. The case of ASCII letters is ignored on every database;
+	// beyond ASCII it is as the database's lower() folds it (SQLite: not at all; PostgreSQL:
+	// by the database's locale). Search is matched literally: a %, _ or \ in it is no wildcard.
+	Search string
 	// After starts the list strictly after this position.
 	After *Cursor
 	// Limit is the page size; 0 means no limit.
@@ -109,6 +150,7 @@ func (a *Application) prepareWrite() {
 	a.TenancyDecidedTime = normTimePtr(a.TenancyDecidedTime)
 	a.LastUsedTime = normTimePtr(a.LastUsedTime)
 	a.ScheduledDeletionTime = normTimePtr(a.ScheduledDeletionTime)
+	a.SecretExpiresTime = normTimePtr(a.SecretExpiresTime)
 	a.normalizeLists()
 }
 
@@ -120,6 +162,7 @@ func (a *Application) afterRead() {
 	a.TenancyDecidedTime = utcPtr(a.TenancyDecidedTime)
 	a.LastUsedTime = utcPtr(a.LastUsedTime)
 	a.ScheduledDeletionTime = utcPtr(a.ScheduledDeletionTime)
+	a.SecretExpiresTime = utcPtr(a.SecretExpiresTime)
 	a.normalizeLists()
 }
 
@@ -141,6 +184,7 @@ func (a *Application) clone() Application {
 	c.TenancyDecidedTime = clonePtr(a.TenancyDecidedTime)
 	c.LastUsedTime = clonePtr(a.LastUsedTime)
 	c.ScheduledDeletionTime = clonePtr(a.ScheduledDeletionTime)
+	c.SecretExpiresTime = clonePtr(a.SecretExpiresTime)
 	c.Secrets = cloneSecrets(a.Secrets)
 	return c
 }
@@ -189,7 +233,8 @@ const visibleAt = "(scheduled_deletion_time IS NULL OR scheduled_deletion_time >
 // CreatedTime is zero; the caller's slice elements are updated. An existing id is
 // ErrConflict. The same transaction records the "created" event (actor CreatedBy, changes the
 // initial values) with its notification to the contacts, and the change (see Changes), so
-// every replica's cache drops a negative entry for the id.
+// every replica's cache drops a negative entry for the id. SecretExpiresTime is derived from
+// the secrets.
 func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets []Secret) error {
 	return s.create(ctx, app, secrets, nil)
 }
@@ -216,6 +261,7 @@ func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, 
 		app.Secrets = []Secret{}
 	}
 	slices.SortStableFunc(app.Secrets, compareSecrets)
+	app.SecretExpiresTime = earliestExpiry(app.Secrets)
 	err := s.insertAll(ctx, func(w rowWriter) error {
 		if rec != nil {
 			if err := insertIdempotency(w, rec); err != nil {
@@ -280,10 +326,16 @@ func (s *Store) applicationsByID(ctx context.Context, ids []string, now time.Tim
 	return scanApplications(s.db.WithContext(ctx).Raw(q, now, ids))
 }
 
+// Filtered reports whether q has a filter of the console's (Type, State, Search).
+func (q ListQuery) Filtered() bool { return q.Type != "" || q.State != "" || q.Search != "" }
+
 // ListApplications returns the applications q selects in (created_time, id) order. more is
 // true when further rows exist beyond q.Limit; the next page starts After the last one.
 func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Application, more bool, err error) {
-	db, limit := s.listing(ctx, q)
+	db, limit, err := s.listing(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
 	apps, err = findApplications(db, limit)
 	if err != nil {
 		return nil, false, translate("list applications", err)
@@ -323,7 +375,10 @@ const listedColumns = "id, tenant_id, created_time, version, last_used_time"
 // tenant's hundred applications are 2,500 columns, of which listApplication, answering from
 // answers it encoded before, needs 500.
 func (s *Store) ListApplicationStates(ctx context.Context, q ListQuery) (rows []Listed, more bool, err error) {
-	db, limit := s.listing(ctx, q)
+	db, limit, err := s.listing(ctx, q)
+	if err != nil {
+		return nil, false, err
+	}
 	db = db.Model(&Application{}).Select(listedColumns)
 	if limit > 0 {
 		db = db.Limit(limit)
@@ -357,11 +412,34 @@ func (s *Store) ListApplicationStates(ctx context.Context, q ListQuery) (rows []
 
 // listing is the query of q, ordered, and the number of rows to read (0: all): one more than
 // q.Limit, which tells whether there is a next page.
-func (s *Store) listing(ctx context.Context, q ListQuery) (*gorm.DB, int) {
+//
+// The filters need no index of their own to be correct, and the order stays (created_time,
+// id), so keyset paging works through filtered results as through whole ones. Each page reads
+// the tenant's applications in list order until it has its rows; indexes keep that short where
+// a filter can be rare: applications_tenant_type_idx for Type, applications_tenant_inactive_idx
+// for the disabled and pending states. Search is a substring: no B-tree serves it, so it
+// filters what the tenant's index (or one of those) reads (see BenchmarkFilteredListing).
+func (s *Store) listing(ctx context.Context, q ListQuery) (*gorm.DB, int, error) {
 	db := visible(s.db.WithContext(ctx), q.TenantID, nowOr(q.Now))
 	if q.PendingTenancy {
 		// Literals, not parameters, so PostgreSQL can match the partial index in a generic plan.
 		db = db.Where("tenancy = 'all' AND tenancy_approval = 'pending'")
+	}
+	if q.Type != "" {
+		db = db.Where("type = ?", q.Type)
+	}
+	if q.State != "" {
+		cond, ok := stateConditions[q.State]
+		if !ok {
+			return nil, 0, fmt.Errorf("store: list applications: unknown state %q", q.State)
+		}
+		db = db.Where(cond)
+	}
+	if q.Search != "" {
+		// lower() on both sides, so that the pattern folds exactly as the columns do on each
+		// database. The escape character is stated: SQLite has none by default.
+		db = db.Where(`(lower(name) LIKE lower(?) ESCAPE '\' OR lower(id) LIKE lower(?) ESCAPE '\')`,
+			"%"+escapeLike(q.Search)+"%", escapeLike(q.Search)+"%")
 	}
 	if q.After != nil {
 		db = db.Where("(created_time, id) > (?, ?)", normTime(q.After.CreatedTime), q.After.ID)
@@ -370,8 +448,15 @@ func (s *Store) listing(ctx context.Context, q ListQuery) (*gorm.DB, int) {
 	if q.Limit > 0 {
 		limit = q.Limit + 1
 	}
-	return db.Order("created_time, id"), limit
+	return db.Order("created_time, id"), limit, nil
 }
+
+// likeEscaper escapes LIKE's wildcards and its escape character, so a search matches its text
+// literally.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// escapeLike is s as a literal in a LIKE pattern whose escape character is a backslash.
+func escapeLike(s string) string { return likeEscaper.Replace(s) }
 
 // cutPage cuts rows, read with listing's limit, to a page of limit (0: all); more tells
 // whether there were rows beyond it.
@@ -420,6 +505,7 @@ func (s *Store) ApplicationsByID(ctx context.Context, tenantID string, ids []str
 // whose ExpiresTime changed gets the new expiry (its other fields are not changed and are
 // returned as stored). A nil Secrets leaves them all as they are; an empty one deletes them
 // all. A secret change is a change like any other: Version grows, an event is recorded.
+// SecretExpiresTime is derived from the secrets saved, whatever fn set.
 //
 // The same transaction records the change (see Changes), so a rolled-back update records
 // none, and, when the write changed anything beyond Version, exactly one event with its
@@ -468,6 +554,12 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		next.prepareWrite()
 		w := txWriter{tx}
 
+		// The secrets first: the row's secret_expires_time follows what they are now.
+		diff, err := syncSecrets(tx, cur.Secrets, &next, now)
+		if err != nil {
+			return err
+		}
+		next.SecretExpiresTime = earliestExpiry(next.Secrets)
 		res := tx.Model(&next).Select(updatableColumns).Updates(&next)
 		if res.Error != nil {
 			return res.Error
@@ -482,10 +574,6 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 			if err := insertOrigins(w, id, next.Origins); err != nil {
 				return err
 			}
-		}
-		diff, err := syncSecrets(tx, cur.Secrets, &next, now)
-		if err != nil {
-			return err
 		}
 		if err := recordUpdate(w, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
 			return err

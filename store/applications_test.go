@@ -91,9 +91,11 @@ func stripTimes(t *testing.T, a, b store.Application) (store.Application, store.
 	eqPtr("TenancyDecidedTime", a.TenancyDecidedTime, b.TenancyDecidedTime)
 	eqPtr("LastUsedTime", a.LastUsedTime, b.LastUsedTime)
 	eqPtr("ScheduledDeletionTime", a.ScheduledDeletionTime, b.ScheduledDeletionTime)
+	eqPtr("SecretExpiresTime", a.SecretExpiresTime, b.SecretExpiresTime)
 	for _, app := range []*store.Application{&a, &b} {
 		app.CreatedTime, app.LastModifiedTime = time.Time{}, time.Time{}
 		app.TenancyDecidedTime, app.LastUsedTime, app.ScheduledDeletionTime = nil, nil, nil
+		app.SecretExpiresTime = nil
 		// Secrets are transient (loaded by some calls only) and checked by the secrets tests.
 		app.Secrets = nil
 	}

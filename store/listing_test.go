@@ -42,8 +42,9 @@ func sameListed(x, y store.Listed) bool {
 
 // TestListedStateMoves: the state a listing reads changes with every write of an application,
 // so that an answer kept for one state is never the answer of another (the list cache relies
-// on it): an update (even one that changes nothing), a new lastUsedTime, and an application
-// purged and imported again under the same id, in another tenant.
+// on it): an update (even one that changes nothing), a new lastUsedTime, a rotation and a
+// revocation of a secret (they move secretExpiresTime), and an application purged and
+// imported again under the same id, in another tenant.
 func TestListedStateMoves(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
@@ -88,6 +89,22 @@ func TestListedStateMoves(t *testing.T) {
 			t.Fatal(err)
 		}
 		changed("a later use", state("tenant-a"))
+
+		// A rotation and a revocation move secretExpiresTime, which listings answer.
+		if _, err := s.UpdateApplication(ctx, "tenant-a", app.ID, t0, func(a *store.Application) error {
+			a.Secrets = append(a.Secrets, store.Secret{Hash: "h1", ExpiresTime: ptr(t0.Add(time.Hour))}, store.Secret{Hash: "h2"})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		changed("a rotation", state("tenant-a"))
+		if _, err := s.UpdateApplication(ctx, "tenant-a", app.ID, t0, func(a *store.Application) error {
+			a.Secrets = slices.DeleteFunc(a.Secrets, func(x store.Secret) bool { return x.ExpiresTime != nil })
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		changed("a revocation", state("tenant-a"))
 
 		if _, err := s.UpdateApplication(ctx, "tenant-a", app.ID, t0, func(a *store.Application) error {
 			a.ScheduledDeletionTime = ptr(t0.Add(time.Second))

@@ -18,7 +18,8 @@ import (
 const applicationColumns = "id, tenant_id, name, description, contacts, type, tenancy, " +
 	"tenancy_approval, tenancy_decided_by, tenancy_decided_time, tenancy_comment, redirects, " +
 	"origins, logouts, auth_method, jwks_endpoint, scope, enabled, created_by, created_time, " +
-	"last_modified_by, last_modified_time, last_used_time, scheduled_deletion_time, version"
+	"last_modified_by, last_modified_time, last_used_time, scheduled_deletion_time, version, " +
+	"secret_expires_time"
 
 // findApplications selects applicationColumns with the conditions and order of db, at most
 // limit rows when limit > 0, and scans them with scanApplications.
@@ -84,7 +85,7 @@ func scanPgx(q *gorm.DB) ([]Application, error) {
 			contacts, redirects, origins, logouts pgtype.DriverBytes // valid until Next
 		)
 		dest := applicationFields(&row, &contacts, &redirects, &origins, &logouts,
-			&row.TenancyDecidedTime, &row.LastUsedTime, &row.ScheduledDeletionTime)
+			&row.TenancyDecidedTime, &row.LastUsedTime, &row.ScheduledDeletionTime, &row.SecretExpiresTime)
 		for rows.Next() {
 			if err := rows.Scan(dest...); err != nil {
 				return err
@@ -141,12 +142,12 @@ func queryPgx(q *gorm.DB, model any, read func(pgx.Rows) error) error {
 }
 
 // applicationFields are the scan destinations of a row of applicationColumns into a: its
-// fields, and the given destinations for the four list columns and the three nullable times.
-func applicationFields(a *Application, contacts, redirects, origins, logouts, decided, lastUsed, scheduled any) []any {
+// fields, and the given destinations for the four list columns and the four nullable times.
+func applicationFields(a *Application, contacts, redirects, origins, logouts, decided, lastUsed, scheduled, secretExpires any) []any {
 	return []any{&a.ID, &a.TenantID, &a.Name, &a.Description, contacts, &a.Type, &a.Tenancy,
 		&a.TenancyApproval, &a.TenancyDecidedBy, decided, &a.TenancyComment, redirects,
 		origins, logouts, &a.AuthMethod, &a.JWKSEndpoint, &a.Scope, &a.Enabled, &a.CreatedBy, &a.CreatedTime,
-		&a.LastModifiedBy, &a.LastModifiedTime, lastUsed, scheduled, &a.Version}
+		&a.LastModifiedBy, &a.LastModifiedTime, lastUsed, scheduled, &a.Version, secretExpires}
 }
 
 // scanApplication reads one database/sql row of applicationColumns into a.
@@ -154,14 +155,16 @@ func scanApplication(rows *sql.Rows, a *Application) error {
 	var (
 		contacts, redirects, origins, logouts sql.RawBytes
 		decided, lastUsed, scheduled          sql.NullTime
+		secretExpires                         sql.NullTime
 	)
-	err := rows.Scan(applicationFields(a, &contacts, &redirects, &origins, &logouts, &decided, &lastUsed, &scheduled)...)
+	err := rows.Scan(applicationFields(a, &contacts, &redirects, &origins, &logouts, &decided, &lastUsed, &scheduled, &secretExpires)...)
 	if err != nil {
 		return err
 	}
 	a.TenancyDecidedTime = timePtr(decided)
 	a.LastUsedTime = timePtr(lastUsed)
 	a.ScheduledDeletionTime = timePtr(scheduled)
+	a.SecretExpiresTime = timePtr(secretExpires)
 	return decodeLists(a, contacts, redirects, origins, logouts)
 }
 

@@ -62,6 +62,8 @@ func TestModelsMatchSchema(t *testing.T) {
 				"applications_created_idx",
 				"applications_pending_tenancy_idx",
 				"applications_scheduled_deletion_idx",
+				"applications_tenant_type_idx",
+				"applications_tenant_inactive_idx",
 			},
 			"application_secrets": {"application_secrets_application_idx"},
 			"application_origins": {"application_origins_origin_idx"},

@@ -175,6 +175,18 @@ func syncSecrets(tx *gorm.DB, stored []Secret, next *Application, now time.Time)
 	return d, nil
 }
 
+// earliestExpiry is the earliest ExpiresTime among secrets (a copy), nil when none expires:
+// Application.SecretExpiresTime.
+func earliestExpiry(secrets []Secret) *time.Time {
+	var first *time.Time
+	for i := range secrets {
+		if e := secrets[i].ExpiresTime; e != nil && (first == nil || e.Before(*first)) {
+			first = e
+		}
+	}
+	return clonePtr(first)
+}
+
 // compareSecrets orders secrets oldest first, as ListSecrets does.
 func compareSecrets(a, b Secret) int {
 	if c := a.CreatedTime.Compare(b.CreatedTime); c != 0 {

@@ -1,0 +1,20 @@
+-- The console's list filters (type, state, search) and the earliest secret expiry.
+--
+-- secret_expires_time is the earliest expires_time among the application's secrets, kept by
+-- the store on every write of its secrets (see Application.SecretExpiresTime), so a listing
+-- reads it with the row. Filled here for the applications that have a secret with an expiry.
+ALTER TABLE applications ADD COLUMN secret_expires_time timestamptz;
+
+UPDATE applications a SET secret_expires_time = s.first
+FROM (SELECT application_id, min(expires_time) AS first
+      FROM application_secrets WHERE expires_time IS NOT NULL
+      GROUP BY application_id) s
+WHERE a.id = s.application_id;
+
+-- A tenant's applications of one type, in list order: a page of a rare type (ten public
+-- applications among a tenant's ten thousand) reads its rows, not the whole tenant.
+CREATE INDEX applications_tenant_type_idx ON applications (tenant_id, type, created_time, id);
+-- A tenant's disabled and pending-deletion applications, in list order: the rare states.
+-- Enabled ones, the usual majority, are read in order from applications_tenant_created_idx.
+CREATE INDEX applications_tenant_inactive_idx ON applications (tenant_id, created_time, id)
+    WHERE NOT enabled OR scheduled_deletion_time IS NOT NULL;

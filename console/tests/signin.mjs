@@ -179,6 +179,22 @@ test("oidc: an expired session signs in again in a popup and keeps what was type
   check(csp.length === 0, `CSP violations: ${csp.join("; ")}`);
 });
 
+test("oidc: a token the service refuses (401) opens the sign-in-again dialog, and signing in again closes it", async ({ page }) => {
+  await page.goto(`${env.OIDC_URL}/console/`);
+  await page.getByText("Use an access token instead").click();
+  // A development token: well formed, but not signed by this service's issuer.
+  await page.getByRole("textbox", { name: "Access token" }).fill(env.DEV_TOKEN);
+  await page.getByRole("button", { name: "Sign in with this token" }).click();
+  const dialog = page.getByRole("dialog", { name: "Your session has expired" });
+  await dialog.waitFor({ timeout: 15000 });
+  const renewed = tokenFrom(page);
+  const popupOpened = page.waitForEvent("popup");
+  await dialog.getByRole("button", { name: "Sign in again" }).click();
+  await providerLogin(await popupOpened, env.USERNAME);
+  await dialog.waitFor({ state: "hidden", timeout: 15000 });
+  await noTokenLeft(page, await renewed);
+});
+
 let failed = 0;
 for (const c of cases) {
   const ctx = await open();

@@ -474,6 +474,106 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Who the caller is
+         * @description The caller as the service sees it, from the verified bearer token: the tenant
+         *     it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+         *     an operator (role `appreg.admin`). The console asks this after signing in to
+         *     show the tenant and user and to decide whether to show the Operators screen; the
+         *     server still checks the role on every operator call.
+         */
+        get: operations["viewMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console-config": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * How the console signs people in
+         * @description What the console needs before anyone has signed in, so it needs no token.
+         *
+         *     - `development`: the service trusts its development signing key. `appreg serve`
+         *       prints a console link carrying a development token, and the sign-in screen
+         *       accepts a token from `appreg token`.
+         *     - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+         *       S256) at `issuer` as the public client `clientId`, with the redirect URI
+         *       `<origin>/console/callback`. The service reads the issuer's discovery document
+         *       itself (cached) and passes on its endpoints, so the browser makes no
+         *       cross-origin discovery request.
+         *     - `token`: the service trusts an issuer's keys but no console client is
+         *       configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+         */
+        get: operations["viewConsoleConfig"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The web console
+         * @description The console's page (HTML). No token is needed to load it: it signs in itself
+         *     and sends a bearer token with every API call.
+         */
+        get: operations["viewConsole"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{path}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A console screen or asset
+         * @description Any path under `/console/` (at any depth, also with slashes). A built asset
+         *     (`/console/assets/...`) is answered as itself, cached for a year (its name
+         *     changes with its content); any other path that is not a file answers the
+         *     console's page, so a deep link or a reload keeps the screen. A missing
+         *     asset (a path whose last segment has a file extension) is 404.
+         */
+        get: operations["viewConsolePath"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1018,6 +1118,76 @@ export interface components {
              * @example 01J9Z6Q4W8Y2K3M5N7P9R1T3V5
              */
             requestId?: string;
+        };
+        /** @description The caller, from its verified bearer token. */
+        Me: {
+            /**
+             * @description The tenant the caller acts for (the token's `tenantId` claim).
+             * @example demo
+             */
+            tenantId: string;
+            /**
+             * @description Who acts (the token's `sub` claim).
+             * @example admin@demo.example.com
+             */
+            subject: string;
+            /**
+             * @description The token's roles (`roles` claim); empty when it has none.
+             * @example []
+             */
+            roles: string[];
+            /**
+             * @description Whether the caller holds `appreg.admin`, the operators' role.
+             * @example false
+             */
+            isOperator: boolean;
+            /**
+             * Format: date-time
+             * @description When the token expires (its `exp` claim); the console signs in again before or at that time.
+             * @example 2026-11-23T22:00:00Z
+             */
+            expiresTime: string;
+        };
+        /** @description How the console signs people in. */
+        ConsoleConfig: {
+            /**
+             * @description `development`: development tokens (a console link from `appreg serve`, or a
+             *     pasted `appreg token`). `oidc`: OpenID Connect authorization code with PKCE at
+             *     `issuer`. `token`: a pasted token only.
+             * @example oidc
+             * @enum {string}
+             */
+            mode: "development" | "oidc" | "token";
+            /**
+             * @description The OpenID provider (`APPREG_ISSUER`); `oidc` mode only.
+             * @example https://login.example.com
+             */
+            issuer?: string;
+            /**
+             * @description The console's public client id (`APPREG_CONSOLE_CLIENT_ID`); `oidc` mode only.
+             * @example appreg-console
+             */
+            clientId?: string;
+            /**
+             * @description From the issuer's discovery document; `oidc` mode only.
+             * @example https://login.example.com/oauth2/authorize
+             */
+            authorizationEndpoint?: string;
+            /**
+             * @description From the issuer's discovery document; `oidc` mode only.
+             * @example https://login.example.com/oauth2/token
+             */
+            tokenEndpoint?: string;
+            /**
+             * @description From the issuer's discovery document, when it has one; `oidc` mode only.
+             * @example https://login.example.com/oauth2/logout
+             */
+            endSessionEndpoint?: string;
+            /**
+             * @description The scope the console asks for.
+             * @example openid
+             */
+            scope: string;
         };
     };
     responses: {
@@ -2142,6 +2312,99 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    viewMe: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Me"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+        };
+    };
+    viewConsoleConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The sign-in configuration. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConsoleConfig"];
+                };
+            };
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    viewConsole: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The console's page. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    viewConsolePath: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The screen or asset, relative to `/console/`.
+                 * @example applications
+                 */
+                path: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The console's page, or the asset. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "*/*": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
         };
     };
 }

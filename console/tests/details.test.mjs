@@ -2,7 +2,7 @@
 // If-Match; a concurrent change shown, never overwritten; fields the form does
 // not show kept), enable and disable, delete with the name typed, restore.
 import { after, before, test } from "node:test";
-import { api, assert, axe, checkProblems, createApp, fitsWidth, launch, open, tenant, token } from "./lib.mjs";
+import { api, assert, axe, checkProblems, createApp, fitsWidth, launch, open, shot, tenant, token } from "./lib.mjs";
 
 let browser;
 before(async () => { browser = await launch(); });
@@ -24,6 +24,7 @@ test("details show every field; an edit sends only what changed, with If-Match, 
     await page.getByRole("main").getByText(text, { exact: true }).first().waitFor();
   }
   await axe(page, "the details");
+  await shot(page, "details", { fullPage: true });
 
   const patches = [];
   page.on("request", (r) => { if (r.method() === "PATCH") patches.push({ body: r.postDataJSON(), ifMatch: r.headers()["if-match"] }); });

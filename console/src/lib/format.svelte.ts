@@ -40,4 +40,4 @@ export function typeLabel(t: string): string {
 
 /** A ticking clock for countdowns, one per page. */
 export const clock = $state({ now: Date.now() });
-setInterval(() => (clock.now = Date.now()), 30_000);
+setInterval(() => (clock.now = Date.now()), 15_000);

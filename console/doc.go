@@ -71,11 +71,15 @@
 // page is unloaded while the user is at the issuer; the callback removes
 // them before it redeems the code, and they are worthless without the code.
 //
-// An expired session (a 401 from the API, or the token's expiry) does not
-// navigate away: the console keeps the screen, shows a clear "sign in again"
-// dialog, and signs in again in a popup window (OIDC) or with a pasted
-// token, then retries. What the user typed stays in the page all along; no
-// form draft is written to storage. When the popup is blocked, the console
-// saves the form draft (never a secret field) in sessionStorage, signs in by
-// redirect and restores the draft afterwards.
+// An expired session (a 401 from the API, or the token's expiry, timed from
+// the token endpoint's expires_in or the token's exp) does not navigate away:
+// the console keeps the screen mounted, shows a "Your session has expired"
+// dialog over it, and signs in again in a popup window (OIDC: the verifier,
+// state and nonce stay in the page's memory and the popup hands back the
+// issuer's answer by postMessage, same origin only, then closes) or with a
+// pasted token (development). Everything typed stays in the page; no form
+// draft is written to storage. The popup opens from the user's click, so
+// browsers allow it; an issuer whose pages send Cross-Origin-Opener-Policy
+// would cut the popup off from the console, and the dialog then says the
+// window closed before signing in.
 package console

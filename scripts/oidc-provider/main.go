@@ -53,6 +53,8 @@ func run(ctx context.Context, args []string) error {
 	tenant := fs.String("tenant", "demo", "the tenantId claim of the user's access tokens")
 	roles := fs.String("roles", "", "comma-separated roles claim of the user's access tokens")
 	ttl := fs.Duration("token-ttl", 10*time.Minute, "lifetime of access tokens")
+	shortName := fs.String("short-username", "short@demo.example.com", "a second user (same password, tenant and roles) whose access tokens live --short-ttl, for the expired-session test")
+	shortTTL := fs.Duration("short-ttl", 5*time.Second, "lifetime of the second user's access tokens")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,19 +68,24 @@ func run(ctx context.Context, args []string) error {
 	issuer := "http://" + ln.Addr().String()
 	origin := strings.TrimSuffix(*consoleOrigin, "/")
 
-	user := &storage.User{
-		ID: *username, Username: *username, Password: *password, FirstName: "Demo", LastName: "Administrator",
-		Email: *username, EmailVerified: true, PreferredLanguage: language.English,
+	users := users{}
+	for _, name := range []string{*username, *shortName} {
+		users[name] = &storage.User{
+			ID: name, Username: name, Password: *password, FirstName: "Demo", LastName: "Administrator",
+			Email: name, EmailVerified: true, PreferredLanguage: language.English,
+		}
 	}
 	st := &providerStorage{
-		Storage: storage.NewStorageWithClients(oneUser{user}, map[string]*storage.Client{}),
+		Storage: storage.NewStorageWithClients(users, map[string]*storage.Client{}),
 		client: &publicClient{
 			id:          *clientID,
 			redirects:   []string{origin + "/console/callback"},
 			postLogouts: []string{origin + "/console/"},
 		},
-		tenant: *tenant,
-		ttl:    *ttl,
+		tenant:    *tenant,
+		ttl:       *ttl,
+		shortUser: *shortName,
+		shortTTL:  *shortTTL,
 	}
 	if *roles != "" {
 		st.roles = strings.Split(*roles, ",")
@@ -107,6 +114,9 @@ type providerStorage struct {
 	tenant string
 	roles  []string
 	ttl    time.Duration
+	// shortUser's tokens live shortTTL.
+	shortUser string
+	shortTTL  time.Duration
 }
 
 // GetClientByClientID answers the console's client; the example's others are not registered.
@@ -126,30 +136,22 @@ func (s *providerStorage) GetPrivateClaimsFromScopes(context.Context, string, st
 	return claims, nil
 }
 
-// CreateAccessToken is the example's, with --token-ttl as the lifetime.
+// CreateAccessToken is the example's, with --token-ttl (or --short-ttl) as the lifetime.
 func (s *providerStorage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	id, _, err := s.Storage.CreateAccessToken(ctx, req)
-	return id, time.Now().Add(s.ttl), err
-}
-
-// oneUser is a user store of one user.
-type oneUser struct{ u *storage.User }
-
-func (o oneUser) GetUserByID(id string) *storage.User {
-	if id == o.u.ID {
-		return o.u
+	ttl := s.ttl
+	if req.GetSubject() == s.shortUser {
+		ttl = s.shortTTL
 	}
-	return nil
+	return id, time.Now().Add(ttl), err
 }
 
-func (o oneUser) GetUserByUsername(name string) *storage.User {
-	if name == o.u.Username {
-		return o.u
-	}
-	return nil
-}
+// users is a user store keyed by login name, which is also the user's id (sub).
+type users map[string]*storage.User
 
-func (o oneUser) ExampleClientID() string { return "service" }
+func (u users) GetUserByID(id string) *storage.User         { return u[id] }
+func (u users) GetUserByUsername(name string) *storage.User { return u[name] }
+func (u users) ExampleClientID() string                     { return "service" }
 
 // publicClient is a browser application without a secret: authorization code
 // with PKCE, JWT access tokens.

@@ -4,12 +4,15 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/appreg
 
-.PHONY: help generate check-generated build run test lint bench bench-sizes fuzz clean
+.PHONY: help generate check-generated build run test lint bench bench-sizes fuzz clean console console-size check-console
 
 help:
 	@echo "make run               start appreg on SQLite (./data) in development mode"
 	@echo "make test              run all tests with -race (PostgreSQL at 127.0.0.1:5432 when reachable)"
 	@echo "make generate          regenerate gen/ from openapi.yaml"
+	@echo "make console           rebuild the console (console/build) with npm ci + npm run build"
+	@echo "make console-size      print the console's first load (JS + CSS, gzipped)"
+	@echo "make check-console     fail if console/build is stale or its first load is above 150 KB gzipped"
 	@echo "make check-generated   fail if gen/ is stale"
 	@echo "make lint              gofmt, go vet"
 	@echo "make build             build $(BIN)"
@@ -31,6 +34,15 @@ run: build
 
 test:
 	@scripts/test
+
+console:
+	cd console && npm ci --no-audit --no-fund --loglevel=error && npm run build
+
+console-size:
+	@scripts/console-size
+
+check-console:
+	@scripts/check-console
 
 lint:
 	@scripts/lint

@@ -234,6 +234,27 @@ func (e ClientPolicyGrantTypes) Valid() bool {
 	}
 }
 
+// Defines values for ConsoleConfigMode.
+const (
+	Development ConsoleConfigMode = "development"
+	Oidc        ConsoleConfigMode = "oidc"
+	Token       ConsoleConfigMode = "token"
+)
+
+// Valid indicates whether the value is a known member of the ConsoleConfigMode enum.
+func (e ConsoleConfigMode) Valid() bool {
+	switch e {
+	case Development:
+		return true
+	case Oidc:
+		return true
+	case Token:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for EventAction.
 const (
 	EventActionCreated           EventAction = "created"
@@ -1282,6 +1303,54 @@ type ClientPolicy struct {
 // ClientPolicyGrantTypes defines model for ClientPolicy.GrantTypes.
 type ClientPolicyGrantTypes string
 
+// ConsoleConfig How the console signs people in.
+type ConsoleConfig struct {
+	// AuthorizationEndpoint From the issuer's discovery document; `oidc` mode only.
+	//
+	// Example: https://login.example.com/oauth2/authorize
+	AuthorizationEndpoint *string `json:"authorizationEndpoint,omitempty"`
+
+	// ClientID The console's public client id (`APPREG_CONSOLE_CLIENT_ID`); `oidc` mode only.
+	//
+	// Example: appreg-console
+	ClientID *string `json:"clientId,omitempty"`
+
+	// EndSessionEndpoint From the issuer's discovery document, when it has one; `oidc` mode only.
+	//
+	// Example: https://login.example.com/oauth2/logout
+	EndSessionEndpoint *string `json:"endSessionEndpoint,omitempty"`
+
+	// Issuer The OpenID provider (`APPREG_ISSUER`); `oidc` mode only.
+	//
+	// Example: https://login.example.com
+	Issuer *string `json:"issuer,omitempty"`
+
+	// Mode `development`: development tokens (a console link from `appreg serve`, or a
+	// pasted `appreg token`). `oidc`: OpenID Connect authorization code with PKCE at
+	// `issuer`. `token`: a pasted token only.
+	//
+	//
+	// Example: oidc
+	Mode ConsoleConfigMode `json:"mode"`
+
+	// Scope The scope the console asks for.
+	//
+	// Example: openid
+	Scope string `json:"scope"`
+
+	// TokenEndpoint From the issuer's discovery document; `oidc` mode only.
+	//
+	// Example: https://login.example.com/oauth2/token
+	TokenEndpoint *string `json:"tokenEndpoint,omitempty"`
+}
+
+// ConsoleConfigMode `development`: development tokens (a console link from `appreg serve`, or a
+// pasted `appreg token`). `oidc`: OpenID Connect authorization code with PKCE at
+// `issuer`. `token`: a pasted token only.
+//
+// Example: oidc
+type ConsoleConfigMode string
+
 // Contacts Addresses notified of the application's lifecycle events (1 to 10, distinct).
 //
 // Example: ["it-admins@example.com"]
@@ -1524,6 +1593,34 @@ type JWKSEndpoint = string
 //
 // Example: ["https://desktop.example.com/signed-out"]
 type LogoutURIs = []string
+
+// Me The caller, from its verified bearer token.
+type Me struct {
+	// ExpiresTime When the token expires (its `exp` claim); the console signs in again before or at that time.
+	//
+	// Example: 2026-11-23T22:00:00Z
+	ExpiresTime time.Time `json:"expiresTime"`
+
+	// IsOperator Whether the caller holds `appreg.admin`, the operators' role.
+	//
+	// Example: false
+	IsOperator bool `json:"isOperator"`
+
+	// Roles The token's roles (`roles` claim); empty when it has none.
+	//
+	// Example: []
+	Roles []string `json:"roles"`
+
+	// Subject Who acts (the token's `sub` claim).
+	//
+	// Example: admin@demo.example.com
+	Subject string `json:"subject"`
+
+	// TenantID The tenant the caller acts for (the token's `tenantId` claim).
+	//
+	// Example: demo
+	TenantID string `json:"tenantId"`
+}
 
 // Name A name people recognise, shown on consent and administration pages.
 //
@@ -2465,6 +2562,43 @@ type ClientInterface interface {
 	// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
 	RevokeSecret(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ViewConsole The web console
+	//
+	// The console's page (HTML). No token is needed to load it: it signs in itself
+	// and sends a bearer token with every API call.
+	//
+	// Corresponds with GET /console (the `ViewConsole` operationId).
+	ViewConsole(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ViewConsoleConfig How the console signs people in
+	//
+	// What the console needs before anyone has signed in, so it needs no token.
+	//
+	// - `development`: the service trusts its development signing key. `appreg serve`
+	//   prints a console link carrying a development token, and the sign-in screen
+	//   accepts a token from `appreg token`.
+	// - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+	//   S256) at `issuer` as the public client `clientId`, with the redirect URI
+	//   `<origin>/console/callback`. The service reads the issuer's discovery document
+	//   itself (cached) and passes on its endpoints, so the browser makes no
+	//   cross-origin discovery request.
+	// - `token`: the service trusts an issuer's keys but no console client is
+	//   configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+	//
+	// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+	ViewConsoleConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ViewConsolePath A console screen or asset
+	//
+	// Any path under `/console/` (at any depth, also with slashes). A built asset
+	// (`/console/assets/...`) is answered as itself, cached for a year (its name
+	// changes with its content); any other path that is not a file answers the
+	// console's page, so a deep link or a reload keeps the screen. A missing
+	// asset (a path whose last segment has a file extension) is 404.
+	//
+	// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+	ViewConsolePath(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// LookupClient A client's policy, for the authorization server
 	//
 	// The client's policy as the authorization server enforces it: its owner, type,
@@ -2512,6 +2646,17 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ViewMe Who the caller is
+	//
+	// The caller as the service sees it, from the verified bearer token: the tenant
+	// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+	// an operator (role `appreg.admin`). The console asks this after signing in to
+	// show the tenant and user and to decide whether to show the Operators screen; the
+	// server still checks the role on every operator call.
+	//
+	// Corresponds with GET /me (the `ViewMe` operationId).
+	ViewMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetRegistrationPolicy The tenant's registration policy
 	//
@@ -3152,6 +3297,73 @@ func (c *Client) RevokeSecret(ctx context.Context, applicationID ApplicationID, 
 	return c.Client.Do(req)
 }
 
+// ViewConsole The web console
+//
+// The console's page (HTML). No token is needed to load it: it signs in itself
+// and sends a bearer token with every API call.
+//
+// Corresponds with GET /console (the `ViewConsole` operationId).
+func (c *Client) ViewConsole(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewConsoleRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ViewConsoleConfig How the console signs people in
+//
+// What the console needs before anyone has signed in, so it needs no token.
+//
+//   - `development`: the service trusts its development signing key. `appreg serve`
+//     prints a console link carrying a development token, and the sign-in screen
+//     accepts a token from `appreg token`.
+//   - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+//     S256) at `issuer` as the public client `clientId`, with the redirect URI
+//     `<origin>/console/callback`. The service reads the issuer's discovery document
+//     itself (cached) and passes on its endpoints, so the browser makes no
+//     cross-origin discovery request.
+//   - `token`: the service trusts an issuer's keys but no console client is
+//     configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+//
+// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+func (c *Client) ViewConsoleConfig(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewConsoleConfigRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ViewConsolePath A console screen or asset
+//
+// Any path under `/console/` (at any depth, also with slashes). A built asset
+// (`/console/assets/...`) is answered as itself, cached for a year (its name
+// changes with its content); any other path that is not a file answers the
+// console's page, so a deep link or a reload keeps the screen. A missing
+// asset (a path whose last segment has a file extension) is 404.
+//
+// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+func (c *Client) ViewConsolePath(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewConsolePathRequest(c.Server, path)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // LookupClient A client's policy, for the authorization server
 //
 // The client's policy as the authorization server enforces it: its owner, type,
@@ -3230,6 +3442,27 @@ func (c *Client) VerifyClientSecret(ctx context.Context, clientID ClientID, body
 // Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 func (c *Client) CheckCORSOrigin(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewCheckCORSOriginRequest(c.Server, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ViewMe Who the caller is
+//
+// The caller as the service sees it, from the verified bearer token: the tenant
+// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+// an operator (role `appreg.admin`). The console asks this after signing in to
+// show the tenant and user and to decide whether to show the Operators screen; the
+// server still checks the role on every operator call.
+//
+// Corresponds with GET /me (the `ViewMe` operationId).
+func (c *Client) ViewMe(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewViewMeRequest(c.Server)
 	if err != nil {
 		return nil, err
 	}
@@ -4469,6 +4702,94 @@ func NewRevokeSecretRequest(server string, applicationID ApplicationID, secretID
 	return req, nil
 }
 
+// NewViewConsoleRequest constructs an http.Request for the ViewConsole method
+func NewViewConsoleRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewViewConsoleConfigRequest constructs an http.Request for the ViewConsoleConfig method
+func NewViewConsoleConfigRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console-config")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewViewConsolePathRequest constructs an http.Request for the ViewConsolePath method
+func NewViewConsolePathRequest(server string, path string) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "path", path, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/console/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewLookupClientRequest constructs an http.Request for the LookupClient method
 func NewLookupClientRequest(server string, clientID ClientID, params *LookupClientParams) (*http.Request, error) {
 	var err error
@@ -4621,6 +4942,33 @@ func NewCheckCORSOriginRequest(server string, params *CheckCORSOriginParams) (*h
 			rawQueryFragments = append(rawQueryFragments, encoded)
 		}
 		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewViewMeRequest constructs an http.Request for the ViewMe method
+func NewViewMeRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/me")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5309,6 +5657,49 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with DELETE /applications/{applicationId}/secrets/{secretId} (the `RevokeSecret` operationId).
 	RevokeSecretWithResponse(ctx context.Context, applicationID ApplicationID, secretID SecretID, params *RevokeSecretParams, reqEditors ...RequestEditorFn) (*RevokeSecretResponse, error)
 
+	// ViewConsoleWithResponse The web console
+	//
+	// The console's page (HTML). No token is needed to load it: it signs in itself
+	// and sends a bearer token with every API call.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console (the `ViewConsole` operationId).
+	ViewConsoleWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleResponse, error)
+
+	// ViewConsoleConfigWithResponse How the console signs people in
+	//
+	// What the console needs before anyone has signed in, so it needs no token.
+	//
+	// - `development`: the service trusts its development signing key. `appreg serve`
+	//   prints a console link carrying a development token, and the sign-in screen
+	//   accepts a token from `appreg token`.
+	// - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+	//   S256) at `issuer` as the public client `clientId`, with the redirect URI
+	//   `<origin>/console/callback`. The service reads the issuer's discovery document
+	//   itself (cached) and passes on its endpoints, so the browser makes no
+	//   cross-origin discovery request.
+	// - `token`: the service trusts an issuer's keys but no console client is
+	//   configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+	ViewConsoleConfigWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleConfigResponse, error)
+
+	// ViewConsolePathWithResponse A console screen or asset
+	//
+	// Any path under `/console/` (at any depth, also with slashes). A built asset
+	// (`/console/assets/...`) is answered as itself, cached for a year (its name
+	// changes with its content); any other path that is not a file answers the
+	// console's page, so a deep link or a reload keeps the screen. A missing
+	// asset (a path whose last segment has a file extension) is 404.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+	ViewConsolePathWithResponse(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*ViewConsolePathResponse, error)
+
 	// LookupClientWithResponse A client's policy, for the authorization server
 	//
 	// The client's policy as the authorization server enforces it: its owner, type,
@@ -5360,6 +5751,19 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /internal/cors (the `CheckCORSOrigin` operationId).
 	CheckCORSOriginWithResponse(ctx context.Context, params *CheckCORSOriginParams, reqEditors ...RequestEditorFn) (*CheckCORSOriginResponse, error)
+
+	// ViewMeWithResponse Who the caller is
+	//
+	// The caller as the service sees it, from the verified bearer token: the tenant
+	// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+	// an operator (role `appreg.admin`). The console asks this after signing in to
+	// show the tenant and user and to decide whether to show the Operators screen; the
+	// server still checks the role on every operator call.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /me (the `ViewMe` operationId).
+	ViewMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewMeResponse, error)
 
 	// GetRegistrationPolicyWithResponse The tenant's registration policy
 	//
@@ -7468,6 +7872,143 @@ func (r RevokeSecretResponse) ContentType() string {
 	return ""
 }
 
+type ViewConsoleResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewConsoleResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewConsoleResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewConsoleResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewConsoleResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ViewConsoleConfigResponse503Headers the declared response headers of an HTTP 503 response for ViewConsoleConfig
+type ViewConsoleConfigResponse503Headers struct {
+	RetryAfter *int
+}
+
+type ViewConsoleConfigResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ConsoleConfig
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *ServiceUnavailable
+	// Headers503 the parsed response headers for an HTTP 503 response
+	Headers503 *ViewConsoleConfigResponse503Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON200() *ConsoleConfig {
+	return r.JSON200
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON503() *ServiceUnavailable {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewConsoleConfigResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewConsoleConfigResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewConsoleConfigResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewConsoleConfigResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type ViewConsolePathResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *NotFound
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ViewConsolePathResponse) GetJSON404() *NotFound {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewConsolePathResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewConsolePathResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewConsolePathResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewConsolePathResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // LookupClientResponse401Headers the declared response headers of an HTTP 401 response for LookupClient
 type LookupClientResponse401Headers struct {
 	WWWAuthenticate *string
@@ -7760,6 +8301,82 @@ func (r CheckCORSOriginResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r CheckCORSOriginResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ViewMeResponse401Headers the declared response headers of an HTTP 401 response for ViewMe
+type ViewMeResponse401Headers struct {
+	WWWAuthenticate *string
+}
+
+// ViewMeResponse429Headers the declared response headers of an HTTP 429 response for ViewMe
+type ViewMeResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ViewMeResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *Me
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ViewMeResponse401Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ViewMeResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ViewMeResponse) GetJSON200() *Me {
+	return r.JSON200
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ViewMeResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ViewMeResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ViewMeResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ViewMeResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ViewMeResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ViewMeResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ViewMeResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -9091,6 +9708,67 @@ func (c *ClientWithResponses) RevokeSecretWithResponse(ctx context.Context, appl
 	return ParseRevokeSecretResponse(rsp)
 }
 
+// ViewConsoleWithResponse The web console
+//
+// The console's page (HTML). No token is needed to load it: it signs in itself
+// and sends a bearer token with every API call.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console (the `ViewConsole` operationId).
+func (c *ClientWithResponses) ViewConsoleWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleResponse, error) {
+	rsp, err := c.ViewConsole(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewConsoleResponse(rsp)
+}
+
+// ViewConsoleConfigWithResponse How the console signs people in
+//
+// What the console needs before anyone has signed in, so it needs no token.
+//
+//   - `development`: the service trusts its development signing key. `appreg serve`
+//     prints a console link carrying a development token, and the sign-in screen
+//     accepts a token from `appreg token`.
+//   - `oidc`: the console signs in with OpenID Connect (authorization code with PKCE,
+//     S256) at `issuer` as the public client `clientId`, with the redirect URI
+//     `<origin>/console/callback`. The service reads the issuer's discovery document
+//     itself (cached) and passes on its endpoints, so the browser makes no
+//     cross-origin discovery request.
+//   - `token`: the service trusts an issuer's keys but no console client is
+//     configured (`APPREG_CONSOLE_CLIENT_ID`); a token can only be pasted.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console-config (the `ViewConsoleConfig` operationId).
+func (c *ClientWithResponses) ViewConsoleConfigWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewConsoleConfigResponse, error) {
+	rsp, err := c.ViewConsoleConfig(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewConsoleConfigResponse(rsp)
+}
+
+// ViewConsolePathWithResponse A console screen or asset
+//
+// Any path under `/console/` (at any depth, also with slashes). A built asset
+// (`/console/assets/...`) is answered as itself, cached for a year (its name
+// changes with its content); any other path that is not a file answers the
+// console's page, so a deep link or a reload keeps the screen. A missing
+// asset (a path whose last segment has a file extension) is 404.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /console/{path} (the `ViewConsolePath` operationId).
+func (c *ClientWithResponses) ViewConsolePathWithResponse(ctx context.Context, path string, reqEditors ...RequestEditorFn) (*ViewConsolePathResponse, error) {
+	rsp, err := c.ViewConsolePath(ctx, path, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewConsolePathResponse(rsp)
+}
+
 // LookupClientWithResponse A client's policy, for the authorization server
 //
 // The client's policy as the authorization server enforces it: its owner, type,
@@ -9165,6 +9843,25 @@ func (c *ClientWithResponses) CheckCORSOriginWithResponse(ctx context.Context, p
 		return nil, err
 	}
 	return ParseCheckCORSOriginResponse(rsp)
+}
+
+// ViewMeWithResponse Who the caller is
+//
+// The caller as the service sees it, from the verified bearer token: the tenant
+// it acts for (`tenantId` claim), the actor (`sub`), its roles and whether it is
+// an operator (role `appreg.admin`). The console asks this after signing in to
+// show the tenant and user and to decide whether to show the Operators screen; the
+// server still checks the role on every operator call.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /me (the `ViewMe` operationId).
+func (c *ClientWithResponses) ViewMeWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ViewMeResponse, error) {
+	rsp, err := c.ViewMe(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseViewMeResponse(rsp)
 }
 
 // GetRegistrationPolicyWithResponse The tenant's registration policy
@@ -11339,6 +12036,101 @@ func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error
 	return response, nil
 }
 
+// ParseViewConsoleResponse parses an HTTP response from a ViewConsoleWithResponse call
+func ParseViewConsoleResponse(rsp *http.Response) (*ViewConsoleResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewConsoleResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	return response, nil
+}
+
+// ParseViewConsoleConfigResponse parses an HTTP response from a ViewConsoleConfigWithResponse call
+func ParseViewConsoleConfigResponse(rsp *http.Response) (*ViewConsoleConfigResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewConsoleConfigResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ConsoleConfig
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest ServiceUnavailable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 503:
+		var headers ViewConsoleConfigResponse503Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseViewConsolePathResponse parses an HTTP response from a ViewConsolePathWithResponse call
+func ParseViewConsolePathResponse(rsp *http.Response) (*ViewConsolePathResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewConsolePathResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest NotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	return response, nil
+}
+
 // ParseLookupClientResponse parses an HTTP response from a LookupClientWithResponse call
 func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -11617,6 +12409,76 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 			headers.RetryAfter = &value
 		}
 		response.Headers503 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseViewMeResponse parses an HTTP response from a ViewMeWithResponse call
+func ParseViewMeResponse(rsp *http.Response) (*ViewMeResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ViewMeResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest Me
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 401:
+		var headers ViewMeResponse401Headers
+		if values := rsp.Header.Values("WWW-Authenticate"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "WWW-Authenticate", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.WWWAuthenticate = &value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 429:
+		var headers ViewMeResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -12573,6 +13435,15 @@ type ServerInterface interface {
 	// RevokeSecret Revoke a secret now
 	// (DELETE /applications/{applicationId}/secrets/{secretId})
 	RevokeSecret(ctx echo.Context, applicationID ApplicationID, secretID SecretID, params RevokeSecretParams) error
+	// ViewConsole The web console
+	// (GET /console)
+	ViewConsole(ctx echo.Context) error
+	// ViewConsoleConfig How the console signs people in
+	// (GET /console-config)
+	ViewConsoleConfig(ctx echo.Context) error
+	// ViewConsolePath A console screen or asset
+	// (GET /console/{path})
+	ViewConsolePath(ctx echo.Context, path string) error
 	// LookupClient A client's policy, for the authorization server
 	// (GET /internal/clients/{clientId})
 	LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error
@@ -12582,6 +13453,9 @@ type ServerInterface interface {
 	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
 	// (GET /internal/cors)
 	CheckCORSOrigin(ctx echo.Context, params CheckCORSOriginParams) error
+	// ViewMe Who the caller is
+	// (GET /me)
+	ViewMe(ctx echo.Context) error
 	// GetRegistrationPolicy The tenant's registration policy
 	// (GET /registration-policy)
 	GetRegistrationPolicy(ctx echo.Context) error
@@ -13139,6 +14013,40 @@ func (w *ServerInterfaceWrapper) RevokeSecret(ctx echo.Context) error {
 	return err
 }
 
+// ViewConsole converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewConsole(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewConsole(ctx)
+	return err
+}
+
+// ViewConsoleConfig converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewConsoleConfig(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewConsoleConfig(ctx)
+	return err
+}
+
+// ViewConsolePath converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewConsolePath(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "path" -------------
+	var path string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "path", ctx.Param("path"), &path, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter path: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewConsolePath(ctx, path)
+	return err
+}
+
 // LookupClient converts echo context to params.
 func (w *ServerInterfaceWrapper) LookupClient(ctx echo.Context) error {
 	var err error
@@ -13202,6 +14110,15 @@ func (w *ServerInterfaceWrapper) CheckCORSOrigin(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CheckCORSOrigin(ctx, params)
+	return err
+}
+
+// ViewMe converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewMe(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewMe(ctx)
 	return err
 }
 
@@ -13420,6 +14337,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/registration-tokens/:tokenId", wrapper.RevokeRegistrationToken, options.OperationMiddlewares["revokeRegistrationToken"]...)
 	router.GET(options.BaseURL+"/registration-policy", wrapper.GetRegistrationPolicy, options.OperationMiddlewares["getRegistrationPolicy"]...)
 	router.PUT(options.BaseURL+"/registration-policy", wrapper.PutRegistrationPolicy, options.OperationMiddlewares["putRegistrationPolicy"]...)
+	router.GET(options.BaseURL+"/me", wrapper.ViewMe, options.OperationMiddlewares["viewMe"]...)
+	router.GET(options.BaseURL+"/console-config", wrapper.ViewConsoleConfig, options.OperationMiddlewares["viewConsoleConfig"]...)
+	router.GET(options.BaseURL+"/console", wrapper.ViewConsole, options.OperationMiddlewares["viewConsole"]...)
+	router.GET(options.BaseURL+"/console/:path", wrapper.ViewConsolePath, options.OperationMiddlewares["viewConsolePath"]...)
 
 }
 
@@ -15896,6 +16817,148 @@ func (response RevokeSecret503JSONResponse) VisitRevokeSecretResponse(w http.Res
 	return err
 }
 
+type ViewConsoleRequestObject struct {
+}
+
+type ViewConsoleResponseObject interface {
+	VisitViewConsoleResponse(w http.ResponseWriter) error
+}
+
+type ViewConsole200TextHTMLResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ViewConsole200TextHTMLResponse) VisitViewConsoleResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ViewConsoleConfigRequestObject struct {
+}
+
+type ViewConsoleConfigResponseObject interface {
+	VisitViewConsoleConfigResponse(w http.ResponseWriter) error
+}
+
+type ViewConsoleConfig200JSONResponse ConsoleConfig
+
+func (response ViewConsoleConfig200JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsoleConfig500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ViewConsoleConfig500JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsoleConfig503JSONResponse struct{ ServiceUnavailableJSONResponse }
+
+func (response ViewConsoleConfig503JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsolePathRequestObject struct {
+	Path string `json:"path"`
+}
+
+type ViewConsolePathResponseObject interface {
+	VisitViewConsolePathResponse(w http.ResponseWriter) error
+}
+
+type ViewConsolePath200AsteriskResponse struct {
+	Body          io.Reader
+	ContentType   string
+	ContentLength int64
+}
+
+func (response ViewConsolePath200AsteriskResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", response.ContentType)
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ViewConsolePath200TextHTMLResponse struct {
+	Body          io.Reader
+	ContentLength int64
+}
+
+func (response ViewConsolePath200TextHTMLResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/html")
+	if response.ContentLength != 0 {
+		w.Header().Set("Content-Length", fmt.Sprint(response.ContentLength))
+	}
+	w.WriteHeader(200)
+
+	if closer, ok := response.Body.(io.ReadCloser); ok {
+		defer closer.Close()
+	}
+	_, err := io.Copy(w, response.Body)
+	return err
+}
+
+type ViewConsolePath404JSONResponse struct{ NotFoundJSONResponse }
+
+func (response ViewConsolePath404JSONResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(404)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type LookupClientRequestObject struct {
 	ClientID ClientID `json:"clientId"`
 	Params   LookupClientParams
@@ -16242,6 +17305,75 @@ func (response CheckCORSOrigin503JSONResponse) VisitCheckCORSOriginResponse(w ht
 		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
 	}
 	w.WriteHeader(503)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMeRequestObject struct {
+}
+
+type ViewMeResponseObject interface {
+	VisitViewMeResponse(w http.ResponseWriter) error
+}
+
+type ViewMe200JSONResponse Me
+
+func (response ViewMe200JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(200)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe401JSONResponse struct{ UnauthorizedJSONResponse }
+
+func (response ViewMe401JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.WWWAuthenticate != nil {
+		w.Header().Set("WWW-Authenticate", fmt.Sprint(*response.Headers.WWWAuthenticate))
+	}
+	w.WriteHeader(401)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe429JSONResponse struct{ TooManyRequestsJSONResponse }
+
+func (response ViewMe429JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response.Body); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if response.Headers.RetryAfter != nil {
+		w.Header().Set("Retry-After", fmt.Sprint(*response.Headers.RetryAfter))
+	}
+	w.WriteHeader(429)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe500JSONResponse struct{ InternalErrorJSONResponse }
+
+func (response ViewMe500JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(500)
 	_, err := buf.WriteTo(w)
 	return err
 }
@@ -17380,6 +18512,15 @@ type StrictServerInterface interface {
 	// RevokeSecret Revoke a secret now
 	// (DELETE /applications/{applicationId}/secrets/{secretId})
 	RevokeSecret(ctx context.Context, request RevokeSecretRequestObject) (RevokeSecretResponseObject, error)
+	// ViewConsole The web console
+	// (GET /console)
+	ViewConsole(ctx context.Context, request ViewConsoleRequestObject) (ViewConsoleResponseObject, error)
+	// ViewConsoleConfig How the console signs people in
+	// (GET /console-config)
+	ViewConsoleConfig(ctx context.Context, request ViewConsoleConfigRequestObject) (ViewConsoleConfigResponseObject, error)
+	// ViewConsolePath A console screen or asset
+	// (GET /console/{path})
+	ViewConsolePath(ctx context.Context, request ViewConsolePathRequestObject) (ViewConsolePathResponseObject, error)
 	// LookupClient A client's policy, for the authorization server
 	// (GET /internal/clients/{clientId})
 	LookupClient(ctx context.Context, request LookupClientRequestObject) (LookupClientResponseObject, error)
@@ -17389,6 +18530,9 @@ type StrictServerInterface interface {
 	// CheckCORSOrigin May a browser origin call the platform's APIs, for the gateway
 	// (GET /internal/cors)
 	CheckCORSOrigin(ctx context.Context, request CheckCORSOriginRequestObject) (CheckCORSOriginResponseObject, error)
+	// ViewMe Who the caller is
+	// (GET /me)
+	ViewMe(ctx context.Context, request ViewMeRequestObject) (ViewMeResponseObject, error)
 	// GetRegistrationPolicy The tenant's registration policy
 	// (GET /registration-policy)
 	GetRegistrationPolicy(ctx context.Context, request GetRegistrationPolicyRequestObject) (GetRegistrationPolicyResponseObject, error)
@@ -17936,6 +19080,77 @@ func (sh *strictHandler) RevokeSecret(ctx echo.Context, applicationID Applicatio
 	return nil
 }
 
+// ViewConsole operation middleware
+func (sh *strictHandler) ViewConsole(ctx echo.Context) error {
+	var request ViewConsoleRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewConsole(ctx.Request().Context(), request.(ViewConsoleRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewConsole")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewConsoleResponseObject); ok {
+		return validResponse.VisitViewConsoleResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ViewConsoleConfig operation middleware
+func (sh *strictHandler) ViewConsoleConfig(ctx echo.Context) error {
+	var request ViewConsoleConfigRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewConsoleConfig(ctx.Request().Context(), request.(ViewConsoleConfigRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewConsoleConfig")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewConsoleConfigResponseObject); ok {
+		return validResponse.VisitViewConsoleConfigResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ViewConsolePath operation middleware
+func (sh *strictHandler) ViewConsolePath(ctx echo.Context, path string) error {
+	var request ViewConsolePathRequestObject
+
+	request.Path = path
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewConsolePath(ctx.Request().Context(), request.(ViewConsolePathRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewConsolePath")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewConsolePathResponseObject); ok {
+		return validResponse.VisitViewConsolePathResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
 // LookupClient operation middleware
 func (sh *strictHandler) LookupClient(ctx echo.Context, clientID ClientID, params LookupClientParams) error {
 	var request LookupClientRequestObject
@@ -18029,6 +19244,29 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 		return err
 	} else if validResponse, ok := response.(CheckCORSOriginResponseObject); ok {
 		return validResponse.VisitCheckCORSOriginResponse(ctx.Response())
+	} else if response != nil {
+		return fmt.Errorf("unexpected response type: %T", response)
+	}
+	return nil
+}
+
+// ViewMe operation middleware
+func (sh *strictHandler) ViewMe(ctx echo.Context) error {
+	var request ViewMeRequestObject
+
+	handler := func(ctx echo.Context, request interface{}) (interface{}, error) {
+		return sh.ssi.ViewMe(ctx.Request().Context(), request.(ViewMeRequestObject))
+	}
+	for _, middleware := range sh.middlewares {
+		handler = middleware(handler, "ViewMe")
+	}
+
+	response, err := handler(ctx, request)
+
+	if err != nil {
+		return err
+	} else if validResponse, ok := response.(ViewMeResponseObject); ok {
+		return validResponse.VisitViewMeResponse(ctx.Response())
 	} else if response != nil {
 		return fmt.Errorf("unexpected response type: %T", response)
 	}
@@ -18352,305 +19590,334 @@ func (sh *strictHandler) UpdateClientRegistration(ctx echo.Context, tenantID Reg
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc+O2ti76V1C6t6ql+yhZ8tCDXKfqOu7us530dNzunX0S5ZkwCUmMKUAhqFbrpPx++yusBZAACWqy",
-	"naSzu2rvSlucMCyseX3r91YkZnPBGc9la/h7i32hs3nK4N9n83maRDRPBD8XfJzEjOcJTdUluZjNaLZq",
-	"DVtnJLKuEVo+0wpan2m6YOp+usinb1k+FXFr2IrShPH8WrIoY/n1DZVJ1ApakeA5jdQofm4leZfGs4TL",
-	"/6vH04vErPVL0IoyRnMWf6e+DHf8XxrNWM++q7jpKpmx1rB12D982h0MuodHV4P+sK/+91MraMVMRlky",
-	"h4EOW99lYilZRmImb3MxJwvJYnKzInpQ3YjxnGWETtQ69VpBi43HLMqTz+yKccojNR6Z8EnKWkErUZN8",
-	"Oh5Ez+nJYffZuM+6x/TkuPuCHh91D28GcX98FL1gg4G6V77i9CZlcWuYZwumfngjolv195imkgWtlMr8",
-	"rYiTcbJp3vad6yefiolY4FJP83wuhwcHeub2Kw9kMuEs7opFrtaeU3jlmVoDs1CtoCWyZJLwTe9SL8hY",
-	"nGQs2vzdiKbpDY1u1UMyEnP1WTFnPInJPBPjBFY5ry88/JRfqOUfDNhNF//uqqVSV1fwIptcW3d3gU3m",
-	"bxKZf6AT5pL4e87InE4YEWObvqVD4Pbvw59//3PJ+W9EoH8RwnMIjqZp+ffZfJ6Jz4ottuaMxwmfbEuJ",
-	"88VNmkStOzVF9iU/X2RSZK1hi62+71/8KpK3v56t3iX9L28/9ldvB//15e1LsYT/vxbJm/Pv5+qed7P/",
-	"/vLfq+9fVCn5YzRl8QK2zeHW3KZgspwKyUjMUgZ/JpLI4rmviHs/Drlr8i7pHen/wcj9cF9y35+i9d6+",
-	"1BteGdRR3xmUOQAPyWvPYXO/o9Et41XSJDf4M5Es+5xEbEsKnAuZVwhQzGukpxf1XTKZ5umKZGwuspyw",
-	"L+o/LLNmi1dkL2M0Lieih2bNYWuNaMlumrSirQ7NPRWVv4WoX0tNFzO1YxWRPWcZzUVGErgIkpsT9iWR",
-	"ecInBClo560ARpKyCY1WXTMZTfB6xd7ARWvJvAuBr2heByBsddiOouwo744zMevmU9YVadyVK5mz2T0P",
-	"4AeUPBWy5VQxUIJiyZET7Q8/nL/qNK3XTNwkKevmjM4ajt3HxVydaSkygjdXVyYSs2I5ZHHz8ECog39Y",
-	"rk4Aazg8OBgcPuv1e/3ewFm5imAt5hvvY78E5NeFzEnGJonMWfZ1icRvBs1Xx+WKY/+v3w5n3x9H/fjF",
-	"5/96Nn8zkFfPl/99xC6fLi5OxFn/5t3h7T+OJ6+f/fpT9JCy+dVnxvOrjCbpOp3xiSRqWwj7DC4D60jo",
-	"X5TxQyNNhot5rCi3FaifQLlt3GzrGxc70Fs0pXzC8LPjhKXqUdhYpVQvq9tL2q8+KT4m4D5355UeDnOA",
-	"z/cH37/46el/Hf/4/L8Pfzh6e/Lu2YcXl4Oro38+3bzAXl3vBEj1LrBWR5/rP2R1tpvcyZ6Tw3N494ui",
-	"owueKJo6iyIm5ZW4ZfxCykXNEiG5ukTGIiM545rNZmhBk2WSTxNOKInpyhE7j8Qu355/0EqBVLpCPmVE",
-	"LuagOiixpvjjl3mSMVl96bHzUmCU/fgZO44GtHtyczjuHrPntPsiOoq7g/FTenjznD2Lj/vquOc0V6+i",
-	"wHXVyqr1aA1bCc2vLw+/nET//Om3d/0vs6v+/F/RUfrjT4Of5OWv76ZXt4Plp/5UvWMhmXzDxnlrOOj7",
-	"l/5NIvP33OPQgK8FJJ9mjCnpIEmqXmStNdyhnRl/42Uv1/AI6feDSJNotbXGgON/IskcnnOUhDQVSxa/",
-	"FhkI1dyIxC2Uh3XieJJRnl+t5nCu4WUiS/4HTs51JGJUrsYZk9NrpKnAfCTKmB62LPTZfeV6WpHq+0jg",
-	"7UXt/DZil+y3RZJZ33wEh2Iz31Mr+YrHc5Hw/D1PV8UomuTpJaPx2/MPLvFcTRkpqT4gyswkWrUtuRzu",
-	"1i7bUzxynQCzvaaKKTx7cXIyOD7u94sbtM5zntJFzMjLQunZSlkFwrvOd6A8S0m6XmRJsVG2Bj88Ojoe",
-	"PHf2yBYG13rkiyxpDYtdpvN5xibOJuN+yYPq5h0YDf5gy7XMmJwLLlk5U5jbL5oIrpmmgmu1ANczc5C5",
-	"4ExvPH5vg5sD50Xa9bNJBE9XAeGCFBTe8dBHxaeBzoxWbZv8Z3/tVDweFntiO/k+DKUrka6M8ARlFKEg",
-	"pIjhUA2T+6jFARgq29Kpl+SAatRbdvD4br9GyLftRaod/TPunHzKBV/NxEKmK9JOhZirYRQbHpC6yb3+",
-	"BP+Bh/Nhjsc6q1yxSY+UJVRa9rimqSSXRNtODTy0Hw3iQ3Y0Vkf+pnscPY27z9mzcfcF7d8MosP4iB2P",
-	"d+ehNdK0CWJnM84lJ632wAj6j8adm/SCPc+Pw7XxeF8bpfbo9l8vPn93ONu0Ev/67bD1aPx/SzpoJvCH",
-	"5RBsk3rgkvs3DeFrorU/VNfA0aPh8pKN6SLFbA6XsGJzpW6iXOot+IeQuMOpiGg6xdBKsQ+toDUcDtTg",
-	"9GOFEaI9ruqKEWuFfhzTJF29SWYJmKl9ZQPCOM5LgoIwR8py9okvJIvPxjnLXtKVBObHqgE5VCA+akMu",
-	"TiRe9y9H7Yi9YTmx7U6zY7ZAdlaonBAaPvXhrwveeGd1ZE9LvbVx7JdMLtK8vpdobBKq3knyKc0Junr+",
-	"qL3VS7F5a++/Ns07/hi+ZLUTH4Fjg+vkM8tSOq+s/1JohUOSeJElfEIoyURei+/pm2wXSuXT/cFV/0Xp",
-	"yGj2dlhx2WnClXpxdnNkVuCT9M5pMDx5YWK5MBKwbV9Ex/GAHY67fTpQQvBQCUEtE59Gz+Ln7MUY3JTN",
-	"/pz6YLQSY33m6KY/PowGrPuCPou7x+P+Tfd5dHLSfRofssH4mD67edHXDsNP4CSuHdRLpkQROIWMqaT+",
-	"vZyKlJEZy2lMcwo5C4znnYeRjl7hR9pLkd2SlM5zMe98Tao2rqxfzchgeeOKfUY4Wzq+2E122h+mgtR2",
-	"4etRSK7+5/ni3ZH48PS3yxfyn4fLf52szp7fnA/iV8fj/3w2/b5/++Zo9u7p/L9eZF+9QvJPliXj1T9p",
-	"msR1mkP+oM7sZ7jBIiftPf3mNf139poCPSSFTnQXtKaMxiwDZfbVFZ2o/7ohBEVWbnjyM8tkIvipkgsx",
-	"SXJwuJGEk/Bi3H1L82gaklxofUldFzxdkWRMuLgR8YqwVDISJzFExXE5WsPWqPVs1GphEtWMQnwEZyBz",
-	"pQEA7V/EbDYXOeP5JZundIUxL3e8oZpaSJZTxkk+TSShXC5ZRjJ4QoK4GyeZzM2FXGBcRMnCsPhCtOr+",
-	"wFahO0b1ameIjC9mapfhQpkfUQz5LmjNaUZnLNdrbGUQXrzcZrG1ZK6u1rbHQ710TvNpmUHjBjoVtRry",
-	"xQNUTu5/Z2zcGrb+10GZwX6AV+WBOw9IBIGBNk2qmAZp02q4O0zisPNQ08MPPezMdN6ob15hmVgamgjb",
-	"PGOfE7GQkNPcI+/n9LcFc+e3Vwaqnu9vC5atrAnj6OzpzeiXN4xP8mlreDI4DFqzhJu/B8G6YxWtfmCr",
-	"+kTPyIInvy0YuWUrMmcZSXjOeMxiIiANDDKYKPn06eKlEj03TOadoVLZWZ6tUO8pTtgtW4045TEBVqDD",
-	"0IfHZCoWmTmrnkOacJkzGkOeWQQpZnRCE94jV1M24ubNxgcu8inL8AuJMkDHkJ3TPu6/UMRWTPb6lq2u",
-	"M6Yuhp3eiL/C/RmSsH/zlB2NTw67/eiQdY+j56z7Iu7T7tH4+OYkeho/Y8/HYY+03wmiN5WAoFWfGydp",
-	"yuIRT3hApEDbMc9WMGZurVjCycclnUxYRj5dkFgwSbjINZ+CW9OYCM56nRE3e4/cutz8CrtqooLDk5Mq",
-	"FcxpnrNMvfP//Xk0+nI46I5GX569+uX/+d8tL4mMgbE3HAIlOQryt/PaqE5myRiNh2hpaKkgyYzGrBAN",
-	"udpG+0llduRJmhK1emoJtdQh7ePBIQnnGYsEjxPQLsY0SVkcEtj2ZSKZ2szw/4RkpsbMFFmtzPM9Uu4y",
-	"iJz120hwF0d8120E2UiJzGnKNu6iFpvN2/fUtyfaL1A7rTmZCZmj8Jupqdu1E2q8sEtwrnrkxySfikVO",
-	"kjwgNE31Js4cdgWeBx/vSWEElVEnMyUTB3310Czh+s9iAop3TFiGMxDidjFHLbRJcqC+Y1upicRsu4ST",
-	"NibYL6RiGkqJg/0SmU68P/twoe5WehaLKyLGo0z5plioX+vkibVXg8Pnmxmu7YnadfbG3sAcnu3m5IrI",
-	"B5iSzT3Ouj/R7v/0uy961/9ft4l/ODOGlKWGCfuil08kKA4ePWHLnBTfIsAg1q/BWGQzZUG3Fosk9k7r",
-	"I6OZjyueU8m6CZeMywRyfiXcOCSu8lMwKNBWk1wS8MiA4Z1wScLfwhEXGVwpNSiZ0yzH7Vd39ICxlGtS",
-	"Jlr66Pm31n0IFx13TXuHxqLZLeOrqu7ZVo4r754V3q97blpOc/Y6SXPmUeqUDeVhmCCOaK6khvadhgEJ",
-	"jaM0JG3zT6J0Gy7yES+qQSAFz9QAdYA9hbqSyRSKqBeAtzYOSMZkLjL1MrLgeZKq3R/x0FtcAmqLq1ly",
-	"47r17T4mZ/ksmPI5y/tbGaXPwglayuTffjVBviSSqPe4dOFYqg3MWH18D0VeDRGtMeN9AWPsOxor453J",
-	"3GTcM55Xig0PfpVqJr+XA1VzzCGJt7T0fx78MiSzhcxB9uvzSygZZ3QyA8/q/+qoyWYZZKEmHMzw60x/",
-	"XV956azdXi9383TtV8ChoTCZ1qaX3f2CeXwL2RqC3zBPctijCxw4KQeu6WGR8WH0RXA2RN/ZcJ6Jm5TN",
-	"htWp3m27fa9grWDT6pxGvw3VyFQdeWWMZOQmY/RWKtNjkbJTEuKahMBWJWE0mhIxHiNVE1ilnhrRueDj",
-	"NIn2JYO61e6t+DsleMhIkmvjJhckojxiKQh481DPohTrtdfateUllkcYQkkAL0oCsA4VKcaziQY8k3gY",
-	"MnBnDMxNMdubJEYT0jJPw/ogFAfXyf3XXOTXmtuFHUVJ6vEkVouX01umXhBpIlHy7C5ovYbvxIzvTTSJ",
-	"tAbIGdODzkQKM8vYpAc+957DOeRiPE4idM6Cz7CBHnZ5e7nVR/ZZLz8Fj2112mvDe5idxlx249cmN4uc",
-	"pDS6teaUe2YMG3XBlapKU3z//idcV00StDbVwUEb6lSZheiOICnNWWbvl3qIZdf4Z+PJ3enVmvdtrjMw",
-	"u3ricnBcDWKGtGlLnRk8zGa60z3FPdQcfUZX5IaB6yhhcY+ExXRDgtrBOGFS8S9tyOqXPZEkFRPc8Xci",
-	"fy0WmBi6x2a/E24NN/qvElBrocIRdMKVWGTaPLM3XDGSMXzcu9t7vbs8nsflRr4TOTEf2rSH5aDuv4Hv",
-	"BJGLaOpMQ28F2NnZE1kM/S5ofaCrVND4Sog3NJuwe5w/QyEYQ/gSAUsbkLfJd/b667uucyGuU/hi46lb",
-	"/8Ji0QcWT9TqIsmFIObtmxa/PqKH1YGMmxPeDbkqzsEAS3qe48n4YLnNXsPpexiVR7v1YiITHjFFv5h4",
-	"n+SkbbxbndPiN+RoylICF7G9fx7H3lYaz/1HUG74Ybnh9oKRYjibttw3iQfXeCozzktHrARHgR2Pq0wc",
-	"aMF2yexjCYEJZdJEapnYC64LjZRJvMininMbpwfGmO3KxopdpOPCxcs1AVy769EcLx+Wblxl5QjOCuc0",
-	"xr7xuiQ/jyCwPmoFI1/E2/P7XMh81PqlhcYkmlfVFH3zO/l0eWFMEpBxC7Vqa+Zt50U0TNpJnfi5v4Vl",
-	"CJS0HenZJLGWDO3soCK8EjZsX4guD98kwxEfiwxCReWSoYskbzLz2mHFpgw7OgxkjVNbfBhHUmbeiFdp",
-	"fk8FvrDMMAUlZjwpWdTGzVIDmgqZq4Ns5wIYUqUzwSfFXVL7StAJDLQrwZtUJi2bNMte6+F3Gb/7RLr5",
-	"SjozErddOvvUdm4U43EAfh4CI9YbDLOHqeJR7NSY0T0U9nVq93V8H7374Vd3By24ukL3Uqo2OKGuN2sa",
-	"hfbzGMuyj1pjv/wjXv/E6WeapPQm3XN5cjabi4xmSbq6Xlgv20xNcGKLh4n18KkOiSOTZksiQU+Qj0le",
-	"EeUYVqYRlvIolnxDJSNZMpmqo7g0w8Jk5/BS/dGFjOGwGCF5J/JpwidkSaXRPJTWZOUPWc/VPcEf8T3q",
-	"jC1pkpMbNhYZUvgq4RPHFXzoyQIqw4becNL9TT5f4OnBbb97fOSvZgTuPZXa9om3lK+0+in3O6wZzdk1",
-	"RKMbZfGVEDoabpLsK5AI40zMcKQ0jjMmpXssnuqj0JadBz+uWw0Nk9lwaEqiArBDqR4YpWnEC7EN1QME",
-	"lgUVNRpNlaTZfNohqPQYR/vpTkf7EzdppLsaqlUhZzJOm3i3l5oTSbBgIA4w42AxD0jGPotbjDYs+C0X",
-	"S/4Y3Ns7Hke96pRKckMy+Yi3ldUXEASJCdC7zzqgTidSJnwSbDfBEXe4P9YtqBuMIKjSy48//tg9K60+",
-	"5o8X3zCaMXhJmjI+YaR9+fqcPH120q+EjL/DGzNG09l/jFrI2EatAJ2Y/zFyt7m4YO/zf4xa+T33eUN6",
-	"ap14Cwv4LYsTCkHIR9TUPjIeA0GA5kQlqb79j9DWlKoRVj8cwpfvq5h5nfH76Fqudz6JmE+/e/mg6p3t",
-	"jLfciXpJiPv9bTzy1VE/rGP+b6kz3kvRKInPyGpN+WiPWwqOuzADvRiOi9qjrLz0KwS7f6RQEw+tqG3t",
-	"fdu4re1RPgx5VeID6Kec4ZbqeYKZpyhOfV57PLYhtUeiqsFGqtpfRXH4GQqiKS0k0SmZsFyXiwnOep7s",
-	"EUenedkQMl3/ytKoGNSTPMz7t03xwPsfhlS0alDI50JfKfyAheqiJLTiVnm2kHmNwTyOJrKz3lHbjC2U",
-	"ifsrEAWJbaEblPRlue6vZ+rD1zrvykNoW724jKyclFRmzY7AV4j+yiZyaxje4wTVGvWZ4nPVsh5f+UTN",
-	"XWsvU4+8Y58V8dEsS5gkVOdRqpWbZ2LOsjzBYItdoAdlfO/HkO61NguufOauBnb8IWPAg5V0cVFaeVzA",
-	"KNnpe6DIlXWh6z9dFKnfOTCs3goCubiBAoLlVNirleTu8WusPleGDpa/YT5o5TxVwPOsQ9KEo1ekkSrT",
-	"qQugjFt8xZnZ+tWxz9Gdr7Jy2x02D9S3t/DhR6CTjkUWMdTdQqzaDHWGKeVK1HZNnMEtw6CAv4+M1V2A",
-	"O6zV3JoU3coq73CtOrGwqGYOOwGhEms0yc3KdgP7B1UWhVaJ7ccpg9qgaqHKjK7sMKWbmoqb3bD5N0Kk",
-	"jMIelki8NRrPFowspwlk3jXm5iWQ6M+N+n3DihCvyIhJy3VGVlScbhrar8tbacpEN1Hm9z/+8LG4966O",
-	"AbHxAEPJjxn6wx3hOsLEo51jF/TBQ0RKScV52lQTnxJ6g9H3MeGKq7tzd8Ejju45RlPavH4338Btny4v",
-	"gA9jIvX6J96pe+6sMuj1t7/Xt905lc+b/At4oxmW7cPaIa/bdlMYBcDTgKFp/5ZJmqpTplPvQQxOhIhP",
-	"yVwLxg1H1r+7R/0HoEBdD75+KT4WGZagMbyy0U18p5TRLE2UegNK6MqKNlcyaTX4ChS90YzpwkRwiI14",
-	"2yly1ZADYmxhtIAvmpZoBHLB4gKfEL/dOR1xfVag+IWXSRozrSNL4+G0GbVSobmBh6kWP+AOHHb7zx5g",
-	"B/JSEG8lfj0Na3YU4cWDzZoarJXJWg4VMYY0TUOvGCyRA9ZWltGciCWX1ZXeWFm2eQFXmym4XqRh1/b8",
-	"3CobA2Hdj0Yet6djKaSBqRAxe+fRq2wuVfK4kp2ao2erEZZot1VZV6usCUqPxCoLaMTNrywC8Wp3gYPX",
-	"Ad3EmD1G0w+WCWAAv1zzwi0py0sFGtJiTIcOdQhIW+i+HQiB2iE0jrEAPxjx0KxzqPT/YHurICC62EvX",
-	"oj2y1WIA2NRUQ0/WVrj9yE8xEwVSCbQA0N05BGf7Wzv7mwGJ57ReWBuodg2ziCq9VkgSn5KBWpLB4XPF",
-	"SEOnLlPtr5qqLn1JOAm7WAoSQnJWV6uXYaBr/aus1d+VZaf6wXtqoX8jdWcf4b4vXWgh3N7qPFS8XWv7",
-	"46xBmXjuU2hsFeWCr/HLKp6FKkMFzugUdAhTrZ7kZbU9KgzO4I8GJ0dPsQjd1KQ/Peo/O3Tr0p/264Xp",
-	"jui/rw3+OvnCYkJzjJqCu8fhX9oQ77XWCmz/VlvF4RWbHXk+crSNgnzHQ/wQYl2L8arg3iAefXXHZyX/",
-	"GxKNQQJKUoPDwGGSI17hkroQW69elQduiUrzkKXzte6ZAOXlylenM+bvrSRnM7nDBpV72qJZRkGTtdsl",
-	"/r5OFYXojVPgOxZpKpanZE4llOlQSULEqAkfBAOnXoBsE5azGBvI6YNBNNlB2boyCcWyhLjqkTM0ZBRX",
-	"DfkiTUNzzy1jc0V9SYYZ5z1yyWjcVUd4xPU9yr4qNBBYVPbbgqYGlypaZJl6OTwfFNnWBdbJH6JynW8j",
-	"PIAzPYaHuFiz060XqueeQx+CSs0n/CAf9dqaf3E/8V5TbVBW779XwDNrK7bGp1t8krQXklmKLZzHQrPt",
-	"7DaiXdy7e076j3XTPtYp8rll/8CjtN5V+5CfVpwd05b+DT2yO4d4XN/sw/Ccxj0o5fuWLuA/lC4e3Jf7",
-	"h44+fwRBQ9rjql3U2VH4PKKzdV952Gy/PZZUNLbYzqcTrbJ1GwQG5mrOMI6lVV252y7drVfALys8Zo2d",
-	"UbVxnRwBydIxZuw8O3kxIPGK01kSOYnRneGIT8UyAJ0AIhHLaRJNvfnAPo16VmjTlVDSmqZLGAWxuxBR",
-	"adntRUc7qxIuKPCYklqnwZbdH+AX25Ly3lunFY14thvsGrqBw/onwr2Q2HzWmxtGsK05veob7DiTF1XB",
-	"AbYdXuGQRJSjOVbEpdpYJdiVScyqXcQBQRJdwfgsF3ntcXDddOd0AhWOuruz/ZJTaDKFdtGIh9poCoeE",
-	"epsvGe8WJTfYXfhU542ZGmfzJotOKqhZupdEUDRU/2UNxNY6X4Mi7I+F43Fn/gINDtwj1OTGtNI+8JYd",
-	"Ig9DIqdiqY7fiNtgz9jfTeYiqzmAIEmNTKmcVt07u/WT2hD+qrO+XzYEbta33iJttFbtGWIh0plj7Luf",
-	"+IdYVmlNZL6VNBFvaX+Som/RpUGbSXna2AVe5HiXCr3Q8jViPH9/+bHszlJxcCDHXJ/fg9oypPZENEWA",
-	"q3lKc6UGPZHk7MOFrBZRedJ+qkZa1eGkR+LjURoSm6PetXVuYCnJJINOxuSod9gbBET/flj+3hnCfhXl",
-	"+FSOuPXCNqZMm75EGpswm9E0kbqIiAKEe6XE2wLk7434+zk6x4xTq2RTiLJAMwa9bYlY5D7ZaTWyWAsN",
-	"HngyEcIkDveCBq87e3y9MRozQyqHMeEm09xC22BzEbkArHarjULZTnj+9LjlCzM43TjsXKZab7Cm2WzN",
-	"U9fEfzSAQCcwMD5uQVnJbnr34JbrJ+C04/PuSV42t9D3rtuUU9In/6ETsMhWSa4FioI1xS030fJ1Fo+u",
-	"aZhSuOcblPnSCe+0VvHtMNwgbXBgxesWkhWaZgoAy2RO86k6TGWLjgoo67aNW4rBGwlwjzYf7vyD1peu",
-	"emn3M80Au0O9XbHO/1RjPrM/c45fKS5e4ueM4lv8juz33P6qZ5V/Xd5KbP9in8Dmhoy9JUvTLhQEHqhn",
-	"e5B376FwJQ6v0SV0XWl48/sOVFB71Nq0Ldrm7PKhxgY7vzci8kG2SVljCmcK0+lQrNovPW1gMHH5MKL/",
-	"owGa5JhPxtQPRJ3llb6xCii8UzvC2jo0tgPyMKKM7TRjd5x/RHchz+zcdkMO/ZjOQ7VjXbQk2kQ0hWur",
-	"nKbuYCPG4zThTFNSo0Ha0O+oHAo0PgoalEaPAuqomvrhLVmN4jLv8AnzJ/IQNIS+0x/1XfsAn64qh6Xm",
-	"49c/monPVQ6qXGDt2rmCo0YBlsRq1lnfWrBeO0RHC8XViCP9mh75hCXUxIp56kgmAt8kpZJcKJojnira",
-	"j90IKZy3TMznLMb8Nv3KGc1uWUxGLX0uIcbaIjcshRxXQSgf8UKD1je1P3y6Qh3YGhHW7zrn2BdjtfBk",
-	"c68H4v2c8YuX5FxwzqLceeET6ebsrebs1DtF9MN9urxA8DBCU8V8ViQSn1nhcjAanG2aLdkNpEuqG7wn",
-	"eY1W/sleHDSll8D7DI4EUjiME9DHbuwuguA26j184sR+Gn1tLpV1TiZcZJjJvbvGvgmROFQ3hqeEIq6/",
-	"aXqymOsUFUgbcJeqpvpv9AFvMAU8C5CMofQ28G+eceKWVWjVTK97KPOPsh1eaX3mYxiVeGb/2Luglkbv",
-	"vvNVd0aT1ICwMEna9ikOzYNhB5kauncVHVTatoaN+7+N4eBEZI89E5jRLxd486DfGODZzszQuWokrCv6",
-	"YY8AvH9YV+9D0tbdLo0nCRwPDsqf7JAZvYV6R9cI+xoMk0s2abRLzLWKWWJ+9lsl5ZYdbd4x22SpuRRB",
-	"yySfLt9UiNNOLai25Njd2tl8ipTl89AnEw/Uw791jaFWiUkJmXfxVpeYK4utMwGqVrZNqNvCr3y6vKie",
-	"6S0O9YZ5XK4Ze5EyEHZ6xDS3JAueQmDIacNUHN3Kmd3FLn3sddjaqN1BNG0UiFvblPt9tIGQ67aepxtL",
-	"CLxbM2gfW696hnY3Eq092rxDhQVZyQaf04h1JZvTDMCm4LYqqcKPVWbWZH9uXj8pxvmSZsyrFG/DX7z5",
-	"UcVbdQe6B3z1egu6Eg9VtnBotQ+jptTFhB0+/HD+SmsukF0qq6GjtshGXJ/4jh20LDELSKEw+ApzAkIl",
-	"KaMbdCXdYOYfZOtfsoll6uu/fJa+55I29NXay4cVRHeN1viHonWzP/fdyiTQZXz2qSYY5obhTGjOlnRF",
-	"GEcwgMSHMlFrD90UZEsKoFpjNsPHpbLDy2KyLWJqQSVjeds8ZX867JbVmna/ap8p91596RCd7GChSzPh",
-	"hWS7K6mN3a4fTXP1uOuSeMf2t2sTb1+anmfaAQGLAwV165EUHjjv9b6YCxtH7XbUtoa9V8Ln7kmcbpdx",
-	"7zytykW9GYHOcAIbfyEZpqIAt/54ePJ0uwn+QRVu6yuVxZKzzBeg9zZE98pIt0N64wpWooFmCdXq1RMh",
-	"6jHRxmV8jEpoXelsFymXDcLqRc81ru7WQZfVz2VFtKmDdsjP4Zu+1fU6lRs9KmeFK4ULaO0Te9oIP5Ek",
-	"TcYsWkUpI+wzsJo2lnH1AxJDvWOUd3Z2pFgZdN57g11dLbOEl4pvlfe+dGs+qiKVegv5avV732FmGNGF",
-	"uCh5b1ZE+566EeO5EvYTE862/Yf9Q98cCpz9irMLIm6A+VV0C8aGeiHafjKHVnIzGk0TzoiSVKblnjVX",
-	"KMMY8RCxyEKl9ZElzFaQWPRIqMYDrdiSHOqPQ4QL0+Ub5jGa4Rm8fH0+4i+OT54RjQem/f8+F72BP/Mu",
-	"9hKU10zwCRHchO4A/Mtd8F3bMNaWl/mX92N99Yak1toiKH+CowZ1+vUua+q+At9b/YFWALS10ycfnvQ3",
-	"wSs62zU0xANsACGuZ5SvtP4t1b0plUYfh4H6O6urp33tuoOit1fZGkn96Md3g9fYmJRAKXUkVPOz6f5Q",
-	"a49bB9P179ja43oGDnTGI6bMKJZJAahNhEZKLDwGAXl452uRYV00LboTLSAxRnBGGM8zbNZfa3i5pfPl",
-	"tbr7lWn7VnesFF3ofm/G0dO9gGkqhTEPwn91NQRr9yIOCUI1djDnU298JbN4XY+7urWtsQZ9g/rH1dUH",
-	"gjfAeXO+g31O66XgCFfoIYCpyHKi2/4YoXWbcBBgmje5E2lsnlrP569+7NPlBeF0lmi0nrWf2boV66Za",
-	"2samhSXMCixOseiB4bg+HeDVZ+azJd9zVhXugCXEq1g0FSM1WiNHp3Q+Z1zDMxlnFdZ6tgIdH650Orba",
-	"H2s74bowEuwfsVeq7o68yCbwD+2SwChk+bcGTCrhaK4NlJ71U8bUArFKonY5xhqJ0Cj3iZMaCBuNoJu0",
-	"yAC/MmOTUCe7WkjWunICJhIYYKYt4drqA7Msx93NTF1f4p+YqbieGgrR4HI6S1qkuu02W+rGXrsxuXN4",
-	"m4/LwddwNvsyJNu22dFyWYtxd7gB32rD2dYTq26ba2Lgm5DiAnPmyr1qPOZ+oALU3LeGKECGcR9wApHG",
-	"LDMGwwZcgi2Wyz9hm4JqU9aNuH/3qQO+Leds6T8BOtMa0rnbNm5a0eEMQdZTRjNTSeTGY+Tw4MCg99gR",
-	"viIoE9RvW/jv/OUuaIk0XjdSDaq9ZqgLLlm+10BraVa4yo2bU9g3DXvj8Ti4KlOANSNzmk9JwnWtW9Hz",
-	"LLQVvLCjse/mNKMzprZLZFrJgSSQZt3Qn71HZaOYS6S2X3SpCGREL0UWy81K6c5qqHfJiwH61v6iXpVW",
-	"2wMH9GEfofMgsL6b4BnKt749/1A4O7XKp3VWkjPqHSFzC3k9IzzeY4RJVSZtV35XvHyxSGI/wYHO4i87",
-	"NsxVKLtH39kMcHq465ygf/vaaIOiZpknaVqEsQjV+4GVnckYiHo5Xdm6HwVfWMvsBSiBksWf5q1iwq76",
-	"VTxQG+NCMvmGjXNn9Qcey8HnvbNJwXpVFc4Q16EZaHC7w7YllmDVY7LJR4UpgDW31OaDsTGYyTZDgyFa",
-	"teWKxUfKqOPzp8f9vjMy+MXCALNgwdZjgKnt8RfU6U4adoOuxHTnLIcycCuD7DEM+u4ABl7y2WKPL9Di",
-	"2LpA08OS63Wam3L+n0iDRYS1l9h4n0fs1DEubhmbF5WWrgeG5teXh19Oon/+9Nu7/pfZVX/+r+go/fGn",
-	"wU/y8td306vbwfJTf9rfKISK7K8tKi2b29UluZ4QaYMFV6+wrC+bX8GFl26v4Hp3o6Lt+mbs10OdsNj6",
-	"xDCvh/37j+/fkR/ZDfmBrchHlvszxHyK2f45YlZgbPtUK01mdMZMTrS0k5Z20CgRIK4rFnlDWGDLh7eZ",
-	"aiVvqWrTvPNmFJ9h3vCciXmqJG4kJjyRxclT+p3gBfQYaE1Wn146YW5BW+tsou6NG3OLNyRcvy8jlxV4",
-	"sPeXH3W5rSxabOdiTdltJmZlmftwxEM4FGx4cDAVMv95qCTHL2FAuAC1G/6xTNI4olncIx+xsNuUsrKY",
-	"tNU3MxJRyYIR1+m2BORPxmbis7KJXEfwWtLYnR4eggicIOr6nL2AKIaibD3CvtAoT1eAQifSRc5gsYw2",
-	"76zcKQlhCmEw4iLDP0JFRpSkQsyVdYX9mdtF6l5Afh4OB78EJBURTdXFzqmJNLexvKAz4g4MHPRSSKWA",
-	"uCkl8yz5rNQ+9RfuMpGLaAq1ymEkZsUq0vl8WFh5IZZBPz88Odxp5/xJhtsdacsUfoC9rHbQ8/FkjK5p",
-	"fuyUxZkos6zkTFkV4YdETimmpdQdpA1RJ38XdivKVO/d7glAOb3PQ40VUwE10f3BOwGphG0ggFWLcjW0",
-	"W94hnOO0zvcHUa7j/YM6p1ZLeU9IpW7Tb9+hfydHvDMHnyLgNApvzBwrm8R60HL0HjbmhhlW9A8hc6+S",
-	"LE3zgEJyKwE1t0Q6JB5D5o2ScG1gYgHw726iRJpMFGs5HfHw/9hnNDRd8LEeVC5uYjFTSyrGxLqtg+ag",
-	"xXpG/NPlheY/YKK4tVOkXWVFYafU5XUpNTDIEcfO/GHBEBWNFvxSh62Hw0FYY1vFE62gVTzQClrD4aC5",
-	"wONoo1jewIn0nq3JdKuWolXQIABAA6xJK71TY+NgEgwpoG1Iu56ZFtilH1D2ATmDpZ4gKjqbBrHZNku8",
-	"ljlTKadYm5VRQio1Oh7s7LbC71CAYDSYFm3bIo6FRUxgeG+VFQf9m98ovunTBmz7k5KYrkj709V5h9Cc",
-	"zITMA7XABPMA1KAmMBnLPq0YyoN+zUTdYKMqK8spa2rAodBX1aEzCwK8QTKoCuKsR94xFqPKiIG45irq",
-	"RyiQqpIEVnN/4gvJYugh+ZKuZAMuBb0RnxnpB0XBqA3kkmMwUmoINadTEJrN4EqI6UqOOPr2a1AsiSza",
-	"06CYXYquzNlc/zokGZO5yGDR4oWa4IjniA0RKcshS0Tc6ZE+aevN6mjLPJ+yWYVDOX6Spyf29ntdJGxT",
-	"ly3vyaHgK9nnPOiD9jFv7OMIrjPsRcPZMl3VN8ViYSb8G5K2kvKl9SQyTYZKtXKqaq0wsYkdO45DK6K8",
-	"FifVh8/6Y7VzVllCWLSVMumsQFWY1YrQPvsGbR+up9YGFaZYuJLhVjY08GsXFQHmcMU6B2o6vdspSliN",
-	"swckuNZ5q8jgTjFFFQtcflOvvqlX39Srb+rVN/Xqm3r1Tb26n3p1t0G+f7q88IMvavkpMkd82gEHJAwH",
-	"fBjDDvN5uvIU0q8rfPY4FjdIn0uAwMLaQ503u2NMl23Xcomz5Z/Wb8k0k/y4S4+oSgdKqahzhQMn7b7O",
-	"T8CDqA6F4BHr7BIpPjx5URl8f7s47cedKpp9nYi9hQi6rnmeibEyAtiMJulWnmpc1Qs+Fn6fp7r6RFpg",
-	"TVcl2KJOEU0Mk8XAE53QxJOUu1Uyzs5pIWwdEr4B7JS5mEuyFNltwid2F94NVOtk4ew8tKk31lou3xOJ",
-	"Ft1YLABBPaNRzjIZAF46S9OCdOmcVtPem4Az/4DWxEc7Z+4ghVVyko5u+uPDaMC6L+izuHs87t90n0cn",
-	"J92n8SEbjI/ps5sXW+QkVQzJ4lN69Tenxmjy3zFVwjo0u0FZKz7qQK+WC89BnTVVMkrKzFP6kLCq24BO",
-	"a8ntdNh7YkMI81gjwVbhtEsM1l65rv5MCE3XW6dCOKu9PgXCvNq31VYReCXspdvsDckCNAhTjGKXlhpb",
-	"i6apcx+awsU9ERtxyolppGra40MUzgEzwE+i/8JVY4ortYN0VW9qsU4La2rb/8R07aeprV7pei5M+jaF",
-	"CP4ChPLWpjG+ZFFi4Cx20EYiMZsxP6jA6pTcsrlGlFC7E+tPuCfkkn1O2BLxBs7/8Z/dQf/4cLtCx9ga",
-	"sifpV+/oE+l+2CQR4pIVK1bJGCyurmdfxRB85PtPliXj1X5a3vZI0BrpHbuvNOC778mO1rQEHWwojVjT",
-	"oNqMsKzQfIzGll42Y9dDrNsxP0r9vIi+rm2CZ2N8rM35BpiCQPcAB0UXKnFLC0+T6gLBNnUsvxW0IE38",
-	"upiSZUYVJePoFCofsSpHr8ciu8ZlcIm+8tra/sIQ12P0W7jVtrZieEBS9CK4N1A/Dqa+iai+LLIkX31E",
-	"96Ua8Q2jGcvOFvm0/Ou1UVS+//GqVZer3/94RdqXHw9Pnipr8pX6RwcTnSoZUCB6sx45T2kyk0MLKgVM",
-	"zRFX5iJTfAgvdAJd2YWGaJSLDLIqRMqkMq6VmDw1VV49MLSh1mvECyGF/8AOv+SCk5h9ZqmYQwbCTMTM",
-	"PK1PWtfIlKuQzLMEknq57jSJPl610LAo5b4r29dyI1Ty/rdLyPS0Puign4cafuA6ElCNGXFEs/rw/uMV",
-	"ObAdPF3MmAx75J3ICUc/WFGNYl6JPu/CV2l6KNjgrxunbT+ydu5QqdeISxaabKBKM4jDToDEVHVhQSaX",
-	"+hFUfiwc3GrId7BXaBRqJ6L6J2Kbts7/JTgjCP2UrwryxWzuu8DrLmUZmrMaOeeAVBBw9ZTcnqHjioIF",
-	"sx9x/L757FC385VltwjsZqG1wUB73RiNphVFyLhyIEKBD9npioHxRQGQBHqlSkhv7T5Q2uJSEJmzueyN",
-	"+IgjNgKkN0Y0yxKEsYRlBj6w7thbsi2ROFmTV21xgkgxBxhJceihsXMuNTOAG3qk0kRGjJV2KpC/Fh9J",
-	"OIJkTBaJnIJeqxMwZ4lUyihUjLeP+8cda3aYmzalcPYxPRjyzUg7hIS2sDOsTtHAQyDiQw0JIijmo4ja",
-	"A+LQDAYRWAgSYKGMm4rf8bNSh4fSJGJcMouwlSaVJSyn2cqq726dzefEdhiSsw8XraBVYLa1Br1+rw/4",
-	"PXPG6TxRBm6v3ztqQUvnKUiNA2BOBzaBH/zuFFjeHZRVkJMmfY0u4iQneUaTtF4Ljb+Y8xKgyoze7Tp+",
-	"yIhjkXJPHUXgmAZdX0mPiszo9Mhx/xi5Ixe60hbaycuidDjRTbELgaK0t1aayNwKE0HlpjxTL4XV0ZVw",
-	"stHoLm85wHiMMrk33KgrQJWFa3APYVUP+33D0bSdYS3Jwa/SKenCtP1Mo4T4vmhuxHLUK7j1TveZnNGt",
-	"aljBRAZ2W99qpAawp49x4L7XFRM8+I7Gxj6ARwabH/nEDaIYi/Gho80PvRbZTRLHWJJw3D/e/MQ7kb8W",
-	"C46fOHyx+YErId5SbswdQI062WYJLnjOMk7TApriZJsJfcSylE9lailuI+I3gEqyqprQ5TEMMKG5DCLB",
-	"sVISlU4AUvBM3QuFsbuRe6UOXr1gGyai0QO61HIU3O/DCIPrC4RGUFGauxayRtcsLGVMItdegwavRA8B",
-	"aJSdHGrsZ7WUBVgV0bNCF8ypUpKUih6SlFF0sBDdcg/fPeKKK02E2Jq9vWRREqO8q3DVEc91SS0XeTkP",
-	"3ZDkuP/Cj4zjY4ZqSWILeUvbrN+JeLUjYzJOBWXel3RaeBogi8TxqXh9IzpdXyqV4LOyVxOs2iy9IcWH",
-	"7rbnbFUv0J1rbymT7O7enNnpV7iJQVsUbber34FbO/0L/fzaFq9F9Rhny8Lfht65vx1D72/B0M81jBQ8",
-	"MNhiTB/oKhU0vhLiDc0QgON4cLLNAhQIUW9ZnFCTlvJVih08ekRkBNlds1fXEjf69FVKvhAZQcsPIyIy",
-	"M9EmjfNNInUTMf9n6zbaciokKyk+kYZhBiMu0pjJnIyTTObbsuUPdKK47VJkt1DNp9hx+J+vrogjBMMm",
-	"zVMvRrGjX4HKOacTtgtDU3v0QT2zFzNbp4CuF9l/ec30Kzzxajcaj9qSJjnUFRWRJezUu9W5t160zWmv",
-	"HHFwOrmex4C4x/lHnQ4SQjFXOOLIFirWae44ODKWLzKOKongrICShM7Z+kUBukF0tHEqoEUU5tmh9w8S",
-	"uSDzswT/CbUnXMczAjJmeTRl2qWi7oMSWNK+ZSvJ4I+ET4YGthJTqZ1FgD5Tccxi5MZF2eiIY3yo6E6V",
-	"gqurcFaAyNeZqb+FhNMsE0vMakW3C+QBr0gkZjcJZ9pbCb4q9NQUTclxjKRNCUITkURzTkxrKSJjZgjY",
-	"qnTEdTR3LLJOuUvguoKdxnVNTFpv435tYds/PnfdfKeS969hBba5G/LZdrid0Sya/r2YfHGsHdZOPprs",
-	"k8x0+U94lC5iZR98Y/uPwfbzps2wXQn2z7/cNRvmRSMH1z9oXHUVXo4QAdqLrqyWwpM+4u0wiZUidr5N",
-	"z3Vkk+AOkQiCUIDwjLjp4G5z/VBDxPqySobYpF0xMi6WgQb5UTb4DRvxjNFYJ5spLnwxg4J+HRCwcjC8",
-	"eiWZJRPFx5RyYyaLbm+NDDficiVzNoNMaWw1HdgueLUA7a1b0XdGvJhowacXclG0Mzz14Tvr5CW9aTQn",
-	"xrWhX0HVBlmRjtKFrhfRhB+4MLk5aqUuFymTw7KMwNm/CcvL24MKQHwb4pYBhMoIzUc8ZVTmILmdpFgY",
-	"Br1l6k1h2b0h7CGcsFku99NKLGPegf+tdqWDM2Q/AvuIg2x0hlICgQQk1DGeEFAwTU+mXuHKCcvO6LlQ",
-	"24dJQqfogAJdDD3fFq1ZqTUoto3RUnFNFVBFvOesj/1Jf5OUWqNqpRj5aQ72GhQpykl4UeIvd39gqxCz",
-	"5vMSnRYxUzRunSKwhJPDYzIVi8wcSonp7TaVGhJFvSNTXCyZMdNAqPho3r2EdDYWD0meLVjYGfGEy1wd",
-	"YTHGt6BPDXSeU7ult3a72cmlHk0EB3IfXcRaoR/YSsv4fb1zekM2SngE4vpO3439Bbf3auHTrkMraCXA",
-	"Cbd8GNkm5Flj5c92j33Am/dSRjT42FZOwcFjOgVxIPH9HYLqlKG+tI1rkEqrNCIoPYVuJpYtGyFfYytB",
-	"Q9pVIaoBUhBlEtbo1RWdNE1O33YA99wFLc8J3vRo+UjxBCzKX9nj+c2B+Th67WVReMQbnJUVhbbqqqgG",
-	"t1DVTZmvCOk1yB8o0DKGq1OwlQg+dPM4UhHd1ossIEHBAHyjOjxn2YxyxMfSnYLKqLpd7kXaz6CmzGqJ",
-	"qPReDaktUXRPFhmL0bpfJpJ1eiY5ad3Mu5iKEo64hs8NCwzyl3pMV8mMhQRRyKVOksUrPXKmnSUgntGh",
-	"4k4Z5ikto8+UvpVxNPwOiGk3PIY+X7uJkmlFXYyxrHzTeoK54o+SqU/fS5iP39L8YSz1Eup9B3P9Y/HQ",
-	"Y0WYipSkuCDlQpo0kYZE5L69ZMHd3yxoNTjcgoVbnUleQ2OSr5URG3qsHN0nZeuzdU4Gr7P4Eqx4TADz",
-	"OA0rHoYeeQdOpEw/Ra0W4u7h/5ywpXv0/86B4m/n8evNCvpnwpZbazbB/XNwQKLV8TWx4UKJoC9N1MMU",
-	"Mt2IuESJwVvQVaRvR5BQOeIhX6RpGNTQSHrkIxganLDZPF8RzOIHKJOU0YyEsZ3IOeJuP3FwsGAnKvBJ",
-	"fHz5A5alAwiBGuByKtxwC9g2Q6J0iC64cfRI28YPZ5o+GWdNQMKi2R1GjEyGVjLTyl6BtlJ/rRiPeGgt",
-	"eNhBP6an2XKRH74i7LcFRQTTaJFlag0R+hhdMghxGJsWuMf9vt2kR7c6KN4VJ+Mxy3rkTAtyVz1rF6pV",
-	"Idg7pSvUYAINMRXJ08bLp2MBNT2cirWvoyRjXKPb2lYDANMgbG0MjqrSDWjnNumsXQe5lrRffeo4DQwf",
-	"o8fFXuLgA67Xv18yFJWGRr+Ju71zpvbXV795K7aT5yhJH8xX0dUG2uPl3740zoyKC2No+mFwQVLBJxUA",
-	"nB7BBzH6ZcxIV+ToNk6Ei3ya8EkpmchGwZTIETf2v2OjOhmzPjFF3okcYzlQTmTKfeY0nw5JaNbTdBhd",
-	"jMfJFw9ePUniJxIb8kgGQLq9EQ/X50zbry6iIYXA9Poo8IlHclIcb0YLS2Sxut8ySv+9rHl97h+OU6Fv",
-	"8fEY1Svu5VM98r6aa0/qvsTSh5jkirNIQRYcXbcJZi74XZ7wUe2u1OBRrtuyxuN87IcY7qP9rx7m43LO",
-	"OvchG5iP9Wb0F29kPvjEn8p7zIq21QbgfkBvuW9uwq+YseA5rR7Jtsj0EdOwsnjCOvsznINHV42uakIc",
-	"WsFsEWcxqkBvC5F/liZUfpP73+T+nyn3SZsqMrzPcXxs+b//adSysbdZBP5JZ/GbHPz3kYP3P2fr6/t/",
-	"nAoSJzFZQqRe+DITwGccEM6WRelFYKf+gz+b0WgK9RdlN2zSNrF9DYg7nzOaBVhAgK5+A5sxTXguy8qr",
-	"3WuuatX+3wr9vxX6fy2F/s11/o9V0b+OYVhYiY2IIAU6o7d1YwGCY1drDQ0XcKFcA500XSAGVbBJSTtU",
-	"zCHs9Aji8MZOxpA6+ywuG7EmWcUy1tAIjTAhuubk/iH/fCk2HuUSovL9Z5aldL7DibbgLRuOtF6XJyVy",
-	"7rfT/RepruT+E2Idb0OHDxK19yrEgDgrESq9KLbAFHcvvKqSy2UGXYFuLTiTI2xyB3l6YQNYdqi+AeDY",
-	"BooeMa5PSQ0LW7GAiJ0WJZZHfUho7BApCkx5aLW9TPJoWoCAx2LJ82TGINNQ12ZmjJmiH2QQOFAEbIMy",
-	"AcTOEOJ6RvlKVzrIkNywleCxUkGwl6RbJjKln1lZoyLVW/qdU2hTWQtQ6EaD+kuemEOnt1WRRENBhJXP",
-	"CFWWT+SIF+x4WZZaFlu8qS7CxxkzC+V9f/sm+GMLIITmqU5g/wedV6JkkY3dKDiDdbVj+42w70dP+/0d",
-	"4u8+jPw7HYO/V6lBUoBGW+qDdZ4dEBYb/LwJ8RwBww22t8Fs3RFltUTb3g5i+25XoaexshvEXp2dFR3A",
-	"K6H/f5PKgm95AV9/XsAFdn63u2C0gSlXnOCl2rCtXn/wuzmvaysbLrWIVnxSD0A3rUDESFefAc0dRa2+",
-	"2amaVa+KtUBUt2qxG3aGBCWNAXQ42yRQEbLLJ1HrMgw+e18ZtrWPriwd1PP95in/93Lg4Ykp7Vsulo+h",
-	"32+DGAHn2xj7iZ7ugValD37Hf2gGMFmP0l420KY6lq7pDs8m9sImjI9FFkHl0hBMeWhkEEB7uWDEAZAk",
-	"0I3itUcR0mIThNqWyQSMkIVUCq4YOxDUxetKEBhl5HOnBwJ81AWxKcCgJhnlOVO6/ScEIsdmgeAWMPZF",
-	"AfZy3D/ukUu7fD8V4nYx93se4dK5wSjf0eEID1/hRF8+hD9xp4xMBHjfMxnTxYhvAPlw6efvxg7/VJdh",
-	"dXGDAmXDdzwtNoREtwcXwh3fhqkcAKjjavfInvWJJh/G+ZRFt7KsUobafJlrHCGdE1/AE2lG7AKYW+wH",
-	"sQWaIP/BuVHwoR45S5d0Jclhvz8suh1I9QtYl4s8EjOGefghtkwIyRJbJJB26LZACAMS2s0K1N9Fe7oA",
-	"eo0qtSYY8dDpg6Cu+RshhB2DYAUj06a9Bcwx4gaZI/ecTVTpkAPmVLtmMHwKXpPllObgvYVkIZze9mwS",
-	"CQK3t9DH9rfzS/qyTwRCcei3PilK263GpLZ1vKepW3YIqff32MGsdRurPEp2ftHrYq0QwIH8E+690305",
-	"3IV1VVu8wVpH0xyk2ntDfx5ageyxMNC/pEGu6KP2V5cnf4al++dmsrPotkA2Knzcu0smV7yIrDkSdaZb",
-	"CkNNU5lxGRQ5EY4ZWXbQsrTLNJFK+dPIPCGhM8EnoEzaTRmQP+IfWFI/m9MM0aQAcFdkM5omEkvXZyPe",
-	"VgPLoL91YBB2CIBFFTB+Fst9Ikl4TqMp654LnmciDcmMfunSCUMBMxXLEU+FruOa0Jwt6QoEFlTNJfn2",
-	"rDhSu6Sm9h4mU1da6+ftJhNLiYN8r1cJvWP1VqMN9U7QWb01bP22YNmqFZgaKmGG4PI+m1fs1p10C9vo",
-	"4ZVuLYsr4kj/aHHK4j7g7zuo2u8vPzYzRLt3UUmf+lsV96dDYr427kvSTGRWfMjdd02p/zFo2TOq7sxf",
-	"22f6Z/LNt0rvNIfM7CF0cqk0Mzn7oKxnw031BjUxUKfnUNn3q9nYd0vnn0gSrzidJZHbnhrfdFp2PwKA",
-	"D92KlQGA2ohPtacgY2r7EUq/QBlrO+8T4zG0iy9aHTmfg5yjES/aqmsNOSia85dVmtikX/eFXM2Z27E+",
-	"IIN+H7ume12FE5bbvVa0XXtv1mAmvVENq3/8pXl0h6hTfQZNGMu2Qb7PAfsKvXNll6Mn0kfT1kFy2u7U",
-	"kI2D1nyR+zpB5049vGQ8Py0LwGWtwF1a1SLOeDhjsYT2Qk63/ZC0355/KOLhupt+0W4f/Wp1PF39NsFZ",
-	"p0fAlcgA6s/+JObgYasuiZiUXCyJ4Kf1hupyxK2ZYHMBX6n3oulE7Wv1zaL5Hufo7fmHex2hT7Aoj2Oi",
-	"7T2jQh14LNZAqNQIqCT5g3MEvwUIdyoczh+KrdWUBmxU2Kg0YE82b9PEJuz2egIxtvKXGvHDm59nj/oK",
-	"h3Tvgyf4Zhzsi1rXSEjb47ugYfvf0XT0cMH/vaRyAUJd0LCPouQuwnlt7ltDm09w9WJlCA5EHvxufAR3",
-	"B0YGhkNSpL2NeMg2ZboFRUKb4IysGM06iMm/kEyGrgQe8eLZQadHLsyhwG6JJNS9OD2Jega4FvH+MGGP",
-	"ghI+7ZFXNJq6bEFDf2ovrxrYQjI1UjFL1IldNSPd1o7iveR5lFQcjeC9tZUSnQAHarttSbtbaytFBlcY",
-	"uTz2BlW2apHIhfvSWgDrGOyS01U/y4+JKVsmeu3IpIpUqf3ntT7bCgjRQpBFKvVAwH7TGv66aUV+Nnhf",
-	"XeHgd/jvhsSigoiIzMVcAmA51PyY7CLIo0CcEJM5hPfXaufP9bFPcttOge4RIicU+vihF8yXGeRnZ5tS",
-	"fS7/lOSeLWLTtel87ZnzJp/mnsS6a6C7to5FzHuNarB7sNv5jO2O9iswZ8rU5jHNYuxmXbTjppyUEjCA",
-	"SoMJ/otwCq43Op93ivMhddnNiC94rP3G6+yHEobPqzjpPj83K6VyeBuit9c0Qe8oO7PoU60li8gIFyMe",
-	"ntnhIhNygET+NK12TLeSlDa1TsfeSXr1blgkEKuPiCxOOF3bPKqN/QoW0Jxb2SbBiNutkSl4ZPJkXLTg",
-	"GGrF7dp0iLhWB/t6plsvhFzwovUoLYL9Tq+J04amDEpjdS8owgnhNW7DC8EZrCq1mlkovQ/WMITkqOt8",
-	"NVcqqe7upF6Br7ai56FBNMyYZrFlc4vrRZZI3WpDO6uMNoslpSOO+/NEkppfq0fesWWhwgEMtEFwwrIu",
-	"yl2aGnFWYrvMAgv3mpRf0eT6EVthJZKEOjqIgJBmgosswYSLiTD/zoU0/8TXmb+kGOdLmrHrBFMzir91",
-	"U27dccvOTwXQyDqwY5yJ+ZzFRTP9wYinULBi8ukQ+RHm1zm126uwaCqY7sEFJbtLKqHldo+c8RX6Gkcc",
-	"oR4hFdVChAwTLNvRySTXpmoEVwS4tyRQ6WKG9UTqFuvh76MW9DEftQKi/3ltcahR685fR6LZTpEi9/jt",
-	"LQz++74NLszz1RYX23vrWLab1xEX563ejb9Ak4rLQpm6zyKweJ9luOBjkc3WwjyaRC5PTwtzrBODyBra",
-	"7P8aZdc1GtNFrpZ1g8UV0ElO40A7xvHgglKrFE5zdA87AaL3r23MFBWaqqyw7bChfca26qWtR+yhatqP",
-	"7xVHtV+wewKM45je0z5zp3APW83V/PbThe137KcX229o0pFZtMiSfKX0zLvg91ZSs+Fbw59/Ucqkry1G",
-	"oToaLl+EevUF+0R0GvRsbQWuUYkraeZrzUGnZwYr+/s6+JJWrmbiBoMx1cduoYGlqVu30DiFg2nPe8Qd",
-	"PbfBVD0jXp0XalXzJE0hBC4yVm9ihdyqAHjT/TXKdhnt6oA0Uhsf8RnldKKVbvuz0u6942tugQzW2cVt",
-	"LN6XuilHe9Pi7uDzeUyu9bc96i2bHtYedtwycKBUwreW3Go+2cEWRSEGf7zAGiBnxTYo0sQEENswt87T",
-	"iLs52W00AXVSXKUplcSWjDEai1MqpzqnQwoliBM5gkqzOc10qneZqOTVSGm8zUF4nGAufVyd6IncA/vh",
-	"21l81LN4CT1D9z6JD+FVCnYsvVh4W6/MUxpVywcc4IGi8QNp6ySYlI1zIhY5WMDQtwF6WY84tMfEFBKT",
-	"JNVRhrxxSZWeFqzVKrISHG+O4hYjDl80xQ2OAaC7JQhnzFWHShiQZAzpOsGIQ+/RG+ZO0rA63T1mnU0R",
-	"jHijQRFYg7tGx9k1zbXTwHXl6IiVujziTW0hgAFSu3wFcoIgLw5cA+AWpzEy1Xw1hy7kn1lmHOl4oZFJ",
-	"69JcOfS1d9U9zZe6hXpcQCxAvbCtLfmYMFpUDWz4/m0d1jJhzOh5fAv9MQQIjv3x7WrcH7tRpNrqNXTf",
-	"+2avfrNXH1xwgsTxyU5b8mwjRmuDQH1TaazFd8Hx6quBeCMimpKYfWapmM9QEICTth3OlBjLFjxU315k",
-	"qS6DGB4cDA6f9fq9fm8wfN5/3gexqsdW06o9FmTp2QLeihaflpfmlNptl8uaCgcdUgl+92Pvdddo0zSa",
-	"EZGRjP3KorxSPW21d/U1M7c+eYX9kKqRt/rHERaHYKciE9tzcSQc1V/WkZ7Kr5p6+vpnqoiW7keK+nNu",
-	"rxpg6/leRfNqGr63/l298+zDRVE2QeUtEVx7MbTJYxpdg19Qp/tDnr+7wLp4p9MjZyBylbmdiRmZsZnI",
-	"IPUexTcgZFK+IhmDyWl3fwoxb2WB4cfN1SKZBnOVUCrr6evKAc+OGQ/RgQkJHK5zFg2rQUo1VSs/xwTj",
-	"UMmbSZZ+ZpJ4ApEm9rguJuHMwDnv9Xn4z5hked1MNaqm0rMgWcKbkNbzf7p2Bn65+/8DAAD//w==",
+	"7L0Lc+M2lj/6VVD6/6ta2kvJku1+ybVV67g7M570w2u7J7OJck2YhCTGFKAQVKu1Kd/PfgvnACRAgnrZ",
+	"zmu6arcmbZEgHgfnfX7n11YkZnPBGc9la/hri32hs3nK4L9P5/M0iWieCH4m+DiJGc8Tmqqf5GI2o9mq",
+	"NWydksj6jdDynVbQ+kzTBVPP00U+fc/yqYhbw1aUJoznN5JFGctvbqlMolbQigTPaaRm8WMrybs0niVc",
+	"/peeTy8Ss9ZPQSvKGM1Z/I36MjzxXzSasZ79VPHQdTJjrWHrsH/4ojsYdA+Prgf9YV/93w+toBUzGWXJ",
+	"HCY6bH2TiaVkGYmZvMvFnCwki8ntiuhJdSPGc5YROlH71GsFLTYesyhPPrNrximP1HxkwicpawWtRC3y",
+	"xXgQvaLPD7svx33WPabPj7uv6fFR9/B2EPfHR9FrNhioZ+VbTm9TFreGebZg6g/vRHSn/j2mqWRBK6Uy",
+	"fy/iZJxsWrf95PrFp2IiFrjV0zyfy+HBgV65PeSBTCacxV2xyNXecwpDnqo9MBvVCloiSyYJ3zSWGiBj",
+	"cZKxaPN3I5qmtzS6Uy/JSMzVZ8Wc8SQm80yME9jlvL7x8Kf8XG3/YMBuu/jvrtoq9esKBrLJtXV/H9hk",
+	"/i6R+QWdMJfEP3JG5nTCiBjb9C0dArf/Pvzx19+XnP9CBPoHITyH4Gialv8+nc8z8Vmxxdac8Tjhk20p",
+	"cb64TZOoda+WyL7kZ4tMiqw1bLHVP/rnP4vk/c+nqw9J/8v7q/7q/eC/v7x/I5bw/9+K5N3ZP+bqmQ+z",
+	"//nyP6t/vK5S8lU0ZfECjs3h1tymYLKcCslIzFIG/0wkkcV7fyLu/TTkrsm7pHek/0cj98N9yX1/itZn",
+	"+0YfeGVSR31nUuYCPCavPYPD/YZGd4xXSZPc4p+JZNnnJGJbUuBcyLxCgGJeIz29qR+SyTRPVyRjc5Hl",
+	"hH1R/8Mya7X4i+xljMblQvTUrDVsrREt2W2TVrTVpXmgovKXEPVrqel8pk6sIrLnLKO5yEgCP4Lk5oR9",
+	"SWSe8AlBCtr5KICRpGxCo1XXLEYTvN6xd/CjtWXejcAhmvcBCFtdtqMoO8q740zMuvmUdUUad+VK5mz2",
+	"wAt4gZKnQracKgZKUCw5cqJ98d3Z207Tfs3EbZKybs7orOHaXS3m6k5LkRF8uLozkZgV2yGLh4cHQl38",
+	"w3J3AtjD4cHB4PBlr9/r9wbOzlUEa7HeeB/7JSA/L2ROMjZJZM6yP5dI/GrQ/Om4XHHt//XL4ewfx1E/",
+	"fv35v1/O3w3k9avl/xyxyxeL8+fitH/74fDu78eTb1/+/EP0mLL57WfG8+uMJuk6nfGZJOpYCPsMLgPr",
+	"Sui/KOOHRpoMF/NYUW4rUH8C5bbxsK1vnO9Ab9GU8gnDz44TlqpX4WCVUr2sHi9pv/2k+JiA59yTV3o4",
+	"rAE+3x/84/UPL/77+PtX/3P43dH75x9eXry+HFwf/fPF5g326nrPgVTvA2t39L3+TXZnu8U933NxeA/v",
+	"f1J0dM4TRVOnUcSkvBZ3jJ9LuahZIiRXP5GxyEjOuGazGVrQZJnk04QTSmK6csTOE7HL92cXWimQSlfI",
+	"p4zIxRxUByXWFH/8Mk8yJquDHjuDAqPsxy/ZcTSg3ee3h+PuMXtFu6+jo7g7GL+gh7ev2Mv4uK+ue05z",
+	"NRQFrqt2Vu1Ha9hKaH5zefjlefTPH3750P8yu+7P/xUdpd//MPhBXv78YXp9N1h+6k/VGAvJ5Ds2zlvD",
+	"Qd+/9e8SmX/kHocGfC0g+TRjTEkHSVI1kLXX8IR2ZvyFt73cwyOk3wuRJtFqa40B5/9Mkjm85ygJaSqW",
+	"LP5WZCBUcyMSt1Ae1onjSUZ5fr2aw72GwUSW/C/cnJtIxKhcjTMmpzdIU4H5SJQxPW1Z6LP7yvW0ItX3",
+	"kcDbi9r5XcQu2S+LJLO++QQOxWa+p3byLY/nIuH5R56uilk0ydNLRuP3Zxcu8VxPGSmpPiDKzCRatS25",
+	"HJ7WLsdTvHKTALO9oYopvHz9/Png+LjfLx7QOs9ZShcxI28KpWcrZRUI7ybfgfIsJelmkSXFQdka/PDo",
+	"6HjwyjkjWxjc6JkvsqQ1LE6ZzucZmziHjOclD6qHd2A0+IMt9zJjci64ZOVKYW0/aSK4YZoKbtQG3MzM",
+	"ReaCM33w+L0Nbg5cF2nX7yYRPF0FhAtSUHjHQx8VnwY6M1q1Y/Lf/bVL8XhY7IXt5PswlK5EujLCE5RR",
+	"hIKQIoZDNSzuSosDMFS2pVMvyQHVqFF28Phuv0fIt+1Nql39U+7cfMoFX83EQqYr0k6FmKtpFAcekLrJ",
+	"vf4G/4aX83GuxzqrXLFJj5QlVFr2uKapJJdE204NPLQfDeJDdjRWV/62exy9iLuv2Mtx9zXt3w6iw/iI",
+	"HY9356E10rQJYmczziUnrfbADPpPxp2b9II974/DtfF63xil9ujuX68/f3M427QT//rlsPVk/H9LOmgm",
+	"8MflEGyTeuCS+1cN4c9Ea7+proGzR8PlDRvTRYrZHC5hxeaXuolyqY/g70LiCacioukUQyvFObSC1nA4",
+	"UJPTrxVGiPa4ql+MWCv045gm6epdMkvATO0rGxDmcVYSFIQ5UpazT3whWXw6zln2hq4kMD9WDcihAnGl",
+	"Dbk4kfi7fztqV+wdy4ltd5oTswWys0PlgtDwqU9/XfDGu6oje1lq1Ma5XzK5SPP6WaKxSagak+RTmhN0",
+	"9fxWZ6u3YvPRPnxvmk/8KXzJ6iSugGOD6+Qzy1I6r+z/UmiFQ5J4kSV8QijJRF6L7+mHbBdK5dP9wXX/",
+	"denIaPZ2WHHZacKVenF6e2R24JP0rmkwfP7axHJhJmDbvo6O4wE7HHf7dKCE4KESglomvohexq/Y6zG4",
+	"KZv9OfXJaCXG+szRbX98GA1Y9zV9GXePx/3b7qvo+fPui/iQDcbH9OXt6752GH4CJ3Htol4yJYrAKWRM",
+	"JfXfy6lIGZmxnMY0p5CzwHjeeRzp6BV+pL0U2R1J6TwX886fSdXGnfWrGRlsb1yxzwhnS8cXu8lO+81U",
+	"kNop/HkUkuv/fbX4cCQuXvxy+Vr+83D5r+er01e3Z4P47fH4by+n/+jfvTuafXgx/+/X2Z9eIfkny5Lx",
+	"6p80TeI6zSF/UHf2MzxgkZP2nn71mv47e02BHpJCJ7oPWlNGY5aBMvv2mk7U/7ohBEVWbnjyM8tkIviJ",
+	"kgsxSXJwuJGEk/B83H1P82gaklxofUn9Lni6IsmYcHEr4hVhqWQkTmKIiuN2tIatUevlqNXCJKoZhfgI",
+	"rkDmSgMA2j+P2WwucsbzSzZP6QpjXu58Q7W0kCynjJN8mkhCuVyyjGTwhgRxN04ymZsfcoFxESULw+IL",
+	"0ar7HVuF7hzV0M4UGV/M1CnDD2V+RDHl+6A1pxmdsVzvsZVBeP5mm83Wkrm6W9teDzXonObTMoPGDXQq",
+	"ajXkixeoXNz/zdi4NWz9n4Myg/0Af5UH7jogEQQm2rSoYhmkTavh7jCJw85jLQ8/9Lgr03mjvnWFZWJp",
+	"aCJs84x9TsRCQk5zj3yc018WzF3fXhmoer2/LFi2shaMs7OXN6Nf3jE+yaet4fPBYdCaJdz8exCsu1bR",
+	"6ju2qi/0lCx48suCkTu2InOWkYTnjMcsJgLSwCCDiZJPn87fKNFzy2TeGSqVneXZCvWe4obdsdWIUx4T",
+	"YAU6DH14TKZikZm76rmkCZc5ozHkmUWQYkYnNOE9cj1lI25GNj5wkU9Zhl9IlAE6huyc9nH/tSK2YrE3",
+	"d2x1kzH1Y9jpjfhbPJ8hCfu3L9jR+Plhtx8dsu5x9Ip1X8d92j0aH98+j17EL9mrcdgj7Q+C6EMlIGjV",
+	"58ZJmrJ4xBMeECnQdsyzFcyZWzuWcHK1pJMJy8incxILJgkXueZT8GgaE8FZrzPi5uyRW5eHX2FXTVRw",
+	"+Px5lQrmNM9Zpsb8f38cjb4cDrqj0ZeXb3/6f/5vy0siY2DsDZdASY6C/O28NqqTWTJG4yFaGloqSDKj",
+	"MStEQ66O0X5TmR15kqZE7Z7aQi11SPt4cEjCecYiweMEtIsxTVIWhwSOfZlIpg4z/I+QzNScmSKrlXm/",
+	"R8pTBpGz/hgJnuKI73qMIBspkTlN2cZT1GKz+fhe+M5E+wVqtzUnMyFzFH4ztXS7dkLNF04J7lWPfJ/k",
+	"U7HISZIHhKapPsSZw67A8+DjPSnMoDLrZKZk4qCvXpolXP+zWIDiHROW4QqEuFvMUQttkhyo79hWaiIx",
+	"2y7hpI0J9gupmIZS4uC8RKYT708vztXTSs9icUXEeJQp3xIL9WudPLHOanD4ajPDtT1Ru67e2BuYw7Pd",
+	"mlwR+QhLsrnHafcH2v3ffvd17+b/6zbxD2fFkLLUsGBf9PKZBMXBoydsmZPi2wSYxPo9GItspizo1mKR",
+	"xN5lXTGa+bjiGZWsm3DJuEwg51fCg0PiKj8FgwJtNcklAY8MGN4JlyT8JRxxkcEvpQYlc5rlePzqiR4w",
+	"lnJPykRLHz3/0noI4aLjruns0Fg0p2V8VdUz28px5T2zwvv1wEPLac6+TdKceZQ6ZUN5GCaII5orqaF9",
+	"p2FAQuMoDUnb/CdRug0X+YgX1SCQgmdqgDrAnkJdyWQKRdQA4K2NA5IxmYtMDUYWPE9SdfojHnqLS0Bt",
+	"cTVLbly3vtPH5CyfBVO+Z3l/K7P0WThBS5n82+8myJdEEjWOSxeOpdrAjNXH91Dk1RTRGjPeFzDGvqGx",
+	"Mt6ZzE3GPeN5pdjw4GepVvJrOVG1xhySeEtL/8fBT0MyW8gcZL++v4SScUYnM/Cs/p+OWmyWQRZqwsEM",
+	"v8n01/Uvb5y922twN0/XHgIuDYXFtDYNdv8T5vEtZGsIfsM8yeGMznHipJy4podFxofRF8HZEH1nw3km",
+	"blM2G1aXer/t8b2FvYJDq3MaPRqqkam68soYychtxuidVKbHImUnJMQ9CYGtSsJoNCViPEaqJrBLPTWj",
+	"M8HHaRLtSwZ1q91b8XdC8JKRJNfGTS5IRHnEUhDw5qWeRSnWsDfateUllieYQkkAr0sCsC4VKeaziQY8",
+	"i3gcMnBXDMxNMdvbJEYT0jJPw/okFAfXyf03XOQ3mtuFHUVJ6vUkVpuX0zumBog0kSh5dh+0voXvxIzv",
+	"TTSJtCbIGdOTzkQKK8vYpAc+957DOeRiPE4idM6Cz7CBHnYZvTzqI/uul5+C17a67bXpPc5JYy678WuT",
+	"20VOUhrdWWvKPSuGgzrnSlWlKY6//w3XVZMErU11cdCGOlFmIbojSEpzltnnpV5i2Q3+s/Hm7jS05n2b",
+	"6wzMqT53OTjuBjFT2nSkzgoe5zDd5Z7gGWqOPqMrcsvAdZSwuEfCYrkhQe1gnDCp+Jc2ZPVgzyRJxQRP",
+	"/IPIvxULTAzd47A/CLeGG/1XCai1UOEIOuFKLDJtntkHrhjJGD7uPe29xi6v53F5kB9ETsyHNp1hOamH",
+	"H+AHQeQimjrL0EcBdnb2TBZTvw9aF3SVChpfC/GOZhP2gPtnKARjCF8iYGkD8j75xt5//dRNLsRNCl9s",
+	"vHXrByw2fWDxRK0uklwIYkbftPn1GT2uDmTcnDA25Ko4FwMs6XmON+PCcpt9C7fvcVQe7daLiUx4xBT9",
+	"YuJ9kpO28W51Toq/IUdTlhK4iO3z8zj2ttJ4Hj6D8sAPywO3N4wU09l05L5FPLrGU1lxXjpiJTgK7Hhc",
+	"ZeFAC7ZLZh9LCEwokyZSy8RecF1opEziRT5VnNs4PTDGbFc2VuwiHRcuBtcEcOPuR3O8fFi6cZWVIzgr",
+	"nNMY+8bfJflxBIH1USsY+SLenr/PhcxHrZ9aaEyieVVN0Td/J58uz41JAjJuoXZtzbrtvIiGRTupEz/2",
+	"t7AMgZK2Iz2bJNaSoZ0dVIRXwobjC9Hl4VtkOOJjkUGoqNwydJHkTWZeO6zYlGFHh4GseWqLD+NIyswb",
+	"8SrN76nAF5YZpqDEjCcli9p4WGpCUyFzdZHtXABDqnQm+KR4SmpfCTqBgXYleJPKpGWTZtlrPf4p43ef",
+	"STdfSWdG4rFL55zazoNiPA7Az0NgxvqAYfWwVLyKnRozeoDCvk7tvokfonc//u7uoAVXd+hBStUGJ9TN",
+	"Zk2j0H6eYlv2UWvswa/w90+cfqZJSm/TPbcnZ7O5yGiWpKubhTXYZmqCG1u8TKyXT3RIHJk0WxIJeoJ8",
+	"SvKKKMewMo2wlEex5FsqGcmSyVRdxaWZFiY7h5fqH13IGA6LGZIPIp8mfEKWVBrNQ2lNVv6Q9V7dE3yF",
+	"46g7tqRJTm7ZWGRI4auETxxX8KEnC6gMG3rDSQ83+XyBp0e3/R7wkT+aEbj3UmrHJ95TvtLqp9zvsmY0",
+	"ZzcQjW6UxddC6Gi4SbKvQCKMMzHDmdI4zpiU7rV4oa9CW3Ye/bpuNTVMZsOpKYkKwA6lemCUphEvxDZU",
+	"DxDYFlTUaDRVkmbzbYeg0lNc7Rc7Xe1P3KSR7mqoVoWcyTht4t1eak4kwYKBOMCMg8U8IBn7LO4w2rDg",
+	"d1ws+VNwb+98HPWqUyrJDcnkI95WVl9AECQmQO8+64A6nUiZ8Emw3QJH3OH+WLegHjCCoEov33//ffe0",
+	"tPqYP158y2jGYJA0ZXzCSPvy2zPy4uXzfiVk/A0+mDGazv5z1ELGNmoF6MT8z5F7zMUP9jn/56iVP/Cc",
+	"N6Sn1om3sIDfszihEIR8Qk3tivEYCAI0JypJdfTfQltTqkZY/XAIX36oYuZ1xu+ja7ne+SRiPv3uzaOq",
+	"d7Yz3nIn6i0h7ve38chXZ/24jvm/pM74IEWjJD4jqzXloz1uKTjuxgz0Zjguao+y8savEOz+kUJNPLSi",
+	"trXxtnFb27N8HPKqxAfQTznDI9XrBDNPUZz6vPZ4bENqT0RVg41Utb+K4vAzFERTWkiiEzJhuS4XE5z1",
+	"PNkjjk7zpiFkun7I0qgY1JM8zPjbpnjg849DKlo1KORzoa8UfsBCdVESWnGrPFvIvMZgnkYT2VnvqB3G",
+	"FsrEwxWIgsS20A1K+rJc9zcz9eEbnXflIbStBi4jK89LKrNWR+ArRH9lE7k1TO9pgmqN+kzxuWpZj698",
+	"ouautbepRz6wz4r4aJYlTBKq8yjVzs0zMWdZnmCwxS7QgzK+j2NI91qbBVe+c18DO77IGPBgJV1clFYe",
+	"FzBKdvoeKHJlXej6TxdF6vcODKu3gkAubqGAYDkV9m4luXv9GqvPlaGD5W+YD1q5TxXwPOuSNOHoFWmk",
+	"ynTqAijjFl9xVrZ+d+x7dO+rrNz2hM0L9eMtfPgR6KRjkUUMdbcQqzZDnWFKuRK1XRNncMswKODvI2N1",
+	"N+AeazW3JkW3sso7XatOLCyqmcNOQKjEGk1yu7LdwP5JlUWhVWL7fsqgNqhaqDKjKztM6aam4mE3HP6t",
+	"ECmjcIYlEm+NxrMFI8tpApl3jbl5CST6c6N+37IixCsyYtJynZkVFaebpvbz8k6aMtFNlPmP77+7Kp69",
+	"r2NAbLzAUPJjpv54V7iOMPFk99gFffAQkVJScZ021cQnhN5i9H1MuOLq7tpd8IijB87RlDavP8138Nin",
+	"y3Pgw5hIvf6ND+qZe6sMev3jH/Vj907l8yb/Aj5opmX7sHbI67bdFEYB8DRgaDq/ZZKm6pbp1HsQgxMh",
+	"4hMy14Jxw5X1n+5R/xEoUNeDr9+KqyLDEjSGtza6ie+WMpqliVJvQAldWdHmSiatBl+BojeaMV2YCA6x",
+	"EW87Ra4ackCMLYwW8EXTEo1ALlhc4BPitzsnI67vChS/8DJJY6Z1ZGk8nDajVio0N/Aw1eIHPIHDbv/l",
+	"I5xAXgrircSvp2HNjiK8eLFZU4O9MlnLoSLGkKZp6BWDJXLA2soymhOx5LK60xsryzZv4GozBdeLNOza",
+	"nh9bZWMgrPvRyOP2ciyFNDAVIubsPHqVzaVKHleyU3P1bDXCEu22KutqlTVB6ZFYZQGNuP2ZRSBe7S5w",
+	"MBzQTYzZYzS9sEwAA/jlmhduSVleKtCQFmM6dKhLQNpC9+1ACNQOoXGMBfjBiIdmn0Ol/wfbWwUB0cVe",
+	"uhbtia0WA8Cmlhp6srbC7Wd+gpkokEqgBYDuziE429/a2d8MSDy39dw6QHVqmEVU6bVCkviEDNSWDA5f",
+	"KUYaOnWZ6nzVUnXpS8JJ2MVSkBCSs7pavQwDXetfZa3+riw71Q8+UAv9C6k7+wj3felCC+H2Vveh4u1a",
+	"2x9nDcrEK59CY6so53yNX1bxLFQZKnBGJ6BDmGr1JC+r7VFhcCZ/NHh+9AKL0E1N+ouj/stDty79Rb9e",
+	"mO6I/ofa4N8mX1hMaI5RU3D3OPxLG+K91lqB7T9qqzi8YrMjz0eOtlGQ73iJH0OsazFeFdwbxKOv7vi0",
+	"5H9DojFIQElqcBg4THLEK1xSF2Lr3avywC1RaR6zdL7WPROgvFz56nTG/LWV5Gwmdzig8kxbNMsoaLJ2",
+	"u8Rf16miEL1xCnzHIk3F8oTMqYQyHSpJiBg14aNg4NQLkG3CcjZjAzldGESTHZSta5NQLEuIqx45RUNG",
+	"cdWQL9I0NM/cMTZX1JdkmHHeI5eMxl11hUdcP6Psq0IDgU1lvyxoanCpokWWqcHh/aDIti6wTn4Tlets",
+	"G+EBnOkpPMTFnp1svVE99x76EFRqPuFH+ajX1vyD+4n3WmqDsvrwswKeWduxNT7d4pOkvZDMUmzhPhaa",
+	"bWe3Ge3i3t1z0b+tm/apbpHPLfsbXqX1rtrH/LTi7Ji29G/okd05xOP6Zh+H5zSeQSnft3QB/6Z08ei+",
+	"3N909vkTCBrSHlftos6OwucJna37ysNm++2ppKKxxXa+nWiVrTsgMDBXc4ZxLK3qyt1O6X69An5Z4TFr",
+	"7IyqjevkCEiWjjFj5+Xz1wMSrzidJZGTGN0ZjvhULAPQCSASsZwm0dSbD+zTqGeFNl0JJa1puoRRELsL",
+	"EZWW3V50tLMq4YICjympdRps2f0BfrItKe+zdVrRiGe7wa6hGzisfyLcC4nNZ725YQTbmtO7vsGOM3lR",
+	"FRxg2+EVDklEOZpjRVyqjVWCXZnErNpFHBAk0RWM73KR114H1013TidQ4ai7O9uDnECTKbSLRjzURlM4",
+	"JNTbfMl4tyi5xe7CJzpvzNQ4m5EsOqmgZuleEkHRUP2nNRBb63wNirCvCsfjzvwFGhy4V6jJjWmlfeAj",
+	"O0QehkROxVJdvxG3wZ6xv5vMRVZzAEGSGplSOa26d3brJ7Uh/FVnfT9tCNysb71F2mit2ivEQqRTx9h3",
+	"P/F3sazSmsh8O2ki3tL+JEXfokuDNpPytLELvMjxLhV6oeVrxHj28fKq7M5ScXAgx1yf34PaMqT2RDRF",
+	"gKt5SnOlBj2T5PTiXFaLqDxpP1Ujrepw0jPx8SgNic1R79o6N7CUZJJBJ2Ny1DvsDQKi/35Y/r0zhPMq",
+	"yvGpHHFrwDamTJu+RBqbMJvRNJG6iIgChHulxNsC5O+N+Mc5OseMU6tkU4iyQDMGvW2JWOQ+2Wk1slgL",
+	"DR54MhHCJA73ggavO3t8vTEaM0MqlzHhJtPcQttgcxG5AKx2q41C2U54/uK45QszON047FymWm+wptVs",
+	"zVPXxH80gEAnMDA+bkFZyW56D+CW6xfgtOPznkleNrfQz647lBPSJ/+pE7DIVkmuBYqCtcQtD9HydRav",
+	"rmmYUrjnG5T50gnvtFbxnTA8IG1wYMXrFpIVmmYKAMtkTvOpukxli44KKOu2jVuKyRsJ8IA2H+76g9aX",
+	"rhq0+5lmgN2hRles829qzqf2Z87wK8WPl/g5o/gWf0f2e2Z/1bPLPy/vJLZ/sW9gc0PG3pKlaRcKAg/U",
+	"uz3Iu/dQuBKHN+gSuqk0vPl1ByqovWod2hZtc3b5UGODnV8bEfkg26SsMYU7hel0KFbtQU8aGExcvozo",
+	"/2iAJjnmkzH1B6Lu8ko/WAUU3qkdYW0fGtsBeRhRxnZasTvP36K7kGd1brshh35M56HatS5aEm0imsK1",
+	"VS5Td7AR43GacKYpqdEgbeh3VE4FGh8FDUqjRwF1VE398pasRnGZD/iG+SfyEDSEvtEf9f12AZ+uKoel",
+	"5uPXP5qJz1UOqlxg7d65gqNGAZbEatZZ31uwXjtERwvF1YgjPUyPfMISamLFPHUkE4FvklJJLhTNEU8V",
+	"7cduhBTuWybmcxZjfpseckazOxaTUUvfS4ixtsgtSyHHVRDKR7zQoPVD7YtP16gDWzPC+l3nHvtirBae",
+	"bO71QHycM37+hpwJzlmUOwM+k27O3mrOTrxLRD/cp8tzBA8jNFXMZ0Ui8ZkVLgejwdmm2ZLdQrqkesB7",
+	"k9do5Z/szUFTegm8z+BIIIXDPAF97NbuIghuo97jJ07sp9HX1lLZ52TCRYaZ3Ltr7JsQiUP1YHhCKOL6",
+	"m6Yni7lOUYG0AXeraqr/Rh/wBlPAswHJGEpvA//hGSduWYVWzfR6gDL/JMfhldanPoZRiWf2j70bamn0",
+	"7phvuzOapAaEhUnStm9xaF4MO8jU0L2r6KDStjVsPP9tDAcnInvsWcCMfjnHhwf9xgDPdmaGzlUjYV3R",
+	"D3sE4P3Dunofkrbudmk8SeB4cFD+ZIfM6B3UO7pG2J/BMLlkk0a7xPxWMUvMn/1WSXlkR5tPzDZZai5F",
+	"0DLJp8t3FeK0UwuqLTl2t3Y23yJl+Tz2zcQL9fijrjHUKjEpIfMuPuoSc2WzdSZA1cq2CXVb+JVPl+fV",
+	"O73Fpd6wjss1cy9SBsJOj5jmlmTBUwgMOW2YiqtbubO72KVPvQ9bG7U7iKaNAnFrm3K/jzYQct3W83Rj",
+	"CYF3awbtY+tVz9DuRqJ1RptPqLAgK9ngcxqxrmRzmgHYFDxWJVX4Y5WZNdmfm/dPinG+pBnzKsXb8Bdv",
+	"flQxqu5A94hDr7egK/FQZQuHVvswakpdTNjh4ruzt1pzgexSWQ0dtUU24vrGd+ygZYlZQAqFwVeYExAq",
+	"SRndoCvpBjN/I1v/kk0sU1//y2fpe37Shr7ae/m4gui+0Rq/KFo3+3PfrUwCXcZn32qCYW6YzoTmbElX",
+	"hHEEA0h8KBO19tBNQbakAKo1ZjN8XCo7vCwm2yKmFlQylrfNU/anw25ZrWn3q/aZch/Vlw7RyQ4WujQL",
+	"Xki2u5La2O36yTRXj7suiXdsf7s28faN6XmmHRCwOVBQtx5J4ZHzXh+KubBx1m5HbWvaeyV87p7E6XYZ",
+	"967TqlzUhxHoDCew8ReSYSoKcOurw+cvtlvgb1Thtr5SWSw5y3wBem9DdK+MdDukN+5gJRpotlDtXj0R",
+	"oh4TbdzGp6iE1pXOdpFy2SCsXvRc4+puHXRZ/VxWRJs6aIf8HL7p212vU1lwKVIGVSQTf5YKGBb4GDRy",
+	"lWTOxFzdXe4HQipYpM03KrV3CJurywmzZ5LEiQTP6YrEIlrMGM9PSCiSOArJTOh2xH7TOBWThDumsVCz",
+	"ODwo4N+ao9xNhK3Xq8S3o4kB+s3pxcXl27/dnH38cPXx3dubs3fnbz9c35y/CTubpozxpa4e3TctxuMr",
+	"JuWDNy8wjUsBlkFw9uDdRDpseQtA1DQaRDV62ueZ+JzELCt37/zq6tPby81b1jgv30zUGB79OmafWSrm",
+	"al/CIbH+hXxD2S4FhacJv0NU5xBPC5U07JRBR3xOIfBhfoQBlDmOqxiSSmjB1feUyoCMHlg+zUc8xN0L",
+	"eyTEsYZK/cePIFerZxZaK1BsIYkjc99dvdv80pj17sEZVT85V57KO1kvVkVTbiNX/51ufu7PtK3w7Rkq",
+	"cLgbDcyxwd18WviZuYC+Z7Gnx/ozSdJkzKJVlDLCPoMe1sYa136glp0nPMo7O3uZrfRi77PBrn7oWcJL",
+	"r0BVMX3jFsRV7Q3qrXKu0cs3mDZLNEoBmiW3K6Id892I8VxZQhOT62MHV/qHvjUUTUgqkQAgJQBELFqp",
+	"Y7fREB1jMoc+mzMaTRPO4E6afqTWWqFGbcRDBGoMlUlMlrBaQWKhbutqzqBPZZIDOEOIWIq6ts28RjO8",
+	"TZffno346+PnL4kGS9TBUV/80mBDejd7CZZ9JviECG7yGgAZ0d3wXXvU1iWRf3uv6rs3JLW+P0H5J+Rq",
+	"geJ0tRaU6rmi+YH6B7pIoOenVovgTX+H0KLtZ0O3UABOEeJmRvlKOyekejal0jgrYKIxm81FztTrd2x1",
+	"kzFFnPC2p1uYeqPWN0790Q9+CcPYgL1AKXWYaPNn0xqn1ju8jjTuP7G11/UUoouMR0wJGZZJAZB2hEZK",
+	"Z34KAvLwzm9FhqARtGjdtoCsQcEZYTzPVmpq9W7AW3qmv1VPvzU9Mete56JF56/NIKO6UTpNpTC+k/Bf",
+	"XY1P3T2PQ4I4th1MiNcHXym7WNcAtC6SNRCrb1J/v76+IPgA3DfnO9gEuo6TgViuHgKYiiwnuieaEVp3",
+	"CQcBpnmTu5DGztL1Yqfqxz5dnhNOZ4mGMlv7ma37VG8S640dXUsMKticYtMDw3F9OsDbz8ynxnzkrCrc",
+	"AWiNV4G6KuZRtEaOTul8zrjGrjOefCyEbwU6eabSBt7qDa+dKDeFB8X+IzaS1q3jF9kE/kP7azFFo/y3",
+	"RpMrsbpuDM6o9aeMqQ1ilSqWco41EqFRLrItECppBK32RWZU7FBXAlgw/7qsDBYSGNS6LbEs6xOz3Gq7",
+	"++B08Z1/YQaOYmooRCNv6hISkaInmrOl7nq4G5M7g9F8XA6+hqvZlyHZjp8d3TprAUAPN4D/bbjbemHV",
+	"Y3P9LzgSUlxg7lx5Vo3X3I/igpr71vgtyDAegtwiUmUpa4NhA2jLFtvlX7BNQbUlA+G6Z2i7pGpHztnS",
+	"fwN0GQrUurRtUMmi/SN2oEgZzUyZpRusVnaegTazLb0iYh3UH1v4n/zpPmiJNF43U91xYM1UF1yyfK+J",
+	"1nJQcZcbD6ewbxrOxuOOdVWmAAvq5jSfkoTrQuCiIWRoK3hhRwODzmlGZ0wdl8i0kgMZcs26oT+1mcpG",
+	"MZdIbb/oOjooF1mKLJabldKd1VDvlhcT9O39eb1kt3YGDiLOPkLnUTDPN2HXlKO+P7soIkFa5dM6K8kZ",
+	"9c6QuSgHnhke7zHDpCqTtqtNLgZfLPxOJ62z+DEZDHMVyu7RTzajPx/uuialRbK1oVhFzTJP0rSI8ROq",
+	"zwPL3pMxEPVyurJ1PwqBgpY5C1ACJYs/zVvFgl31q3ihNseFZPIdG+fO7g88loMvtGGTgjVUFesV96EZ",
+	"hXW7y7Yl0GrVY7LJR4X50TW31OaLsTHTg23GTUQofytOha+UKRmvXhz3+87M4C8WQKKFmbgeIFEdjz+O",
+	"o9sM2d0LE9O6uJzKwC2btOcw6LsTGHjJZ4szPkeLY+vqdQ9LrhexbyqIeiYNUBsWpoPrTLGEE8e4uGNs",
+	"XpShux4Ymt9cHn55Hv3zh18+9L/Mrvvzf0VH6fc/DH6Qlz9/mF7fDZaf+tP+RiFUeOq3KENv7uWZ5HpB",
+	"pA0WXL38vL5tfgUXgyBbK7je06hou74V+/VQJ2dgfdas18P+j6uPH8j37JZ8x1bkiuX+SIFPMds/gdbK",
+	"Gtg+D1WTGZ0xUzAi7YzOHTRKRM/sikXeEBbY8uVtllpJ6qzaNO8bwkjYTyzAQBpQKsswTGK3j6r7R9g6",
+	"bKWi3NjhoqStxg/Zl3lIopQmM50o54aslaoITcO1hq+UXQ2xruR6ozpwuLM6kMiPGsl7PQYCbhGZijSW",
+	"xtfRAw0yxHL7AhD8GclEumXei3pSrueC8IjS/9X/lnvGZvN85USNuelu5s2S3lyAuMBL7tkFcPNIjWSk",
+	"p4VeIJyNz5cTs5nYpFZviatfbD7MYiyyykxKtHXfdNRENvP40h1h9sEcjkMirnblY5AfvBVNp1i3pDMx",
+	"MhaJCU9kIdwg1swL6FPYwbKwd04nzC2ob51O1LNxY23ThoKvj2XmVAWe9OPllYb7kAZNCfBZG2E/FMco",
+	"YHaGIx6C3GHDg4OpkPmPQ6Wc/RQGhAuwbOE/lkkaRzSLe+QKgWUMlAaLSVt9MyMRlSwYcV3uQ0DFy9hM",
+	"fGZxpxJrWct9d2e5j8FnnSSu9TUDAVEym6pdYF9olKcrQMEV6SJnsFnGYHZ27oSEsIQwGHGR4T9CRUaU",
+	"pELMb2l0R9T+k3ZROhCQH4fDwU8BSUVEU/Vj58Sky7SxvLEz4g4MLfRySqWAvC1K5lnyWbFS9S88ZSIX",
+	"0RSwUsJIzIpdpPP5sHCkhAjD8urw+eFOJ+cvcthOalrepkc4y2oHX5/agwFsrfI4Zfkmy01WcrYtRJpD",
+	"IqcU02I9Mtb/TSuGWxao2IFcndhqKof9MV5dyBEznrA41Hy1AqqGxbyyE5BKZBRixLVAstXSd8+Iabme",
+	"xjjlTbx/3PQEeDH6+T1Ry7rbDEp/fuzvE1ZdF+ty1uATJTblNWeul03qPWh9+gwbc9MNK/q7kLnXDpWm",
+	"eVGhHCsBNbe0Zih8gsxfJeHawMQC4N/dRIk0mSjWcjLi4X/YdzTUpqzGo5CL21jM1JaKMbEe66DHxWI9",
+	"I/7p8lzzH/ACuLXbpF1lRWGnNJc1lAswyBGfwvLCgiEqGi34pc4MGQ4HYY1tFW+0glbxQitoDYeD5gLT",
+	"o41ieQMn0me2JtO+WgpfQaMCAC9w2FjlJRqbD/O2SAGtR9r1zPjALj2FslOoWSj1BFExizSI3rZVarXM",
+	"3Uo559rEpxLSsVGPt7PrC9deAcLVYL23badTLCxiAq1+q6z8mCbp6p3imz5twHbxUBLTFWl/uj7rKItn",
+	"JmQeqA0mmGqjJjWBxVguoIovatCveYE2uIGCVqWsujHLFn5Vl85sCPAGyaAqmbMe+cBYjCojxrqbUVye",
+	"oEC7ShKIJvOJLySLoYf1G7qSDYYqvRWfGekHBWCFDSSXY7xfaghXp1MheqbAWxfTlRxxDJ/VoOASWbTH",
+	"QzG7FF2Zs7n+65BkTOYig02LF2qBI54jNlWkLIcsEXGnR/qkrQ+ro51f+ZTNKhzKcUW+eG4fv9cLyTZ1",
+	"+fTeHAruyH3ug75oV3ljH2nwTmMvPM6W6ap+KBYLMxkWIWkrKV9aTyLTZKhUKwfVw8rEMOkZjm/eStpY",
+	"i9Puw4f/vtq5s4QwKNpamnIaoCqsqkFowX3zIh6vp+cGFabYuJLhVg408GsXFQHmcMU6B2q6vdspSlgN",
+	"vEdLEq3zVjuTOMWc1V4k8qt69VW9+qpefVWvvqpXX9Wrr+rVw9Sr+w3y/dPluR/8WctPkTni047pIWE4",
+	"zQ8wsjefpysPkM864BWPY3GD9LkECE7EPtCp6TumTbDtWj5ytvzd+j2aZtZXu/SorHTAloo6Vzhx0u7r",
+	"FCC8iOpSCB6xzi7JGIfPX1cm398uFeJqJ0SVKnHhZfbU+mhclXkmxsoIYDOapFt5qnFXz/lY+H2e6tdn",
+	"0gKLvC7BnnUWdmKYLAaeIMhaV1+3ynfbOdS6OVqc5ETmYi7JUmR3CZ8U5lIy3kS1TqLbzlObetMZyu17",
+	"JtGiG4sFdHDJaJSzTAbQr4WlaUG6dE6rlSVNwN3r+22Z/YDPOhLR3hRE5m5MjjvaOTkOKayS9nd02x8f",
+	"RgPWfU1fxt3jcf+2+yp6/rz7Ij5kg/ExfXn7eou0v4ohWXxK7/7m7DNN/jtmI1mXZrdWGoqPOtDv5cZz",
+	"UGdNIZqSMvOUPias+zZNL7Tkdjr8PrNbGPBYI9FX23mUGPC9cl/9yUaarrfONnJ2e32WkRnad9QWCE0l",
+	"7KXb/A7JAjQIU+9lQ1sYW4umqfMcmsLFMxEbccqLvA2iy2YgCufUb+Mn0X/hqjHFL7WLdF1vqrVOC+NK",
+	"1dOVGpWMKaqHsNUrXTKJdRWm1sdf41M+2jTHNyxKDJzWDtpIJGYz5gc1Wp2QOzbXiFbqdGL9CfeGXLLP",
+	"CVsi3tHZ3//WHfSPD7erJY6tKXvy6vWJPpPuh02eLm5ZsWOVpNzi1/Xsq5iCj3z/ybJkvNpPy9u+E4Xu",
+	"NIPd3xr6y+zJjta0JB88JJEHZ1gWQT9FY20vm7FLjtadmL9LzryIvq5twmtjjK0tqwCYJI35EYKiC8Xu",
+	"pYWnSXWBYN86lt8KWlCJcVMsyTKjCsgadAqVr1jF2Tdjkd3gNrhEXxm2dr4wxQ35cWXfDFtbMTwgKXoh",
+	"PbhREE6mfoioviyyJF9doftSzRgTGE8X+bT817dGUfnH99etulz9x/fXpH15dfj8hbIm36r/6GCiUyUD",
+	"CjExeuQspclMDu1MNGVqjjjmrT0za+0EOm0ODdEoFxlkVWBmXxvE5EkluVDt14gXQgr/IxFcdnrknDvo",
+	"KAC/4SCdkK6RKdchmWcJ5M1z3ekafbxqo2FTynNXtq/lRqiU1myX8+xpvdRBPw81/MB1JKAaM+KIpnnx",
+	"8eqaHNgOni4mJYc98kHkhKMfrCj4MkOiz7vwVZoeTjb4/MZl26+sXTsUwzbiooYmG6jSjOqwY+XZ2m9D",
+	"Jpf6I6j8WJu71ZTv4azQKNRORPWfiK3eOvuX4Iwg9GS+KsgXCybuA6+7lGVozmrkvoMqTI5ektuzfFxR",
+	"sGD1I47fN58dEioxxbeAaMJuWlobDLTXjdFoWlGEjCsHIhT4kp2uGBhfFGC1oFeqbCmi3QdKW1wKInM2",
+	"l70RH3GEH4H0xohmWYIw2pj0rPjAumtvybZE4mKbclJhJsWlV49DFnSZQ9sjlSZ2Yqy0U4H8tfhIwhGH",
+	"ZrJI5BT0Wp2AOUukUkYBlKF93D/uWKvD3DQNLIUZ+JBvRtohJLSFnWF1iQaBBUFVamArQbEeRdQenJRm",
+	"vJXAAmkBC2XchC+Bn5U6PJQmEeOSWYStNKksYTnNVhaEQut0Pie2w5CcXpy3glaBGdsa9Pq9PuAHzhmn",
+	"80QZuL1+70jJTppPQWocAHM6sAn84Fenhvn+oCw0njTpa3QRJznJM5qkdbgB/Iu5LwGqzOjdrkP0jDji",
+	"APSIyUU23X2U9KjIjE6PHPePkTtyoYvZ2ZdE5rKozk9i3NdCoCjtrZUmMrfCRFAcLU/VoLA7uthUNhrd",
+	"5SMHGI9RJveGB3WRtbJwDe4y7Ophv284mrYzrC05+Fk6VZOY455pIB7fF82DWPF9DY/e6z7XM7pVmTiY",
+	"yMBu60eN1AD29DFO3DdcscCDb2hs7AN4ZbD5lU+8gMiL8aWjzS99K7LbJI6x6ue4f7z5jQ8i/1YsOH7i",
+	"8PXmF66FeE+5MXcAtfL5NltwznOWcZoW6C/Pt1nQFVZ+fSpTS/EYESIFVJJV1YQur2GACc1lEAmulZKo",
+	"dAKQxqfqWag9343cK1ATaoBtmIgG6OhSy1HwsA8jDL8vEBpB0XbuWsga3buwlDGJXHsNGrwSPcR4UnZy",
+	"qHtPqK0swDKJXhW6YE6UkqRU9JCkjKKDheiWvzj2iCuuNBFia/b2hkVJjPKuwlVHPNdV61zk5Tp0Q7Tj",
+	"/ms/+JSPGaotiS3kT22zfiPi1Y6MyTgVlHlf0mnhaYAsEsen4vWN6HR9qVQCU6DVa9nekOJD99tztqoX",
+	"6N61t5RJdv9gzuz0S97EoC2KPrPf235NTv9kP7+2xWtRoMnZsvC3oXfuL8fQ+1sw9DON1AYvDLaY0wVd",
+	"pYLG10K8oxli3BwPnm+zAQUI23sWJ9SkpfwpxQ5ePSIyguyu2atriRt9+yolXwg+ouWHERGZWWiTxvku",
+	"kbqJqf+zdRttORWSlRSfSMMwgxEXacxkTsZJJvNt2fIFnShuuxTZHRTMKnYc/u3tNXGEYNikeerNKE70",
+	"T6ByzumE7cLQ1BldqHf2YmbrFND1IvsPr5n+CW+8Oo3Gq7akSQ51RUVkiaZb33troG1ue+WKlxWzhecx",
+	"IO51/l6ng4RQzBWOOLKFinWaOw6OjOWLjKNKIjgr0Fq/B48dDhSgG0RHG7FYWufZofcPErkg87PE1wq1",
+	"J1zHMwIyZnk0Zdqlop6DEljSvmMryeAfCZ8MDTIsplI7mwB9LuOYxciNi7LREcf4UNEdMwVXV+GsAJGv",
+	"M1N/CQmnWaYR1VN0u0Ae8IpEYnabcKa9leCrQk+NehP+hnMEpGpYI0k058S0liIyZqaArdJHXEdzxyLr",
+	"lKcEris4adzXxKT1Np7XFrb903PXzU8qef8t7MA2T0M+2w6PM5pF078Wky+utcPayZXJPsmYTu9JeJQu",
+	"YmUffGX7T8H286bDsF0J9p9/um82zItGUq5/0LjqKrwcIQK0F11ZLYUnfcTbYRIrReysqT1/nU2CO0Qi",
+	"zkiBczXi6I8PHK4fahRmX1aJYscCO9tysQw0jpaywW/ZiGeMxjrZTHHh8xkU9OuAgJWD4dUrySyZKD6m",
+	"lBuzWHR7a/DFEZcrmbMZZEpLovYgsF3wagPaajejbbalM+LFQgs+vZCLop3yiQ9CXScv6UOjOTGuDT0E",
+	"hW4UZaSjdKHrTTThBy5Mbo7aqctFyuSwLCNwzm/C8vLxoNKgpg1xywBCZdC6IGVU5iC5naRYmAa9Y2qk",
+	"sOweFfYQsdtsl/tpJZYx78A/ql3p4EzZ3wFmxEE2OlMpsXYCEuoYTwhAs6YnZK9w5YRF+RTJhTo+TBI6",
+	"QQcU6GLo+bZozUqtQbFtjJaKa6pAA+M9Z3/sT/qbtJEqySnFyE9zcNagSFFOwvMS4rz7HVuFmDWflwDQ",
+	"CEukoSEVgSWcHB6TqVhk5lJKTG+3qdSQKOodmUQsHdPAsPho3r2EdDYWD0meLVjYGfGEy1xdYTHGUdCn",
+	"BjrPiZVOZtxudnKpRxPBiTxEF7F26Du20jJ+X++cPpCNEh6x7r7RT2N/4+29Wvi269AKWglwwi1fRrYJ",
+	"edZY+bPdaxf48F7KiMb328opOHhKpyBOJH64Q1DdMtSXtnENUmmVRgSlp9DNxLJlI+RrbCVoSLsqRDVA",
+	"CgK5wh69vaaTpsXpxw7gmfug5bnBm14tXynegE35I3s8vzown0avvSwKj3iDs7Ki0FZdFdXgFqq6KfMV",
+	"IX0L8gcKtIzh6hRsJYIP3TyOVER39SILSFAwGPqoDs9ZNqMc8bF0p8Iyqm6Xe5H2S6gps1oyK71Xo9ZL",
+	"FN2TRcZitO6XiWSdnklOWrfyLqaihCOu8evCAub/jZ7TdTJjIUGgf6mTZPGXHjm1oO60Q8VdMqxTWkaf",
+	"KX0r42j4HRDTbngMfb52E0eaKvV8VTZzLCvftJ5gfvFHydSnHyTMx+9p/jiWetlNYQdz/ap46akiTEVK",
+	"UlyQciFNmkhDIjjmXrLg/i8WtBocbsHCreY/30Lvnz8rIzb0WLm6z8rWq+ucDF5n8SVY8ZgA5nEaVjwM",
+	"PfIBnEiZfqtoSl27/J8TtnSv/l85UPz1Pv55s4L+mbDl1ppN8PAcHJBodXxN7GlSNqmQJuphCpluRVyi",
+	"xOAj6CrSjyNIqBzxkC/SNAxqaCQ9cgWGBtcQsZjFD1AmKaMZCWM7kXPEQ7tlNDpYsNkb+CSu3nyHZekA",
+	"QqAmuJwKN9wCts2QKB2iC24cPdO28cOZvmrGWROQsGi2q8FzdYZWMtPKXoG2Uh9WjEc8tDY87KAf024W",
+	"n0w44Iqa/PAVYb8sKCKYRossU3uI6OLokkGIw9i04D/u9+0+WLqbSDFWnIzHLOuRUy3IXfWsXahWhWDv",
+	"lK5Qgwk0xFQkT6c8n44F1PR4Kta+jpKMcY1ua1sNAEyDsLUxOKpKN6Cd26Szdh3kWtJ++6njNFB+ijYy",
+	"e4mDC9yvf79kKCoNjX4Vd3vnTO2vr371Vmwnz1GSPpqvoqsNtKfLv31jnBkVF8bQtJzhgqSCTyoAOD2C",
+	"L2L0y5iRrsjRndIIF/k04ZNSMpGNgimRI27sf8dGdTJmfWKKfBA5xnKgnMiU+8xpPh2S0OynaeK7GI+T",
+	"L56WECSJn0nseSUZAOn2RjxcnzNtD11EQwqB6fVR4BtP5KQ43owWlshid79mlP57WfP63j8ep0Lf4tMx",
+	"qrfcy6d65GM1157UfYmlDzHJFWeRgiw4um4TzFzwuzzho9pdqcGjXLdljcf52A8x3Ef7Xz3Mx+Wcde5D",
+	"NjAfa2T0F29kPvjG78p7zI621QHgeUD7xq9uwj8xY8F7Wr2SbZHpK6ZhZfGGdfZnOAdPrhpd14Q4dFva",
+	"Is5iVIHeFiL/NE2o/Cr3v8r931PukzZVZPiQ6/jU8n//26hlY2+zCPyd7uJXOfjvIwcffs/W1/d/PxUk",
+	"TmKyhEi98GUmgM84IJwti9KLwE79B382o9EU6i/KhvOkbWL7GhB3Pmc0C7CAAF39BjZjmvBclpVXu9dc",
+	"1ar9vxb6fy30/7MU+jfX+T9VRf86hmFhJTYighTojN7uqAUIjl2tNTRcwIVyDXTSdIEYVMEmJe1QMYew",
+	"0yOIwxs7GUPq7rO47HWcZBXLWEMjNMKE6JqTh4f886XYeJVLiMqPn1mW0vkON9qCt2y40npfnpXIuV9v",
+	"9x+kupL7b4h1vQ0dPkrU3qsQA+KsRKj0otgCU9y98KpKLpcZdAW6teBMjrDJHeTphQ1g2aH6BoBjGyh6",
+	"xLg+ITUsbMUCInZSlFge9SGhsUOkKDDloZv9MsmjaQECHoslhza65LSozcwYM0U/yCBwogjYBmUCiJ0h",
+	"xM2M8pWudJAhuWUrwWOlgmAvSbdMZEo/s7JGRapR+p0TaFNZC1DoRoP6S56YQ6e3VZFEQ0GElc8IVZbP",
+	"5IgX7HhZlloWR7ypLsLHGTML5X1/+yb4bQsghOapTmD/O51XomSRjd0oOIN9tWP7jbDvRy/6/R3i7z6M",
+	"/Hsdg39QqUFSgEZb6oN1nx0QFhv8vAnxHAHDDba3wWzdEWW1RNveDmL7flehp7GyG8RenZ0VTfYrof9/",
+	"k8qCr3kBf/68ACB5R1aTNjDlihO8VBu21esPfjX3dW1lw6UW0YpP6gnophWIGOnqM6C5o6jVDztVs2qo",
+	"WAtE9agWu2FnSFDSGECH000CFSG7fBK1LsPgsw+VYVv76MrSQb3er57yfy8HHt6Y0r7lYvkU+v02iBFw",
+	"v42xHwkuBXraG+15/QxEkSeMtP9+/f5dp0c+iBLqnBc9uxRzJkk+RAA8KN/n2prHPFSsXy8AaHEIxBgB",
+	"vI/Ti3PI1ffd2s8JW57pGW+0yXP2JT+Y5rPUFM2gRlFFUvdjUDhL7jnA263hjz/ZR6ueX7Jb8451rGaq",
+	"yH/1710suVrjc9VI9/p52FtJdJEV5StQTqGGe4KYBYEyhZJcP8j1sUBqc5eEFnp2ONS6P5Z/5dlC5qYz",
+	"ZwmxrcZN+ITcMWgwgVDb0NY8HHFiILZpMb804XdQ2b/S+VvWWDCTEgZADd1NOJFRxhhXo2FKsxoOCQEw",
+	"Dxx8b2WCdEkokjjS8zcfLsgLqKcC39w2LFCnj4lY47RffHf2NlCfRsxzmpMQwY5DQrU1i0aeLn/VZe/n",
+	"cWj5te0EYDVWOFr0+0cRlvDDfzNz3kWWbmh6FeHuZ4xqpEr8/DMIo0YCLkEsosUMMCqI6WrUjmg0ZXEH",
+	"m1lSKUH+Iihl2X5fopP+NhNLyTINXMmFGifKhJRdnKL1KdO+CXYZd9xLJpSXE71jK0luF4DMYE7DIHRI",
+	"+FZZVtgOTy8uLt/+7ebs44erj+/e3py9O3/74frm/E0IRjKeu7LgwdV3y9Ticr9Pzrr/Z3iLHuyZs6jV",
+	"NZ3eVFDnbfMJ/j103lVGi5iXra+AZSiidUd1qdQe06FXU6ug8c/l8OAgFZOEO+nfQr1yeFDI+lbQMrSq",
+	"YTLZpFtyJcbjKybljqMjEEUrQPMyW/dKKzAbA+uu7UjQgrPe5evwwi42oUsdTb5QzYYMlerCp99HRWiQ",
+	"Kn/XoFwus5szMYdGP5ukzMGvc5pP7xulzClfYU7YgscsI2HxXkjaNAfM7pjN86nGEgbGJ1Mqp0x2lCZ+",
+	"u0jSnCgulI94u3wd/iIPer1e2CGF01Dp7NL49AkyMsQqIStGM9IGYFI6Y2UOXIlCgHdZ8Qq+0gUzMHMb",
+	"A5cSaDNnecEAn8CS4cAalXBic5RY8PWMgb5SejJRMqkVarT5EYclkTbFr2I6IJg0Op0OhLGeAPuSM66u",
+	"GCz+uH+8gYtd0HxaNz88FAvTgjmr2QRq4tizOBf24VU6a7uYTQnHMhv1RV2pov/lVn8Ea7SlzXHN/zj4",
+	"D1fhKlqm3SZc0ba3Edij6WoB0YhSsFG9PYyZNZfytLyO7oE0XsdE84oD7ao++NWw6Pv1Ojc8pdaEzbq1",
+	"auIqNaCUZYTxscgiQAYYwpWBRmEBtG8ORhwA/wJosh2YiD3cogRb2SjOorSohVRXR4ydFi/FcCXIYqb0",
+	"eKfHGHzUBYkswFYnGeU5izs98gkb/aD+AmE3478vwBTVhSGXNjxWKsTdYu6P7MNPZ6YH0I4BfXj5Ghf6",
+	"5jHi9TtVPGEDpT2LndweTA2XwqWfv5q74XcNyVc3NyhQ7HzX02INSHR7WPl44oXRvoapHABo+mr3zDnr",
+	"E00xwrMpi+5kiQIE2Fcy13a7rjkt4D+1o8NtEGSxH8TuamqpBcHDgg/1yGm6pCtJDvv9YdFNTKq/QPRm",
+	"kUdixtC/EGJLspAssQUZaYdui7EwIKHdDEz9u2j/HEAv/zv1XyMeOn3G1G/+RmNhxyDEwsx06MwCvhtx",
+	"g3yXe+4mukyRA+ZUhz4xPRGiksspzSE7AtQaXN72bBIJAo+38HfuH0cr6cu+EWjE6VGfFdBRVuN/29TZ",
+	"M5RUduCr98/bwURwGxc+SfVr0UturRDAifwTnr3Xfe/cjXVdx/iAtY+m+V61t53+PLTa22NjoD9gg1zR",
+	"V+2PLk9+j0jS71spyqK7Ajm0yCHZXTK54kVkzZlep8gGETOgrGgKipxjJ0xTdqi1tMs0kUr508iXIaEz",
+	"wSegTNpNz5A/ar8VQFbN5jRDtFawG5V9kSYSTcrZiLfVxDISUckCg2BJAIy1gMm2WO4zScIzZZF2zwTP",
+	"M5GGZEa/dOmEoYCZiuWIp0LjJExozpZ0BQILUCmSfHtWHKlTUkv7CIvZxvDTjjw1yY96lzD6XG/l34An",
+	"YAy/XxYMjC9t+QkzhWbbb7fu/1vEHh5f6dayuCKO9B9t55p5Dvj7Dqr2x8urZoZo9wYt6VN/q5Je4JBY",
+	"/Tb9XSxJM5FZ+VfuuWtK/c9Ba53R/sfOSfg9+eZ7pXcW3nJ9htApsdIs8PRCWc+Gm+oDamKgsw3xNECi",
+	"Mia9cbNLBhZ8ULZjNP2PnFDZ0ELAH/EkJzTSuL/takPGTmC1Y2xDI8ZOgC05hUEctHwBUCa/CacaOafx",
+	"glAJcIWKOAF90ISOEg4YxXKqnZgWqPdC6hYCuSDYfKqYQy5I8UbZiwU9LSclcqH6Tp6kKYnQHoF4jJqN",
+	"MO3PiyWsiyO+Zw8PHjjtXWs6sacFrM2TGKaQ1XOwDq0crESanShaacPhGc8U9gUe4kz+K2YzUeH9ltKs",
+	"fsWwRDHkr26qefHDNtMcDPzTRDFiZtmy6aflzFnM5X81TtbcvV00+/dsfU+B3v5c7TdMOXAY1PdTYaHX",
+	"kUQ2ehqdRsJlM+8NXKjAw3smSbzidJZETsNebaOelC2Nwe2O2fqSASr6iE81L8uYkjnYH6+ADm8744nx",
+	"OCBclP2Lnc9BIdGIm7xeY5YHJBVifkujuzLyOhUylzobWQm8Ej8e/zbo9wklMV15838mLLcbqGpn2iNE",
+	"E3HRG22/+sffmFd3SCWtr6CpcZLtBfyD0/9jyfaydfEz6aNp6yY5vXRr7YqC1nzhuURXLHdA7iTj+UmJ",
+	"6iZrqHXSgoBw5gOJG9AzGEjgDPtby5C0359dFEnugE6HAXf4GZ359SY5ejTBWadHID+IAX6//UkU/th/",
+	"W6LGwcWSCH5iQYGX7nlrJdgx0Ifftmi6Ufu6mmbRfI979P7s4kFX6BNsytP4hfZeUWGDPBVrwPgsEEHy",
+	"Gxf+fc363QkNLH8stlZTGsC+aHb4YKP1hCcI+B9FgCcOjt+mhmz1qmCxgNo+DePpLbqzZ32NU3rwxRN8",
+	"c3Orc1zZKSwMPgy1eHyXFlf+MZquHm74v5dULjpLFTTsoyi5i3BeW9DG/RQL8SWEe8CJyINfjfVxf2Bk",
+	"YDgkRS3biIdsU/laUFSpCc4gtQXT9cKFZDJ0JfCIF+8OOj1ybi4FSSS6SSEVz1d9d+L4DTB3hYISPu2R",
+	"tzSaumxBZ9Lo0JKa2EIyNVMxS9SNXTW3r6ldxQfJ8yipRDcgZGQrJbqqDdR22wZ1j9ZWikyzIOTyJGd0",
+	"Bg6yojoLz6W1ANYx2KVQq36Xn7JRTFm9tSOTKuqf9l/X+hIqncNbJGQhlXr6unzVGv64tUJ+NvhQXeHg",
+	"V/jfDdVCBRERmYu5hC5kkCpuSoagOAKTx005kM4KrgLinelrn+S2nQItIUVOKDTnR9e7r9zHz8421e9c",
+	"/i4VO1skxNSW82cvhzdFMg8k1l2za2r7WCTarFENds+wcT5jx8D8CsypMrV5TLOYfDxd5FOTU9GmnJQS",
+	"MAD4gAn+F+GYE0rn805xP2RRfYOpvpvshxJb36s46ea9tyulcvhc3KSt9SoPvwg7hFZrfyBhk4sRD0/t",
+	"GLWJc0J1fpoW0PTl3I3hmqZiKUt/4ojbHy4aIuvdu2WRQAB+IrIYElLXdIRuYxPCRcpkANHqYMQtABbQ",
+	"7bjIk3HRV3OoFbcbU5Nxoy72zUz3Uwy54CzUZRm0yDByGkieNHRaVBqr+4MinBCGcbtYCo5psNTqUKn0",
+	"PtjDEDIyb/LVXKmkumWzGgKHtlJ2QlO3kzHNYsuOlTeLLJG6f6Z2VhltFnGiRhzP55kkNb9Wj3xgy0KF",
+	"g95OBpYZsVood2lqxFkJ2DoLrGZWpPyKJtcr7G+dSBLqlATs8mAWuMgSzPKaCPPfuZDmP3E48y8pxvmS",
+	"ZuwmwXyw4t+fWSaBSEG7t4tOoRNEvVtDnIn5nMWkffntGXn5/PVgxFNAoTBJvNjOAdbXObF7prJoKphu",
+	"rA04XEsqyR2b5z1yahLiRxz7N0B9qdXmIUwQi0NnsN0YKAjcEeDekgB8hZnWM0nklM4ZCX8dtZh6YNQK",
+	"iP7PG4tDjVr3fnAIzXaKvNyn71lpmrrt27XSvF/tW7m9t45lu3kdcXPe69P4A3SevCyUqYdsAov32YZz",
+	"jhUCa3o3mOxRT6NKc60T02YltNn/DcquGzSmiwRR6wGLK6CTnMaBdozjxQWlVimc5uoedgJsybe223JU",
+	"aKqywrbDhp6Y26qXth6xh6ppv75X8oY9wO5Zd45jek/7zF3CA2w1V/PbTxe2x9hPL7ZH2Fwl9ut98Gsr",
+	"qdnwreGPP93/5O91WaiOhssXoV79g30jOg16trYC16jEldqWteag0wiTKbWrFsga2onjiRsMxvxCuy8m",
+	"1pNt3RfzBPNgrPWNuKPnNpiq/rQOBKCCpJSMQY/4emdq5FYFaruu5y57YLarE9Lw63zEZ5TTiVa67c9K",
+	"u6Gur2MlMljnFLexeN/oTpvtTZu7g8/nKbnWX/aqt2x6WHvZ8cjAgVIJ31pyq/lmB1tUopmmYgWAIDkt",
+	"jkGRJiaA2Ia5dZ9G3C0EaaMJaPLJ3E7TksAditFYnFI51TkdiHOQyBHAx8xpputLyuxIr0ZK420uwtME",
+	"c+nT6kTP5B6Ajl/v4pPeRXXoD7iJj+FVCnas91p4+6nOUxpVa5YcNMGimyNp6ySYlI1zIhY5WMDQjJHF",
+	"UDKa0zumU0hMklQnIKVLqvS0YIFokZXgeHMUtxhx+KKpqHIMAN0CUThzrjpUwoAkY0jXCUZ8tpDQszD3",
+	"sTrdEnadTRGMeKNBEViTu0HH2Q3NtdPAdeXoiJX6ecSbej3qGnarZg5ygiAvDlwD4BanMTLVfDVnI46Z",
+	"etqRjj80MmmNtyWHtv/BqlxToy2xv67pX5nGCAJma0s+JowWVQMbfnivxrVMGDN6nt5CfwoBgnN/ersa",
+	"zye2wnzqqNfQfe+rvfrVXn10wQkSxyc7bcmzjRitTQL1TaWxFt8Fx6uv8OqdiGjqYmKhk7YdzpQYyxY8",
+	"VN9eZKmuvRoeHAwOX/b6vX5vMHzVf9UHsarnVtOqPRZk6dkC3ooWn5aX5pZaaB69spDLafmgBL/7sbKQ",
+	"AlEZGBEZydjPLMorkA3FKA2VH+Unr7HJcTXyVv84Yt0SbD9sYnsuOKSj+ss6fHP5VQOSV/9MtU2F+5EC",
+	"9ILbuwaA+b6hNPqaVfvjBd1QY55enBe1WlTelQUo2uTRkg39grrGCIqL3A3WFYOdHjk1aDmQkTtjM5FB",
+	"6j2Kb2h7QfmKZAwWp939KcS8lQXGNKAX/lok02CuEkplvXxdruQ5MeMhOjAhgcN1zqJhNUiplmrl55hg",
+	"HCp5M8nSz0wSTyDSxB7XxSScFTj3vb4O/x2TLK+bqUbVVHoWJEt4E9J6/k9vvgMVeEAAnDOAPeAKZsS6",
+	"wsQZfE4nrKPJF9U7Ku8k+pZM/lcBDBjXirCcDTPVIvc/3f//AQAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -152,6 +152,12 @@ func problemOf(err error) problem {
 	switch {
 	case errors.As(err, &rl):
 		return rateLimitedProblem(rl)
+	case errors.Is(err, errIssuerUnavailable):
+		return problem{
+			status: http.StatusServiceUnavailable, code: "service_unavailable",
+			detail: "The sign-in provider cannot be reached right now; retry in a few seconds.",
+			header: http.Header{"Retry-After": {"5"}},
+		}
 	case errors.As(err, new(notReady)):
 		return problem{
 			status: http.StatusServiceUnavailable, code: "not_ready",

@@ -77,6 +77,9 @@ type Config struct {
 	// adds the server's own (caches, database pool) to its registry. Default:
 	// NewMetrics on a registry of the server's own.
 	Metrics *Metrics
+	// Console is the web console and how it signs people in; without Files,
+	// /console is not served.
+	Console ConsoleConfig
 }
 
 // Server implements gen.StrictServerInterface.
@@ -96,6 +99,7 @@ type Server struct {
 	regLimiter *registrationLimiter
 	metrics    *Metrics
 	ops        operations
+	console    *consoleSite
 	echo       *echo.Echo
 }
 
@@ -157,6 +161,11 @@ func New(cfg Config) (*Server, error) {
 	if err := s.metrics.registerServer(s); err != nil {
 		return nil, err
 	}
+	site, err := newConsoleSite(cfg.Console)
+	if err != nil {
+		return nil, err
+	}
+	s.console = site
 	e, err := s.newEcho()
 	if err != nil {
 		return nil, err
@@ -211,13 +220,14 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 
 	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
 	s.registerOps(e)
+	s.registerConsole(e)
 	return e, nil
 }
 
 // isAPIPath reports whether a path belongs to the authenticated,
 // spec-validated API (the rest is health, metrics and documentation).
 func isAPIPath(path string) bool {
-	return path == "/applications" || strings.HasPrefix(path, "/applications/") ||
+	return path == "/applications" || strings.HasPrefix(path, "/applications/") || path == "/me" ||
 		strings.HasPrefix(path, "/admin/") || strings.HasPrefix(path, "/internal/") ||
 		path == "/registration-policy" || path == "/registration-tokens" || strings.HasPrefix(path, "/registration-tokens/")
 }
@@ -247,8 +257,16 @@ func rewriteSuffixPaths(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // publishedRoutes registers the generated routes on echo, except the suffix
-// forms, which rewriteSuffixPaths maps onto the alias routes.
+// forms, which rewriteSuffixPaths maps onto the alias routes, and the
+// console's, which serveConsole answers at any depth.
 type publishedRoutes struct{ *echo.Echo }
+
+func (r publishedRoutes) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	if isConsoleRoute(path) {
+		return nil
+	}
+	return r.Echo.GET(path, h, m...)
+}
 
 func (r publishedRoutes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
 	if strings.HasSuffix(path, "-enable") || strings.HasSuffix(path, "-disable") {

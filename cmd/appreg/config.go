@@ -33,6 +33,7 @@ var settings = []setting{
 	{"jwks-file", "APPREG_JWKS_FILE", "", "file holding the issuer's JSON Web Key Set"},
 	{"issuer", "APPREG_ISSUER", "", "required iss claim of tokens (checked when set)"},
 	{"audience", "APPREG_AUDIENCE", "", "required aud claim of tokens (checked when set)"},
+	{"console-client-id", "APPREG_CONSOLE_CLIENT_ID", "", "the console's public client id at --issuer: with a JWKS, the console signs in with OpenID Connect (code + PKCE, redirect <origin>/console/callback); empty: tokens are pasted"},
 	{"smtp-url", "APPREG_SMTP_URL", "", "SMTP server for notifications (smtp://host:port, smtps://user:pass@host:465); empty: notifications go to the log"},
 	{"smtp-from", "APPREG_SMTP_FROM", "appreg@localhost", "From address of notifications"},
 	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},

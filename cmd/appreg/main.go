@@ -26,6 +26,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cxone/appreg/console"
 	"github.com/cxone/appreg/server"
 	"github.com/cxone/appreg/server/auth"
 	"github.com/cxone/appreg/server/lookup"
@@ -102,7 +103,7 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 const defaultGCPercent = 400
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "cache-size", "list-cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
+	"jwks-url", "jwks-file", "issuer", "audience", "console-client-id", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "cache-size", "list-cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -175,6 +176,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv, err := server.New(server.Config{
 		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(listCacheSize)), DeletionGrace: grace, BodyLimit: bodyLimit,
 		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log, Metrics: metrics,
+		Console: consoleConfig(cfg, devKey != nil),
 		Ready: func(ctx context.Context) error {
 			if err := st.Ping(ctx); err != nil {
 				return err
@@ -240,6 +242,11 @@ Get a token and call it:
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/applications
 
 `, base)
+		if link, err := consoleLink(base, devKey); err != nil {
+			log.Warn("no console link", slog.String("error", err.Error()))
+		} else {
+			fmt.Fprintf(stdout, "Or open the console as the administrator of tenant %s (valid %s):\n\n  %s\n\n", consoleTenant, consoleTokenTTL, link)
+		}
 	}
 
 	if a := cfg.str("debug-addr"); a != "" {
@@ -349,6 +356,38 @@ func token(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil
+}
+
+// The console link of development mode signs in as the administrator of this tenant.
+const (
+	consoleTenant   = "demo"
+	consoleSubject  = "admin@demo.example.com"
+	consoleTokenTTL = 12 * time.Hour
+)
+
+// consoleLink is the console's address with a development token in its
+// fragment, which browsers never send to a server; the console reads it and
+// removes it from the address bar at once.
+func consoleLink(base string, key *auth.DevKey) (string, error) {
+	tok, err := key.Mint(auth.Claims{TenantID: consoleTenant, Subject: consoleSubject}, consoleTokenTTL)
+	if err != nil {
+		return "", err
+	}
+	return base + "/console/#token=" + tok, nil
+}
+
+// consoleConfig is how the console signs in: development tokens with the
+// development key, OpenID Connect when a console client is configured, a
+// pasted token otherwise.
+func consoleConfig(cfg *config, development bool) server.ConsoleConfig {
+	c := server.ConsoleConfig{Files: console.Files(), Mode: server.ConsoleToken}
+	switch {
+	case development:
+		c.Mode = server.ConsoleDevelopment
+	case cfg.str("console-client-id") != "":
+		c.Mode, c.Issuer, c.ClientID = server.ConsoleOIDC, cfg.str("issuer"), cfg.str("console-client-id")
+	}
+	return c
 }
 
 // openStore connects to the configured database and applies pending migrations.

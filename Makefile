@@ -11,7 +11,7 @@ help:
 	@echo "make test              run all tests with -race (PostgreSQL at 127.0.0.1:5432 when reachable)"
 	@echo "make generate          regenerate gen/ from openapi.yaml"
 	@echo "make check-generated   fail if gen/ is stale"
-	@echo "make lint              gofmt, go vet"
+	@echo "make lint              gofmt, go vet, staticcheck, Spectral"
 	@echo "make build             build $(BIN)"
 	@echo "make bench             run the benchmarks (scripts/bench)"
 	@echo "make bench-sizes       the lookup path on 100k and 1M applications side by side"

@@ -142,7 +142,7 @@ func (s *Server) now() time.Time { return s.clock().UTC().Truncate(time.Microsec
 // Spec returns the embedded OpenAPI document, without servers so that
 // validation does not depend on the host a request was sent to.
 func Spec() (*openapi3.T, error) {
-	spec, err := gen.GetSwagger()
+	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}

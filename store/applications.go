@@ -33,7 +33,7 @@ type Application struct {
 	TenancyComment     string     `gorm:"column:tenancy_comment"`
 	Redirects          []string   `gorm:"column:redirects;serializer:json"`
 	// Origins are the CORS origins; they are also kept in application_origins, which
-	// ApplicationsByOrigin searches.
+	// the lookup path's origin reads search.
 	Origins          []string   `gorm:"column:origins;serializer:json"`
 	Logouts          []string   `gorm:"column:logouts;serializer:json"`
 	AuthMethod       string     `gorm:"column:auth_method"`
@@ -512,20 +512,4 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		return nil, translate("update application "+id, err)
 	}
 	return saved, nil
-}
-
-// ApplicationsByOrigin returns the ids of the applications that list origin among their
-// Origins, in id order. It does not check visibility or Enabled: the caller looks the
-// applications up.
-func (s *Store) ApplicationsByOrigin(ctx context.Context, origin string) ([]string, error) {
-	var ids []string
-	err := s.db.WithContext(ctx).Model(&applicationOrigin{}).
-		Where("origin = ?", origin).Order("application_id").Pluck("application_id", &ids).Error
-	if err != nil {
-		return nil, translate("applications by origin", err)
-	}
-	if ids == nil {
-		ids = []string{}
-	}
-	return ids, nil
 }

@@ -118,7 +118,7 @@ type Client struct {
 type Stats struct {
 	ClientHits, ClientMisses uint64
 	OriginHits, OriginMisses uint64
-	// Invalidations counts applications invalidated, by Invalidate or by the poller.
+	// Invalidations counts applications invalidated, by InvalidateWritten or by the poller.
 	Invalidations uint64
 	ClientEntries int64 // cached clients, negative entries included
 	OriginEntries int64 // cached origins
@@ -170,7 +170,7 @@ type originEntry struct {
 }
 
 // New returns a cache over src. It serves at once, reading through to src; call Start to
-// follow the change log (without it only Invalidate drops entries).
+// follow the change log (without it only InvalidateWritten drops entries).
 func New(src Source, cfg Config) *Cache {
 	if cfg.Size <= 0 {
 		cfg.Size = DefaultSize

@@ -105,21 +105,18 @@ var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
 	cfg := bind(fs, serveFlags...)
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
 	grace := cfg.duration("deletion-grace")
 	interval := cfg.duration("purge-interval")
 	corsMaxAge := cfg.duration("cors-max-age")
-	bodyLimit := cfg.positive("body-limit")
-	cacheSize := cfg.positive("cache-size")
-	listCacheSize := cfg.bytes("list-cache-size")
-	dbConns := cfg.positive("db-max-conns")
-	rateLimit := cfg.float("rate-limit")
-	memLimit := cfg.bytes("memory-limit")
-	if cfg.err != nil {
-		return cfg.err
-	}
+	bodyLimit := cfg.size("body-limit")
+	cacheSize := cfg.count("cache-size")
+	listCacheSize := cfg.size("list-cache-size")
+	dbConns := cfg.count("db-max-conns")
+	rateLimit := cfg.rate("rate-limit")
+	memLimit := cfg.size("memory-limit")
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
 		// makes the collector work harder before the process grows past it.
@@ -131,17 +128,14 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	log, err := newLogger(stderr, cfg.str("log-level"))
-	if err != nil {
-		return err
-	}
+	log := newLogger(stderr, cfg.level("log-level"))
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	st.SetMaxConns(int(dbConns))
+	st.SetMaxConns(dbConns)
 
 	verifier, devKey, err := newVerifier(ctx, cfg)
 	if err != nil {
@@ -153,7 +147,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"Never run this in production: set APPREG_JWKS_URL or APPREG_JWKS_FILE.")
 	}
 
-	cache := lookup.New(st, lookup.Config{Size: int(cacheSize), Logger: log})
+	cache := lookup.New(st, lookup.Config{Size: cacheSize, Logger: log})
 	if err := cache.Start(ctx); err != nil {
 		return fmt.Errorf("lookup cache: %w", err)
 	}
@@ -199,7 +193,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	var sender notify.Sender = notify.LogSender{Logger: log}
 	if u := cfg.str("smtp-url"); u != "" {
 		if sender, err = notify.NewSMTPSender(u); err != nil {
-			return err
+			return fmt.Errorf("--smtp-url (env APPREG_SMTP_URL): %w", err)
 		}
 	}
 
@@ -270,7 +264,7 @@ Get a token and call it:
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", "appreg migrate: apply the database migrations and exit.", stderr)
 	cfg := bind(fs, "data-dir", "database-url")
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, cfg)
@@ -285,13 +279,10 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("purge", "appreg purge: delete the applications due for deletion, once, and exit.", stderr)
 	cfg := bind(fs, "data-dir", "database-url", "log-level")
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
-	log, err := newLogger(stderr, cfg.str("log-level"))
-	if err != nil {
-		return err
-	}
+	log := newLogger(stderr, cfg.level("log-level"))
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
@@ -319,7 +310,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	var roles roleFlags
 	fs.Var(&roles, "role", "a role to grant (repeatable): appreg.admin, appreg.lookup")
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
 	if *tenant == "" {
@@ -381,10 +372,6 @@ func newVerifier(ctx context.Context, cfg *config) (*auth.Verifier, *auth.DevKey
 	return v, devKey, nil
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }

@@ -1,6 +1,3 @@
-// Package server holds the handlers of the App Registration API, the rules of
-// its applications, the error mapping and the echo setup. It implements the
-// strict server interface generated from openapi.yaml into package gen.
 package server
 
 import (

@@ -1,20 +1,3 @@
-// Package store is the data layer of appreg: the GORM models of registered applications and
-// their secrets, the queries and transactions the service needs, and the embedded SQL
-// migrations. It runs on PostgreSQL (production, any number of replicas) and on an embedded
-// SQLite file (development, single process).
-//
-// The package knows nothing of HTTP or of the generated API types. It returns the sentinels
-// ErrNotFound, ErrConflict and ErrIdempotencyKeyExists (test with errors.Is) and otherwise
-// wrapped driver errors.
-//
-// Every write of an application also writes, in its own transaction, what follows from it: a
-// change row for the lookup caches (Changes), one audit event (ListEvents) and one outbox
-// message to the application's contacts (ClaimOutbox). A write that rolls back leaves none of
-// them; a committed one leaves all of them.
-//
-// Every time it writes is converted to UTC and truncated to microseconds first, because
-// PostgreSQL keeps microseconds and SQLite compares times as text: a time written is Equal
-// to the one read back, and comparisons order correctly on both.
 package store
 
 import (

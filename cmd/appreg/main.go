@@ -1,10 +1,3 @@
-// Command appreg is the application registration service:
-//
-//	appreg serve     run the API (and the purger)
-//	appreg migrate   apply database migrations and exit
-//	appreg purge     delete the applications due for deletion, once, and exit
-//	appreg token     print a development token
-//	appreg version   print the version
 package main
 
 import (

@@ -1,7 +1,3 @@
-// Package notify delivers the lifecycle notifications of applications to
-// their contacts: it renders the messages the store's transactional outbox
-// holds and sends them over SMTP (or to the log), each once even with many
-// replicas.
 package notify
 
 import (

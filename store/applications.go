@@ -176,9 +176,17 @@ func visible(db *gorm.DB, tenantID string, now time.Time) *gorm.DB {
 	return db.Where(visibleAt, now)
 }
 
-// visibleAt is the condition of an application not yet due for purge at a time (the one
-// parameter).
+// visibleAt is GoneAt as SQL, for queries: the condition of an application not gone at a
+// time (the one parameter). TestGoneAt checks the two agree.
 const visibleAt = "(scheduled_deletion_time IS NULL OR scheduled_deletion_time > ?)"
+
+// GoneAt reports whether a is due for deletion at now. From its scheduled deletion time on,
+// an application is gone for every operation, whether or not the purger has run yet, so that
+// behaviour never depends on the purger's lag. Every read that has a row already in hand
+// (the store's coalesced reads, the lookup caches) asks this method; queries use visibleAt.
+func (a *Application) GoneAt(now time.Time) bool {
+	return a.ScheduledDeletionTime != nil && !now.Before(*a.ScheduledDeletionTime)
+}
 
 // CreateApplication stores app, its secrets and its origin index rows in one transaction.
 // It normalises app in place (UTC microsecond times, empty rather than nil lists, Version 1;

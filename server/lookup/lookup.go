@@ -139,9 +139,9 @@ type Cache struct {
 // originEntry is the cached answer for one origin: the visible applications listing it.
 type originEntry struct {
 	apps []store.Application
-	// due is the earliest scheduled deletion time among apps (zero when none): from then on
-	// the answer is out of date and is read again.
-	due time.Time
+	// first is the one of apps due for deletion first (nil when none): once it is gone the
+	// answer is out of date and is read again.
+	first *store.Application
 }
 
 // New returns a cache over src. It serves at once, reading through to src; call Start to
@@ -266,10 +266,7 @@ func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
 
 // visibleClient is the answer a cached value gives now.
 func (c *Cache) visibleClient(cl *Client) (*Client, error) {
-	if cl == nil {
-		return nil, store.ErrNotFound
-	}
-	if due := cl.App.ScheduledDeletionTime; due != nil && !c.now().Before(*due) {
+	if cl == nil || cl.App.GoneAt(c.now()) {
 		return nil, store.ErrNotFound
 	}
 	return cl, nil
@@ -370,9 +367,9 @@ func (c *Cache) OriginApps(ctx context.Context, origin string) ([]store.Applicat
 	return c.fillOrigin(ctx, sh, origin)
 }
 
-// current reports whether no application of oe has reached its scheduled deletion time.
+// current reports whether no application of oe is gone.
 func (c *Cache) current(oe *originEntry) bool {
-	return oe.due.IsZero() || c.now().Before(oe.due)
+	return oe.first == nil || !oe.first.GoneAt(c.now())
 }
 
 // fillOrigin is fillClient for origins, where the generation is the origin cache's own.
@@ -412,8 +409,8 @@ func (c *Cache) fillOrigin(ctx context.Context, sh *shard[*originEntry], origin 
 			oe = &originEntry{apps: make([]store.Application, len(apps))}
 			for i := range apps {
 				oe.apps[i] = corsCopy(&apps[i])
-				if d := apps[i].ScheduledDeletionTime; d != nil && (oe.due.IsZero() || d.Before(oe.due)) {
-					oe.due = *d
+				if d := oe.apps[i].ScheduledDeletionTime; d != nil && (oe.first == nil || d.Before(*oe.first.ScheduledDeletionTime)) {
+					oe.first = &oe.apps[i]
 				}
 			}
 			apps = oe.apps

@@ -3822,6 +3822,8 @@ type ListApplicationEventsAdminResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -3859,6 +3861,11 @@ func (r ListApplicationEventsAdminResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListApplicationEventsAdminResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4063,6 +4070,8 @@ type ListTenancyRequestsResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4095,6 +4104,11 @@ func (r ListTenancyRequestsResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ListTenancyRequestsResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListTenancyRequestsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4167,6 +4181,8 @@ type ListApplicationResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4199,6 +4215,11 @@ func (r ListApplicationResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ListApplicationResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4413,6 +4434,8 @@ type DeleteApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4457,6 +4480,11 @@ func (r DeleteApplicationResponse) GetJSON404() *NotFound {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r DeleteApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DeleteApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4536,6 +4564,8 @@ type ViewApplicationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4575,6 +4605,11 @@ func (r ViewApplicationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ViewApplicationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ViewApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4797,6 +4832,8 @@ type DisableApplicationResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4839,6 +4876,11 @@ func (r DisableApplicationResponse) GetJSON409() *Conflict {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r DisableApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DisableApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -4913,6 +4955,8 @@ type EnableApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -4950,6 +4994,11 @@ func (r EnableApplicationResponse) GetJSON404() *NotFound {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r EnableApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EnableApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5026,6 +5075,8 @@ type DisableApplicationAliasResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -5068,6 +5119,11 @@ func (r DisableApplicationAliasResponse) GetJSON409() *Conflict {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r DisableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DisableApplicationAliasResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5142,6 +5198,8 @@ type EnableApplicationAliasResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -5179,6 +5237,11 @@ func (r EnableApplicationAliasResponse) GetJSON404() *NotFound {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r EnableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EnableApplicationAliasResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5253,6 +5316,8 @@ type ListApplicationEventsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -5290,6 +5355,11 @@ func (r ListApplicationEventsResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListApplicationEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5364,6 +5434,8 @@ type ListSecretsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -5401,6 +5473,11 @@ func (r ListSecretsResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListSecretsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListSecretsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5623,6 +5700,8 @@ type RevokeSecretResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -5665,6 +5744,11 @@ func (r RevokeSecretResponse) GetJSON409() *Conflict {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r RevokeSecretResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RevokeSecretResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -5734,6 +5818,8 @@ type LookupClientResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -5767,6 +5853,11 @@ func (r LookupClientResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r LookupClientResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LookupClientResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -5938,6 +6029,8 @@ type CheckCORSOriginResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -5968,6 +6061,11 @@ func (r CheckCORSOriginResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CheckCORSOriginResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -6537,6 +6635,13 @@ func ParseListApplicationEventsAdminResponse(rsp *http.Response) (*ListApplicati
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6767,6 +6872,13 @@ func ParseListTenancyRequestsResponse(rsp *http.Response) (*ListTenancyRequestsR
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -6867,6 +6979,13 @@ func ParseListApplicationResponse(rsp *http.Response) (*ListApplicationResponse,
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -7122,6 +7241,13 @@ func ParseDeleteApplicationResponse(rsp *http.Response) (*DeleteApplicationRespo
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7239,6 +7365,13 @@ func ParseViewApplicationResponse(rsp *http.Response) (*ViewApplicationResponse,
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -7514,6 +7647,13 @@ func ParseDisableApplicationResponse(rsp *http.Response) (*DisableApplicationRes
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7624,6 +7764,13 @@ func ParseEnableApplicationResponse(rsp *http.Response) (*EnableApplicationRespo
 			return nil, err
 		}
 		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -7743,6 +7890,13 @@ func ParseDisableApplicationAliasResponse(rsp *http.Response) (*DisableApplicati
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7854,6 +8008,13 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -7962,6 +8123,13 @@ func ParseListApplicationEventsResponse(rsp *http.Response) (*ListApplicationEve
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8069,6 +8237,13 @@ func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) 
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -8334,6 +8509,13 @@ func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -8441,6 +8623,13 @@ func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -8623,6 +8812,13 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -9414,6 +9610,8 @@ type PayloadTooLargeJSONResponse Error
 
 type PreconditionFailedJSONResponse Error
 
+type RequestHeaderFieldsTooLargeTextResponse string
+
 type ServiceUnavailableResponseHeaders struct {
 	RetryAfter *int
 }
@@ -9525,6 +9723,20 @@ func (response ListApplicationEventsAdmin404JSONResponse) VisitListApplicationEv
 	return err
 }
 
+type ListApplicationEventsAdmin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListApplicationEventsAdmin413JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplicationEventsAdmin429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListApplicationEventsAdmin429JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
@@ -9539,6 +9751,17 @@ func (response ListApplicationEventsAdmin429JSONResponse) VisitListApplicationEv
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListApplicationEventsAdmin431TextResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -9716,6 +9939,17 @@ func (response DecideTenancy429JSONResponse) VisitDecideTenancyResponse(w http.R
 	return err
 }
 
+type DecideTenancy431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DecideTenancy431TextResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type DecideTenancy500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DecideTenancy500JSONResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
@@ -9814,6 +10048,20 @@ func (response ListTenancyRequests403JSONResponse) VisitListTenancyRequestsRespo
 	return err
 }
 
+type ListTenancyRequests413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListTenancyRequests413JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListTenancyRequests429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListTenancyRequests429JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
@@ -9828,6 +10076,17 @@ func (response ListTenancyRequests429JSONResponse) VisitListTenancyRequestsRespo
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTenancyRequests431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListTenancyRequests431TextResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -9929,6 +10188,20 @@ func (response ListApplication403JSONResponse) VisitListApplicationResponse(w ht
 	return err
 }
 
+type ListApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListApplication413JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListApplication429JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
@@ -9943,6 +10216,17 @@ func (response ListApplication429JSONResponse) VisitListApplicationResponse(w ht
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListApplication431TextResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -10120,6 +10404,17 @@ func (response CreateApplication429JSONResponse) VisitCreateApplicationResponse(
 	return err
 }
 
+type CreateApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response CreateApplication431TextResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type CreateApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApplication500JSONResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
@@ -10257,6 +10552,20 @@ func (response DeleteApplication412JSONResponse) VisitDeleteApplicationResponse(
 	return err
 }
 
+type DeleteApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response DeleteApplication413JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response DeleteApplication429JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
@@ -10271,6 +10580,17 @@ func (response DeleteApplication429JSONResponse) VisitDeleteApplicationResponse(
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DeleteApplication431TextResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -10396,6 +10716,20 @@ func (response ViewApplication404JSONResponse) VisitViewApplicationResponse(w ht
 	return err
 }
 
+type ViewApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ViewApplication413JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ViewApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ViewApplication429JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
@@ -10410,6 +10744,17 @@ func (response ViewApplication429JSONResponse) VisitViewApplicationResponse(w ht
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ViewApplication431TextResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -10612,6 +10957,17 @@ func (response PatchApplication429JSONResponse) VisitPatchApplicationResponse(w 
 	return err
 }
 
+type PatchApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response PatchApplication431TextResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type PatchApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchApplication500JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
@@ -10747,6 +11103,20 @@ func (response DisableApplication412JSONResponse) VisitDisableApplicationRespons
 	return err
 }
 
+type DisableApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response DisableApplication413JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response DisableApplication429JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
@@ -10761,6 +11131,17 @@ func (response DisableApplication429JSONResponse) VisitDisableApplicationRespons
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DisableApplication431TextResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -10885,6 +11266,20 @@ func (response EnableApplication412JSONResponse) VisitEnableApplicationResponse(
 	return err
 }
 
+type EnableApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EnableApplication413JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response EnableApplication429JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
@@ -10899,6 +11294,17 @@ func (response EnableApplication429JSONResponse) VisitEnableApplicationResponse(
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response EnableApplication431TextResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -11037,6 +11443,20 @@ func (response DisableApplicationAlias412JSONResponse) VisitDisableApplicationAl
 	return err
 }
 
+type DisableApplicationAlias413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response DisableApplicationAlias413JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplicationAlias429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response DisableApplicationAlias429JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -11051,6 +11471,17 @@ func (response DisableApplicationAlias429JSONResponse) VisitDisableApplicationAl
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableApplicationAlias431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DisableApplicationAlias431TextResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -11175,6 +11606,20 @@ func (response EnableApplicationAlias412JSONResponse) VisitEnableApplicationAlia
 	return err
 }
 
+type EnableApplicationAlias413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EnableApplicationAlias413JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplicationAlias429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response EnableApplicationAlias429JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -11189,6 +11634,17 @@ func (response EnableApplicationAlias429JSONResponse) VisitEnableApplicationAlia
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableApplicationAlias431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response EnableApplicationAlias431TextResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -11305,6 +11761,20 @@ func (response ListApplicationEvents404JSONResponse) VisitListApplicationEventsR
 	return err
 }
 
+type ListApplicationEvents413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListApplicationEvents413JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplicationEvents429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListApplicationEvents429JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
@@ -11319,6 +11789,17 @@ func (response ListApplicationEvents429JSONResponse) VisitListApplicationEventsR
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListApplicationEvents431TextResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -11434,6 +11915,20 @@ func (response ListSecrets404JSONResponse) VisitListSecretsResponse(w http.Respo
 	return err
 }
 
+type ListSecrets413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListSecrets413JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSecrets429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListSecrets429JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
@@ -11448,6 +11943,17 @@ func (response ListSecrets429JSONResponse) VisitListSecretsResponse(w http.Respo
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListSecrets431TextResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -11650,6 +12156,17 @@ func (response RotateSecret429JSONResponse) VisitRotateSecretResponse(w http.Res
 	return err
 }
 
+type RotateSecret431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response RotateSecret431TextResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type RotateSecret500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RotateSecret500JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
@@ -11786,6 +12303,20 @@ func (response RevokeSecret412JSONResponse) VisitRevokeSecretResponse(w http.Res
 	return err
 }
 
+type RevokeSecret413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RevokeSecret413JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeSecret429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response RevokeSecret429JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
@@ -11800,6 +12331,17 @@ func (response RevokeSecret429JSONResponse) VisitRevokeSecretResponse(w http.Res
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response RevokeSecret431TextResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -11913,6 +12455,31 @@ func (response LookupClient404JSONResponse) VisitLookupClientResponse(w http.Res
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response LookupClient413JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response LookupClient431TextResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -12045,6 +12612,17 @@ func (response VerifyClientSecret415JSONResponse) VisitVerifyClientSecretRespons
 	return err
 }
 
+type VerifyClientSecret431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response VerifyClientSecret431TextResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type VerifyClientSecret500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response VerifyClientSecret500JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
@@ -12150,6 +12728,31 @@ func (response CheckCORSOrigin403JSONResponse) VisitCheckCORSOriginResponse(w ht
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(403)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CheckCORSOrigin413JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response CheckCORSOrigin431TextResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -12867,205 +13470,214 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9s4ti/+VVC6tyry/0/J8pZFrlt13U5yx93ZxnYmM9PqZ8IkJKFNAQoBWdFN+X32VzgHIMFFEiXb",
-	"nV5SNVMd2ySxHZz9/M7XViQnUymY0KrV/9piX+hkmjD498l0mvCIai7FqRRDHjOhOU3Mn9RsMqHpotVv",
-	"nZDI+xuh+TutoHVLkxkzz9OZHr9leizjVr8VJZwJfaVYlDJ9dU0Vj1pBK5JC08jM4ucW1x0aT7hQ/23n",
-	"043kpPVL0IpSRjWLfzAjwxP/TaMJ6/pPZQ9d8glr9Vv7vf2nnb29zv7B5V6v3zP/+3craMVMRSmfwkT7",
-	"rR9SOVcsJTFTN1pOyUyxmFwviJ1UJ2JCs5TQkdmnbitoseGQRZrfsksmqIjMfBQXo4S1ghY3i3w63Iue",
-	"06P9zrNhj3UO6dFh5wU9POjsX+/FveFB9ILt7Zln1StBrxMWt/o6nTHzizcyujE/D2miWNBKqNJvZcyH",
-	"fN26/SdXLz6RIznDrR5rPVX93V27cv+Tu4qPBIs7cqbN3gsKnzwxe+A2qhW0ZMpHXKz7lvlAymKesmj9",
-	"uBFNkmsa3ZiXVCSnZlg5ZYLHZJrKIYdd1tWNh1/pM7P9e3vsuoM/d8xWmb8u4EM+ubbu7gKfzN9wpT/Q",
-	"ESuS+HvByJSOGJFDn75VgcD93/d//vptyflPRKC/E8IrEBxNkvznk+k0lbeGLbamTMRcjJpS4nR2nfCo",
-	"dWeWyL7o01mqZNrqt9jix97Zr5K//fVk8Y73vry96C3e7v39y9uXcg7/fy35m9Mfp+aZd5N/ffnX4scX",
-	"ZUq+iMYsnsGxFbi18CmYzMdSMRKzhMGPXBGVvfcH4t6PQ+6WvHN6R/p/MHLf35bct6doe7Yv7YGXJnXQ",
-	"K0zKXYCH5LWncLg/0OiGiTJpkmv8NVEsveURa0iBU6l0iQDltEJ6dlPf8dFYJwuSsqlMNWFfzH9Y6q0W",
-	"/6K6KaNxvhA7NW8NjTWiObtephU1ujT3VFT+FKJ+JTWdTcyJlUT2lKVUy5Rw+CNIbkHYF640FyOCFLTx",
-	"UQAjSdiIRouOW4wleLtjb+CP3pbVbgR+Yvk+AGGby3YQpQe6M0zlpKPHrCOTuKMWSrPJPS/gB5Q8JbIV",
-	"1DBQgmKpICfaH346fbWzbL8m8ponrKMZnSy5dhezqbnTSqYEHy7vTCQn2Xao7OH+rjQXfz/fnQD2sL+7",
-	"u7f/rNvr9rp7hZ0rCdZsvfE29ktAfp0pTVI24kqz9I8lEr8bNH84Lpdd+39+3p/8eBj14he3f382fbOn",
-	"Lp/P/3XAzp/Ozo7kSe/63f7N3w5Hr5/9+u/oIWXzq1sm9GVKebJKZ3yiiDkWwm7BZeBdCfsbY/zQyJLh",
-	"bBobym0F5leg3C49bG+Msw3oLRpTMWI47JCzxLwKB2uU6nn5eEn71UfDxyQ8Vzx5o4fDGmD43t6PL/79",
-	"9O+Hn57/a/+ng7dH7559eHG+d3nwj6frN7hW1zsCUr0LvN2x9/o32Z1mizvacnF4D+9+MXT0QSY8WjTm",
-	"uMg8nygyhfcKTDZJ5JzFr2UKTEk7ltKA+a5iZ6OUCn25mMK+wMdkyv8X9vYqkjEKp2HK1PhKyxtmVDY7",
-	"SJQyO22V6QPb8sWkxBW34WDNWdX0JmLn7POMp96Yj+CQWU43ZidfiXgqudDvRbLIZrGMH13Aib7hSr+/",
-	"ZWlCp0UyupxLgoeuSDxLjVpHSSp1Rcu2D6FXplaS9vYuey9yYcK+THnKVFniHBasozE39Ng6uT6IraT6",
-	"qGql1F7/6IWzqGAmsEMvosN4j+0POz26d905jPbjznN2MDT0c/00ehY/Zy+GwCyWy/7qZKxE8IY5uO4N",
-	"96M91nlBn8Wdw2HvuvM8OjrqPI332d7wkD67ftGz1/YfLOXDxT9owkuG2eWY2Y0mXJFbeMDbXnttv1/X",
-	"v/J1BXrgdrPuDDmNGY1ZCnGEV5d0ZP5b1FANWRX1iluWKi7FMVFMxIRrcAgQLkh4Nuy8pToah0RLgjLN",
-	"/F2KZEH4kAh5LeMFYYliJOYxqLO4Ha1+a9B6Nmi10PsxoWYedgVKG6YBrOYsZpOp1EzoczZN6ALdZsX5",
-	"hmZpIZmPmSB6zBWhQs1ZSlJ4QxE9ZmTIU6XdH7SE3yk6YSTMRogWnZ/YIizO0Xy6MEUmZhNzyvCH3LDJ",
-	"pnwXtKY0pROm7R57rr+zl002G68IKe9W0+thPjqlepybvkUNxVCrI1+8QPni/jNlw1a/9R+7eehpF/+q",
-	"dovrAAsOJrpsUdkySJuW9dSQx+HOQy0PB3rYlVmHb926wtwjHBI5BEqapuyWy5mCYESXvJ/SzzNWXN9W",
-	"rmO73s8zli68BePs/OVN6Jc3TIz0uNU/2tsPWhMu3M97waprFS1+YovqQk/ITPDPM0Zu2IJMWUq40EzE",
-	"LCYS/DfgeqDk48ezl0b0XDOld/pGyjOdLsic63F+w27YYiCoiAmwAvM3Lsj+IRnLWeruas0l5UJpRmNw",
-	"EEXgG6IjykWXXI7ZQLgv41hUSD1mKY7AFUnZEMzq9mHvhSG2bLFXN2xxlTLzx3CnOxCv8Hz6JOxdP2UH",
-	"w6P9Ti/aZ53D6DnrvIh7tHMwPLw+ip7Gz9jzYdgl7XeS2EMlIGjNcEOeJCweCC4CogxvoZrodAFzFt6O",
-	"cUEu5nQ0Yin5eEZiyRQRUls+BY8mMZGCdXcGwp09cuv88EvsahkV7B8dlalgSrVmqfnm//l5MPiyv9cZ",
-	"DL48e/XL//+frVoSGQJjX3IJjOTIyN93SFFrhaaMxn34q5MKikxozDLRoM0x+m9yRZTmSULM7pkttFKH",
-	"tA/39kk4TVkkRcxBuxhSnrA4JHDsc66YOczw/wvJxMyZGbJauPe7JD9lEDmrj5HgKQ7EpscIspESpWnC",
-	"1p6iFZvLj+9p3Zm84ROua26rJhOpNAq/iVm6H/Q084VTgnvVJZ+4HsuZJlwHhCaJPcRJgV3t9Xr1vCeB",
-	"GZRmzSdGJu71zEsTLuyP2QIM7xixFFcg5c1silroMsmB+g7SjhUiCt1kXJA2RsZmyjANo8TBecnURsxO",
-	"PpyZp42exeKSiKlRpuqWmKlfq+SJd1Z7+8/XM9wLRtO6y3RKFetwoZhQHHy8Ch7sk6LMzOgalByuFTGT",
-	"RZ8hF4qEn8OBkCn8JRe8StNUK2SR4eewC/SY70fuWKvbhs+t+60XLJ0lJ4w2xhMF2kHorKKyStDIRKpV",
-	"CTI7a9URDmU6ocY4m814XMsCLzTV7DVPNKvRBYzqXXPPgItRbZgNQzslDEgYc4X/Jm33T2JEopB6ILLo",
-	"HxnKNIv57gBVhzZy7QKD5gPmnywOSMqUlqn5GJkJzRNz+gMR1gYTQdoVFRJrRdWfPqyhVvHN33MraQWt",
-	"0izrFOOgZSzF5rsJbIkrYr5TpIuCgbPkDpvBt9D/zBRRiU+ZmkqhMN/qBxobm48p7SIsTOhScsnur8qs",
-	"5Gs+UbNGDU7b3ED8ee+XPpnMlAaRYe8voWSY0tHEXNv2f+yYxaYpeB25AOvtKrWj27+8LOzdVh8v+mX9",
-	"T8ClobCY1rqP3Rk7VlM9U63+oWH/mms4ozOcOMknbulhlop+9EUK1qfTacpG/WkqrxM26ZeXetf0+F7B",
-	"XsGhVTmN/RpqH4m58kaHTcl1yuiNMhrrLGHHJMQ9CYGtKsJoNCZyOESqJrBLXTOjUymGCY+2JYOqsVeb",
-	"4XFM8JIZSxp1YmNcUxGxBKSie6nrUYr32SvrEakllkeYQk4AL3IC8C4VyeazjgZqFvEwZFBcMTA3w2yv",
-	"eYyWh2fVhNVJGA5ugzlXQuory+3CHUNJ5nUem83T9IaZD0SWSIw8uwtar2GcmImtiYYrb4KCMTvpVCaw",
-	"spSNuhCe6BY4h5oNhzxCnx64mpbQwyZfz4/6wL/r+VDwWqPbXpnew5w0uMcydyi5nmmS0OjGW5OuWTEc",
-	"1Jkw9hFN8Pvb33CbJUPQSDEXB1XvY2NNoBVLEqpZ6p+XeYmlV/jj0pu70act71sfV3KnelTk4LgbxE1p",
-	"3ZEWVvAwh1lc7jGeoeXoE7og1ww8DpzFXRJmyw0JagdDzpThX9b+sR97okgiR3ji76R+LWeY77TFYb+T",
-	"xZw9dHtwUGshowV0woWcpdam8Q/cMJIhDF572lt9O7+eh/lBvpOauIHWnWE+qfsf4DtJ1CwaF5ZhjwLM",
-	"s/SJyqZ+F7Q+0EUiaXwp5Ruajtg97p+jEHQ9f4mApe2Rt/wHf//tU1dayqsERlx661Z/MNv0PY8nWnWR",
-	"aCmJ+/q6za/O6GF1IOcdg28bwUULF4PQKGJTjTfjg+dteQ2372FUHusNioniImKGfsFTZK5p2zlFdo6z",
-	"3yFHM5YSeBb986vxBzXSeO4/g/zA9/MD9zeMZNNZd+R1i3hwjae0Yp377xQ4CvwwTmnhQAsXSB8fBb2l",
-	"PDFa4QMIR6MvsclUpjTlyYLM8o8fWy8yWhtsThTskSpLSx6xK++19UJzuyFz4ehdb7slpDh+EwlZnvXD",
-	"CsqICvQoGwOGa0Viquk1VYykfDQ2ptzcrZUONUtJeG5+6JyYH8Js2eSd1GNj+cypctRj9sILHXrvVa35",
-	"C/yO0U/mlGtyzYYyRVm94GJUMOf3awKAuccQ/AZSvqViYVmq2pb4pETfqGWHCrwtngAtbsye3YyCyKCa",
-	"XYEHdCmv2X6QjKvse1ZU5XtNxIg/y4chr5K8Rr4xwSO16wRpYijODE8g4UA1IbVHoqq9tVT1UbiEhXvJ",
-	"NrQ3xlQRTE6Jj8mIaUKJYHOIAtR4c1wyxBJ+1eSTuaa3V3W6uO83dbng8w9DKteMphBit2bYhCvFxSjI",
-	"3S+BW5axng230ulM6QqD+fTpU+dkpsdGk4+oZvWeZDtcNDYUKkaMtM9fn5Knz456JWfyD/ggbPl/DYpH",
-	"MWgF+Icrb4D/GrR03WGsSVlA0lKzKdQvxG9ZzCl4FbcjsQsmYpDYoLxRRcov+vQ1y8e9mpiBr6wftIbQ",
-	"Gn0413SOcirzVkdgFGJHWUduS6b3OEquIaywvKawC45o+8FSdkZdFDxPMXdhFe+TXfKO3Rrio2lqTE1q",
-	"4xpm56apnLJUc/Qf+3lWkI31fgju15Ve6fydu0qxyYeUAQ820qWYJS/irFrHd6eDIpfnva8e+tQ9d1dI",
-	"g68NBKvZNcSB52Pp7xbXxeu3NH3WqJuYxYTxmdJ9KqXYe5dkWcJ5FtaJqWYdSIptMEphZat3x79Hd3UJ",
-	"ck1P2L1QPd4sChqBTjqUacRQdwsx+S60ER8qjKi1QU1SiqZTqH9ExlrcgDtMuWtMisUEmdrpeuk+oU3y",
-	"43G4ExCqMNWOXC98a7N+UnluX5nYPo0ZpHiU8w0mdEGoJyYKZIeHveTwr6VMGIUzzCshKjSezhiZjzl4",
-	"wpf6yjlEq4VTv69ZZnLJlLgwWWFmWeLguqn9Or9RLttvHWX++Omni+zZu2o9x9oLDJkbbuoPd4Wr1SKP",
-	"do+L6b41RGSUVFynTzXxMaHXaA0PiTBcvbj2YtrwwT3n6DJUV5/mG3js4/kZ8GEMbK5+45155s7LZl39",
-	"+Hv72F0hgXX1O+f2QTetJZWryzZ+zpPEXA8bwwb5NZIyPiZTK9HW3LX6YznoPQDp2Hzc1eu/yEIVIOpf",
-	"+QnpddeL0TThRi8B7XFB6ESKUZmJPVFZvjwkHdGU2cSwW3nD4oFoF5IMbcq3HHpp9ZAsQPNscDVjscuN",
-	"s2PvHA+EJXLIIhFSMJf8Y5Vb5QJaPoc1uq9wGf3lLAI8gf1O79kDnIDOJWgjuVlT6b+h7M1eXK5iwV65",
-	"8F9oiDGkSRLWyq88c3tlXhPVRM6FKu/02myl9Ru4WE/B1WwHP0nm51aOqIAJNLZky1+Op0kGLtXCnV2N",
-	"QuSzl5w55XzQXT1f/nsy2ddBi+pgRcLViJo8E0Ve/8oikIs+fA58DugmRjcsTT54uruV0yW7oJibpXPN",
-	"F7JTXWmzuQSkLW3Bs4LMxx1C4xgToIOBCN0+h0ZxD5qr8wGxWVM2qeuRzY2XbEhniQbXS1hTJxI2n/kx",
-	"cDYMNVgBYMuapWDbmynb6++85raeeQdoTg0TWUtF6oTHx2TPbMne/nPDSMOTzr9p5397nRfdq//bMedr",
-	"lmpzSLggYQdzKkJI7OpYvTAMbK51mbXWl7NvlIh3T/XxT6WnbC7ct6ULK4Tbje5DyU21ElhgRZb/8zqF",
-	"xldRzsQKh6rhWagylMrJjkGHcNnCXOfZzqgwFCZ/sHd08BSTgF1O8NOD3rP9Yl7w0141Mbgg+u9rPL/m",
-	"X1hMqCYgKsBPU+Bf1oLutlYK7Pqj9lKTS8Y28nzkaGsF+YaX+CHEuhXjZcG9RjzWJfCe5PyvT2wNCChJ",
-	"Syz9ApMciBKXtBnNdvfKPLBhVdDq/fQLHwqD15Y+VGDHoJSyKF8LkGJfW1yzidrggPIzbdE0paDJ+jhT",
-	"X1epohB2KWTKDmWSyPkxmVIF+S5UkRBrhMIHqUGqZvL6hFXYjDXk9MFVlGygbF1CYRBLMPCDzokuOUFD",
-	"xnDVUMySJHTP3DA2NdTHUyzs6JJzRuOOucIDYZ8x9lWmgcCmss8zmri6wGiWpubj8H6QFRNltSa/icp1",
-	"2kR4AGd6DNdutmfHjTeqW7yHdRUsFWfugwxaa2v+zh28Wy11ibJ6/7MCnlnZsRXO2GxI0p4p5im2cB8z",
-	"zXZnsxlt4pfdctG/rX/1sW5RnT/1N7xKq32sDzm04eyYb/TdlfpN9vfBfaK/6ez1IzBs0h6W7YudDZn4",
-	"Izott5Ury+2gx5IuzqbZOAKJ1s2qAwJDbTFlGMixKqPa7JTuViuyLqOjBEThW/xhn0RUoD6aOebbmCTf",
-	"UTxmZfxJKGFGXxi+a8zs8utgu3YQ8zh1uID+R47Jh59OX6FiOBCh1RpDY6nVgDtl5j0l14hLd2wzXpiV",
-	"c+5LxpCwFYCl+juL6RdkUJy/rCjWW2VsfeJ6fJF5XjYmDADlKWrly/w4XsAaH9nA9donaizngnAxED7a",
-	"iNmngCgt04oFDOk1ZEzVuGzfbgYot8b/X6XZX9Z4rqnycjYCjBdxrXIPFqjr/gqxpOmkYO0Uh/ibnJdp",
-	"TaZ1O+lCfsofkqJzpUiDXZ/4aiFma6CLilRYi21UIcbT9+cX50zNkjqjHzGUVmcmoLoASQkRTbBUbppQ",
-	"beTXE0VOPpxhRihWtuY1IcWEhbKWWra47UzqjG3EZPmQIT/Vu24yTDdDAeDM8rGbCDIpuAEjqtmcLggT",
-	"mITC67KbKuhSy7aIZ2U7rpwfBlc3LCZ5LKTBjgQlg7upmV1vzTUMNvpwV3Uc5b0ZaZ/AYyCAlFvwTBU9",
-	"pfcDy3LeJncl7vGtJWI5d0vxeEP0nJV240tX+46zUbA5EA9ancHzwGbbfXN91s66CMjlTXsre2VzG6QI",
-	"Ula7Ti/wZg8jMGuPxlhAbsx6UCRAJlzsHz1ttsDfKECzOtAu54Kldex1BeiqdwWqAGtLd9CJtdIWmt2r",
-	"ijHrrWuyjY8RyLeBej/GnheKV2P2Fa5eDOPnwfs8oO/C+AXyK/DNut2tFWOeO7MkwuI4ZUphFAo8IDUo",
-	"RE8USfiQRYsoYRYPl7QxCtELSAzhukjvlHjycnTxjONmhFT/bMl3c1hDXRP65Qw/t4dRMfdTlfe+LLos",
-	"yyKV1sahKuGnjfGmfdOtt1+3hqxAujilV7csXWAifQY2hMAKkDYD0EjXCSMTGo25YMRIKge94K0VvIgD",
-	"EWIOfEgUXZA5rFaSWHZJaOYDJflcQ/g8xDR16310r9EU7+D569OBeHF49IzYPHQbKajz4ru0+9rNnoO9",
-	"lEoxItIivdik8+KGbwrHUdleVr+9F9Xd65OwBJthtqNQ2wBpJtVqe/NcVuxrfpiAhgTwBvbmw5v1YAgZ",
-	"wsESYARIbZHyakLFwirdyjybUOWUcJhoPTCbebsO7SvIarzzElnzy/q6AviMXwsFlFKtwHO/dqXrFZik",
-	"KgZL/YmtvK4nUDPFhDEGyZSlSkK2MKGREQuPQUA1vPO1TDGsT7Mq1VnKVECkYIQJnSLWXwX4JGgW4Xxt",
-	"nn7lyv/L3MxDI/i6vH7DYkLRRElnHoT/7NjSv85ZHBIsEdpBi90efHH/VmNoV1yctsalblJ/u7z8QPAB",
-	"uG+FcRDvpprJgGUyNQQwlqkmFr3XCa0bLkCAWd5UXMhSEJ2qG6082MfzMyLohNtk05XDNIbkWRcKXgpe",
-	"kWcJwuZkmx44jlunAwDqfR1SFCsLd9tEpJRKWTJSoxVydEynUyZsdrFzNGQQ8DlUvod45cFgWTvhyu/Q",
-	"lP0SMXMsStYsHcE/rB8Cc27yn22+b55NeeVKOLxfpcxsECu52fI5VkjEItivTf6nEaCKyRTqplI2Cq2r",
-	"wqug1oolQ9KGhQQur7hhmUB1YkXk/A3NzAxA/+uKhIGxoxBb1GB9XDKx8Gtsjh5ftRmTO4Wv1XG5DMn/",
-	"69YMybdtNrRcVtZW7K9Jz15zt28dyG4ZTtg3MfBLSHGBu3P5WS295vV5Nq5vRcMMG2QY98mtkUnMUmcw",
-	"rEmrabBd9Qv2KaiyZAvI9rVOHag7cuikUXcDENUUK6/bftq/dtcDi/sTRtMyUmZDDPOg+thsCdr5nW3s",
-	"sXymtph7xVRnQjG91UR/KZ8O7vLSw8nsmyVnU+NxKKpMAXr8p1SPCRc2xOQqVNuhr+CFO7Z0I0MNNz+i",
-	"kgNodMt1wzp6cMh9tWKOK2u/WEd/YFSsuUxjtV4p3VgNrd3ybIJ1e1/w01V1GkHgsMnH8zf1Jv+PF+/f",
-	"kU/smvzEFuSClbTCVZTSnbMk6dwIORe7v85vVBdKsovWfO+wLozpeeqqrEUq3UE/CXHnZhQzdZyDY6ez",
-	"hClgLdnJhhuQeLGLQY2fouHLTZbqey56VSb7jk5qNVEAqp0yOU3MFYjkSHDFAhtEMwQnRZbKB7oDV9pC",
-	"s03pCCVzvp5yS6gNM2nf567UUrrd+/MLG71RxBrACHm4LIqTykkeNe1b3NUJ6+/ujqXSP/eNXfJLGBAh",
-	"gQ/AP+Y8iSOaxl1ygXFCYQRxwgGr3IyZkogqFgxEjBnLBJKQUzYxSmAZwnVtr4rN6OEhiKDg1a3JJfAu",
-	"QUCMCDfCh7AvNNLJArI6ZTLTDDbLsZfCzh2TEJZgrHujqZofQkNGlCRSTqEvhdl/0s760AXk535/75eA",
-	"JDKiifnjzrFzfbcxgr5TQCLHsASYoDMF9nrKb42iZH7CU7bIZmogQr9BHp1O+5nYCRGL4vn+0f5GJ1do",
-	"ErLhlfZk8/3PUmqqGQbkPfTblam7Jf2tWemBQMClb1J34IoqLzaplShVYgKg6MICTrZ7tmxTYWElNaI0",
-	"YjtZEQJ5/vSw1yssAH7jzX7/6EVp8r1aMPWKBL1wQZTS3Kc0Yh3FjIqhWUzAA6hqS+lrPZrFDjWETYzJ",
-	"3oTCLAq4GMp6j5hFAZ8wTWOqKVbPOVJAW5Mrm8aDAsOikpUprRFIxIYGUKnd1LKSZqXlVBkt6oaLkV9G",
-	"voZql7Wvaja1ca2OVMBWhyL3oZxBBlRqrPtUBZDvxJIkI106pWX/mWtf+A1q6w823Ye8o9bXzZHj1yPA",
-	"+xqsByoPu1/MZq9TaC35o5encUqTd2k2y2gyfLSQ1ZRvvCBUkMzd7lqOdO+Ri7RF7pGZYLIoVpp5tx9L",
-	"YHmxhxNmVemMrrutQv+5qpGW9ZRr6DQo7HZJBtYSQL1R72WTlHICbblZn8wUAmqjXevHqDEwjHXl/nMM",
-	"AmrZMxEbiKwRibEZ0TmoCNfFBL2sQRtNkqKbMG9EWr5Il9Wk1BreAsDZ1ttaizvzxMHO0MR3pub99z2P",
-	"Zr0n02vVv2SOL1nElXXmbqCNRHIyYfXZSYtjcsOmOm9cFNshijfknN1yNsfEpdO//U9nr3e43yxiGntT",
-	"rvEe2BMFMHZvYJffg1uW7Vhxv/K/rmZf2RTqyBdbDG6n5TVOsnQJf5g9vSTNb0t2tFEDrMZADR6cuFWM",
-	"HqPAs5bN+I7VVSdWn6yYt35cWQzmJwuudB5BvlNgsTBA0YWQPtCDT6ozAU6Uq6yNO/ibrrIleQGULPcE",
-	"TbH8FS8EfTWU6RVuQ5HoS5+tnO+ta5a5PFXTkmYZP8pD2rZUe+98TZxM9RBRfZmlXC8uwKqEo0NEw5OZ",
-	"Huc/vXaKyo+fLltVufrjp0vSPr/YP3pKZEpemX/soIOi5LkA0Zt2yWlC+UT1vZxLyJofiBLQ505gQ0SQ",
-	"Uw9uffOrVCZMhaQNYvLYhYuwSwAEjQYiE1IZ0L7a6ZIzQWJ2yxI5nSCCaMzc2/amdZxMuQyN2S20AsRL",
-	"EG9oepuNhk3Jz91YxIgLyK2pYZNbzD9tR5jTf0rBLDC8XmSbQjSjk0p9YOvcZkWjkWQTO3fJ+ykTZy/J",
-	"qRSCRboGEhDa1hTFtu10huO7Yfu2WNrr1qTAA2Z1jAAS/20jkqJ4dX7Cgfh4foYv+c6rwDbuUIEDHsNn",
-	"EHHJGqVGB5lLojSbqu5ADASm7oCzK0cztNiahrpWEZPHMbnCxcJZPlE+fUWG5GAmGSlB2bxWlsTggS4p",
-	"ZajLodF5sLtfPggXmMM1mnE1Bm3JuuMs2igkNLQPe4c73uowMWlMgaLQWazGdMpIOwSHf7jTLy/RZS9h",
-	"QlIlUSnI1nP++pTU5Bgtz1UKvASnDPqlNjfDtabBO5DwiAnFPMI28jnlTNN04aUftE6mU4JUbJ2pJx/O",
-	"WkHL9sQzUqvb6/YgvXTKBJ1yYzZ1e92DFhTMj4EX7cKV3vUJfPdrIf53t5sH6UbLtAA6i7kmOqU8qYbq",
-	"8TfuvgSoiGHcqpreNhAYQ++aq+jB6pA2tPYocqKdLjnsHTqwKxsItr0ThlnnFtzXjE1Bt4yEK+0FnCGw",
-	"qE7MR1vF9q5LTLn8kV1s2WcMuTUP2gClsZsKvaf2e73m2LHwBmz0MtnvHsRo6SU8etccgjUL1i6BYUVq",
-	"ACvtECde97lsgbteZy14ZW/9KwXgZnjpYP1LeRMeeONw/RtZbxDzwv6L9S+UYcrvgtZRky0otp2Btxos",
-	"qAaUH44xb+ZfbANpDLP8Ggbo3sZrZngwXCsjUekImlifmGchbrsZuZehQu+CRkzEJrd0qGd+3m/goAW1",
-	"QTUxiAgCnrpod8nhMOEiN/wwpGBt0SW2bhfzI431FZIJvWEozrJc6gzCFQz7YxKi+RaShFE024mt58Nv",
-	"D4SDQ2zK3owlHKO8K3FV277UAiFn67DNdqEtbl3iZh0zNFsSF8DcgMB/kPFiQ8bkTNVCE/uTzH7NGtdn",
-	"lnqtxW2DN8qoBLfGCuKYuJXb2NlAd805W9m3cFfU4i3A3z05c6EYch2D9lHqCi3d77ZobNikTUhW/ifY",
-	"PPPioM/nT8fQew0Yetbsz7yw12BO5RZG8N5Rkw2owYv/o4odvHrGEEV2t9xX6Ikbe/tKCQCYuGPlhxMR",
-	"qdcGpFbjfMOxHwVbMmzVRsPWwRnFc+UYZjAQMomZsj0Qm7LlD3QEzVNkegO5HYYdh//z6pIUhGC4TPO0",
-	"m3Get/z43aucUzpimzA0c0YfzDtbMbNVCuhqkf2710z/gDfenMbSqzanHKARh1m8AmEAGt37Eszautte",
-	"6R5caVwTkOJ1dq3QQygRCQcC2ULJOtUFB0fK9CwVqJJIUWyr7j4U2O72GMMaSwAdy5q0m39Bk3YAL8ty",
-	"U0PrX7Ve8oAMGfb8hm+Z5yAhirRv2EIx+IGLUd9VVWHhamETAOcsjhGG3ksiGgiMOqCDnwyhJ7PnrACR",
-	"b8upPodE0DSVc9iGBN0ukMC2IJGcXHPBBgI0B2yaC54a8yb8DudI2pRg5qzZQOCcmCyRxVvcFLgmc6oG",
-	"wsYIhzLdyU8JXFd5J3vzrTXn1cC2f3zuuv5JrzF2g6f9ruRNHsfO838qJp9d6wJrJxcupyF12C9cRMks",
-	"ZvF3tv84bF8vOwzflVAAiLxbbpg7l3vJP+hcdeUmZJAwar3oxmrJPOkD0Q55bBSxZiCKwCbBHeIATKn9",
-	"2EA4eBif6zvo7bpchT4iwBhGJuQcUteypiADAb0VMYXJcGEPY7ZP/Mh+rV5JJnxk+JhRbtxi0e1tCxcG",
-	"ApGCiWLCYYyTIsQ4aTfGudkZiGyhGZ+eqRkIDJbENou5VH5sU2LsoVFNnGvDfoJCi5g80pG70O0muvCD",
-	"33FgIM5nCVN94uCRiuc3Yjp/PCjhF7QhGhZAm2dC9UAkjCoNktvPycZp0BtmvhTm4CJhlxRRnQpDG7GM",
-	"0ez6r3ZJBsBUnHI9QMBAgGwsTCVPCw9IaGM8CCBuK/DNDLPuBHEOdGyOD1NPjtEBBboYer49WvMSNlBs",
-	"O6Ol5JrCfkN6zES3sD/+kA2x4Y1itKRLlTnrT7ZrRXiWlwd3fmKLMCDUNhS0Qh4z6G1ZhSEwLsj+IRnL",
-	"WeoupRqIMpU6EkW9A1rb8wkjbaDQfFDdOYckKRb3iU5nLNwZCC6UNldYDi34G/jUQOc59pKUnNvNT1ms",
-	"0URwIvfRRbwd+oktrIzf1jvn4LvWSXhsmfCDfRqxZ5t7tfDtokMraCH+c8OXkW1C9i5CjzV77QM+vJUy",
-	"YttENHIK7j2mUxAnEt/fIeiBrTVwDS4DCivm9/iyEbIAGgka0i4LUZsu7zWDfHVJR8sWZx/bhWfuglbN",
-	"DV73av5K9gZsyu/Z4/ndgfk4eq3TQ0tq6HKFtuyqKAe3UNVNWF0L09cgf5Rm08xwncsO/OwqyPvFPI5E",
-	"RjfV1H1IUHD156gOT1k6oQKrpSyQVR5VH6U0YuYRLmPSfkZiulBkJhKmrLvB65kNl3g0S30I9J0uCT+8",
-	"vyh5NMsrd7DQA2GrO8NajNuQYJG8sqmX+JcuObHOEhDP6FApLtkDDkQtvtxWrEtwHBDTxfAY+nx9jC+a",
-	"GPV8kWN92RycXE9wf6mPkpmh7yXMh9CC/SEs9RyJYANz/SJ76bEiTFlKUpyRciZNlpGGwjrOrWTB3Z8s",
-	"aLW334CFe8A5rwE354/KiB09lq7ukxyZb5WTodZZfA5WPCaA1TgNSx4G1983tW/5/X2Ll/+Ws3nx6v+Z",
-	"A8Xf7+MfNyvoH5zNG2s2wf1zcFzDl1K1NeKB5AAPKuv/actjrmW8yMqX8BF0FdnHsWRcDQR2fwlq+r5A",
-	"h3MqCJtM9YJgbjiUdCeMpiSM/UTOgQh9RFF0sCBQGvgkLl7+hFXByrVNn49lMdwCtk2fpBkOuZ1p2/nh",
-	"HCaZc9YEJMywGDFi5DK0+MQqe5CkBBGVymexlVI+fLhTbGsD6tFIQJW5A9NYOMzzSpMbdMm4TjfYN5Qc",
-	"9no+hpRF4si+FfPhkKVdcmIFeVE9a2eqVSbYd6r9kfuYilSDMlenYwE1PZyKta2jJGWug4RvNQDOAYIY",
-	"xOCoyt2Afm6Tzdot4BiQ9quPOwV8zceAYNlKHGDHpr9gMhRVjka/i7utc6a211e/eyuayXOUpA/mq3Ct",
-	"mx4v//alc2aUXBh9GyojQpJEihFLi/DaBF/E6JczI4six6KMESH1mItRLpnIWsHE1UA4+79goxYyZuvE",
-	"FHknNcZysFWkLfeZUj3ue62wLADubDjkX2rQiwiPnyjEi1IMUE+6AxGuzpn2P51FQzKBWeujwDceyUlx",
-	"uKT4oxggdLv7PaP0r2XN23v/cJwKfYuPx6hQM682aSfvy7n2pOpLzH2IXBvOoiSZCXTdcsxcqHd5wqDW",
-	"XWkRRotuywqPq2M/xHEf15avynyKnLPKfcga5uN9Gf3Fa5kPvvFNeY/b0bY5ADwPgD787ib8AzMWvKfl",
-	"K9mWqb1ihV4eO9sznN1HV40uK0IcgAEbxFmcKtBtIPJPEk7Vd7n/Xe5/S7lP2tSQ4X2u42PL/+1vo5WN",
-	"3fUi8Bvdxe9y8K8jB+9/z1bX938aSxLzOOvQUpOZAD7jgAg2z0ovAj/1H/zZjEZjqL/IwdpJ28X2MZmb",
-	"TqeMpgEWEKCr38FmjLnQKq+82rzmqlLt/73Q/3uh/x+l0H95nf9jVfSvYhgeAt9SRJAM868WyDsDwfGr",
-	"tfqOCxQBQgObNG20/DrES9IODXMId7oE0V3jQsaQufvMCEGb3czTkmVsoRGWwoTYmpP7h/z1XK69yjnw",
-	"4ftbliZ0usGN9kATl1xpuy9PcjzW77f7d1JdKepviHe9HR0+SNS+ViEGHFNFqIfXHGS9kGtAO41czjPo",
-	"MsxkKZga2MZGQ5mScAkEc2jGAMjlduwjJx+TCsKyYQERO85KLA96kNC4Q5TMOo1GVBA15zoaZ9DSsZwL",
-	"zScMMg1tbWbKmCv6QQaBE6WaUFsmgNgZ5eZm5JotpIiNCoLI4sUykTG9ZXmNijJf6e0cA2h5JUCBUXhl",
-	"R6qJOex0GxVJLCmI8PIZocryiRqIjB3P81LL7IjX1UXUccbUww7f3r4JftsCCGl5aiGw/5PNK4GeQR4i",
-	"oBQM9tWP7S8FEz942uttEH+vQ16/szH4e5Ua8AyK2FMfvPtcAGHxIbWX4WgjDLVDjHZIoBtid+YYzs2A",
-	"m+82FXoWgXmJ2KuyM+BlhqWUQv9/kcqC73kBf/y8ACD5gqwmbWDKJSd4rjY01et3v7r7urKy4dyKaMMn",
-	"897+cKnIZbVbr9HcUdTahwtVs9AWzwpEv4foTp+gpHGADifrBGp9S9OdWhkGw95XhjX20eWlg3a93z3l",
-	"fy0HHt6Y3L4Vcv4Y+n0TxAi4387Y53a5u1aV3v2K/7AMYLQa+/uJIghGTaiNpVu6w7uJnXcJE0OZRlC5",
-	"1AdTHuDxA6IXUxYMBACSBLZtkPUoQlqsbcav+AiMkJkyCq4cFoCNs8/lIDDGyBcFZH0YtAhik4FBQf9y",
-	"ZnT7jwhvDVNAt4CzLzKwl8PeYZec++X7iZQ3s2m95xH+dOqQrzd0OMLL2JzdGm6/ZUYmwoZvmYxZRB5f",
-	"AvJRpJ8/Gzv8pi7D8uYGGcpG3fX02BAS3RZcCE+8CVPZBVDHxeaRPW+IZT6M0zGLblRepQy1+UpbHCGb",
-	"E5/BE1lG7KqDLNp3zn4QW2AZkDw4NzI+1CUnyZwuFNnv9foZhr4yvwHrcqYjOWGYhx8iEH9I5gi8T9ph",
-	"EVg/DEjoQ+Cbn12AHfqs207tAxEW0PVd1/cqvH644xCsYGbWtPeAOQbCIXPomruJKh1yQE2tawbDp+A1",
-	"mY+pBu8tJAvh8pqzSSQIPN5MH9vezs/py78RCMWRtyG3xxqlzLI35VvHW5q6ed+JateIDczaYruOR8nO",
-	"zzoorBQCOJF/wLN3tttDcWOLqi0+4O2jazlR7uhgh4cGE1tsDHTFWCJX7FX7vcuTb2HpfttMdhbdZMhG",
-	"mY97c8lUFC8yXR6JOrF9PqGmKc+4DLKciIIZmfdl8rTLhCuj/FlknpDQiRQjUCb9pgzIH/EHLKm3nS/N",
-	"j1r5bUCHMp0MhN8MlNT3AvVY7hNFwlMajVnnVAqdyiQkE/qlQ0cMBcxYzgcikbaOa0Q1m9MFCCyomuO6",
-	"OSuOzCmZpWEn1arSWr1vtkWqmeR7u0voHWvcn7cVtLj52ucZSxetwNVQSTeFIu/zeUWlReGaRjzfQOm2",
-	"srgkjuwvPU6ZPQf8fQNV+/35xXKG6HfEyenTjlVyfxZIrHqb/ibnZDmRefGhUmNppNT/2mv5KyqfzO/b",
-	"Z/ot+eZbo3e6S+bOcFnb4pyb2gOqZaBeYyK4035Lop9/MTSP3Lfuxr+REU0KXX6sid8OJ/SGkXQmwp1W",
-	"0Jqlib30/d3drFdv/3nveQ9ulZ1VhaFY8zzHi5Vpjk0EyvmECsP5MEGopkVPN+cghVwoc/uLg+Voz7SK",
-	"ar0E8LYeEjofcgnibXVwDAIRrMtFz1A5ClxAX1LVuGY+qvMeVYcp528VB8m8LcLfNcgkqfuUbevmEV2t",
-	"t8d88+TDWcYkqLohMmt3aPRwYyMgrBugRlniBqoubrAVVTtdcgK8xUjQVE7IhE1kujg2+gRWyEmBPp+U",
-	"weLQzzpMoAEhuV7Ywd1fbeyU2hg0SkK7fHtP7n65+38BAAD//w==",
+	"7L0Jc+M4ki/+VRDajSj5/6dkyUcdcmzEuuvYdncdXts1tTOteiZMQhLaFKAGIKu0FX6f/QUyARKkqMtH",
+	"93SPI2aiyzZJXIm885ffG4kcT6RgwuhG73uDfaPjScbg38eTScYTargUr6UY8JQJw2lm/6Sn4zFV80av",
+	"cUyS4G+EFu80osYNzabMPk+nZvSBmZFMG71GknEmzKVmiWLm8opqnjSiRiKFoYmdxS8Nblo0HXOh/9PN",
+	"p53IceNr1EgUo4alP9iR4Yn/pMmYtcOn8ocu+Jg1eo29zt7zVrfb2tu/6HZ6Hfu/fzSiRsp0ovgEJtpr",
+	"/KDkTDNFUqavjZyQqWYpuZoTN6lWwoRhitCh3ad2I2qwwYAlht+wCyaoSOx8NBfDjDWiBreLfD7oJi/p",
+	"4V7rxaDDWgf08KD1ih7st/auumlnsJ+8Yt2ufVa/FfQqY2mjZ9SU2V+8l8m1/XlAM82iRka1+SBTPuDr",
+	"1h0+uXrxmRzKKW71yJiJ7u3uupWHn9zVfChY2pJTY/deUPjksd0Dv1GNqCEVH3Kx7lv2A4qlXLFk/bgJ",
+	"zbIrmlzbl3QiJ3ZYOWGCp2Si5IDDLpvFjYdfmRO7/d0uu2rhzy27Vfavc/hQSK6N29soJPP3XJtTOmRl",
+	"Ev8kGJnQISNyENK3LhF4+PveL9//WHL+CxHoPwnhlQiOZlnx8/FkouSNZYuNCRMpF8NNKXEyvcp40ri1",
+	"S2TfzOup0lI1eg02/6lz8qvkH349nn/knW8fzjvzD93//vbhjZzB/99J/v71TxP7zMfx37/9ff7Tqyol",
+	"nycjlk7h2ErcWoQUTGYjqRlJWcbgR66Jzt/7E3HvxyF3R94FvSP9Pxi5792V3O9O0e5s37gDr0xqv1Oa",
+	"lL8AD8lrX8Ph/kCTayaqpEmu8NdEM3XDE7YhBU6kNhUClJMF0nOb+pEPRyabE8UmUhnCvtn/MBWsFv+i",
+	"24rRtFiIm1qwho01ohm7WqYVbXRp7qmo/CVE/UpqOhnbE6uI7AlT1EhFOPwRJLcg7BvXhoshQQra+iiA",
+	"kWRsSJN5yy/GEbzbsffwx2DLajcCP7F8H4Cw7WXbT9S+aQ2UHLfMiLVklrb0XBs2vucFPEXJUyFbQS0D",
+	"JSiWSnKiefrz67c7y/ZrLK94xlqG0fGSa3c+ndg7raUi+HB1ZxI5zrdD5w/3dqW9+HvF7kSwh73d3e7e",
+	"i3an3Wl3SztXEaz5etO72C8R+XWqDVFsyLVh6s8lEp8Mmj8dl8uv/f/8tjf+6SDppK9u/vvF5H1XX7yc",
+	"/X2fnT2fnhzK487Vx73rHw+G7178+o/kIWXz2xsmzIWiPFulMz7TxB4LYTfgMgiuhPuNNX5o4shwOkkt",
+	"5TYi+ytQbpcedjDGyRb0loyoGDIcdsBZZl+Fg7VK9ax6vKT59rPlYxKeK5+81cNhDTB8p/vTq388/++D",
+	"Ly//vvfz/ofDjy9OX511L/b/9nz9BtfqeodAqrdRsDvuXv8uu7PZ4g7vuDi8h7dfLR2dyown8405LjLP",
+	"Z5pM4L0Sk80yOWPpO6mAKRnPUjZgvqvY2VBRYS7mE9gX+JhU/H9hby8TmaJwGiimR5dGXjOrsrlBEsXc",
+	"tHWuD9yVL2YVrngXDrY5q5pcJ+yM/TblKhjzERwyy+nG7uRbkU4kF+aTyOb5LJbxo3M40fdcm083TGV0",
+	"Uiaji5kkeOiapFNl1TpKlDQLWrZ7CL0ytZK0073ovCqECfs24YrpqsQ5KFlHI27psXF8tZ86SfVZ10qp",
+	"bu/wlbeoYCawQ6+Sg7TL9gatDu1etQ6SvbT1ku0PLP1cPU9epC/ZqwEwi+Wyf3EyTiIEw+xfdQZ7SZe1",
+	"XtEXaetg0LlqvUwOD1vP0z3WHRzQF1evOu7a/o0pPpj/jWa8YphdjJjbaMI1uYEHgu111/bpuv4rX1eg",
+	"B+4269aS04jRlCmII7y9oEP737KGasmqrFfcMKW5FEdEM5ESbsAhQLgg8cmg9YGaZBQTIwnKNPt3KbI5",
+	"4QMi5JVM54RlmpGUp6DO4nY0eo1+40W/0UDvx5jaebgVaGOZBrCak5SNJ9IwYc7YJKNzdJuV5xvbpcVk",
+	"NmKCmBHXhAo9Y4ooeEMTM2JkwJU2/g9Gwu80HTMS5yMk89bPbB6X52g/XZoiE9OxPWX4Q2HY5FO+jRoT",
+	"quiYGbfHgevv5M0mm41XhFR3a9PrYT86oWZUmL5lDcVSqydfvEDF4v5dsUGj1/i33SL0tIt/1bvldYAF",
+	"BxNdtqh8GaRJq3pqzNN456GWhwM97Mqcw7duXXHhEY6JHAAlTRS74XKqIRjRJp8m9LcpK6/vTq5jt97f",
+	"pkzNgwXj7MLljem390wMzajRO+zuRY0xF/7nbrTqWiXzn9l8caHHZCr4b1NGrtmcTJgiXBgmUpYSCf4b",
+	"cD1Q8vnzyRsreq6YNjs9K+WZUXMy42ZU3LBrNu8LKlICrMD+jQuyd0BGcqr8Xa25pFxow2gKDqIEfEN0",
+	"SLlok4sR6wv/ZRyLCmlGTOEIXBPFBmBWNw86ryyx5Yu9vGbzS8XsH+Oddl+8xfPpkbhz9ZztDw73Wp1k",
+	"j7UOkpes9Srt0Nb+4ODqMHmevmAvB3GbND9K4g6VgKC1ww14lrG0L7iIiLa8hRpi1BzmLIId44Kcz+hw",
+	"yBT5fEJSyTQR0jg+BY9mKZGCtXf6wp89cuvi8CvsahkV7B0eVqlgQo1hyn7z//zS73/b67b6/W8v3n79",
+	"//+9UUsiA2DsSy6BlRw5+YcOKeqsUMVo2oO/eqmgyZimLBcNxh5j+CbXRBueZcTunt1CJ3VI86C7R+KJ",
+	"YokUKQftYkB5xtKYwLHPuGb2MOP/LyZjO2dmyWru32+T4pRB5Kw+RoKn2BfbHiPIRkq0oRlbe4pObC4/",
+	"vud1Z/Kej7mpua2GjKU2KPzGdulh0NPOF04J7lWbfOFmJKeGcBMRmmXuEMcldtXtdOp5TwYzqMyaj61M",
+	"7HbsS2Mu3I/5AizvGDKFK5DyejpBLXSZ5EB9B2nHCRGNbjIuSBMjY1NtmYZV4uC8pHIRs+PTE/u01bNY",
+	"WhExNcpU3RJz9WuVPAnOqrv3cj3DPWdU1V2m11SzFheaCc3Bx6vhwR4py8ycrkHJ4UYTO1n0GXKhSfxb",
+	"3BdSwV8KwasNVUYji4x/i9tAj8V+FI61um34rXG/9YKls+SE0cZ4pkE7iL1VVFUJNjKRalWC3M5adYQD",
+	"qcbUGmfTKU9rWeC5oYa945lhNbqAVb1r7hlwMWoss2Fop8QRiVOu8d+k6f9JrEgU0vRFHv0jA6nymO8O",
+	"UHXsItc+MGg/YP/J0ogopo1U9mNkKgzP7On3RVwbTARpV1ZInBVVf/qwhlrFt3jPr6QRNSqzrFOMo4a1",
+	"FDffTWBLXBP7nTJdlAycJXfYDn4H/c9OEZV4xfRECo35Vj/Q1Np8TBsfYWHCVJJLdn/VdiXfi4naNRpw",
+	"2hYG4i/drz0ynmoDIsPdX0LJQNHh2F7b5r/t2MUqBV5HLsB6u1RudPeXN6W9u9PHy37Z8BNwaSgsprHu",
+	"Y7fWjjXUTHWjd2DZv+EGzugEJ06KiTt6mCrRS75JwXp0MlFs2JsoeZWxca+61NtNj+8t7BUc2iKncV9D",
+	"7SOzV97qsIpcKUavtdVYpxk7IjHuSQxsVRNGkxGRgwFSNYFdatsZvZZikPHkrmSwaOzVZngcEbxk1pJG",
+	"ndga11QkLAOp6F9qB5QSfPbSeURqieURplAQwKuCAIJLRfL5rKOBmkU8DBmUVwzMzTLbK56i5RFYNfHi",
+	"JCwHd8GcSyHNpeN28Y6lJPs6T+3mGXrN7AcSRyRWnt1GjXcwTsrEnYmG62CCgjE3aSUzWJliwzaEJ9ol",
+	"zqGngwFP0KcHrqYl9LDN14uj3g/vejEUvLbRbV+Y3sOcNLjHcncouZoaktHkOliTqVkxHNSJsPYRzfD7",
+	"d7/hLkuGoJFiLw6q3kfWmkArlmTUMBWel32JqUv8cenN3erTjvetjyv5Uz0sc3DcDeKntO5ISyt4mMMs",
+	"L/cIz9Bx9DGdkysGHgfO0jaJ8+XGBLWDAWfa8i9n/7iPPdMkk0M88Y/SvJNTzHe6w2F/lOWcPXR7cFBr",
+	"IaMFdMK5nCpn04QHbhnJAAavPe07fbu4ngfFQX6UhviB1p1hMan7H+BHSfQ0GZWW4Y4CzDP1TOdTv40a",
+	"p3SeSZpeSPmeqiG7x/3zFIKu528JsLQu+cB/CPffPXVppLzMYMSlt271B/NN7wY80amLxEhJ/NfXbf7i",
+	"jB5WB/LeMfi2FVy0dDEITRI2MXgzTgNvyzu4fQ+j8jhvUEo0Fwmz9AueIntNm94psnOU/w45mrWUwLMY",
+	"nl+NP2gjjef+MygOfK848HDDSD6ddUdet4gH13gqKzaF/06DoyAM41QWDrTgaPlH8GG9s7qwXnJLDftm",
+	"dicZ5WVyaBzsd4m/EfgZgt8hF1KS9+5+LI8DrSLrZ5q4iBZpApfkRuckn3HBdghVrET0zw/Iz/wH8CST",
+	"Hy8uTvsCZVfgjAan9kAqBp7EQltQU6Eju2WwSmIXHAF1JJnUTKNXM5FCMEglsUY3eEPghn0W9IbyzOrV",
+	"D6BeWI2TjSdSUcWzOZkWHz9yfni019iMaKAyXdU3eMIug9fWqx13G7JQLwIG6baElMffRMeozvphVY2E",
+	"CvTJWxPQklJKDb2imhHFhyNrDM/8WunAMEXiM/tD69j+EOfLJh+lGVnbcUa1v392L4Lga/Deoj/kHL9j",
+	"NbwZ5cYTIwzMxbDkENmruTqFzxU8L1J+oGLurqC+K/FJid5ld7s0+KsCFaS8MV23GSWhSw27BB/yUm59",
+	"90FyvrwX2KEL39tEEIezfBjyqmg8yHnHeKRuncCagHlZ6xRSNvQmpPZIVNVdS1WfhU/5uJd2gBbbiGqC",
+	"6T3pERkyQygRbAZxlBp/mE8nWcKvNvlkoSt3F91W/vubOq3w+YchlStGFSQpOEN2zLXmYhgVDqzIL4tI",
+	"Bd45o6baLDCYL1++tI6nZmRtoYQaVu+Ld8MlI0uhYshI8+zda/L8xWGn4o7/AR+ELf+Pfvko+o0I/3AZ",
+	"DPAf/YapO4w1SR9IWno6gQqQ9ANLOQW/7N1I7JyJFHQeUH+pJtUXQ/qaFuNeju3Al86TXENoG3240BUP",
+	"CyoLVkdgFOJGWUduS6b3OGaCJay4uqa4Da5898FKfktdHkGRpO8DU8En2+Qjs3pXQpWyxjp1kSG7cxNl",
+	"tS7D0QMfZqpBPtunATiwV/r1i3duF8p1ThUDHmylS7nOQKR5vVMYkABVuKgcWD30a//cbamQoDaUrqdX",
+	"EEmfjWS4W9yUr9/SBGSrsGMeGEa4KvepUqQQquVLUvbzwFhKDWtBWvEGo5RWtnp3wnt0W5diuOkJ+xcW",
+	"jzePIyegkw6kShjqbjGmL8YuZkaFFbUuLEwq+QgUKkiRsZY34BaTFjcmxXKKUe10g4Sp2KVJ8jTeiQjV",
+	"mKxIruahvV4/qSI7skpsX0YMkmSqGRtjOic0EBMlssPDXnL4V1JmjMIZFrUkCzSupozMRhxiCUujDRzi",
+	"/cKr31csN1qlIj7QWJpZnnq5bmq/zq61z5dcR5k/ffn5PH/2drEiZu0FhtwXP/WHu8KL9TaPdo/LCdM1",
+	"RGSVVFxnSDXpEaFX6E8YEGG5ennt5cTr/XvO0ef4rj7N9/DY57MT4MMYGl79xkf7zG2QD7z68U/usdtS",
+	"CvDqd87cg35aS2p/l238jGeZvR4uCwDk11DK9IhMnERbc9fqj2W/8wCk4zKaV6//PA/2gKh/G6b0110v",
+	"RlXGrV4C2uOc0LEUwyoTe6bzigNI26KKudS6G3nN0r5oltI0XdK8HASFCZBuQYt8ej1lqc8udGPvHPWF",
+	"I3LIwxFSMJ8+5ZRb7UOCIYe1uq/wNRHVPAw8gb1W58UDnIApJOhGcrMGK2FL2Zu/uFzFgr3yAdTYEmNM",
+	"syyulV9F7vvKzDBqiJwJXd3ptfle6zdwvp6CF/NFwjSjXxoFJgWmILmit3A5gSYZ+WQVf3Y1ClHIXgrm",
+	"VPBBf/VC+R/I5FAHLauDCxKuRtQUuTzy6leWgFwMAYjgc0A3KTqyaXYa6O5OTlfsgnJ2myk0X/TKuuJw",
+	"ewlIU7qScQ25ozuEpimmkEd9Eft9jq3iHm2uzkfE5Z25tLhHNjfesAGdZgZcL3FNpU28+cyPgLNhsMYJ",
+	"AFcYLgW7u5lyd/2d19zWk+AA7alhKnClzJ/w9Ih07ZZ0915aRhoft/5BW//bab1qX/7flj1fu1SXhcMF",
+	"iVuYlRJDalzL6YVx5LLVq6y1HhBgq1TGe6qPfyk9ZXvhfle6cEK4udF9qLipVkIzrKiTeFmn0IQqyolY",
+	"4VC1PAtVhkpB3hHoED7fmpsiXxwVhtLk97uH+88xjdpnVT/f77zYK2dWP+8splaXRP99jed3/BtLCTUE",
+	"RAX4aUr8y1nQ7cZKgV1/1EFyd8XYRp6PHG2tIN/yEj+EWHdivCq414jHuhTo44L/9YirogElaYmlX2KS",
+	"fVHhki4n3O1elQduWFe1ej/D0pHS4LXFIwvAbVCMWpavJVC27w1u2FhvcUDFmTaoUhQ02RCp6/sqVRTC",
+	"LqVc44HMMjk7IhOqIWOIahJjlVX8IFVci7nQIWGVNmMNOZ36mpwtlK0LKK2CcHtepNkmx2jIWK4ai2mW",
+	"xf6Za8Ymlvq4wtKYNjljNG3ZK9wX7hlrX+UaCGwq+21KM19ZmUyVsh+H96O8HCuv1vldVK7XmwgP4EyP",
+	"4drN9+xo441ql+9hXQ3QgjP3QQattTX/yR28d1rqEmX1/mcFPHNhx1Y4Y/MhSXOqWaDYwn3MNdud7Wa0",
+	"jV/2jov+ff2rj3WL6vypv+NVWu1jfcihLWfHfKMnV+ofsr8P7hP9XWdvHoFhk+agal/sbMnEH9FpeVe5",
+	"stwOeizp4m2arSOQaN2sOiAw1OYThoEcpzLq7U7pdrUi6zM6KlAeocUf90hCBeqjuWO+iamaLc1TVkXw",
+	"hCJw9IXhu9bMrr4OtmsLUaOVR1YMP3JETn9+/RYVw76IndYYW0utBh4rN+8puUJkvyOX8cKcnPNfsoaE",
+	"q6GsVDA6VMQoBzP9uqLccZWx9YWb0XnuedmaMADWqKyVL/PjBAFrfGQL12uP6JGcCcJFX4R4LXafIqKN",
+	"VAsWMKTXkBHVo6p9ux0k3xr//yLNfl3juaY6yNmISJ6AnHuwQF0PV4hFYccla6c8xI9yVqU1qep20of8",
+	"dDgkRedKmQbbIfHVgvTWgD+VqbAWHWqBGF9/Ojs/Y3qa1Rn9iEK1OjMB1QVISkhohsWGk4waK7+eaXJ8",
+	"eoIZoVgbXFTVlBMWqlpq1eJ2M6kzthHV5jTHzqp33eSoeJYCwJkVol+RPJ88JUNq2IzOCROYhMLrspsW",
+	"8LmWbRHPC588IAIMrq9ZSopYyAY7ElUM7k3N7HprbsNgYwgYVsdRPtmR9gg8BgJI+wVPddlTej+4Me9t",
+	"8lfiHt9aIpYLtxRPt8QfWmk3vvHoATgbDZsD8aDVGTwPbLbdN9dn7azLkGbBtO9kr2xvg5Rh3mrXGQTe",
+	"3GFEdu3JCEvwrVkPigTIhPO9w+ebLfB3CtCsDrTLmWCqjr2ugK0NrsAiRN3SHfRirbKFdvcWxZjz1m2y",
+	"jY8RyHeB+jDGXpTaL8bsF7h6OYxfBO+LgL4P45fIr8Q363a3VowF7syKCEtTxbTGKBR4QGpwnJ5pkvEB",
+	"S+ZJxhyiMGliFKITkRTCdYnZqfDk5fjsOcfNCan+2Yrv5qCGusb02wl+rotRMf/TIu99U3ZZVkUqrY1D",
+	"LYSftkbsDk23zl7dGvIS8/KU3t4wNcdE+hyuCaEpIG0GwKWuMkbGNBlxwYiVVB68IlgreBH7IsYc+Jho",
+	"OiczWK0kqWyT2M4HQA24gfB5jGnqzvvoX6MK7+DZu9d98erg8AVxeeguUlDnxfdp97WbPQN7SUkxJNJh",
+	"5bik8/KGbwtosrC9rH57zxd3r0fiCvCI3Y5SbQOkmSziFdjn8nJp+8MYNCQAiHA3H96sh5PIMSKWQEtA",
+	"aouUl2Mq5k7p1vbZjGqvhMNE66Ht7Nt1eGlRXiVfFBnbX9bXFcBnwloooJTFCjz/a1/8vwA0tYhiU39i",
+	"K6/rMdRMMWGNQTJhSkvIFiY0sWLhMQiohne+kwrD+jSv850qpiMiBSNMGIVoiQvQMdFmEU4oin3rARSq",
+	"3CzAc/i+sh4WMDczLb15EP9Py5X+tU7S2JXL7qDF7g6+vH+rUcgXXJyuxqVuUj9eXJwSfADuW2kcRAxa",
+	"zGTAMpkaAhhJZYjDP/ZC65oLEGCON5UXshSGaNGNVh3s89kJEXTMXbLpymE2BjVaFwpeCv9RZAnC5uSb",
+	"HnmOW6cDQN+AOqwtVhXurg1LJZWyYqQmK+ToiE4mTLjsYu9oyEH0i2YDAWZYACTm7ITLsMdV/ktEHXI4",
+	"Y1M1hH84PwTm3BQ/u3zfIpvy0pdwBL9SzG4Qq7jZijkukIjrAbA2+Z8mgMsmFdRNKTaMnasiqKA2mmUD",
+	"0oSFRD6veMMygcWJlXsPbGlm5i0Ivq9IGBh5CnFFDc7HJTMHYMdm6PHV2zG51/C1Oi6X90L4fmeGFNo2",
+	"W1ouK2sr9takZ6+52zceprgKyByaGPglpLjI37nirJZe8/o8G9/5Y8MMG2QY98mtkVnKlDcY1qTVbLBd",
+	"9QsOKWhhyQ7S7nudOlB35NCLpO4GIC4sVl43w7R/468HFvdnjKoq1uiGKPDR4mPTJXjxt641yvKZumLu",
+	"FVOdCs3MnSb6tXo6uMtLDye3b5acTY3HoawyRejxn1AzIly4EJOvUG3GoYIX77jSjRx33f6ISg7g+S3X",
+	"DevowWMf1oo5rp394hz9AAUykyrV65XSrdXQ2i3PJ1i39yU/3aJOIwgcNvl89r7e5P/p/NNH8oVdkZ/Z",
+	"nJyzila4ilLaM5ZlrWshZ2L319m1bkNJdtma7xzUhTEDT90ia5HatNBPQvy5WcVMHxXw4mqaMQ2sJT/Z",
+	"eAsSL/eBqPFTbPjyJksNPRedRSb7kY5rNVGA+p0wOcnsFUjkUHDNIhdEswQnRZ7KB7oD18bB1UzoECVz",
+	"sZ5qU60tM2k/Fa7USrrdp7NzF73RxBnACBq5LIqj5LiImvYccu2Y9XZ3R1KbX3rWLvkaR0RI4APwjxnP",
+	"0oSqtE3OMU4orCDOOKC92zEVSahmUV+kmLFMIAlZsbFVAqsguGu7fWxHDw9BBCWvbk0uQXAJImJFuBU+",
+	"hH2jicnmkNUps6lhsFmevZR27ojEsARr3VtN1f4QWzKiJJNyAp097P6TZt7JLyK/9HrdrxHJZEIz+8ed",
+	"I+/6bmIEfaeE5Y5hCTBBpxrsdcVvrKJkf8JTdthwui/isMUgnUx6udiJEYvi5d7h3lYnV2qzsuWVDmTz",
+	"/c9SGmoYBuQD/OCVqbsV/W2z0gOBgEt/SN2BL6o836ZWolKJCZCscwfZ2ey4sk2NhZXUitKE7eRFCOTl",
+	"84NOp7QA+E0w+73DV5XJd2rh6Bck6LkPolTmPqEJa2lmVQzDUgIeQF1bSl/r0Sz3+CFsbE32TSjM4aiL",
+	"gaz3iDkc9TEzNKWGYvWcJwW0Nbl2aTwoMByuW5XSNgKJ2NIAqjTsWlbSrI2caKtFXXMxDMvI11DtsgZg",
+	"m01tVKsjldDpoch9IKeQAaWsda90BPlOLMty0qUTWvWf+QaQf0Bt/f62+1D0JPu+Pfb+egz9UIMNYPlh",
+	"98vZ7HUKrSN/9PJsnNIUXJrtMposHy1lNRUbLwgVJHe3+6Yt7XvkIt0h98hOMJuXK82C248lsLzcBQuz",
+	"qkxO1+1GqYPfopGWd+Xb0GlQ2u2KDKwlgHqjPsgmqeQEunKzHplqhCRHuzaMUWNgGOvKw+cYBNTyZxLW",
+	"F3krF2szonNQE27KCXp5izuaZWU3YdHKtXqRLhaTUmt4C0CPO29rLe7MMw87Q7PQmeoCQ+g98h7Nek9m",
+	"8eiyOb5hCdfOmbuFNpLI8ZjVZyfNj8g1m5ii9VPqhijfkDN2w9kME5de//hfrW7nYG+ziGkaTLnGe+BO",
+	"FODsg4F9fg9uWb5j5f0q/rqafeVTqCNfbNJ4Ny1v4yRLn/CH2dNL0vzuyI62aiG2MVBDAMjuFKPHKPCs",
+	"ZTOhY3XVidUnKxbNM1cWg4XJgiudR5DvFDksDFB0IaQP9BCS6lSAE+Uyb4QP/qbLfElBACXPPUFTrHgl",
+	"CEFfDqS6xG0oE33lswvne+PbjS5P1XSkWcWPCrDKHdXeO18TJ7N4iKi+TBU383OwKuHoENHweGpGxU/v",
+	"vKLy05eLxqJc/enLBWmene8dPidSkbf2HzvooKh4LkD0qjZ5nVE+1r0g5xKy5vuiAvS5E7kQEeTUg1vf",
+	"/krJjOmYNEFMHvlwEfZZgKBRX+RCKgcf1jttciJIym5YJidjRBBNmX/b3bSWlykXsTW7hdGAeAniDU1v",
+	"u9GwKcW5W4sYcQG5MzVccov9p+up8/p/pGAOWt/M800hhtHxQn1g48xlRaOR5BI7d8mnCRMnb8hrREiu",
+	"gQSExj9lse16xeH4ftieK5YO+l1p8IA5HSOCxH/XyqUsXr2fsC8+n53gS6HzKnKtT3TkgcfwGURcckap",
+	"1UFmkmjDJrrdF32BqTvg7CrQDB22pqWuVcQUcEzuIKThLJ/pkL4SS3Iwk5yUoGzeaEdi8ECbVDLU5cDq",
+	"PNgfsRiEC8zhGk65HoG25NxxDm0UEhqaB52DnWB1mJg0okBR6CzWIzphpBmDwz/e6VWX6LOXMCFpIVEp",
+	"ytdz9u41qckxWp6rFAUJTjn0S21uhm/uE6zEZSSUKgwc9jcHFSIDt5pEQN78BrbJMYBb+2cTOWZ9UQsU",
+	"zjUBRo4rBARyDsJvxBTr2Zm0fHzDzuL4NOgkOKI3gLUdH3QOYtIM0ox23OcIJhv5L/g3+4KELx/al+vS",
+	"klxLuGP7s/3mlYQwi4OGxxODkz2y04w/nV6cfPp47ryEMKILH7h2e/GenWj4UZ86YbcPZ6DhWx6qXd4w",
+	"5XDYYXPig/1uXMZVJ83wHJAl5PvrN8Ku2IeFjIvQ2C1EV9KPFxenu9121+1HZ2GE+LDTRTCZQ7tbloTg",
+	"k0ZRoQdMESYSCVEpqSxlGpnILG9MGfon9ITR6x3sqJjfdQSXJ74cAB0yPsUV8Q5z2HhSoMYfIXE4xmYw",
+	"v0IMNZlOfJTP7qsz8IbMaIAi65XoecAF1yMPSU/Av+L6GCQQsHIB2YNXr2Bb7BczOYRHxswonujIOY4k",
+	"UsaMKydHMp4woVkgHKyOqzgzVM2DFJ7G8WRCUBK4a3F8etKIGm4DrebX7rQ7kKI9YYJOeKPX2G932vsN",
+	"AJ0YgTzfBbG4GwqJ3e+lGPrtbhHoHi7TpOk05caeLM8W013wN17mRGjMYOx3MUW0LzAPpW3FWQBNRZrQ",
+	"YKgszXfa5KBz4AHjXDKF6+AyyPtH4b7m5A09eyzDCJI2IDivj+1HG+Um00vcIcUju9g49DZa+6AL8t9+",
+	"rXTA2+t0Nsdfhjdgo5fpz/5BzDi4gEdvN4cxzhMelkAZIzWAp+MAJ173uXyBu0F/P3ilu/6VEvg5vLS/",
+	"/qWiFRi8cbD+jbxDkX2hu8EQ1TY69r29V+vfq7YIsO/tb7APq5qD3EaNw022v9x4C97aYKU1TTWAhDA9",
+	"EOLd86pjpWABEYan8Ipb3gdX2mrEdAht/I/ts5B3sd1Vq0L93kYbMTCXnNaigfvofgNHDajtq4khIv83",
+	"Zb+JHAwyLgrHjRP2Limj3lfVxvxmJW9YTMb0mqE6mtdC5BDM4Jg7IjG6X2KSMYpuN+LqcfHbfeHhTDdl",
+	"rW9YwlE+iwpHdw2cnT6Qr8NpbtAYvC7xuo4R2y1JS2CMQPM/yHS+JVP0rqbe95BOc/8TJPKUPG21HjMX",
+	"fNVWpb9hCmo42o3QR5YPdLs5V636Bm/LVrgD6LynVCgVM68TDiHKZPje5msqFTevb5SUl+8Kq+S7m4g+",
+	"27+cMOlsIBTydqf3kT7dw002oKbfw7+y6MLra60OZJnL4wWByHI3uJIEhMl7TgZ5MaOCVkC1GvN7jj1p",
+	"2JJhF/002IA9vzVce6Yb9YXMUmuhQSfZTVn7KR1CAyWpriG/y7L0+L/eXpCSII2Xac5uM86Ktj//9Crz",
+	"hA7ZNkzRntGpfedODHGVAr1a7P/Ta9ZPivJW3MZSwtJrPqMcoFkHebwUYUg24jkVmMd1nGah//tC46yI",
+	"lFnJF5fkFEOJWtwXyJIqlr0pOVgVM1MlUKWSguWVll/Af4UfitBt4lwsIwmgh4aMpfczQU8xBE/Mc+Nj",
+	"F99xUbqIDJhJcheMfQ4SMknzms01gx+4GPZ8VScWzpc2AXAW0xTbYARJjH2BUU8MMJIBdNUPnKWgsrhy",
+	"zt9iIqhScgbbkKHbFxJo5ySR4ysuWF+A5oNtz8FTbN+E3+EcSZMSzNy3GwhcGz1sebzXT4EbMqO6L1yO",
+	"wkCqneKUwHUOJ437yjVZc14b+EUen7Ovf9LqK+9gBzZ5+tyezhaPM6qS0V9LwOTXuiRWyLnPqVIee4qL",
+	"JJumLH0SOX89kWOWEULohimB494ud2r4cGPFr+tdrNUGjBA9cBFEa/HlUcS+aMY8tQroZgCywKLBleTB",
+	"m73nvi88NFYocXzbgbo8rR6iX1kmKuQM0nbzhkh9AZ15MX3TSoAAX7tHwqymWn2ajPnQ8lCr1PnFYsjP",
+	"FW31BaKkE82E769Ayu0VSHNjjK+dvsgXmsuIqZ6CsLKEeFQHveDSAd2hUUO8W8h9gkJ7rCLKW4QP3Sb6",
+	"0GvYbaUvzqYZ0z3ioeHK5zdkpng8qmC3NCETICKCQcpNX2SMagNaQ1iPgtOg18x+KS6AleI2KSPalYa2",
+	"KgFm8tR/tU1y8LnylOvBUfoC5HJpKkVJTERiF9/GeJdDH7EzzDuzpAXIuz0+TLs7Qucd6IEYsQhoLUhW",
+	"Q5XBG2sVtx72WjMjJtql/QmH3LAvhlXKlnTos2f9xXXsiU8KaITWz2weR4S6ZqpOwcDqIRc7tATGBdk7",
+	"ICM5Vf5S6r6oUqknUdR5lOVifMxc6+liUNM6gwRRlvaIUVMW7/QFF9rYKywHDvgS/JGgbx0FCZreZRmm",
+	"a9doQTiR++hBwQ79zOZOv7irZ9NDF67TLrBdzA/uacTd3twjiG+XnYFRA7HvN3wZ2SZULiDs4mavneLD",
+	"d1KEXIucjRyq3cd0qOJE0vs7UwOgyQ3cqstAEsu5jaFshAyojQQNaVaFqCsVChrhvr2gw2WLc4/twjO3",
+	"UaPmBq97tXglfwM25Z/ZW/zk/P3n1Y29LltRZZcrxVVXSzW4iOpyxupaQL8DGaYNm+SG90y24GePwNEr",
+	"58FlMrleLH2CBC+P34Eq9YSpMRVYbeqAAIuMiqGiCbOPcJmS5guS0rkmU5Ex7dwlOWKGRvE/nKqwhcRO",
+	"m8Snn84r3uDqyj2sfp6kFddihMcEQUa0S13Hv7TJsXP2gIhHh1B5yQHwKloC1baMbYLjgKgvhyfRXx5i",
+	"JNLMqvjzAivR5TAWuob/S32U0g59L4Vg8AHaizyAp6FActnC3XCev/RYEb48pTPNSTmXSMtIQ2Md/J3k",
+	"ye1fLQNlbwMxEACPvQPcsScHyfZCwN+FCtt4VqCqrnKS1Draz8ALgcm7NQ7XiofE92ZX7q2wN3uZ8dxw",
+	"Niuznb9yksATL3jKRrvLhf4bh8TxzTS66P65X75RWAWlA3GkCmAgnfeNdvnfVzKd52Wv+Ai62dzjCDWi",
+	"+wK7hkU1/cLOwUgThI0nZk6wpgigQDJGFYnTsACgL+IQiRqdUwiwCf6c8zc/I5qEZs7VNxvJcpgM7MIe",
+	"UXn/CjfTpvdheixL7+iKSJxj+GKkz2cG8rFTciE5DiJhC5/FFnzF8PFOuR0aqIVDAegkHoRp7ntlLDRH",
+	"Q3eW75CG/abJQacTYg86BKf8WykfDJhqk2OnwJTV0mauUuYKzc5iX/0epsDVoJPW6ZZATQ+nWt7VyaSY",
+	"7zwUWkuAj4PgNyk4+QoXaphT5zLVS/g3pPn2804Jl/kxoLvuJIqw09+/YBIe1Z5Gn0TtnXP1fn89/cnT",
+	"s71OgNL4wfw8vm3g4+WOv/GOoIr7p+dClURIkkkxZKrc2oHgixh99CZ4WWw5hEsipBlxMSykG1kr3Lju",
+	"C+87Kdn3pWzvOlFHPkqDsTRsU+xKTSfUjHpBG0YHvj4dDPi3GuQ8wtNnGuviNAPErXZfxKvz/cNP59Go",
+	"otCwzr+DbzySg+dgSdFUOUDrd/cpG/rJE/J7MUnHcx6OS6JP+PGYJFoWCzyyTT5Va1TIog+48P1yY7ma",
+	"lmQq0OXOMWul3lUNgzo3s0PWLrubF/hrHesjnvP5drSLjK/MtRc5H1nD+IIvo59/LePDN/5Qvud3tGkP",
+	"AM8DIH+f3LtPTO1OTA15RJUdNKVy17vUP2vn7sxu99FVwosF5QXKyjeIzXkVqL2BqnOccaqf9J0nfedf",
+	"Vd8hTWqvwH1YwWPrPXfnBE4naK8X/X8QH3iS/0+X/PeQ//e/46txUL6MJEl5mneDq8nigThDRASb5WVW",
+	"UVjmAzEQRpMR1FoVjWFI0+fBYOEGnUwYVREWC2F4yEN0jbgwuqjw3L62cwEV5QkQ5QkQ5YnprAdEWY6H",
+	"8ljIJ6uYVYA0vBS1Kcc2rm1YkoP9hVWhPc+BykDokSuQAKCrGmRv0owtY4p32gRR7NNSZp+Db8srGbiq",
+	"eEIchMxSKCdX23b/9Bgzk2vZSAHw/OmGqYxOtuAmATj0Enbi9uVZgTv/xFmeyvkWMtV0TvGetfg78CAZ",
+	"LrVGCGDFa0KDnhi+VU4tMLrVR4os27wvhRRM913zyIFUJF7S5iK2Y0Bbi2Yadqc4IgtdLCz7SdhRXka+",
+	"34Gk5x2iZd7NPaGC6Bk3yShv35HKmTB8zCAb2dWfK8Z8cSEyJ5woNYS6ciTEN6o2kCVXbC5FalUv7N5S",
+	"LkcD6Mi8Fk7br3R2jqAxzEIgDjNWtBupJra2096oGGtJ4VWQ8wyV5M90X+SiYFaUk+dHvK7+qo4rq6A/",
+	"y91tyuj3LbSSjp+XkmB+djlY0JcxQF2WgsG+hnkwSxu27D/vdLbIVanrbnPr8lXuVdLE83YPgeoS3OcS",
+	"UFbYtmRZrxJs9eG7cni09S3x0Ys+GZs1x7jdVuC6LhdLRO4iOwNeZllKJU3mX6SC6SmH5imHZu4Ffkne",
+	"kyYw9krgpFA9NrVLdr/7O7+ygurMiXnLa90EXMsqRPYu60RgeaC4dg+XKvyhfbETqmGv950eQWnlgW+O",
+	"1wnl+tbzO7VyEIa9rxzc2LdalDm79T5FV54cr79fcaUlucI3IOTsMeyTTVB9gLd4Rwl3y911psDud/yH",
+	"Yz7D1f1hnmmCDUsIdXknjuaRLzj8cSYGUiVQndlDYPuZYCoiZj5hUV8AaFTkWks6TzCkwHNs8qH5EIyo",
+	"qQYE90Gp+UX+uQKoS/VFAakNDBFhy0tAYzlY4FBRYZi1TT5jCxSYArpUvH2UA3IddA7a5CyEOcmkvJ5O",
+	"6j3G8KfXvjvKlo5iePkCF/rmIfzAW2VfY2uZOyZel7vTLAFiKtPPkyPHscc/u6u3erBRjoRUxxoCFogE",
+	"fwcOiNS2CUPbBdDi+faR6GCIZf6f1yOWXOsCSQLwU7RxOHOu9iaHr3NCwFdAum40BetD/JdljY7AMZTz",
+	"wDY5zmZ0rslep9PLezxp+xuwzKcG24UAKB82iorJDBtDkWZcbvwURyQOWzTZn30yiv23U+eivohL3Z/s",
+	"3+rbP8U7HuEQZubcIgF4Ul949CRTwxdQlUXua6hza2G4HzxOsxE14HWHpD5c3uYsGgkCjzfXQ+/uIyno",
+	"K7wRCJfkvvoshx9JFHOsVYeehTu6CYq+aItdzbZwCZTbyT1KFVDe4WulAMKJ/A2evXXdyMobW1bp8YFg",
+	"H31LtGrHMTc8NEC7w8ZA17YlMs1dtb8qZOC9vAR/+ooZllznCHZ5jGF76VYWUVItj0Ieu172UH9ZZFdH",
+	"eR5QyQQveo8G2nHGtVVeHQJbTOhYut5IYeMx5LH4A8KeuO7urjtP0Op+INW4L8KG96S+333Atp9pEr+m",
+	"yYi1XkthlMxiMqbfWnTIUEiN5KwvMulqTofUsBmdg9CDCl9uNmfniT0lu7RPsJhFpXvxzl4pOdM4yU9u",
+	"l9A7We4Uubr7Prdf+23K1LwR+XpP6adQ5p8hv1low72m2eQfYDQ4eV4Rae6XAbfNnwMZsYWp8OnsfDlT",
+	"Dbs+FvTpxqq4n0sktnibfpQzspzIgvhc+dwdpf5HtxGuqHoyt39Nhv8n59kfrN7sL7inH+iUWGkWeHx6",
+	"ogtO7oijlnkHjT+Bn4QtP3/5au8bcv46bvNeJjQrddF07pFmPKbXjKipiHcaUWOqMsdweru73b0X7U67",
+	"0+72XnZeduBGu1ktMDPn2ijw0KUq8O+wvRoVlutiUlxNC8x2wb1K+X+W85QHKzop0MWOEUsA3evbLRRD",
+	"LkF0XxwcA4Cupxx61aoZACWEP70Y0y5G9Z63xWGqOYvlQXJPlQh3DTKY6j7l2iYHRFfrKbPfPD49yRkU",
+	"1ddFE0KwI6yNg9ChgEzoiBuourzBTkzutMkx8DUrvZUckzEbSzU/sroMVgFLgf4yxWBx6B8fZNDgm1zN",
+	"3eD+ry5uTl3+AUpht3x3T26/3v6/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

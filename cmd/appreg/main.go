@@ -101,26 +101,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.parse(args); err != nil {
 		return err
 	}
-	grace := cfg.duration("deletion-grace")
-	interval := cfg.duration("purge-interval")
-	corsMaxAge := cfg.duration("cors-max-age")
-	bodyLimit := cfg.size("body-limit")
-	cacheSize := cfg.count("cache-size")
-	listCacheSize := cfg.size("list-cache-size")
-	dbConns := cfg.count("db-max-conns")
-	rateLimit := cfg.rate("rate-limit")
-	memLimit := cfg.size("memory-limit")
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
-		// makes the collector work harder before the process grows past it.
-		debug.SetMemoryLimit(memLimit)
-	}
-	if os.Getenv("GOGC") == "" {
-		// The live heap is small (tens of MiB) and every request allocates, so at the
-		// default GOGC=100 the collector runs very often; the memory limit above, not
-		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
-		debug.SetGCPercent(defaultGCPercent)
-	}
+	setRuntimeLimits(cfg.size("memory-limit"))
 	log := newLogger(stderr, cfg.level("log-level"))
 
 	st, err := openStore(ctx, cfg)
@@ -128,7 +109,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	st.SetMaxConns(dbConns)
+	st.SetMaxConns(cfg.count("db-max-conns"))
 
 	verifier, devKey, err := newVerifier(ctx, cfg)
 	if err != nil {
@@ -140,7 +121,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"Never run this in production: set APPREG_JWKS_URL or APPREG_JWKS_FILE.")
 	}
 
-	cache := lookup.New(st, lookup.Config{Size: cacheSize, Logger: log})
+	cache := lookup.New(st, lookup.Config{Size: cfg.count("cache-size"), Logger: log})
 	if err := cache.Start(ctx); err != nil {
 		return fmt.Errorf("lookup cache: %w", err)
 	}
@@ -154,18 +135,15 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}()
 
 	srv, err := server.New(server.Config{
-		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(listCacheSize)), DeletionGrace: grace, BodyLimit: bodyLimit,
-		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log,
-		Ready: func(ctx context.Context) error {
-			if err := st.Ping(ctx); err != nil {
-				return err
-			}
-			if pending, err := st.MigrationsPending(ctx); err != nil || pending {
-				return errors.Join(err, errors.New("database migrations are not applied"))
-			}
-			return nil
-		},
+		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(cfg.size("list-cache-size"))),
+		DeletionGrace: cfg.duration("deletion-grace"), BodyLimit: cfg.size("body-limit"),
+		CORSMaxAge: cfg.duration("cors-max-age"), RateLimit: cfg.rate("rate-limit"), Logger: log,
+		Ready: ready(st),
 	})
+	if err != nil {
+		return err
+	}
+	sender, err := newSender(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -173,46 +151,100 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	httpServer := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	httpServer := newHTTPServer(srv.Handler(), log)
 
-	var sender notify.Sender = notify.LogSender{Logger: log}
-	if u := cfg.str("smtp-url"); u != "" {
-		if sender, err = notify.NewSMTPSender(u); err != nil {
-			return fmt.Errorf("--smtp-url (env APPREG_SMTP_URL): %w", err)
-		}
-	}
-
-	// Background work: the purger and the notification dispatcher. Both are
-	// safe on every replica; they stop after the HTTP server has drained.
-	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var background sync.WaitGroup
-	background.Add(2)
-	go func() {
-		defer background.Done()
-		(&server.Purger{Store: st, Interval: interval, Logger: log}).Run(bg)
-	}()
-	go func() {
-		defer background.Done()
-		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log}).Run(bg)
-	}()
-	backgroundDone := make(chan struct{})
-	go func() {
-		background.Wait()
-		close(backgroundDone)
-	}()
+	// The purger and the notification dispatcher stop after the HTTP server has drained.
+	stopBackground := startBackground(ctx, st, sender, cfg, log)
+	defer stopBackground()
 
 	base := "http://" + ln.Addr().String()
 	log.Info("appreg serving", slog.String("addr", base), slog.String("database", st.Dialect()), slog.String("version", version))
 	if devKey != nil {
-		fmt.Fprintf(stdout, `
+		printDevelopmentHint(stdout, base)
+	}
+	if a := cfg.str("debug-addr"); a != "" {
+		stopDebug, err := serveDebug(a, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+	return serveUntilDone(ctx, httpServer, ln, log)
+}
+
+// setRuntimeLimits sets the soft memory limit and GOGC, unless the environment sets them.
+func setRuntimeLimits(memLimit int64) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
+		// makes the collector work harder before the process grows past it.
+		debug.SetMemoryLimit(memLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small (tens of MiB) and every request allocates, so at the
+		// default GOGC=100 the collector runs very often; the memory limit above, not
+		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
+// ready is /readyz's check: the database answers and its migrations are applied.
+func ready(st *store.Store) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		if pending, err := st.MigrationsPending(ctx); err != nil || pending {
+			return errors.Join(err, errors.New("database migrations are not applied"))
+		}
+		return nil
+	}
+}
+
+// newSender is the configured SMTP server, or the log when there is none.
+func newSender(cfg *config, log *slog.Logger) (notify.Sender, error) {
+	u := cfg.str("smtp-url")
+	if u == "" {
+		return notify.LogSender{Logger: log}, nil
+	}
+	sender, err := notify.NewSMTPSender(u)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-url (env APPREG_SMTP_URL): %w", err)
+	}
+	return sender, nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// openapi.yaml declares the 431 beyond it on every operation.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// startBackground runs the purger and the notification dispatcher, both safe on every
+// replica, until the returned stop is called; stop waits for them.
+func startBackground(ctx context.Context, st *store.Store, sender notify.Sender, cfg *config, log *slog.Logger) (stop func()) {
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() {
+		(&server.Purger{Store: st, Interval: cfg.duration("purge-interval"), Logger: log}).Run(bg)
+	})
+	background.Go(func() {
+		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log}).Run(bg)
+	})
+	return func() {
+		cancel()
+		background.Wait()
+	}
+}
+
+func printDevelopmentHint(w io.Writer, base string) {
+	fmt.Fprintf(w, `
 appreg is ready at %[1]s (development mode, SQLite unless APPREG_DATABASE_URL is set).
 Get a token and call it:
 
@@ -220,34 +252,21 @@ Get a token and call it:
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/applications
 
 `, base)
-	}
+}
 
-	if a := cfg.str("debug-addr"); a != "" {
-		stopDebug, err := serveDebug(a, log)
-		if err != nil {
-			stopBackground()
-			<-backgroundDone
-			return err
-		}
-		defer stopDebug()
-	}
-
+// serveUntilDone serves on ln until ctx is done, then drains the in-flight requests.
+func serveUntilDone(ctx context.Context, httpServer *http.Server, ln net.Listener, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 	select {
 	case err := <-serveErr:
-		stopBackground()
-		<-backgroundDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = httpServer.Shutdown(shutdownCtx)
-	stopBackground()
-	<-backgroundDone
-	if err != nil {
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")

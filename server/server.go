@@ -72,6 +72,7 @@ type Server struct {
 	auth       Authenticator
 	lookup     LookupCache
 	answers    *lookup.Answers
+	lists      lister
 	corsMaxAge time.Duration
 	grace      time.Duration
 	bodyLimit  int64
@@ -118,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 	if s.answers == nil {
 		s.answers = lookup.NewAnswers(lookup.DefaultAnswersSize)
 	}
+	s.lists = &listCache{store: cfg.Store, answers: s.answers}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

@@ -14,7 +14,7 @@ help:
 	@echo "make console-size      print the console's first load (JS + CSS, gzipped)"
 	@echo "make check-console     fail if console/build is stale or its first load is above 150 KB gzipped"
 	@echo "make check-generated   fail if gen/ is stale"
-	@echo "make lint              gofmt, go vet"
+	@echo "make lint              gofmt, go vet, staticcheck, Spectral"
 	@echo "make build             build $(BIN)"
 	@echo "make bench             run the benchmarks (scripts/bench)"
 	@echo "make bench-sizes       the lookup path on 100k and 1M applications side by side"

@@ -5983,6 +5983,8 @@ type ListApplicationEventsAdminResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6020,6 +6022,11 @@ func (r ListApplicationEventsAdminResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListApplicationEventsAdminResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListApplicationEventsAdminResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -6224,6 +6231,8 @@ type ListTenancyRequestsResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6256,6 +6265,11 @@ func (r ListTenancyRequestsResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ListTenancyRequestsResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListTenancyRequestsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -6328,6 +6342,8 @@ type ListApplicationResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6360,6 +6376,11 @@ func (r ListApplicationResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r ListApplicationResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -6574,6 +6595,8 @@ type DeleteApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6618,6 +6641,11 @@ func (r DeleteApplicationResponse) GetJSON404() *NotFound {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r DeleteApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DeleteApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -6697,6 +6725,8 @@ type ViewApplicationResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -6736,6 +6766,11 @@ func (r ViewApplicationResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ViewApplicationResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ViewApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -6958,6 +6993,8 @@ type DisableApplicationResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7000,6 +7037,11 @@ func (r DisableApplicationResponse) GetJSON409() *Conflict {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r DisableApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DisableApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7074,6 +7116,8 @@ type EnableApplicationResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7111,6 +7155,11 @@ func (r EnableApplicationResponse) GetJSON404() *NotFound {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r EnableApplicationResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EnableApplicationResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7187,6 +7236,8 @@ type DisableApplicationAliasResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7229,6 +7280,11 @@ func (r DisableApplicationAliasResponse) GetJSON409() *Conflict {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r DisableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DisableApplicationAliasResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7303,6 +7359,8 @@ type EnableApplicationAliasResponse struct {
 	JSON404 *NotFound
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7340,6 +7398,11 @@ func (r EnableApplicationAliasResponse) GetJSON404() *NotFound {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r EnableApplicationAliasResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r EnableApplicationAliasResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7414,6 +7477,8 @@ type ListApplicationEventsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7451,6 +7516,11 @@ func (r ListApplicationEventsResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListApplicationEventsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListApplicationEventsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7525,6 +7595,8 @@ type ListSecretsResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7562,6 +7634,11 @@ func (r ListSecretsResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ListSecretsResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListSecretsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7784,6 +7861,8 @@ type RevokeSecretResponse struct {
 	JSON409 *Conflict
 	// JSON412 the response for an HTTP 412 `application/json` response
 	JSON412 *PreconditionFailed
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -7826,6 +7905,11 @@ func (r RevokeSecretResponse) GetJSON409() *Conflict {
 // GetJSON412 returns the response for an HTTP 412 `application/json` response
 func (r RevokeSecretResponse) GetJSON412() *PreconditionFailed {
 	return r.JSON412
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RevokeSecretResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -7875,6 +7959,13 @@ func (r RevokeSecretResponse) ContentType() string {
 type ViewConsoleResponse struct {
 	Body         []byte
 	HTTPResponse *http.Response
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ViewConsoleResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetBody returns the raw response body bytes
@@ -7916,6 +8007,8 @@ type ViewConsoleConfigResponse struct {
 	HTTPResponse *http.Response
 	// JSON200 the response for an HTTP 200 `application/json` response
 	JSON200 *ConsoleConfig
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -7927,6 +8020,11 @@ type ViewConsoleConfigResponse struct {
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
 func (r ViewConsoleConfigResponse) GetJSON200() *ConsoleConfig {
 	return r.JSON200
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ViewConsoleConfigResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -7973,11 +8071,18 @@ type ViewConsolePathResponse struct {
 	HTTPResponse *http.Response
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 }
 
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r ViewConsolePathResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ViewConsolePathResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetBody returns the raw response body bytes
@@ -8032,6 +8137,8 @@ type LookupClientResponse struct {
 	JSON403 *Forbidden
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *NotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -8065,6 +8172,11 @@ func (r LookupClientResponse) GetJSON403() *Forbidden {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r LookupClientResponse) GetJSON404() *NotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r LookupClientResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -8236,6 +8348,8 @@ type CheckCORSOriginResponse struct {
 	JSON401 *Unauthorized
 	// JSON403 the response for an HTTP 403 `application/json` response
 	JSON403 *Forbidden
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON500 the response for an HTTP 500 `application/json` response
 	JSON500 *InternalError
 	// JSON503 the response for an HTTP 503 `application/json` response
@@ -8266,6 +8380,11 @@ func (r CheckCORSOriginResponse) GetJSON401() *Unauthorized {
 // GetJSON403 returns the response for an HTTP 403 `application/json` response
 func (r CheckCORSOriginResponse) GetJSON403() *Forbidden {
 	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CheckCORSOriginResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON500 returns the response for an HTTP 500 `application/json` response
@@ -8324,6 +8443,8 @@ type ViewMeResponse struct {
 	JSON200 *Me
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -8342,6 +8463,11 @@ func (r ViewMeResponse) GetJSON200() *Me {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ViewMeResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ViewMeResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -8405,6 +8531,8 @@ type GetRegistrationPolicyResponse struct {
 	JSON200 *RegistrationPolicy
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -8427,6 +8555,11 @@ func (r GetRegistrationPolicyResponse) GetJSON200() *RegistrationPolicy {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r GetRegistrationPolicyResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r GetRegistrationPolicyResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -8606,6 +8739,8 @@ type ListRegistrationTokensResponse struct {
 	JSON200 *InitialAccessTokenList
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *Unauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -8628,6 +8763,11 @@ func (r ListRegistrationTokensResponse) GetJSON200() *InitialAccessTokenList {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ListRegistrationTokensResponse) GetJSON401() *Unauthorized {
 	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ListRegistrationTokensResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -8809,6 +8949,8 @@ type RevokeRegistrationTokenResponse struct {
 	JSON401 *Unauthorized
 	// JSON404 the response for an HTTP 404 `application/json` response
 	JSON404 *RegistrationTokenNotFound
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *TooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -8836,6 +8978,11 @@ func (r RevokeRegistrationTokenResponse) GetJSON401() *Unauthorized {
 // GetJSON404 returns the response for an HTTP 404 `application/json` response
 func (r RevokeRegistrationTokenResponse) GetJSON404() *RegistrationTokenNotFound {
 	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RevokeRegistrationTokenResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -9022,6 +9169,8 @@ type DeleteClientRegistrationResponse struct {
 	JSON400 *RegistrationBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *RegistrationUnauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *RegistrationPayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RegistrationTooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9044,6 +9193,11 @@ func (r DeleteClientRegistrationResponse) GetJSON400() *RegistrationBadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r DeleteClientRegistrationResponse) GetJSON401() *RegistrationUnauthorized {
 	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r DeleteClientRegistrationResponse) GetJSON413() *RegistrationPayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -9114,6 +9268,8 @@ type ReadClientRegistrationResponse struct {
 	JSON400 *RegistrationBadRequest
 	// JSON401 the response for an HTTP 401 `application/json` response
 	JSON401 *RegistrationUnauthorized
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *RegistrationPayloadTooLarge
 	// JSON429 the response for an HTTP 429 `application/json` response
 	JSON429 *RegistrationTooManyRequests
 	// JSON500 the response for an HTTP 500 `application/json` response
@@ -9141,6 +9297,11 @@ func (r ReadClientRegistrationResponse) GetJSON400() *RegistrationBadRequest {
 // GetJSON401 returns the response for an HTTP 401 `application/json` response
 func (r ReadClientRegistrationResponse) GetJSON401() *RegistrationUnauthorized {
 	return r.JSON401
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ReadClientRegistrationResponse) GetJSON413() *RegistrationPayloadTooLarge {
+	return r.JSON413
 }
 
 // GetJSON429 returns the response for an HTTP 429 `application/json` response
@@ -10180,6 +10341,13 @@ func ParseListApplicationEventsAdminResponse(rsp *http.Response) (*ListApplicati
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10410,6 +10578,13 @@ func ParseListTenancyRequestsResponse(rsp *http.Response) (*ListTenancyRequestsR
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10510,6 +10685,13 @@ func ParseListApplicationResponse(rsp *http.Response) (*ListApplicationResponse,
 			return nil, err
 		}
 		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -10765,6 +10947,13 @@ func ParseDeleteApplicationResponse(rsp *http.Response) (*DeleteApplicationRespo
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -10882,6 +11071,13 @@ func ParseViewApplicationResponse(rsp *http.Response) (*ViewApplicationResponse,
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -11157,6 +11353,13 @@ func ParseDisableApplicationResponse(rsp *http.Response) (*DisableApplicationRes
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11267,6 +11470,13 @@ func ParseEnableApplicationResponse(rsp *http.Response) (*EnableApplicationRespo
 			return nil, err
 		}
 		response.JSON412 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -11386,6 +11596,13 @@ func ParseDisableApplicationAliasResponse(rsp *http.Response) (*DisableApplicati
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11497,6 +11714,13 @@ func ParseEnableApplicationAliasResponse(rsp *http.Response) (*EnableApplication
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11605,6 +11829,13 @@ func ParseListApplicationEventsResponse(rsp *http.Response) (*ListApplicationEve
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -11712,6 +11943,13 @@ func ParseListSecretsResponse(rsp *http.Response) (*ListSecretsResponse, error) 
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -11977,6 +12215,13 @@ func ParseRevokeSecretResponse(rsp *http.Response) (*RevokeSecretResponse, error
 		}
 		response.JSON412 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12049,6 +12294,16 @@ func ParseViewConsoleResponse(rsp *http.Response) (*ViewConsoleResponse, error) 
 		HTTPResponse: rsp,
 	}
 
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	}
+
 	return response, nil
 }
 
@@ -12072,6 +12327,13 @@ func ParseViewConsoleConfigResponse(rsp *http.Response) (*ViewConsoleConfigRespo
 			return nil, err
 		}
 		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -12126,6 +12388,13 @@ func ParseViewConsolePathResponse(rsp *http.Response) (*ViewConsolePathResponse,
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	}
 
 	return response, nil
@@ -12179,6 +12448,13 @@ func ParseLookupClientResponse(rsp *http.Response) (*LookupClientResponse, error
 			return nil, err
 		}
 		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
@@ -12362,6 +12638,13 @@ func ParseCheckCORSOriginResponse(rsp *http.Response) (*CheckCORSOriginResponse,
 		}
 		response.JSON403 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
 		var dest InternalError
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12442,6 +12725,13 @@ func ParseViewMeResponse(rsp *http.Response) (*ViewMeResponse, error) {
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -12511,6 +12801,13 @@ func ParseGetRegistrationPolicyResponse(rsp *http.Response) (*GetRegistrationPol
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -12706,6 +13003,13 @@ func ParseListRegistrationTokensResponse(rsp *http.Response) (*ListRegistrationT
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
@@ -12912,6 +13216,13 @@ func ParseRevokeRegistrationTokenResponse(rsp *http.Response) (*RevokeRegistrati
 		}
 		response.JSON404 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest TooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13117,6 +13428,13 @@ func ParseDeleteClientRegistrationResponse(rsp *http.Response) (*DeleteClientReg
 		}
 		response.JSON401 = &dest
 
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest RegistrationPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RegistrationTooManyRequests
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -13210,6 +13528,13 @@ func ParseReadClientRegistrationResponse(rsp *http.Response) (*ReadClientRegistr
 			return nil, err
 		}
 		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest RegistrationPayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
 
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
 		var dest RegistrationTooManyRequests
@@ -14397,6 +14722,8 @@ type RegistrationUnauthorizedJSONResponse struct {
 
 type RegistrationUnsupportedMediaTypeJSONResponse RegistrationError
 
+type RequestHeaderFieldsTooLargeTextResponse string
+
 type ServiceUnavailableResponseHeaders struct {
 	RetryAfter *int
 }
@@ -14508,6 +14835,20 @@ func (response ListApplicationEventsAdmin404JSONResponse) VisitListApplicationEv
 	return err
 }
 
+type ListApplicationEventsAdmin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListApplicationEventsAdmin413JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplicationEventsAdmin429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListApplicationEventsAdmin429JSONResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
@@ -14522,6 +14863,17 @@ func (response ListApplicationEventsAdmin429JSONResponse) VisitListApplicationEv
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEventsAdmin431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListApplicationEventsAdmin431TextResponse) VisitListApplicationEventsAdminResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -14699,6 +15051,17 @@ func (response DecideTenancy429JSONResponse) VisitDecideTenancyResponse(w http.R
 	return err
 }
 
+type DecideTenancy431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DecideTenancy431TextResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type DecideTenancy500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response DecideTenancy500JSONResponse) VisitDecideTenancyResponse(w http.ResponseWriter) error {
@@ -14797,6 +15160,20 @@ func (response ListTenancyRequests403JSONResponse) VisitListTenancyRequestsRespo
 	return err
 }
 
+type ListTenancyRequests413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListTenancyRequests413JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListTenancyRequests429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListTenancyRequests429JSONResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
@@ -14811,6 +15188,17 @@ func (response ListTenancyRequests429JSONResponse) VisitListTenancyRequestsRespo
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListTenancyRequests431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListTenancyRequests431TextResponse) VisitListTenancyRequestsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -14912,6 +15300,20 @@ func (response ListApplication403JSONResponse) VisitListApplicationResponse(w ht
 	return err
 }
 
+type ListApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListApplication413JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListApplication429JSONResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
@@ -14926,6 +15328,17 @@ func (response ListApplication429JSONResponse) VisitListApplicationResponse(w ht
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListApplication431TextResponse) VisitListApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -15103,6 +15516,17 @@ func (response CreateApplication429JSONResponse) VisitCreateApplicationResponse(
 	return err
 }
 
+type CreateApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response CreateApplication431TextResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type CreateApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateApplication500JSONResponse) VisitCreateApplicationResponse(w http.ResponseWriter) error {
@@ -15240,6 +15664,20 @@ func (response DeleteApplication412JSONResponse) VisitDeleteApplicationResponse(
 	return err
 }
 
+type DeleteApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response DeleteApplication413JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response DeleteApplication429JSONResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
@@ -15254,6 +15692,17 @@ func (response DeleteApplication429JSONResponse) VisitDeleteApplicationResponse(
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DeleteApplication431TextResponse) VisitDeleteApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -15379,6 +15828,20 @@ func (response ViewApplication404JSONResponse) VisitViewApplicationResponse(w ht
 	return err
 }
 
+type ViewApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ViewApplication413JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ViewApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ViewApplication429JSONResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
@@ -15393,6 +15856,17 @@ func (response ViewApplication429JSONResponse) VisitViewApplicationResponse(w ht
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ViewApplication431TextResponse) VisitViewApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -15595,6 +16069,17 @@ func (response PatchApplication429JSONResponse) VisitPatchApplicationResponse(w 
 	return err
 }
 
+type PatchApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response PatchApplication431TextResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type PatchApplication500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PatchApplication500JSONResponse) VisitPatchApplicationResponse(w http.ResponseWriter) error {
@@ -15730,6 +16215,20 @@ func (response DisableApplication412JSONResponse) VisitDisableApplicationRespons
 	return err
 }
 
+type DisableApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response DisableApplication413JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response DisableApplication429JSONResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
@@ -15744,6 +16243,17 @@ func (response DisableApplication429JSONResponse) VisitDisableApplicationRespons
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DisableApplication431TextResponse) VisitDisableApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -15868,6 +16378,20 @@ func (response EnableApplication412JSONResponse) VisitEnableApplicationResponse(
 	return err
 }
 
+type EnableApplication413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EnableApplication413JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplication429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response EnableApplication429JSONResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
@@ -15882,6 +16406,17 @@ func (response EnableApplication429JSONResponse) VisitEnableApplicationResponse(
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableApplication431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response EnableApplication431TextResponse) VisitEnableApplicationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16020,6 +16555,20 @@ func (response DisableApplicationAlias412JSONResponse) VisitDisableApplicationAl
 	return err
 }
 
+type DisableApplicationAlias413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response DisableApplicationAlias413JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DisableApplicationAlias429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response DisableApplicationAlias429JSONResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -16034,6 +16583,17 @@ func (response DisableApplicationAlias429JSONResponse) VisitDisableApplicationAl
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DisableApplicationAlias431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DisableApplicationAlias431TextResponse) VisitDisableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16158,6 +16718,20 @@ func (response EnableApplicationAlias412JSONResponse) VisitEnableApplicationAlia
 	return err
 }
 
+type EnableApplicationAlias413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response EnableApplicationAlias413JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type EnableApplicationAlias429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response EnableApplicationAlias429JSONResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
@@ -16172,6 +16746,17 @@ func (response EnableApplicationAlias429JSONResponse) VisitEnableApplicationAlia
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type EnableApplicationAlias431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response EnableApplicationAlias431TextResponse) VisitEnableApplicationAliasResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16288,6 +16873,20 @@ func (response ListApplicationEvents404JSONResponse) VisitListApplicationEventsR
 	return err
 }
 
+type ListApplicationEvents413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListApplicationEvents413JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListApplicationEvents429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListApplicationEvents429JSONResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
@@ -16302,6 +16901,17 @@ func (response ListApplicationEvents429JSONResponse) VisitListApplicationEventsR
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListApplicationEvents431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListApplicationEvents431TextResponse) VisitListApplicationEventsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16417,6 +17027,20 @@ func (response ListSecrets404JSONResponse) VisitListSecretsResponse(w http.Respo
 	return err
 }
 
+type ListSecrets413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListSecrets413JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListSecrets429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListSecrets429JSONResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
@@ -16431,6 +17055,17 @@ func (response ListSecrets429JSONResponse) VisitListSecretsResponse(w http.Respo
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListSecrets431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListSecrets431TextResponse) VisitListSecretsResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16633,6 +17268,17 @@ func (response RotateSecret429JSONResponse) VisitRotateSecretResponse(w http.Res
 	return err
 }
 
+type RotateSecret431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response RotateSecret431TextResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type RotateSecret500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response RotateSecret500JSONResponse) VisitRotateSecretResponse(w http.ResponseWriter) error {
@@ -16769,6 +17415,20 @@ func (response RevokeSecret412JSONResponse) VisitRevokeSecretResponse(w http.Res
 	return err
 }
 
+type RevokeSecret413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RevokeSecret413JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeSecret429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response RevokeSecret429JSONResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
@@ -16783,6 +17443,17 @@ func (response RevokeSecret429JSONResponse) VisitRevokeSecretResponse(w http.Res
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeSecret431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response RevokeSecret431TextResponse) VisitRevokeSecretResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16844,6 +17515,31 @@ func (response ViewConsole200TextHTMLResponse) VisitViewConsoleResponse(w http.R
 	return err
 }
 
+type ViewConsole413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ViewConsole413JSONResponse) VisitViewConsoleResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsole431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ViewConsole431TextResponse) VisitViewConsoleResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type ViewConsoleConfigRequestObject struct {
 }
 
@@ -16862,6 +17558,31 @@ func (response ViewConsoleConfig200JSONResponse) VisitViewConsoleConfigResponse(
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(200)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsoleConfig413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ViewConsoleConfig413JSONResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsoleConfig431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ViewConsoleConfig431TextResponse) VisitViewConsoleConfigResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -16959,6 +17680,31 @@ func (response ViewConsolePath404JSONResponse) VisitViewConsolePathResponse(w ht
 	return err
 }
 
+type ViewConsolePath413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ViewConsolePath413JSONResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewConsolePath431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ViewConsolePath431TextResponse) VisitViewConsolePathResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type LookupClientRequestObject struct {
 	ClientID ClientID `json:"clientId"`
 	Params   LookupClientParams
@@ -17038,6 +17784,31 @@ func (response LookupClient404JSONResponse) VisitLookupClientResponse(w http.Res
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(404)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response LookupClient413JSONResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type LookupClient431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response LookupClient431TextResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -17170,6 +17941,17 @@ func (response VerifyClientSecret415JSONResponse) VisitVerifyClientSecretRespons
 	return err
 }
 
+type VerifyClientSecret431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response VerifyClientSecret431TextResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type VerifyClientSecret500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response VerifyClientSecret500JSONResponse) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
@@ -17278,6 +18060,31 @@ func (response CheckCORSOrigin403JSONResponse) VisitCheckCORSOriginResponse(w ht
 	return err
 }
 
+type CheckCORSOrigin413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response CheckCORSOrigin413JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+type CheckCORSOrigin431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response CheckCORSOrigin431TextResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type CheckCORSOrigin500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CheckCORSOrigin500JSONResponse) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
@@ -17347,6 +18154,20 @@ func (response ViewMe401JSONResponse) VisitViewMeResponse(w http.ResponseWriter)
 	return err
 }
 
+type ViewMe413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ViewMe413JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ViewMe429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ViewMe429JSONResponse) VisitViewMeResponse(w http.ResponseWriter) error {
@@ -17361,6 +18182,17 @@ func (response ViewMe429JSONResponse) VisitViewMeResponse(w http.ResponseWriter)
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ViewMe431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ViewMe431TextResponse) VisitViewMeResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -17416,6 +18248,20 @@ func (response GetRegistrationPolicy401JSONResponse) VisitGetRegistrationPolicyR
 	return err
 }
 
+type GetRegistrationPolicy413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response GetRegistrationPolicy413JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type GetRegistrationPolicy429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response GetRegistrationPolicy429JSONResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
@@ -17430,6 +18276,17 @@ func (response GetRegistrationPolicy429JSONResponse) VisitGetRegistrationPolicyR
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type GetRegistrationPolicy431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response GetRegistrationPolicy431TextResponse) VisitGetRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -17564,6 +18421,17 @@ func (response PutRegistrationPolicy429JSONResponse) VisitPutRegistrationPolicyR
 	return err
 }
 
+type PutRegistrationPolicy431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response PutRegistrationPolicy431TextResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type PutRegistrationPolicy500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response PutRegistrationPolicy500JSONResponse) VisitPutRegistrationPolicyResponse(w http.ResponseWriter) error {
@@ -17633,6 +18501,20 @@ func (response ListRegistrationTokens401JSONResponse) VisitListRegistrationToken
 	return err
 }
 
+type ListRegistrationTokens413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response ListRegistrationTokens413JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ListRegistrationTokens429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response ListRegistrationTokens429JSONResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
@@ -17647,6 +18529,17 @@ func (response ListRegistrationTokens429JSONResponse) VisitListRegistrationToken
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ListRegistrationTokens431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ListRegistrationTokens431TextResponse) VisitListRegistrationTokensResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -17781,6 +18674,17 @@ func (response CreateRegistrationToken429JSONResponse) VisitCreateRegistrationTo
 	return err
 }
 
+type CreateRegistrationToken431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response CreateRegistrationToken431TextResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type CreateRegistrationToken500JSONResponse struct{ InternalErrorJSONResponse }
 
 func (response CreateRegistrationToken500JSONResponse) VisitCreateRegistrationTokenResponse(w http.ResponseWriter) error {
@@ -17875,6 +18779,20 @@ func (response RevokeRegistrationToken404JSONResponse) VisitRevokeRegistrationTo
 	return err
 }
 
+type RevokeRegistrationToken413JSONResponse struct{ PayloadTooLargeJSONResponse }
+
+func (response RevokeRegistrationToken413JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type RevokeRegistrationToken429JSONResponse struct{ TooManyRequestsJSONResponse }
 
 func (response RevokeRegistrationToken429JSONResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
@@ -17889,6 +18807,17 @@ func (response RevokeRegistrationToken429JSONResponse) VisitRevokeRegistrationTo
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type RevokeRegistrationToken431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response RevokeRegistrationToken431TextResponse) VisitRevokeRegistrationTokenResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -18048,6 +18977,17 @@ func (response RegisterClient429JSONResponse) VisitRegisterClientResponse(w http
 	return err
 }
 
+type RegisterClient431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response RegisterClient431TextResponse) VisitRegisterClientResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
+	return err
+}
+
 type RegisterClient500JSONResponse struct {
 	RegistrationInternalErrorJSONResponse
 }
@@ -18135,6 +19075,22 @@ func (response DeleteClientRegistration401JSONResponse) VisitDeleteClientRegistr
 	return err
 }
 
+type DeleteClientRegistration413JSONResponse struct {
+	RegistrationPayloadTooLargeJSONResponse
+}
+
+func (response DeleteClientRegistration413JSONResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type DeleteClientRegistration429JSONResponse struct {
 	RegistrationTooManyRequestsJSONResponse
 }
@@ -18151,6 +19107,17 @@ func (response DeleteClientRegistration429JSONResponse) VisitDeleteClientRegistr
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type DeleteClientRegistration431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response DeleteClientRegistration431TextResponse) VisitDeleteClientRegistrationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -18247,6 +19214,22 @@ func (response ReadClientRegistration401JSONResponse) VisitReadClientRegistratio
 	return err
 }
 
+type ReadClientRegistration413JSONResponse struct {
+	RegistrationPayloadTooLargeJSONResponse
+}
+
+func (response ReadClientRegistration413JSONResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(response); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(413)
+	_, err := buf.WriteTo(w)
+	return err
+}
+
 type ReadClientRegistration429JSONResponse struct {
 	RegistrationTooManyRequestsJSONResponse
 }
@@ -18263,6 +19246,17 @@ func (response ReadClientRegistration429JSONResponse) VisitReadClientRegistratio
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type ReadClientRegistration431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response ReadClientRegistration431TextResponse) VisitReadClientRegistrationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -18424,6 +19418,17 @@ func (response UpdateClientRegistration429JSONResponse) VisitUpdateClientRegistr
 	}
 	w.WriteHeader(429)
 	_, err := buf.WriteTo(w)
+	return err
+}
+
+type UpdateClientRegistration431TextResponse RequestHeaderFieldsTooLargeTextResponse
+
+func (response UpdateClientRegistration431TextResponse) VisitUpdateClientRegistrationResponse(w http.ResponseWriter) error {
+
+	w.Header().Set("Content-Type", "text/plain")
+	w.WriteHeader(431)
+
+	_, err := w.Write([]byte(fmt.Sprint(response)))
 	return err
 }
 
@@ -19590,334 +20595,344 @@ func (sh *strictHandler) UpdateClientRegistration(ctx echo.Context, tenantID Reg
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Lc+M2lj/6VVD6/6ta2kvJku1+ybVV67g7M570w2u7J7OJck2YhCTGFKAQVKu1Kd/PfgvnACRAgnrZ",
-	"zmu6arcmbZEgHgfnfX7n11YkZnPBGc9la/hri32hs3nK4L9P5/M0iWieCH4m+DiJGc8Tmqqf5GI2o9mq",
-	"NWydksj6jdDynVbQ+kzTBVPP00U+fc/yqYhbw1aUJoznN5JFGctvbqlMolbQigTPaaRm8WMrybs0niVc",
-	"/peeTy8Ss9ZPQSvKGM1Z/I36MjzxXzSasZ79VPHQdTJjrWHrsH/4ojsYdA+Prgf9YV/93w+toBUzGWXJ",
-	"HCY6bH2TiaVkGYmZvMvFnCwki8ntiuhJdSPGc5YROlH71GsFLTYesyhPPrNrximP1HxkwicpawWtRC3y",
-	"xXgQvaLPD7svx33WPabPj7uv6fFR9/B2EPfHR9FrNhioZ+VbTm9TFreGebZg6g/vRHSn/j2mqWRBK6Uy",
-	"fy/iZJxsWrf95PrFp2IiFrjV0zyfy+HBgV65PeSBTCacxV2xyNXecwpDnqo9MBvVCloiSyYJ3zSWGiBj",
-	"cZKxaPN3I5qmtzS6Uy/JSMzVZ8Wc8SQm80yME9jlvL7x8Kf8XG3/YMBuu/jvrtoq9esKBrLJtXV/H9hk",
-	"/i6R+QWdMJfEP3JG5nTCiBjb9C0dArf/Pvzx19+XnP9CBPoHITyH4Gialv8+nc8z8Vmxxdac8Tjhk20p",
-	"cb64TZOoda+WyL7kZ4tMiqw1bLHVP/rnP4vk/c+nqw9J/8v7q/7q/eC/v7x/I5bw/9+K5N3ZP+bqmQ+z",
-	"//nyP6t/vK5S8lU0ZfECjs3h1tymYLKcCslIzFIG/0wkkcV7fyLu/TTkrsm7pHek/0cj98N9yX1/itZn",
-	"+0YfeGVSR31nUuYCPCavPYPD/YZGd4xXSZPc4p+JZNnnJGJbUuBcyLxCgGJeIz29qR+SyTRPVyRjc5Hl",
-	"hH1R/8Mya7X4i+xljMblQvTUrDVsrREt2W2TVrTVpXmgovKXEPVrqel8pk6sIrLnLKO5yEgCP4Lk5oR9",
-	"SWSe8AlBCtr5KICRpGxCo1XXLEYTvN6xd/CjtWXejcAhmvcBCFtdtqMoO8q740zMuvmUdUUad+VK5mz2",
-	"wAt4gZKnQracKgZKUCw5cqJ98d3Z207Tfs3EbZKybs7orOHaXS3m6k5LkRF8uLozkZgV2yGLh4cHQl38",
-	"w3J3AtjD4cHB4PBlr9/r9wbOzlUEa7HeeB/7JSA/L2ROMjZJZM6yP5dI/GrQ/Om4XHHt//XL4ewfx1E/",
-	"fv35v1/O3w3k9avl/xyxyxeL8+fitH/74fDu78eTb1/+/EP0mLL57WfG8+uMJuk6nfGZJOpYCPsMLgPr",
-	"Sui/KOOHRpoMF/NYUW4rUH8C5bbxsK1vnO9Ab9GU8gnDz44TlqpX4WCVUr2sHi9pv/2k+JiA59yTV3o4",
-	"rAE+3x/84/UPL/77+PtX/3P43dH75x9eXry+HFwf/fPF5g326nrPgVTvA2t39L3+TXZnu8U933NxeA/v",
-	"f1J0dM4TRVOnUcSkvBZ3jJ9LuahZIiRXP5GxyEjOuGazGVrQZJnk04QTSmK6csTOE7HL92cXWimQSlfI",
-	"p4zIxRxUByXWFH/8Mk8yJquDHjuDAqPsxy/ZcTSg3ee3h+PuMXtFu6+jo7g7GL+gh7ev2Mv4uK+ue05z",
-	"NRQFrqt2Vu1Ha9hKaH5zefjlefTPH3750P8yu+7P/xUdpd//MPhBXv78YXp9N1h+6k/VGAvJ5Ds2zlvD",
-	"Qd+/9e8SmX/kHocGfC0g+TRjTEkHSVI1kLXX8IR2ZvyFt73cwyOk3wuRJtFqa40B5/9Mkjm85ygJaSqW",
-	"LP5WZCBUcyMSt1Ae1onjSUZ5fr2aw72GwUSW/C/cnJtIxKhcjTMmpzdIU4H5SJQxPW1Z6LP7yvW0ItX3",
-	"kcDbi9r5XcQu2S+LJLO++QQOxWa+p3byLY/nIuH5R56uilk0ydNLRuP3Zxcu8VxPGSmpPiDKzCRatS25",
-	"HJ7WLsdTvHKTALO9oYopvHz9/Png+LjfLx7QOs9ZShcxI28KpWcrZRUI7ybfgfIsJelmkSXFQdka/PDo",
-	"6HjwyjkjWxjc6JkvsqQ1LE6ZzucZmziHjOclD6qHd2A0+IMt9zJjci64ZOVKYW0/aSK4YZoKbtQG3MzM",
-	"ReaCM33w+L0Nbg5cF2nX7yYRPF0FhAtSUHjHQx8VnwY6M1q1Y/Lf/bVL8XhY7IXt5PswlK5EujLCE5RR",
-	"hIKQIoZDNSzuSosDMFS2pVMvyQHVqFF28Phuv0fIt+1Nql39U+7cfMoFX83EQqYr0k6FmKtpFAcekLrJ",
-	"vf4G/4aX83GuxzqrXLFJj5QlVFr2uKapJJdE204NPLQfDeJDdjRWV/62exy9iLuv2Mtx9zXt3w6iw/iI",
-	"HY9356E10rQJYmczziUnrfbADPpPxp2b9II974/DtfF63xil9ujuX68/f3M427QT//rlsPVk/H9LOmgm",
-	"8MflEGyTeuCS+1cN4c9Ea7+proGzR8PlDRvTRYrZHC5hxeaXuolyqY/g70LiCacioukUQyvFObSC1nA4",
-	"UJPTrxVGiPa4ql+MWCv045gm6epdMkvATO0rGxDmcVYSFIQ5UpazT3whWXw6zln2hq4kMD9WDcihAnGl",
-	"Dbk4kfi7fztqV+wdy4ltd5oTswWys0PlgtDwqU9/XfDGu6oje1lq1Ma5XzK5SPP6WaKxSagak+RTmhN0",
-	"9fxWZ6u3YvPRPnxvmk/8KXzJ6iSugGOD6+Qzy1I6r+z/UmiFQ5J4kSV8QijJRF6L7+mHbBdK5dP9wXX/",
-	"denIaPZ2WHHZacKVenF6e2R24JP0rmkwfP7axHJhJmDbvo6O4wE7HHf7dKCE4KESglomvohexq/Y6zG4",
-	"KZv9OfXJaCXG+szRbX98GA1Y9zV9GXePx/3b7qvo+fPui/iQDcbH9OXt6752GH4CJ3Htol4yJYrAKWRM",
-	"JfXfy6lIGZmxnMY0p5CzwHjeeRzp6BV+pL0U2R1J6TwX886fSdXGnfWrGRlsb1yxzwhnS8cXu8lO+81U",
-	"kNop/HkUkuv/fbX4cCQuXvxy+Vr+83D5r+er01e3Z4P47fH4by+n/+jfvTuafXgx/+/X2Z9eIfkny5Lx",
-	"6p80TeI6zSF/UHf2MzxgkZP2nn71mv47e02BHpJCJ7oPWlNGY5aBMvv2mk7U/7ohBEVWbnjyM8tkIviJ",
-	"kgsxSXJwuJGEk/B83H1P82gaklxofUn9Lni6IsmYcHEr4hVhqWQkTmKIiuN2tIatUevlqNXCJKoZhfgI",
-	"rkDmSgMA2j+P2WwucsbzSzZP6QpjXu58Q7W0kCynjJN8mkhCuVyyjGTwhgRxN04ymZsfcoFxESULw+IL",
-	"0ar7HVuF7hzV0M4UGV/M1CnDD2V+RDHl+6A1pxmdsVzvsZVBeP5mm83Wkrm6W9teDzXonObTMoPGDXQq",
-	"ajXkixeoXNz/zdi4NWz9n4Myg/0Af5UH7jogEQQm2rSoYhmkTavh7jCJw85jLQ8/9Lgr03mjvnWFZWJp",
-	"aCJs84x9TsRCQk5zj3yc018WzF3fXhmoer2/LFi2shaMs7OXN6Nf3jE+yaet4fPBYdCaJdz8exCsu1bR",
-	"6ju2qi/0lCx48suCkTu2InOWkYTnjMcsJgLSwCCDiZJPn87fKNFzy2TeGSqVneXZCvWe4obdsdWIUx4T",
-	"YAU6DH14TKZikZm76rmkCZc5ozHkmUWQYkYnNOE9cj1lI25GNj5wkU9Zhl9IlAE6huyc9nH/tSK2YrE3",
-	"d2x1kzH1Y9jpjfhbPJ8hCfu3L9jR+Plhtx8dsu5x9Ip1X8d92j0aH98+j17EL9mrcdgj7Q+C6EMlIGjV",
-	"58ZJmrJ4xBMeECnQdsyzFcyZWzuWcHK1pJMJy8incxILJgkXueZT8GgaE8FZrzPi5uyRW5eHX2FXTVRw",
-	"+Px5lQrmNM9Zpsb8f38cjb4cDrqj0ZeXb3/6f/5vy0siY2DsDZdASY6C/O28NqqTWTJG4yFaGloqSDKj",
-	"MStEQ66O0X5TmR15kqZE7Z7aQi11SPt4cEjCecYiweMEtIsxTVIWhwSOfZlIpg4z/I+QzNScmSKrlXm/",
-	"R8pTBpGz/hgJnuKI73qMIBspkTlN2cZT1GKz+fhe+M5E+wVqtzUnMyFzFH4ztXS7dkLNF04J7lWPfJ/k",
-	"U7HISZIHhKapPsSZw67A8+DjPSnMoDLrZKZk4qCvXpolXP+zWIDiHROW4QqEuFvMUQttkhyo79hWaiIx",
-	"2y7hpI0J9gupmIZS4uC8RKYT708vztXTSs9icUXEeJQp3xIL9WudPLHOanD4ajPDtT1Ru67e2BuYw7Pd",
-	"mlwR+QhLsrnHafcH2v3ffvd17+b/6zbxD2fFkLLUsGBf9PKZBMXBoydsmZPi2wSYxPo9GItspizo1mKR",
-	"xN5lXTGa+bjiGZWsm3DJuEwg51fCg0PiKj8FgwJtNcklAY8MGN4JlyT8JRxxkcEvpQYlc5rlePzqiR4w",
-	"lnJPykRLHz3/0noI4aLjruns0Fg0p2V8VdUz28px5T2zwvv1wEPLac6+TdKceZQ6ZUN5GCaII5orqaF9",
-	"p2FAQuMoDUnb/CdRug0X+YgX1SCQgmdqgDrAnkJdyWQKRdQA4K2NA5IxmYtMDUYWPE9SdfojHnqLS0Bt",
-	"cTVLbly3vtPH5CyfBVO+Z3l/K7P0WThBS5n82+8myJdEEjWOSxeOpdrAjNXH91Dk1RTRGjPeFzDGvqGx",
-	"Mt6ZzE3GPeN5pdjw4GepVvJrOVG1xhySeEtL/8fBT0MyW8gcZL++v4SScUYnM/Cs/p+OWmyWQRZqwsEM",
-	"v8n01/Uvb5y922twN0/XHgIuDYXFtDYNdv8T5vEtZGsIfsM8yeGMznHipJy4podFxofRF8HZEH1nw3km",
-	"blM2G1aXer/t8b2FvYJDq3MaPRqqkam68soYychtxuidVKbHImUnJMQ9CYGtSsJoNCViPEaqJrBLPTWj",
-	"M8HHaRLtSwZ1q91b8XdC8JKRJNfGTS5IRHnEUhDw5qWeRSnWsDfateUllieYQkkAr0sCsC4VKeaziQY8",
-	"i3gcMnBXDMxNMdvbJEYT0jJPw/okFAfXyf03XOQ3mtuFHUVJ6vUkVpuX0zumBog0kSh5dh+0voXvxIzv",
-	"TTSJtCbIGdOTzkQKK8vYpAc+957DOeRiPE4idM6Cz7CBHnYZvTzqI/uul5+C17a67bXpPc5JYy678WuT",
-	"20VOUhrdWWvKPSuGgzrnSlWlKY6//w3XVZMErU11cdCGOlFmIbojSEpzltnnpV5i2Q3+s/Hm7jS05n2b",
-	"6wzMqT53OTjuBjFT2nSkzgoe5zDd5Z7gGWqOPqMrcsvAdZSwuEfCYrkhQe1gnDCp+Jc2ZPVgzyRJxQRP",
-	"/IPIvxULTAzd47A/CLeGG/1XCai1UOEIOuFKLDJtntkHrhjJGD7uPe29xi6v53F5kB9ETsyHNp1hOamH",
-	"H+AHQeQimjrL0EcBdnb2TBZTvw9aF3SVChpfC/GOZhP2gPtnKARjCF8iYGkD8j75xt5//dRNLsRNCl9s",
-	"vHXrByw2fWDxRK0uklwIYkbftPn1GT2uDmTcnDA25Ko4FwMs6XmON+PCcpt9C7fvcVQe7daLiUx4xBT9",
-	"YuJ9kpO28W51Toq/IUdTlhK4iO3z8zj2ttJ4Hj6D8sAPywO3N4wU09l05L5FPLrGU1lxXjpiJTgK7Hhc",
-	"ZeFAC7ZLZh9LCEwokyZSy8RecF1opEziRT5VnNs4PTDGbFc2VuwiHRcuBtcEcOPuR3O8fFi6cZWVIzgr",
-	"nNMY+8bfJflxBIH1USsY+SLenr/PhcxHrZ9aaEyieVVN0Td/J58uz41JAjJuoXZtzbrtvIiGRTupEz/2",
-	"t7AMgZK2Iz2bJNaSoZ0dVIRXwobjC9Hl4VtkOOJjkUGoqNwydJHkTWZeO6zYlGFHh4GseWqLD+NIyswb",
-	"8SrN76nAF5YZpqDEjCcli9p4WGpCUyFzdZHtXABDqnQm+KR4SmpfCTqBgXYleJPKpGWTZtlrPf4p43ef",
-	"STdfSWdG4rFL55zazoNiPA7Az0NgxvqAYfWwVLyKnRozeoDCvk7tvokfonc//u7uoAVXd+hBStUGJ9TN",
-	"Zk2j0H6eYlv2UWvswa/w90+cfqZJSm/TPbcnZ7O5yGiWpKubhTXYZmqCG1u8TKyXT3RIHJk0WxIJeoJ8",
-	"SvKKKMewMo2wlEex5FsqGcmSyVRdxaWZFiY7h5fqH13IGA6LGZIPIp8mfEKWVBrNQ2lNVv6Q9V7dE3yF",
-	"46g7tqRJTm7ZWGRI4auETxxX8KEnC6gMG3rDSQ83+XyBp0e3/R7wkT+aEbj3UmrHJ95TvtLqp9zvsmY0",
-	"ZzcQjW6UxddC6Gi4SbKvQCKMMzHDmdI4zpiU7rV4oa9CW3Ye/bpuNTVMZsOpKYkKwA6lemCUphEvxDZU",
-	"DxDYFlTUaDRVkmbzbYeg0lNc7Rc7Xe1P3KSR7mqoVoWcyTht4t1eak4kwYKBOMCMg8U8IBn7LO4w2rDg",
-	"d1ws+VNwb+98HPWqUyrJDcnkI95WVl9AECQmQO8+64A6nUiZ8Emw3QJH3OH+WLegHjCCoEov33//ffe0",
-	"tPqYP158y2jGYJA0ZXzCSPvy2zPy4uXzfiVk/A0+mDGazv5z1ELGNmoF6MT8z5F7zMUP9jn/56iVP/Cc",
-	"N6Sn1om3sIDfszihEIR8Qk3tivEYCAI0JypJdfTfQltTqkZY/XAIX36oYuZ1xu+ja7ne+SRiPv3uzaOq",
-	"d7Yz3nIn6i0h7ve38chXZ/24jvm/pM74IEWjJD4jqzXloz1uKTjuxgz0Zjguao+y8savEOz+kUJNPLSi",
-	"trXxtnFb27N8HPKqxAfQTznDI9XrBDNPUZz6vPZ4bENqT0RVg41Utb+K4vAzFERTWkiiEzJhuS4XE5z1",
-	"PNkjjk7zpiFkun7I0qgY1JM8zPjbpnjg849DKlo1KORzoa8UfsBCdVESWnGrPFvIvMZgnkYT2VnvqB3G",
-	"FsrEwxWIgsS20A1K+rJc9zcz9eEbnXflIbStBi4jK89LKrNWR+ArRH9lE7k1TO9pgmqN+kzxuWpZj698",
-	"ouautbepRz6wz4r4aJYlTBKq8yjVzs0zMWdZnmCwxS7QgzK+j2NI91qbBVe+c18DO77IGPBgJV1clFYe",
-	"FzBKdvoeKHJlXej6TxdF6vcODKu3gkAubqGAYDkV9m4luXv9GqvPlaGD5W+YD1q5TxXwPOuSNOHoFWmk",
-	"ynTqAijjFl9xVrZ+d+x7dO+rrNz2hM0L9eMtfPgR6KRjkUUMdbcQqzZDnWFKuRK1XRNncMswKODvI2N1",
-	"N+AeazW3JkW3sso7XatOLCyqmcNOQKjEGk1yu7LdwP5JlUWhVWL7fsqgNqhaqDKjKztM6aam4mE3HP6t",
-	"ECmjcIYlEm+NxrMFI8tpApl3jbl5CST6c6N+37IixCsyYtJynZkVFaebpvbz8k6aMtFNlPmP77+7Kp69",
-	"r2NAbLzAUPJjpv54V7iOMPFk99gFffAQkVJScZ021cQnhN5i9H1MuOLq7tpd8IijB87RlDavP8138Nin",
-	"y3Pgw5hIvf6ND+qZe6sMev3jH/Vj907l8yb/Aj5opmX7sHbI67bdFEYB8DRgaDq/ZZKm6pbp1HsQgxMh",
-	"4hMy14Jxw5X1n+5R/xEoUNeDr9+KqyLDEjSGtza6ie+WMpqliVJvQAldWdHmSiatBl+BojeaMV2YCA6x",
-	"EW87Ra4ackCMLYwW8EXTEo1ALlhc4BPitzsnI67vChS/8DJJY6Z1ZGk8nDajVio0N/Aw1eIHPIHDbv/l",
-	"I5xAXgrircSvp2HNjiK8eLFZU4O9MlnLoSLGkKZp6BWDJXLA2soymhOx5LK60xsryzZv4GozBdeLNOza",
-	"nh9bZWMgrPvRyOP2ciyFNDAVIubsPHqVzaVKHleyU3P1bDXCEu22KutqlTVB6ZFYZQGNuP2ZRSBe7S5w",
-	"MBzQTYzZYzS9sEwAA/jlmhduSVleKtCQFmM6dKhLQNpC9+1ACNQOoXGMBfjBiIdmn0Ol/wfbWwUB0cVe",
-	"uhbtia0WA8Cmlhp6srbC7Wd+gpkokEqgBYDuziE429/a2d8MSDy39dw6QHVqmEVU6bVCkviEDNSWDA5f",
-	"KUYaOnWZ6nzVUnXpS8JJ2MVSkBCSs7pavQwDXetfZa3+riw71Q8+UAv9C6k7+wj3felCC+H2Vveh4u1a",
-	"2x9nDcrEK59CY6so53yNX1bxLFQZKnBGJ6BDmGr1JC+r7VFhcCZ/NHh+9AKL0E1N+ouj/stDty79Rb9e",
-	"mO6I/ofa4N8mX1hMaI5RU3D3OPxLG+K91lqB7T9qqzi8YrMjz0eOtlGQ73iJH0OsazFeFdwbxKOv7vi0",
-	"5H9DojFIQElqcBg4THLEK1xSF2Lr3avywC1RaR6zdL7WPROgvFz56nTG/LWV5Gwmdzig8kxbNMsoaLJ2",
-	"u8Rf16miEL1xCnzHIk3F8oTMqYQyHSpJiBg14aNg4NQLkG3CcjZjAzldGESTHZSta5NQLEuIqx45RUNG",
-	"cdWQL9I0NM/cMTZX1JdkmHHeI5eMxl11hUdcP6Psq0IDgU1lvyxoanCpokWWqcHh/aDIti6wTn4Tlets",
-	"G+EBnOkpPMTFnp1svVE99x76EFRqPuFH+ajX1vyD+4n3WmqDsvrwswKeWduxNT7d4pOkvZDMUmzhPhaa",
-	"bWe3Ge3i3t1z0b+tm/apbpHPLfsbXqX1rtrH/LTi7Ji29G/okd05xOP6Zh+H5zSeQSnft3QB/6Z08ei+",
-	"3N909vkTCBrSHlftos6OwucJna37ysNm++2ppKKxxXa+nWiVrTsgMDBXc4ZxLK3qyt1O6X69An5Z4TFr",
-	"7IyqjevkCEiWjjFj5+Xz1wMSrzidJZGTGN0ZjvhULAPQCSASsZwm0dSbD+zTqGeFNl0JJa1puoRRELsL",
-	"EZWW3V50tLMq4YICjympdRps2f0BfrItKe+zdVrRiGe7wa6hGzisfyLcC4nNZ725YQTbmtO7vsGOM3lR",
-	"FRxg2+EVDklEOZpjRVyqjVWCXZnErNpFHBAk0RWM73KR114H1013TidQ4ai7O9uDnECTKbSLRjzURlM4",
-	"JNTbfMl4tyi5xe7CJzpvzNQ4m5EsOqmgZuleEkHRUP2nNRBb63wNirCvCsfjzvwFGhy4V6jJjWmlfeAj",
-	"O0QehkROxVJdvxG3wZ6xv5vMRVZzAEGSGplSOa26d3brJ7Uh/FVnfT9tCNysb71F2mit2ivEQqRTx9h3",
-	"P/F3sazSmsh8O2ki3tL+JEXfokuDNpPytLELvMjxLhV6oeVrxHj28fKq7M5ScXAgx1yf34PaMqT2RDRF",
-	"gKt5SnOlBj2T5PTiXFaLqDxpP1Ujrepw0jPx8SgNic1R79o6N7CUZJJBJ2Ny1DvsDQKi/35Y/r0zhPMq",
-	"yvGpHHFrwDamTJu+RBqbMJvRNJG6iIgChHulxNsC5O+N+Mc5OseMU6tkU4iyQDMGvW2JWOQ+2Wk1slgL",
-	"DR54MhHCJA73ggavO3t8vTEaM0MqlzHhJtPcQttgcxG5AKx2q41C2U54/uK45QszON047FymWm+wptVs",
-	"zVPXxH80gEAnMDA+bkFZyW56D+CW6xfgtOPznkleNrfQz647lBPSJ/+pE7DIVkmuBYqCtcQtD9HydRav",
-	"rmmYUrjnG5T50gnvtFbxnTA8IG1wYMXrFpIVmmYKAMtkTvOpukxli44KKOu2jVuKyRsJ8IA2H+76g9aX",
-	"rhq0+5lmgN2hRles829qzqf2Z87wK8WPl/g5o/gWf0f2e2Z/1bPLPy/vJLZ/sW9gc0PG3pKlaRcKAg/U",
-	"uz3Iu/dQuBKHN+gSuqk0vPl1ByqovWod2hZtc3b5UGODnV8bEfkg26SsMYU7hel0KFbtQU8aGExcvozo",
-	"/2iAJjnmkzH1B6Lu8ko/WAUU3qkdYW0fGtsBeRhRxnZasTvP36K7kGd1brshh35M56HatS5aEm0imsK1",
-	"VS5Td7AR43GacKYpqdEgbeh3VE4FGh8FDUqjRwF1VE398pasRnGZD/iG+SfyEDSEvtEf9f12AZ+uKoel",
-	"5uPXP5qJz1UOqlxg7d65gqNGAZbEatZZ31uwXjtERwvF1YgjPUyPfMISamLFPHUkE4FvklJJLhTNEU8V",
-	"7cduhBTuWybmcxZjfpseckazOxaTUUvfS4ixtsgtSyHHVRDKR7zQoPVD7YtP16gDWzPC+l3nHvtirBae",
-	"bO71QHycM37+hpwJzlmUOwM+k27O3mrOTrxLRD/cp8tzBA8jNFXMZ0Ui8ZkVLgejwdmm2ZLdQrqkesB7",
-	"k9do5Z/szUFTegm8z+BIIIXDPAF97NbuIghuo97jJ07sp9HX1lLZ52TCRYaZ3Ltr7JsQiUP1YHhCKOL6",
-	"m6Yni7lOUYG0AXeraqr/Rh/wBlPAswHJGEpvA//hGSduWYVWzfR6gDL/JMfhldanPoZRiWf2j70bamn0",
-	"7phvuzOapAaEhUnStm9xaF4MO8jU0L2r6KDStjVsPP9tDAcnInvsWcCMfjnHhwf9xgDPdmaGzlUjYV3R",
-	"D3sE4P3Dunofkrbudmk8SeB4cFD+ZIfM6B3UO7pG2J/BMLlkk0a7xPxWMUvMn/1WSXlkR5tPzDZZai5F",
-	"0DLJp8t3FeK0UwuqLTl2t3Y23yJl+Tz2zcQL9fijrjHUKjEpIfMuPuoSc2WzdSZA1cq2CXVb+JVPl+fV",
-	"O73Fpd6wjss1cy9SBsJOj5jmlmTBUwgMOW2YiqtbubO72KVPvQ9bG7U7iKaNAnFrm3K/jzYQct3W83Rj",
-	"CYF3awbtY+tVz9DuRqJ1RptPqLAgK9ngcxqxrmRzmgHYFDxWJVX4Y5WZNdmfm/dPinG+pBnzKsXb8Bdv",
-	"flQxqu5A94hDr7egK/FQZQuHVvswakpdTNjh4ruzt1pzgexSWQ0dtUU24vrGd+ygZYlZQAqFwVeYExAq",
-	"SRndoCvpBjN/I1v/kk0sU1//y2fpe37Shr7ae/m4gui+0Rq/KFo3+3PfrUwCXcZn32qCYW6YzoTmbElX",
-	"hHEEA0h8KBO19tBNQbakAKo1ZjN8XCo7vCwm2yKmFlQylrfNU/anw25ZrWn3q/aZch/Vlw7RyQ4WujQL",
-	"Xki2u5La2O36yTRXj7suiXdsf7s28faN6XmmHRCwOVBQtx5J4ZHzXh+KubBx1m5HbWvaeyV87p7E6XYZ",
-	"967TqlzUhxHoDCew8ReSYSoKcOurw+cvtlvgb1Thtr5SWSw5y3wBem9DdK+MdDukN+5gJRpotlDtXj0R",
-	"oh4TbdzGp6iE1pXOdpFy2SCsXvRc4+puHXRZ/VxWRJs6aIf8HL7p212vU1lwKVIGVSQTf5YKGBb4GDRy",
-	"lWTOxFzdXe4HQipYpM03KrV3CJurywmzZ5LEiQTP6YrEIlrMGM9PSCiSOArJTOh2xH7TOBWThDumsVCz",
-	"ODwo4N+ao9xNhK3Xq8S3o4kB+s3pxcXl27/dnH38cPXx3dubs3fnbz9c35y/CTubpozxpa4e3TctxuMr",
-	"JuWDNy8wjUsBlkFw9uDdRDpseQtA1DQaRDV62ueZ+JzELCt37/zq6tPby81b1jgv30zUGB79OmafWSrm",
-	"al/CIbH+hXxD2S4FhacJv0NU5xBPC5U07JRBR3xOIfBhfoQBlDmOqxiSSmjB1feUyoCMHlg+zUc8xN0L",
-	"eyTEsYZK/cePIFerZxZaK1BsIYkjc99dvdv80pj17sEZVT85V57KO1kvVkVTbiNX/51ufu7PtK3w7Rkq",
-	"cLgbDcyxwd18WviZuYC+Z7Gnx/ozSdJkzKJVlDLCPoMe1sYa136glp0nPMo7O3uZrfRi77PBrn7oWcJL",
-	"r0BVMX3jFsRV7Q3qrXKu0cs3mDZLNEoBmiW3K6Id892I8VxZQhOT62MHV/qHvjUUTUgqkQAgJQBELFqp",
-	"Y7fREB1jMoc+mzMaTRPO4E6afqTWWqFGbcRDBGoMlUlMlrBaQWKhbutqzqBPZZIDOEOIWIq6ts28RjO8",
-	"TZffno346+PnL4kGS9TBUV/80mBDejd7CZZ9JviECG7yGgAZ0d3wXXvU1iWRf3uv6rs3JLW+P0H5J+Rq",
-	"geJ0tRaU6rmi+YH6B7pIoOenVovgTX+H0KLtZ0O3UABOEeJmRvlKOyekejal0jgrYKIxm81FztTrd2x1",
-	"kzFFnPC2p1uYeqPWN0790Q9+CcPYgL1AKXWYaPNn0xqn1ju8jjTuP7G11/UUoouMR0wJGZZJAZB2hEZK",
-	"Z34KAvLwzm9FhqARtGjdtoCsQcEZYTzPVmpq9W7AW3qmv1VPvzU9Mete56JF56/NIKO6UTpNpTC+k/Bf",
-	"XY1P3T2PQ4I4th1MiNcHXym7WNcAtC6SNRCrb1J/v76+IPgA3DfnO9gEuo6TgViuHgKYiiwnuieaEVp3",
-	"CQcBpnmTu5DGztL1Yqfqxz5dnhNOZ4mGMlv7ma37VG8S640dXUsMKticYtMDw3F9OsDbz8ynxnzkrCrc",
-	"AWiNV4G6KuZRtEaOTul8zrjGrjOefCyEbwU6eabSBt7qDa+dKDeFB8X+IzaS1q3jF9kE/kP7azFFo/y3",
-	"RpMrsbpuDM6o9aeMqQ1ilSqWco41EqFRLrItECppBK32RWZU7FBXAlgw/7qsDBYSGNS6LbEs6xOz3Gq7",
-	"++B08Z1/YQaOYmooRCNv6hISkaInmrOl7nq4G5M7g9F8XA6+hqvZlyHZjp8d3TprAUAPN4D/bbjbemHV",
-	"Y3P9LzgSUlxg7lx5Vo3X3I/igpr71vgtyDAegtwiUmUpa4NhA2jLFtvlX7BNQbUlA+G6Z2i7pGpHztnS",
-	"fwN0GQrUurRtUMmi/SN2oEgZzUyZpRusVnaegTazLb0iYh3UH1v4n/zpPmiJNF43U91xYM1UF1yyfK+J",
-	"1nJQcZcbD6ewbxrOxuOOdVWmAAvq5jSfkoTrQuCiIWRoK3hhRwODzmlGZ0wdl8i0kgMZcs26oT+1mcpG",
-	"MZdIbb/oOjooF1mKLJabldKd1VDvlhcT9O39eb1kt3YGDiLOPkLnUTDPN2HXlKO+P7soIkFa5dM6K8kZ",
-	"9c6QuSgHnhke7zHDpCqTtqtNLgZfLPxOJ62z+DEZDHMVyu7RTzajPx/uuialRbK1oVhFzTJP0rSI8ROq",
-	"zwPL3pMxEPVyurJ1PwqBgpY5C1ACJYs/zVvFgl31q3ihNseFZPIdG+fO7g88loMvtGGTgjVUFesV96EZ",
-	"hXW7y7Yl0GrVY7LJR4X50TW31OaLsTHTg23GTUQofytOha+UKRmvXhz3+87M4C8WQKKFmbgeIFEdjz+O",
-	"o9sM2d0LE9O6uJzKwC2btOcw6LsTGHjJZ4szPkeLY+vqdQ9LrhexbyqIeiYNUBsWpoPrTLGEE8e4uGNs",
-	"XpShux4Ymt9cHn55Hv3zh18+9L/Mrvvzf0VH6fc/DH6Qlz9/mF7fDZaf+tP+RiFUeOq3KENv7uWZ5HpB",
-	"pA0WXL38vL5tfgUXgyBbK7je06hou74V+/VQJ2dgfdas18P+j6uPH8j37JZ8x1bkiuX+SIFPMds/gdbK",
-	"Gtg+D1WTGZ0xUzAi7YzOHTRKRM/sikXeEBbY8uVtllpJ6qzaNO8bwkjYTyzAQBpQKsswTGK3j6r7R9g6",
-	"bKWi3NjhoqStxg/Zl3lIopQmM50o54aslaoITcO1hq+UXQ2xruR6ozpwuLM6kMiPGsl7PQYCbhGZijSW",
-	"xtfRAw0yxHL7AhD8GclEumXei3pSrueC8IjS/9X/lnvGZvN85USNuelu5s2S3lyAuMBL7tkFcPNIjWSk",
-	"p4VeIJyNz5cTs5nYpFZviatfbD7MYiyyykxKtHXfdNRENvP40h1h9sEcjkMirnblY5AfvBVNp1i3pDMx",
-	"MhaJCU9kIdwg1swL6FPYwbKwd04nzC2ob51O1LNxY23ThoKvj2XmVAWe9OPllYb7kAZNCfBZG2E/FMco",
-	"YHaGIx6C3GHDg4OpkPmPQ6Wc/RQGhAuwbOE/lkkaRzSLe+QKgWUMlAaLSVt9MyMRlSwYcV3uQ0DFy9hM",
-	"fGZxpxJrWct9d2e5j8FnnSSu9TUDAVEym6pdYF9olKcrQMEV6SJnsFnGYHZ27oSEsIQwGHGR4T9CRUaU",
-	"pELMb2l0R9T+k3ZROhCQH4fDwU8BSUVEU/Vj58Sky7SxvLEz4g4MLfRySqWAvC1K5lnyWbFS9S88ZSIX",
-	"0RSwUsJIzIpdpPP5sHCkhAjD8urw+eFOJ+cvcthOalrepkc4y2oHX5/agwFsrfI4Zfkmy01WcrYtRJpD",
-	"IqcU02I9Mtb/TSuGWxao2IFcndhqKof9MV5dyBEznrA41Hy1AqqGxbyyE5BKZBRixLVAstXSd8+Iabme",
-	"xjjlTbx/3PQEeDH6+T1Ry7rbDEp/fuzvE1ZdF+ty1uATJTblNWeul03qPWh9+gwbc9MNK/q7kLnXDpWm",
-	"eVGhHCsBNbe0Zih8gsxfJeHawMQC4N/dRIk0mSjWcjLi4X/YdzTUpqzGo5CL21jM1JaKMbEe66DHxWI9",
-	"I/7p8lzzH/ACuLXbpF1lRWGnNJc1lAswyBGfwvLCgiEqGi34pc4MGQ4HYY1tFW+0glbxQitoDYeD5gLT",
-	"o41ieQMn0me2JtO+WgpfQaMCAC9w2FjlJRqbD/O2SAGtR9r1zPjALj2FslOoWSj1BFExizSI3rZVarXM",
-	"3Uo559rEpxLSsVGPt7PrC9deAcLVYL23badTLCxiAq1+q6z8mCbp6p3imz5twHbxUBLTFWl/uj7rKItn",
-	"JmQeqA0mmGqjJjWBxVguoIovatCveYE2uIGCVqWsujHLFn5Vl85sCPAGyaAqmbMe+cBYjCojxrqbUVye",
-	"oEC7ShKIJvOJLySLoYf1G7qSDYYqvRWfGekHBWCFDSSXY7xfaghXp1MheqbAWxfTlRxxDJ/VoOASWbTH",
-	"QzG7FF2Zs7n+65BkTOYig02LF2qBI54jNlWkLIcsEXGnR/qkrQ+ro51f+ZTNKhzKcUW+eG4fv9cLyTZ1",
-	"+fTeHAruyH3ug75oV3ljH2nwTmMvPM6W6ap+KBYLMxkWIWkrKV9aTyLTZKhUKwfVw8rEMOkZjm/eStpY",
-	"i9Puw4f/vtq5s4QwKNpamnIaoCqsqkFowX3zIh6vp+cGFabYuJLhVg408GsXFQHmcMU6B2q6vdspSlgN",
-	"vEdLEq3zVjuTOMWc1V4k8qt69VW9+qpefVWvvqpXX9Wrr+rVw9Sr+w3y/dPluR/8WctPkTni047pIWE4",
-	"zQ8wsjefpysPkM864BWPY3GD9LkECE7EPtCp6TumTbDtWj5ytvzd+j2aZtZXu/SorHTAloo6Vzhx0u7r",
-	"FCC8iOpSCB6xzi7JGIfPX1cm398uFeJqJ0SVKnHhZfbU+mhclXkmxsoIYDOapFt5qnFXz/lY+H2e6tdn",
-	"0gKLvC7BnnUWdmKYLAaeIMhaV1+3ynfbOdS6OVqc5ETmYi7JUmR3CZ8U5lIy3kS1TqLbzlObetMZyu17",
-	"JtGiG4sFdHDJaJSzTAbQr4WlaUG6dE6rlSVNwN3r+22Z/YDPOhLR3hRE5m5MjjvaOTkOKayS9nd02x8f",
-	"RgPWfU1fxt3jcf+2+yp6/rz7Ij5kg/ExfXn7eou0v4ohWXxK7/7m7DNN/jtmI1mXZrdWGoqPOtDv5cZz",
-	"UGdNIZqSMvOUPias+zZNL7Tkdjr8PrNbGPBYI9FX23mUGPC9cl/9yUaarrfONnJ2e32WkRnad9QWCE0l",
-	"7KXb/A7JAjQIU+9lQ1sYW4umqfMcmsLFMxEbccqLvA2iy2YgCufUb+Mn0X/hqjHFL7WLdF1vqrVOC+NK",
-	"1dOVGpWMKaqHsNUrXTKJdRWm1sdf41M+2jTHNyxKDJzWDtpIJGYz5gc1Wp2QOzbXiFbqdGL9CfeGXLLP",
-	"CVsi3tHZ3//WHfSPD7erJY6tKXvy6vWJPpPuh02eLm5ZsWOVpNzi1/Xsq5iCj3z/ybJkvNpPy9u+E4Xu",
-	"NIPd3xr6y+zJjta0JB88JJEHZ1gWQT9FY20vm7FLjtadmL9LzryIvq5twmtjjK0tqwCYJI35EYKiC8Xu",
-	"pYWnSXWBYN86lt8KWlCJcVMsyTKjCsgadAqVr1jF2Tdjkd3gNrhEXxm2dr4wxQ35cWXfDFtbMTwgKXoh",
-	"PbhREE6mfoioviyyJF9doftSzRgTGE8X+bT817dGUfnH99etulz9x/fXpH15dfj8hbIm36r/6GCiUyUD",
-	"CjExeuQspclMDu1MNGVqjjjmrT0za+0EOm0ODdEoFxlkVWBmXxvE5EkluVDt14gXQgr/IxFcdnrknDvo",
-	"KAC/4SCdkK6RKdchmWcJ5M1z3ekafbxqo2FTynNXtq/lRqiU1myX8+xpvdRBPw81/MB1JKAaM+KIpnnx",
-	"8eqaHNgOni4mJYc98kHkhKMfrCj4MkOiz7vwVZoeTjb4/MZl26+sXTsUwzbiooYmG6jSjOqwY+XZ2m9D",
-	"Jpf6I6j8WJu71ZTv4azQKNRORPWfiK3eOvuX4Iwg9GS+KsgXCybuA6+7lGVozmrkvoMqTI5ektuzfFxR",
-	"sGD1I47fN58dEioxxbeAaMJuWlobDLTXjdFoWlGEjCsHIhT4kp2uGBhfFGC1oFeqbCmi3QdKW1wKInM2",
-	"l70RH3GEH4H0xohmWYIw2pj0rPjAumtvybZE4mKbclJhJsWlV49DFnSZQ9sjlSZ2Yqy0U4H8tfhIwhGH",
-	"ZrJI5BT0Wp2AOUukUkYBlKF93D/uWKvD3DQNLIUZ+JBvRtohJLSFnWF1iQaBBUFVamArQbEeRdQenJRm",
-	"vJXAAmkBC2XchC+Bn5U6PJQmEeOSWYStNKksYTnNVhaEQut0Pie2w5CcXpy3glaBGdsa9Pq9PuAHzhmn",
-	"80QZuL1+70jJTppPQWocAHM6sAn84Fenhvn+oCw0njTpa3QRJznJM5qkdbgB/Iu5LwGqzOjdrkP0jDji",
-	"APSIyUU23X2U9KjIjE6PHPePkTtyoYvZ2ZdE5rKozk9i3NdCoCjtrZUmMrfCRFAcLU/VoLA7uthUNhrd",
-	"5SMHGI9RJveGB3WRtbJwDe4y7Ophv284mrYzrC05+Fk6VZOY455pIB7fF82DWPF9DY/e6z7XM7pVmTiY",
-	"yMBu60eN1AD29DFO3DdcscCDb2hs7AN4ZbD5lU+8gMiL8aWjzS99K7LbJI6x6ue4f7z5jQ8i/1YsOH7i",
-	"8PXmF66FeE+5MXcAtfL5NltwznOWcZoW6C/Pt1nQFVZ+fSpTS/EYESIFVJJV1YQur2GACc1lEAmulZKo",
-	"dAKQxqfqWag9343cK1ATaoBtmIgG6OhSy1HwsA8jDL8vEBpB0XbuWsga3buwlDGJXHsNGrwSPcR4UnZy",
-	"qHtPqK0swDKJXhW6YE6UkqRU9JCkjKKDheiWvzj2iCuuNBFia/b2hkVJjPKuwlVHPNdV61zk5Tp0Q7Tj",
-	"/ms/+JSPGaotiS3kT22zfiPi1Y6MyTgVlHlf0mnhaYAsEsen4vWN6HR9qVQCU6DVa9nekOJD99tztqoX",
-	"6N61t5RJdv9gzuz0S97EoC2KPrPf235NTv9kP7+2xWtRoMnZsvC3oXfuL8fQ+1sw9DON1AYvDLaY0wVd",
-	"pYLG10K8oxli3BwPnm+zAQUI23sWJ9SkpfwpxQ5ePSIyguyu2atriRt9+yolXwg+ouWHERGZWWiTxvku",
-	"kbqJqf+zdRttORWSlRSfSMMwgxEXacxkTsZJJvNt2fIFnShuuxTZHRTMKnYc/u3tNXGEYNikeerNKE70",
-	"T6ByzumE7cLQ1BldqHf2YmbrFND1IvsPr5n+CW+8Oo3Gq7akSQ51RUVkiaZb33troG1ue+WKlxWzhecx",
-	"IO51/l6ng4RQzBWOOLKFinWaOw6OjOWLjKNKIjgr0Fq/B48dDhSgG0RHG7FYWufZofcPErkg87PE1wq1",
-	"J1zHMwIyZnk0Zdqlop6DEljSvmMryeAfCZ8MDTIsplI7mwB9LuOYxciNi7LREcf4UNEdMwVXV+GsAJGv",
-	"M1N/CQmnWaYR1VN0u0Ae8IpEYnabcKa9leCrQk+NehP+hnMEpGpYI0k058S0liIyZqaArdJHXEdzxyLr",
-	"lKcEris4adzXxKT1Np7XFrb903PXzU8qef8t7MA2T0M+2w6PM5pF078Wky+utcPayZXJPsmYTu9JeJQu",
-	"YmUffGX7T8H286bDsF0J9p9/um82zItGUq5/0LjqKrwcIQK0F11ZLYUnfcTbYRIrReysqT1/nU2CO0Qi",
-	"zkiBczXi6I8PHK4fahRmX1aJYscCO9tysQw0jpaywW/ZiGeMxjrZTHHh8xkU9OuAgJWD4dUrySyZKD6m",
-	"lBuzWHR7a/DFEZcrmbMZZEpLovYgsF3wagPaajejbbalM+LFQgs+vZCLop3yiQ9CXScv6UOjOTGuDT0E",
-	"hW4UZaSjdKHrTTThBy5Mbo7aqctFyuSwLCNwzm/C8vLxoNKgpg1xywBCZdC6IGVU5iC5naRYmAa9Y2qk",
-	"sOweFfYQsdtsl/tpJZYx78A/ql3p4EzZ3wFmxEE2OlMpsXYCEuoYTwhAs6YnZK9w5YRF+RTJhTo+TBI6",
-	"QQcU6GLo+bZozUqtQbFtjJaKa6pAA+M9Z3/sT/qbtJEqySnFyE9zcNagSFFOwvMS4rz7HVuFmDWflwDQ",
-	"CEukoSEVgSWcHB6TqVhk5lJKTG+3qdSQKOodmUQsHdPAsPho3r2EdDYWD0meLVjYGfGEy1xdYTHGUdCn",
-	"BjrPiZVOZtxudnKpRxPBiTxEF7F26Du20jJ+X++cPpCNEh6x7r7RT2N/4+29Wvi269AKWglwwi1fRrYJ",
-	"edZY+bPdaxf48F7KiMb328opOHhKpyBOJH64Q1DdMtSXtnENUmmVRgSlp9DNxLJlI+RrbCVoSLsqRDVA",
-	"CgK5wh69vaaTpsXpxw7gmfug5bnBm14tXynegE35I3s8vzown0avvSwKj3iDs7Ki0FZdFdXgFqq6KfMV",
-	"IX0L8gcKtIzh6hRsJYIP3TyOVER39SILSFAwGPqoDs9ZNqMc8bF0p8Iyqm6Xe5H2S6gps1oyK71Xo9ZL",
-	"FN2TRcZitO6XiWSdnklOWrfyLqaihCOu8evCAub/jZ7TdTJjIUGgf6mTZPGXHjm1oO60Q8VdMqxTWkaf",
-	"KX0r42j4HRDTbngMfb52E0eaKvV8VTZzLCvftJ5gfvFHydSnHyTMx+9p/jiWetlNYQdz/ap46akiTEVK",
-	"UlyQciFNmkhDIjjmXrLg/i8WtBocbsHCreY/30Lvnz8rIzb0WLm6z8rWq+ucDF5n8SVY8ZgA5nEaVjwM",
-	"PfIBnEiZfqtoSl27/J8TtnSv/l85UPz1Pv55s4L+mbDl1ppN8PAcHJBodXxN7GlSNqmQJuphCpluRVyi",
-	"xOAj6CrSjyNIqBzxkC/SNAxqaCQ9cgWGBtcQsZjFD1AmKaMZCWM7kXPEQ7tlNDpYsNkb+CSu3nyHZekA",
-	"QqAmuJwKN9wCts2QKB2iC24cPdO28cOZvmrGWROQsGi2q8FzdYZWMtPKXoG2Uh9WjEc8tDY87KAf024W",
-	"n0w44Iqa/PAVYb8sKCKYRossU3uI6OLokkGIw9i04D/u9+0+WLqbSDFWnIzHLOuRUy3IXfWsXahWhWDv",
-	"lK5Qgwk0xFQkT6c8n44F1PR4Kta+jpKMcY1ua1sNAEyDsLUxOKpKN6Cd26Szdh3kWtJ++6njNFB+ijYy",
-	"e4mDC9yvf79kKCoNjX4Vd3vnTO2vr371Vmwnz1GSPpqvoqsNtKfLv31jnBkVF8bQtJzhgqSCTyoAOD2C",
-	"L2L0y5iRrsjRndIIF/k04ZNSMpGNgimRI27sf8dGdTJmfWKKfBA5xnKgnMiU+8xpPh2S0OynaeK7GI+T",
-	"L56WECSJn0nseSUZAOn2RjxcnzNtD11EQwqB6fVR4BtP5KQ43owWlshid79mlP57WfP63j8ep0Lf4tMx",
-	"qrfcy6d65GM1157UfYmlDzHJFWeRgiw4um4TzFzwuzzho9pdqcGjXLdljcf52A8x3Ef7Xz3Mx+Wcde5D",
-	"NjAfa2T0F29kPvjG78p7zI621QHgeUD7xq9uwj8xY8F7Wr2SbZHpK6ZhZfGGdfZnOAdPrhpd14Q4dFva",
-	"Is5iVIHeFiL/NE2o/Cr3v8r931PukzZVZPiQ6/jU8n//26hlY2+zCPyd7uJXOfjvIwcffs/W1/d/PxUk",
-	"TmKyhEi98GUmgM84IJwti9KLwE79B382o9EU6i/KhvOkbWL7GhB3Pmc0C7CAAF39BjZjmvBclpVXu9dc",
-	"1ar9vxb6fy30/7MU+jfX+T9VRf86hmFhJTYighTojN7uqAUIjl2tNTRcwIVyDXTSdIEYVMEmJe1QMYew",
-	"0yOIwxs7GUPq7rO47HWcZBXLWEMjNMKE6JqTh4f886XYeJVLiMqPn1mW0vkON9qCt2y40npfnpXIuV9v",
-	"9x+kupL7b4h1vQ0dPkrU3qsQA+KsRKj0otgCU9y98KpKLpcZdAW6teBMjrDJHeTphQ1g2aH6BoBjGyh6",
-	"xLg+ITUsbMUCInZSlFge9SGhsUOkKDDloZv9MsmjaQECHoslhza65LSozcwYM0U/yCBwogjYBmUCiJ0h",
-	"xM2M8pWudJAhuWUrwWOlgmAvSbdMZEo/s7JGRapR+p0TaFNZC1DoRoP6S56YQ6e3VZFEQ0GElc8IVZbP",
-	"5IgX7HhZlloWR7ypLsLHGTML5X1/+yb4bQsghOapTmD/O51XomSRjd0oOIN9tWP7jbDvRy/6/R3i7z6M",
-	"/Hsdg39QqUFSgEZb6oN1nx0QFhv8vAnxHAHDDba3wWzdEWW1RNveDmL7flehp7GyG8RenZ0VTfYrof9/",
-	"k8qCr3kBf/68ACB5R1aTNjDlihO8VBu21esPfjX3dW1lw6UW0YpP6gnophWIGOnqM6C5o6jVDztVs2qo",
-	"WAtE9agWu2FnSFDSGECH000CFSG7fBK1LsPgsw+VYVv76MrSQb3er57yfy8HHt6Y0r7lYvkU+v02iBFw",
-	"v42xHwkuBXraG+15/QxEkSeMtP9+/f5dp0c+iBLqnBc9uxRzJkk+RAA8KN/n2prHPFSsXy8AaHEIxBgB",
-	"vI/Ti3PI1ffd2s8JW57pGW+0yXP2JT+Y5rPUFM2gRlFFUvdjUDhL7jnA263hjz/ZR6ueX7Jb8451rGaq",
-	"yH/1710suVrjc9VI9/p52FtJdJEV5StQTqGGe4KYBYEyhZJcP8j1sUBqc5eEFnp2ONS6P5Z/5dlC5qYz",
-	"ZwmxrcZN+ITcMWgwgVDb0NY8HHFiILZpMb804XdQ2b/S+VvWWDCTEgZADd1NOJFRxhhXo2FKsxoOCQEw",
-	"Dxx8b2WCdEkokjjS8zcfLsgLqKcC39w2LFCnj4lY47RffHf2NlCfRsxzmpMQwY5DQrU1i0aeLn/VZe/n",
-	"cWj5te0EYDVWOFr0+0cRlvDDfzNz3kWWbmh6FeHuZ4xqpEr8/DMIo0YCLkEsosUMMCqI6WrUjmg0ZXEH",
-	"m1lSKUH+Iihl2X5fopP+NhNLyTINXMmFGifKhJRdnKL1KdO+CXYZd9xLJpSXE71jK0luF4DMYE7DIHRI",
-	"+FZZVtgOTy8uLt/+7ebs44erj+/e3py9O3/74frm/E0IRjKeu7LgwdV3y9Ticr9Pzrr/Z3iLHuyZs6jV",
-	"NZ3eVFDnbfMJ/j103lVGi5iXra+AZSiidUd1qdQe06FXU6ug8c/l8OAgFZOEO+nfQr1yeFDI+lbQMrSq",
-	"YTLZpFtyJcbjKybljqMjEEUrQPMyW/dKKzAbA+uu7UjQgrPe5evwwi42oUsdTb5QzYYMlerCp99HRWiQ",
-	"Kn/XoFwus5szMYdGP5ukzMGvc5pP7xulzClfYU7YgscsI2HxXkjaNAfM7pjN86nGEgbGJ1Mqp0x2lCZ+",
-	"u0jSnCgulI94u3wd/iIPer1e2CGF01Dp7NL49AkyMsQqIStGM9IGYFI6Y2UOXIlCgHdZ8Qq+0gUzMHMb",
-	"A5cSaDNnecEAn8CS4cAalXBic5RY8PWMgb5SejJRMqkVarT5EYclkTbFr2I6IJg0Op0OhLGeAPuSM66u",
-	"GCz+uH+8gYtd0HxaNz88FAvTgjmr2QRq4tizOBf24VU6a7uYTQnHMhv1RV2pov/lVn8Ea7SlzXHN/zj4",
-	"D1fhKlqm3SZc0ba3Edij6WoB0YhSsFG9PYyZNZfytLyO7oE0XsdE84oD7ao++NWw6Pv1Ojc8pdaEzbq1",
-	"auIqNaCUZYTxscgiQAYYwpWBRmEBtG8ORhwA/wJosh2YiD3cogRb2SjOorSohVRXR4ydFi/FcCXIYqb0",
-	"eKfHGHzUBYkswFYnGeU5izs98gkb/aD+AmE3478vwBTVhSGXNjxWKsTdYu6P7MNPZ6YH0I4BfXj5Ghf6",
-	"5jHi9TtVPGEDpT2LndweTA2XwqWfv5q74XcNyVc3NyhQ7HzX02INSHR7WPl44oXRvoapHABo+mr3zDnr",
-	"E00xwrMpi+5kiQIE2Fcy13a7rjkt4D+1o8NtEGSxH8TuamqpBcHDgg/1yGm6pCtJDvv9YdFNTKq/QPRm",
-	"kUdixtC/EGJLspAssQUZaYdui7EwIKHdDEz9u2j/HEAv/zv1XyMeOn3G1G/+RmNhxyDEwsx06MwCvhtx",
-	"g3yXe+4mukyRA+ZUhz4xPRGiksspzSE7AtQaXN72bBIJAo+38HfuH0cr6cu+EWjE6VGfFdBRVuN/29TZ",
-	"M5RUduCr98/bwURwGxc+SfVr0UturRDAifwTnr3Xfe/cjXVdx/iAtY+m+V61t53+PLTa22NjoD9gg1zR",
-	"V+2PLk9+j0jS71spyqK7Ajm0yCHZXTK54kVkzZlep8gGETOgrGgKipxjJ0xTdqi1tMs0kUr508iXIaEz",
-	"wSegTNpNz5A/ar8VQFbN5jRDtFawG5V9kSYSTcrZiLfVxDISUckCg2BJAIy1gMm2WO4zScIzZZF2zwTP",
-	"M5GGZEa/dOmEoYCZiuWIp0LjJExozpZ0BQILUCmSfHtWHKlTUkv7CIvZxvDTjjw1yY96lzD6XG/l34An",
-	"YAy/XxYMjC9t+QkzhWbbb7fu/1vEHh5f6dayuCKO9B9t55p5Dvj7Dqr2x8urZoZo9wYt6VN/q5Je4JBY",
-	"/Tb9XSxJM5FZ+VfuuWtK/c9Ba53R/sfOSfg9+eZ7pXcW3nJ9htApsdIs8PRCWc+Gm+oDamKgsw3xNECi",
-	"Mia9cbNLBhZ8ULZjNP2PnFDZ0ELAH/EkJzTSuL/takPGTmC1Y2xDI8ZOgC05hUEctHwBUCa/CacaOafx",
-	"glAJcIWKOAF90ISOEg4YxXKqnZgWqPdC6hYCuSDYfKqYQy5I8UbZiwU9LSclcqH6Tp6kKYnQHoF4jJqN",
-	"MO3PiyWsiyO+Zw8PHjjtXWs6sacFrM2TGKaQ1XOwDq0crESanShaacPhGc8U9gUe4kz+K2YzUeH9ltKs",
-	"fsWwRDHkr26qefHDNtMcDPzTRDFiZtmy6aflzFnM5X81TtbcvV00+/dsfU+B3v5c7TdMOXAY1PdTYaHX",
-	"kUQ2ehqdRsJlM+8NXKjAw3smSbzidJZETsNebaOelC2Nwe2O2fqSASr6iE81L8uYkjnYH6+ADm8744nx",
-	"OCBclP2Lnc9BIdGIm7xeY5YHJBVifkujuzLyOhUylzobWQm8Ej8e/zbo9wklMV15838mLLcbqGpn2iNE",
-	"E3HRG22/+sffmFd3SCWtr6CpcZLtBfyD0/9jyfaydfEz6aNp6yY5vXRr7YqC1nzhuURXLHdA7iTj+UmJ",
-	"6iZrqHXSgoBw5gOJG9AzGEjgDPtby5C0359dFEnugE6HAXf4GZ359SY5ejTBWadHID+IAX6//UkU/th/",
-	"W6LGwcWSCH5iQYGX7nlrJdgx0Ifftmi6Ufu6mmbRfI979P7s4kFX6BNsytP4hfZeUWGDPBVrwPgsEEHy",
-	"Gxf+fc363QkNLH8stlZTGsC+aHb4YKP1hCcI+B9FgCcOjt+mhmz1qmCxgNo+DePpLbqzZ32NU3rwxRN8",
-	"c3Orc1zZKSwMPgy1eHyXFlf+MZquHm74v5dULjpLFTTsoyi5i3BeW9DG/RQL8SWEe8CJyINfjfVxf2Bk",
-	"YDgkRS3biIdsU/laUFSpCc4gtQXT9cKFZDJ0JfCIF+8OOj1ybi4FSSS6SSEVz1d9d+L4DTB3hYISPu2R",
-	"tzSaumxBZ9Lo0JKa2EIyNVMxS9SNXTW3r6ldxQfJ8yipRDcgZGQrJbqqDdR22wZ1j9ZWikyzIOTyJGd0",
-	"Bg6yojoLz6W1ANYx2KVQq36Xn7JRTFm9tSOTKuqf9l/X+hIqncNbJGQhlXr6unzVGv64tUJ+NvhQXeHg",
-	"V/jfDdVCBRERmYu5hC5kkCpuSoagOAKTx005kM4KrgLinelrn+S2nQItIUVOKDTnR9e7r9zHz8421e9c",
-	"/i4VO1skxNSW82cvhzdFMg8k1l2za2r7WCTarFENds+wcT5jx8D8CsypMrV5TLOYfDxd5FOTU9GmnJQS",
-	"MAD4gAn+F+GYE0rn805xP2RRfYOpvpvshxJb36s46ea9tyulcvhc3KSt9SoPvwg7hFZrfyBhk4sRD0/t",
-	"GLWJc0J1fpoW0PTl3I3hmqZiKUt/4ojbHy4aIuvdu2WRQAB+IrIYElLXdIRuYxPCRcpkANHqYMQtABbQ",
-	"7bjIk3HRV3OoFbcbU5Nxoy72zUz3Uwy54CzUZRm0yDByGkieNHRaVBqr+4MinBCGcbtYCo5psNTqUKn0",
-	"PtjDEDIyb/LVXKmkumWzGgKHtlJ2QlO3kzHNYsuOlTeLLJG6f6Z2VhltFnGiRhzP55kkNb9Wj3xgy0KF",
-	"g95OBpYZsVood2lqxFkJ2DoLrGZWpPyKJtcr7G+dSBLqlATs8mAWuMgSzPKaCPPfuZDmP3E48y8pxvmS",
-	"ZuwmwXyw4t+fWSaBSEG7t4tOoRNEvVtDnIn5nMWkffntGXn5/PVgxFNAoTBJvNjOAdbXObF7prJoKphu",
-	"rA04XEsqyR2b5z1yahLiRxz7N0B9qdXmIUwQi0NnsN0YKAjcEeDekgB8hZnWM0nklM4ZCX8dtZh6YNQK",
-	"iP7PG4tDjVr3fnAIzXaKvNyn71lpmrrt27XSvF/tW7m9t45lu3kdcXPe69P4A3SevCyUqYdsAov32YZz",
-	"jhUCa3o3mOxRT6NKc60T02YltNn/DcquGzSmiwRR6wGLK6CTnMaBdozjxQWlVimc5uoedgJsybe223JU",
-	"aKqywrbDhp6Y26qXth6xh6ppv75X8oY9wO5Zd45jek/7zF3CA2w1V/PbTxe2x9hPL7ZH2Fwl9ut98Gsr",
-	"qdnwreGPP93/5O91WaiOhssXoV79g30jOg16trYC16jEldqWteag0wiTKbWrFsga2onjiRsMxvxCuy8m",
-	"1pNt3RfzBPNgrPWNuKPnNpiq/rQOBKCCpJSMQY/4emdq5FYFaruu5y57YLarE9Lw63zEZ5TTiVa67c9K",
-	"u6Gur2MlMljnFLexeN/oTpvtTZu7g8/nKbnWX/aqt2x6WHvZ8cjAgVIJ31pyq/lmB1tUopmmYgWAIDkt",
-	"jkGRJiaA2Ia5dZ9G3C0EaaMJaPLJ3E7TksAditFYnFI51TkdiHOQyBHAx8xpputLyuxIr0ZK420uwtME",
-	"c+nT6kTP5B6Ajl/v4pPeRXXoD7iJj+FVCnas91p4+6nOUxpVa5YcNMGimyNp6ySYlI1zIhY5WMDQjJHF",
-	"UDKa0zumU0hMklQnIKVLqvS0YIFokZXgeHMUtxhx+KKpqHIMAN0CUThzrjpUwoAkY0jXCUZ8tpDQszD3",
-	"sTrdEnadTRGMeKNBEViTu0HH2Q3NtdPAdeXoiJX6ecSbej3qGnarZg5ygiAvDlwD4BanMTLVfDVnI46Z",
-	"etqRjj80MmmNtyWHtv/BqlxToy2xv67pX5nGCAJma0s+JowWVQMbfnivxrVMGDN6nt5CfwoBgnN/ersa",
-	"zye2wnzqqNfQfe+rvfrVXn10wQkSxyc7bcmzjRitTQL1TaWxFt8Fx6uv8OqdiGjqYmKhk7YdzpQYyxY8",
-	"VN9eZKmuvRoeHAwOX/b6vX5vMHzVf9UHsarnVtOqPRZk6dkC3ooWn5aX5pZaaB69spDLafmgBL/7sbKQ",
-	"AlEZGBEZydjPLMorkA3FKA2VH+Unr7HJcTXyVv84Yt0SbD9sYnsuOKSj+ss6fHP5VQOSV/9MtU2F+5EC",
-	"9ILbuwaA+b6hNPqaVfvjBd1QY55enBe1WlTelQUo2uTRkg39grrGCIqL3A3WFYOdHjk1aDmQkTtjM5FB",
-	"6j2Kb2h7QfmKZAwWp939KcS8lQXGNKAX/lok02CuEkplvXxdruQ5MeMhOjAhgcN1zqJhNUiplmrl55hg",
-	"HCp5M8nSz0wSTyDSxB7XxSScFTj3vb4O/x2TLK+bqUbVVHoWJEt4E9J6/k9vvgMVeEAAnDOAPeAKZsS6",
-	"wsQZfE4nrKPJF9U7Ku8k+pZM/lcBDBjXirCcDTPVIvc/3f//AQAA//8=",
+	"7L0JcyM3kj/6VRD8/yOa3FekSB19ULERK6vbY4370Erq8eyYfiqoCiTLKgJ0odhsrkPvs79AJoAC6uCh",
+	"o2fsUcRujFusQuFI5J2//L0VidlccMZz2Rr+3mJf6WyeMvjvk/k8TSKaJ4KfCj5OYsbzhKbqJ7mYzWi2",
+	"ag1bJyRyfiO0eKcVtL7QdMHU83SRTz+wfCri1rAVpQnj+bVkUcby6xsqk6gVtCLBcxqpWfzcSvIujWcJ",
+	"l/+l59OLxKz1S9CKMkZzFn+nvgxP/BeNZqznPmUfukpmrDVs7ff3X3YHg+7+wdWgP+yr//tHK2jFTEZZ",
+	"MoeJDlvfZWIpWUZiJm9zMScLyWJysyJ6Ut2I8ZxlhE7UPvVaQYuNxyzKky/sinHKIzUfmfBJylpBK1GL",
+	"fDkeRK/p0X731bjPuof06LD7hh4edPdvBnF/fBC9YYOBela+4/QmZXFrmGcLpv7wXkS36t9jmkoWtFIq",
+	"8w8iTsbJpnW7T65ffComYoFbPc3zuRzu7emVu0PuyWTCWdwVi1ztPacw5InaA7NRraAlsmSS8E1jqQEy",
+	"FicZizZ/N6JpekOjW/WSjMRcfVbMGU9iMs/EOIFdzqsbD3/Kz9T2Dwbspov/7qqtUr+uYCCXXFt3d4FL",
+	"5u8TmZ/TCfNJ/BNnZE4njIixS9/SI3D378Off//nkvOfiED/RQjPIziapsW/T+bzTHxRbLE1ZzxO+GRb",
+	"SpwvbtIkat2pJbKv+ekikyJrDVts9df+2a8i+fDryepj0v/64bK/+jD4768f3ool/P/3Inl/+te5eubj",
+	"7H++/s/qr2/KlHwZTVm8gGPzuDV3KZgsp0IyErOUwT8TSaR97w/EvZ+G3DV5F/SO9P9o5L5/X3K/P0Xr",
+	"s32rD7w0qYO+NylzAR6T157C4X5Ho1vGy6RJbvDPRLLsSxKxLSlwLmReIkAxr5Ce3tSPyWSapyuSsbnI",
+	"csK+qv9hmbNa/EX2MkbjYiF6as4attaIluymSSva6tI8UFH5U4j6tdR0NlMnVhLZc5bRXGQkgR9BcnPC",
+	"viYyT/iEIAXtfBTASFI2odGqaxajCV7v2Hv40dmy2o3AIZr3AQhbXbaDKDvIu+NMzLr5lHVFGnflSuZs",
+	"9sALeI6Sp0S2nCoGSlAseXKiff7j6btO037NxE2Ssm7O6Kzh2l0u5upOS5ERfLi8M5GY2e2Q9uHhnlAX",
+	"f7/YnQD2cLi3N9h/1ev3+r2Bt3MlwWrXG9/HfgnIrwuZk4xNEpmz7I8lEp8Nmj8cl7PX/u+/7c/+ehj1",
+	"4zdf/vvV/P1AXr1e/s8Bu3i5ODsSJ/2bj/u3PxxOvn/16z+ix5TN774wnl9lNEnX6YwvJFHHQtgXcBk4",
+	"V0L/RRk/NNJkuJjHinJbgfoTKLeNh+1842wHeoumlE8YfnacsFS9CgerlOpl+XhJ+91nxccEPOefvNLD",
+	"YQ3w+f7gr2/+8fK/D396/T/7Px58OPr46vzNxeDq4G8vN29wra53BKR6Fzi7o+/1N9md7RZ3dM/F4T28",
+	"+0XR0RlPFE2dRBGT8krcMn4m5aJiiZBc/UTGIiM545rNZmhBk2WSTxNOKInpyhM7T8QuP5yea6VAKl0h",
+	"nzIiF3NQHZRYU/zx6zzJmCwPeugNCoyyH79ih9GAdo9u9sfdQ/aadt9EB3F3MH5J929es1fxYV9d95zm",
+	"aigKXFftrNqP1rCV0Pz6Yv/rUfS3f/z2sf91dtWf/z06SH/6x+Af8uLXj9Or28Hyc3+qxlhIJt+zcd4a",
+	"Dvr1W/8+kfknXuPQgK8FJJ9mjCnpIEmqBnL2Gp7Qzow/8bYXe3iA9Hsu0iRaba0x4PxfSDKH9zwlIU3F",
+	"ksXfiwyEam5E4hbKwzpxPMkoz69Wc7jXMJjIkv+Fm3MdiRiVq3HG5PQaaSowH4kypqctrT57X7melqT6",
+	"fSTw9qJ2fhuxC/bbIsmcbz6BQ7GZ76mdfMfjuUh4/omnKzuLJnl6wWj84fTcJ56rKSMF1QdEmZlEq7YF",
+	"l8PT2uV47CvXCTDba6qYwqs3R0eDw8N+3z6gdZ7TlC5iRt5apWcrZRUI7zrfgfIcJel6kSX2oFwNfnhw",
+	"cDh47Z2RKwyu9cwXWdIa2lOm83nGJt4h43nJvfLh7RkNfm/LvcyYnAsuWbFSWNsvmgiumaaCa7UB1zNz",
+	"kbngTB88fm+DmwPXRdrVu0kET1cB4YJYCu/U0EfJp4HOjFblmOrv/tql1HhY3IXt5PswlK5EujLCE5RR",
+	"hIKQIoZDNSzuUosDMFS2pdNakgOqUaPs4PHdfo+Qb7ubVLn6J9y7+ZQLvpqJhUxXpJ0KMVfTsAcekKrJ",
+	"vf4Gf8PL+TjXY51VrthkjZQlVDr2uKapJJdE204NPLQfDeJ9djBWV/6mexi9jLuv2atx9w3t3wyi/fiA",
+	"HY5356EV0nQJYmczzicnrfbADPpPxp2b9IJ73h+Pa+P1vjZK7cHt3998+W5/tmkn/v7bfuvJ+P+WdNBM",
+	"4I/LIdgm9cAn92cN4Y9Ea99U18DZo+Hylo3pIsVsDp+wYvNL1US50Efwg5B4wqmIaDrF0Io9h1bQGg4H",
+	"anL6NWuEaI+r+sWINasfxzRJV++TWQJmal/ZgDCP04KgIMyRspx95gvJ4pNxzrK3dCWB+bFyQA4ViEtt",
+	"yMWJxN/rt6Nyxd6znLh2pzkxVyB7O1QsCA2f6vTXBW9qV3XgLkuN2jj3CyYXaV49SzQ2CVVjknxKc4Ku",
+	"nm91tnorNh/tw/em+cSfwpesTuISODa4Tr6wLKXz0v4vhVY4JIkXWcInhJJM5JX4nn7IdaGUPt0fXPXf",
+	"FI6MZm+HE5edJlypFyc3B2YHPsvaNQ2GR29MLBdmArbtm+gwHrD9cbdPB0oI7ishqGXiy+hV/Jq9GYOb",
+	"stmfU52MVmKczxzc9Mf70YB139BXcfdw3L/pvo6Ojrov4302GB/SVzdv+tph+BmcxJWLesGUKAKnkDGV",
+	"1H8vpyJlZMZyGtOcQs4C43nncaRjrfAj7aXIbklK57mYd/5IqjbubL2akcH2xiX7jHC29Hyxm+y0b6aC",
+	"VE7hj6OQXP3v68XHA3H+8reLN/Jv+8u/H61OXt+cDuJ3h+O/vJr+tX/7/mD28eX8v99kf3iF5G8sS8ar",
+	"v9E0ias0h/xB3dkv8IBDTtp7+uw1/Xf2mgI9JFYnugtaU0ZjloEy++6KTtT/+iEERVZ+ePILy2Qi+LGS",
+	"CzFJcnC4kYST8Gzc/UDzaBqSXGh9Sf0ueLoiyZhwcSPiFWGpZCROYoiK43a0hq1R69Wo1cIkqhmF+Aiu",
+	"QOZKAwDaP4vZbC5yxvMLNk/pCmNe/nxDtbSQLKeMk3yaSEK5XLKMZPCGBHE3TjKZmx9ygXERJQtD+4Vo",
+	"1f2RrUJ/jmpob4qML2bqlOGHIj/CTvkuaM1pRmcs13vsZBCevd1ms7VkLu/WttdDDTqn+bTIoPEDnYpa",
+	"DfniBSoW938zNm4NW/9nr8hg38Nf5Z6/DkgEgYk2Lcoug7RpOdwdJnHYeazl4Yced2U6b7RuXWGRWBqa",
+	"CNs8Y18SsZCQ09wjn+b0twXz13evDFS93t8WLFs5C8bZucub0a/vGZ/k09bwaLAftGYJN/8eBOuuVbT6",
+	"ka2qCz0hC578tmDklq3InGUk4TnjMYuJgDQwyGCi5PPns7dK9NwwmXeGSmVnebZCvcfesFu2GnHKYwKs",
+	"QIeh9w/JVCwyc1drLmnCZc5oDHlmEaSY0QlNeI9cTdmIm5GND1zkU5bhFxJlgI4hO6d92H+jiM0u9vqW",
+	"ra4zpn4MO70Rf4fnMyRh/+YlOxgf7Xf70T7rHkavWfdN3Kfdg/HhzVH0Mn7FXo/DHml/FEQfKgFBqz43",
+	"TtKUxSOe8IBIgbZjnq1gztzZsYSTyyWdTFhGPp+RWDBJuMg1n4JH05gIznqdETdnj9y6OPwSu2qigv2j",
+	"ozIVzGmes0yN+f/+PBp93R90R6Ovr9798v/831YtiYyBsTdcAiU5LPm7eW1UJ7NkjMZDtDS0VJBkRmNm",
+	"RUOujtF9U5kdeZKmRO2e2kItdUj7cLBPwnnGIsHjBLSLMU1SFocEjn2ZSKYOM/yPkMzUnJkiq5V5v0eK",
+	"UwaRs/4YCZ7iiO96jCAbKZE5TdnGU9Ris/n4XtadifYLVG5rTmZC5ij8Zmrpbu2Emi+cEtyrHvkpyadi",
+	"kZMkDwhNU32IM49dgeehjvekMIPSrJOZkomDvnpplnD9T7sAxTsmLMMVCHG7mKMW2iQ5UN9xrdREYrZd",
+	"wkkbE+wXUjENpcTBeYlMJ96fnJ+pp5WexeKSiKlRpuqWaNWvdfLEOavB/uvNDNf1RO26emNvYA7Pdmvy",
+	"ReQjLMnlHifdf9Du//a7b3rX/1+3iX94K4aUpYYF10UvX0hQHGr0hC1zUuo2ASaxfg/GIpspC7q1WCRx",
+	"7bIuGc3quOIplaybcMm4TCDnV8KDQ+IrP5ZBgbaa5JKARwYM74RLEv4WjrjI4JdCg5I5zXI8fvVEDxhL",
+	"sSdFomUdPf/WegjhouOu6ezQWDSnZXxV5TPbynFVe2bW+/XAQ8tpzr5P0pzVKHXKhqphmCCOaK6khvad",
+	"hgEJjaM0JG3zn0TpNlzkI26rQSAFz9QAdYA9hbqSyRSKqAHAWxsHJGMyF5kajCx4nqTq9Ec8rC0uAbXF",
+	"1yy5cd3WnT4mZ9VZMMV7jve3NMs6CydoKZN/+90E+ZJIosbx6cKzVBuYsfr4PRR5NUW0xoz3BYyx72is",
+	"jHcmc5Nxz3heKjbc+1WqlfxeTFStMYck3sLS/3nwy5DMFjIH2a/vL6FknNHJDDyr/6ejFptlkIWacDDD",
+	"rzP9df3LW2/v7jW4n6frDgGXhsJiWpsGu/sF8/gWsjUEv2Ge5HBGZzhxUkxc08Mi48Poq+BsiL6z4TwT",
+	"NymbDctLvdv2+N7BXsGhVTmNHg3VyFRdeWWMZOQmY/RWKtNjkbJjEuKehMBWJWE0mhIxHiNVE9ilnprR",
+	"qeDjNInuSwZVq7224u+Y4CUjSa6Nm1yQiPKIpSDgzUs9h1KcYa+1a6uWWJ5gCgUBvCkIwLlUxM5nEw3U",
+	"LOJxyMBfMTA3xWxvkhhNSMc8DauTUBxcJ/dfc5Ffa24XdhQlqdeTWG1eTm+ZGiDSRKLk2V3Q+h6+EzN+",
+	"b6JJpDNBzpiedCZSWFnGJj3wufc8ziEX43ESoXMWfIYN9LDL6MVRH7h3vfgUvLbVba9M73FOGnPZjV+b",
+	"3CxyktLo1llTXrNiOKgzrlRVmuL497/humqSoLWpLg7aUMfKLER3BElpzjL3vNRLLLvGfzbe3J2G1rxv",
+	"c52BOdUjn4PjbhAzpU1H6q3gcQ7TX+4xnqHm6DO6IjcMXEcJi3sktMsNCWoH44RJxb+0IasHeyFJKiZ4",
+	"4h9F/r1YYGLoPQ77o/BruNF/lYBaCxWOoBOuxCLT5pl74IqRjOHjtad9r7GL63lYHORHkRPzoU1nWEzq",
+	"4Qf4URC5iKbeMvRRgJ2dvZB26ndB65yuUkHjKyHe02zCHnD/DIVgDOFrBCxtQD4k37n7r5+6zoW4TuGL",
+	"jbdu/YB20wcOT9TqIsmFIGb0TZtfndHj6kDGzQljQ66KdzHAkp7neDPOHbfZ93D7Hkfl0W69mMiER0zR",
+	"LybeJzlpG+9W59j+DTmaspTAReyeX41jbyuN5+EzKA58vzhwd8OInc6mI69bxKNrPKUV54UjVoKjwI3H",
+	"lRYOtOC6ZO5jCYEJZdJEKpnYC64LjZRJvMininMbpwfGmN3KxpJdpOPCdnBNANf+fjTHy4eFG1dZOYIz",
+	"65zG2Df+LsnPIwisj1rBqC7iXfP3uZD5qPVLC41JNK/KKfrm7+TzxZkxSUDGLdSurVm3mxfRsGgvdeLn",
+	"/haWIVDSdqTnksRaMnSzg2x4JWw4vhBdHnWLDEd8LDIIFRVbhi6SvMnMa4clmzLs6DCQM09t8WEcSZl5",
+	"I16m+Xsq8NYywxSUmPGkYFEbD0tNaCpkri6ymwtgSJXOBJ/Yp6T2laATGGhXgjepSFo2aZa91uOfMn73",
+	"hfTzlXRmJB679M6p7T0oxuMA/DwEZqwPGFYPS8Wr2Kkwowco7OvU7uv4IXr34+/uDlpweYcepFRtcEJd",
+	"b9Y0rPbzFNtyH7XGHfwSf//M6ReapPQmvef25Gw2FxnNknR1vXAG20xNcGPty8R5+ViHxJFJsyWRoCfI",
+	"pySviHIMK9MIS3kUS76hkpEsmUzVVVyaaWGyc3ih/tGFjOHQzpB8FPk04ROypNJoHkprcvKHnPeqnuBL",
+	"HEfdsSVNcnLDxiJDCl8lfOK5gvdrsoCKsGFtOOnhJl9d4OnRbb8HfORfzQi891Iqxyc+UL7S6qe832XN",
+	"aM6uIRrdKIuvhNDRcJNkX4JEGGdihjOlcZwxKf1r8VJfhbbsPPp13WpqmMyGU1MSFYAdCvXAKE0jbsU2",
+	"VA8Q2BZU1Gg0VZJm822HoNJTXO2XO13tz9ykke5qqJaFnMk4beLdtdScSIIFA3GAGQeLeUAy9kXcYrRh",
+	"wW+5WPKn4N618/HUq06hJDckk494W1l9AUGQmAC9+6wD6nQiZcInwXYLHHGP+2PdgnrACIIyvfz000/d",
+	"k8LqY/Xx4htGMwaDpCnjE0baF9+fkpevjvqlkPF3+GDGaDr7z1ELGduoFaAT8z9H/jHbH9xz/s9RK3/g",
+	"OW9IT60Sr7WAP7A4oRCEfEJN7ZLxGAgCNCcqSXn0b6GtKVUjLH841EwfHv0BqOR7ZZTJBgU2Z1/zvXlK",
+	"E39DWocHA2I8cDgMwXGI4qDvtT9uzQmtWcELSTT9kratejarSxPOOoRmzNNGXx6SH5PvwPYkP1xdnY84",
+	"mh1OFiNkQwI3VOy9iE5kCy4DJRlhlUQtOABvVJQKbVSNeCQ4ZwBlpK3Xh6q2teGM+2irfnwjiVidhvz2",
+	"URVkN5zhOGT1lhD/+9vENMqzftzQxp9S636QqlYQn9F29O1Cj4ajIvobM9Cb4Tn5a9S9t/Uq1e4fsYr2",
+	"vhP3roy3jePfneXjkFcpwoKe3hkeqV4nsCZgXjTX/k65Dak9EVUNNlLV/ZU8j5+hKJ9SK8uPyYTluuBO",
+	"cNaryb/xtMK3DUHn9UMWZtmgmiZjxt82SQaffxxS0cqV1XCsxmc9qVb5UzqO4lZ5tpB5hcE8jS63s+ZW",
+	"OYwt1LGHq2CWxLbQrgr6coIf1zP14WuduVZDaFsNXMSmjgoqc1ZH4CtEf2UTuTVM72nCko0aof1cuTCq",
+	"rgCl4vB2t6lHPjKld0U0yxImCdWZqGrn5pnSuvIEw1VuiSMUQn4aQ8Lc2jzC4p27Clz0ecaAByvp4uPc",
+	"8tgCUbkJkKAKF5W16z9ty/zvPCDb2hoMubiBEozlVLi7leT+9Wus31emIhYQYkZt6T6V4AddtbwBidAm",
+	"4irjswuwllt8xVvZ+t1x79FdXW3qtidsXqger42CRKCTjkUWMdTdQqx7DXWOLuVK1HZNpMYvZKHQwQAZ",
+	"q78Bd1jtujUp+rVptdN1Ku1CWw8edgJCJVa5kpuV60ivn1RRVlsmtp+mDKqryqU+M7pyA71+ci8edsPh",
+	"3wiRMgpnWGAZV2g8WzCynCaQu9iY3ZhAqQQ36vcNs0FykRGT2OzNzNbsbprar8tbaQptN1HmX3/68dI+",
+	"e1dF0dh4gaFoykz98a5wFaPjye6xD5tRQ0RKScV1ulQTHxN6g/kLY8IVV/fX7sNvHDxwjqY4fP1pvofH",
+	"Pl+cAR/GVPT1b3xUz9w5heTrH/+kH7vzasc3eWjwQTMt1wu4Q2a86+gxCkBNC4um81smaapumS5eADE4",
+	"ESI+JnMtGDdc2frTPeg/AgXqivr1W3Fpc1RBY3jn4sPU3VJGszRR6g0ooSsnXl/KRdbwNVA2SDOmSzvB",
+	"pTjiba9MWIM2iLGDcgPefFrgOcgFiy3CI367czzi+q5A+RAv0lxmWkeWxkfsMmqlQnMDsFMuH8ET2O/2",
+	"Xz3CCeSFIN5K/Na0/NlRhNsXmzU12CuT9x0qYgxpmoa1YrDAXlhbm0dzIpZclnd6Y23e5g1cbabgapmL",
+	"Wx31c6torYSVUxq73V2Oo5AGpsbGnF2NXuVyqYLHFezUXD1XjXBEu6vK+lplRVDWSKyiBEnc/MoiEK9u",
+	"Hz0YDugmxvw7mp47JoCBTPPNC78oLy8UaHTu6h4n6hKQttCdTxBEtkNoHCOEQTDiodnnUOn/wfZWQUB0",
+	"uZyu5ntiq8VA2KmlhjV5b+H2Mz/GXB5IxtACQPc3EZzd39q5vxmQ1NzWM+cA1alhHlapWw1J4mMyUFsy",
+	"2H+tGGnoVbaq81VL1cVDCSdhF4tpQkhv62r1Mgw0WkKZtdb3tdmpAvOBWuifSN25j3C/L11oIdze6j6U",
+	"vF1rOwytwel4XafQuCrKGV/jl1U8C1WGEiDUMegQpt4/yQu8AlQYvMkfDI4OXmIZv6nqf3nQf7XvV/a/",
+	"7FdL+z3R/1Ab/PvkK4sJzTHuDO4ej39pQ7zXWiuw64/aKa8v2ezI85GjbRTkO17ixxDrWoyXBfcG8VhX",
+	"uX1S8L8h0SguoCQ1OAw8JjniJS6pS9n17pV54Ja4Po8JPlDpPwpgaL589XqL/t5KcjaTOxxQcaYtmmUU",
+	"NFm34eTv61RRiN54JdJjkaZieUzmVEKhE5UkRJSf8FFQhKol3C5heZuxgZzODSbMDsrWlUnJlgVIWI+c",
+	"oCGjuGrIF2kammduGZsr6ksyzNnvkQtG4666wiOun1H2ldVAYFPZbwuaGmSvaJFlanB4P7D56hYt5puo",
+	"XKfbCA/gTE/hIbZ7drz1RvX8e1iHQVPxCT/KR2ttzX9xP/G9ltqgrD78rIBnVnZsjU/XfpK0F5I5ii3c",
+	"R6vZdnab0S7u3Xsu+tu6aZ/qFtW5Zb/hVVrvqn3MTyvOjmlL/4Ye2Z1DPL5v9nF4TuMZFPJ9SxfwN6WL",
+	"R/flftPZ508gaEh7XLaLOjsKnyd0tt5XHjbbb08lFY0ttvPtRKts3QGBgbmaM4xjaVVX7nZKd+sV8IsS",
+	"j1ljZ5RtXC9HQLJ0jBk7r47eDEi84nSWRF5qeWc44lOxxDRViEQsp0k0rc2ortOoZ1abLoWS1rStwiiI",
+	"28eJSsdutz0BnVrCwCJaJZVejS23w8IvriVV+2yVVjRm3G7AdegGDqufCO+FZVdnvflhBNea07u+wY4z",
+	"eVElJGXX4RUOSUQ5mmM2LtXGhOeuTGJW7sMOGJzoCsZ3ucgrr4PrpjunE6gR1f2x3UGOoU0X2kUjHmqj",
+	"KRwSWtu+yni3KLnB/szHOm/MVImbkRw6KeGO6W4cgW1J/8sakLJ1vgZF2JfW8bgzf4EWEf4VanJjOmkf",
+	"+MgOkYchkVOxVNdvxF24bOyQJ3ORVRxAkKRGplROy+6d3TpybQh/VVnfLxsCN+ubl5E2WqvuCrGU68Qz",
+	"9v1P/CCWZVoTWd1Omoi3dD9J0bfo06DLpGoaAQa12Ps+FdaC81eI8fTTxWXR36bk4ECOuT6/B7VlSO2J",
+	"aIoQYfOU5koNeiHJyfmZLJeh1aT9lI20ssNJz6SOR2lQcY5619a5gYUkk1hAQQ56+71BQPTf94u/d4Zw",
+	"XhbQgMoRdwZsY8q06eyk0R2zGU0TqcuwKIDgl4rknZYGvRH/NEfnmHFqFWwKcSqgsoSNcyIWeZ3sdFqB",
+	"rAVXD2oyEcIkDu8Frl519tR1F2nMDCldxoSbTHMHr4TNReRD2LrNSqyynfD85WGrLszg9TNxc5kq3dWa",
+	"VrM1T10T/9EQDJ3AACH5JXkFu+k9gFuuX4DX0LD2TPKiPYh+dt2hHJM++U+dgEW2SnK1OBTOErc8RMfX",
+	"aV9d03LGuucblPnCCe81p6k7YXhAuvDKitctJLOaZgoQ1WRO86m6TEWTkxKs7batb+zkjQR4QKMUf/1B",
+	"62tXDdr9QjNAP1GjK9b5FzXnE/czp/gV++MFfs4ovvbvyH5P3a/W7PKvy1uJDXTcG9jc0rK3ZGnahZLK",
+	"PfVuD/LuayhcicNrdAldl1oG/b4DFVRedQ5ti8ZDu3yosUXR742YhpBtUlTpwp3CdDoUq+6gxw0MJi5e",
+	"xspDNECTHPPJmPoDUXd5pR8sQzLv1NCxsg+NDZVqGFHGdlqxP89v0Z+pZnV+wyaPfkzvpsq1tk2dNhGN",
+	"dW0Vy9Q9gMR4nCacaUpqNEgbOkYVU4HWUUGD0lijgHqqpn55S1ajuMxHfMP8E3kIGkLf6Y/W/XYOny4r",
+	"h4XmU69/NBOfrxyUucDavfMFR4UCHInVrLN+cIDRdoiOWsXViCM9TI98xiJ04sQ8dSQToYOSQkm2iuaI",
+	"p4r2Yz9CCvctE/M5izG/TQ85o9kti8mope8lxFhb5IalkOMqCOUjbjVo/VD7/PMV6sDOjLB+17vHdTFW",
+	"B5E3r/VAfJozfvaWnGIhtDfgC+nn7K3m7Lh2ieiH+3xxhvBrhKaK+axIJL4w63IwGpxrmi3ZDaRLqgdq",
+	"b/IarfyzuzloSi+B9xkkDqRwmCfgt924fRjBbdR7/MSJ+2n0lbWU9jmZcJFhJvfuGvsmTOdQPRgeE4qd",
+	"EUzbmMVcp6hA2oC/VRXVf6MPeIMpULMByRhKb4P6wzNO3KIKrZzp9QBl/kmOo1Zan9QxjFI8s39Yu6GO",
+	"Ru+P+a47o0lqYGyYJG33FofmxbCDTA3du4oOSo1vw8bz38Zw8CKyhzULmNGvZ/jwoN8Y4NnOzNC5aiSs",
+	"Kvphj0CDhLCq3ocahcL6StHx4OEkyg6Z0Vuod/SNsD+CYXLBJo12ifmtZJaYP9dbJcWRHWw+MddkqbgU",
+	"Qcskny/el4jTTS0oNzXZ3drZfIuU5fPYNxMv1OOPusZQK8WkhMy7+KhPzKXN1pkAZSvbJdRtAWw+X5yV",
+	"7/QWl3rDOi7WzN2mDISdHjHtQcmCpxAY8hpZ2atburO72KVPvQ9bG7U7iKaNAnFrm/J+H20g5KqtV9PP",
+	"JgTerRl0HVsve4Z2NxKdM9p8QtaCLGWDz2nEupLNaQZwXfBYmVThj2Vm1mR/bt4/Kcb5kmasVinehr/U",
+	"5kfZUXUPv0ccer0FXYqHKls4dBqwUVPqYsIO5z+evtOaC2SXynLoqC2yEdc3vuMGLQvMAmIVhrrCnIBQ",
+	"SYroBl1JP5j5jWz9CzZxTH39rzpLv+YnbeirvZePK4juGq3xc9v8uj733ckk0GV87q0mFtcrJhOasyVd",
+	"EcYRDCCpQ5moNNhuCrIlFurXmM3wcans8KKYbIuYWlDKWN42T7k+HXbLak2343edKfdJfWkfnexgoUuz",
+	"4IVkuyupjf3Cn0xzrXHXJfGODYTXJt6+NV3jtAMCNgcK6tYjKTxy3utDMRc2ztrvSe5M+14Jn7sncfp9",
+	"2mvX6VQu6sMIdIYT2PgLyTAVBbj15f7Ry+0W+I0q3NZXKoslZ1ldgL62pXytjPR7zDfuYCkaaLZQ7V41",
+	"EaIaE23cxqeohNaVzm6RctFirVr0XOHqfh10Uf1cVESbOmiP/Dy+Wbe7tU5lwaVIGVSRTOqzVMCwwMeg",
+	"Fa4kcybm6u7yeiAkyyJdvlGqvUPgYV1OmL2QJE4keE5XJBbRYsZ4fkxCkcRRSGZCN3SuN41TMUm4ZxoL",
+	"NYv9PQv/1hzlbiJsvV4lvj1NDNBvTs7PL9795fr008fLT+/fXZ++P3v38er67G3Y2TRljC919eh102I8",
+	"vmRSPnjzAtP6FWAZBGcP3k2kw1ZtAYiaRoOoRk/7PBNfkphlxe6dXV5+fnexecsa51U3EzVGjX4dsy8s",
+	"FXO1L+GQOP9CvqFsF0vhacJvERc7xNNCJQ17jdARn1MIfJgfYQBljuMqhqQUWvD1PaUyIKMHlk/zEQ9x",
+	"98IeCXGsoVL/8SPI1aqZhc4KFFtI4sjcd1/vNr80Zr3X4Iyqn7wrT+WtrBaroim3kav/k25+Xp9pW+Lb",
+	"M1TgcDcamGODu/nE+pm5gM5xcU2X+heSpMmYRasoZYR9AT2sjTWu/UAtO094lHd29jI76cW1zwa7+qFn",
+	"CS+8AmXF9K1fEFe2N2htlXOFXr7DtFmiUQrQLLlZEe2Y70aM58oSmphcHze40t+vW4Nt41KKBAApASCi",
+	"bUaP/VpDdIzJHDqVzmg0TTiDO2k6ujprhRq1EQ8RqDFUJjFZwmoFiYW6ras5g06fSQ7gDCFiKeraNvMa",
+	"zfA2XXx/OuJvDo9eEQ2WqIOjdfFLgw1Zu9lLsOwzwSdEcJPXAMiI/obv2uW3Konqt/eyuntDUumcFBR/",
+	"Qq4WKE5XaeKpnrPtI9Q/0EUCXVO1WgRv1vdYtY1TG/qtAnCKENczylfaOSHVsymVxlkBE43ZbC5ypl6/",
+	"ZavrjCnihLdr+q2pNyqd99Qf68EvYRgXsBcopQoTbf5smgtVuq9XsdrrT2ztdT2B6CLjEVNChmVSAKQd",
+	"oZHSmZ+CgGp45/ciQ9AIapvfLSBrUHBGGM+zlZpatZ/ylp5pQG5/Z7qKVr3Otsnp72tB25WmR1MpjO8k",
+	"/HtX41N3z+JQY7p3MCFeH3yp7GJdC9WqSNZArHWT+uHq6pzgA3DfvO9gG+0qTgZiudYQwFRkOdFd5YzQ",
+	"uk04CDDNm/yFNPbmrhY7lT/2+eKMcDpLNJTZ2s9s3el7k1hv7IlbYFDB5thNDwzHrdMB3n1hdWrMJ87K",
+	"wh2A1ngZqKtkHkVr5OiUzueMa+w648nHQvhWoJNnSo30ne762olybT0o7h+xFbduvr/IJvAf2l+LKRrF",
+	"vzWaXIHVdW1wRp0/ZUxtECtVsRRzrJAIjXKRbYFQSdWo2NgP6SDUlQAOzL8uK4OFBAa1bkssy+rEHLfa",
+	"7j44XXxXvzADRzE1FKKRN3UJiUjRE83ZUveN3I3JncJodVwOvoaruS9Dch0/O7p11gKA7m8A/9twt/XC",
+	"ysfm+19wJKS4wNy54qwar3k9igtq7lvjtyDDeAhyi0iVpawNhg2gLVtsV/2CXQqqLBkI1z9D1yVVOXLO",
+	"lvU3QJehQK1L2wWVtA00sQNFymhmyiz9YLWy8wy0mWvp2Yh1UH1sUf/kL3dBS6TxupnqjgNrprrgkuX3",
+	"mmglBxV3ufFwrH3TcDY17lhfZQqwoG5O8ylJuC4Eti01Q1fBCzsaGHROMzpj6rhEppUcyJBr1g3rU5up",
+	"bBRzidT2i66jg3KRpchiuVkp3VkNrd1yO8G6vT+rluxWzsBDxLmP0HkUzPNN2DXFqB9Oz20kSKt8Wmcl",
+	"OaO1M2Q+ykHNDA/vMcOkLJO2q022gy8W9U4nrbPUYzIY5iqU3aOfbEZ/3t91TUqLZGtDsYqaZZ6kqY3x",
+	"E6rPA8vekzEQ9XK6cnU/CoGCljkLUAIliz/PW3bBvvplX6jMcSGZfM/Gubf7gxrLoS604ZKCM1QZ6xX3",
+	"oRmFdbvLtiXQatljsslHhfnRFbfU5ouxMdODbcZNRCh/J06FrxQpGa9fHvb73szgLw5AooOZuB4gUR1P",
+	"fRxHtxly+z8mpvlzMZWBXzbpzmHQ9ycwqCWfLc74DC2OravXa1hytYh9U0HUC2mA2rAwHVxniiUce8bF",
+	"LWNzW4bue2Bofn2x//Uo+ts/fvvY/zq76s//Hh2kP/1j8A958evH6dXtYPm5P+1vFELWU79FGXpzN9Qk",
+	"1wsibbDgquXn1W2rV3AxCLK1glt7GiVtt27F9XqolzOwPmu21sP+18tPH8lP7Ib8yFbkkuX1kYI6xez+",
+	"CbRO1sD2eaiazOiMmYIR6WZ07qBRInpmVyzyhrDAli9vs9RSUmfZpvnQEEbCfmIBBtKAUlmGYRK3fVTV",
+	"P8LWYSvZcmOPi5K2Gj9kX+chiVKazHSinB+yVqoitF3XGr5SdjXEupLrjerA/s7qQCI/aSTv9RgIuEVk",
+	"KtJYGl9HDzTIEMvtLSD4C5KJdMu8F/WkXM8F4RGl/6v/LfaMzeb5yosac9PdrDZLenMB4gIvec0ugJtH",
+	"aiQjPS30AuFs6nw5MZuJTWr1lrj6dvNhFmORlWZSoK3XTUdNZDOPL9wRZh/M4Xgk4mtXdQzyY21F0wnW",
+	"LelMjIxFYsITaYUbxJq5hT6FHSwKe+d0wvyC+tbJRD0bN9Y2bSj4+lRkTpXgST9dXGq4D2nQlACftRH2",
+	"Q3EMC7MzHPEQ5A4b7u1Nhcx/Hirl7JcwIFyAZQv/sUzSOKJZ3COXCCxjoDRYTNrqmxmJqGTBiOtyHwIq",
+	"XsZm4guLO6VYy1ruuzvLfQw+6yVxra8ZCIiS2VTtAvtKozxdAQquSBc5g80yBrO3c8ckhCWEwYiLDP8R",
+	"KjKiJBVifkOjW6L2n7Rt6UBAfh4OB78EJBURTdWPnWOTLtPG8sbOiHswtNDLKZUC8rYomWfJF8VK1b/w",
+	"lIlcRFPASgkjMbO7SOfzoXWkhAjD8nr/aH+nk6svcthOajrepkc4y3IP5Dq1BwPYWuXxyvJNlpss5Ww7",
+	"iDT7RE4ppsXWyNj6bzox3KJAxQ3k6sRWUzlcH+PVhRwx4wmLQ81XS6BqWMwrOwEpRUYhRlwJJDstfe8Z",
+	"MS3W0xinvI7vHzc9Bl6Mfv6aqGXVbQalPz/37xNWXRfr8tZQJ0pcymvOXC/a/Neg9ekzbMxNN6zoByHz",
+	"WjtUmuZFVjlWAmruaM1Q+ASZv0rCtYGJBcC/u4kSaTJRrOV4xMP/cO9oqE1ZjUchFzexmKktFWPiPNZB",
+	"j4vDekb888WZ5j/gBfBrt0m7zIrCTmEuaygXYJAjPoXlhZYhKhq1/FJnhgyHg7DCtuwbraBlX2gFreFw",
+	"0FxgerBRLG/gRPrM1mTal0vhS2hUAOAFDhunvERj82HeFrHQeqRdzYwP3NJTKDuFmoVCTxAls0iD6G1b",
+	"pVbJ3C2Vc65NfCogHRv1eDe73rr2LAhXg/Xedp1OsXCICbT6rbLyY5qkq/eKb9ZpA66Lh5KYrkj789Vp",
+	"R1k8MyHzQG0wwVQbNakJLMZxAZV8UYN+xQu0wQ0UtEpl1Y1ZtvCrunRmQ4A3SAZVyZz1yEfGYlQZMdbd",
+	"jOLyBAXaZZJANJnPfCFZDD2s39KVbDBU6Y34wkg/sIAVLpBcjvF+qSFcvU6F6JkCb11MV3LEMXxWgYJL",
+	"pG2Ph2J2KboyZ3P91yHJmMxFBpsWL9QCRzxHbKpIWQ5ZIuJOj/RJWx9WRzu/8imblTiU54p8eeQef60X",
+	"km3q8ll7cyi4I+9zH/RFu8wb+0iDdxp74XG2TFfVQ3FYmMmwCElbSfnCehKZJkOlWnmoHk4mhknP8Hzz",
+	"TtLGWpz2Onz4n8qdOwsIA9vW0pTTAFVhVQ1CC943L+LxenpuUGHsxhUMt3SgQb12URJgHlescqCm27ud",
+	"ooTVwPdoSaJ13nJnEq+Ys9yLRD6rV8/q1bN69axePatXz+rVs3r1MPXqboN8/3xxVg/+rOWnyDzx6cb0",
+	"kDC85gcY2ZvP01UNkM864JUax+IG6XMBEJyIfaBT03dMm2DbtXzkbPlP6/domllf7tKjstQBWyrqXOHE",
+	"SbuvU4DwIqpLIXjEOrskY+wfvSlNvr9dKsTlTogqZeLCy1xT66NxVeaZGCsjgM1okm7lqcZdPeNjUe/z",
+	"VL++kA5Y5FUB9qyzsBPDZDHwBEHWqvq6Vb7bzqHWzdHiJCcyF3NJliK7TfjEmkvJeBPVeoluO09tWpvO",
+	"UGzfC4kW3VgsoINLRqOcZTKAfi0sTS3p0jktV5Y0AXev77dl9gM+60lEd1MQmbsxOe5g5+Q4pLBS2t/B",
+	"TX+8Hw1Y9w19FXcPx/2b7uvo6Kj7Mt5ng/EhfXXzZou0v5IhaT+ld39z9pkm/x2zkZxLs1srDcVHPej3",
+	"YuM5qLOmEE1JmXlKHxPWfZumF1pyex1+X7gtDHiskejL7TwKDPhesa/1yUaarrfONvJ2e32WkRm67qgd",
+	"EJpS2Eu3+R2SBWgQpt7LhbYwthZNU+85NIXtMxEbccpt3gbRZTMQhfPqt/GT6L/w1Rj7S+UiXVWbaq3T",
+	"wrhS9XSlRiljiuohXPVKl0xiXYWp9amv8SkebZrjWxYlBk5rB20kErMZqwc1Wh2TWzbXiFbqdGL9Cf+G",
+	"XLAvCVsi3tHpD3/pDvqH+9vVEsfOlGvy6vWJvpD+h02eLm6Z3bFSUq79dT37slOoI9+/sSwZr+6n5W3f",
+	"iUJ3msHubw39Ze7Jjta0JB88JJEHZ1gUQT9FY+1aNuOWHK07sfouOXMbfV3bhNfFGFtbVgEwSRrzIwRF",
+	"F4rdCwtPk+oCwb51LL8VtKAS49ouyTGjLGQNOoWKV5zi7OuxyK5xG3yiLw1bOV+Y4ob8uKJvhqutGB6Q",
+	"2F5ID24UhJOpHiKqL4ssyVeX6L5UM8YExpNFPi3+9b1RVP7601WrKlf/+tMVaV9c7h+9VNbkO/UfHUx0",
+	"KmVAISZGj5ymNJnJoZuJpkzNEce8tRdmrZ1Ap82hIRrlIoOsCszsa4OYPC4lF6r9GnErpPA/EsFlp0fO",
+	"uIeOAvAbHtIJ6RqZchWSeZZA3jzXna7Rx6s2GjalOHdl+zpuhFJpzXY5zzWtlzro56GGH/iOBFRjRhzR",
+	"NM8/XV6RPdfB08Wk5LBHPoqccPSD2YIvMyT6vK2v0vRwcsHnNy7bfWXt2qEYthEXNTTZQKVmVPsdJ8/W",
+	"fRsyudQfQeXH2tytpnwHZ4VGoXYiqv9EbPXW6d8FZwShJ/OVJV8smLgLat2lLENzViP37ZVhcvSS/J7l",
+	"45KCBasfcfy++eyQUIkpvhaiCbtpaW0w0F43RqNpSREyrhyIUOBLbrpiYHxRgNWCXqmipYh2HyhtcSmI",
+	"zNlc9kZ8xBF+BNIbI5plCcJoY9Kz4gPrrr0j2xKJi23KSYWZ2EuvHocs6CKHtkdKTezEWGmnAvmr/UjC",
+	"EYdmskjkFPRanYA5S6RSRgGUoX3YP+w4q8PcNA0shRn4kG9G2iEktIWdYXmJBoEFQVUqYCuBXY8i6hqc",
+	"lGa8lcABaQELZdyEL4GflaGzEo2q4DUh1K1uwP8bpZBIKThsr+WVPXJCxmxpn43EjI24Ti2nfFU8qYYB",
+	"kRvYXha6dcaUZWyoZtI1NZpqFifnZ4VXYkq/QGuC8LB/GJK2A5Wiw2xUhxnMCObNESfuy0fq5TpoFRSm",
+	"4Yn6txrzRkCpKAJe4FHiyR6raYafzq/OPn281Hmh8EXNktS01bf21UTdQQ38g+6FNxWxhLGwtFQSaJbx",
+	"8pD8mHwHmxMeHgxCNYV5StVE2NectN1zQJZg99dshFqxKW3NdZWp2kJ0+v1wdXW+N+gN9H70K18Ij/qD",
+	"EEAHjtRujRHri5A8o1yOWUYYjwSk9YlMUWYuIpESDRvseZLknNHbDsaA7F1X31fDabxXdJ0ZDEOl25Ao",
+	"FVK7/CLkiYngx0gcflCDTyRZzE0dQ5JbU3zCcszZH3r0PFYycco0PyHgCYM9y1gERbe6qPzwzRvYFhAY",
+	"YoItRFieJZEMtItPIGUsk0zLkTSJGJfMEQ7KGskSltNs5cCQtE7mc+I63RXBtIKWxV1uDXr9Xh8wOOeM",
+	"03nSGrYOev3egdI/aT4FzWsPBPyeKyT2fvdwAO72imL9SZPNQxdxkquTTdIqZAf+xcicAM1OjBBVYa5G",
+	"HLE0esTk85sOWUoDK+ldnR457B+ihsGFBoRgXxOZS4twkcS4r5a8lQXUUgzDCbUCwIA8UYPC7uiCbdno",
+	"uCoe2cOY5l2w8UENVHD3S4FdDru63+8brUDb6s6W7P0qvcpjrBPJNJhV3RfNg4iacAWP3ule8TO6FdQC",
+	"uJlAZakeNVID+KQOceJ1w9kF7n1HY2NjwyuDza985hZmMsaXDja/9L3IbpI4xsq5w/7h5jc+ivx7xfnh",
+	"hcEWnzinq1TQ+EqI9zRDlJDD/Teb37sS4gPlxtUAiLGHB1vsg37hB+DrgF8g3W8fbbP9ZzxnGaepRW86",
+	"2mYzL5HRfS5Sw5GEEOIITIpV2QVWsIAACxKKIDBcaaUR0wlAkp+oZwE7YrerVoKKUQNsw8A0wE6XOo6+",
+	"h30Y22jUJTIg/899D5dG57eeLi3sdVZ7vVexhxhtmfjCQt07Rm2lBbslelXoQj1WRo4ysUOSMooOUqJb",
+	"duPYI6444kSIrVnrWxYlKJ95iaOPuKsP2HVoze2w/6YePK6OEastiR3kXq1wfCfi1Y5M0TgFh7+7dGo9",
+	"hZAF5vlEa32butxGKpXeFFj2Wq43037obnuuWvbi3vn+kjxbsLsHSwWv3/km4eBQ9Kn73vZr8vqf18sK",
+	"V7TbAmuulHx9E9G7/qcTJv0thMKpRlp8kPQZHG2zARZE8QOLE2rSyv5tRRdeX2V1IMtsjuw4Ikvf4FLZ",
+	"JwIQaRlkxExmNqtJY36fSN3IuP6zVT/NciokK25NIg3TDUZcpLGy0MZJJvNtWfs5nSiOrewWKJpXLD38",
+	"y7sr4gnSsElz1pthqeIPoDLP6YTtwhTVGZ2rd+7FENcp0OvF/r+8Zv2sKO/EbRQlNF7zJU1yqGu0kW2a",
+	"bs1znIG24TQl9lJU7NvIR0B8VvKTTkcLoZg0HHFkSSXLPvccrBnLFxlHlUpwZtGifwL/FQ4UoNtEu1gQ",
+	"rEHn+aJDBhJJIfO8wPcLdSROx1MDMmZ5ZF0w6jkowSftW7aSDP6R8MnQIFNjKYe3CdBnN45ZjJLAlq2P",
+	"OManbXfeFFzt1lkKKovOjP8tJJxmme7okKLbF+oQViQSs5uEMx0tAV85eorVm/A3nCMg5cMaSaK5NnrY",
+	"bGTeTCHJyZLKEdfZJGORdYpTAtc5nDTua2LKChrPawu/yNNz9s1PKn3le9iBbZ6GfNodHmc0i6Z/LgFj",
+	"r7UnVsilyX7LmPY9JjxKF7Gyb55Fzp9N5ORNhOC6Ydw//3LX7NSwTfR8v65xsZbkCEYPdARRWXw2ijji",
+	"7TCJlQLq2pzwvGlGVGXR4EqSiLFkPfcjjrHIwJM4oUagr8uoU6IAvfuEi2WgMQS5yMkNG/GM0Vgn2ioJ",
+	"cDYDMBMdDHXyz2r1aTJLJoqHKqXOLBZDfhp4dsTlSuZsBlUikqg9CNzwo9qAttrNaJtt6Yy4XaiVEQu5",
+	"sK3kj+vaR+jETX1oNCfGLaSHoNCJp4jyFuFDvYkm9MqFyUtUO3WxSJkcFiVU3vlNWF48HpSac7UhZyOA",
+	"NAFo25IyKnPQGryCAJgGvWVqpLDonBf2sFuB2S7/00olwJyr+lHdKi9vyvXdr0Yc5LI3lQJnLCChjm9j",
+	"vMv0w+1ZN1hoS0dJLtTxYYLkMTrvQA/EiIVDa05aIaoMxlgrufUsEiLvefvjfrK+QSUpk5xSyuppDs4a",
+	"lDjKSXhWtHfo/shWIVYM5QX4PUKy6dihIrCEk/1DMhWLzFxKiaU9LpUaEkWdJ5OII2aat9qP5t0LSOVl",
+	"8ZDk2YKFnRFPuMzVFRZjHAX9kaBvHTuptMZl6SbW12hBOJGH6EHODv3IVlq/uK9nUx/IRu0CcT6/009j",
+	"b/ftPYL4tu8MDFoJcMItX0a2CTUmWPW43Wvn+PC9FCGNbbqVQ3XwlA5VnEj8cGequmWoq23jVqXSKQsL",
+	"Ci+rn4XqykbIVdtK0JB2WYhqcCidaaAW9e6KTpoWpx/bg2fuglbNDd70avGKfQM25V/ZW/zs/P3X1Y0v",
+	"bOEmb3D0lpTisqulHFxEdTlldUWc34MMgwJXY3h7Ba+J4EM/Dy4V0W21SA0SvEwPElSp5yybUY74grrT",
+	"a5FR4ZbLkvYrqMl1Wtor3Vl3/ZAo/icLyARS0nKZSNbpmeTOdSvvYipfaJO0Qtsm5a2e01UyYyHBRilS",
+	"FxngLz1y4kCFaoeQv2RYp3SMVlM6XMQx8Tsg6v3wJPrL3Sa4NFUq/qpohltUDmtdw/xSH6VUn36QQjD+",
+	"QPPH8TQU3Wh2cDdc2peeKsJnUzpjS8pWIjWRhkRw4XvJk7s/WwbK/hZiwGme9j30Tnt2kOwuBMxdKLGN",
+	"F0Xb7HVOklpH+wV4ITB5t8bhWvKQ9MhHcMBl+i1qK/3KjOdLwpY+2/kzJwk884LnbLT7XOi/JZA4vp1G",
+	"Fzw89wskeRWXGXthFc2NpIlWmfzvGxEX6GL4CLrZ9OMILi1HPOSLNA2DCopVj1yCkcY1tDhWfwEEVspo",
+	"RsLYLQAY8fDX5a00rQDQOYVNQsGfc/n2R4QzAfAaSEOeCj9MBnbhkCjdqQsuMD3TtvFhmn6cxtEVkNA2",
+	"adeg6zozMJlpJdeidFWHFeMRD50NDzvoA44iNs+1YpFMOOBRm7qiFWG/LSgiX0eLLFN7iF0p0J2F0Lg6",
+	"nEbJYb/v9k/UXajsWHEyHrOsR060AuOrpW2rUlqFplO4kQ2W3BBT4Go6rNbplkBNj6da3tfJlDGuUdFd",
+	"awkAzRDuPAYnX+FCdXPqdKa6h3hO2u8+d7zG+0/Rfuxeougc9+vfLwmPSkOjz6L23rl6315Pf/b07K4T",
+	"oDR+ND9PVxu3T5c7/tY4gkrun6Fpd8YFSQWflMDXegRfxOijMcF9saW7dBIu8mnCJ4V0IxuFWyJH3PhO",
+	"PPvey/auE3Xko8gxlgalrKbUdE7z6ZCEZj9NA/nFeJx8rWlHRJL4hcS6OMkAxL034uH6fH93aBuNKgoN",
+	"6/w7+MYTOXgONyNVJtLu7nM29LMn5FsxSc1zHo9Lok/46ZjkO17LI3vkU7lGhVR9wIXvN8kVV5OCLDi6",
+	"3BPMWql3VcNHtZtZgyb67uYKf61jfcRwPu03r2F8Pteucj6ygfE5I6OffyPjwzf+qXzP7GhbHQCeB7Qt",
+	"fnbvPjO1ezE15BFldtAWmb7eGsodb3fn/sxu78lVwquK8gJl5VvE5owK1NtC1TlJEyqf9Z1nfeffVd8h",
+	"baquwENYwVPrPffnBFon6G0W/f8kPvAs/58v+beQ/w+/4+txUH6aChInMVlCVouoy+KBOENAOFvaMqvA",
+	"LfOBGAij0RRqrXjRnKZt8mA0+P58zmgWYLEQhocMRNc04bksKjx3r+2soKI8A6I8A6I8M53NgCjNeChP",
+	"hXyyjlk5mNCNqE0Whbq2C7wF+3OrQoeGA/mQ9YEukLDIiCUMdtIOFWMKOz2C/QZiL7NPw7fZSoYkK3lC",
+	"NIRMI5STrm17eHpMvhQb2UgBxf3pC8tSOt+Bmzgw3g3sRO/Li6JDwDNneS7nq2SqSUvxhrWYO/AoGS61",
+	"Rgig+ktsR2OLurCUphbCXukjRZat7SAiOJMjbCQMubxhQ0OSUH0DGpCYdj/YR+SYVPqNKPYTsWNbRn7Q",
+	"h6TnDpHC9u2JKCdymeTR1DZaicWS58mMQTayrj/PGDPFhciccKIIigvlSIhvJMT1jPKVrqiSIblhK8Fj",
+	"pXphv26/HA2gI20tnFSj9DvH0Aq8EojTzZz1l2pia53eVsVYDYVXTs4zVJK/kCNuRcGyKCe3R7yp/qqO",
+	"K2dOJ53725TBty20Epqfe0kwP+ocLCUHXXxswRnsq5sH09ha5+Blv79DrkpdH6I7na/yoJKmxDbmcFQX",
+	"5z57QFlug5mmrjLYlMX0TzG4+Dsi2RcdTbZrY3K3q8DV/UgaRG6VnQEvUyyllCbzb1LB9JxD85xDszIC",
+	"35P3pA2MvRQ4KVSPbe2Svd/NnV9bQXWhxbzitXoCurkYInv7OhFYHiiu9cNehb8aKtZCVT2qRXfYGRKU",
+	"Vgb45mSTUEZoxjqpXJWD8NmHysGtfatFmbNe73N05dnx+u2KKxXJFb4BLpZPYZ9sg+oDvMU4SiLBpcDo",
+	"TKMvRD8DGRcTRto/XH143+mRj6Joh8NtX1d14CTJhwiyCjAnXHtCMOcccT5skwIcAnGgAJPp5PwMaoLq",
+	"OMaXhC1P9Yw3+jNy9jXfm+az1BQGokZU7rZTjxPkLbn3IIp/MOU6jWFaw59/cclKzXXJbsx8HZIy24Ry",
+	"R//exZLWNX563YlJPw/nKknRaQAUe8DZmCCuTKDMyCTXD3JNEj1sNBA63V1CHyY+zxYyN53jixYwatyE",
+	"T8gtgwZo2AoGYOzDESemBQy180sTfgvoKyud4+mMBTMpoFrU0N2EExlljHE1GpZOqOGQCAGXxus/o8y3",
+	"LglFEkd6/ubDlrSBckvtRdqG9esUUxHrPkLnP56+C9SnsScPzUmIzThCQrUnAA1kDVGgoUnObO8E9Yhb",
+	"aKDGCkeLfv8gQpgV+G9mzttWA4SmlybufsaoRmLGz7+AlINIwAWMRbSYAY4QMV032xGNpizuYLN1KiXo",
+	"HQi6rCtoJFACVPJkYilZpoGZuVDjRJmQsotTdD5l2ovCLuOO15IJ5cVEb9lKkpsFoOeY0zAoShK+VZRt",
+	"t8OT8/OLd3+5Pv308fLT+3fXp+/P3n28uj57G4KDAc89ohzDRTdMLS6v96U6vOcUb9GDPaoOtfpm59tS",
+	"VyTX9IR/D713lcEn5kVrVmAZimj9UX0qdcf06NXUROn+PHK4t5eKScK9MhOhXtnfszpOK2gZWtUw0GzS",
+	"LbgS4/Elk3LH0REsqBWgaZ6te6UVmI2BdVd2JGjBWe/ydXhhF3vap44mH7ZmQ4ZKdXHnP1XA/FNUowaJ",
+	"9oMGjPQZ7ZyJOTTB3CTh9n6f03x61yjhTvgK80YXPGYZCe17IWnTHHpxxGyeTzVOPzBdmVI5ZbKjrJ+b",
+	"RZLmRHHAfMTbxevwF7nX6/XCDrHOXmUnSdt/BZkoYlmRFaMZaQPoN52xIk+2QKlBPqL4FF/pokDdt6fA",
+	"l6cEWjA73kvAr3F0F2DLSjCyOUpL+HrGQE8rPNAoFdUKdSemEYclkbbuvIMpw2BG6pRbUAT0BNjXnHF1",
+	"vWHxh/3DDRz0nObTqslXc1tgWjBnNZtATZwixL9wD8/vwFjC9Es4lhKqL+pqPP0vv8ItWKMlbo7D/8fe",
+	"f/iKpm0nfJNwRdu1TXIfTUcNiEYchI3qfdvw01OquCcFK/CJoZEVJJpP7enwxt7vRjTdrbdz4Cm1n9AC",
+	"06hkvjKneyoxPhZZBIgzQ2zWteQsC4g6uWDEAQg3UBqarmJe6laTCbaYVFxNaY8LCV2pxl7rRTtcAT6c",
+	"KdvJ6/2LrZg88GQLgD7JKM9Z3OmRz9iAE/U2CBObmI8FGVaXlVy40I2pELeLeX0WDPx0anpz7pj8Ai9f",
+	"4ULfPkZuy04VpdjY9J7FpH5v1IYL6dPPc3D6D62fuAzIP9jAorvWsQaHLSHB38Org9RmnTRrGNoeNGJZ",
+	"7Z5d63yiKaZ9OmXRrSzQ8QATUubaT6PxBCwkt3Zs+U1DHdaHmJZNbXYh2G15YI+cpEu6kmS/3x/aDsNS",
+	"/QWijYscWyAC0Di2KQ7JEtsSk3botx0OAxK6DYLVv02Cvfpv7aIORjz0eg+r3+qbD4cdg9oOM9OhXgcQ",
+	"dsQNImxewxfQPY/cN6c6VI8pzBBFX05pDplEoM7h8rZn0UgQeLzWt37/uG9BX+6NQMNZj/rCQipGGdOs",
+	"Vbrm5T1Dn0VX7mpP7R3MMr+Z+ZMgG9j+0msFEE7kb/Dsne6F7W+sH6bAB5x9NA25y/2u9eeh/fY9NgZ6",
+	"hjfINH3V/qww6A+KfP7hUQBYdGtRuW3e1O7SzRdRImvOrDxBVoqYMkXFaGBrG7yw4gILUhLuasdpIpXy",
+	"qlGlQ0JnQvd7dZspI4/V/kaAcpzNoaWr7jjKlW2WJhLN8dmIt9XEMhJRyQKDDk0A6Ny2v3DY9gtJwlNl",
+	"zXdPBc8zkYZkRr926YShkJqK5YinQuPoTGjOlnQFQg9Qi5J8e3YeqVNSS/sEi9nGaNYOWDXJT3qXMOPC",
+	"t5LX4M0Yo/m3BQPDVVvNwkyh2W6e0a/vGZ/k09Zwv3/4OmjNEm7+MKixgP8JRoOW5yWRpv/oOkXNcyAj",
+	"djAVPl1cNjPVn7QhmHv0qb9VSqnxSKx6m34QS9JMZE7OoX/umlL/c9Ba5/C4+3My/D84z/6g9GYbYdH0",
+	"A93fSw3QT87PZMHJNXE0Me/ZhvgvIDQad4gJzUgG3o+gaDttekJ6od2h01VnxJOc0Ejj+bfLTeY7gdNi",
+	"vg3N5TsBsOtMGBRgx48C8Cub+k8g1zYeJCoBQlhdDEAENuHGhEPvATnVzmenWcdC6rZEuSDYkNPOIRfE",
+	"vlH0lkMv1XGBJqy+kydpSiK0pyCGp2ZTai8ORdjNce8P7OEBJ6dblsgqOr1etPeMww8ZpmxWcx73nZzH",
+	"RJqd0Ppo0ILDM169m19ZpCwB+Mp/xWwmSnLHUfrVrxjKskP+7peV2B+2meZgUD9NFGFmli2XflrenMVc",
+	"/lfjZM3d28Uy+cDW9ynq3Z+j/puk53jM8aepcBBlSSIbPcSZ0xu+i1b5FhzQYtS+kCRecTpLIuKOpO17",
+	"CCzjXYJQDVYFSQadVkZ8qvloxpSsxX7Fth1J2xtPjMcB4YJQLvhqJhbS+xwUS464yeE3Lo2ApELMb2h0",
+	"W2QKTIXMpa48UIK+6EmDfxv0+4SSmK5q8/QmLHeb6Wsn6CNEv3HRG+3m6sffmld3SBuvrqCpCaXrvX2+",
+	"e0+u01xZgftC1t0n5xa7h1ht/Ri05ouaC3zJcg94VjKeHxdIq7KCJCsdWCNvPpDkNOKhplylmCttJiTt",
+	"D6fntpgGEGMxOQV+xgBQteGgHk1w1ukRyONj0I/I/SQqPYt5THMmUdPiYkkEP3ZamxQhHWcl2D26DlN1",
+	"0XSb7+sinEXze9zhD6fnD7q+n2FTnsafd+8VWbvvqdgS5hMAESTfuLD6ubrgmyN05o/FGitKD9hmzY66",
+	"d8CtEp5gE6Qogv4o4PRvapBbRW4QC6iB1vDctcXJ7qyvcEoPvryCb242eoYrO4GFwYehZpnv0nK0foym",
+	"64sb/qxVfPNOn/b+1FGz3EW5WFv4y+tvC8Q1EYoIJyL3fjdW492ekeHhkNia3xEP2aYy38BW8wrOIJUM",
+	"U3PDhWQy9DWIEbfvDjo9cmYuJEkkutYh7bauSvnY8/dgrhgFA2baI+9oNPVZks5c0yFNNbGFZGqmYpYo",
+	"brFqbidYYQMP0keipBRVg1Clq1Tp6l8weVzfgX+0rlJnmjeilCI5ozNwqtoqVjyX1gLY1mCXgtYqH3nK",
+	"xn1FleuODNLWid5/XetLTXW+vk2ARCqt6bP3rPX8uWsq61npQ3Wdvd/hfzdUVVpCJDIXcwmdZaG0xJRW",
+	"QiEXFpuYskldRVAGuj3VrCPJXVsNWoyLnNDxmEU5hnzqyiLrWeKmOseLf0pl4+E2VFdazjPsycOLCR94",
+	"UXbNSqucoU1QW6Pa7J6Z5n3GjfvWK2AnROaUxzSLyaeTRT41uUhtykkhwQOAiZngfxGOOeR0Pu/Yuylt",
+	"lSKWBmyyvYp+Q7WKH8pZcrNSKlNdaIW0tV5Yw6vCDqHlGklI8OZixMMTNy/DxPYBhSVNbbueYu7GcZCm",
+	"YikLX/KIux+Gir0iiZXcsEhgUyIishgS2Ouat+mFtbGp9SJlMoAMjWDEHZAv0E25yJOx7dM+1Irntakf",
+	"u1ZM5Xqm+3OHXHAW6hIyajPzvIbkxw2du5XG7f+gCCeEYfyu6IJj2jx1Op4rvRX2MIQs6ut8NVcqdYLu",
+	"czUEDu2kuoWmxjBjmr0XHdCvF1kidT927Sw02jjiII44ns8LSSp+xR75yJZWBYU+n6bNBOKBUe7T1Iiz",
+	"AgR+FjiNTUnxFU2ulznNEQ891Gk42PnKLHCRJZgdORHmv3MhzX/icOZfUozzJc3YdYJ5lPbfX1gmgUjB",
+	"OnGBAaA7VrWDVZyJ+ZzFpH3x/Sl5dfRmMOIpoA2ZxHtscQXr6xy7PfhZNBUMTwlxJpdUkls2z3vkxBTQ",
+	"jDj2tAIMAKf1VZgg5pLO/Lw2kD+4I8C9JQGYIjOtF5LIKZ0zEv4+ajH1wKgVEP2f1w6HGrXu6kGANNux",
+	"ufRP3wPdNPi9bxd08365D/r23lKW7eb1xc35oE/jX6CT+YVV5B6yCSy+zzaccawoWtPPymRd1zQ+N9c6",
+	"Ma3nQpf9X6PsukZngE2sdh5wuAIGKWgc6MAEXlxQqJWya67ufifA9sxjkZHGpuqR1ZJliW2HDT3Wt1Vt",
+	"XT3iHmqu+/q9EpbcAXZPXvICA/e0L/0lPMDW9DW/f54+7c7jfrq1O8LmytTf74LfW0nFj9Ea/vzL3S/1",
+	"vdOt+mkkhU0V0D+4t6rToKtrK3aNWl2qaVtrznqN1ZlS3SrByKFbtJH4yQSYl+v2Wcca1q37rB9jDpez",
+	"vhH3dOUGU7s+JQnBCiGhKmMyFxnDyhKvvw1wPNtNRuNXFD3V2+UJ6bYwfMRnlNOJVtzdz8qCAdV3QEcm",
+	"7Z3iNhb7W925vb1pc3fwez0l53sM3vXMctawnJZLl2uZDpIOOKJKqQCODG7mMMEWlbCmaawF3CUnlhzU",
+	"FcFEJtfJ4NzrEfeLwdpozpqcTPxjUe4CdzlGw3dK5VTnJiG+TCJHAFc2p5muMSuym2u1axpvcyGfJjGA",
+	"Pq1+90LeAwD5mSf8W/AERXwP4AiP4akLdqw9rcvZAjzQqFw/6SHx2q7hpK0Tu1I2zolY5OBVgKbfLIbS",
+	"+ZzeMp0WZZIOOwEp3HyF9woL5W2mjechU1xrxOGLprrTM6p0q23hzbnspAoDkowhBS0Y8dlCQm/svI7l",
+	"4vO9dXZaMOKNRlrgTO4anZHXNNeOGN89pqOY6ucRb+oprnFEnPpdyHODPFNwt0CYg8bI3PPVnI04Zr7q",
+	"wAj+0CgsNM6kHLo+HaeKVo22BO+c7ZOexgh+6WqPdcIArdQGcfDwnuBrhQFmqT291+MpBBnO/el9FXg+",
+	"sRP6VUe9hu57zz6AZx/Av6TwBalVJ39d6bWNKK5MAnVnpX3b74JDvK4I9L2IaOrjKqLzvB3OlCjMFjxU",
+	"315kqa4DHe7tDfZf9fq9fm8wfN1/3QfRrOdWsRBqrPLC4wj8Ga1oLXPNTXdQmXpFUanXakopD/7HisIq",
+	"RLhhRGQkY7+yKC/B39hRGirBik/CAqJVOSJa/ThizcOKMhtz9YGVPTNGVtsnFF81IK/Vz5TbY/kfsQBC",
+	"3N01aJZTN5RG8HRqAWsBjNSYJ+dntm6UytuiIE2bb1o6or9W1xxCsaG/wbp6udMjJwb1DDLVZ2wmMiiH",
+	"QRUA2m1RviIZg8XpMEwKeRDKmmQaFBJ/tUlamAOHkl0vX5cv1pyY8brtmVDN/joH3LAcPFZLdfK+TJAU",
+	"FcWZZOkXJklNgNjEhNfFirwVePe9uo76OyZZXjW5jbqqdDVIoKlNdOzVf3rzHShBzAJoqQFeAxc9I84V",
+	"Jt7gczphHU2+qCJSeSvRX2fyCi24bFwpyvQ2zFRw3f1y9/8HAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -65,18 +64,9 @@ func listFilters(params gen.ListApplicationParams, q *store.ListQuery) error {
 	return ve.Err()
 }
 
-// list runs a listing query with the optional paging parameters.
-//
-// Its answer is made of the answers of the listed applications, which s.answers keeps, each
-// for one state of its application (store.Listed), once the tenant is listed again soon after
-// (Answers.Admit): a listing made once is read and encoded as it is sent, and keeps nothing.
-// When the answers of most of the listed applications are likely kept (Admit's covered), list
-// reads only the state of each listed application (listStates): a tenant's applications
-// unchanged since the last listing are five columns a row to read instead of twenty-five, and
-// nothing to encode. Otherwise, and when the guess proves wrong, it reads the listing whole
-// (listWhole): the first listing of a tenant costs one query, not two. A listing with the
-// console's filters (type, state, q) always reads whole and keeps nothing (see below), and
-// its cursors carry the filters' fingerprint: a cursor sent with other filters is a 400.
+// list runs a listing query with the optional paging parameters, answered by s.lists. A
+// listing with the console's filters (type, state, q) carries the filters' fingerprint in its
+// cursors: a cursor sent with other filters is a 400.
 func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor *string) (applicationList, error) {
 	q.Now = s.now()
 	if limit != nil {
@@ -93,30 +83,9 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 		}
 		q.After = c
 	}
-	var (
-		l   listing
-		err error
-	)
-	if q.Filtered() {
-		// A filtered listing is read whole in one query and encoded as it is sent; it neither
-		// uses nor keeps answers, nor counts as a listing of the tenant for Admit and Listed.
-		// The state path would be correct for the rows it reads, but its second read (by id)
-		// does not check the filters again: an application changed in between could be
-		// answered in a listing it no longer belongs to. A filtered page is small, and a
-		// console's search-as-you-type would otherwise count as the tenant listed again and
-		// again.
-		l, err = s.listWhole(ctx, q, listing{}, false)
-	} else if keep, covered := s.answers.Admit(q.TenantID); keep && covered {
-		l, err = s.listStates(ctx, q)
-	} else {
-		l, err = s.listWhole(ctx, q, listing{}, keep)
-	}
+	l, err := s.lists.list(ctx, q)
 	if err != nil {
 		return applicationList{}, fmt.Errorf("list applications: %w", err)
-	}
-	s.answers.Missed(l.encoded)
-	if q.Limit == 0 && q.After == nil && !q.Filtered() {
-		s.answers.Listed(q.TenantID, len(l.apps))
 	}
 	out := applicationList{apps: l.apps}
 	if l.more && len(l.rows) > 0 {
@@ -125,114 +94,6 @@ func (s *Server) list(ctx context.Context, q store.ListQuery, limit *int, cursor
 		out.nextCursor = &next
 	}
 	return out, nil
-}
-
-// listing is a listing being answered: the states of its applications as read, in order;
-// their answers (json nil: none found yet), without those gone before they were read whole;
-// whether more follow the last state read; and how many were not found.
-type listing struct {
-	rows    []store.Listed
-	apps    []listedApp
-	more    bool
-	encoded int
-}
-
-// listStates reads the states of the applications q lists and answers with the answers kept
-// for them. Those without one are then read whole by id, encoded and kept; when more than a
-// quarter are, the listing is read whole instead (listWhole), as one query costs less than a
-// read of each by id.
-//
-// The two reads are not one snapshot: an application changed in between is answered as it
-// is after the change, and one gone by then (purged, or past its deletion time) is left out.
-func (s *Server) listStates(ctx context.Context, q store.ListQuery) (listing, error) {
-	rows, more, err := s.store.ListApplicationStates(ctx, q)
-	if err != nil {
-		return listing{}, err
-	}
-	l := listing{rows: rows, apps: make([]listedApp, len(rows)), more: more}
-	var missing []string
-	for i, row := range rows {
-		if l.apps[i].json, _ = s.answers.Get(row); l.apps[i].json == nil {
-			missing = append(missing, row.ID)
-		}
-	}
-	if len(missing) > len(rows)/4 {
-		return s.listWhole(ctx, q, l, true)
-	}
-	if len(missing) == 0 {
-		return l, nil
-	}
-	apps, err := s.store.ApplicationsByID(ctx, q.TenantID, missing, q.Now)
-	if err != nil {
-		return listing{}, err
-	}
-	read := make(map[string][]byte, len(apps))
-	for i := range apps {
-		if read[apps[i].ID], err = s.keepAnswer(&apps[i]); err != nil {
-			return listing{}, err
-		}
-	}
-	l.encoded = len(apps)
-	kept := l.apps[:0] // l.rows stay as read: the next page starts after the last of them
-	for i, row := range rows {
-		if l.apps[i].json == nil {
-			l.apps[i].json = read[row.ID] // nil: gone since the states were read
-		}
-		if l.apps[i].json != nil {
-			kept = append(kept, l.apps[i])
-		}
-	}
-	l.apps = kept
-	return l, nil
-}
-
-// listWhole reads the listing q whole and answers with it: the answers found in known serve
-// the applications still in the states known has them in; the others are encoded, and kept
-// if keep.
-func (s *Server) listWhole(ctx context.Context, q store.ListQuery, known listing, keep bool) (listing, error) {
-	apps, more, err := s.store.ListApplications(ctx, q)
-	if err != nil {
-		return listing{}, err
-	}
-	found := make(map[string]int) // id -> index in known of a found answer
-	for i := range known.rows {
-		if known.apps[i].json != nil {
-			found[known.rows[i].ID] = i
-		}
-	}
-	l := listing{rows: make([]store.Listed, len(apps)), apps: make([]listedApp, len(apps)), more: more}
-	for i := range apps {
-		l.rows[i] = apps[i].State()
-		switch j, ok := found[apps[i].ID]; {
-		case ok && known.rows[j].Same(l.rows[i]):
-			l.apps[i] = known.apps[j]
-		case keep:
-			if l.apps[i].json, err = s.keepAnswer(&apps[i]); err != nil {
-				return listing{}, err
-			}
-			l.encoded++
-		default:
-			l.apps[i].app = &apps[i] // encoded as it is sent
-			l.encoded++
-		}
-	}
-	return l, nil
-}
-
-// keepAnswer encodes a as a listing answers it, and keeps it for a's state.
-func (s *Server) keepAnswer(a *store.Application) ([]byte, error) {
-	api := toAPI(a)
-	var kept []byte
-	err := withAnswerBuffer(func(b []byte) ([]byte, error) { return appendApplication(b, &api) },
-		func(b []byte) error {
-			kept = bytes.Clone(b) // exactly its size: it stays in memory
-			return nil
-		})
-	if err != nil {
-		return nil, fmt.Errorf("application %s: %w", a.ID, err)
-	}
-	s.answers.Put(a.State(), kept)
-	return kept, nil
 }
 
 // CreateApplication registers an application and, for confidential and

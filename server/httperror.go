@@ -273,12 +273,12 @@ func collectRequestErrors(err error, prefix string, ve *ValidationError, status 
 			if e.Err == nil {
 				ve.Add(e.Parameter.Name, e.Reason)
 			}
-		case strings.HasPrefix(e.Reason, "header Content-Type has unexpected value"):
+		case strings.HasPrefix(e.Reason, kinBadContentType):
 			*status = http.StatusUnsupportedMediaType
 			ve.Add("Content-Type", "send the body as application/json")
 		case errors.Is(e.Err, openapi3filter.ErrInvalidRequired):
 			ve.Add("body", "a JSON request body is required")
-		case e.Reason == "failed to decode request body":
+		case e.Reason == kinBadBody:
 			ve.Add("body", "is not valid JSON: "+decodeReason(e.Err))
 		case e.Err != nil:
 			n := len(ve.Fields)
@@ -301,6 +301,20 @@ func collectRequestErrors(err error, prefix string, ve *ValidationError, status 
 	}
 }
 
+// The texts of kin-openapi's errors that the mapping above tells apart: its error types do
+// not distinguish these cases. TestKinOpenAPITexts makes kin-openapi produce each one, so an
+// upgrade that changes them fails there rather than turning a 415 into a 400 unnoticed.
+const (
+	// kinBadContentType starts the reason of a body sent with a Content-Type the operation
+	// does not declare (kin-openapi's unexported prefixInvalidCT).
+	kinBadContentType = "header Content-Type has unexpected value"
+	// kinBadBody is the reason of a body that does not decode.
+	kinBadBody = "failed to decode request body"
+	// kinUnknownProperty ends the reason of a property the schema does not declare, whose
+	// name is quoted after `property `.
+	kinUnknownProperty = "is unsupported"
+)
+
 // schemaField names the field a schema error is about. For a missing or an
 // unknown property kin-openapi points at the parent object; the property's
 // name is in the reason.
@@ -320,7 +334,7 @@ func schemaField(e *openapi3.SchemaError) (string, string) {
 	case e.SchemaField == "required":
 		// The pointer already ends at the missing property.
 		return field, "is required"
-	case strings.HasSuffix(e.Reason, "is unsupported"):
+	case e.SchemaField == "properties" && strings.HasSuffix(e.Reason, kinUnknownProperty):
 		if name, ok := quotedProperty(e.Reason); ok {
 			return joinField(field, name), "is not a field of this request; check its spelling (names are case-sensitive)"
 		}

@@ -24,7 +24,6 @@ var (
 	ErrTooManySecrets = errors.New("the application already has the most valid secrets allowed")
 	ErrLastSecret     = errors.New("the last valid secret cannot be revoked")
 	ErrSecretNotFound = errors.New("no secret with this id exists for this application")
-	ErrNoSecrets      = errors.New("public applications have no secrets")
 )
 
 // ListSecrets lists the metadata of an application's secrets, never a secret.

@@ -1,6 +1,3 @@
-// Package server holds the handlers of the App Registration API, the rules of
-// its applications, the error mapping and the echo setup. It implements the
-// strict server interface generated from openapi.yaml into package gen.
 package server
 
 import (
@@ -88,6 +85,7 @@ type Server struct {
 	auth       Authenticator
 	lookup     LookupCache
 	answers    *lookup.Answers
+	lists      lister
 	corsMaxAge time.Duration
 	grace      time.Duration
 	bodyLimit  int64
@@ -148,6 +146,7 @@ func New(cfg Config) (*Server, error) {
 	if s.answers == nil {
 		s.answers = lookup.NewAnswers(lookup.DefaultAnswersSize)
 	}
+	s.lists = &listCache{store: cfg.Store, answers: s.answers}
 	if s.log == nil {
 		s.log = slog.Default()
 	}
@@ -184,7 +183,7 @@ func (s *Server) now() time.Time { return s.clock().UTC().Truncate(time.Microsec
 // Spec returns the embedded OpenAPI document, without servers so that
 // validation does not depend on the host a request was sent to.
 func Spec() (*openapi3.T, error) {
-	spec, err := gen.GetSwagger()
+	spec, err := gen.GetSpec()
 	if err != nil {
 		return nil, fmt.Errorf("load embedded spec: %w", err)
 	}

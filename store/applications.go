@@ -34,7 +34,7 @@ type Application struct {
 	TenancyComment     string     `gorm:"column:tenancy_comment"`
 	Redirects          []string   `gorm:"column:redirects;serializer:json"`
 	// Origins are the CORS origins; they are also kept in application_origins, which
-	// ApplicationsByOrigin searches.
+	// the lookup path's origin reads search.
 	Origins          []string   `gorm:"column:origins;serializer:json"`
 	Logouts          []string   `gorm:"column:logouts;serializer:json"`
 	AuthMethod       string     `gorm:"column:auth_method"`
@@ -227,9 +227,17 @@ func visible(db *gorm.DB, tenantID string, now time.Time) *gorm.DB {
 	return db.Where(visibleAt, now)
 }
 
-// visibleAt is the condition of an application not yet due for purge at a time (the one
-// parameter).
+// visibleAt is GoneAt as SQL, for queries: the condition of an application not gone at a
+// time (the one parameter). TestGoneAt checks the two agree.
 const visibleAt = "(scheduled_deletion_time IS NULL OR scheduled_deletion_time > ?)"
+
+// GoneAt reports whether a is due for deletion at now. From its scheduled deletion time on,
+// an application is gone for every operation, whether or not the purger has run yet, so that
+// behaviour never depends on the purger's lag. Every read that has a row already in hand
+// (the store's coalesced reads, the lookup caches) asks this method; queries use visibleAt.
+func (a *Application) GoneAt(now time.Time) bool {
+	return a.ScheduledDeletionTime != nil && !now.Before(*a.ScheduledDeletionTime)
+}
 
 // CreateApplication stores app, its secrets and its origin index rows in one transaction.
 // It normalises app in place (UTC microsecond times, empty rather than nil lists, Version 1;
@@ -625,20 +633,4 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		return nil, translate("update application "+id, err)
 	}
 	return saved, nil
-}
-
-// ApplicationsByOrigin returns the ids of the applications that list origin among their
-// Origins, in id order. It does not check visibility or Enabled: the caller looks the
-// applications up.
-func (s *Store) ApplicationsByOrigin(ctx context.Context, origin string) ([]string, error) {
-	var ids []string
-	err := s.db.WithContext(ctx).Model(&applicationOrigin{}).
-		Where("origin = ?", origin).Order("application_id").Pluck("application_id", &ids).Error
-	if err != nil {
-		return nil, translate("applications by origin", err)
-	}
-	if ids == nil {
-		ids = []string{}
-	}
-	return ids, nil
 }

@@ -833,3 +833,43 @@ func TestListRowsShareNothing(t *testing.T) {
 		}
 	})
 }
+
+// TestGoneAt is the one rule "due for deletion means gone": the method every read of a row
+// in hand asks, and the SQL of every query (GetApplication, a listing, the coalesced reads'
+// by-id query), agree on each side of the scheduled time.
+func TestGoneAt(t *testing.T) {
+	due := t0.Truncate(time.Microsecond).Add(time.Hour)
+	cases := []struct {
+		name string
+		due  *time.Time
+		now  time.Time
+		gone bool
+	}{
+		{"never scheduled", nil, due, false},
+		{"before the scheduled time", ptr(due), due.Add(-time.Microsecond), false},
+		{"at the scheduled time", ptr(due), due, true},
+		{"after the scheduled time", ptr(due), due.Add(time.Microsecond), true},
+		{"long after", ptr(due), due.Add(30 * 24 * time.Hour), true},
+	}
+	for _, tc := range cases {
+		if got := (&store.Application{ScheduledDeletionTime: tc.due}).GoneAt(tc.now); got != tc.gone {
+			t.Errorf("%s: GoneAt = %v, want %v", tc.name, got, tc.gone)
+		}
+	}
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		for i, tc := range cases {
+			app := newApp(fmt.Sprintf("gone-%d", i), "tenant-gone", t0)
+			app.ScheduledDeletionTime = tc.due
+			mustCreate(t, s, app)
+			_, err := s.GetApplication(ctx, "tenant-gone", app.ID, tc.now)
+			if gone := errors.Is(err, store.ErrNotFound); gone != tc.gone || (err != nil && !gone) {
+				t.Errorf("%s: GetApplication: %v, want gone %v", tc.name, err, tc.gone)
+			}
+			byID, err := store.ApplicationsByID(s, ctx, []string{app.ID}, tc.now)
+			if err != nil || (len(byID) == 0) != tc.gone {
+				t.Errorf("%s: ApplicationsByID = %d rows, %v; want gone %v", tc.name, len(byID), err, tc.gone)
+			}
+		}
+	})
+}

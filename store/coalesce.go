@@ -165,7 +165,7 @@ func (c *readCoalescer) run(ctx context.Context, batch []*appRead) {
 		r.app, r.err = nil, err
 		if err == nil {
 			r.err = ErrNotFound
-			if a := byID[r.id]; a != nil && (r.tenantID == "" || a.TenantID == r.tenantID) && visibleTo(a, r.now) {
+			if a := byID[r.id]; a != nil && (r.tenantID == "" || a.TenantID == r.tenantID) && !a.GoneAt(r.now) {
 				r.app, r.err = ownCopy(a, given[a.ID]), nil
 				given[a.ID] = true
 			}
@@ -189,11 +189,6 @@ func (c *readCoalescer) safeQuery(ctx context.Context, ids []string, now time.Ti
 		}
 	}()
 	return c.query(ctx, ids, now)
-}
-
-// visibleTo is visibleAt, the SQL condition, for a row already read.
-func visibleTo(a *Application, now time.Time) bool {
-	return a.ScheduledDeletionTime == nil || a.ScheduledDeletionTime.After(now)
 }
 
 // ownCopy is a, or, when another read of the batch was already given a, a deep copy of it,

@@ -35,7 +35,7 @@ func (f *fakeReads) query(ctx context.Context, ids []string, now time.Time) ([]A
 	}
 	var out []Application
 	for _, id := range ids {
-		if a, ok := f.rows[id]; ok && visibleTo(&a, now) {
+		if a, ok := f.rows[id]; ok && !a.GoneAt(now) {
 			a.Contacts = slices.Clone(a.Contacts)
 			out = append(out, a)
 		}

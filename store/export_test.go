@@ -14,3 +14,25 @@ var Models = []any{&Application{}, &Secret{}, &applicationOrigin{}, &Change{}, &
 func ApplicationsByID(s *Store, ctx context.Context, ids []string, now time.Time) ([]Application, error) {
 	return s.applicationsByID(ctx, ids, now)
 }
+
+// SaveIdempotency inserts rec on its own. A record with the same key (even an expired one not
+// pruned yet) is ErrIdempotencyKeyExists. Only tests insert a record without a write.
+func (s *Store) SaveIdempotency(ctx context.Context, rec *IdempotencyRecord) error {
+	return translate("save idempotency record", insertIdempotency(txWriter{s.db.WithContext(ctx)}, rec))
+}
+
+// ApplicationsByOrigin returns the ids of the applications that list origin among their
+// Origins, in id order, as application_origins holds them (what the tests check it against). It does not check visibility or Enabled: the caller looks the
+// applications up.
+func (s *Store) ApplicationsByOrigin(ctx context.Context, origin string) ([]string, error) {
+	var ids []string
+	err := s.db.WithContext(ctx).Model(&applicationOrigin{}).
+		Where("origin = ?", origin).Order("application_id").Pluck("application_id", &ids).Error
+	if err != nil {
+		return nil, translate("applications by origin", err)
+	}
+	if ids == nil {
+		ids = []string{}
+	}
+	return ids, nil
+}

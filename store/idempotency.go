@@ -63,12 +63,6 @@ func (s *Store) GetIdempotency(ctx context.Context, tenantID, operation, key str
 	return &rec, nil
 }
 
-// SaveIdempotency inserts rec on its own. A record with the same key (even an expired one not
-// pruned yet) is ErrIdempotencyKeyExists.
-func (s *Store) SaveIdempotency(ctx context.Context, rec *IdempotencyRecord) error {
-	return translate("save idempotency record", insertIdempotency(txWriter{s.db.WithContext(ctx)}, rec))
-}
-
 // PruneIdempotency deletes the records created before before and returns how many it deleted.
 // Run it with a cut-off older than the one GetIdempotency is given, or an expired key that is
 // reused before the prune is refused as existing.

@@ -256,14 +256,26 @@ func truncateText(s string, n int) string {
 // changed expiry or a new schedule is reminded of again. Run it every few minutes.
 func (s *Store) ScheduleReminders(ctx context.Context, now time.Time) (int, error) {
 	now = nowOr(now)
-	const day = 24 * time.Hour
 	db := s.db.WithContext(ctx)
+	secrets, err := secretReminders(db, now)
+	if err != nil {
+		return 0, err
+	}
+	purges, err := purgeReminders(db, now)
+	if err != nil {
+		return 0, err
+	}
+	return insertReminders(db, append(secrets, purges...))
+}
 
+// secretReminders are the reminders due for the secrets that expire within 7 days, of
+// applications not scheduled for deletion.
+func secretReminders(db *gorm.DB, now time.Time) ([]OutboxMessage, error) {
 	var secrets []Secret
-	err := db.Where("expires_time > ? AND expires_time <= ?", now, now.Add(7*day)).
+	err := db.Where("expires_time > ? AND expires_time <= ?", now, now.Add(7*reminderDay)).
 		Order("expires_time, id").Find(&secrets).Error
 	if err != nil {
-		return 0, translate("schedule reminders: expiring secrets", err)
+		return nil, translate("schedule reminders: expiring secrets", err)
 	}
 	appIDs := make([]string, 0, len(secrets))
 	for _, sec := range secrets {
@@ -275,7 +287,7 @@ func (s *Store) ScheduleReminders(ctx context.Context, now time.Time) (int, erro
 	for chunk := range slices.Chunk(appIDs, idChunk) {
 		var rows []Application
 		if err := db.Where("id IN ? AND scheduled_deletion_time IS NULL", chunk).Find(&rows).Error; err != nil {
-			return 0, translate("schedule reminders: applications", err)
+			return nil, translate("schedule reminders: applications", err)
 		}
 		for i := range rows {
 			rows[i].afterRead()
@@ -292,7 +304,7 @@ func (s *Store) ScheduleReminders(ctx context.Context, now time.Time) (int, erro
 			continue
 		}
 		kind := KindSecretExpiring7d
-		if !sec.ExpiresTime.After(now.Add(day)) {
+		if !sec.ExpiresTime.After(now.Add(reminderDay)) {
 			kind = KindSecretExpiring1d
 		}
 		ref := secretRef(sec)
@@ -302,34 +314,40 @@ func (s *Store) ScheduleReminders(ctx context.Context, now time.Time) (int, erro
 			"expiresTime": ref["expiresTime"],
 		})
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		msg.Ref = sec.ID + "@" + apiTime(*sec.ExpiresTime)
 		msg.RefTime = sec.ExpiresTime
 		msgs = append(msgs, *msg)
 	}
+	return msgs, nil
+}
 
+// purgeReminders are the reminders due for the applications purged within a day.
+func purgeReminders(db *gorm.DB, now time.Time) ([]OutboxMessage, error) {
 	var due []Application
-	err = db.Where("scheduled_deletion_time > ? AND scheduled_deletion_time <= ?", now, now.Add(day)).
+	err := db.Where("scheduled_deletion_time > ? AND scheduled_deletion_time <= ?", now, now.Add(reminderDay)).
 		Order("scheduled_deletion_time, id").Find(&due).Error
 	if err != nil {
-		return 0, translate("schedule reminders: scheduled deletions", err)
+		return nil, translate("schedule reminders: scheduled deletions", err)
 	}
+	var msgs []OutboxMessage
 	for i := range due {
 		app := &due[i]
 		app.afterRead()
 		msg, err := newMessage(KindPurgeComing1d, app, app.Contacts, now, nil)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
 		msg.Ref = apiTime(*app.ScheduledDeletionTime)
 		msg.RefTime = app.ScheduledDeletionTime
 		msgs = append(msgs, *msg)
 	}
+	return msgs, nil
+}
 
-	if len(msgs) == 0 {
-		return 0, nil
-	}
+// insertReminders inserts msgs, skipping those already inserted, and returns how many it did.
+func insertReminders(db *gorm.DB, msgs []OutboxMessage) (int, error) {
 	var inserted int64
 	for chunk := range slices.Chunk(msgs, reminderBatch) {
 		res := db.Clauses(clause.OnConflict{DoNothing: true}).Create(&chunk)
@@ -340,6 +358,9 @@ func (s *Store) ScheduleReminders(ctx context.Context, now time.Time) (int, erro
 	}
 	return int(inserted), nil
 }
+
+// reminderDay is the day of the reminders' "in 7 days" and "in 1 day".
+const reminderDay = 24 * time.Hour
 
 // PruneOutbox deletes the messages sent before sentBefore and returns how many it deleted.
 // A sent reminder stays until its secret's expiry or its deletion time is before sentBefore

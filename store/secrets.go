@@ -96,10 +96,6 @@ type secretDiff struct {
 	rescheduled []Secret
 }
 
-func (d secretDiff) empty() bool {
-	return len(d.added)+len(d.removed)+len(d.expired)+len(d.rescheduled) == 0
-}
-
 // syncSecrets makes the stored secrets of application next.ID those of next.Secrets, in tx:
 // secrets with an id not stored are inserted (ApplicationID forced; ID assigned when empty;
 // CreatedTime now when zero), stored ones missing are deleted, and a changed ExpiresTime is

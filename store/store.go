@@ -1,39 +1,3 @@
-// Package store is the data layer of appreg: the GORM models of registered applications and
-// their secrets, the queries and transactions the service needs, and the embedded SQL
-// migrations. It runs on PostgreSQL (production, any number of replicas) and on an embedded
-// SQLite file (development, single process).
-//
-// The package knows nothing of HTTP or of the generated API types. It returns the sentinels
-// ErrNotFound, ErrConflict and ErrIdempotencyKeyExists (test with errors.Is) and otherwise
-// wrapped driver errors.
-//
-// Every write of an application also writes, in its own transaction, what follows from it: a
-// change row for the lookup caches (Changes), one audit event (ListEvents) and one outbox
-// message to the application's contacts (ClaimOutbox). A write that rolls back leaves none of
-// them; a committed one leaves all of them.
-//
-// Listings filter by type, state and a search (ListQuery) and keep their (created_time, id)
-// order, so keyset paging works through filtered results as through whole ones. Indexes serve
-// the filters that can be rare: applications_tenant_type_idx for a type, and partial indexes
-// for the disabled and the pending-deletion states. A search is a
-// substring match on the name (or a prefix of the id), which no B-tree serves: it filters the
-// rows the tenant's index reads in list order, so a page costs the applications read until it
-// is full, and a search that matches little reads the whole tenant (BenchmarkFilteredListing:
-// about 20 ms at 10,000 applications on PostgreSQL). A trigram index (pg_trgm) is the next
-// step should that be too slow; it is left out because it needs an extension, and for common
-// searches PostgreSQL must still choose the ordered scan over it.
-//
-// Application.SecretExpiresTime, the earliest expiry among an application's secrets, is a
-// column of the application that the store derives from the secrets on every write of them
-// (CreateApplication, and UpdateApplication, which holds the secrets under the row lock
-// already), in the same transaction. A join or subquery over the secrets would cost every
-// listing; the column costs a listing nothing, and the version every update moves keeps the
-// list cache's states (Listed) right. Written by a binary older than migration 0005 (during a
-// rolling upgrade), the column is stale until the application's next write.
-//
-// Every time it writes is converted to UTC and truncated to microseconds first, because
-// PostgreSQL keeps microseconds and SQLite compares times as text: a time written is Equal
-// to the one read back, and comparisons order correctly on both.
 package store
 
 import (

@@ -1,12 +1,18 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
+	"net"
+	"net/mail"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -14,6 +20,7 @@ import (
 
 	"github.com/cxone/appreg/server/lookup"
 	"github.com/cxone/appreg/store"
+	"github.com/dustin/go-humanize"
 )
 
 // setting is one configuration value: a flag of `appreg serve` with an
@@ -36,38 +43,158 @@ var settings = []setting{
 	{"console-client-id", "APPREG_CONSOLE_CLIENT_ID", "", "the console's public client id at --issuer: with a JWKS, the console signs in with OpenID Connect (code + PKCE, redirect <origin>/console/callback); empty: tokens are pasted"},
 	{"smtp-url", "APPREG_SMTP_URL", "", "SMTP server for notifications (smtp://host:port, smtps://user:pass@host:465); empty: notifications go to the log"},
 	{"smtp-from", "APPREG_SMTP_FROM", "appreg@localhost", "From address of notifications"},
-	{"body-limit", "APPREG_BODY_LIMIT", "1048576", "largest request body accepted, in bytes"},
+	{"body-limit", "APPREG_BODY_LIMIT", "1MiB", "largest request body accepted (bytes, or with kB/MB/GB or KiB/MiB/GiB)"},
 	{"db-max-conns", "APPREG_DB_MAX_CONNS", strconv.Itoa(store.DefaultPostgresConns), "PostgreSQL connections each replica opens at most (and keeps open); replicas x this must stay below the server's max_connections"},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
-	{"list-cache-size", "APPREG_LIST_CACHE_SIZE", strconv.Itoa(lookup.DefaultAnswersSize>>20) + "MiB", "memory for applications encoded as listApplication answers them, so that a listing encodes only those changed since (bytes, or with KiB/MiB/GiB)"},
+	{"list-cache-size", "APPREG_LIST_CACHE_SIZE", strconv.Itoa(lookup.DefaultAnswersSize>>20) + "MiB", "memory for applications encoded as listApplication answers them, so that a listing encodes only those changed since (bytes, or with kB/MB/GB or KiB/MiB/GiB)"},
 	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
-	{"memory-limit", "APPREG_MEMORY_LIMIT", "200MiB", "soft memory limit for the Go runtime (bytes, or with KiB/MiB/GiB); GOMEMLIMIT wins when set"},
+	{"memory-limit", "APPREG_MEMORY_LIMIT", "200MiB", "soft memory limit for the Go runtime (bytes, or with kB/MB/GB or KiB/MiB/GiB); GOMEMLIMIT wins when set"},
 	{"log-level", "APPREG_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"debug-addr", "APPREG_DEBUG_ADDR", "", "address of the profiling listener (Go's /debug/pprof), e.g. 127.0.0.1:6060; empty: none. Never expose it beyond the host"},
 }
 
-// config is the parsed settings of one command.
-type config struct {
-	values map[string]*string
-	// err is the first value that did not parse; the typed getters record
-	// it and return zero, so a command reads all it needs, then checks once.
-	err error
+// A kind is how the value of a setting that is not free text is read. Every
+// parse reads the whole value: a value with anything left over, a unit the
+// kind does not take, or a number out of range is refused.
+type kind struct {
+	// want is the form a value must have, as the error message says it.
+	want string
+	// parse reads a value whole; ok is false when it cannot.
+	parse func(v string) (value any, ok bool)
 }
 
-// fail records the first parse error.
-func (c *config) fail(err error) {
-	if c.err == nil {
-		c.err = err
+// kinds are the settings that are not free text, by flag. A setting missing
+// here (a path, an issuer) is taken as it is.
+var kinds = map[string]kind{
+	"addr":            hostPort(false),
+	"debug-addr":      hostPort(true),
+	"database-url":    databaseURL,
+	"deletion-grace":  duration,
+	"purge-interval":  duration,
+	"cors-max-age":    duration,
+	"jwks-url":        webURL,
+	"smtp-url":        smtpURL,
+	"smtp-from":       mailAddress,
+	"body-limit":      size,
+	"list-cache-size": size,
+	"memory-limit":    size,
+	"db-max-conns":    count(maxDBConns),
+	"cache-size":      count(maxCacheSize),
+	"rate-limit":      rate,
+	"log-level":       level,
+}
+
+const (
+	// maxDBConns bounds --db-max-conns: the pool counts in int32, and no
+	// PostgreSQL server takes more connections than this from one replica.
+	maxDBConns = 10_000
+	// maxCacheSize bounds --cache-size: at about 2 KiB a client, 20 GiB.
+	maxCacheSize = 10_000_000
+	// maxRate bounds --rate-limit: its burst (twice the rate) is an int. The
+	// benchmarks turn limiting off with a billion.
+	maxRate = 1_000_000_000
+)
+
+var duration = kind{"a positive Go duration such as 90s, 15m or 168h", func(v string) (any, bool) {
+	d, err := time.ParseDuration(v)
+	return d, err == nil && d > 0
+}}
+
+// size reads a number of bytes with go-humanize: a whole number, or with a
+// unit, decimal (kB, MB, GB) or binary (KiB, MiB, GiB), in any case.
+var size = kind{"a size such as 16MiB, 1MB or 1048576 (bytes, or with kB/MB/GB or KiB/MiB/GiB), above 0", func(v string) (any, bool) {
+	n, err := humanize.ParseBytes(v)
+	if err != nil || n == 0 || n > math.MaxInt64 || strings.TrimSpace(v) != v {
+		return int64(0), false
 	}
+	return int64(n), true
+}}
+
+// count is a whole number from 1 to most.
+func count(most int64) kind {
+	return kind{fmt.Sprintf("a whole number from 1 to %d", most), func(v string) (any, bool) {
+		n, err := strconv.ParseInt(v, 10, 64)
+		return int(n), err == nil && n >= 1 && n <= most
+	}}
+}
+
+var rate = kind{fmt.Sprintf("a number of requests per second from 0 (no limit) to %d", maxRate), func(v string) (any, bool) {
+	f, err := strconv.ParseFloat(v, 64)
+	// ParseFloat also reads NaN and Inf, which NaN's comparisons and the range refuse.
+	return f, err == nil && f >= 0 && f <= maxRate
+}}
+
+var level = kind{"debug, info, warn or error", func(v string) (any, bool) {
+	var l slog.Level
+	return l, l.UnmarshalText([]byte(v)) == nil
+}}
+
+// hostPort is a listening address, host:port; optional ones may be empty.
+func hostPort(optional bool) kind {
+	want := "an address host:port such as 127.0.0.1:8080 or :8080"
+	if optional {
+		want += ", or empty"
+	}
+	return kind{want, func(v string) (any, bool) {
+		if v == "" {
+			return v, optional
+		}
+		_, port, err := net.SplitHostPort(v)
+		if err != nil {
+			return v, false
+		}
+		_, err = strconv.ParseUint(port, 10, 16)
+		return v, err == nil
+	}}
+}
+
+// urlOf reads an absolute URL of one of schemes with a host, or empty.
+func urlOf(want string, schemes ...string) kind {
+	return kind{want, func(v string) (any, bool) {
+		if v == "" {
+			return v, true
+		}
+		u, err := url.Parse(v)
+		return v, err == nil && slices.Contains(schemes, u.Scheme) && u.Hostname() != ""
+	}}
+}
+
+var (
+	webURL  = urlOf("an http:// or https:// URL, or empty", "http", "https")
+	smtpURL = urlOf("an SMTP URL smtp://host:port or smtps://user:pass@host:465, or empty", "smtp", "smtps")
+)
+
+var databaseURL = kind{"empty (SQLite in the data dir), postgres://user@host:5432/db, or sqlite:path/to/file.db", func(v string) (any, bool) {
+	if v == "" {
+		return v, true
+	}
+	if rest, ok := strings.CutPrefix(v, "sqlite:"); ok {
+		return v, strings.TrimPrefix(rest, "//") != ""
+	}
+	u, err := url.Parse(v)
+	return v, err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
+}}
+
+var mailAddress = kind{"an e-mail address such as appreg@example.com", func(v string) (any, bool) {
+	_, err := mail.ParseAddress(v)
+	return v, err == nil
+}}
+
+// config is the settings of one command, read from its flags and environment.
+type config struct {
+	fs     *flag.FlagSet
+	values map[string]*string
+	// parsed holds each value of a kind, as its kind read it.
+	parsed map[string]any
 }
 
 // bind registers the named settings on fs, each defaulting to its
 // environment variable when set.
 func bind(fs *flag.FlagSet, names ...string) *config {
-	c := &config{values: map[string]*string{}}
+	c := &config{fs: fs, values: map[string]*string{}, parsed: map[string]any{}}
 	for _, s := range settings {
-		if !contains(names, s.flag) {
+		if !slices.Contains(names, s.flag) {
 			continue
 		}
 		def := s.def
@@ -79,53 +206,47 @@ func bind(fs *flag.FlagSet, names ...string) *config {
 	return c
 }
 
+// parse reads args, then every bound setting of a kind, whole. It refuses
+// every value it cannot read, each error naming the flag, its environment
+// variable, the value and the form expected.
+func (c *config) parse(args []string) error {
+	if err := c.fs.Parse(args); err != nil {
+		return err
+	}
+	var errs []error
+	for _, s := range settings {
+		v, bound := c.values[s.flag]
+		k, typed := kinds[s.flag]
+		if !bound || !typed {
+			continue
+		}
+		parsed, ok := k.parse(*v)
+		if !ok {
+			errs = append(errs, fmt.Errorf("--%s (env %s): %q is not %s", s.flag, s.env, redacted(*v), k.want))
+			continue
+		}
+		c.parsed[s.flag] = parsed
+	}
+	return errors.Join(errs...)
+}
+
+// redacted hides the password of a URL, which an error must not show.
+func redacted(v string) string {
+	if u, err := url.Parse(v); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return v
+}
+
 func (c *config) str(name string) string { return *c.values[name] }
 
-func (c *config) duration(name string) time.Duration {
-	d, err := time.ParseDuration(c.str(name))
-	if err != nil || d <= 0 {
-		c.fail(fmt.Errorf("--%s: %q is not a positive Go duration such as 90s, 15m or 168h", name, c.str(name)))
-		return 0
-	}
-	return d
-}
-
-func (c *config) float(name string) float64 {
-	var f float64
-	if _, err := fmt.Sscan(c.str(name), &f); err != nil || f < 0 {
-		c.fail(fmt.Errorf("--%s: %q is not a number of requests per second (0 for no limit)", name, c.str(name)))
-		return 0
-	}
-	return f
-}
-
-func (c *config) positive(name string) int64 {
-	var n int64
-	if _, err := fmt.Sscan(c.str(name), &n); err != nil || n <= 0 {
-		c.fail(fmt.Errorf("--%s: %q is not a positive whole number", name, c.str(name)))
-		return 0
-	}
-	return n
-}
-
-// bytes reads a size such as 200MiB, 1GiB or 1048576.
-func (c *config) bytes(name string) int64 {
-	v := strings.TrimSpace(c.str(name))
-	mult := int64(1)
-	for suffix, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
-		if n, ok := strings.CutSuffix(v, suffix); ok {
-			v, mult = n, m
-			break
-		}
-	}
-	// ParseInt, not fmt.Sscan, which read "200MB" as 200 bytes and stopped at the unit.
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n <= 0 || n > math.MaxInt64/mult {
-		c.fail(fmt.Errorf("--%s: %q is not a size such as 200MiB", name, c.str(name)))
-		return 0
-	}
-	return n * mult
-}
+// The typed getters return what parse read; a name bound without parse, or
+// read as another kind, is a programming error and panics.
+func (c *config) duration(name string) time.Duration { return c.parsed[name].(time.Duration) }
+func (c *config) size(name string) int64             { return c.parsed[name].(int64) }
+func (c *config) count(name string) int              { return c.parsed[name].(int) }
+func (c *config) rate(name string) float64           { return c.parsed[name].(float64) }
+func (c *config) level(name string) slog.Level       { return c.parsed[name].(slog.Level) }
 
 // databaseURL is the configured database, or the SQLite file in the data dir.
 func (c *config) databaseURL() string {
@@ -133,15 +254,6 @@ func (c *config) databaseURL() string {
 		return u
 	}
 	return "sqlite:" + filepath.Join(c.str("data-dir"), "appreg.db")
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // writeConfigDoc prints the settings as the Markdown table of the README.

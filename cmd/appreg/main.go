@@ -1,10 +1,3 @@
-// Command appreg is the application registration service:
-//
-//	appreg serve     run the API (and the purger)
-//	appreg migrate   apply database migrations and exit
-//	appreg purge     delete the applications due for deletion, once, and exit
-//	appreg token     print a development token
-//	appreg version   print the version
 package main
 
 import (
@@ -108,43 +101,18 @@ var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
 	cfg := bind(fs, serveFlags...)
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
-	grace := cfg.duration("deletion-grace")
-	interval := cfg.duration("purge-interval")
-	corsMaxAge := cfg.duration("cors-max-age")
-	bodyLimit := cfg.positive("body-limit")
-	cacheSize := cfg.positive("cache-size")
-	listCacheSize := cfg.bytes("list-cache-size")
-	dbConns := cfg.positive("db-max-conns")
-	rateLimit := cfg.float("rate-limit")
-	memLimit := cfg.bytes("memory-limit")
-	if cfg.err != nil {
-		return cfg.err
-	}
-	if os.Getenv("GOMEMLIMIT") == "" {
-		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
-		// makes the collector work harder before the process grows past it.
-		debug.SetMemoryLimit(memLimit)
-	}
-	if os.Getenv("GOGC") == "" {
-		// The live heap is small (tens of MiB) and every request allocates, so at the
-		// default GOGC=100 the collector runs very often; the memory limit above, not
-		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
-		debug.SetGCPercent(defaultGCPercent)
-	}
-	log, err := newLogger(stderr, cfg.str("log-level"))
-	if err != nil {
-		return err
-	}
+	setRuntimeLimits(cfg.size("memory-limit"))
+	log := newLogger(stderr, cfg.level("log-level"))
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	st.SetMaxConns(int(dbConns))
+	st.SetMaxConns(cfg.count("db-max-conns"))
 
 	verifier, devKey, err := newVerifier(ctx, cfg)
 	if err != nil {
@@ -156,7 +124,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"Never run this in production: set APPREG_JWKS_URL or APPREG_JWKS_FILE.")
 	}
 
-	cache := lookup.New(st, lookup.Config{Size: int(cacheSize), Logger: log})
+	cache := lookup.New(st, lookup.Config{Size: cfg.count("cache-size"), Logger: log})
 	if err := cache.Start(ctx); err != nil {
 		return fmt.Errorf("lookup cache: %w", err)
 	}
@@ -174,19 +142,16 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(listCacheSize)), DeletionGrace: grace, BodyLimit: bodyLimit,
-		CORSMaxAge: corsMaxAge, RateLimit: rateLimit, Logger: log, Metrics: metrics,
-		Console: consoleConfig(cfg, devKey != nil),
-		Ready: func(ctx context.Context) error {
-			if err := st.Ping(ctx); err != nil {
-				return err
-			}
-			if pending, err := st.MigrationsPending(ctx); err != nil || pending {
-				return errors.Join(err, errors.New("database migrations are not applied"))
-			}
-			return nil
-		},
+		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(cfg.size("list-cache-size"))),
+		DeletionGrace: cfg.duration("deletion-grace"), BodyLimit: cfg.size("body-limit"),
+		CORSMaxAge: cfg.duration("cors-max-age"), RateLimit: cfg.rate("rate-limit"), Logger: log,
+		Metrics: metrics, Console: consoleConfig(cfg, devKey != nil),
+		Ready: ready(st),
 	})
+	if err != nil {
+		return err
+	}
+	sender, err := newSender(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -194,47 +159,107 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	httpServer := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	httpServer := newHTTPServer(srv.Handler(), log)
 
-	var sender notify.Sender = notify.LogSender{Logger: log}
-	if u := cfg.str("smtp-url"); u != "" {
-		if sender, err = notify.NewSMTPSender(u); err != nil {
-			return err
-		}
-	}
-
-	// Background work: the purger and the notification dispatcher. Both are
-	// safe on every replica; they stop after the HTTP server has drained.
-	bg, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var background sync.WaitGroup
-	background.Add(2)
-	go func() {
-		defer background.Done()
-		(&server.Purger{Store: st, Interval: interval, DeletionGrace: grace, Logger: log, Purged: metrics.Purged}).Run(bg)
-	}()
-	go func() {
-		defer background.Done()
-		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log,
-			Sent: metrics.NotificationsSent, Failed: metrics.NotificationsFailed}).Run(bg)
-	}()
-	backgroundDone := make(chan struct{})
-	go func() {
-		background.Wait()
-		close(backgroundDone)
-	}()
+	// The purger and the notification dispatcher stop after the HTTP server has drained.
+	stopBackground := startBackground(ctx, st, sender, cfg, metrics, log)
+	defer stopBackground()
 
 	base := "http://" + ln.Addr().String()
 	log.Info("appreg serving", slog.String("addr", base), slog.String("database", st.Dialect()), slog.String("version", version))
 	if devKey != nil {
-		fmt.Fprintf(stdout, `
+		printDevelopmentHint(stdout, base)
+		if link, err := consoleLink(base, devKey); err != nil {
+			log.Warn("no console link", slog.String("error", err.Error()))
+		} else {
+			fmt.Fprintf(stdout, "Or open the console as the administrator of tenant %s (valid %s):\n\n  %s\n\n", consoleTenant, consoleTokenTTL, link)
+		}
+	}
+	if a := cfg.str("debug-addr"); a != "" {
+		stopDebug, err := serveDebug(a, log)
+		if err != nil {
+			return err
+		}
+		defer stopDebug()
+	}
+	return serveUntilDone(ctx, httpServer, ln, log)
+}
+
+// setRuntimeLimits sets the soft memory limit and GOGC, unless the environment sets them.
+func setRuntimeLimits(memLimit int64) {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
+		// makes the collector work harder before the process grows past it.
+		debug.SetMemoryLimit(memLimit)
+	}
+	if os.Getenv("GOGC") == "" {
+		// The live heap is small (tens of MiB) and every request allocates, so at the
+		// default GOGC=100 the collector runs very often; the memory limit above, not
+		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
+		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
+// ready is /readyz's check: the database answers and its migrations are applied.
+func ready(st *store.Store) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		if pending, err := st.MigrationsPending(ctx); err != nil || pending {
+			return errors.Join(err, errors.New("database migrations are not applied"))
+		}
+		return nil
+	}
+}
+
+// newSender is the configured SMTP server, or the log when there is none.
+func newSender(cfg *config, log *slog.Logger) (notify.Sender, error) {
+	u := cfg.str("smtp-url")
+	if u == "" {
+		return notify.LogSender{Logger: log}, nil
+	}
+	sender, err := notify.NewSMTPSender(u)
+	if err != nil {
+		return nil, fmt.Errorf("--smtp-url (env APPREG_SMTP_URL): %w", err)
+	}
+	return sender, nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		// openapi.yaml declares the 431 beyond it on every operation.
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// startBackground runs the purger and the notification dispatcher, both safe on every
+// replica, until the returned stop is called; stop waits for them.
+func startBackground(ctx context.Context, st *store.Store, sender notify.Sender, cfg *config, metrics *server.Metrics, log *slog.Logger) (stop func()) {
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() {
+		(&server.Purger{Store: st, Interval: cfg.duration("purge-interval"), DeletionGrace: cfg.duration("deletion-grace"),
+			Logger: log, Purged: metrics.Purged}).Run(bg)
+	})
+	background.Go(func() {
+		(&notify.Dispatcher{Store: st, Sender: sender, From: cfg.str("smtp-from"), Logger: log,
+			Sent: metrics.NotificationsSent, Failed: metrics.NotificationsFailed}).Run(bg)
+	})
+	return func() {
+		cancel()
+		background.Wait()
+	}
+}
+
+func printDevelopmentHint(w io.Writer, base string) {
+	fmt.Fprintf(w, `
 appreg is ready at %[1]s (development mode, SQLite unless APPREG_DATABASE_URL is set).
 Get a token and call it:
 
@@ -242,39 +267,21 @@ Get a token and call it:
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/applications
 
 `, base)
-		if link, err := consoleLink(base, devKey); err != nil {
-			log.Warn("no console link", slog.String("error", err.Error()))
-		} else {
-			fmt.Fprintf(stdout, "Or open the console as the administrator of tenant %s (valid %s):\n\n  %s\n\n", consoleTenant, consoleTokenTTL, link)
-		}
-	}
+}
 
-	if a := cfg.str("debug-addr"); a != "" {
-		stopDebug, err := serveDebug(a, log)
-		if err != nil {
-			stopBackground()
-			<-backgroundDone
-			return err
-		}
-		defer stopDebug()
-	}
-
+// serveUntilDone serves on ln until ctx is done, then drains the in-flight requests.
+func serveUntilDone(ctx context.Context, httpServer *http.Server, ln net.Listener, log *slog.Logger) error {
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpServer.Serve(ln) }()
 	select {
 	case err := <-serveErr:
-		stopBackground()
-		<-backgroundDone
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: finishing in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	err = httpServer.Shutdown(shutdownCtx)
-	stopBackground()
-	<-backgroundDone
-	if err != nil {
+	if err := httpServer.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	log.Info("stopped")
@@ -284,7 +291,7 @@ Get a token and call it:
 func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("migrate", "appreg migrate: apply the database migrations and exit.", stderr)
 	cfg := bind(fs, "data-dir", "database-url")
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
 	st, err := openStore(ctx, cfg)
@@ -299,23 +306,16 @@ func migrate(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func purge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("purge", "appreg purge: delete the applications due for deletion, once, and exit.", stderr)
 	cfg := bind(fs, "data-dir", "database-url", "deletion-grace", "log-level")
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
-	grace := cfg.duration("deletion-grace")
-	if cfg.err != nil {
-		return cfg.err
-	}
-	log, err := newLogger(stderr, cfg.str("log-level"))
-	if err != nil {
-		return err
-	}
+	log := newLogger(stderr, cfg.level("log-level"))
 	st, err := openStore(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	n, err := (&server.Purger{Store: st, DeletionGrace: grace, Logger: log}).RunOnce(ctx)
+	n, err := (&server.Purger{Store: st, DeletionGrace: cfg.duration("deletion-grace"), Logger: log}).RunOnce(ctx)
 	if err != nil {
 		return fmt.Errorf("purge: %w", err)
 	}
@@ -337,7 +337,7 @@ func token(args []string, stdout, stderr io.Writer) error {
 	ttl := fs.Duration("ttl", time.Hour, "how long the token is valid")
 	var roles roleFlags
 	fs.Var(&roles, "role", "a role to grant (repeatable): appreg.admin, appreg.lookup")
-	if err := fs.Parse(args); err != nil {
+	if err := cfg.parse(args); err != nil {
 		return err
 	}
 	if *tenant == "" {
@@ -431,10 +431,6 @@ func newVerifier(ctx context.Context, cfg *config) (*auth.Verifier, *auth.DevKey
 	return v, devKey, nil
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", level)
-	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+func newLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
 }

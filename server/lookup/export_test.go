@@ -35,3 +35,11 @@ func IndexedApps(c *Cache) int {
 	defer c.originMu.Unlock()
 	return len(c.byApp)
 }
+
+// Invalidate is the poller's invalidation of one application, at once (the change log's
+// path, with the read of its current origins), for tests that drive it by hand.
+func (c *Cache) Invalidate(applicationID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c.invalidate(ctx, []string{applicationID})
+}

@@ -84,9 +84,7 @@ func (f *fakeSource) setFail(err error) {
 	f.fail = err
 }
 
-func visibleAt(a *store.Application, now time.Time) bool {
-	return a.ScheduledDeletionTime == nil || now.Before(*a.ScheduledDeletionTime)
-}
+func visibleAt(a *store.Application, now time.Time) bool { return !a.GoneAt(now) }
 
 func (f *fakeSource) GetClient(ctx context.Context, id string, now time.Time) (*store.Application, []store.Secret, error) {
 	f.getClientCalls.Add(1)

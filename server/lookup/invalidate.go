@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"slices"
-	"time"
 
 	"github.com/cxone/appreg/store"
 )
@@ -19,34 +18,23 @@ const maxOriginReads = 1000
 // a GetClient.
 const maxOriginGets = 32
 
-// invalidateTimeout bounds the read Invalidate makes of the application's current origins.
-const invalidateTimeout = 2 * time.Second
-
-// Invalidate drops everything cached about application id, on this replica, at once: its
-// client entry (or negative entry) and every cached origin answer it is, or now should be,
-// part of. The other replicas learn of a write from the change log; the writing replica
-// calls InvalidateWritten after its own commit, so that it reads its own write at once.
-//
-// When origin answers are cached it reads the application's current origins (one indexed
-// query), because an origin it has just started to list is not yet linked to it. If that read
-// fails, the whole origin cache is dropped instead.
-func (c *Cache) Invalidate(applicationID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), invalidateTimeout)
-	defer cancel()
-	c.invalidate(ctx, []string{applicationID})
-}
-
-// InvalidateWritten is Invalidate for the replica that made the write: it passes the origins
-// the application lists after its committed write (none when it is gone), so no read of them
-// is needed. An answer listing one of its former origins is found through the cache's own
-// index, as in Invalidate.
+// InvalidateWritten drops everything cached about application id, on this replica, at once:
+// its client entry (or negative entry) and every cached origin answer it is, or now should be,
+// part of. The other replicas learn of a write from the change log; the writing replica calls
+// InvalidateWritten after its own commit, so that it reads its own write at once. It passes the
+// origins the application lists after its committed write (none when it is gone), so no read
+// of them is needed; an answer listing one of its former origins is found through the cache's
+// own index.
 func (c *Cache) InvalidateWritten(applicationID string, origins []string) {
 	ids := []string{applicationID}
 	c.dropClients(ids)
 	c.dropOrigins(ids, map[string][]string{applicationID: origins}, false)
 }
 
-// invalidate is Invalidate for a batch of distinct application ids, read in the change log.
+// invalidate drops everything cached about a batch of distinct application ids, read in the
+// change log. When origin answers are cached it reads the applications' current origins (one
+// indexed query), because an origin an application has just started to list is not yet linked
+// to it. If that read fails, the whole origin cache is dropped instead.
 func (c *Cache) invalidate(ctx context.Context, ids []string) {
 	if len(ids) == 0 {
 		return

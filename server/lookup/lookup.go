@@ -1,28 +1,3 @@
-// Package lookup is the in-process cache behind the lookup path: the client policies and
-// secret hashes the authorization server asks for by client id, and the applications that
-// list a browser origin, which the gateway's CORS check needs. It answers from memory,
-// thousands of times a second, and stays correct across replicas.
-//
-// Correctness across replicas comes from the database, not from messages between replicas:
-// every write records a row in application_changes in its own transaction (package store),
-// and every replica's cache polls that table (Config.PollInterval) and drops the entries of
-// the applications it names. Polling a table works on every PostgreSQL-compatible engine,
-// distributed ones without LISTEN/NOTIFY included, and a replica that was disconnected simply
-// reads on from where it stopped: nothing is lost on reconnect. Change rows commit out of seq
-// order, so the poller tracks the highest seq below which it has seen everything and
-// re-reads from there; a gap is given up after Config.GapTimeout (a rolled-back write never
-// fills its seq). The writing replica also calls InvalidateWritten after its own commit, so it
-// reads its own writes at once.
-//
-// Memory is bounded whatever the number of applications: Config.Size clients (unknown ids
-// included, as negative entries, so a flood of made-up ids does not reach the database) and
-// as many applications over all cached origins. Eviction is CLOCK, per shard: a hit takes a
-// shard's read lock and sets a bit, and allocates nothing.
-//
-// A read of the source that began before an invalidation of its key is never stored after
-// it: each shard of the client cache, and the origin cache as a whole (an application's
-// change can affect origins not linked to it yet), keeps a generation that invalidations
-// advance, and a read stores its result only if the generation it began at is still current.
 package lookup
 
 import (
@@ -118,7 +93,7 @@ type Client struct {
 type Stats struct {
 	ClientHits, ClientMisses uint64
 	OriginHits, OriginMisses uint64
-	// Invalidations counts applications invalidated, by Invalidate or by the poller.
+	// Invalidations counts applications invalidated, by InvalidateWritten or by the poller.
 	Invalidations uint64
 	ClientEntries int64 // cached clients, negative entries included
 	OriginEntries int64 // cached origins
@@ -164,13 +139,13 @@ type Cache struct {
 // originEntry is the cached answer for one origin: the visible applications listing it.
 type originEntry struct {
 	apps []store.Application
-	// due is the earliest scheduled deletion time among apps (zero when none): from then on
-	// the answer is out of date and is read again.
-	due time.Time
+	// first is the one of apps due for deletion first (nil when none): once it is gone the
+	// answer is out of date and is read again.
+	first *store.Application
 }
 
 // New returns a cache over src. It serves at once, reading through to src; call Start to
-// follow the change log (without it only Invalidate drops entries).
+// follow the change log (without it only InvalidateWritten drops entries).
 func New(src Source, cfg Config) *Cache {
 	if cfg.Size <= 0 {
 		cfg.Size = DefaultSize
@@ -291,10 +266,7 @@ func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
 
 // visibleClient is the answer a cached value gives now.
 func (c *Cache) visibleClient(cl *Client) (*Client, error) {
-	if cl == nil {
-		return nil, store.ErrNotFound
-	}
-	if due := cl.App.ScheduledDeletionTime; due != nil && !c.now().Before(*due) {
+	if cl == nil || cl.App.GoneAt(c.now()) {
 		return nil, store.ErrNotFound
 	}
 	return cl, nil
@@ -395,9 +367,9 @@ func (c *Cache) OriginApps(ctx context.Context, origin string) ([]store.Applicat
 	return c.fillOrigin(ctx, sh, origin)
 }
 
-// current reports whether no application of oe has reached its scheduled deletion time.
+// current reports whether no application of oe is gone.
 func (c *Cache) current(oe *originEntry) bool {
-	return oe.due.IsZero() || c.now().Before(oe.due)
+	return oe.first == nil || !oe.first.GoneAt(c.now())
 }
 
 // fillOrigin is fillClient for origins, where the generation is the origin cache's own.
@@ -437,8 +409,8 @@ func (c *Cache) fillOrigin(ctx context.Context, sh *shard[*originEntry], origin 
 			oe = &originEntry{apps: make([]store.Application, len(apps))}
 			for i := range apps {
 				oe.apps[i] = corsCopy(&apps[i])
-				if d := apps[i].ScheduledDeletionTime; d != nil && (oe.due.IsZero() || d.Before(oe.due)) {
-					oe.due = *d
+				if d := oe.apps[i].ScheduledDeletionTime; d != nil && (oe.first == nil || d.Before(*oe.first.ScheduledDeletionTime)) {
+					oe.first = &oe.apps[i]
 				}
 			}
 			apps = oe.apps

@@ -1,7 +1,3 @@
-// Package notify delivers the lifecycle notifications of applications to
-// their contacts: it renders the messages the store's transactional outbox
-// holds and sends them over SMTP (or to the log), each once even with many
-// replicas.
 package notify
 
 import (
@@ -18,24 +14,43 @@ import (
 // reach a mailbox; payloads never hold a secret or a hash in the first place.
 func Render(m store.OutboxMessage) (subject, body string) {
 	p := m.Payload
-	name := oneLine(str(p, "applicationName"))
-	if name == "" {
-		name = m.ApplicationID
+	r := &rendering{m: m, p: p, id: m.ApplicationID, when: formatTime(str(p, "time"))}
+	r.name = oneLine(str(p, "applicationName"))
+	if r.name == "" {
+		r.name = m.ApplicationID
 	}
-	id := m.ApplicationID
-	when := formatTime(str(p, "time"))
-	actor := oneLine(str(p, "actor"))
-	if actor == "appreg" || actor == "" {
-		actor = "the App Registration service"
+	r.actor = oneLine(str(p, "actor"))
+	if r.actor == "appreg" || r.actor == "" {
+		r.actor = "the App Registration service"
 	}
+	r.line("Application: %s", r.name)
+	r.line("Client id:   %s", r.id)
+	r.line("Tenant:      %s", m.TenantID)
+	r.line("")
+	subject, ok := r.lifecycle()
+	if !ok {
+		subject = r.secretsTenancyAndReminders()
+	}
+	r.line("")
+	r.line("-- ")
+	r.line("App Registration, CXone platform. Message %s.", m.ID)
+	return "[appreg] " + oneLine(subject), r.b.String()
+}
 
-	var b strings.Builder
-	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	line("Application: %s", name)
-	line("Client id:   %s", id)
-	line("Tenant:      %s", m.TenantID)
-	line("")
+// rendering is one message being rendered: what every kind's text names, and the body.
+type rendering struct {
+	m                     store.OutboxMessage
+	p                     map[string]any
+	name, id, when, actor string
+	b                     strings.Builder
+}
 
+func (r *rendering) line(format string, args ...any) { fmt.Fprintf(&r.b, format+"\n", args...) }
+
+// lifecycle writes the text of an application's own lifecycle events, from registration to
+// purge, and returns its subject; ok is false for any other kind.
+func (r *rendering) lifecycle() (subject string, ok bool) {
+	m, p, name, id, when, actor, line := r.m, r.p, r.name, r.id, r.when, r.actor, r.line
 	switch m.Kind {
 	case store.ActionCreated:
 		subject = fmt.Sprintf("Application %q was registered", name)
@@ -68,6 +83,17 @@ func Render(m store.OutboxMessage) (subject, body string) {
 	case store.ActionPurged:
 		subject = fmt.Sprintf("Application %q was deleted for good", name)
 		line("This application was deleted for good on %s, with its secrets, as scheduled. This cannot be undone.", when)
+	default:
+		return "", false
+	}
+	return subject, true
+}
+
+// secretsTenancyAndReminders writes the text of secret, tenancy and reminder messages (and
+// of a kind this version does not know) and returns its subject.
+func (r *rendering) secretsTenancyAndReminders() (subject string) {
+	m, p, name, id, when, actor, line := r.m, r.p, r.name, r.id, r.when, r.actor, r.line
+	switch m.Kind {
 	case store.ActionSecretIssued:
 		subject = fmt.Sprintf("A new secret was issued for application %q", name)
 		line("%s issued a new client secret (ending %s) on %s. The secret was shown once, to whoever issued it; it is never sent by e-mail.", actor, secretList(p, "secretsIssued"), when)
@@ -107,10 +133,7 @@ func Render(m store.OutboxMessage) (subject, body string) {
 		subject = fmt.Sprintf("Application %q: %s", name, oneLine(m.Kind))
 		line("Event %s on %s.", oneLine(m.Kind), when)
 	}
-	line("")
-	line("-- ")
-	line("App Registration, CXone platform. Message %s.", m.ID)
-	return "[appreg] " + oneLine(subject), b.String()
+	return subject
 }
 
 func str(p map[string]any, key string) string {

@@ -1,0 +1,125 @@
+// Package server holds the handlers of the App Registration API, the rules of
+// its applications, the error mapping and the echo setup. It implements the
+// strict server interface generated from openapi.yaml into package gen.
+//
+// Why it is built the way it is (each choice also has its tests, see the README's promises):
+//
+// # Contract first
+//
+// `openapi.yaml` (OpenAPI 3.0.3) is the source of truth; `make generate`
+// regenerates `gen/` (strict echo server, models, embedded spec, Go client) and CI fails when
+// it is stale. Requests are validated against the spec by kin-openapi before any handler
+// runs; the rules the spec cannot say (URI, origin and e-mail rules, type rules) live in
+// `server/rules.go`.
+//
+// # The -enable / -disable suffix paths
+//
+// The published paths put the action in the id's
+// path segment (`POST /applications/{id}-enable`). Echo cannot route a parameter followed by
+// a literal in one segment, so a pre-routing middleware rewrites the suffix form into the
+// alias `/applications/{id}/enable` before the router and the validator see it; ids keep
+// their inner hyphens (`a-b-c-enable` is id `a-b-c`). Imported ids may not end in `-enable`
+// or `-disable`, and may not be dots only.
+//
+// # One error shape
+//
+// Every error (validator, router, auth, handlers, panics) leaves through
+// one echo error handler as `{"error","errorDescription","type","title","status","detail",
+// "errors":[{"field","reason"}],"requestId"}`: the platform's fields and RFC 9457's side by
+// side, served as `application/json` so SDKs generated from the published contract parse it
+// unchanged. 5xx answers are generic and logged with the request id.
+//
+// # PATCH
+//
+// Fields present replace, absent and `null` fields keep their value, an empty
+// string clears `description`, `jwksEndpoint` or `scope`. SDKs that send the whole object
+// back may include the read-only fields: equal values are accepted, different ones are a
+// 400 naming the field. `lastUsedTime` is the one exception, ignored whatever its value,
+// because the lookup path moves it at any moment and a whole-object round trip could never
+// match it.
+//
+// # Two-step delete
+//
+// `DELETE` disables, locks and schedules deletion after the grace period
+// (`APPREG_DELETION_GRACE`, default 7 days); a repeated `DELETE` keeps the first schedule.
+// Once the scheduled time has passed the application is gone for every operation, even
+// before the purger has run, so behaviour never depends on purger lag. The purger runs in
+// every `serve` replica and as `appreg purge`: each pass takes due rows with
+// `FOR UPDATE SKIP LOCKED` in small transactions, so replicas never purge the same row twice
+// and a crash mid-pass rolls back to be finished by the next pass.
+//
+// # Secrets
+//
+// 256 bits from `crypto/rand`, base64url (43 characters), shown once, stored as
+// SHA-256 and compared in constant time. A fast hash is sound for a 256-bit random value (no
+// dictionary or brute force can reach it) and keeps verification on the token path to about
+// a microsecond. Imported secrets, whose entropy we cannot vouch for, are stored with
+// PBKDF2-HMAC-SHA256 (600,000 iterations, random salt).
+//
+// # Tenancy
+//
+// `single` by default. `all` starts `pending` and works as single-tenant until
+// an operator approves it (`effectiveTenancy` shows what is in force).
+//
+// # Authentication
+//
+// Bearer JWTs, RS256 or ES256 only (`none` and HMAC are refused, which
+// also closes the HMAC-with-the-public-key confusion), checked against a JWKS
+// (`APPREG_JWKS_URL`, refreshed every 5 minutes and on an unknown `kid`, or
+// `APPREG_JWKS_FILE`); `iss`/`aud` checked when configured. Verified tokens are cached until
+// they expire, so a token is verified once, not on every call. Without a JWKS the service
+// runs in development mode, logs so loudly, and trusts a key it keeps in its data dir.
+//
+// # Rate limits
+//
+// The management API allows `APPREG_RATE_LIMIT` requests per second per
+// tenant (default 50, bursts of twice that; `0` turns it off) and answers `429` with
+// `Retry-After` beyond. The lookup path is the platform's own traffic and is not limited
+// per tenant. When the database cannot be reached every operation answers `503` with
+// `Retry-After` (never 500), and the service recovers by itself when the database returns.
+//
+// # Client hang-ups
+//
+// A request runs on a context that its client going away does not
+// cancel, bounded at 30 s instead; the log and `/metrics` still record it as 499. Every
+// operation is a few milliseconds of database work, so cancelling it saves nothing, while
+// the PostgreSQL driver answers a cancelled query by closing its connection: under many
+// hang-ups at once (a gateway's retry storm, a load balancer draining) the pool kept
+// reconnecting, and requests handed a connection in that state failed with "bad
+// connection" or an i/o timeout (one or two per benchmark run, at the end of a load, before
+// the change).
+//
+// # Answers without reflection
+//
+// viewApplication, listApplication, the client lookup and
+// verify write their JSON with hand-written append functions instead of encoding/json's
+// reflective walk (over a quarter of listApplication's CPU: a tenant's 100 applications are
+// about 70 KB), into pooled buffers. They write exactly the bytes encoding/json writes:
+// `TestAppendIsEncodingJSON` fills every field of each type by reflection (set, unset,
+// awkward strings and times) and compares, so a field added to the contract and not to the
+// encoder fails it, and `FuzzAppendJSONString` compares string escaping on any input.
+//
+// # Rotation without downtime
+//
+// `POST /applications/{id}/secrets` issues a new secret
+// (shown once) and keeps the previous ones valid for `previousSecretExpiresIn` seconds
+// (default a day, `0` revokes at once, at most 30 days); at most three secrets are valid at
+// a time. `GET …/secrets` lists metadata only (id, last four characters, times);
+// `DELETE …/secrets/{secretId}` revokes one, never the last valid one.
+//
+// # Concurrent writers
+//
+// Every application answer carries an `ETag` (its version);
+// `PATCH`, `DELETE`, `-enable`, `-disable` and secret operations honour `If-Match` (412 on
+// mismatch). Writes are read-modify-write under a row lock, so two clients patching
+// different fields at once both land.
+//
+// # Idempotent creates
+//
+// `Idempotency-Key` on `POST /applications` and
+// `POST …/secrets`: the same key and body within 24 hours answers the first answer, with
+// `Idempotent-Replayed: true`, without creating anything; another body is 409
+// `idempotency_key_reused`. The replay never carries the secret: the key travels in places
+// (proxies, logs, retries by other processes) that must never be able to obtain a
+// credential, so a secret is shown exactly once, to the request that created it.
+package server

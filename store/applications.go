@@ -56,10 +56,11 @@ type Application struct {
 	// writes them (CreateApplication, UpdateApplication): whatever a caller sets is replaced.
 	// It is a column rather than a join so that a listing reads it with the row: a page of a
 	// thousand applications is one query, not one per application or a grouped subquery over
-	// the secrets. Revoked secrets are deleted, so they never count; a secret past its expiry
-	// still counts until it is deleted (its time is then in the past), which keeps the value
-	// a function of the stored rows alone: a listing's state (Listed) moves with every write
-	// that changes it, and never with the clock.
+	// the secrets. The API revokes a secret by deleting it, so revoked secrets never count; a
+	// secret past its expiry (or revoked by moving its expiry to now) still counts until it
+	// is deleted, its time then in the past. That keeps the value a function of the stored
+	// rows alone: a listing's state (Listed) moves with every write that changes it, and
+	// never with the clock.
 	SecretExpiresTime *time.Time `gorm:"column:secret_expires_time"`
 
 	// Secrets are the application's secrets, oldest first, when the store has loaded them:
@@ -108,9 +109,9 @@ const (
 	StatePendingDeletion = "pendingDeletion"
 )
 
-// stateConditions are the conditions of the states, literals so that PostgreSQL matches the
-// partial index applications_tenant_inactive_idx (NOT enabled OR scheduled_deletion_time IS
-// NOT NULL) in a generic plan, for the two rare states.
+// stateConditions are the conditions of the states: literals, the predicates of the partial
+// indexes applications_tenant_disabled_idx and applications_tenant_pending_deletion_idx, so
+// that the databases match them (also in a generic plan) for the two rare states.
 var stateConditions = map[string]string{
 	StateEnabled:         "enabled AND scheduled_deletion_time IS NULL",
 	StateDisabled:        "NOT enabled AND scheduled_deletion_time IS NULL",
@@ -416,8 +417,9 @@ func (s *Store) ListApplicationStates(ctx context.Context, q ListQuery) (rows []
 // The filters need no index of their own to be correct, and the order stays (created_time,
 // id), so keyset paging works through filtered results as through whole ones. Each page reads
 // the tenant's applications in list order until it has its rows; indexes keep that short where
-// a filter can be rare: applications_tenant_type_idx for Type, applications_tenant_inactive_idx
-// for the disabled and pending states. Search is a substring: no B-tree serves it, so it
+// a filter can be rare: applications_tenant_type_idx for Type, and the partial
+// applications_tenant_disabled_idx and applications_tenant_pending_deletion_idx for the
+// disabled and pending states. Search is a substring: no B-tree serves it, so it
 // filters what the tenant's index (or one of those) reads (see BenchmarkFilteredListing).
 func (s *Store) listing(ctx context.Context, q ListQuery) (*gorm.DB, int, error) {
 	db := visible(s.db.WithContext(ctx), q.TenantID, nowOr(q.Now))

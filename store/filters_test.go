@@ -283,7 +283,8 @@ func TestMigrationFillsSecretExpiresTime(t *testing.T) {
 		db := s.DB().WithContext(ctx)
 		for _, q := range []string{
 			"DROP INDEX applications_tenant_type_idx",
-			"DROP INDEX applications_tenant_inactive_idx",
+			"DROP INDEX applications_tenant_disabled_idx",
+			"DROP INDEX applications_tenant_pending_deletion_idx",
 			"ALTER TABLE applications DROP COLUMN secret_expires_time",
 			"DELETE FROM schema_migrations WHERE version = 5",
 		} {

@@ -14,7 +14,11 @@ WHERE a.id = s.application_id;
 -- A tenant's applications of one type, in list order: a page of a rare type (ten public
 -- applications among a tenant's ten thousand) reads its rows, not the whole tenant.
 CREATE INDEX applications_tenant_type_idx ON applications (tenant_id, type, created_time, id);
--- A tenant's disabled and pending-deletion applications, in list order: the rare states.
--- Enabled ones, the usual majority, are read in order from applications_tenant_created_idx.
-CREATE INDEX applications_tenant_inactive_idx ON applications (tenant_id, created_time, id)
-    WHERE NOT enabled OR scheduled_deletion_time IS NOT NULL;
+-- A tenant's disabled applications, and its applications pending deletion, in list order:
+-- the rare states, each read without the enabled majority (and not, for pending deletion,
+-- through every tenant's applications_scheduled_deletion_idx). Enabled ones are read in order
+-- from applications_tenant_created_idx. The predicates are the store's conditions, literally.
+CREATE INDEX applications_tenant_disabled_idx ON applications (tenant_id, created_time, id)
+    WHERE NOT enabled AND scheduled_deletion_time IS NULL;
+CREATE INDEX applications_tenant_pending_deletion_idx ON applications (tenant_id, created_time, id)
+    WHERE scheduled_deletion_time IS NOT NULL;

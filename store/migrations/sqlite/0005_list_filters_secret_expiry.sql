@@ -13,6 +13,8 @@ WHERE EXISTS (SELECT 1 FROM application_secrets s
 
 -- A tenant's applications of one type, in list order.
 CREATE INDEX applications_tenant_type_idx ON applications (tenant_id, type, created_time, id);
--- A tenant's disabled and pending-deletion applications, in list order.
-CREATE INDEX applications_tenant_inactive_idx ON applications (tenant_id, created_time, id)
-    WHERE NOT enabled OR scheduled_deletion_time IS NOT NULL;
+-- A tenant's disabled applications, and its applications pending deletion, in list order.
+CREATE INDEX applications_tenant_disabled_idx ON applications (tenant_id, created_time, id)
+    WHERE NOT enabled AND scheduled_deletion_time IS NULL;
+CREATE INDEX applications_tenant_pending_deletion_idx ON applications (tenant_id, created_time, id)
+    WHERE scheduled_deletion_time IS NOT NULL;

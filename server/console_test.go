@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
+	"github.com/cxone/appreg/console"
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server"
 	"github.com/cxone/appreg/server/auth"
@@ -344,4 +346,26 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// TestEmbeddedConsole: the committed build, as embedded, loads: every script and
+// style sheet its page names is served, cached for good.
+func TestEmbeddedConsole(t *testing.T) {
+	e := newEnvWith(t, store.DialectSQLite, func(c *server.Config) {
+		c.Console = server.ConsoleConfig{Files: console.Files(), Mode: server.ConsoleDevelopment}
+	})
+	resp, page := e.do(http.MethodGet, "/console/applications", "", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /console/applications: %d", resp.StatusCode)
+	}
+	refs := regexp.MustCompile(`(?:src|href)="(/console/assets/[^"]+)"`).FindAllStringSubmatch(string(page), -1)
+	if len(refs) == 0 {
+		t.Fatalf("the page names no assets:\n%s", page)
+	}
+	for _, ref := range refs {
+		resp, body := e.do(http.MethodGet, ref[1], "", "", nil)
+		if resp.StatusCode != http.StatusOK || len(body) == 0 || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+			t.Errorf("GET %s: %d, %d bytes, Cache-Control %q", ref[1], resp.StatusCode, len(body), resp.Header.Get("Cache-Control"))
+		}
+	}
 }

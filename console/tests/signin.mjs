@@ -164,10 +164,13 @@ test("oidc: an expired session signs in again in a popup and keeps what was type
   await search.fill(typed);
   const dialog = page.getByRole("dialog", { name: "Your session has expired" });
   await dialog.waitFor({ timeout: 20000 });
+  const again = dialog.getByRole("button", { name: "Sign in again" });
+  await page.waitForFunction(() => document.activeElement?.textContent?.trim() === "Sign in again", null, { timeout: 5000 })
+    .catch(() => { throw new Failure("focus did not move to the dialog's Sign in again button"); });
   await axe(page, "the session-expired dialog");
   const second = tokenFrom(page);
   const popupOpened = page.waitForEvent("popup");
-  await dialog.getByRole("button", { name: "Sign in again" }).click();
+  await again.press("Enter");
   const popup = await popupOpened;
   await providerLogin(popup, env.SHORT_USERNAME);
   await popup.waitForEvent("close", { timeout: 15000 });

@@ -21,6 +21,12 @@ import { CALLBACK_PATH, PENDING_KEY, POPUP_MESSAGE, POPUP_NAME, clearToken, getI
 export type ConsoleConfig = components["schemas"]["ConsoleConfig"];
 
 let config: Promise<ConsoleConfig> | undefined;
+let known: ConsoleConfig | undefined;
+
+/** The sign-in configuration when it has been read already, so a dialog can render (and focus) its button at once. */
+export function knownConfig(): ConsoleConfig | undefined {
+  return known;
+}
 
 /** How this service signs people in (GET /console-config, asked once per page). */
 export function consoleConfig(): Promise<ConsoleConfig> {
@@ -32,6 +38,7 @@ export function consoleConfig(): Promise<ConsoleConfig> {
         ? "The sign-in service cannot be reached right now. Try again in a moment."
         : `The console's sign-in settings could not be read (HTTP ${response.status}).`);
     }
+    known = data;
     return data;
   })();
   return config;

@@ -125,11 +125,11 @@ test("a failure to load the list says so and offers to try again", async () => {
 });
 
 async function assertRows(page, names) {
-  await page.waitForFunction((n) => {
-    const links = [...document.querySelectorAll("table tbody tr td:first-child a")].map((a) => a.textContent.trim());
-    return JSON.stringify(links) === JSON.stringify(n);
-  }, names, { timeout: 5000 }).catch(async () => {
-    const got = await page.getByRole("table").getByRole("link").allInnerTexts().catch(() => []);
-    assert.deepEqual(got, names);
-  });
+  let got = [];
+  for (let i = 0; i < 50; i++) {
+    got = await page.getByRole("table").getByRole("link").allInnerTexts().catch(() => []);
+    if (JSON.stringify(got) === JSON.stringify(names)) return;
+    await page.waitForTimeout(100);
+  }
+  assert.deepEqual(got, names);
 }

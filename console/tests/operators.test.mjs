@@ -57,7 +57,9 @@ test("an operator approves and rejects all-tenant applications with a comment, a
   await page.getByLabel("Client id").fill(wanted.id);
   await page.getByRole("button", { name: "Show activity" }).click();
   await page.getByText("Approved all-tenant use").waitFor();
-  await page.getByRole("listitem").filter({ hasText: "Approved all-tenant use" }).getByText("operator@platform.example.com", { exact: true }).waitFor();
+  const decision = page.getByRole("listitem").filter({ hasText: "Approved all-tenant use" });
+  await decision.getByText("operator@platform.example.com", { exact: true }).waitFor();
+  await decision.getByRole("row", { name: /Decision comment/ }).getByRole("cell", { name: "Reviewed in CHG-1042." }).waitFor();
   await page.getByText("Registered").waitFor();
   await axe(page, "the operators' audit trail");
 

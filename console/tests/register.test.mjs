@@ -65,6 +65,7 @@ test("inline rules catch mistakes before sending, and the server's errors land o
   const second = page.getByLabel("Redirect URI 2", { exact: true });
   assert.equal(await second.getAttribute("aria-invalid"), "true");
   const described = await second.getAttribute("aria-describedby");
+  // The accessible description of the input: the element aria-describedby names.
   const reason = await page.locator(`[id="${described}"]`).innerText();
   assert.match(reason, /valid host name/i, "the server's reason for redirects[1] is on the second redirect URI");
   assert.equal(await page.getByLabel("Redirect URI 1", { exact: true }).getAttribute("aria-invalid"), null);

@@ -474,6 +474,185 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/tenants/{tenantId}/register": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant the client registers with.
+                 * @example 11eb-tenant-acme
+                 */
+                tenantId: components["parameters"]["RegistrationTenantID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Register a client (RFC 7591 dynamic client registration)
+         * @description A standard OAuth client (an MCP client, an agent, a native app) registers itself
+         *     under the tenant's registration policy. Send an initial access token issued by a
+         *     tenant administrator (`POST /registration-tokens`) as a bearer token, or no
+         *     `Authorization` header at all when the tenant's policy allows anonymous
+         *     registration.
+         *
+         *     The client becomes an ordinary application of the tenant (same rules, list,
+         *     audit trail and notifications): `token_endpoint_auth_method` `none` makes a
+         *     `public` application; `client_secret_basic` or `client_secret_post` a
+         *     `confidential` one, or a `backend` one when `grant_types` is only
+         *     `client_credentials` and there are no `redirect_uris`. `contacts` default to the
+         *     policy's `defaultContacts`. New clients are disabled until an administrator
+         *     enables them, unless the policy's `initialState` is `enabled`.
+         *
+         *     `client_uri`, `logo_uri`, `tos_uri`, `policy_uri`, `software_id`,
+         *     `software_version` and `application_type` are accepted and dropped (RFC 7591
+         *     lets a server ignore them); the answer echoes only what was kept. Any other
+         *     field is refused with `invalid_client_metadata`.
+         *
+         *     Errors have RFC 7591's shape `{"error", "error_description"}`.
+         */
+        post: operations["registerClient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/tenants/{tenantId}/register/{clientId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant the client registers with.
+                 * @example 11eb-tenant-acme
+                 */
+                tenantId: components["parameters"]["RegistrationTenantID"];
+                /**
+                 * @description The client id (an application's `id`).
+                 * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+                 */
+                clientId: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read a registered client (RFC 7592)
+         * @description The client's current metadata. Authorized by the registration access token
+         *     of the client (bearer). The client secret is stored as a hash only, so it is
+         *     not part of this answer.
+         */
+        get: operations["readClientRegistration"];
+        /**
+         * Replace a registered client's metadata (RFC 7592)
+         * @description Replaces the client's metadata with the body (fields left out are cleared or
+         *     take their defaults), under the same rules and policy as registration. The
+         *     body carries `client_id`, equal to the client's; `client_secret`, if sent,
+         *     must be the client's current secret. `registration_access_token`,
+         *     `registration_client_uri`, `client_id_issued_at` and `client_secret_expires_at`
+         *     are accepted and ignored, so a client may send back what it read. The type
+         *     never changes. The registration access token rotates: the answer carries the
+         *     new one and the old one stops working.
+         */
+        put: operations["updateClientRegistration"];
+        post?: never;
+        /**
+         * Delete a registered client (RFC 7592)
+         * @description The two-step delete of every application: the client is disabled, locked and
+         *     scheduled for permanent deletion after the grace period; its registration
+         *     access token stops working at once. A tenant administrator can still restore
+         *     the application with `-enable` before that time (its registration is then
+         *     managed by administrators only).
+         */
+        delete: operations["deleteClientRegistration"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/registration-tokens": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the tenant's initial access tokens
+         * @description Every initial access token of the caller's tenant, newest first, without its value.
+         */
+        get: operations["listRegistrationTokens"];
+        put?: never;
+        /**
+         * Issue an initial access token
+         * @description Issues an initial access token for `POST /tenants/{tenantId}/register`: valid for
+         *     `expiresIn` seconds (default 86400, at most one year) and `uses` registrations
+         *     (default 1). Its value is in `token` in this answer only; the service keeps a
+         *     hash. Each registration with it takes one use, atomically.
+         */
+        post: operations["createRegistrationToken"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/registration-tokens/{tokenId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The initial access token's id (`id`).
+                 * @example 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+                 */
+                tokenId: components["parameters"]["RegistrationTokenID"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Revoke an initial access token
+         * @description The token stops working at once. Revoking a revoked token changes nothing. Clients it registered are not affected.
+         */
+        delete: operations["revokeRegistrationToken"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/registration-policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The tenant's registration policy
+         * @description The caller's tenant's dynamic registration policy; a tenant that never set one
+         *     has the restrictive defaults (registration off, no anonymous registration, new
+         *     clients disabled, loopback redirect hosts only, type `public` only, 100 a day).
+         */
+        get: operations["getRegistrationPolicy"];
+        /**
+         * Change the tenant's registration policy
+         * @description Sets the fields sent; the others keep their values. Enabling registration needs
+         *     `defaultContacts` (MCP clients send no contacts, and every application needs
+         *     one). Applies to registrations and updates from now on; registered clients
+         *     keep their state.
+         */
+        put: operations["putRegistrationPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -739,6 +918,7 @@ export interface components {
              * @example 2026-12-07T10:00:00Z
              */
             readonly secretExpiresTime?: string;
+            registration?: components["schemas"]["ApplicationRegistration"];
         };
         /** @description An application as registered, with its secret (create answer only). */
         ApplicationWithSecret: components["schemas"]["Application"] & {
@@ -849,6 +1029,8 @@ export interface components {
              * @description Read-only; accepted when equal to the current value.
              */
             secretExpiresTime?: string | null;
+            /** @description Read-only; accepted when equal to the current value. */
+            registration?: components["schemas"]["ApplicationRegistration"] | null;
         };
         ApplicationList: {
             applications: components["schemas"]["Application"][];
@@ -1118,6 +1300,408 @@ export interface components {
              * @example 01J9Z6Q4W8Y2K3M5N7P9R1T3V5
              */
             requestId?: string;
+        };
+        /**
+         * @description Present when the application registered itself (RFC 7591 dynamic registration):
+         *     how, and with which initial access token.
+         */
+        ApplicationRegistration: {
+            /**
+             * @description With an initial access token, or anonymously (as the tenant's policy allowed).
+             * @example initialAccessToken
+             * @enum {string}
+             */
+            method: "initialAccessToken" | "anonymous";
+            /**
+             * @description The initial access token's id, for `initialAccessToken`.
+             * @example 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+             */
+            tokenId?: string;
+        };
+        /**
+         * @description A redirect or post-logout redirect URI (the application rules apply).
+         * @example http://127.0.0.1:33418/callback
+         */
+        RegistrationURI: string;
+        /**
+         * @description RFC 7591 client metadata. Unknown fields are refused; the informational fields
+         *     listed are accepted and dropped. The fields marked "update only" belong to an
+         *     RFC 7592 update (PUT) and are refused in a registration.
+         */
+        ClientMetadata: {
+            /**
+             * @description Redirect URIs (application `redirects`). Required unless the client is a backend.
+             * @example [
+             *       "http://127.0.0.1:33418/callback"
+             *     ]
+             */
+            redirect_uris?: components["schemas"]["RegistrationURI"][] | null;
+            /**
+             * @description Post-logout redirect URIs (application `logouts`).
+             * @example []
+             */
+            post_logout_redirect_uris?: components["schemas"]["RegistrationURI"][] | null;
+            /**
+             * @description `none` registers a public client (PKCE); the others a confidential (or
+             *     backend) client with a secret. Default `client_secret_basic`, as RFC 7591 says.
+             * @example none
+             * @enum {string}
+             */
+            token_endpoint_auth_method?: "none" | "client_secret_basic" | "client_secret_post";
+            /**
+             * @description Default `authorization_code`. Only `client_credentials` (with a secret and no redirect URIs) makes a backend client.
+             * @example [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grant_types?: ("authorization_code" | "refresh_token" | "client_credentials")[] | null;
+            /**
+             * @description Only `code` (with `authorization_code`).
+             * @example [
+             *       "code"
+             *     ]
+             */
+            response_types?: "code"[] | null;
+            /**
+             * @description The application's `name`; a name is made up when absent.
+             * @example Claude Desktop
+             */
+            client_name?: string;
+            /**
+             * @description Space-separated scopes (application `scope`).
+             * @example openid offline_access
+             */
+            scope?: string;
+            /**
+             * @description E-mail addresses (application `contacts`); the policy's `defaultContacts` when absent.
+             * @example [
+             *       "it-admins@example.com"
+             *     ]
+             */
+            contacts?: string[] | null;
+            /**
+             * @description An https URL (application `jwksEndpoint`).
+             * @example https://agent.example.com/.well-known/jwks.json
+             */
+            jwks_uri?: string;
+            /** @description Accepted and dropped. */
+            client_uri?: string;
+            /** @description Accepted and dropped. */
+            logo_uri?: string;
+            /** @description Accepted and dropped. */
+            tos_uri?: string;
+            /** @description Accepted and dropped. */
+            policy_uri?: string;
+            /** @description Accepted and dropped. */
+            software_id?: string;
+            /** @description Accepted and dropped. */
+            software_version?: string;
+            /**
+             * @description OpenID Connect registration's application type; accepted and dropped (the URI rules already cover native clients).
+             * @enum {string}
+             */
+            application_type?: "web" | "native";
+            /**
+             * @description Update (PUT) only, where it is required and must be the client's id.
+             * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+             */
+            client_id?: string;
+            /** @description Update (PUT) only; if sent, must be the client's current secret. */
+            client_secret?: string;
+            /**
+             * Format: int64
+             * @description Update (PUT) only; accepted and ignored.
+             */
+            client_id_issued_at?: number;
+            /**
+             * Format: int64
+             * @description Update (PUT) only; accepted and ignored.
+             */
+            client_secret_expires_at?: number;
+            /** @description Update (PUT) only; accepted and ignored. */
+            registration_access_token?: string;
+            /** @description Update (PUT) only; accepted and ignored. */
+            registration_client_uri?: string;
+        };
+        /**
+         * @description A registered client (RFC 7591 section 3.2.1, RFC 7592 section 3): its metadata as
+         *     registered (after defaults and normalisation) and its registration credentials.
+         *     Optional fields without a value are left out.
+         */
+        ClientInformation: {
+            /**
+             * @description The client id, the application's `id`.
+             * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+             */
+            client_id: string;
+            /**
+             * Format: int64
+             * @description When it was registered, in seconds since the epoch.
+             * @example 1795514400
+             */
+            client_id_issued_at: number;
+            /**
+             * @description The client secret (confidential and backend clients), in the registration answer only.
+             * @example Xq2mJ4c0d9vQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZc
+             */
+            client_secret?: string;
+            /**
+             * Format: int64
+             * @description When the secret expires, in seconds since the epoch; 0 = never. Present for confidential and backend clients.
+             * @example 0
+             */
+            client_secret_expires_at?: number;
+            /**
+             * @description The token to read, update and delete this registration; in the registration and update answers only (it rotates on every update).
+             * @example 3kX9vB2mQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZcXq2
+             */
+            registration_access_token?: string;
+            /**
+             * @description Where to read, update and delete this registration.
+             * @example https://appreg.example.com/tenants/11eb-tenant-acme/register/6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+             */
+            registration_client_uri: string;
+            /** @example Claude Desktop */
+            client_name: string;
+            /**
+             * @example [
+             *       "http://127.0.0.1:33418/callback"
+             *     ]
+             */
+            redirect_uris: string[];
+            post_logout_redirect_uris?: string[];
+            /**
+             * @example none
+             * @enum {string}
+             */
+            token_endpoint_auth_method: "none" | "client_secret_basic" | "client_secret_post";
+            /**
+             * @description The grants the client may use (as the lookup path's `grantTypes`).
+             * @example [
+             *       "authorization_code",
+             *       "refresh_token"
+             *     ]
+             */
+            grant_types: ("authorization_code" | "refresh_token" | "client_credentials")[];
+            /**
+             * @example [
+             *       "code"
+             *     ]
+             */
+            response_types: "code"[];
+            /** @example openid offline_access */
+            scope?: string;
+            /**
+             * @example [
+             *       "it-admins@example.com"
+             *     ]
+             */
+            contacts: string[];
+            /** @example https://agent.example.com/.well-known/jwks.json */
+            jwks_uri?: string;
+        };
+        /** @description An error of the registration endpoints, as RFC 7591 section 3.2.2 shapes it. */
+        RegistrationError: {
+            /**
+             * @description `invalid_redirect_uri`, `invalid_client_metadata`, `invalid_token`,
+             *     `access_denied` (the tenant's policy refuses), `rate_limited`,
+             *     `invalid_request`, `temporarily_unavailable`, `server_error`.
+             * @example invalid_redirect_uri
+             */
+            error: string;
+            /**
+             * @description A sentence a person can act on; names the offending field.
+             * @example redirect_uris[0]: must not contain a fragment (#)
+             */
+            error_description: string;
+        };
+        InitialAccessTokenCreate: {
+            /**
+             * @description Seconds until the token expires. Default 86400.
+             * @example 86400
+             */
+            expiresIn?: number;
+            /**
+             * @description How many registrations it allows. Default 1.
+             * @example 10
+             */
+            uses?: number;
+            /**
+             * @description What it is for.
+             * @example MCP clients of the support team
+             */
+            description?: string;
+        };
+        InitialAccessToken: {
+            /**
+             * Format: uuid
+             * @example 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+             */
+            id: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-24T10:00:00Z
+             */
+            expiresTime: string;
+            /** @example 10 */
+            usesLeft: number;
+            /** @example MCP clients of the support team */
+            description: string;
+            /**
+             * @description Whether it can still register a client, and if not why.
+             * @example active
+             * @enum {string}
+             */
+            state: "active" | "expired" | "usedUp" | "revoked";
+            /** @example admin@acme.example.com */
+            createdBy: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-23T10:00:00Z
+             */
+            createdTime: string;
+            /**
+             * Format: date-time
+             * @description Present once revoked.
+             * @example 2026-11-23T12:00:00Z
+             */
+            revokedTime?: string;
+        };
+        /** @description An initial access token with its value (issue answer only). */
+        InitialAccessTokenIssued: components["schemas"]["InitialAccessToken"] & {
+            /**
+             * @description The token's value, shown this once; the service keeps a hash.
+             * @example iat_R2x5cVZqN0xmT0pXc3lWZ1ZsRjNhTk1wU0h0
+             */
+            token: string;
+        };
+        InitialAccessTokenList: {
+            tokens: components["schemas"]["InitialAccessToken"][];
+        };
+        /** @description A tenant's dynamic registration policy. */
+        RegistrationPolicy: {
+            /**
+             * @description Whether clients may register at all. Default false.
+             * @example true
+             */
+            enabled: boolean;
+            /**
+             * @description Whether clients may register without an initial access token (MCP clients do). Default false.
+             * @example true
+             */
+            anonymous: boolean;
+            /**
+             * @description The state of a newly registered client. Default `disabled` (an administrator enables it).
+             * @example disabled
+             * @enum {string}
+             */
+            initialState: "enabled" | "disabled";
+            /**
+             * @description Hosts that redirect and post-logout URIs may name (exact, case-insensitive;
+             *     `*.example.com` allows every subdomain of example.com), and private-use
+             *     URI schemes of native clients (`com.example.app`). Default the loopback
+             *     hosts `localhost`, `127.0.0.1` and `::1`.
+             * @example [
+             *       "localhost",
+             *       "127.0.0.1",
+             *       "::1"
+             *     ]
+             */
+            allowedRedirectHosts: string[];
+            /**
+             * @description The application types registration may create. Default `public` only. `backend` (client_credentials, no redirects) may be allowed too.
+             * @example [
+             *       "public"
+             *     ]
+             */
+            allowedTypes: components["schemas"]["ApplicationType"][];
+            /**
+             * @description Registrations a day (UTC) at most, all methods together. Default 100.
+             * @example 100
+             */
+            dailyLimit: number;
+            /**
+             * @description The contacts of clients that send none. Needed to enable registration.
+             * @example [
+             *       "it-admins@example.com"
+             *     ]
+             */
+            defaultContacts: string[];
+            /**
+             * @description When above 0, a registered client that has never authenticated this many days
+             *     after its registration is deleted (the two-step delete: restorable during
+             *     the grace period). 0 (default) keeps them.
+             * @example 0
+             */
+            deleteUnusedAfterDays: number;
+            /**
+             * @description Who last changed the policy; absent while it has its defaults.
+             * @example admin@acme.example.com
+             */
+            lastModifiedBy?: string;
+            /**
+             * Format: date-time
+             * @example 2026-11-23T10:00:00Z
+             */
+            lastModifiedTime?: string;
+        };
+        /** @description The policy fields to change; the others keep their values. */
+        RegistrationPolicyUpdate: {
+            /**
+             * @description Whether clients may register at all. Default false.
+             * @example true
+             */
+            enabled?: boolean;
+            /**
+             * @description Whether clients may register without an initial access token (MCP clients do). Default false.
+             * @example true
+             */
+            anonymous?: boolean;
+            /**
+             * @description The state of a newly registered client. Default `disabled` (an administrator enables it).
+             * @example disabled
+             * @enum {string}
+             */
+            initialState?: "enabled" | "disabled";
+            /**
+             * @description Hosts that redirect and post-logout URIs may name (exact, case-insensitive;
+             *     `*.example.com` allows every subdomain of example.com), and private-use
+             *     URI schemes of native clients (`com.example.app`). Default the loopback
+             *     hosts `localhost`, `127.0.0.1` and `::1`.
+             * @example [
+             *       "localhost",
+             *       "127.0.0.1",
+             *       "::1"
+             *     ]
+             */
+            allowedRedirectHosts?: string[];
+            /**
+             * @description The application types registration may create. Default `public` only. `backend` (client_credentials, no redirects) may be allowed too.
+             * @example [
+             *       "public"
+             *     ]
+             */
+            allowedTypes?: components["schemas"]["ApplicationType"][];
+            /**
+             * @description Registrations a day (UTC) at most, all methods together. Default 100.
+             * @example 100
+             */
+            dailyLimit?: number;
+            /**
+             * @description The contacts of clients that send none. Needed to enable registration.
+             * @example [
+             *       "it-admins@example.com"
+             *     ]
+             */
+            defaultContacts?: string[];
+            /**
+             * @description When above 0, a registered client that has never authenticated this many days
+             *     after its registration is deleted (the two-step delete: restorable during
+             *     the grace period). 0 (default) keeps them.
+             * @example 0
+             */
+            deleteUnusedAfterDays?: number;
         };
         /** @description The caller, from its verified bearer token. */
         Me: {
@@ -1402,6 +1986,20 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /**
+         * @description The request's headers (with its request line) are larger than 64 KiB. The HTTP
+         *     server answers this before any operation runs, in plain text, and closes the
+         *     connection.
+         */
+        RequestHeaderFieldsTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /** @example 431 Request Header Fields Too Large */
+                "text/plain": string;
+            };
+        };
         /** @description The service failed; the request may be retried. `requestId` identifies it in the service's logs. */
         InternalError: {
             headers: {
@@ -1417,6 +2015,165 @@ export interface components {
                  *       "status": 500,
                  *       "detail": "The service failed to answer; try again later.",
                  *       "requestId": "01J9Z6Q4W8Y2K3M5N7P9R1T3V5"
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
+        /**
+         * @description The metadata is refused (`invalid_client_metadata`, or `invalid_redirect_uri`
+         *     for a redirect URI), or the request is malformed (`invalid_request`). The
+         *     description names the field.
+         */
+        RegistrationBadRequest: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /**
+         * @description The initial access token (registration) or the registration access token
+         *     (read, update, delete) is missing, expired, used up, revoked or unknown.
+         *     Nothing was created or changed.
+         */
+        RegistrationUnauthorized: {
+            headers: {
+                /**
+                 * @description The bearer challenge (RFC 6750).
+                 * @example Bearer realm="appreg", error="invalid_token", error_description="the initial access token is expired, used up, revoked or unknown"
+                 */
+                "WWW-Authenticate"?: string;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "invalid_token",
+                 *       "error_description": "The initial access token is expired, used up, revoked or unknown."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /** @description The tenant's registration policy refuses the request (registration off, type or redirect host not allowed). */
+        RegistrationForbidden: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "access_denied",
+                 *       "error_description": "redirect_uris[0]: the host app.example.com is not among the hosts this tenant allows for registered clients."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /**
+         * @description Too many anonymous registrations from this address or for this tenant, or the
+         *     tenant's daily limit is reached; retry after `Retry-After` seconds.
+         */
+        RegistrationTooManyRequests: {
+            headers: {
+                /**
+                 * @description Seconds to wait before retrying.
+                 * @example 6
+                 */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "rate_limited",
+                 *       "error_description": "Too many anonymous registrations from your address; retry after 6 second(s)."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /** @description The request body is larger than the service accepts. */
+        RegistrationPayloadTooLarge: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "invalid_request",
+                 *       "error_description": "The request body is too large."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /** @description The request body is not `application/json`. */
+        RegistrationUnsupportedMediaType: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "invalid_request",
+                 *       "error_description": "Send the body as application/json."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /** @description The service failed; the request may be retried. */
+        RegistrationInternalError: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "server_error",
+                 *       "error_description": "The service failed to answer; try again later."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /** @description The service cannot reach its database right now; retry after `Retry-After` seconds. Nothing was changed. */
+        RegistrationServiceUnavailable: {
+            headers: {
+                /**
+                 * @description Seconds to wait before retrying.
+                 * @example 2
+                 */
+                "Retry-After"?: number;
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "temporarily_unavailable",
+                 *       "error_description": "The service is temporarily unavailable; retry in a few seconds."
+                 *     }
+                 */
+                "application/json": components["schemas"]["RegistrationError"];
+            };
+        };
+        /** @description No initial access token with this id exists in your tenant. */
+        RegistrationTokenNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": "not_found",
+                 *       "errorDescription": "No initial access token with this id exists in your tenant.",
+                 *       "type": "urn:cxone:appreg:problem:not_found",
+                 *       "title": "Not found",
+                 *       "status": 404,
+                 *       "detail": "No initial access token with this id exists in your tenant."
                  *     }
                  */
                 "application/json": components["schemas"]["Error"];
@@ -1487,6 +2244,16 @@ export interface components {
          * @example desktop
          */
         Search: string;
+        /**
+         * @description The tenant the client registers with.
+         * @example 11eb-tenant-acme
+         */
+        RegistrationTenantID: string;
+        /**
+         * @description The initial access token's id (`id`).
+         * @example 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+         */
+        RegistrationTokenID: string;
     };
     requestBodies: never;
     headers: {
@@ -1555,7 +2322,9 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1603,6 +2372,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1636,7 +2406,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1679,7 +2451,9 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1730,6 +2504,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1769,7 +2544,9 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1810,7 +2587,9 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1850,7 +2629,9 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1891,7 +2672,9 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1924,7 +2707,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1983,6 +2768,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2028,7 +2814,9 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2072,7 +2860,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2116,7 +2906,9 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2153,7 +2945,9 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2194,6 +2988,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2232,6 +3027,8 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2269,6 +3066,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2310,6 +3108,317 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    registerClient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant the client registers with.
+                 * @example 11eb-tenant-acme
+                 */
+                tenantId: components["parameters"]["RegistrationTenantID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientMetadata"];
+            };
+        };
+        responses: {
+            /**
+             * @description The client as registered, with `client_id`, the `registration_access_token`
+             *     and `registration_client_uri` to read, update and delete it (RFC 7592), and
+             *     for confidential and backend clients its `client_secret` (this answer only).
+             */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientInformation"];
+                };
+            };
+            400: components["responses"]["RegistrationBadRequest"];
+            401: components["responses"]["RegistrationUnauthorized"];
+            403: components["responses"]["RegistrationForbidden"];
+            413: components["responses"]["RegistrationPayloadTooLarge"];
+            415: components["responses"]["RegistrationUnsupportedMediaType"];
+            429: components["responses"]["RegistrationTooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["RegistrationInternalError"];
+            503: components["responses"]["RegistrationServiceUnavailable"];
+        };
+    };
+    readClientRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant the client registers with.
+                 * @example 11eb-tenant-acme
+                 */
+                tenantId: components["parameters"]["RegistrationTenantID"];
+                /**
+                 * @description The client id (an application's `id`).
+                 * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+                 */
+                clientId: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The client's metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientInformation"];
+                };
+            };
+            400: components["responses"]["RegistrationBadRequest"];
+            401: components["responses"]["RegistrationUnauthorized"];
+            413: components["responses"]["RegistrationPayloadTooLarge"];
+            429: components["responses"]["RegistrationTooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["RegistrationInternalError"];
+            503: components["responses"]["RegistrationServiceUnavailable"];
+        };
+    };
+    updateClientRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant the client registers with.
+                 * @example 11eb-tenant-acme
+                 */
+                tenantId: components["parameters"]["RegistrationTenantID"];
+                /**
+                 * @description The client id (an application's `id`).
+                 * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+                 */
+                clientId: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ClientMetadata"];
+            };
+        };
+        responses: {
+            /** @description The client as updated, with its new `registration_access_token`. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ClientInformation"];
+                };
+            };
+            400: components["responses"]["RegistrationBadRequest"];
+            401: components["responses"]["RegistrationUnauthorized"];
+            403: components["responses"]["RegistrationForbidden"];
+            413: components["responses"]["RegistrationPayloadTooLarge"];
+            415: components["responses"]["RegistrationUnsupportedMediaType"];
+            429: components["responses"]["RegistrationTooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["RegistrationInternalError"];
+            503: components["responses"]["RegistrationServiceUnavailable"];
+        };
+    };
+    deleteClientRegistration: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The tenant the client registers with.
+                 * @example 11eb-tenant-acme
+                 */
+                tenantId: components["parameters"]["RegistrationTenantID"];
+                /**
+                 * @description The client id (an application's `id`).
+                 * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11
+                 */
+                clientId: components["parameters"]["ClientID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted (scheduled for permanent deletion). */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["RegistrationBadRequest"];
+            401: components["responses"]["RegistrationUnauthorized"];
+            413: components["responses"]["RegistrationPayloadTooLarge"];
+            429: components["responses"]["RegistrationTooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["RegistrationInternalError"];
+            503: components["responses"]["RegistrationServiceUnavailable"];
+        };
+    };
+    listRegistrationTokens: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The tokens. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InitialAccessTokenList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createRegistrationToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InitialAccessTokenCreate"];
+            };
+        };
+        responses: {
+            /** @description The token, with its value (this answer only). */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InitialAccessTokenIssued"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    revokeRegistrationToken: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The initial access token's id (`id`).
+                 * @example 0d7e4c1a-5b2f-4e8a-9c3d-1f6a2b8e7d40
+                 */
+                tokenId: components["parameters"]["RegistrationTokenID"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["RegistrationTokenNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getRegistrationPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationPolicy"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    putRegistrationPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RegistrationPolicyUpdate"];
+            };
+        };
+        responses: {
+            /** @description The policy as it now is. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RegistrationPolicy"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2333,7 +3442,9 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
             429: components["responses"]["TooManyRequests"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
         };
     };
@@ -2355,6 +3466,8 @@ export interface operations {
                     "application/json": components["schemas"]["ConsoleConfig"];
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -2377,6 +3490,8 @@ export interface operations {
                     "text/html": string;
                 };
             };
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
         };
     };
     viewConsolePath: {
@@ -2405,6 +3520,8 @@ export interface operations {
                 };
             };
             404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            431: components["responses"]["RequestHeaderFieldsTooLarge"];
         };
     };
 }

@@ -188,10 +188,12 @@ func (e TenancyDecisionDecision) Valid() bool {
 
 // Defines values for VerifyResultReason.
 const (
+	VerifyResultReasonBusy                VerifyResultReason = "busy"
 	VerifyResultReasonDisabled            VerifyResultReason = "disabled"
 	VerifyResultReasonLocked              VerifyResultReason = "locked"
 	VerifyResultReasonNotAllowedForTenant VerifyResultReason = "not_allowed_for_tenant"
 	VerifyResultReasonPublicClient        VerifyResultReason = "public_client"
+	VerifyResultReasonThrottled           VerifyResultReason = "throttled"
 	VerifyResultReasonUnknownClient       VerifyResultReason = "unknown_client"
 	VerifyResultReasonWrongSecret         VerifyResultReason = "wrong_secret"
 )
@@ -199,6 +201,8 @@ const (
 // Valid indicates whether the value is a known member of the VerifyResultReason enum.
 func (e VerifyResultReason) Valid() bool {
 	switch e {
+	case VerifyResultReasonBusy:
+		return true
 	case VerifyResultReasonDisabled:
 		return true
 	case VerifyResultReasonLocked:
@@ -206,6 +210,8 @@ func (e VerifyResultReason) Valid() bool {
 	case VerifyResultReasonNotAllowedForTenant:
 		return true
 	case VerifyResultReasonPublicClient:
+		return true
+	case VerifyResultReasonThrottled:
 		return true
 	case VerifyResultReasonUnknownClient:
 		return true
@@ -1125,7 +1131,9 @@ type VerifyResult struct {
 	// Policy A client's policy as the authorization server and gateway enforce it.
 	Policy *ClientPolicy `json:"policy,omitempty"`
 
-	// Reason Why not, when `valid` is false.
+	// Reason Why not, when `valid` is false. `busy` and `throttled` come only for imported
+	// secrets and say that the secret was not checked (see verifyClientSecret).
+	//
 	//
 	// Example: wrong_secret
 	Reason *VerifyResultReason `json:"reason,omitempty"`
@@ -1136,7 +1144,8 @@ type VerifyResult struct {
 	Valid bool `json:"valid"`
 }
 
-// VerifyResultReason Why not, when `valid` is false.
+// VerifyResultReason Why not, when `valid` is false. `busy` and `throttled` come only for imported
+// secrets and say that the secret was not checked (see verifyClientSecret).
 //
 // Example: wrong_secret
 type VerifyResultReason string
@@ -1752,8 +1761,19 @@ type ClientInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. Issued secrets are checked in the same time
+	// whatever the reason. Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one a second). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -1766,8 +1786,19 @@ type ClientInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. Issued secrets are checked in the same time
+	// whatever the reason. Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one a second). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2270,8 +2301,19 @@ func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *Lo
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. Issued secrets are checked in the same time
+// whatever the reason. Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one a second). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes any type of body and a specified content type.
 //
@@ -2294,8 +2336,19 @@ func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID Client
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. Issued secrets are checked in the same time
+// whatever the reason. Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one a second). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3759,8 +3812,19 @@ type ClientWithResponsesInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. Issued secrets are checked in the same time
+	// whatever the reason. Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one a second). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -3773,8 +3837,19 @@ type ClientWithResponsesInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. Issued secrets are checked in the same time
+	// whatever the reason. Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one a second). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6436,8 +6511,19 @@ func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clie
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. Issued secrets are checked in the same time
+// whatever the reason. Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one a second). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -6456,8 +6542,19 @@ func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. Issued secrets are checked in the same time
+// whatever the reason. Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one a second). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12867,205 +12964,212 @@ func (sh *strictHandler) CheckCORSOrigin(ctx echo.Context, params CheckCORSOrigi
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"7L0Jc9s4ti/+VVC6tyry/0/J8pZFrlt13U5yx93ZxnYmM9PqZ8IkJKFNAQoBWdFN+X32VzgHIMFFEiXb",
-	"nV5SNVMd2ySxHZz9/M7XViQnUymY0KrV/9piX+hkmjD498l0mvCIai7FqRRDHjOhOU3Mn9RsMqHpotVv",
-	"nZDI+xuh+TutoHVLkxkzz9OZHr9leizjVr8VJZwJfaVYlDJ9dU0Vj1pBK5JC08jM4ucW1x0aT7hQ/23n",
-	"043kpPVL0IpSRjWLfzAjwxP/TaMJ6/pPZQ9d8glr9Vv7vf2nnb29zv7B5V6v3zP/+3craMVMRSmfwkT7",
-	"rR9SOVcsJTFTN1pOyUyxmFwviJ1UJ2JCs5TQkdmnbitoseGQRZrfsksmqIjMfBQXo4S1ghY3i3w63Iue",
-	"06P9zrNhj3UO6dFh5wU9POjsX+/FveFB9ILt7Zln1StBrxMWt/o6nTHzizcyujE/D2miWNBKqNJvZcyH",
-	"fN26/SdXLz6RIznDrR5rPVX93V27cv+Tu4qPBIs7cqbN3gsKnzwxe+A2qhW0ZMpHXKz7lvlAymKesmj9",
-	"uBFNkmsa3ZiXVCSnZlg5ZYLHZJrKIYdd1tWNh1/pM7P9e3vsuoM/d8xWmb8u4EM+ubbu7gKfzN9wpT/Q",
-	"ESuS+HvByJSOGJFDn75VgcD93/d//vptyflPRKC/E8IrEBxNkvznk+k0lbeGLbamTMRcjJpS4nR2nfCo",
-	"dWeWyL7o01mqZNrqt9jix97Zr5K//fVk8Y73vry96C3e7v39y9uXcg7/fy35m9Mfp+aZd5N/ffnX4scX",
-	"ZUq+iMYsnsGxFbi18CmYzMdSMRKzhMGPXBGVvfcH4t6PQ+6WvHN6R/p/MHLf35bct6doe7Yv7YGXJnXQ",
-	"K0zKXYCH5LWncLg/0OiGiTJpkmv8NVEsveURa0iBU6l0iQDltEJ6dlPf8dFYJwuSsqlMNWFfzH9Y6q0W",
-	"/6K6KaNxvhA7NW8NjTWiObtephU1ujT3VFT+FKJ+JTWdTcyJlUT2lKVUy5Rw+CNIbkHYF640FyOCFLTx",
-	"UQAjSdiIRouOW4wleLtjb+CP3pbVbgR+Yvk+AGGby3YQpQe6M0zlpKPHrCOTuKMWSrPJPS/gB5Q8JbIV",
-	"1DBQgmKpICfaH346fbWzbL8m8ponrKMZnSy5dhezqbnTSqYEHy7vTCQn2Xao7OH+rjQXfz/fnQD2sL+7",
-	"u7f/rNvr9rp7hZ0rCdZsvfE29ktAfp0pTVI24kqz9I8lEr8bNH84Lpdd+39+3p/8eBj14he3f382fbOn",
-	"Lp/P/3XAzp/Ozo7kSe/63f7N3w5Hr5/9+u/oIWXzq1sm9GVKebJKZ3yiiDkWwm7BZeBdCfsbY/zQyJLh",
-	"bBobym0F5leg3C49bG+Msw3oLRpTMWI47JCzxLwKB2uU6nn5eEn71UfDxyQ8Vzx5o4fDGmD43t6PL/79",
-	"9O+Hn57/a/+ng7dH7559eHG+d3nwj6frN7hW1zsCUr0LvN2x9/o32Z1mizvacnF4D+9+MXT0QSY8WjTm",
-	"uMg8nygyhfcKTDZJ5JzFr2UKTEk7ltKA+a5iZ6OUCn25mMK+wMdkyv8X9vYqkjEKp2HK1PhKyxtmVDY7",
-	"SJQyO22V6QPb8sWkxBW34WDNWdX0JmLn7POMp96Yj+CQWU43ZidfiXgqudDvRbLIZrGMH13Aib7hSr+/",
-	"ZWlCp0UyupxLgoeuSDxLjVpHSSp1Rcu2D6FXplaS9vYuey9yYcK+THnKVFniHBasozE39Ng6uT6IraT6",
-	"qGql1F7/6IWzqGAmsEMvosN4j+0POz26d905jPbjznN2MDT0c/00ehY/Zy+GwCyWy/7qZKxE8IY5uO4N",
-	"96M91nlBn8Wdw2HvuvM8OjrqPI332d7wkD67ftGz1/YfLOXDxT9owkuG2eWY2Y0mXJFbeMDbXnttv1/X",
-	"v/J1BXrgdrPuDDmNGY1ZCnGEV5d0ZP5b1FANWRX1iluWKi7FMVFMxIRrcAgQLkh4Nuy8pToah0RLgjLN",
-	"/F2KZEH4kAh5LeMFYYliJOYxqLO4Ha1+a9B6Nmi10PsxoWYedgVKG6YBrOYsZpOp1EzoczZN6ALdZsX5",
-	"hmZpIZmPmSB6zBWhQs1ZSlJ4QxE9ZmTIU6XdH7SE3yk6YSTMRogWnZ/YIizO0Xy6MEUmZhNzyvCH3LDJ",
-	"pnwXtKY0pROm7R57rr+zl002G68IKe9W0+thPjqlepybvkUNxVCrI1+8QPni/jNlw1a/9R+7eehpF/+q",
-	"dovrAAsOJrpsUdkySJuW9dSQx+HOQy0PB3rYlVmHb926wtwjHBI5BEqapuyWy5mCYESXvJ/SzzNWXN9W",
-	"rmO73s8zli68BePs/OVN6Jc3TIz0uNU/2tsPWhMu3M97waprFS1+YovqQk/ITPDPM0Zu2IJMWUq40EzE",
-	"LCYS/DfgeqDk48ezl0b0XDOld/pGyjOdLsic63F+w27YYiCoiAmwAvM3Lsj+IRnLWeruas0l5UJpRmNw",
-	"EEXgG6IjykWXXI7ZQLgv41hUSD1mKY7AFUnZEMzq9mHvhSG2bLFXN2xxlTLzx3CnOxCv8Hz6JOxdP2UH",
-	"w6P9Ti/aZ53D6DnrvIh7tHMwPLw+ip7Gz9jzYdgl7XeS2EMlIGjNcEOeJCweCC4CogxvoZrodAFzFt6O",
-	"cUEu5nQ0Yin5eEZiyRQRUls+BY8mMZGCdXcGwp09cuv88EvsahkV7B8dlalgSrVmqfnm//l5MPiyv9cZ",
-	"DL48e/XL//+frVoSGQJjX3IJjOTIyN93SFFrhaaMxn34q5MKikxozDLRoM0x+m9yRZTmSULM7pkttFKH",
-	"tA/39kk4TVkkRcxBuxhSnrA4JHDsc66YOczw/wvJxMyZGbJauPe7JD9lEDmrj5HgKQ7EpscIspESpWnC",
-	"1p6iFZvLj+9p3Zm84ROua26rJhOpNAq/iVm6H/Q084VTgnvVJZ+4HsuZJlwHhCaJPcRJgV3t9Xr1vCeB",
-	"GZRmzSdGJu71zEsTLuyP2QIM7xixFFcg5c1silroMsmB+g7SjhUiCt1kXJA2RsZmyjANo8TBecnURsxO",
-	"PpyZp42exeKSiKlRpuqWmKlfq+SJd1Z7+8/XM9wLRtO6y3RKFetwoZhQHHy8Ch7sk6LMzOgalByuFTGT",
-	"RZ8hF4qEn8OBkCn8JRe8StNUK2SR4eewC/SY70fuWKvbhs+t+60XLJ0lJ4w2xhMF2kHorKKyStDIRKpV",
-	"CTI7a9URDmU6ocY4m814XMsCLzTV7DVPNKvRBYzqXXPPgItRbZgNQzslDEgYc4X/Jm33T2JEopB6ILLo",
-	"HxnKNIv57gBVhzZy7QKD5gPmnywOSMqUlqn5GJkJzRNz+gMR1gYTQdoVFRJrRdWfPqyhVvHN33MraQWt",
-	"0izrFOOgZSzF5rsJbIkrYr5TpIuCgbPkDpvBt9D/zBRRiU+ZmkqhMN/qBxobm48p7SIsTOhScsnur8qs",
-	"5Gs+UbNGDU7b3ED8ee+XPpnMlAaRYe8voWSY0tHEXNv2f+yYxaYpeB25AOvtKrWj27+8LOzdVh8v+mX9",
-	"T8ClobCY1rqP3Rk7VlM9U63+oWH/mms4ozOcOMknbulhlop+9EUK1qfTacpG/WkqrxM26ZeXetf0+F7B",
-	"XsGhVTmN/RpqH4m58kaHTcl1yuiNMhrrLGHHJMQ9CYGtKsJoNCZyOESqJrBLXTOjUymGCY+2JYOqsVeb",
-	"4XFM8JIZSxp1YmNcUxGxBKSie6nrUYr32SvrEakllkeYQk4AL3IC8C4VyeazjgZqFvEwZFBcMTA3w2yv",
-	"eYyWh2fVhNVJGA5ugzlXQuory+3CHUNJ5nUem83T9IaZD0SWSIw8uwtar2GcmImtiYYrb4KCMTvpVCaw",
-	"spSNuhCe6BY4h5oNhzxCnx64mpbQwyZfz4/6wL/r+VDwWqPbXpnew5w0uMcydyi5nmmS0OjGW5OuWTEc",
-	"1Jkw9hFN8Pvb33CbJUPQSDEXB1XvY2NNoBVLEqpZ6p+XeYmlV/jj0pu70act71sfV3KnelTk4LgbxE1p",
-	"3ZEWVvAwh1lc7jGeoeXoE7og1ww8DpzFXRJmyw0JagdDzpThX9b+sR97okgiR3ji76R+LWeY77TFYb+T",
-	"xZw9dHtwUGshowV0woWcpdam8Q/cMJIhDF572lt9O7+eh/lBvpOauIHWnWE+qfsf4DtJ1CwaF5ZhjwLM",
-	"s/SJyqZ+F7Q+0EUiaXwp5Ruajtg97p+jEHQ9f4mApe2Rt/wHf//tU1dayqsERlx661Z/MNv0PY8nWnWR",
-	"aCmJ+/q6za/O6GF1IOcdg28bwUULF4PQKGJTjTfjg+dteQ2372FUHusNioniImKGfsFTZK5p2zlFdo6z",
-	"3yFHM5YSeBb986vxBzXSeO4/g/zA9/MD9zeMZNNZd+R1i3hwjae0Yp377xQ4CvwwTmnhQAsXSB8fBb2l",
-	"PDFa4QMIR6MvsclUpjTlyYLM8o8fWy8yWhtsThTskSpLSx6xK++19UJzuyFz4ehdb7slpDh+EwlZnvXD",
-	"CsqICvQoGwOGa0Viquk1VYykfDQ2ptzcrZUONUtJeG5+6JyYH8Js2eSd1GNj+cypctRj9sILHXrvVa35",
-	"C/yO0U/mlGtyzYYyRVm94GJUMOf3awKAuccQ/AZSvqViYVmq2pb4pETfqGWHCrwtngAtbsye3YyCyKCa",
-	"XYEHdCmv2X6QjKvse1ZU5XtNxIg/y4chr5K8Rr4xwSO16wRpYijODE8g4UA1IbVHoqq9tVT1UbiEhXvJ",
-	"NrQ3xlQRTE6Jj8mIaUKJYHOIAtR4c1wyxBJ+1eSTuaa3V3W6uO83dbng8w9DKteMphBit2bYhCvFxSjI",
-	"3S+BW5axng230ulM6QqD+fTpU+dkpsdGk4+oZvWeZDtcNDYUKkaMtM9fn5Knz456JWfyD/ggbPl/DYpH",
-	"MWgF+Icrb4D/GrR03WGsSVlA0lKzKdQvxG9ZzCl4FbcjsQsmYpDYoLxRRcov+vQ1y8e9mpiBr6wftIbQ",
-	"Gn0413SOcirzVkdgFGJHWUduS6b3OEquIaywvKawC45o+8FSdkZdFDxPMXdhFe+TXfKO3Rrio2lqTE1q",
-	"4xpm56apnLJUc/Qf+3lWkI31fgju15Ve6fydu0qxyYeUAQ820qWYJS/irFrHd6eDIpfnva8e+tQ9d1dI",
-	"g68NBKvZNcSB52Pp7xbXxeu3NH3WqJuYxYTxmdJ9KqXYe5dkWcJ5FtaJqWYdSIptMEphZat3x79Hd3UJ",
-	"ck1P2L1QPd4sChqBTjqUacRQdwsx+S60ER8qjKi1QU1SiqZTqH9ExlrcgDtMuWtMisUEmdrpeuk+oU3y",
-	"43G4ExCqMNWOXC98a7N+UnluX5nYPo0ZpHiU8w0mdEGoJyYKZIeHveTwr6VMGIUzzCshKjSezhiZjzl4",
-	"wpf6yjlEq4VTv69ZZnLJlLgwWWFmWeLguqn9Or9RLttvHWX++Omni+zZu2o9x9oLDJkbbuoPd4Wr1SKP",
-	"do+L6b41RGSUVFynTzXxMaHXaA0PiTBcvbj2YtrwwT3n6DJUV5/mG3js4/kZ8GEMbK5+45155s7LZl39",
-	"+Hv72F0hgXX1O+f2QTetJZWryzZ+zpPEXA8bwwb5NZIyPiZTK9HW3LX6YznoPQDp2Hzc1eu/yEIVIOpf",
-	"+QnpddeL0TThRi8B7XFB6ESKUZmJPVFZvjwkHdGU2cSwW3nD4oFoF5IMbcq3HHpp9ZAsQPNscDVjscuN",
-	"s2PvHA+EJXLIIhFSMJf8Y5Vb5QJaPoc1uq9wGf3lLAI8gf1O79kDnIDOJWgjuVlT6b+h7M1eXK5iwV65",
-	"8F9oiDGkSRLWyq88c3tlXhPVRM6FKu/02myl9Ru4WE/B1WwHP0nm51aOqIAJNLZky1+Op0kGLtXCnV2N",
-	"QuSzl5w55XzQXT1f/nsy2ddBi+pgRcLViJo8E0Ve/8oikIs+fA58DugmRjcsTT54uruV0yW7oJibpXPN",
-	"F7JTXWmzuQSkLW3Bs4LMxx1C4xgToIOBCN0+h0ZxD5qr8wGxWVM2qeuRzY2XbEhniQbXS1hTJxI2n/kx",
-	"cDYMNVgBYMuapWDbmynb6++85raeeQdoTg0TWUtF6oTHx2TPbMne/nPDSMOTzr9p5397nRfdq//bMedr",
-	"lmpzSLggYQdzKkJI7OpYvTAMbK51mbXWl7NvlIh3T/XxT6WnbC7ct6ULK4Tbje5DyU21ElhgRZb/8zqF",
-	"xldRzsQKh6rhWagylMrJjkGHcNnCXOfZzqgwFCZ/sHd08BSTgF1O8NOD3rP9Yl7w0141Mbgg+u9rPL/m",
-	"X1hMqCYgKsBPU+Bf1oLutlYK7Pqj9lKTS8Y28nzkaGsF+YaX+CHEuhXjZcG9RjzWJfCe5PyvT2wNCChJ",
-	"Syz9ApMciBKXtBnNdvfKPLBhVdDq/fQLHwqD15Y+VGDHoJSyKF8LkGJfW1yzidrggPIzbdE0paDJ+jhT",
-	"X1epohB2KWTKDmWSyPkxmVIF+S5UkRBrhMIHqUGqZvL6hFXYjDXk9MFVlGygbF1CYRBLMPCDzokuOUFD",
-	"xnDVUMySJHTP3DA2NdTHUyzs6JJzRuOOucIDYZ8x9lWmgcCmss8zmri6wGiWpubj8H6QFRNltSa/icp1",
-	"2kR4AGd6DNdutmfHjTeqW7yHdRUsFWfugwxaa2v+zh28Wy11ibJ6/7MCnlnZsRXO2GxI0p4p5im2cB8z",
-	"zXZnsxlt4pfdctG/rX/1sW5RnT/1N7xKq32sDzm04eyYb/TdlfpN9vfBfaK/6ez1IzBs0h6W7YudDZn4",
-	"Izott5Ury+2gx5IuzqbZOAKJ1s2qAwJDbTFlGMixKqPa7JTuViuyLqOjBEThW/xhn0RUoD6aOebbmCTf",
-	"UTxmZfxJKGFGXxi+a8zs8utgu3YQ8zh1uID+R47Jh59OX6FiOBCh1RpDY6nVgDtl5j0l14hLd2wzXpiV",
-	"c+5LxpCwFYCl+juL6RdkUJy/rCjWW2VsfeJ6fJF5XjYmDADlKWrly/w4XsAaH9nA9donaizngnAxED7a",
-	"iNmngCgt04oFDOk1ZEzVuGzfbgYot8b/X6XZX9Z4rqnycjYCjBdxrXIPFqjr/gqxpOmkYO0Uh/ibnJdp",
-	"TaZ1O+lCfsofkqJzpUiDXZ/4aiFma6CLilRYi21UIcbT9+cX50zNkjqjHzGUVmcmoLoASQkRTbBUbppQ",
-	"beTXE0VOPpxhRihWtuY1IcWEhbKWWra47UzqjG3EZPmQIT/Vu24yTDdDAeDM8rGbCDIpuAEjqtmcLggT",
-	"mITC67KbKuhSy7aIZ2U7rpwfBlc3LCZ5LKTBjgQlg7upmV1vzTUMNvpwV3Uc5b0ZaZ/AYyCAlFvwTBU9",
-	"pfcDy3LeJncl7vGtJWI5d0vxeEP0nJV240tX+46zUbA5EA9ancHzwGbbfXN91s66CMjlTXsre2VzG6QI",
-	"Ula7Ti/wZg8jMGuPxlhAbsx6UCRAJlzsHz1ttsDfKECzOtAu54Kldex1BeiqdwWqAGtLd9CJtdIWmt2r",
-	"ijHrrWuyjY8RyLeBej/GnheKV2P2Fa5eDOPnwfs8oO/C+AXyK/DNut2tFWOeO7MkwuI4ZUphFAo8IDUo",
-	"RE8USfiQRYsoYRYPl7QxCtELSAzhukjvlHjycnTxjONmhFT/bMl3c1hDXRP65Qw/t4dRMfdTlfe+LLos",
-	"yyKV1sahKuGnjfGmfdOtt1+3hqxAujilV7csXWAifQY2hMAKkDYD0EjXCSMTGo25YMRIKge94K0VvIgD",
-	"EWIOfEgUXZA5rFaSWHZJaOYDJflcQ/g8xDR16310r9EU7+D569OBeHF49IzYPHQbKajz4ru0+9rNnoO9",
-	"lEoxItIivdik8+KGbwrHUdleVr+9F9Xd65OwBJthtqNQ2wBpJtVqe/NcVuxrfpiAhgTwBvbmw5v1YAgZ",
-	"wsESYARIbZHyakLFwirdyjybUOWUcJhoPTCbebsO7SvIarzzElnzy/q6AviMXwsFlFKtwHO/dqXrFZik",
-	"KgZL/YmtvK4nUDPFhDEGyZSlSkK2MKGREQuPQUA1vPO1TDGsT7Mq1VnKVECkYIQJnSLWXwX4JGgW4Xxt",
-	"nn7lyv/L3MxDI/i6vH7DYkLRRElnHoT/7NjSv85ZHBIsEdpBi90efHH/VmNoV1yctsalblJ/u7z8QPAB",
-	"uG+FcRDvpprJgGUyNQQwlqkmFr3XCa0bLkCAWd5UXMhSEJ2qG6082MfzMyLohNtk05XDNIbkWRcKXgpe",
-	"kWcJwuZkmx44jlunAwDqfR1SFCsLd9tEpJRKWTJSoxVydEynUyZsdrFzNGQQ8DlUvod45cFgWTvhyu/Q",
-	"lP0SMXMsStYsHcE/rB8Cc27yn22+b55NeeVKOLxfpcxsECu52fI5VkjEItivTf6nEaCKyRTqplI2Cq2r",
-	"wqug1oolQ9KGhQQur7hhmUB1YkXk/A3NzAxA/+uKhIGxoxBb1GB9XDKx8Gtsjh5ftRmTO4Wv1XG5DMn/",
-	"69YMybdtNrRcVtZW7K9Jz15zt28dyG4ZTtg3MfBLSHGBu3P5WS295vV5Nq5vRcMMG2QY98mtkUnMUmcw",
-	"rEmrabBd9Qv2KaiyZAvI9rVOHag7cuikUXcDENUUK6/bftq/dtcDi/sTRtMyUmZDDPOg+thsCdr5nW3s",
-	"sXymtph7xVRnQjG91UR/KZ8O7vLSw8nsmyVnU+NxKKpMAXr8p1SPCRc2xOQqVNuhr+CFO7Z0I0MNNz+i",
-	"kgNodMt1wzp6cMh9tWKOK2u/WEd/YFSsuUxjtV4p3VgNrd3ybIJ1e1/w01V1GkHgsMnH8zf1Jv+PF+/f",
-	"kU/smvzEFuSClbTCVZTSnbMk6dwIORe7v85vVBdKsovWfO+wLozpeeqqrEUq3UE/CXHnZhQzdZyDY6ez",
-	"hClgLdnJhhuQeLGLQY2fouHLTZbqey56VSb7jk5qNVEAqp0yOU3MFYjkSHDFAhtEMwQnRZbKB7oDV9pC",
-	"s03pCCVzvp5yS6gNM2nf567UUrrd+/MLG71RxBrACHm4LIqTykkeNe1b3NUJ6+/ujqXSP/eNXfJLGBAh",
-	"gQ/AP+Y8iSOaxl1ygXFCYQRxwgGr3IyZkogqFgxEjBnLBJKQUzYxSmAZwnVtr4rN6OEhiKDg1a3JJfAu",
-	"QUCMCDfCh7AvNNLJArI6ZTLTDDbLsZfCzh2TEJZgrHujqZofQkNGlCRSTqEvhdl/0s760AXk535/75eA",
-	"JDKiifnjzrFzfbcxgr5TQCLHsASYoDMF9nrKb42iZH7CU7bIZmogQr9BHp1O+5nYCRGL4vn+0f5GJ1do",
-	"ErLhlfZk8/3PUmqqGQbkPfTblam7Jf2tWemBQMClb1J34IoqLzaplShVYgKg6MICTrZ7tmxTYWElNaI0",
-	"YjtZEQJ5/vSw1yssAH7jzX7/6EVp8r1aMPWKBL1wQZTS3Kc0Yh3FjIqhWUzAA6hqS+lrPZrFDjWETYzJ",
-	"3oTCLAq4GMp6j5hFAZ8wTWOqKVbPOVJAW5Mrm8aDAsOikpUprRFIxIYGUKnd1LKSZqXlVBkt6oaLkV9G",
-	"voZql7Wvaja1ca2OVMBWhyL3oZxBBlRqrPtUBZDvxJIkI106pWX/mWtf+A1q6w823Ye8o9bXzZHj1yPA",
-	"+xqsByoPu1/MZq9TaC35o5encUqTd2k2y2gyfLSQ1ZRvvCBUkMzd7lqOdO+Ri7RF7pGZYLIoVpp5tx9L",
-	"YHmxhxNmVemMrrutQv+5qpGW9ZRr6DQo7HZJBtYSQL1R72WTlHICbblZn8wUAmqjXevHqDEwjHXl/nMM",
-	"AmrZMxEbiKwRibEZ0TmoCNfFBL2sQRtNkqKbMG9EWr5Il9Wk1BreAsDZ1ttaizvzxMHO0MR3pub99z2P",
-	"Zr0n02vVv2SOL1nElXXmbqCNRHIyYfXZSYtjcsOmOm9cFNshijfknN1yNsfEpdO//U9nr3e43yxiGntT",
-	"rvEe2BMFMHZvYJffg1uW7Vhxv/K/rmZf2RTqyBdbDG6n5TVOsnQJf5g9vSTNb0t2tFEDrMZADR6cuFWM",
-	"HqPAs5bN+I7VVSdWn6yYt35cWQzmJwuudB5BvlNgsTBA0YWQPtCDT6ozAU6Uq6yNO/ibrrIleQGULPcE",
-	"TbH8FS8EfTWU6RVuQ5HoS5+tnO+ta5a5PFXTkmYZP8pD2rZUe+98TZxM9RBRfZmlXC8uwKqEo0NEw5OZ",
-	"Huc/vXaKyo+fLltVufrjp0vSPr/YP3pKZEpemX/soIOi5LkA0Zt2yWlC+UT1vZxLyJofiBLQ505gQ0SQ",
-	"Uw9uffOrVCZMhaQNYvLYhYuwSwAEjQYiE1IZ0L7a6ZIzQWJ2yxI5nSCCaMzc2/amdZxMuQyN2S20AsRL",
-	"EG9oepuNhk3Jz91YxIgLyK2pYZNbzD9tR5jTf0rBLDC8XmSbQjSjk0p9YOvcZkWjkWQTO3fJ+ykTZy/J",
-	"qRSCRboGEhDa1hTFtu10huO7Yfu2WNrr1qTAA2Z1jAAS/20jkqJ4dX7Cgfh4foYv+c6rwDbuUIEDHsNn",
-	"EHHJGqVGB5lLojSbqu5ADASm7oCzK0cztNiahrpWEZPHMbnCxcJZPlE+fUWG5GAmGSlB2bxWlsTggS4p",
-	"ZajLodF5sLtfPggXmMM1mnE1Bm3JuuMs2igkNLQPe4c73uowMWlMgaLQWazGdMpIOwSHf7jTLy/RZS9h",
-	"QlIlUSnI1nP++pTU5Bgtz1UKvASnDPqlNjfDtabBO5DwiAnFPMI28jnlTNN04aUftE6mU4JUbJ2pJx/O",
-	"WkHL9sQzUqvb6/YgvXTKBJ1yYzZ1e92DFhTMj4EX7cKV3vUJfPdrIf53t5sH6UbLtAA6i7kmOqU8qYbq",
-	"8TfuvgSoiGHcqpreNhAYQ++aq+jB6pA2tPYocqKdLjnsHTqwKxsItr0ThlnnFtzXjE1Bt4yEK+0FnCGw",
-	"qE7MR1vF9q5LTLn8kV1s2WcMuTUP2gClsZsKvaf2e73m2LHwBmz0MtnvHsRo6SU8etccgjUL1i6BYUVq",
-	"ACvtECde97lsgbteZy14ZW/9KwXgZnjpYP1LeRMeeONw/RtZbxDzwv6L9S+UYcrvgtZRky0otp2Btxos",
-	"qAaUH44xb+ZfbANpDLP8Ggbo3sZrZngwXCsjUekImlifmGchbrsZuZehQu+CRkzEJrd0qGd+3m/goAW1",
-	"QTUxiAgCnrpod8nhMOEiN/wwpGBt0SW2bhfzI431FZIJvWEozrJc6gzCFQz7YxKi+RaShFE024mt58Nv",
-	"D4SDQ2zK3owlHKO8K3FV277UAiFn67DNdqEtbl3iZh0zNFsSF8DcgMB/kPFiQ8bkTNVCE/uTzH7NGtdn",
-	"lnqtxW2DN8qoBLfGCuKYuJXb2NlAd805W9m3cFfU4i3A3z05c6EYch2D9lHqCi3d77ZobNikTUhW/ifY",
-	"PPPioM/nT8fQew0Yetbsz7yw12BO5RZG8N5Rkw2owYv/o4odvHrGEEV2t9xX6Ikbe/tKCQCYuGPlhxMR",
-	"qdcGpFbjfMOxHwVbMmzVRsPWwRnFc+UYZjAQMomZsj0Qm7LlD3QEzVNkegO5HYYdh//z6pIUhGC4TPO0",
-	"m3Get/z43aucUzpimzA0c0YfzDtbMbNVCuhqkf2710z/gDfenMbSqzanHKARh1m8AmEAGt37Eszautte",
-	"6R5caVwTkOJ1dq3QQygRCQcC2ULJOtUFB0fK9CwVqJJIUWyr7j4U2O72GMMaSwAdy5q0m39Bk3YAL8ty",
-	"U0PrX7Ve8oAMGfb8hm+Z5yAhirRv2EIx+IGLUd9VVWHhamETAOcsjhGG3ksiGgiMOqCDnwyhJ7PnrACR",
-	"b8upPodE0DSVc9iGBN0ukMC2IJGcXHPBBgI0B2yaC54a8yb8DudI2pRg5qzZQOCcmCyRxVvcFLgmc6oG",
-	"wsYIhzLdyU8JXFd5J3vzrTXn1cC2f3zuuv5JrzF2g6f9ruRNHsfO838qJp9d6wJrJxcupyF12C9cRMks",
-	"ZvF3tv84bF8vOwzflVAAiLxbbpg7l3vJP+hcdeUmZJAwar3oxmrJPOkD0Q55bBSxZiCKwCbBHeIATKn9",
-	"2EA4eBif6zvo7bpchT4iwBhGJuQcUteypiADAb0VMYXJcGEPY7ZP/Mh+rV5JJnxk+JhRbtxi0e1tCxcG",
-	"ApGCiWLCYYyTIsQ4aTfGudkZiGyhGZ+eqRkIDJbENou5VH5sU2LsoVFNnGvDfoJCi5g80pG70O0muvCD",
-	"33FgIM5nCVN94uCRiuc3Yjp/PCjhF7QhGhZAm2dC9UAkjCoNktvPycZp0BtmvhTm4CJhlxRRnQpDG7GM",
-	"0ez6r3ZJBsBUnHI9QMBAgGwsTCVPCw9IaGM8CCBuK/DNDLPuBHEOdGyOD1NPjtEBBboYer49WvMSNlBs",
-	"O6Ol5JrCfkN6zES3sD/+kA2x4Y1itKRLlTnrT7ZrRXiWlwd3fmKLMCDUNhS0Qh4z6G1ZhSEwLsj+IRnL",
-	"WeoupRqIMpU6EkW9A1rb8wkjbaDQfFDdOYckKRb3iU5nLNwZCC6UNldYDi34G/jUQOc59pKUnNvNT1ms",
-	"0URwIvfRRbwd+oktrIzf1jvn4LvWSXhsmfCDfRqxZ5t7tfDtokMraCH+c8OXkW1C9i5CjzV77QM+vJUy",
-	"YttENHIK7j2mUxAnEt/fIeiBrTVwDS4DCivm9/iyEbIAGgka0i4LUZsu7zWDfHVJR8sWZx/bhWfuglbN",
-	"DV73av5K9gZsyu/Z4/ndgfk4eq3TQ0tq6HKFtuyqKAe3UNVNWF0L09cgf5Rm08xwncsO/OwqyPvFPI5E",
-	"RjfV1H1IUHD156gOT1k6oQKrpSyQVR5VH6U0YuYRLmPSfkZiulBkJhKmrLvB65kNl3g0S30I9J0uCT+8",
-	"vyh5NMsrd7DQA2GrO8NajNuQYJG8sqmX+JcuObHOEhDP6FApLtkDDkQtvtxWrEtwHBDTxfAY+nx9jC+a",
-	"GPV8kWN92RycXE9wf6mPkpmh7yXMh9CC/SEs9RyJYANz/SJ76bEiTFlKUpyRciZNlpGGwjrOrWTB3Z8s",
-	"aLW334CFe8A5rwE354/KiB09lq7ukxyZb5WTodZZfA5WPCaA1TgNSx4G1983tW/5/X2Ll/+Ws3nx6v+Z",
-	"A8Xf7+MfNyvoH5zNG2s2wf1zcFzDl1K1NeKB5AAPKuv/actjrmW8yMqX8BF0FdnHsWRcDQR2fwlq+r5A",
-	"h3MqCJtM9YJgbjiUdCeMpiSM/UTOgQh9RFF0sCBQGvgkLl7+hFXByrVNn49lMdwCtk2fpBkOuZ1p2/nh",
-	"HCaZc9YEJMywGDFi5DK0+MQqe5CkBBGVymexlVI+fLhTbGsD6tFIQJW5A9NYOMzzSpMbdMm4TjfYN5Qc",
-	"9no+hpRF4si+FfPhkKVdcmIFeVE9a2eqVSbYd6r9kfuYilSDMlenYwE1PZyKta2jJGWug4RvNQDOAYIY",
-	"xOCoyt2Afm6Tzdot4BiQ9quPOwV8zceAYNlKHGDHpr9gMhRVjka/i7utc6a211e/eyuayXOUpA/mq3Ct",
-	"mx4v//alc2aUXBh9GyojQpJEihFLi/DaBF/E6JczI4six6KMESH1mItRLpnIWsHE1UA4+79goxYyZuvE",
-	"FHknNcZysFWkLfeZUj3ue62wLADubDjkX2rQiwiPnyjEi1IMUE+6AxGuzpn2P51FQzKBWeujwDceyUlx",
-	"uKT4oxggdLv7PaP0r2XN23v/cJwKfYuPx6hQM682aSfvy7n2pOpLzH2IXBvOoiSZCXTdcsxcqHd5wqDW",
-	"XWkRRotuywqPq2M/xHEf15avynyKnLPKfcga5uN9Gf3Fa5kPvvFNeY/b0bY5ADwPgD787ib8AzMWvKfl",
-	"K9mWqb1ihV4eO9sznN1HV40uK0IcgAEbxFmcKtBtIPJPEk7Vd7n/Xe5/S7lP2tSQ4X2u42PL/+1vo5WN",
-	"3fUi8Bvdxe9y8K8jB+9/z1bX938aSxLzOOvQUpOZAD7jgAg2z0ovAj/1H/zZjEZjqL/IwdpJ28X2MZmb",
-	"TqeMpgEWEKCr38FmjLnQKq+82rzmqlLt/73Q/3uh/x+l0H95nf9jVfSvYhgeAt9SRJAM868WyDsDwfGr",
-	"tfqOCxQBQgObNG20/DrES9IODXMId7oE0V3jQsaQufvMCEGb3czTkmVsoRGWwoTYmpP7h/z1XK69yjnw",
-	"4ftbliZ0usGN9kATl1xpuy9PcjzW77f7d1JdKepviHe9HR0+SNS+ViEGHFNFqIfXHGS9kGtAO41czjPo",
-	"MsxkKZga2MZGQ5mScAkEc2jGAMjlduwjJx+TCsKyYQERO85KLA96kNC4Q5TMOo1GVBA15zoaZ9DSsZwL",
-	"zScMMg1tbWbKmCv6QQaBE6WaUFsmgNgZ5eZm5JotpIiNCoLI4sUykTG9ZXmNijJf6e0cA2h5JUCBUXhl",
-	"R6qJOex0GxVJLCmI8PIZocryiRqIjB3P81LL7IjX1UXUccbUww7f3r4JftsCCGl5aiGw/5PNK4GeQR4i",
-	"oBQM9tWP7S8FEz942uttEH+vQ16/szH4e5Ua8AyK2FMfvPtcAGHxIbWX4WgjDLVDjHZIoBtid+YYzs2A",
-	"m+82FXoWgXmJ2KuyM+BlhqWUQv9/kcqC73kBf/y8ACD5gqwmbWDKJSd4rjY01et3v7r7urKy4dyKaMMn",
-	"897+cKnIZbVbr9HcUdTahwtVs9AWzwpEv4foTp+gpHGADifrBGp9S9OdWhkGw95XhjX20eWlg3a93z3l",
-	"fy0HHt6Y3L4Vcv4Y+n0TxAi4387Y53a5u1aV3v2K/7AMYLQa+/uJIghGTaiNpVu6w7uJnXcJE0OZRlC5",
-	"1AdTHuDxA6IXUxYMBACSBLZtkPUoQlqsbcav+AiMkJkyCq4cFoCNs8/lIDDGyBcFZH0YtAhik4FBQf9y",
-	"ZnT7jwhvDVNAt4CzLzKwl8PeYZec++X7iZQ3s2m95xH+dOqQrzd0OMLL2JzdGm6/ZUYmwoZvmYxZRB5f",
-	"AvJRpJ8/Gzv8pi7D8uYGGcpG3fX02BAS3RZcCE+8CVPZBVDHxeaRPW+IZT6M0zGLblRepQy1+UpbHCGb",
-	"E5/BE1lG7KqDLNp3zn4QW2AZkDw4NzI+1CUnyZwuFNnv9foZhr4yvwHrcqYjOWGYhx8iEH9I5gi8T9ph",
-	"EVg/DEjoQ+Cbn12AHfqs207tAxEW0PVd1/cqvH644xCsYGbWtPeAOQbCIXPomruJKh1yQE2tawbDp+A1",
-	"mY+pBu8tJAvh8pqzSSQIPN5MH9vezs/py78RCMWRtyG3xxqlzLI35VvHW5q6ed+JateIDczaYruOR8nO",
-	"zzoorBQCOJF/wLN3tttDcWOLqi0+4O2jazlR7uhgh4cGE1tsDHTFWCJX7FX7vcuTb2HpfttMdhbdZMhG",
-	"mY97c8lUFC8yXR6JOrF9PqGmKc+4DLKciIIZmfdl8rTLhCuj/FlknpDQiRQjUCb9pgzIH/EHLKm3nS/N",
-	"j1r5bUCHMp0MhN8MlNT3AvVY7hNFwlMajVnnVAqdyiQkE/qlQ0cMBcxYzgcikbaOa0Q1m9MFCCyomuO6",
-	"OSuOzCmZpWEn1arSWr1vtkWqmeR7u0voHWvcn7cVtLj52ucZSxetwNVQSTeFIu/zeUWlReGaRjzfQOm2",
-	"srgkjuwvPU6ZPQf8fQNV+/35xXKG6HfEyenTjlVyfxZIrHqb/ibnZDmRefGhUmNppNT/2mv5KyqfzO/b",
-	"Z/ot+eZbo3e6S+bOcFnb4pyb2gOqZaBeYyK4035Lop9/MTSP3Lfuxr+REU0KXX6sid8OJ/SGkXQmwp1W",
-	"0Jqlib30/d3drFdv/3nveQ9ulZ1VhaFY8zzHi5Vpjk0EyvmECsP5MEGopkVPN+cghVwoc/uLg+Voz7SK",
-	"ar0E8LYeEjofcgnibXVwDAIRrMtFz1A5ClxAX1LVuGY+qvMeVYcp528VB8m8LcLfNcgkqfuUbevmEV2t",
-	"t8d88+TDWcYkqLohMmt3aPRwYyMgrBugRlniBqoubrAVVTtdcgK8xUjQVE7IhE1kujg2+gRWyEmBPp+U",
-	"weLQzzpMoAEhuV7Ywd1fbeyU2hg0SkK7fHtP7n65+38BAAD//w==",
+	"7L0Jc+M4ki/+VRDajSj5/6dk+apDjo1Ydx077q5rbdfUzrT6mTAJSWhTgJqArNJW+H32F8gESICkLh9d",
+	"3T0VMRNdtkniSuSdv/zaSuRkKgUTWrX6X1vsC51MMwb/PplOM55QzaV4KcWQp0xoTjPzJzWbTGi+aPVb",
+	"JyTx/kZo+U4rat3QbMbM83Smx++YHsu01W8lGWdCXyqW5ExfXlHFk1bUSqTQNDGz+LnFdYemEy7Uf9r5",
+	"dBM5af0StZKcUc3SH8zI8MR/0mTCuv5TxUMXfMJa/dZ+b/9pZ2+vs39wsdfr98z//tmKWilTSc6nMNF+",
+	"64dczhXLScrUtZZTMlMsJVcLYifVSZjQLCd0ZPap24pabDhkieY37IIJKhIzH8XFKGOtqMXNIp8O95Ln",
+	"9Gi/82zYY51DenTYeUEPDzr7V3tpb3iQvGB7e+ZZ9VrQq4ylrb7OZ8z84q1Mrs3PQ5opFrUyqvQ7mfIh",
+	"X7du/8nVi8/kSM5wq8daT1V/d9eu3P/kruIjwdKOnGmz94LCJ0/MHriNakUtmfMRF+u+ZT6Qs5TnLFk/",
+	"bkKz7Iom1+YllcipGVZOmeApmeZyyGGXdX3j4Vf61Gz/3h676uDPHbNV5q8L+JBPrq3b28gn87dc6Y90",
+	"xEIS/yAYmdIRI3Lo07cKCNz/ff/nr9+WnP9CBPoHIbyA4GiWlT+fTKe5vDFssTVlIuVitCklTmdXGU9a",
+	"t2aJ7It+OcuVzFv9Flv82Dv9VfJ3v54s3vPel3fnvcW7vf/+8u6VnMP/30j+9uWPU/PM+8k/vvxj8eOL",
+	"KiWfJ2OWzuDYAm4tfAom87FUjKQsY/AjV0QV7/2JuPfjkLsl75Lekf4fjNz370rud6doe7av7IFXJnXQ",
+	"CyblLsBD8tqXcLg/0OSaiSppkiv8NVEsv+EJ25ACp1LpCgHKaY307Ka+56OxzhYkZ1OZa8K+mP+w3Fst",
+	"/kV1c0bTciF2at4aNtaI5uxqmVa00aW5p6LylxD1K6npdGJOrCKypyynWuaEwx9BcgvCvnCluRgRpKCt",
+	"jwIYScZGNFl03GIswdsdewt/9LascSPwE8v3AQjbXLaDJD/QnWEuJx09Zh2ZpR21UJpN7nkBP6LkqZCt",
+	"oIaBEhRLgZxof/zp5eudZfs1kVc8Yx3N6GTJtTufTc2dVjIn+HB1ZxI5KbZDFQ/3d6W5+Pvl7kSwh/3d",
+	"3b39Z91et9fdC3auIliL9aZ3sV8i8utMaZKzEVea5X8ukfjdoPnTcbni2v/Pb/uTHw+TXvri5r+fTd/u",
+	"qYvn838csLOns9MjedK7er9//bfD0Ztnv/4zeUjZ/PqGCX2RU56t0hmfKGKOhbAbcBl4V8L+xhg/NLFk",
+	"OJumhnJbkfkVKLdLD9sb43QLekvGVIwYDjvkLDOvwsEapXpePV7Sfv3J8DEJz4Unb/RwWAMM39v78cU/",
+	"n/734efn/9j/6eDd0ftnH1+c7V0c/P3p+g1u1PWOgFRvI2937L3+XXZns8Ud3XFxeA9vfzF09FFmPFls",
+	"zHGReT5RZArvBUw2y+ScpW9kDkxJO5ayAfNdxc5GORX6YjGFfYGPyZz/L+ztZSJTFE7DnKnxpZbXzKhs",
+	"dpAkZ3baqtAH7soXswpXvAsH25xVTa8TdsZ+m/HcG/MRHDLL6cbs5GuRTiUX+oPIFsUslvGjczjRt1zp",
+	"Dzcsz+g0JKOLuSR46Iqks9yodZTkUte0bPsQemUaJWlv76L3ohQm7MuU50xVJc5hYB2NuaHH1snVQWol",
+	"1SfVKKX2+kcvnEUFM4EdepEcpntsf9jp0b2rzmGyn3aes4OhoZ+rp8mz9Dl7MQRmsVz21ydjJYI3zMFV",
+	"b7if7LHOC/os7RwOe1ed58nRUedpus/2hof02dWLnr22f2c5Hy7+TjNeMcwuxsxuNOGK3MAD3vbaa/v9",
+	"uv4rX1egB24369aQ05jRlOUQR3h9QUfmv6GGasgq1CtuWK64FMdEMZESrsEhQLgg8emw847qZBwTLQnK",
+	"NPN3KbIF4UMi5JVMF4RlipGUp6DO4na0+q1B69mg1ULvx4SaedgVKG2YBrCa05RNplIzoc/YNKMLdJuF",
+	"843N0mIyHzNB9JgrQoWas5zk8IYieszIkOdKuz9oCb9TdMJIXIyQLDo/sUUcztF8OpgiE7OJOWX4Q2nY",
+	"FFO+jVpTmtMJ03aPPdff6atNNhuvCKnu1qbXw3x0SvW4NH1DDcVQqyNfvEDl4v49Z8NWv/Vvu2XoaRf/",
+	"qnbDdYAFBxNdtqhiGaRNq3pqzNN456GWhwM97Mqsw7dpXXHpEY6JHAIlTXN2w+VMQTCiSz5M6W8zFq7v",
+	"Tq5ju97fZixfeAvG2fnLm9Avb5kY6XGrf7S3H7UmXLif96JV1ypZ/MQW9YWekJngv80YuWYLMmU54UIz",
+	"kbKUSPDfgOuBkk+fTl8Z0XPFlN7pGynPdL4gc67H5Q27ZouBoCIlwArM37gg+4dkLGe5u6sNl5QLpRlN",
+	"wUGUgG+IjigXXXIxZgPhvoxjUSH1mOU4AlckZ0Mwq9uHvReG2IrFXl6zxWXOzB/jne5AvMbz6ZO4d/WU",
+	"HQyP9ju9ZJ91DpPnrPMi7dHOwfDw6ih5mj5jz4dxl7TfS2IPlYCgNcMNeZaxdCC4iIgyvIVqovMFzFl4",
+	"O8YFOZ/T0Yjl5NMpSSVTREht+RQ8mqVECtbdGQh39sity8OvsKtlVLB/dFSlginVmuXmm//n58Hgy/5e",
+	"ZzD48uz1L///v7caSWQIjH3JJTCSoyB/3yFFrRWaM5r24a9OKigyoSkrRIM2x+i/yRVRmmcZMbtnttBK",
+	"HdI+3Nsn8TRniRQpB+1iSHnG0pjAsc+5YuYw4/8vJhMzZ2bIauHe75LylEHkrD5Ggqc4ENseI8hGSpSm",
+	"GVt7ilZsLj++p01n8pZPuG64rZpMpNIo/CZm6X7Q08wXTgnuVZd85nosZ5pwHRGaZfYQJwG72uv1mnlP",
+	"BjOozJpPjEzc65mXJlzYH4sFGN4xYjmuQMrr2RS10GWSA/UdpB0rRBS6ybggbYyMzZRhGkaJg/OSuY2Y",
+	"nXw8NU8bPYulFRHToEw1LbFQv1bJE++s9vafr2e454zmTZfpJVWsw4ViQnHw8Sp4sE9CmVnQNSg5XCti",
+	"Jos+Qy4UiX+LB0Lm8JdS8CpNc62QRca/xV2gx3I/Ssda0zb81rrfesHSWXLCaGM8UaAdxM4qqqoEG5lI",
+	"jSpBYWetOsKhzCfUGGezGU8bWeC5ppq94ZlmDbqAUb0b7hlwMaoNs2Fop8QRiVOu8N+k7f5JjEgUUg9E",
+	"Ef0jQ5kXMd8doOrYRq5dYNB8wPyTpRHJmdIyNx8jM6F5Zk5/IOLGYCJIu1AhsVZU8+nDGhoV3/I9t5JW",
+	"1KrMskkxjlrGUtx8N4EtcUXMd0K6CAycJXfYDH4H/c9MEZX4nKmpFArzrX6gqbH5mNIuwsKEriSX7P6q",
+	"zEq+lhM1a9TgtC0NxJ/3fumTyUxpEBn2/hJKhjkdTcy1bf/bjllsnoPXkQuw3i5zO7r9y6tg7+708dAv",
+	"638CLg2FxbTWfezW2LGa6plq9Q8N+9dcwxmd4sRJOXFLD7Nc9JMvUrA+nU5zNupPc3mVsUm/utTbTY/v",
+	"NewVHFqd09ivofaRmStvdNicXOWMXiujsc4ydkxi3JMY2KoijCZjIodDpGoCu9Q1M3opxTDjyV3JoG7s",
+	"NWZ4HBO8ZMaSRp3YGNdUJCwDqehe6nqU4n320npEGonlEaZQEsCLkgC8S0WK+ayjgYZFPAwZhCsG5maY",
+	"7RVP0fLwrJq4PgnDwW0w51JIfWm5XbxjKMm8zlOzeZpeM/OBxBKJkWe3UesNjJMycWei4cqboGDMTjqX",
+	"GawsZ6MuhCe6AedQs+GQJ+jTA1fTEnrY5uvlUR/4d70cCl7b6LbXpvcwJw3uscIdSq5mmmQ0ufbWpBtW",
+	"DAd1Kox9RDP8/t1vuM2SIWikmIuDqvexsSbQiiUZ1Sz3z8u8xPJL/HHpzd3q05b3rY8ruVM9Cjk47gZx",
+	"U1p3pMEKHuYww+Ue4xlajj6hC3LFwOPAWdolcbHcmKB2MORMGf5l7R/7sSeKZHKEJ/5e6jdyhvlOdzjs",
+	"9zLM2UO3Bwe1FjJaQCdcyFlubRr/wA0jGcLgjad9p2+X1/OwPMj3UhM30LozLCd1/wN8L4maJeNgGfYo",
+	"wDzLn6hi6rdR6yNdZJKmF1K+pfmI3eP+OQpB1/OXBFjaHnnHf/D33z51qaW8zGDEpbdu9QeLTd/zeKJV",
+	"F4mWkrivr9v8+oweVgdy3jH4thFcNLgYhCYJm2q8GR89b8sbuH0Po/JYb1BKFBcJM/QLniJzTdvOKbJz",
+	"XPwOOZqxlMCz6J9fgz9oI43n/jMoD3y/PHB/w0gxnXVH3rSIB9d4KivWpf9OgaPAD+NUFg60cI708UnQ",
+	"G8ozoxU+gHA0+hKbTGVOc54tyKz8+LH1IqO1weZEwR6pqrTkCbv0XlsvNO82ZCkcvettt4SE428iIauz",
+	"flhBmVCBHmVjwHCtSEo1vaKKkZyPxsaUm7u10qFmOYnPzA+dE/NDXCybvJd6bCyfOVWOesxeeKFD7726",
+	"NX+O3zH6yZxyTa7YUOYoqxdcjAJzfr8hAFh6DMFvIOU7KhaWpaq7Ep+U6Bu17FCBt8UToOHG7NnNCEQG",
+	"1ewSPKBLec3dBym4yr5nRdW+t4kY8Wf5MORVkdfINyZ4pHadIE0MxZnhCSQcqE1I7ZGoam8tVX0SLmHh",
+	"XrIN7Y0xVQSTU9JjMmKaUCLYHKIADd4clwyxhF9t8slS09urO13c9zd1ueDzD0MqV4zmEGK3ZtiEK8XF",
+	"KCrdL5FblrGeDbfS+UzpGoP5/Plz52Smx0aTT6hmzZ5kO1wyNhQqRoy0z968JE+fHfUqzuQf8EHY8v8Y",
+	"hEcxaEX4h0tvgP8YtHTTYaxJWUDSUrMp1C+k71jKKXgV70Zi50ykILFBeaOKVF/06WtWjns5MQNfWj9o",
+	"A6Ft9OFS0zkqqcxbHYFRiB1lHbktmd7jKLmGsOLqmuIuOKLtByvZGU1R8DLF3IVVvE92yXt2Y4iP5rkx",
+	"NamNa5idm+ZyynLN0X/s51lBNtaHIbhfV3qly3dua8UmH3MGPNhIlzBLXqRFtY7vTgdFrsx7Xz30S/fc",
+	"bZAG3xgIVrMriAPPx9LfLa7D67c0fdaom5jFhPGZyn2qpNh7l2RZwnkR1kmpZh1Iit1glGBlq3fHv0e3",
+	"TQlym56we6F+vEUUNAGddCjzhKHuFmPyXWwjPlQYUWuDmqQSTadQ/4iMNdyAW0y525gUwwSZxul66T6x",
+	"TfLjabwTEaow1Y5cLXxrs3lSZW5fldg+jxmkeFTzDSZ0QagnJgKyw8NecvhXUmaMwhmWlRA1Gs9njMzH",
+	"HDzhS33lHKLVwqnfV6wwuWROXJgsmFmROLhuar/Or5XL9ltHmT9+/um8ePa2Xs+x9gJD5oab+sNd4Xq1",
+	"yKPd4zDdt4GIjJKK6/SpJj0m9Aqt4SERhquHaw/Thg/uOUeXobr6NN/CY5/OToEPY2Bz9RvvzTO3Xjbr",
+	"6sc/2MdugwTW1e+c2QfdtJZUri7b+DnPMnM9bAwb5NdIyvSYTK1EW3PXmo/loPcApGPzcVev/7wIVYCo",
+	"f+0npDddL0bzjBu9BLTHBaETKUZVJvZEFfnykHREc2YTw27kNUsHoh0kGdqUbzn00uohWYCW2eBqxlKX",
+	"G2fH3jkeCEvkkEUipGAu+ccqt8oFtHwOa3Rf4TL6q1kEeAL7nd6zBzgBXUrQjeRmQ6X/lrK3eHG5igV7",
+	"5cJ/sSHGmGZZ3Ci/ysztlXlNVBM5F6q602uzldZv4GI9BdezHfwkmZ9bJaICJtDYki1/OZ4mGblUC3d2",
+	"DQqRz15K5lTyQXf1fPnvyWRfBw3VwZqEaxA1ZSaKvPqVJSAXffgc+BzQTYpuWJp99HR3K6crdkGYm6VL",
+	"zReyU11ps7kEpC1twbOCzMcdQtMUE6CjgYjdPsdGcY82V+cjYrOmbFLXI5sbr9iQzjINrpe4oU4k3nzm",
+	"x8DZMNRgBYAta5aC3d1Mubv+zhtu66l3gObUMJG1UqROeHpM9syW7O0/N4w0Pun8k3b+t9d50b38vx1z",
+	"vmapNoeECxJ3MKcihsSujtUL48jmWldZa3M5+1aJePdUH/9Sesr2wv2udGGFcHuj+1BxU60EFliR5f+8",
+	"SaHxVZRTscKhangWqgyVcrJj0CFctjDXZbYzKgzB5A/2jg6eYhKwywl+etB7th/mBT/t1RODA9F/X+P5",
+	"Df/CUkI1AVEBfpqAf1kLuttaKbCbj9pLTa4Y28jzkaOtFeRbXuKHEOtWjFcF9xrx2JTAe1Lyvz6xNSCg",
+	"JC2x9AMmORAVLmkzmu3uVXnghlVBq/fTL3wIBm8sfajBjkEpZShfA0ixry2u2URtcUDlmbZonlPQZH2c",
+	"qa+rVFEIuwSZskOZZXJ+TKZUQb4LVSTGGqH4QWqQ6pm8PmEFm7GGnD66ipItlK0LKAxiGQZ+0DnRJSdo",
+	"yBiuGotZlsXumWvGpob6eI6FHV1yxmjaMVd4IOwzxr4qNBDYVPbbjGauLjCZ5bn5OLwfFcVERa3J76Jy",
+	"vdxEeABnegzXbrFnxxtvVDe8h00VLDVn7oMM2mhr/sEdvHda6hJl9f5nBTyztmMrnLHFkKQ9U8xTbOE+",
+	"FprtznYz2sYve8dF/77+1ce6RU3+1N/xKq32sT7k0IazY77Rd1fqN9nfB/eJ/q6z14/AsEl7WLUvdrZk",
+	"4o/otLyrXFluBz2WdHE2zdYRSLRuVh0QGGqLKcNAjlUZ1XandLtakXUZHRUgCt/ij/skoQL10cIx38Yk",
+	"+Y7iKaviT0IJM/rC8F1jZldfB9u1g5jHucMF9D9yTD7+9PI1KoYDEVutMTaWWgO4U2HeU3KFuHTHNuOF",
+	"WTnnvmQMCVsBWKm/s5h+UQHF+cuKYr1VxtZnrsfnhedla8IAUJ5QK1/mx/EC1vjIFq7XPlFjOReEi4Hw",
+	"0UbMPkVEaZnXLGBIryFjqsZV+3Y7QLk1/v86zf6yxnNNlZezEWG8iGtVerBAXfdXiCVNJ4G1Ew7xNzmv",
+	"0prMm3bShfyUPyRF50pIg12f+BohZhugi0IqbMQ2qhHjyw9n52dMzbImox8xlFZnJqC6AEkJCc2wVG6a",
+	"UW3k1xNFTj6eYkYoVraWNSFhwkJVS61a3HYmTcY2YrJ8LJCfml03BaaboQBwZvnYTQSZFNyAEdVsTheE",
+	"CUxC4U3ZTTV0qWVbxIuyHVfOD4Ora5aSMhaywY5EFYN7UzO72ZrbMNjow101cZQPZqR9Ao+BAFJuwTMV",
+	"ekrvB5blvE3uStzjW0vEcumW4umW6Dkr7cZXrvYdZ6NgcyAetDqD54HNtvvm+qyddQjI5U37TvbK9jZI",
+	"CFLWuE4v8GYPIzJrT8ZYQG7MelAkQCac7x893WyBv1OAZnWgXc4Fy5vY6wrQVe8K1AHWlu6gE2uVLTS7",
+	"Vxdj1lu3yTY+RiDfBur9GHtZKF6P2de4ehjGL4P3ZUDfhfED8gv4ZtPuNooxz51ZEWFpmjOlMAoFHpAG",
+	"FKInimR8yJJFkjGLh0vaGIXoRSSFcF2idyo8eTm6eMFxC0JqfrbiuzlsoK4J/XKKn9vDqJj7qc57X4Uu",
+	"y6pIpY1xqFr4aWu8ad906+03raEokA6n9PqG5QtMpC/AhhBYAdJmABrpKmNkQpMxF4wYSeWgF7y1ghdx",
+	"IGLMgY+Jogsyh9VKksouic18oCSfawifx5imbr2P7jWa4x08e/NyIF4cHj0jNg/dRgqavPgu7b5xs+dg",
+	"L+VSjIi0SC826Tzc8G3hOGrby5q397y+e30SV2AzzHYEtQ2QZlKvtjfPFcW+5ocJaEgAb2BvPrzZDIZQ",
+	"IBwsAUaA1BYpLydULKzSrcyzGVVOCYeJNgOzmbeb0L6iosa7LJE1v2yuK4DP+LVQQCn1Cjz3a1e6XoNJ",
+	"qmOwNJ/Yyut6AjVTTBhjkExZriRkCxOaGLHwGATUwDvfyBzD+rSoUp3lTEVECkaY0Dli/dWAT6LNIpxv",
+	"zNOvXfl/lZt5aARfl9dvWEwominpzIP4fzq29K9zmsYES4R20GK3Bx/u32oM7ZqL09a4NE3qbxcXHwk+",
+	"APctGAfxbuqZDFgm00AAY5lrYtF7ndC65gIEmOVN4UKWgujU3WjVwT6dnRJBJ9wmm64cZmNInnWh4KXg",
+	"FWWWIGxOsemR47hNOgCg3jchRbGqcLdNRCqplBUjNVkhR8d0OmXCZhc7R0MBAV9C5XuIVx4MlrUTLv0O",
+	"TcUvETPHomTN8hH8w/ohMOem/Nnm+5bZlJeuhMP7Vc7MBrGKm62cY41ELIL92uR/mgCqmMyhbipno9i6",
+	"KrwKaq1YNiRtWEjk8oo3LBOoTyxEzt/SzCwA9L+uSBgYOwqxRQ3WxyUzC7/G5ujxVdsxuZfwtSYuVyD5",
+	"f70zQ/Jtmy0tl5W1Fftr0rPX3O0bB7JbhRP2TQz8ElJc5O5ceVZLr3lzno3rW7Fhhg0yjPvk1sgsZbkz",
+	"GNak1WywXc0L9imotmQLyPa1SR1oOnLopNF0AxDVFCuv237av3bXA4v7M0bzKlLmhhjmUf2x2RK081vb",
+	"2GP5TG0x94qpzoRi+k4T/aV6OrjLSw+nsG+WnE2DxyFUmSL0+E+pHhMubIjJVai2Y1/Bi3ds6UaBGm5+",
+	"RCUH0OiW64ZN9OCQ+xrFHFfWfrGO/sioWHOZp2q9Urq1Gtq45cUEm/Y+8NPVdRpB4LDJp7O3zSb/j+cf",
+	"3pPP7Ir8xBbknFW0wlWU0p2zLOtcCzkXu7/Or1UXSrJDa7532BTG9Dx1ddYile6gn4S4czOKmTouwbHz",
+	"WcYUsJbiZOMtSDzsYtDgp9jw5U2W6nsuenUm+55OGjVRAKqdMjnNzBVI5EhwxSIbRDMEJ0WRyge6A1fa",
+	"QrNN6Qglc7meakuoLTNpP5Su1Eq63Yezcxu9UcQawAh5uCyKk8tJGTXtW9zVCevv7o6l0j/3jV3ySxwR",
+	"IYEPwD/mPEsTmqddco5xQmEEccYBq9yMmZOEKhYNRIoZywSSkHM2MUpgFcJ1ba+K7ejhIYgg8Oo25BJ4",
+	"lyAiRoQb4UPYF5robAFZnTKbaQab5dhLsHPHJIYlGOveaKrmh9iQESWZlFPoS2H2n7SLPnQR+bnf3/sl",
+	"IplMaGb+uHPsXN9tjKDvBEjkGJYAE3SmwF7P+Y1RlMxPeMoW2UwNROw3yKPTab8QOzFiUTzfP9rf6uSC",
+	"JiFbXmlPNt//LKWmmmFA3kO/XZm6W9HfNis9EAi49E3qDlxR5fk2tRKVSkwAFF1YwMl2z5ZtKiyspEaU",
+	"JmynKEIgz58e9nrBAuA33uz3j15UJt9rBFOvSdBzF0SpzH1KE9ZRzKgYmqUEPICqsZS+0aMZdqghbGJM",
+	"9k0ozKKAi6Fs9ohZFPAJ0zSlmmL1nCMFtDW5smk8KDAsKlmV0jYCidjSAKq0m1pW0qy0nCqjRV1zMfLL",
+	"yNdQ7bL2VZtNbdyoIwXY6lDkPpQzyIDKjXWfqwjynViWFaRLp7TqP3PtC79Bbf3BtvtQdtT6uj1y/HoE",
+	"eF+D9UDlYffDbPYmhdaSP3p5Nk5p8i7NdhlNho8GWU3lxgtCBSnc7a7lSPceuUh3yD0yE8wWYaWZd/ux",
+	"BJaHPZwwq0oXdN1tBf3n6kZa0VNuQ6dBsNsVGdhIAM1GvZdNUskJtOVmfTJTCKiNdq0fo8bAMNaV+88x",
+	"CKgVzyRsIIpGJMZmROegIlyHCXpFgzaaZaGbsGxEWr1IF/Wk1AbeAsDZ1tvaiDvzxMHO0Mx3ppb99z2P",
+	"ZrMn02vVv2SOr1jClXXmbqGNJHIyYc3ZSYtjcs2mumxclNohwhtyxm44m2Pi0su//Vdnr3e4v1nENPWm",
+	"3OA9sCcKYOzewC6/B7es2LFwv8q/rmZfxRSayBdbDN5Ny9s4ydIl/GH29JI0vzuyo60aYG0M1ODBiVvF",
+	"6DEKPBvZjO9YXXVizcmKZevHlcVgfrLgSucR5DtFFgsDFF0I6QM9dEl8NVMLG37X41xqDa1OEjmx7Z6G",
+	"Rb93lg5EoXqIFIL72qUyWDKZU1SakjFLro1lrBgjN7BenDHy7J2Q6c0E+G8uiw7y4Oq6LHbTi90UaS9o",
+	"BZaveNHvy6HML7XLfDELNCfiFhdewcpINWq7ca07lyeO2otSRbPycL/t5tw7exQnUycpVKZmOdeLc7Bx",
+	"gZAQX/FkpsflT2+c2vTj54tWXcr/+PmCtM/O94+eEpmT1+YfO+guqfhRQBHIu+RlRvlE9b0MUMjhH4gK",
+	"7OhOZANWkOEPQQbzq1xmTMWkDUL72AWvsGcBhLAGohCZBey/2umSU0FSdsMyOZ0gnmnK3Nv23nechLuI",
+	"yTTnQivA3wS6Q0eA2WjYlPLcjX2OKIXcGj421cb80/anefk/UjALU68XxaYQzeikVq3YOrM52miy2TTT",
+	"XfJhysTpK/JSCsES3QBQCE10QiXC9l3D8d2wfVu67fWOsrcTb2oEZQi2LUoo7J3XciA+nZ3iS74rLbJt",
+	"RFTkYNDwGcR/siay0YjmkijNpqo7EAOBiUTgeiuxFS3Sp6GuVcTk8W+ucLFwlk+UT1+JITmYSUFKUMSv",
+	"lSUxeKBLKvnycmg0MOw1WA7CBWaUjWZcjUF3s85Bi30K6RXtw97hjrc6TJMaU6AodF2rMZ0y0o4h/BDv",
+	"9KtLdLlUmB5VS5uKivWcvXlJGjKelmdORV66VQFE05gp4hrl4B3IeMKEYh5hG20h50zTfOElQ7ROplOC",
+	"VGxduycfT1tRy3boMzK02+v2INl1ygSdcmPEdXvdgxaU74+BF+3Cld71CXz3axCNvN0tQ4ajZToJnaVc",
+	"E51TntUTB/A37r5EqBZiFK2ebDcQGNHvmqvogfyQNjQaCTnRTpcc9g4d9JYNS9tODsOijwzua8GmoHdH",
+	"xpX2wt8Q5lQn5qOtsNnsEsOyfGQXGwgas3LNgzZcaqy4oBPWfq+3OZItvAEbvUwTcQ9i7PYCHr3dHBC2",
+	"CB0vAYVFagCb8RAn3vS5YoG7Xp8veGVv/SsBjDS8dLD+pbIlELxxuP6NolOJeWH/xfoXqqDpt1HraJMt",
+	"CJvgwFsbLKihRQAcY9Gq/CRsSmnMxPIaRuhsx2tmeDBcKyNR6Qhaap+YZyGKvB25V4FLb6ONmIhNtelQ",
+	"zxi+38BRCyqVGiIiCYRfdWgFyuEw46I0QzHAYS3jJZZ3F7M1jS0Ykwm9ZijOiszuAlAW3AzHJEZjMiYZ",
+	"o+hEILa6EL89EA6ccVP2ZuzyFOVdhavaZqoWlrlYh239C016m9JIm5ih2ZI0gJYDAv9BpostGZMznIOW",
+	"+ieFNV200S/8Bo32vw0lKaMSgI3CMY2stPiLgW4352xVT8dtqMVbuMF7cuagNHMdg/Yx84IG87d3aLO4",
+	"SdOSohhRsHnhU0IP1F+Oofc2YOhF60Hzwt4Gc6o2VIL3jjbZgAb0+j+r2MGrZwxRZHfLPZeeuLG3r5KO",
+	"gGlEVn44EZF7TUkaNc63HLtjsCXD1m00bGRcUDxXjmFGAyGzlCnbkXFTtvyRjqCVi8yvIdPEsOP4v15f",
+	"kEAIxss0T7sZZ2UDkj+8yjmlI7YNQzNn9NG8cydmtkoBXS2y//Ca6Z/wxpvTWHrV5pQDUOOwiJ4gKMFG",
+	"974C+rbuttd6Gdfa6EQkvM6uMXsMBSvxQCBbqFinOnBw5EzPcoEqiRRhk3f3ocj22seI2lgCBFrRMt78",
+	"C1rGA5RakSkbW2+v9dlHZMiwAzl8yzwH6Vmkfc0WisEPXIz6rsYLy2iDTQDUtTRFUHwvpWkgMAaC4QYy",
+	"hA7RnrMCRL71Lv8WE0HzXM5hGzJ0u0A63YIkcnLFBRsI0BywhS94asyb8DucI2lTgnm8ZgOBc2LqRhH9",
+	"cVPg4IseCBuxHMp8pzwlcF2VffXNt9ac1wa2/eNz1/VPem26N3ja75G+yePYB/8vxeSLax2wdnLuwhy5",
+	"Q6LhIslmKUu/s/3HYft62WH4roQArvJ2uWHuXO4V/6Bz1VVbokH6qvWiG6ul8KQPRDvmqVHENoN0BDYJ",
+	"7hAHp0rtx1zkLAq4vgMCb8qc6CMejWFkQs4hka5oUTIQ0OkRE6oMF/YQb/vEzzNo1CvJhI8MHzPKjVss",
+	"ur1tGcVAIG4xUUw4xHMSAp6T9saoOzsDUSy04NMzNQOBwbLU5lRXiqFtgo49NKqJc23YT1BoWFNGOkoX",
+	"ut1EF37w+x8MxNksY6pPHFhTeH4jpsvHowqaQhuiYRE0nSZUD0TGqNIguf0McZwGvWbmS3EJdRJ3SYgx",
+	"FQxtxDLG1pu/2iUFHFQ45Wa4goEA2RhMpUxSj0hsYzwIZ27xAMwMi14JaQm7bI4PE2GO0QEFuhh6vj1a",
+	"89JHUGw7o6XimsLuR3rMRDfYH3/IDZHqjWK0pGeWOevPtodGfFoWK3d+Yos4ItS2N7RCHvP5bZGHITAu",
+	"yP4hGctZ7i6lGogqlToSRb0DGu3zCSNtoNByUN05g5QtlvaJzmcs3hkILpQ2V1gOLRQd+NRA5zn24+nW",
+	"7eYnUDZoIjiR++gi3g79xBZWxt/VO+fAxNZJeGzg8IN9GpFwN/dq4duhQytqYarChi8j24RcYgRC2+y1",
+	"j/jwnZQR27RiI6fg3mM6BXEi6f0dgh702wauwWWwZWG2kS8bIQtgI0FD2lUhavNMvNaUry/oaNni7GO7",
+	"8Mxt1Gq4weteLV8p3oBN+SN7PL87MB9Hr3V6aEUNXa7QVl0V1eAWqroZa2qo+gbkj9JsWhiuc9mBn109",
+	"ez/M48hkcl0vJIAEBVcNj+rwlOUTKrB2y8JqlVH1UU4TZh7hMiXtZySlC0VmImPKuhu8Dt5wiUez3Adk",
+	"3+mS+OOH84pHs7pyB1I9ELbWNG5E3I0JluwrmwiKf+mSE+ssAfGMDpVwyR6MIWrx1SZnXYLjgJgOw2Po",
+	"8/URx2hm1PNFiTxmc3BKPcH9pTlKZoa+lzAfQkP4h7DUS1yELcz18+Klx4owFSlJaUHKhTRZRhoKq0rv",
+	"JAtu/2JBq739DVi4B+PzBlB8/qyM2NFj5eo+KXECVzkZGp3FZ2DFYwJYg9Ow4mFw3YZz+5bfbTi8/Dec",
+	"zcOr/1cOFH+/j3/erKC/czbfWLOJ7p+D49rPVGq/EZ2khJtQRTdSW6xzJdNFUUyFj6CryD6OBexqILAX",
+	"TdTQhQb6rVNB2GSqFwRzw6HAPGM0J3HqJ3IOROzjm6KDBWHbwCdx/uonrFFWron7fCzDcAvYNn2SF6jo",
+	"dqZt54dzCGnOWRORuECGxIiRy9DiE6vsQZISRFRqn8XGTuXw8U7YZAfUo5GAmncH7bFwCOy1ljvoknF9",
+	"d7CLKTns9XxEK4sLUnwr5cMhy7vkxAryUD1rF6pVIdh36t2a+5iK1IB516RjATU9nIp1V0dJzlw/C99q",
+	"ANQFhFRIwVFVugH93CabtRugKpD26087AdrnYwDC3EkcYP+of8FkKKocjX4Xd3fOmbq7vvrdW7GZPEdJ",
+	"+mC+CtdI6vHyb185Z0bFhdG3oTIiJMmkGLE8BPsm+CJGv5wZGYoci3lGhNRjLkalZCJrBRNXA+Hs/8BG",
+	"DTJmm8QUeS81xnKwcaUt95lSPe57jbksHO9sOORfGrCUCE+fKESvUgwwWLoDEa/OmfY/XURDCoHZ6KPA",
+	"Nx7JSXG4pPgjDBC63f2eUfqvZc3be/9wnAp9i4/HqFAzr7eMJx+qufak7kssfYhcG86iJJkJdN1yzFxo",
+	"dnnCoNZdafFOQ7dljcc1sR/iuI9rElhnPiHnrHMfsob5eF9Gf/Fa5oNvfFPe43a0bQ4AzwOAGL+7Cf/E",
+	"jAXvafVKtmVur1jQWWTn7gxn99FVo4uaEAeYwg3iLE4V6G4g8k8yTtV3uf9d7n9LuU/a1JDhfa7jY8v/",
+	"u99GKxu760XgN7qL3+Xgv44cvP89W13f/3ksScrTol9MQ2YC+IwjIti8KL2I/NR/8Gczmoyh/qKEjidt",
+	"F9vHZG46nTKaR1hAgK5+B5sx5kKrsvJq+5qrWrX/90L/74X+f5ZC/+V1/o9V0b+KYXh4gEsRQQoEwkZY",
+	"8QIEx6/W6jsuEMKVRjZp2mj5TfibpB0b5hDvdAlizaZBxpC5+8wIQZvdzPOKZWyhEZbChNiak/uH/PVc",
+	"rr3KJQzjhxuWZ3S6xY32IByXXGm7L09KdNjvt/sPUl0pmm+Id70dHT5I1L5RIQZUVUWohx4dFZ2ZGyBE",
+	"jVwuM+gKBGcpmBrYNktDmZN4CSB0bMYAAOh26uM4H5Ma3rNhAQk7LkosD3qQ0LhDlCz6niZUEDXnOhkX",
+	"QNepnAvNJwwyDW1tZs6YB5eXM1uoSDWhtkwAsTOqrdbIFVtIkRoVBHHOwzKRMb1hZY2KMl/p7RwDhHot",
+	"QIFReGVHaog57HQ3KpJYUhDh5TNCleUTNRAFO56XpZbFEa+ri2jijLmHZH53+yb6fQsgpOWpQWD/J5tX",
+	"Ah2MPERAKRjsqx/bXwptfvC019si/t6EA39rY/D3KjXgBTCypz549zkAYfEBvpeheiMotsOvdrikWyKJ",
+	"lojSm8FI324r9Cwe9BKxV2dnwMsMS6mE/v9FKgu+5wX8+fMCgOQDWU3awJQrTvBSbdhUr9/96u7rysqG",
+	"MyuiDZ+0E7CNGRAxstI72GjuKGrtw0HVLDTpswLR72i60ycoaRygw8k6gdrcYHWnUYbBsPeVYRv76MrS",
+	"Qbve757yfy0HHt6Y0r4Vcv4Y+v0miBFwv52xz+1yd60qvfsV/2EZwGg1EvkTRRAam1AbS7d0h3cT+wAT",
+	"JoYyT6ByqQ+mPID1R0QvpiwaCAAkiWwTI+tRhLRYjgDOio/ACJkpo+DKYQBsXHyuBIExRr4IcP5h0BDE",
+	"pgCDgm7qzOj2nxDxGqaAbgFnXxRgL4e9wy4588v3MymvZ9NmzyP86aUDw97S4QgvY6t4a7j9nhmZCGJ+",
+	"x2TMEAd9CchHSD9/NXb4TV2G1c2NCpSNpuvpsSEkujtwITzxTZjKLgLPbx/Z84ZY5sN4OWbJtSqrlKE2",
+	"X2mLI2Rz4gt4IsuIXXWQRfsu2Q9iCywDkgfnRsGHuuQkm9OFIvu9Xr9A9FfmN2BdznQiJwzz8GNsCxCT",
+	"ObYBIO04xNqPIxL7EPjmZxdgh67vtm/8QMQB4L7rQV9H3I93HIIVzMya9h4wx0A4ZA7dcDfJqd9iBj0n",
+	"rpmAreiAWKrmZo3zMdXgy8UmnWatS3mmQ0nxPt4ufDoWycHFknhuGD0AnyB4lVMTYT4AzJJaJBJKVCbn",
+	"ZEzVOCJK2rcTJA/z9JW5pyyF9uw5A75p1EtLEg53FL9mVwhK7ISLmTaCzDlcWIooLRM2kfmiSz64GlqA",
+	"YJ/I3G2BMlsssIcDdNWz+nLU4JUhV4yLkdviqOxRABDuAEQzELZJRBuJ26y3Y9YLEB/QdB5fsatDXHUj",
+	"QneqfSUGAkv0HegMqFlES4k4ZnbX/F2wrrs+oeRqlo7wEh1BkYsYCCi/s8/sdMkPUo/JhFFBBi1D7W5z",
+	"jQY0aPWXaw1mIgDwwZVFUik7vrpO6gXh4200tERzni0uZyV3jHdctc1AeLcZ3WhYNO2ma8+vcCsC1JTU",
+	"hALoL0u75J28YV7rDfeglmEbJkWuFmi82PoanpcetzFPxgRAfK6kHjdpDvXmHPdC5i1Zri8kgj19Upx/",
+	"kjMr8ZXvMLqj96dsDFNv67KFpyfsp/MoBSvQkiTcIlGcdGG3ylmWkqLKCVmgkPOl19B8dcffR9cTxrVA",
+	"sb1MoPMLdP0qWqIsncvKi3rcSNiNMyiHqk+jaLGyUkvEY/k7PHtrO8SE8w5tX3ygaS6Vli/hdLYmE2ji",
+	"s0TxtLL4j65wfgtX2LctdWFGKJa6h2OX26quof4p8+Wh6hPblhiKHsuU7KhImgr8TGUbOc/8zLgy1qGF",
+	"7ooJnUgxAmvT79qCPjH8ATE3bKNe86NWftfiocwnA+H3LibNrYvRzQY6yBNF4pc0GbPOSyl0LrOYTOiX",
+	"Dh0x1EDHcj4QmbSFniOq2ZwuQAZCWS3Xm5u0wGPM0rDxc92qrd8329HZTPKD3SV0n2/cTrwVtbj52m8z",
+	"lhuWaYsspZtCKAl8XlHrqLqmb9g3sMqtsl7h9vaXHqcsngNpt4Ut/uHsfDlD9FtmlfRpx6rERwISq9+m",
+	"v8k5WU5kXgC50gcfKfU/9lr+iqon88cOqnxLvvnOGKbukrkzXNZlveSm9oAaGajXuQzutN+z7OdfDM0j",
+	"92268W9lQrOgDZjV5tvxhF4zks9EbPShWZ7ZS9/f3S1ai/ef95734FbZWdUYivXflYDSMi/By0DPn1Bh",
+	"OJ81+eo9vLolBwmSJc3tDwcr4eBpHfZ+CSJ2M2Z8OeQSSOz64BglJli4j67jappIAM+m6okP5ajOvVwf",
+	"pprgGQ5SuGOFv2uQatb0Kdt20CO6RsPOfPPk42nBJKi6JrLozmqskoFwph7AylniBqoON9iKqp0uOWkw",
+	"x4+NPoEltFKgU9gzh3M2zMCqM7YaDu7+as3+wiwESWiXb+/J7S+3/y8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

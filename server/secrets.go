@@ -50,6 +50,10 @@ func hashImportedSecret(secret string) (string, error) {
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
+// isSlowHash reports whether encoded is a slow hash (an imported secret's),
+// whose check is bounded by lookup.SlowHashes.
+func isSlowHash(encoded string) bool { return strings.HasPrefix(encoded, "pbkdf2-sha256$") }
+
 // secretMatches reports whether secret is the one encoded was made from. The
 // comparison of digests is constant-time; an unknown encoding never matches.
 func secretMatches(secret, encoded string) bool {

@@ -47,6 +47,9 @@ type Config struct {
 	Auth  Authenticator
 	// Lookup is the lookup path's cache; required.
 	Lookup LookupCache
+	// SlowHashes bounds the checks of imported secrets on the lookup path.
+	// Default: lookup.NewSlowHashes with its defaults.
+	SlowHashes *lookup.SlowHashes
 	// Answers keeps the encoded applications listings answer with. Default: a new one of
 	// lookup.DefaultAnswersSize bytes.
 	Answers *lookup.Answers
@@ -75,6 +78,7 @@ type Server struct {
 	auth       Authenticator
 	lookup     LookupCache
 	answers    *lookup.Answers
+	slow       *lookup.SlowHashes
 	corsMaxAge time.Duration
 	grace      time.Duration
 	bodyLimit  int64
@@ -98,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 		auth:       cfg.Auth,
 		lookup:     cfg.Lookup,
 		answers:    cfg.Answers,
+		slow:       cfg.SlowHashes,
 		corsMaxAge: cfg.CORSMaxAge,
 		grace:      cfg.DeletionGrace,
 		bodyLimit:  cfg.BodyLimit,
@@ -120,6 +125,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if s.answers == nil {
 		s.answers = lookup.NewAnswers(lookup.DefaultAnswersSize)
+	}
+	if s.slow == nil {
+		s.slow = lookup.NewSlowHashes(lookup.SlowHashConfig{})
 	}
 	if s.log == nil {
 		s.log = slog.Default()

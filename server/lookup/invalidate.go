@@ -42,6 +42,7 @@ func (c *Cache) Invalidate(applicationID string) {
 // index, as in Invalidate.
 func (c *Cache) InvalidateWritten(applicationID string, origins []string) {
 	ids := []string{applicationID}
+	c.known.add(applicationID) // its own create: known here at once
 	c.dropClients(ids)
 	c.dropOrigins(ids, map[string][]string{applicationID: origins}, false)
 }

@@ -41,9 +41,9 @@ type faultLoad struct {
 	mu      sync.Mutex
 	counts  map[string]map[int]int // op -> status -> answers
 	slowest map[string]time.Duration
-	created []string               // ids answered 201
-	bad     []string               // answers that break a promise
-	phase   string                 // "before", "fault", "after"
+	created []string // ids answered 201
+	bad     []string // answers that break a promise
+	phase   string   // "before", "fault", "after"
 }
 
 func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {

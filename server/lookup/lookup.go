@@ -1,28 +1,3 @@
-// Package lookup is the in-process cache behind the lookup path: the client policies and
-// secret hashes the authorization server asks for by client id, and the applications that
-// list a browser origin, which the gateway's CORS check needs. It answers from memory,
-// thousands of times a second, and stays correct across replicas.
-//
-// Correctness across replicas comes from the database, not from messages between replicas:
-// every write records a row in application_changes in its own transaction (package store),
-// and every replica's cache polls that table (Config.PollInterval) and drops the entries of
-// the applications it names. Polling a table works on every PostgreSQL-compatible engine,
-// distributed ones without LISTEN/NOTIFY included, and a replica that was disconnected simply
-// reads on from where it stopped: nothing is lost on reconnect. Change rows commit out of seq
-// order, so the poller tracks the highest seq below which it has seen everything and
-// re-reads from there; a gap is given up after Config.GapTimeout (a rolled-back write never
-// fills its seq). The writing replica also calls InvalidateWritten after its own commit, so it
-// reads its own writes at once.
-//
-// Memory is bounded whatever the number of applications: Config.Size clients (unknown ids
-// included, as negative entries, so a flood of made-up ids does not reach the database) and
-// as many applications over all cached origins. Eviction is CLOCK, per shard: a hit takes a
-// shard's read lock and sets a bit, and allocates nothing.
-//
-// A read of the source that began before an invalidation of its key is never stored after
-// it: each shard of the client cache, and the origin cache as a whole (an application's
-// change can affect origins not linked to it yet), keeps a generation that invalidations
-// advance, and a read stores its result only if the generation it began at is still current.
 package lookup
 
 import (

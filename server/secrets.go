@@ -54,7 +54,9 @@ func hashImportedSecret(secret string) (string, error) {
 
 // isSlowHash reports whether encoded is a slow hash (an imported secret's),
 // whose check is bounded by lookup.SlowHashes.
-func isSlowHash(encoded string) bool { return strings.HasPrefix(encoded, store.ImportedSecretScheme+"$") }
+func isSlowHash(encoded string) bool {
+	return strings.HasPrefix(encoded, store.ImportedSecretScheme+"$")
+}
 
 // secretMatches reports whether secret is the one encoded was made from. The
 // comparison of digests is constant-time; an unknown encoding never matches.

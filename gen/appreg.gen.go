@@ -1771,7 +1771,7 @@ type ClientInterface interface {
 	// can come back at once, without the secret being checked, for this call only:
 	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
 	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one a second). Both mean "not verified now": the authorization server fails
+	// one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -1797,7 +1797,7 @@ type ClientInterface interface {
 	// can come back at once, without the secret being checked, for this call only:
 	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
 	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one a second). Both mean "not verified now": the authorization server fails
+	// one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -2313,7 +2313,7 @@ func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *Lo
 // can come back at once, without the secret being checked, for this call only:
 // `busy` (every slow-hash worker of this replica is in use) and `throttled`
 // (this client failed too many checks in the last seconds: a budget of 5, then
-// one a second). Both mean "not verified now": the authorization server fails
+// one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -2349,7 +2349,7 @@ func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID Client
 // can come back at once, without the secret being checked, for this call only:
 // `busy` (every slow-hash worker of this replica is in use) and `throttled`
 // (this client failed too many checks in the last seconds: a budget of 5, then
-// one a second). Both mean "not verified now": the authorization server fails
+// one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -3826,7 +3826,7 @@ type ClientWithResponsesInterface interface {
 	// can come back at once, without the secret being checked, for this call only:
 	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
 	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one a second). Both mean "not verified now": the authorization server fails
+	// one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -3852,7 +3852,7 @@ type ClientWithResponsesInterface interface {
 	// can come back at once, without the secret being checked, for this call only:
 	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
 	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one a second). Both mean "not verified now": the authorization server fails
+	// one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -6527,7 +6527,7 @@ func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clie
 // can come back at once, without the secret being checked, for this call only:
 // `busy` (every slow-hash worker of this replica is in use) and `throttled`
 // (this client failed too many checks in the last seconds: a budget of 5, then
-// one a second). Both mean "not verified now": the authorization server fails
+// one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -6559,7 +6559,7 @@ func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context
 // can come back at once, without the secret being checked, for this call only:
 // `busy` (every slow-hash worker of this replica is in use) and `throttled`
 // (this client failed too many checks in the last seconds: a budget of 5, then
-// one a second). Both mean "not verified now": the authorization server fails
+// one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -13165,20 +13165,20 @@ var swaggerSpec = []string{
 	"K7myx2EJPMPN3GvksCJ8tIorK0oAWgXhsbwiCvMF6JfUYZ1QojM5J2OqxxHR0r2dIAHapweWE7AUGsAr",
 	"BpzZKrBu/zyyKX7NbSGoyRMuZsaKSu/SYSniwEzYRKpFh3zwVboA8j6RihEkKG0PUWCXCOjb5zTyqMbv",
 	"QwaMi5E/w6joggAg8QB10xeuDUUTr49db9uuF0BEoK09vuJWh8jtVki3qp0r+gJBADysDShyxEiJSGlu",
-	"18JdcM7BHqFkMEtHeE2PoYxG9AUU+LlnWh3ygzRjMmFUkH7DEpXfXKtj9Ru91XqJnQhAiHDtsFqKnrK+",
-	"V3t+tfC+W1qiimeLq1nBf+OWr+fpi4BfoKMOy7L9dN355Y5LfxEowAqztEPeyRsWNPfwDxpZvoKaDBZo",
-	"HrkKHq4Kn96YJ2MCMEEDacZ1usly+497Yf8WTD0UQ6U9fZKff6KY0yl06JK6o3+paD2z3DhmB19SuWPP",
-	"o5TEQNOT8haJ/KRzy1jOspTkdVTIY4Wcr7yG9qutcB991xnfZMV1S4HeMtBXLG+6snIuay/qSS1h186g",
-	"GGp5GnkTl7V6KB7L3+HZW9eDpjzvsnWND9TNpdJUpjydnckE2gStUG2dtP+jq7Tfwtn2bYtpmBWKhXbj",
-	"2eWuynFZw5VqdTD81DU+hrLKIuk7ytOySp6solFdYOBmXFv704GDxYROrC5l7dmwLwx63fAHRPVwrYDt",
-	"j0aHfZGHUk36IuyOTOqbI6MjD3SQJ5rEL2kyZu2XUhgls5hM6Jc2HTHUccdy3heZdKWkI2rYnC5ABkLh",
-	"LjfbG83AY+zSsLX0st28fN9cz2g7yQ9ul9BBv3XD8kbU4PZrv82YsizTlXFKP4WyJAh5xVLP1g2dyb6B",
-	"3e/MgQq3d78MOGX+HEi7Haz9D+cXqxli2JSroE83ViUCUyKx5dv0Nzknq4ksCFFXOu0jpf7HfiNcUfVk",
-	"/thhm2/JN99Z09dfMn+Gq/q4F9zUHVAtAw16o8GdDrui/fyLpXnkvnU3/q1MaFZqNOa0+WY8odeMqJmI",
-	"rT40U5m79L29vbx5ee9593kXbpWb1RJDcR7CArJaqgIeDfT8CRWW8zmTb7lLWKfgIKV0THv7y4MVgPN0",
-	"GVh/BeZ2PSp9MeQK0O3lwTEOTRAaAJ3T1USUEgCcXk6tKEb1DuzlYaoppOVBcoevCHcNktnqPuUaGwZE",
-	"V2vY2W+efjzLmQTV10Tm/V+tVdIX3tQD4DpH3EDV5Q12oqrVIac15viJ1SewSFcKdDsH5rBiwwysOmur",
-	"4eD+r87sz81CkIRu+e6e3P5y+/8CAAD//w==",
+	"18JdcM7BHqFkMEtHeE2PoYxG9AW010eIx7n0z7Y65AdpxmTCqCD9hqUuv8tW2eo3eqsVFDsjwBLh2oG2",
+	"FM1lfdP2/I7hxbdERRXPFlezghHHLV/Y0xcB40CPHdZnUzdfd5C5B9PfCAr4wiztkHfyhgVdPvyDRpbv",
+	"oiaDBdpJrpSHq8K5N+bJmABe0ECacZ2SstwH5F4gwAV3D+VRaU+f5ISQKOaUCx36pu7oaCp60Cx3kNnB",
+	"qVRu3fMotTHQ/aS8RSI/6dxElrMsJXlBFTJbIecr76P9aivcR99+xndbcW1ToMkMNBjLu6+snMvaG3tS",
+	"S9i1MyiGWp5G3s1lrUKKx/J3ePbWNaMpz7tsZuMDdXOpdJcpT2dnMoF+QSt0XCf2/+i67bfwun3bqhpm",
+	"pWOh5nh2uauWXFZ1pVodFT91HZChvrLI/o7y/KySS6voWBdYuhnX1hB1KGExoROrVFnDNmwQg+43/AHh",
+	"PVxPYPuj0WGD5KFUk74I2yST+i7J6NEDZeSJJvFLmoxZ+6UURsksJhP6pU1HDJXdsZz3RSZdTemIGjan",
+	"C5CBUMHLzfbWM/AYuzTsMb1sQC/fN9c82k7yg9sl9NRv3bm8ETW4/dpvM6Ysy3T1nNJPoSwJQl6x1Lx1",
+	"Q4uyb+AAcHZBhdu7XwacMn8OpN0OZv+H84vVDDHszlXQpxurEoopkdjybfqbnJPVRBbEqist95FS/2O/",
+	"Ea6oejJ/7PjNt+Sb76wN7C+ZP8NVDd0LbuoOqJaBBk3S4E6H7dF+/sXSPHLfuhv/ViY0K3Ucc9p8M57Q",
+	"a0bUTMRWH5qpzF363t5e3sW897z7vAu3ys1qiaE4V2GBXS1VgZMGev6ECsv5nO233C6sU3CQUl6mvf3l",
+	"wQrkebqMsL8CfLsenr4YcgX69vLgGJAmiBGAXupqRkoJCU4v51gUo3pP9vIw1VzS8iC551eEuwZZbXWf",
+	"ch0OA6KrNezsN08/nuVMguprIvNGsNYq6Qtv6gGCnSNuoOryBjtR1eqQ0xq7/MTqE1itKwX6nwO7WLFh",
+	"BladtdVwcP9XZ//nZiFIQrd8d09uf7n9fwEAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

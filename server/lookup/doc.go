@@ -56,7 +56,7 @@
 //
 //   - at most max(1, GOMAXPROCS/2) slow hashes run at once, taken without waiting; a verify
 //     that finds every worker busy answers at once {"valid":false,"reason":"busy"};
-//   - each client has a budget of failed slow hashes (5, then one a second, in an LRU of
+//   - each client has a budget of failed slow hashes (5, then one every 2 s, in an LRU of
 //     10,000 clients): past it a verify answers at once {"valid":false,"reason":"throttled"};
 //   - a right secret is remembered for 5 minutes, keyed by HMAC-SHA-256 (a per-process random
 //     key) of client id and secret, never the secret: the next verify answers from memory,

@@ -247,16 +247,6 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 // (detachFromClient).
 const requestTimeout = 30 * time.Second
 
-// writeTimeout bounds the work of one write (any method but GET and HEAD). A write takes a
-// few milliseconds of database work; one that waits far longer waits on a database that has
-// gone away without saying so (a network that stopped forwarding, a server paused): it
-// answers 503 with Retry-After then (store.IsUnavailable), rather than hold its caller and a
-// connection for as long as the outage lasts. It leaves room for an import's slow hash and
-// for SQLite's queued writers on a loaded host (3 s failed both under the race detector on a
-// busy 2-core machine). A write past its deadline may still have committed; a client that
-// retries a create sends the same Idempotency-Key.
-const writeTimeout = 10 * time.Second
-
 // clientContextKey is the echo context key of the request's own context, the one that ends
 // when the client goes away.
 const clientContextKey = "appreg.clientContext"
@@ -271,11 +261,7 @@ const clientContextKey = "appreg.clientContext"
 func detachFromClient(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		timeout := requestTimeout
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			timeout = writeTimeout
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), requestTimeout)
 		defer cancel()
 		c.Set(clientContextKey, r.Context())
 		c.SetRequest(r.WithContext(ctx))

@@ -443,10 +443,12 @@ func (e TenancyDecisionDecision) Valid() bool {
 
 // Defines values for VerifyResultReason.
 const (
+	VerifyResultReasonBusy                VerifyResultReason = "busy"
 	VerifyResultReasonDisabled            VerifyResultReason = "disabled"
 	VerifyResultReasonLocked              VerifyResultReason = "locked"
 	VerifyResultReasonNotAllowedForTenant VerifyResultReason = "not_allowed_for_tenant"
 	VerifyResultReasonPublicClient        VerifyResultReason = "public_client"
+	VerifyResultReasonThrottled           VerifyResultReason = "throttled"
 	VerifyResultReasonUnknownClient       VerifyResultReason = "unknown_client"
 	VerifyResultReasonWrongSecret         VerifyResultReason = "wrong_secret"
 )
@@ -454,6 +456,8 @@ const (
 // Valid indicates whether the value is a known member of the VerifyResultReason enum.
 func (e VerifyResultReason) Valid() bool {
 	switch e {
+	case VerifyResultReasonBusy:
+		return true
 	case VerifyResultReasonDisabled:
 		return true
 	case VerifyResultReasonLocked:
@@ -461,6 +465,8 @@ func (e VerifyResultReason) Valid() bool {
 	case VerifyResultReasonNotAllowedForTenant:
 		return true
 	case VerifyResultReasonPublicClient:
+		return true
+	case VerifyResultReasonThrottled:
 		return true
 	case VerifyResultReasonUnknownClient:
 		return true
@@ -1904,7 +1910,9 @@ type VerifyResult struct {
 	// Policy A client's policy as the authorization server and gateway enforce it.
 	Policy *ClientPolicy `json:"policy,omitempty"`
 
-	// Reason Why not, when `valid` is false.
+	// Reason Why not, when `valid` is false. `busy` and `throttled` come only for imported
+	// secrets and say that the secret was not checked (see verifyClientSecret).
+	//
 	//
 	// Example: wrong_secret
 	Reason *VerifyResultReason `json:"reason,omitempty"`
@@ -1915,7 +1923,8 @@ type VerifyResult struct {
 	Valid bool `json:"valid"`
 }
 
-// VerifyResultReason Why not, when `valid` is false.
+// VerifyResultReason Why not, when `valid` is false. `busy` and `throttled` come only for imported
+// secrets and say that the secret was not checked (see verifyClientSecret).
 //
 // Example: wrong_secret
 type VerifyResultReason string
@@ -2615,8 +2624,20 @@ type ClientInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. An issued secret is checked in the same time
+	// whether right or wrong (client ids are not secret: an unknown one may be
+	// answered sooner or later than a known one). Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -2629,8 +2650,20 @@ type ClientInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. An issued secret is checked in the same time
+	// whether right or wrong (client ids are not secret: an unknown one may be
+	// answered sooner or later than a known one). Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3390,8 +3423,20 @@ func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *Lo
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. An issued secret is checked in the same time
+// whether right or wrong (client ids are not secret: an unknown one may be
+// answered sooner or later than a known one). Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one every two seconds). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes any type of body and a specified content type.
 //
@@ -3414,8 +3459,20 @@ func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID Client
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. An issued secret is checked in the same time
+// whether right or wrong (client ids are not secret: an unknown one may be
+// answered sooner or later than a known one). Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one every two seconds). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -5718,8 +5775,20 @@ type ClientWithResponsesInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. An issued secret is checked in the same time
+	// whether right or wrong (client ids are not secret: an unknown one may be
+	// answered sooner or later than a known one). Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5732,8 +5801,20 @@ type ClientWithResponsesInterface interface {
 	// the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 	// and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 	// `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-	// carries the client's policy. The answer takes the same time whatever the
-	// reason. Role `appreg.lookup`.
+	// carries the client's policy. An issued secret is checked in the same time
+	// whether right or wrong (client ids are not secret: an unknown one may be
+	// answered sooner or later than a known one). Role `appreg.lookup`.
+	//
+	// Imported secrets (clients created with their own `id` and `secret`) are stored
+	// with a slow hash, so their checks are bounded per replica. A secret verified
+	// within the last minutes is answered from memory. Otherwise two more reasons
+	// can come back at once, without the secret being checked, for this call only:
+	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+	// (this client failed too many checks in the last seconds: a budget of 5, then
+	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+	// client may retry after a second. Other clients are not affected. Move imported
+	// clients to issued secrets by rotating their secret, which ends both.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -9954,8 +10035,20 @@ func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clie
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. An issued secret is checked in the same time
+// whether right or wrong (client ids are not secret: an unknown one may be
+// answered sooner or later than a known one). Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one every two seconds). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -9974,8 +10067,20 @@ func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context
 // the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
 // and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
 // `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-// carries the client's policy. The answer takes the same time whatever the
-// reason. Role `appreg.lookup`.
+// carries the client's policy. An issued secret is checked in the same time
+// whether right or wrong (client ids are not secret: an unknown one may be
+// answered sooner or later than a known one). Role `appreg.lookup`.
+//
+// Imported secrets (clients created with their own `id` and `secret`) are stored
+// with a slow hash, so their checks are bounded per replica. A secret verified
+// within the last minutes is answered from memory. Otherwise two more reasons
+// can come back at once, without the secret being checked, for this call only:
+// `busy` (every slow-hash worker of this replica is in use) and `throttled`
+// (this client failed too many checks in the last seconds: a budget of 5, then
+// one every two seconds). Both mean "not verified now": the authorization server fails
+// this token request (`invalid_client`, or `temporarily_unavailable`) and the
+// client may retry after a second. Other clients are not affected. Move imported
+// clients to issued secrets by rotating their secret, which ends both.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -20796,143 +20901,152 @@ var swaggerSpec = []string{
 	"wrhS9XSlRiljiuohXPVKl0xiXYWp9amv8SkebZrjWxYlBk5rB20kErMZqwc1Wh2TWzbXiFbqdGL9Cf+G",
 	"XLAvCVsi3tHpD3/pDvqH+9vVEsfOlGvy6vWJvpD+h02eLm6Z3bFSUq79dT37slOoI9+/sSwZr+6n5W3f",
 	"iUJ3msHubw39Ze7Jjta0JB88JJEHZ1gUQT9FY+1aNuOWHK07sfouOXMbfV3bhNfFGFtbVgEwSRrzIwRF",
-	"F4rdCwtPk+oCwb51LL8VtKAS49ouyTGjLGQNOoWKV5zi7OuxyK5xG3yiLw1bOV+Y4ob8uKJvhqutGB6Q",
-	"2F5ID24UhJOpHiKqL4ssyVeX6L5UM8YExpNFPi3+9b1RVP7601WrKlf/+tMVaV9c7h+9VNbkO/UfHUx0",
-	"KmVAISZGj5ymNJnJoZuJpkzNEce8tRdmrZ1Ap82hIRrlIoOsCszsa4OYPC4lF6r9GnErpPA/EsFlp0fO",
-	"uIeOAvAbHtIJ6RqZchWSeZZA3jzXna7Rx6s2GjalOHdl+zpuhFJpzXY5zzWtlzro56GGH/iOBFRjRhzR",
-	"NM8/XV6RPdfB08Wk5LBHPoqccPSD2YIvMyT6vK2v0vRwcsHnNy7bfWXt2qEYthEXNTTZQKVmVPsdJ8/W",
-	"fRsyudQfQeXH2tytpnwHZ4VGoXYiqv9EbPXW6d8FZwShJ/OVJV8smLgLat2lLENzViP37ZVhcvSS/J7l",
-	"45KCBasfcfy++eyQUIkpvhaiCbtpaW0w0F43RqNpSREyrhyIUOBLbrpiYHxRgNWCXqmipYh2HyhtcSmI",
-	"zNlc9kZ8xBF+BNIbI5plCcJoY9Kz4gPrrr0j2xKJi23KSYWZ2EuvHocs6CKHtkdKTezEWGmnAvmr/UjC",
-	"EYdmskjkFPRanYA5S6RSRgGUoX3YP+w4q8PcNA0shRn4kG9G2iEktIWdYXmJBoEFQVUqYCuBXY8i6hqc",
-	"lGa8lcABaQELZdyEL4GflaGzEo2q4DUh1K1uwP8bpZBIKThsr+WVPXJCxmxpn43EjI24Ti2nfFU8qYYB",
-	"kRvYXha6dcaUZWyoZtI1NZpqFifnZ4VXYkq/QGuC8LB/GJK2A5Wiw2xUhxnMCObNESfuy0fq5TpoFRSm",
-	"4Yn6txrzRkCpKAJe4FHiyR6raYafzq/OPn281Hmh8EXNktS01bf21UTdQQ38g+6FNxWxhLGwtFQSaJbx",
-	"8pD8mHwHmxMeHgxCNYV5StVE2NectN1zQJZg99dshFqxKW3NdZWp2kJ0+v1wdXW+N+gN9H70K18Ij/qD",
-	"EEAHjtRujRHri5A8o1yOWUYYjwSk9YlMUWYuIpESDRvseZLknNHbDsaA7F1X31fDabxXdJ0ZDEOl25Ao",
-	"FVK7/CLkiYngx0gcflCDTyRZzE0dQ5JbU3zCcszZH3r0PFYycco0PyHgCYM9y1gERbe6qPzwzRvYFhAY",
-	"YoItRFieJZEMtItPIGUsk0zLkTSJGJfMEQ7KGskSltNs5cCQtE7mc+I63RXBtIKWxV1uDXr9Xh8wOOeM",
-	"03nSGrYOev3egdI/aT4FzWsPBPyeKyT2fvdwAO72imL9SZPNQxdxkquTTdIqZAf+xcicAM1OjBBVYa5G",
-	"HLE0esTk85sOWUoDK+ldnR457B+ihsGFBoRgXxOZS4twkcS4r5a8lQXUUgzDCbUCwIA8UYPC7uiCbdno",
-	"uCoe2cOY5l2w8UENVHD3S4FdDru63+8brUDb6s6W7P0qvcpjrBPJNJhV3RfNg4iacAWP3ule8TO6FdQC",
-	"uJlAZakeNVID+KQOceJ1w9kF7n1HY2NjwyuDza985hZmMsaXDja/9L3IbpI4xsq5w/7h5jc+ivx7xfnh",
-	"hcEWnzinq1TQ+EqI9zRDlJDD/Teb37sS4gPlxtUAiLGHB1vsg37hB+DrgF8g3W8fbbP9ZzxnGaepRW86",
-	"2mYzL5HRfS5Sw5GEEOIITIpV2QVWsIAACxKKIDBcaaUR0wlAkp+oZwE7YrerVoKKUQNsw8A0wE6XOo6+",
-	"h30Y22jUJTIg/899D5dG57eeLi3sdVZ7vVexhxhtmfjCQt07Rm2lBbslelXoQj1WRo4ysUOSMooOUqJb",
-	"duPYI6444kSIrVnrWxYlKJ95iaOPuKsP2HVoze2w/6YePK6OEastiR3kXq1wfCfi1Y5M0TgFh7+7dGo9",
-	"hZAF5vlEa32butxGKpXeFFj2Wq43037obnuuWvbi3vn+kjxbsLsHSwWv3/km4eBQ9Kn73vZr8vqf18sK",
-	"V7TbAmuulHx9E9G7/qcTJv0thMKpRlp8kPQZHG2zARZE8QOLE2rSyv5tRRdeX2V1IMtsjuw4Ikvf4FLZ",
-	"JwIQaRlkxExmNqtJY36fSN3IuP6zVT/NciokK25NIg3TDUZcpLGy0MZJJvNtWfs5nSiOrewWKJpXLD38",
-	"y7sr4gnSsElz1pthqeIPoDLP6YTtwhTVGZ2rd+7FENcp0OvF/r+8Zv2sKO/EbRQlNF7zJU1yqGu0kW2a",
-	"bs1znIG24TQl9lJU7NvIR0B8VvKTTkcLoZg0HHFkSSXLPvccrBnLFxlHlUpwZtGifwL/FQ4UoNtEu1gQ",
-	"rEHn+aJDBhJJIfO8wPcLdSROx1MDMmZ5ZF0w6jkowSftW7aSDP6R8MnQIFNjKYe3CdBnN45ZjJLAlq2P",
-	"OManbXfeFFzt1lkKKovOjP8tJJxmme7okKLbF+oQViQSs5uEMx0tAV85eorVm/A3nCMg5cMaSaK5NnrY",
-	"bGTeTCHJyZLKEdfZJGORdYpTAtc5nDTua2LKChrPawu/yNNz9s1PKn3le9iBbZ6GfNodHmc0i6Z/LgFj",
-	"r7UnVsilyX7LmPY9JjxKF7Gyb55Fzp9N5ORNhOC6Ydw//3LX7NSwTfR8v65xsZbkCEYPdARRWXw2ijji",
-	"7TCJlQLq2pzwvGlGVGXR4EqSiLFkPfcjjrHIwJM4oUagr8uoU6IAvfuEi2WgMQS5yMkNG/GM0Vgn2ioJ",
-	"cDYDMBMdDHXyz2r1aTJLJoqHKqXOLBZDfhp4dsTlSuZsBlUikqg9CNzwo9qAttrNaJtt6Yy4XaiVEQu5",
-	"sK3kj+vaR+jETX1oNCfGLaSHoNCJp4jyFuFDvYkm9MqFyUtUO3WxSJkcFiVU3vlNWF48HpSac7UhZyOA",
-	"NAFo25IyKnPQGryCAJgGvWVqpLDonBf2sFuB2S7/00olwJyr+lHdKi9vyvXdr0Yc5LI3lQJnLCChjm9j",
-	"vMv0w+1ZN1hoS0dJLtTxYYLkMTrvQA/EiIVDa05aIaoMxlgrufUsEiLvefvjfrK+QSUpk5xSyuppDs4a",
-	"lDjKSXhWtHfo/shWIVYM5QX4PUKy6dihIrCEk/1DMhWLzFxKiaU9LpUaEkWdJ5OII2aat9qP5t0LSOVl",
-	"8ZDk2YKFnRFPuMzVFRZjHAX9kaBvHTuptMZl6SbW12hBOJGH6EHODv3IVlq/uK9nUx/IRu0CcT6/009j",
-	"b/ftPYL4tu8MDFoJcMItX0a2CTUmWPW43Wvn+PC9FCGNbbqVQ3XwlA5VnEj8cGequmWoq23jVqXSKQsL",
-	"Ci+rn4XqykbIVdtK0JB2WYhqcCidaaAW9e6KTpoWpx/bg2fuglbNDd70avGKfQM25V/ZW/zs/P3X1Y0v",
-	"bOEmb3D0lpTisqulHFxEdTlldUWc34MMgwJXY3h7Ba+J4EM/Dy4V0W21SA0SvEwPElSp5yybUY74grrT",
-	"a5FR4ZbLkvYrqMl1Wtor3Vl3/ZAo/icLyARS0nKZSNbpmeTOdSvvYipfaJO0Qtsm5a2e01UyYyHBRilS",
-	"FxngLz1y4kCFaoeQv2RYp3SMVlM6XMQx8Tsg6v3wJPrL3Sa4NFUq/qpohltUDmtdw/xSH6VUn36QQjD+",
-	"QPPH8TQU3Wh2cDdc2peeKsJnUzpjS8pWIjWRhkRw4XvJk7s/WwbK/hZiwGme9j30Tnt2kOwuBMxdKLGN",
-	"F0Xb7HVOklpH+wV4ITB5t8bhWvKQ9MhHcMBl+i1qK/3KjOdLwpY+2/kzJwk884LnbLT7XOi/JZA4vp1G",
-	"Fzw89wskeRWXGXthFc2NpIlWmfzvGxEX6GL4CLrZ9OMILi1HPOSLNA2DCopVj1yCkcY1tDhWfwEEVspo",
-	"RsLYLQAY8fDX5a00rQDQOYVNQsGfc/n2R4QzAfAaSEOeCj9MBnbhkCjdqQsuMD3TtvFhmn6cxtEVkNA2",
-	"adeg6zozMJlpJdeidFWHFeMRD50NDzvoA44iNs+1YpFMOOBRm7qiFWG/LSgiX0eLLFN7iF0p0J2F0Lg6",
-	"nEbJYb/v9k/UXajsWHEyHrOsR060AuOrpW2rUlqFplO4kQ2W3BBT4Go6rNbplkBNj6da3tfJlDGuUdFd",
-	"awkAzRDuPAYnX+FCdXPqdKa6h3hO2u8+d7zG+0/Rfuxeougc9+vfLwmPSkOjz6L23rl6315Pf/b07K4T",
-	"oDR+ND9PVxu3T5c7/tY4gkrun6Fpd8YFSQWflMDXegRfxOijMcF9saW7dBIu8mnCJ4V0IxuFWyJH3PhO",
-	"PPvey/auE3Xko8gxlgalrKbUdE7z6ZCEZj9NA/nFeJx8rWlHRJL4hcS6OMkAxL034uH6fH93aBuNKgoN",
-	"6/w7+MYTOXgONyNVJtLu7nM29LMn5FsxSc1zHo9Lok/46ZjkO17LI3vkU7lGhVR9wIXvN8kVV5OCLDi6",
-	"3BPMWql3VcNHtZtZgyb67uYKf61jfcRwPu03r2F8Pteucj6ygfE5I6OffyPjwzf+qXzP7GhbHQCeB7Qt",
-	"fnbvPjO1ezE15BFldtAWmb7eGsodb3fn/sxu78lVwquK8gJl5VvE5owK1NtC1TlJEyqf9Z1nfeffVd8h",
-	"baquwENYwVPrPffnBFon6G0W/f8kPvAs/58v+beQ/w+/4+txUH6aChInMVlCVouoy+KBOENAOFvaMqvA",
-	"LfOBGAij0RRqrXjRnKZt8mA0+P58zmgWYLEQhocMRNc04bksKjx3r+2soKI8A6I8A6I8M53NgCjNeChP",
-	"hXyyjlk5mNCNqE0Whbq2C7wF+3OrQoeGA/mQ9YEukLDIiCUMdtIOFWMKOz2C/QZiL7NPw7fZSoYkK3lC",
-	"NIRMI5STrm17eHpMvhQb2UgBxf3pC8tSOt+Bmzgw3g3sRO/Li6JDwDNneS7nq2SqSUvxhrWYO/AoGS61",
-	"Rgig+ktsR2OLurCUphbCXukjRZat7SAiOJMjbCQMubxhQ0OSUH0DGpCYdj/YR+SYVPqNKPYTsWNbRn7Q",
-	"h6TnDpHC9u2JKCdymeTR1DZaicWS58mMQTayrj/PGDPFhciccKIIigvlSIhvJMT1jPKVrqiSIblhK8Fj",
-	"pXphv26/HA2gI20tnFSj9DvH0Aq8EojTzZz1l2pia53eVsVYDYVXTs4zVJK/kCNuRcGyKCe3R7yp/qqO",
-	"K2dOJ53725TBty20Epqfe0kwP+ocLCUHXXxswRnsq5sH09ha5+Blv79DrkpdH6I7na/yoJKmxDbmcFQX",
-	"5z57QFlug5mmrjLYlMX0TzG4+Dsi2RcdTbZrY3K3q8DV/UgaRG6VnQEvUyyllCbzb1LB9JxD85xDszIC",
-	"35P3pA2MvRQ4KVSPbe2Svd/NnV9bQXWhxbzitXoCurkYInv7OhFYHiiu9cNehb8aKtZCVT2qRXfYGRKU",
-	"Vgb45mSTUEZoxjqpXJWD8NmHysGtfatFmbNe73N05dnx+u2KKxXJFb4BLpZPYZ9sg+oDvMU4SiLBpcDo",
-	"TKMvRD8DGRcTRto/XH143+mRj6Joh8NtX1d14CTJhwiyCjAnXHtCMOcccT5skwIcAnGgAJPp5PwMaoLq",
-	"OMaXhC1P9Yw3+jNy9jXfm+az1BQGokZU7rZTjxPkLbn3IIp/MOU6jWFaw59/cclKzXXJbsx8HZIy24Ry",
-	"R//exZLWNX563YlJPw/nKknRaQAUe8DZmCCuTKDMyCTXD3JNEj1sNBA63V1CHyY+zxYyN53jixYwatyE",
-	"T8gtgwZo2AoGYOzDESemBQy180sTfgvoKyud4+mMBTMpoFrU0N2EExlljHE1GpZOqOGQCAGXxus/o8y3",
-	"LglFEkd6/ubDlrSBckvtRdqG9esUUxHrPkLnP56+C9SnsScPzUmIzThCQrUnAA1kDVGgoUnObO8E9Yhb",
-	"aKDGCkeLfv8gQpgV+G9mzttWA4SmlybufsaoRmLGz7+AlINIwAWMRbSYAY4QMV032xGNpizuYLN1KiXo",
-	"HQi6rCtoJFACVPJkYilZpoGZuVDjRJmQsotTdD5l2ovCLuOO15IJ5cVEb9lKkpsFoOeY0zAoShK+VZRt",
-	"t8OT8/OLd3+5Pv308fLT+3fXp+/P3n28uj57G4KDAc89ohzDRTdMLS6v96U6vOcUb9GDPaoOtfpm59tS",
-	"VyTX9IR/D713lcEn5kVrVmAZimj9UX0qdcf06NXUROn+PHK4t5eKScK9MhOhXtnfszpOK2gZWtUw0GzS",
-	"LbgS4/Elk3LH0REsqBWgaZ6te6UVmI2BdVd2JGjBWe/ydXhhF3vap44mH7ZmQ4ZKdXHnP1XA/FNUowaJ",
-	"9oMGjPQZ7ZyJOTTB3CTh9n6f03x61yjhTvgK80YXPGYZCe17IWnTHHpxxGyeTzVOPzBdmVI5ZbKjrJ+b",
-	"RZLmRHHAfMTbxevwF7nX6/XCDrHOXmUnSdt/BZkoYlmRFaMZaQPoN52xIk+2QKlBPqL4FF/pokDdt6fA",
-	"l6cEWjA73kvAr3F0F2DLSjCyOUpL+HrGQE8rPNAoFdUKdSemEYclkbbuvIMpw2BG6pRbUAT0BNjXnHF1",
-	"vWHxh/3DDRz0nObTqslXc1tgWjBnNZtATZwixL9wD8/vwFjC9Es4lhKqL+pqPP0vv8ItWKMlbo7D/8fe",
-	"f/iKpm0nfJNwRdu1TXIfTUcNiEYchI3qfdvw01OquCcFK/CJoZEVJJpP7enwxt7vRjTdrbdz4Cm1n9AC",
-	"06hkvjKneyoxPhZZBIgzQ2zWteQsC4g6uWDEAQg3UBqarmJe6laTCbaYVFxNaY8LCV2pxl7rRTtcAT6c",
-	"KdvJ6/2LrZg88GQLgD7JKM9Z3OmRz9iAE/U2CBObmI8FGVaXlVy40I2pELeLeX0WDPx0anpz7pj8Ai9f",
-	"4ULfPkZuy04VpdjY9J7FpH5v1IYL6dPPc3D6D62fuAzIP9jAorvWsQaHLSHB38Org9RmnTRrGNoeNGJZ",
-	"7Z5d63yiKaZ9OmXRrSzQ8QATUubaT6PxBCwkt3Zs+U1DHdaHmJZNbXYh2G15YI+cpEu6kmS/3x/aDsNS",
-	"/QWijYscWyAC0Di2KQ7JEtsSk3botx0OAxK6DYLVv02Cvfpv7aIORjz0eg+r3+qbD4cdg9oOM9OhXgcQ",
-	"dsQNImxewxfQPY/cN6c6VI8pzBBFX05pDplEoM7h8rZn0UgQeLzWt37/uG9BX+6NQMNZj/rCQipGGdOs",
-	"Vbrm5T1Dn0VX7mpP7R3MMr+Z+ZMgG9j+0msFEE7kb/Dsne6F7W+sH6bAB5x9NA25y/2u9eeh/fY9NgZ6",
-	"hjfINH3V/qww6A+KfP7hUQBYdGtRuW3e1O7SzRdRImvOrDxBVoqYMkXFaGBrG7yw4gILUhLuasdpIpXy",
-	"qlGlQ0JnQvd7dZspI4/V/kaAcpzNoaWr7jjKlW2WJhLN8dmIt9XEMhJRyQKDDk0A6Ny2v3DY9gtJwlNl",
-	"zXdPBc8zkYZkRr926YShkJqK5YinQuPoTGjOlnQFQg9Qi5J8e3YeqVNSS/sEi9nGaNYOWDXJT3qXMOPC",
-	"t5LX4M0Yo/m3BQPDVVvNwkyh2W6e0a/vGZ/k09Zwv3/4OmjNEm7+MKixgP8JRoOW5yWRpv/oOkXNcyAj",
-	"djAVPl1cNjPVn7QhmHv0qb9VSqnxSKx6m34QS9JMZE7OoX/umlL/c9Ba5/C4+3My/D84z/6g9GYbYdH0",
-	"A93fSw3QT87PZMHJNXE0Me/ZhvgvIDQad4gJzUgG3o+gaDttekJ6od2h01VnxJOc0Ejj+bfLTeY7gdNi",
-	"vg3N5TsBsOtMGBRgx48C8Cub+k8g1zYeJCoBQlhdDEAENuHGhEPvATnVzmenWcdC6rZEuSDYkNPOIRfE",
-	"vlH0lkMv1XGBJqy+kydpSiK0pyCGp2ZTai8ORdjNce8P7OEBJ6dblsgqOr1etPeMww8ZpmxWcx73nZzH",
-	"RJqd0Ppo0ILDM169m19ZpCwB+Mp/xWwmSnLHUfrVrxjKskP+7peV2B+2meZgUD9NFGFmli2XflrenMVc",
-	"/lfjZM3d28Uy+cDW9ynq3Z+j/puk53jM8aepcBBlSSIbPcSZ0xu+i1b5FhzQYtS+kCRecTpLIuKOpO17",
-	"CCzjXYJQDVYFSQadVkZ8qvloxpSsxX7Fth1J2xtPjMcB4YJQLvhqJhbS+xwUS464yeE3Lo2ApELMb2h0",
-	"W2QKTIXMpa48UIK+6EmDfxv0+4SSmK5q8/QmLHeb6Wsn6CNEv3HRG+3m6sffmld3SBuvrqCpCaXrvX2+",
-	"e0+u01xZgftC1t0n5xa7h1ht/Ri05ouaC3zJcg94VjKeHxdIq7KCJCsdWCNvPpDkNOKhplylmCttJiTt",
-	"D6fntpgGEGMxOQV+xgBQteGgHk1w1ukRyONj0I/I/SQqPYt5THMmUdPiYkkEP3ZamxQhHWcl2D26DlN1",
-	"0XSb7+sinEXze9zhD6fnD7q+n2FTnsafd+8VWbvvqdgS5hMAESTfuLD6ubrgmyN05o/FGitKD9hmzY66",
-	"d8CtEp5gE6Qogv4o4PRvapBbRW4QC6iB1vDctcXJ7qyvcEoPvryCb242eoYrO4GFwYehZpnv0nK0foym",
-	"64sb/qxVfPNOn/b+1FGz3EW5WFv4y+tvC8Q1EYoIJyL3fjdW492ekeHhkNia3xEP2aYy38BW8wrOIJUM",
-	"U3PDhWQy9DWIEbfvDjo9cmYuJEkkutYh7bauSvnY8/dgrhgFA2baI+9oNPVZks5c0yFNNbGFZGqmYpYo",
-	"brFqbidYYQMP0keipBRVg1Clq1Tp6l8weVzfgX+0rlJnmjeilCI5ozNwqtoqVjyX1gLY1mCXgtYqH3nK",
-	"xn1FleuODNLWid5/XetLTXW+vk2ARCqt6bP3rPX8uWsq61npQ3Wdvd/hfzdUVVpCJDIXcwmdZaG0xJRW",
-	"QiEXFpuYskldRVAGuj3VrCPJXVsNWoyLnNDxmEU5hnzqyiLrWeKmOseLf0pl4+E2VFdazjPsycOLCR94",
-	"UXbNSqucoU1QW6Pa7J6Z5n3GjfvWK2AnROaUxzSLyaeTRT41uUhtykkhwQOAiZngfxGOOeR0Pu/Yuylt",
-	"lSKWBmyyvYp+Q7WKH8pZcrNSKlNdaIW0tV5Yw6vCDqHlGklI8OZixMMTNy/DxPYBhSVNbbueYu7GcZCm",
-	"YikLX/KIux+Gir0iiZXcsEhgUyIishgS2Ouat+mFtbGp9SJlMoAMjWDEHZAv0E25yJOx7dM+1Irntakf",
-	"u1ZM5Xqm+3OHXHAW6hIyajPzvIbkxw2du5XG7f+gCCeEYfyu6IJj2jx1Op4rvRX2MIQs6ut8NVcqdYLu",
-	"czUEDu2kuoWmxjBjmr0XHdCvF1kidT927Sw02jjiII44ns8LSSp+xR75yJZWBYU+n6bNBOKBUe7T1Iiz",
-	"AgR+FjiNTUnxFU2ulznNEQ891Gk42PnKLHCRJZgdORHmv3MhzX/icOZfUozzJc3YdYJ5lPbfX1gmgUjB",
-	"OnGBAaA7VrWDVZyJ+ZzFpH3x/Sl5dfRmMOIpoA2ZxHtscQXr6xy7PfhZNBUMTwlxJpdUkls2z3vkxBTQ",
-	"jDj2tAIMAKf1VZgg5pLO/Lw2kD+4I8C9JQGYIjOtF5LIKZ0zEv4+ajH1wKgVEP2f1w6HGrXu6kGANNux",
-	"ufRP3wPdNPi9bxd08365D/r23lKW7eb1xc35oE/jX6CT+YVV5B6yCSy+zzaccawoWtPPymRd1zQ+N9c6",
-	"Ma3nQpf9X6PsukZngE2sdh5wuAIGKWgc6MAEXlxQqJWya67ufifA9sxjkZHGpuqR1ZJliW2HDT3Wt1Vt",
-	"XT3iHmqu+/q9EpbcAXZPXvICA/e0L/0lPMDW9DW/f54+7c7jfrq1O8LmytTf74LfW0nFj9Ea/vzL3S/1",
-	"vdOt+mkkhU0V0D+4t6rToKtrK3aNWl2qaVtrznqN1ZlS3SrByKFbtJH4yQSYl+v2Wcca1q37rB9jDpez",
-	"vhH3dOUGU7s+JQnBCiGhKmMyFxnDyhKvvw1wPNtNRuNXFD3V2+UJ6bYwfMRnlNOJVtzdz8qCAdV3QEcm",
-	"7Z3iNhb7W925vb1pc3fwez0l53sM3vXMctawnJZLl2uZDpIOOKJKqQCODG7mMMEWlbCmaawF3CUnlhzU",
-	"FcFEJtfJ4NzrEfeLwdpozpqcTPxjUe4CdzlGw3dK5VTnJiG+TCJHAFc2p5muMSuym2u1axpvcyGfJjGA",
-	"Pq1+90LeAwD5mSf8W/AERXwP4AiP4akLdqw9rcvZAjzQqFw/6SHx2q7hpK0Tu1I2zolY5OBVgKbfLIbS",
-	"+ZzeMp0WZZIOOwEp3HyF9woL5W2mjechU1xrxOGLprrTM6p0q23hzbnspAoDkowhBS0Y8dlCQm/svI7l",
-	"4vO9dXZaMOKNRlrgTO4anZHXNNeOGN89pqOY6ucRb+oprnFEnPpdyHODPFNwt0CYg8bI3PPVnI04Zr7q",
-	"wAj+0CgsNM6kHLo+HaeKVo22BO+c7ZOexgh+6WqPdcIArdQGcfDwnuBrhQFmqT291+MpBBnO/el9FXg+",
-	"sRP6VUe9hu57zz6AZx/Av6TwBalVJ39d6bWNKK5MAnVnpX3b74JDvK4I9L2IaOrjKqLzvB3OlCjMFjxU",
-	"315kqa4DHe7tDfZf9fq9fm8wfN1/3QfRrOdWsRBqrPLC4wj8Ga1oLXPNTXdQmXpFUanXakopD/7HisIq",
-	"RLhhRGQkY7+yKC/B39hRGirBik/CAqJVOSJa/ThizcOKMhtz9YGVPTNGVtsnFF81IK/Vz5TbY/kfsQBC",
-	"3N01aJZTN5RG8HRqAWsBjNSYJ+dntm6UytuiIE2bb1o6or9W1xxCsaG/wbp6udMjJwb1DDLVZ2wmMiiH",
-	"QRUA2m1RviIZg8XpMEwKeRDKmmQaFBJ/tUlamAOHkl0vX5cv1pyY8brtmVDN/joH3LAcPFZLdfK+TJAU",
-	"FcWZZOkXJklNgNjEhNfFirwVePe9uo76OyZZXjW5jbqqdDVIoKlNdOzVf3rzHShBzAJoqQFeAxc9I84V",
-	"Jt7gczphHU2+qCJSeSvRX2fyCi24bFwpyvQ2zFRw3f1y9/8HAAD//w==",
+	"F4rd0cIj4c1CrrR/LJ9mIs/B+IrEDNEVIAXKtNYecat68BjK3nNT5K/JZElRaYqmLLpV5rFkDBP8Vi4e",
+	"W8dnegvEGddpBK2gBUUg13Y3HQvOouWgP6p4xakLvx6L7Do3gDlqgepEzOL8K1j6UoXaYMM2ZOsVXTxc",
+	"3clwpMR2Znpw2yKcTJWkUJlaZEm+ukRnqpoxplOeLPJp8a/vjdr015+uWlUp/9efrkj74nL/6KWybd+p",
+	"/+hg2lUpHwsROnrkNKXJTA7dvDhl+I44ZtG9MGvtBDqJD83iKBcZ5HhgnmEbhPZxKdVR7deIW5GJ/5EI",
+	"Ljs9csY9rBYAA/FwV0jXSLirkMyzBLL4ue67jR5ntdGwKcW5K0vccWqUCn22y8CuaQTVwXtCDXfy3Rqo",
+	"VI04Ynuef7q8Inuuu6mLKdJhj3wUOeHolbPlZ2ZI9MBbz6npKOVC4W9ctvvK2rVDaW4jSmtocpNKrbH2",
+	"O07Wr/s25JWpP4IBgpXCW035Ds4KTVTt0lT/iUjvrdO/C84IAmHmK0u+WL5xF9Q6b1mGxrXGEdwrg/bo",
+	"Jfkd1McldQ9WP+L4ffPZIaESE44tYJTmo8hTA+0DZDSaltQy41iCeAm+5CZPBsYzBsgx6CMrGpxoZ4bS",
+	"XZeCyJzNZW/ERxzBUCDZMqJZliCoN6ZgKz6w7to7kjaRuNimDFmYib306nHIyS4yenuk1FJPjJWuLJC/",
+	"2o8kHFFxJotETkHL1umgs0Qq1RggItqH/cOOszrMlNMwV1gPANlvpB1Cel3YGZaXaPBgEOKlAv0S2PUo",
+	"oq5BbWlGfwkcyBiwl8ZNaBf4WRk6K9EYD15LRN14B7zRUQppnYLD9lpe2SMnZMyW9lkl10dcJ7pTviqe",
+	"VMOAFA5sZw3dyGPKMjZUM+mailE1i5Pzs8JHMqVfoFFCeNg/DEnbAW7RQT+qgx5mBPPmiBP35SP1ch3Q",
+	"CwrT8ET9W415I6BwFeE38CjxZI/VNMNP51dnnz5e6ixV+KJmSWra6lv7aqLuoAaMQnfmm4pYwlhY6CoJ",
+	"tO54eUh+TL6DzQkPDwahmsI8pWoi7GtO2u45IEuw+2s2Qq3YFNrmuuZVbSG6IH+4ujrfG/QGej/6lS+E",
+	"R/1BCBAIR2q3xog8RkieUS7HLCOMRwKSDEWmKDMXkUiJBjH2/FpyzuhtByNS9q6r76vhNPosOvIMoqLS",
+	"bUiUCqkdkBHyxETwYyQOP8TCJ5Is5qaqIsmtY2CiNEguOBt69DxWMnHKND8h4JeDPctYBCXAusT98M0b",
+	"2BYQGGKCDU1YniWRDLTDUSBlLJNMy5E0iRiXzBEOyjbKEpbTbOWAorRO5nPihgAUwbSClkWBbg16/V4f",
+	"EEHnjNN50hq2Dnr93oFSSWk+Bc1rDwT8nisk9n73UAnu9grogEmTBUYXcZKrk03SKoAI/sXInACNYIxX",
+	"VUG3RhyRPXrEVBeYfl1KAyvpXZ0eOewfoobBhYanYF8TmUuLt5HEuK+WvJU91lIMwwn8AtyBPFGDwu7o",
+	"8nHZ6EYrHtnDCOtdsPFBDZtw90uBpA67ut/vG61Aew6cLdn7VXp10Fi1kmlorbovmgcRw+EKHr3Tnetn",
+	"dCvgB3B6gcpSPWqkBvCQHeLE64azC9z7jsbG4odXBptf+cwt6GWMLx1sful7kd0kcYx1fIf9w81vfBT5",
+	"94rzwwuDLT5xTlepoPGVEO9phpglh/tvNr93JcQHyo3jA/BrDw+22Af9wg/A1wFNQbrfPtpm+894zjJO",
+	"U4sldbTNZl4io/tcJKojCSHgEpgUq7JDrmABAZZHFCFpuNJKI6YTAEg/Uc8CksVuV60EXKMG2IaBabif",
+	"LnXcjg/7MDb1qEurQP6f+/423SvA+t20sNc59vU+zh4ixmXiCwt1Jxu1lRZ6l+hVoUP3WBk5ysQOScoo",
+	"umuJbiCOY4+44ogTIbZmrW9ZlKB85iWOPuKuPmDXoTW3w/6beii7OkastiR2cIS1wvGdiFc7MkXjohz+",
+	"7tKp9VtCTprnoa31tOriH6lUelPu2Wu5vlX7obvtuWrZp3zn+0vybMHuHiwVvO7rm4SDQ9Gn7nvbr8nr",
+	"xl4vK1zRbsu9uVLy9U1EX/+fTpj0txAKpxr38UHSZ3C0zQZYSMcPLE6oSXL7txVdeH2V1YEssznO5Igs",
+	"fYNLRagIh6RlkBEzmdmsJo35fSJ1W+X6z1b9NMupkKy4NYk0TDcYcZHGykIbJ5nMt2Xt53SiOLayW6CE",
+	"X7H08C/vrognSMMmzVlvhqWKP4DKPKcTtgtTVGd0rt65F0Ncp0CvF/v/8pr1s6K8E7dRlNB4zZc0yaHK",
+	"0sbZabo1z3EG2obTlNhLgR9gIx8B8VnJTzo5LoTS1nDEkSWVLPvcc7BmLF9kHFUqwZnFrv4J/Fc4UIBu",
+	"E+1iQegInXWMDhlIa4U4X4E2GOq4oI7uBmTM8si6YNRzAAhA2rdsJRn8I+GTocHJxsISbxOg628csxgl",
+	"gS2iH3GMlttewSm42q2zFFQWHYf8LSScZpnuL5Gi2xeqIlYkErObhDMdLQFfOXqK1ZvwN5wj4PbDGkmi",
+	"uTZ62GyegJlCAlHLEde5LWORdYpTAtc5nDTua2KKHBrPawu/yNNz9s1PKn3le9iBbZ6G7N4dHmc0i6Z/",
+	"LgFjr7UnVsilCYhnTPseEx6li1jZN88i588mcvImQnDdMO6ff7lrdmrYln6+X9e4WEtyBKMHOoKoLD4b",
+	"RRzxdpjESgF1bU543rRGqrJocCVJRHyynnuT3xF4EifUePh1+X1KFKB3n3CxDDSiIRc5uWEjnjEa67Rf",
+	"JQHOII2E6GCokw1Xq0+TWTJRPFQpdWaxGPLTMLgjLlcyZzOoWZFE7UHghh/VBrTVbkbbbEtnxO1CrYxY",
+	"yIVtbH9c18xCp5HqQ6M5MW4hPQSFvkBFlLcIH+pNNKFXLkyWpNqpi0XK5LAo6PLOb8Ly4vGg1CqsDTkb",
+	"AaQJQBOZlFGZg9bglSfANOgtUyOFRR+/sIe9E8x2+Z9WKgFmgNWP6taceVOu78U14iCXvakUqGcBCXV8",
+	"G+Ndpjtvz7rBQlvISnKhjg/TNY/ReQd6IEYsHFpzkhxRZTDGWsmtZ3EZec/bH/eT9e0ySZnklFJWT3Nw",
+	"1qDEUU7Cs6LZRPdHtgqxfikvoPgRIE7HDhWBJZzsH5KpWGTmUkosNHKp1JAo6jyZRFQz00rWfjTvXkBi",
+	"MYuHJM8WLOyMeMJlrq6wGOMo6I8EfevYzfrSLks3zb9GC8KJPEQPcnboR7bS+sV9PZv6QDZqF4g6+p1+",
+	"GjvNb+8RxLd9Z2DQwoS6LV9GtgkVL1iDud1r5/jwvRQhjbS6lUN18JQOVZxI/HBnqrplqKtt41al0ilS",
+	"Cwovq58T68pGyFXbStCQdlmI6mxInWmgFvXuik6aFqcf24Nn7oJWzQ3e9Grxin0DNuVf2Vv87Pz919WN",
+	"L2wZKW9w9JaU4rKrpRxcRHU5ZXUlpd+DDINyW2N4e+W3ieBDPw8uFdFttWQOErxMRxRUqecsm1GOaIe6",
+	"72yRUeEW75L2K6gQdhrsK91Z9yCRKP4nC8gEUtJymUjW6ZnkznUr72IqX2iTtELbtOWtntNVMmMhwbYt",
+	"Upc84C89cuIAl2qHkL9kWKd0jFZTyFzEMfE7IOr98CT6y92WvDRVKv6qaM1b1DFrXcP8Uh+lVJ9+kEIw",
+	"/kDzx/E0FL1xdnA3XNqXnirCZ1M6Y0vKViI1kYZEqON7yZO7P1sGyv4WYsBp5fY9dHJ7dpDsLgTMXSix",
+	"jRdFE+91TpJaR/sFeCEwebfG4VrykPTIR3DAZfotausOy4znS8KWPtv5MycJPPOC52y0+1zovyWQOL6d",
+	"Rhc8PPcLJHkVJRo7cxWtlqSJVpn87xsRF1hn+Ai62fTjCHUtRzzkizQNgwqmVo9cgpHGNdA5Vn8BIFfK",
+	"aEbC2C0AGPHw1+WtNI0J0DmFLUvBn3P59kcEVwEoHUhDngo/TAZ24ZAo3amLRXY407bxYZruoMbRFZDQ",
+	"tozXEPA6MzCZaSXXYoZVhxXjEQ+dDQ876AOOIjbPtWKRTDigY5u6ohVhvy0o4nBHiyxTe4g9MtCdhUC9",
+	"OpxGyWG/73Zz1D2x7FhxMh6zrEdOtALjq6Vtq1JahaZTuJENst0QU+Bq+r3W6ZZATY+nWt7XyZQxrjHa",
+	"XWsJ4NUQfD0GJ1/hQnVz6nSmuoe/TtrvPndAYJmea0/RDO1eougc9+vfLwmPSkOjz6L23rl6315Pf/b0",
+	"7K4ToDR+ND9PVxu3T5c7/tY4gkrun6FpvsYFSQWflKDgegRfxOijMcF9saV7hhIu8mnCJ4V0IxuFWyJH",
+	"3PhOPPvey/auE3Xko8gxlgalrKbUdE7z6ZCEZj9NO/vFeJx8rWmORJL4hcS6OMkAUr434uH6fH93aBuN",
+	"KgoN6/w7+MYTOXgON+NmJtLu7nM29LMn5FsxSc1zHo9Lok/46ZjkO17LI3vkU7lGhVR9wIXvN8kVV5OC",
+	"LDi63BPMWql3VcNHtZtZQzj67uYKf61jfcRwPu03r2F8Pteucj6ygfE5I6OffyPjwzf+qXzP7GhbHQCe",
+	"BzRRfnbvPjO1ezE15BFldtAWmb7eGlgeb3fn/sxu78lVwquK8gJl5VvE5owK1NtC1TlJEyqf9Z1nfeff",
+	"Vd8hbaquwENYwVPrPffnBFon6G0W/f8kPvAs/58v+beQ/w+/4+txUH6aChInMVlCVouoy+KBOENAOFva",
+	"MqvALfOBGAij0RRqrXjRKqdt8mB0K4D5nNEswGIhDA8ZiK5pwnNZVHjuXttZQUV5BkR5BkR5ZjqbAVGa",
+	"8VCeCvlkHbNyEKobUZssJnZtT3oL9udWhQ4NB/IB9ANdIGGREUuI8KQdKsYUdnoEux/EXmafhm+zlQxJ",
+	"VvKEaAiZRignXdv28PSYfCk2spECGPzTF5aldL4DN3FAxRvYid6XF0W/gmfO8lzOV8lUk5biDWsxd+BR",
+	"MlxqjRDoMSCxOY4t6sJSmlpAfaWPFFm2tp+J4EyOsK0x5PKGDe1RQvUNaIdimg9hV5NjUul+othPxI5t",
+	"GflBH5KeO0QK20UoopzIZZJHU9v2JRZLniczBtnIuv48Y8wBj86YLsZGUFwoR0J8IyGuZ5SvdEWVDMkN",
+	"WwkeK9ULu4f75WgAHWlr4aQapd85hsbklUCcbi2tv1QTW+v0tirGaii8cnKeoZL8hRxxKwqWRTm5PeJN",
+	"9Vd1XDlz+vrc36YMvm2hldD83EuC+VHnYCk56OJjC85gX908mMZGPwcv+/0dclXquiLd6XyVB5U0JbZN",
+	"iKO6OPfZA8py29009bjBFjGmm4tB6d8RV7/or7JdU5W7XQWu7o7SIHKr7Ax4mWIppTSZf5MKpuccmucc",
+	"mpUR+J68J21g7KXASaF6bGuX7P1u7vzaCqoLLeYVr9UT0K3OENnb14nA8kBxrR/2KvzVULEWqupRLbrD",
+	"zpCgtDLANyebhDJCM9ZJ5aochM8+VA5u7Vstypz1ep+jK8+O129XXKlIrvANcLF8CvtkG1Qf4C3GURIJ",
+	"LgVGZxp9IfoZyLiYMNL+4erD+06PfBRFcx5uu8yqAydJPkSQVYA54doTgjnniPNhmxTgEIgDBZhMJ+dn",
+	"UBNUxzG+JGx5qme80Z+Rs6/53jSfpaYwEDWicu+fepwgb8m9B1H8gynXaQzTGv78i0tWaq5LdmPm65CU",
+	"2SaUO/r3Lpa0rvHT60ZA+nk4V0mKTgOg2APOxgRxZQJlRia5fpBrkuhho4HQ6e4S+jDxebaQueljX7SA",
+	"UeMmfEJuGbRjw1YwAGMfjjgxLWConV+a8FtAX1npHE9nLJhJAdWihu4mnMgoY4yr0bB0Qg2HRAi4NF7/",
+	"GWW+dUkokjjS8zcftqQNlFtqL9I2rF+nmIpY9xE6//H0XaA+jT15aE5CbMYREqo9AWgga4gCDU1yZnsn",
+	"qEfcQgM1Vjha9PsHEcKswH8zc962GiA0nT1x9zNGNRIzfv4FpBxEAi5gLKLFDHCEiOkB2o5oNGVxB1u/",
+	"UylB70DQZV1BI4ESoJInE0vJMg3MzIUaJ8qElF2covMp0+wUdhl3vJZMKC8mestWktwsAD3HnIZBUZLw",
+	"raJsux2enJ9fvPvL9emnj5ef3r+7Pn1/9u7j1fXZ2xAcDHjuEeUYLrphanF5vS/V4T2neIse7FF1qNU3",
+	"O9+WuiK5pif8e+i9qww+MS8axQLLUETrj+pTqTumR6+mJkr355HDvb1UTBLulZkI9cr+ntVxWkHL0KqG",
+	"gWaTbsGVGI8vmZQ7jo5gQa0ATfNs3SutwGwMrLuyI0ELznqXr8MLu9jTPnU0+bA1GzJUqos7/6kC5p+i",
+	"GjVItB80YKTPaOdMzKEl5yYJt/f7nObTu0YJd8JXmDe64DHLSGjfC0mb5tCLI2bzfKpx+oHpypTKKZMd",
+	"Zf3cLJI0J4oD5iPeLl6Hv8i9Xq8Xdoh19io7Sdr+K8hEEcuKrBjNSBtAv+mMFXmyBUoN8hHFp/hKFwXq",
+	"vj0Fvjwl0BDa8V4Cfo2juwBbVoKRzVFawtczBnpa4YFGqahWqDsxjTgsibR15x1MGQYzUqfcgiKgJ8C+",
+	"5oyr6w2LP+wfbuCg5zSfVk2+mtsC04I5q9kEauIUIf6Fe3h+P8gSpl/CsZRQfVFX4+l/+RVuwRotcXMc",
+	"/j/2/sNXNG1z45uEK9qubdn7aDpqQDTiIGxU79uGn55SxT0pWIFPDI2sINF8ak+HN/Z+N6Lpbr2dA0+p",
+	"/YSGnEYl85U53VOJ8bHIIkCcGWKzriVnWUDUyQUjDkC4gdLQdBXzUreaTLDFpOJqSntcSOhKNfZaL9rh",
+	"CvDhTNlOXidibMXkgSdbAPRJRnnO4k6PfMaenKi3QZjYxHwsyLC6rOTChW5MhbhdzOuzYOCnU9Ouc8fk",
+	"F3j5Chf69jFyW3aqKMU2q/csJvU7tTZcSJ9+noPTf2j9xGVA/sEGFt21jjU4bAkJ/h5eHaQ266RZw9D2",
+	"sC3v7tm1zieaYtqnUxbdygIdDzAhZa79NBpPwEJya8eW3zTUYX2IadnUZheC3ZYH9shJuqQrSfb7/aHt",
+	"dyzVXyDauMixBSIAjWPT5JAssUkyaYd+J+IwIKHbIFj92yTYq//WLupgxEOvHbH6rb4fcdgxqO0wMx3q",
+	"dQBhR9wgwuY1fIGccL8HP4CN6V7LGg4DEprzRC3SiI4smUxzJf1gMaTtNiDNGGJ3wnAAy6v3AMIDardv",
+	"LKy8+qwQSryIjKQUkdEoJ5TYNzqNEsHg/zpZSm2bRaAxSo2nIsmUGANIX4SEN0EFmC9ADpuGuZTIVCyV",
+	"Rjk1foQkwz3B1d0oLsRiMgdoDJAKSlnV+2e6EeFoegtBV50lfJEz6ank4OeZsZnIVj3yySC7QWPVmcjA",
+	"OyIhMSGiHHto39Do1kRXgpo8AHLDEj4xZxgUPaKhMStALI+4btLdxuuj1ttV6wXwWnUYY3xFrw67pSoF",
+	"oVPu6z3iCD5p4JTBKU9yIbA7gN41dxd0ssiQUHKziCd4TY8AgoSPuCIR3VJlKcyznR75TuRTMmOUk1EL",
+	"mlvqXSZcLEetYbNypGYEGLaJaads8G7bYYLZLcUdw4uviIpmSbq6XhSMOOwY792IO4wDMzgQ04/q+eqD",
+	"tBkt5kZQ6AnG4h75IL4wpwe6eTAX/l2U5GaFMS8Ng5JkRbIHNNAE//WNyKe1Nk6lS/qDGncV3N2VR96e",
+	"vrCEEGVMKzbSde7cM/Gg6NBf7a+/g1PEtMm3iRqPjysCveH9LeL2pG24UyzSmFgwGmS2XCwb76MatePu",
+	"o2nOb3rR66by0IIfbDnbm75xLmtv7HEtYdfOoPhUdRq21/1aZRiP5W/w7J1u1e/P2w+Z4gN1cyn13ven",
+	"szOZyEXamP6pxf6ftSXDg7Iw/vCIJExJ2EJVMix3V03bV5dF1pzlfYJqHeJbFdXrga2z8lIcFlgcl3DX",
+	"Uk8TqQxpjXAfEjoTuve029gdQy869gGwsrM5tJfW3Y+5yGY0TSS6Bmcj3lYTy0hEJQsMUj2Bpgu2FQ9m",
+	"eIBC80KS8JRGU9Y9FTzPRBqSGf3apROGCvNULEc8FRrTa0JztqQrkKOAoJbk21v/wKfU0j7BYrZx4Olg",
+	"kJrkJ71LmP3le+zWYF8ZB95vCwZONO3BE2YKzT68Gf36nvFJPm0N9/uHr4PWLOHmD4Mab9w/wYGhbYuS",
+	"xNB/dAM05jmQmDu4LT5dXDYz1Z+0ZZF79Km/VUrv80isept+EEvSTGRO/rN/7ppS/3PQWud8vftzMvw/",
+	"OM/+oGx4G+3V9AMGDwSyU5ordvZCkpPzM1lwck0cTcx7tiEXBdBijWvWhIklA09sULTAt7aKm2YydDp8",
+	"jXiSExrp3iJth6tHKU1mHY3PGEFnm1AubsJOAOw6EwaR3PHpAhTUpl44yLWNN5tKgDNXFwMUPpP6oOw2",
+	"MeJyqgNhTuOghdQt0nJBsDmwnUMuiH2j6HOJHvPjAtlcfSdP0tQYiZBPoGYjuDYB7RLW5eB8YA8Pfjud",
+	"+0RWsXD0or1nHH7IMH28mn+97+RfJ9LshNZHgxYcnokw3PzKImUXwVf+K2YzUZI7jgmkfsWwuh2ypOTb",
+	"H7aZ5mBQP00UYWaWLZd+Wt6cxVz+V+Nkzd3bxU77wNb3TOvdn6P+m6QKeszxp6lw0K1JIhujVdiiBC9Y",
+	"Fz2EW3BAi5f9QpJ4xeksiYg7kvY1QpIL3iUIG2OFomTQ9WnEp5qPZkzJWuydblsjtb3xxHgcEC4I5YKv",
+	"ZmIhvc9B4XbhVDHu1YCkQszBe2azlqZC5lJXQSlBX/THwr8N+n1CSUxXtTnDE5ZfON/VAZlHyMTBRW+0",
+	"m6sff2te3aGEpbqCpoa4biTp+e49uU5zZQXuC1l3n5xb7B5itQ1t0Jovai7wJcs9EGzJeH5coD7LCqq1",
+	"dCDWvPlAwuWIh5pylWKutJmQtD+cnls3KKBXY6Ic/IzB6GrzUz0auv4hp5iBa9T9JCo9i3lMcyZR0+Ji",
+	"SQQ/dtosFeFlZyXYyb4O33nRdJvv6zCdRfN73OEPp+cPur6fYVOexrt57xVZu++p2BLmNgERJN8Y5OG5",
+	"0umbowXnj8UaK0oP2GbNjrp3wK0SnmBDtiiCXk0QAmlq1l1FkRELwGPQrQJqgRLcWV/hlB58eQXf3Pj4",
+	"DFd2AguDDwN+At+l/XH9GE3XFzf8Wav45l2H7f2po2a5i3KxFoSA198WyLFAWDSciNz73ViNd3tGhodD",
+	"YvEHRjxkmyAHAossIDiDtFYdsF5IJkNfgxhx++6g0yNn5kLqYLcuAahDTDj2/D2Yt0rBgJn2yDsaTX2W",
+	"pLNooSMtlkguJFMzFbNEcYtVc2vTCht4kD4SJaWoGgRuXaVKZyyAyeP6DvyjdZU600gWpRTJGZ2BU9VW",
+	"1OO5tBbAtga7FNdX+chTNhEtKu53ZJC2Zv3+61pf9q5rh2wyNlJpTc/PZ63nz13fXc9KH6rr7P0O/7uh",
+	"wtsSIpG5mEtITIAyN1PmDUWlWPhmSrh1RVMZdPtUs44kd221SpJMQ4l2PUvcVHN98U+psj7chupKy3mG",
+	"YHp4YfMDL8quGbKVM7TJsmtUm92zZL3PuHHfegXshMic8phmMfl0ssinJuGnTTkpJHgAkFUT/C/CsZ6F",
+	"zucdezelrZjGMqVNtlfR+6xW8dMJbjcrpTLVhVZIW+uFNbwq7BBarteGrD0uRjw8cfMyTGwfEKHS1LYO",
+	"K+ZuHAdpKpay8CWPuPthSDMtEurJDYsENkgjIouhmKaukaReWBsb7C9SJgPI0AhG3AEcBN2UizwZmwqh",
+	"zlArntemlvVaMZXrGcunIg5JyAVnoS5npTZLOHTncGxKdXUi1PUNleDSzso/KMIJYRi3eCFUOmqAtVmh",
+	"7jcOf8M9DKGi4zpfzZVKnaD7XA2BQzuJf6HJmMyYZu8kNK7360WWyLBHwsg6C402jpisI47n80KSil+x",
+	"Rz6ypZdeaVveIDYh5T5NjTgrGlLMAqfJMim+osn1Mqc59mYIdRoO5hqbBS6yBDO1J8L8dy6k+U8czvxL",
+	"inG+pBm7TjCn2/77C8skEClYJy5ICXTqq3bTizMxn7OYtC++PyWvjt4MRjwF5DOT54rt9mB9nWMn/Zuw",
+	"aCoYnhJi3i6pJLdsnvfIiSnmG3Hsrwcpv04bvlKG7LWBH8MdAe4tCUCmmWm9kERO6ZyR8PdRi6kHRq2A",
+	"6P+8djjUqHVXD0im2Y6t67m/vaNpd0uPJcu+08/fBbsV85j3/XKeYAdvKct28/ri5nzQp/E0BtG9toDF",
+	"D9kEFt9nG844Vjeu6a1nKkCko3EavDxN2olpgxm67P8aZdc1OgNskYfzgMMVMEhB40AHJvDigkKtlF1z",
+	"dfc7AbaKH4uMuLsMz2uitdxNWXw+2w7rbL8R31q1dfWIe6i57uv3SlhyB9g9eckLDNzTvvSX8ABb09f8",
+	"/nn6tDuP++nW7gibq+R/vwt+byUVP0Zr+PMvd7/4GjleN5tOWwgwmyqgf3BvVadBV9dW7Bq1ulRfu9ac",
+	"XYquzNncXFExrgYjh24BWeInE2BerrrIRcMqdaXnLJtRjh1WdVMrzKqCjLOMRkw9koj4GHO4nPWNuKcr",
+	"N5ja9SlJCJwKCVUZg4ImrHLzem0Bx7OdrTSWDmRjIGZqeUK6RRUf8RnldKIVd/ezsmBAlRY2sK/IpL1T",
+	"3MZifwsvx6S9aXN38Hs9Jed7DN71zHLWsJyWS5drmQ6SDjiiSqkAjgxu5jDBFlX5poG1Bf8mJ5Yc1BXB",
+	"RCbXyeDc6xH3C1PbaM6anEz8Y1HugsWJaPhCURDmJiHWVSJHAJ04p1luy/Z0dnOtdk3jbS7k0yQG0KfV",
+	"717Ie4CxP/OEfwueoIjvARzhMTx1wY518HU5W4BNHJVruT1UcMQ9E/GKtHViV8rGORGLHLwKUcqg4Edk",
+	"I57TW6bTokzSYScghZuv8F4haIfNtPE8ZIprjTh80VSae0aVbvsvvDmXnVRhQJIxpKAFIz5bSCiNzOtY",
+	"Lj7fW2enBSPeaKQFzuSu0Rl5TXPtiPHdYzqKqX4e8YpHBh0uscY0ckqCIc8N8kzB3QJhDhojc89Xczbi",
+	"mPmqAyP4Q6Ow0Ji3cuj6dJyKfjXaErxzBlxQpDEC8braY50wQCu1QRzc1+mSMSyK2iAMMEvt6b0eTyHI",
+	"cO5P76vA84md0K866jV033v2ATz7AP4lhS9IrTr560qvbURxZRKoOyvt234XHOJ1RaDvRURTH+MVneft",
+	"cKZEYbbgofr2Ikt1Hehwb2+w/6rX7/V7g+Hr/us+iGY9t4qFUGOVFx5H4M9oRRtIEX3THYS4XlFU6rW9",
+	"U8qD/7GisArRthgRGcnYryzKS1BcdpSGSrDik7CAaFWOiFY/jn0vYEWZjbn6IO+eGSOrrVyKrxrA6epn",
+	"yq36/I9YMDPu7ho07qobSqMJO7WAtXghasyT8zNbN0rlbVGQps03gyAC/lpdcwjFhv4G6+rlTo+c1MC9",
+	"HCutAdNZwfHDVy7cSsbGKeRBKGuSaYBa/NUmaWm0EZDsevm6fLHmxIzXbc+EavbXOeCG5eCxWqqT92WC",
+	"pKgoziRLvzBJagLEJia8LlbkrcC779V11N8xyfKqyW3UVaWrQQJNbaJjr/7Tm+9ACe4aAJQNCCS46Blx",
+	"rjDxBp/TiYbSMSoilbcS/XUmr9ACXceVokxvw0wF190vd/9/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

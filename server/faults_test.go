@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"crypto"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -21,17 +20,21 @@ import (
 )
 
 // cutProxy forwards a loopback port to PostgreSQL and can cut every
-// connection and refuse new ones, as a database that went down would.
+// connection and refuse new ones, as a database that went down would, or
+// pause: stop forwarding bytes (new connections are accepted, and hang), as
+// a network that stopped delivering would.
 type cutProxy struct {
 	addr, target string
 	mu           sync.Mutex
 	ln           net.Listener
 	conns        []net.Conn
+	open         chan struct{} // closed while forwarding; pause replaces it
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
 	t.Helper()
-	p := &cutProxy{target: target}
+	p := &cutProxy{target: target, open: make(chan struct{})}
+	close(p.open)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,14 +63,58 @@ func (p *cutProxy) serve(ln net.Listener) {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, up)
 			p.mu.Unlock()
-			go func() { io.Copy(up, c); up.Close() }()
-			go func() { io.Copy(c, up); c.Close() }()
+			go p.pipe(up, c)
+			go p.pipe(c, up)
 		}
 	}()
 }
 
-// cut closes the listener and every connection.
+// pipe copies src to dst while the proxy forwards, until either fails.
+func (p *cutProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			open := p.open
+			p.mu.Unlock()
+			<-open
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// pause stops forwarding: every byte sent either way waits for resume.
+func (p *cutProxy) pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.open:
+		p.open = make(chan struct{})
+	default: // already paused
+	}
+}
+
+// resume forwards again what pause held, and what follows.
+func (p *cutProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.open:
+	default:
+		close(p.open)
+	}
+}
+
+// cut closes the listener and every connection (and ends a pause).
 func (p *cutProxy) cut() {
+	p.resume()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ln != nil {

@@ -47,10 +47,14 @@ func (s *Server) LookupClient(ctx context.Context, req gen.LookupClientRequestOb
 var dummyHash = hashIssuedSecret("appreg-dummy-secret-for-constant-time-verification")
 
 // VerifyClientSecret checks a secret presented at the token endpoint. The
-// secret is compared with every stored secret of the client, valid or not,
-// and the reasons are decided only after, so the time taken does not tell
+// secret is compared with every stored issued secret of the client, valid or
+// not, and the reasons are decided only after, so the time taken does not tell
 // an unknown client from a wrong secret. A client's state (disabled, locked,
 // tenant) is only told to a caller that presented its secret.
+//
+// Imported secrets (slow hashes) are checked only when no issued secret
+// matched, through s.slow (see verifySlow): a flood of wrong secrets for one
+// imported client must not take the replica's CPU from everyone else.
 func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSecretRequestObject) (gen.VerifyClientSecretResponseObject, error) {
 	if _, err := requireRole(ctx, auth.RoleLookup); err != nil {
 		return nil, err
@@ -64,23 +68,37 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 		return nil, fmt.Errorf("verify client: %w", err)
 	}
 	now := s.now()
+	fail := func(r gen.VerifyResultReason) (gen.VerifyClientSecretResponseObject, error) {
+		return verifyClientSecretResponse{Valid: false, Reason: &r}, nil
+	}
 
-	var matched *store.Secret
+	var (
+		matched *store.Secret
+		slow    bool // the client has a slow-hash secret
+	)
 	if c == nil || len(c.Secrets) == 0 {
 		secretMatches(b.Secret, dummyHash)
 	} else {
 		for i := range c.Secrets {
 			sec := &c.Secrets[i]
+			if isSlowHash(sec.Hash) {
+				slow = true
+				continue
+			}
 			ok := secretMatches(b.Secret, sec.Hash)
-			if ok && matched == nil && (sec.ExpiresTime == nil || now.Before(*sec.ExpiresTime)) {
+			if ok && matched == nil && usable(sec, now) {
 				matched = sec
 			}
 		}
 	}
-
-	fail := func(r gen.VerifyResultReason) (gen.VerifyClientSecretResponseObject, error) {
-		return verifyClientSecretResponse{Valid: false, Reason: &r}, nil
+	if matched == nil && slow && c.App.Type != string(gen.Public) {
+		var refused gen.VerifyResultReason
+		matched, refused = s.verifySlow(c, b.Secret, now)
+		if refused != "" {
+			return fail(refused)
+		}
 	}
+
 	switch {
 	case c == nil:
 		return fail(gen.VerifyResultReasonUnknownClient)
@@ -99,6 +117,51 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	}
 	s.lookup.NoteUse(c.App.ID, matched.ID, now)
 	return verifyClientSecretResponse{Valid: true, Policy: &policy}, nil
+}
+
+// usable reports whether sec has not expired at now.
+func usable(sec *store.Secret, now time.Time) bool {
+	return sec.ExpiresTime == nil || now.Before(*sec.ExpiresTime)
+}
+
+// verifySlow checks secret against c's slow-hash secrets under the guard's
+// bounds (lookup.SlowHashes): from memory when this very secret was verified
+// for this snapshot of c recently; otherwise refused at once (busy,
+// throttled) when the bounds say so; otherwise one hash per slow secret on
+// a worker. It returns the usable secret matched, or nil, or the reason the
+// check was refused.
+func (s *Server) verifySlow(c *lookup.Client, secret string, now time.Time) (*store.Secret, gen.VerifyResultReason) {
+	g := s.slow
+	if id, ok := g.Remembered(c, secret); ok {
+		for i := range c.Secrets {
+			if sec := &c.Secrets[i]; sec.ID == id && usable(sec, now) {
+				return sec, ""
+			}
+		}
+	}
+	if g.Throttled(c.App.ID) {
+		return nil, gen.VerifyResultReasonThrottled
+	}
+	if !g.Acquire() {
+		return nil, gen.VerifyResultReasonBusy
+	}
+	var matched *store.Secret
+	func() {
+		defer g.Release()
+		for i := range c.Secrets {
+			sec := &c.Secrets[i]
+			if isSlowHash(sec.Hash) && usable(sec, now) && secretMatches(secret, sec.Hash) {
+				matched = sec
+				return
+			}
+		}
+	}()
+	if matched == nil {
+		g.Failed(c.App.ID)
+		return nil, ""
+	}
+	g.Remember(c, secret, matched.ID)
+	return matched, ""
 }
 
 // CheckCORSOrigin answers the gateway: may a browser page of origin call the

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cxone/appreg/store"
 )
 
 // secretBytes is the entropy of an issued secret: 256 bits.
@@ -46,8 +48,14 @@ func hashImportedSecret(secret string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("pbkdf2: %w", err)
 	}
-	return fmt.Sprintf("pbkdf2-sha256$%d$%s$%s", pbkdf2Iterations,
+	return fmt.Sprintf("%s$%d$%s$%s", store.ImportedSecretScheme, pbkdf2Iterations,
 		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key)), nil
+}
+
+// isSlowHash reports whether encoded is a slow hash (an imported secret's),
+// whose check is bounded by lookup.SlowHashes.
+func isSlowHash(encoded string) bool {
+	return strings.HasPrefix(encoded, store.ImportedSecretScheme+"$")
 }
 
 // secretMatches reports whether secret is the one encoded was made from. The

@@ -45,6 +45,9 @@ type Config struct {
 	Auth  Authenticator
 	// Lookup is the lookup path's cache; required.
 	Lookup LookupCache
+	// SlowHashes bounds the checks of imported secrets on the lookup path.
+	// Default: lookup.NewSlowHashes with its defaults.
+	SlowHashes *lookup.SlowHashes
 	// Answers keeps the encoded applications listings answer with. Default: a new one of
 	// lookup.DefaultAnswersSize bytes.
 	Answers *lookup.Answers
@@ -86,6 +89,7 @@ type Server struct {
 	lookup     LookupCache
 	answers    *lookup.Answers
 	lists      lister
+	slow       *lookup.SlowHashes
 	corsMaxAge time.Duration
 	grace      time.Duration
 	bodyLimit  int64
@@ -113,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 		auth:       cfg.Auth,
 		lookup:     cfg.Lookup,
 		answers:    cfg.Answers,
+		slow:       cfg.SlowHashes,
 		corsMaxAge: cfg.CORSMaxAge,
 		grace:      cfg.DeletionGrace,
 		bodyLimit:  cfg.BodyLimit,
@@ -147,6 +152,9 @@ func New(cfg Config) (*Server, error) {
 		s.answers = lookup.NewAnswers(lookup.DefaultAnswersSize)
 	}
 	s.lists = &listCache{store: cfg.Store, answers: s.answers}
+	if s.slow == nil {
+		s.slow = lookup.NewSlowHashes(lookup.SlowHashConfig{})
+	}
 	if s.log == nil {
 		s.log = slog.Default()
 	}

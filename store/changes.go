@@ -101,3 +101,31 @@ func (s *Store) PruneChanges(ctx context.Context, before time.Time) (int64, erro
 		}
 	}
 }
+
+// EachApplicationID calls count with about how many applications are stored, then fn with
+// the id of every application stored, visible or not, in no particular order, reading them in
+// one streamed query (a million ids are about 40 MB read once, never held). The lookup caches
+// load their set of existing client ids with it.
+func (s *Store) EachApplicationID(ctx context.Context, count func(n int), fn func(id string)) error {
+	var n int64
+	if err := s.db.WithContext(ctx).Model(&Application{}).Count(&n).Error; err != nil {
+		return translate("count applications", err)
+	}
+	count(int(n))
+	rows, err := s.db.WithContext(ctx).Model(&Application{}).Select("id").Rows()
+	if err != nil {
+		return translate("read application ids", err)
+	}
+	defer rows.Close()
+	var id string
+	for rows.Next() {
+		if err := rows.Scan(&id); err != nil {
+			return translate("read application ids", err)
+		}
+		fn(id)
+	}
+	if err := rows.Err(); err != nil {
+		return translate("read application ids", err)
+	}
+	return nil
+}

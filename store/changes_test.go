@@ -240,3 +240,24 @@ func TestPruneChanges(t *testing.T) {
 		}
 	})
 }
+
+// TestEachApplicationID: every stored id once, after their count.
+func TestEachApplicationID(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		want := []string{"a", "b", "c"}
+		for i, id := range want {
+			mustCreate(t, s, newApp(id, fmt.Sprint("t", i%2), t0))
+		}
+		count := -1
+		var got []string
+		if err := s.EachApplicationID(ctx, func(n int) { count = n }, func(id string) { got = append(got, id) }); err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(got)
+		if count != 3 || !slices.Equal(got, want) {
+			t.Fatalf("count %d, ids %v; want 3, %v", count, got, want)
+		}
+	})
+}

@@ -17,7 +17,23 @@ const (
 	KindSecretExpiring7d = "secret_expiring_7d"
 	KindSecretExpiring1d = "secret_expiring_1d"
 	KindPurgeComing1d    = "purge_coming_1d"
+	// KindImportedSecret tells an application's contacts, once per imported secret, that the
+	// secret is checked with a slow hash and how to move to an issued one (rotation).
+	KindImportedSecret = "imported_secret"
 )
+
+// ImportedSecretScheme is the scheme tag of the hash of a secret imported with its value
+// (server/secrets.go writes "pbkdf2-sha256$..."): the hashes ScheduleReminders tells of.
+const ImportedSecretScheme = "pbkdf2-sha256"
+
+// importedNoticeBatch bounds the imported secrets one ScheduleReminders call tells of; the
+// next calls tell of the rest.
+const importedNoticeBatch = 1000
+
+// foreverRef is the RefTime of a message that must never be written again: PruneOutbox keeps
+// a sent message until its RefTime, and ScheduleReminders writes a message only while none
+// with its ref exists.
+var foreverRef = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
 
 // DefaultClaimLimit is the number of messages ClaimOutbox leases when given zero or less.
 const DefaultClaimLimit = 100
@@ -265,7 +281,11 @@ func (s *Store) ScheduleReminders(ctx context.Context, now time.Time) (int, erro
 	if err != nil {
 		return 0, err
 	}
-	return insertReminders(db, append(secrets, purges...))
+	notices, err := importedNotices(db, now)
+	if err != nil {
+		return 0, err
+	}
+	return insertReminders(db, slices.Concat(secrets, purges, notices))
 }
 
 // secretReminders are the reminders due for the secrets that expire within 7 days, of
@@ -361,6 +381,49 @@ func insertReminders(db *gorm.DB, msgs []OutboxMessage) (int, error) {
 
 // reminderDay is the day of the reminders' "in 7 days" and "in 1 day".
 const reminderDay = 24 * time.Hour
+
+// importedNotices are the messages of KindImportedSecret not written yet: one per valid
+// imported secret of an application not scheduled for deletion, ref the secret's id. The
+// NOT EXISTS reads the unique reminder index, so a secret told of once is never read again.
+func importedNotices(db *gorm.DB, now time.Time) ([]OutboxMessage, error) {
+	var secrets []Secret
+	err := db.Where("hash LIKE ? AND (expires_time IS NULL OR expires_time > ?)", ImportedSecretScheme+"$%", now).
+		Where("NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.application_id = application_secrets.application_id AND o.kind = ? AND o.ref = CAST(application_secrets.id AS TEXT))", KindImportedSecret).
+		Order("created_time, id").Limit(importedNoticeBatch).Find(&secrets).Error
+	if err != nil {
+		return nil, translate("schedule reminders: imported secrets", err)
+	}
+	var msgs []OutboxMessage
+	for chunk := range slices.Chunk(secrets, idChunk) {
+		ids := make([]string, len(chunk))
+		for i := range chunk {
+			ids[i] = chunk[i].ApplicationID
+		}
+		var rows []Application
+		if err := db.Where("id IN ? AND scheduled_deletion_time IS NULL", ids).Find(&rows).Error; err != nil {
+			return nil, translate("schedule reminders: applications of imported secrets", err)
+		}
+		apps := make(map[string]*Application, len(rows))
+		for i := range rows {
+			rows[i].afterRead()
+			apps[rows[i].ID] = &rows[i]
+		}
+		for i := range chunk {
+			sec := &chunk[i]
+			app := apps[sec.ApplicationID]
+			if app == nil {
+				continue
+			}
+			msg, err := newMessage(KindImportedSecret, app, app.Contacts, now, map[string]any{"secretId": sec.ID, "hint": sec.Hint})
+			if err != nil {
+				return nil, err
+			}
+			msg.Ref, msg.RefTime = sec.ID, &foreverRef
+			msgs = append(msgs, *msg)
+		}
+	}
+	return msgs, nil
+}
 
 // PruneOutbox deletes the messages sent before sentBefore and returns how many it deleted.
 // A sent reminder stays until its secret's expiry or its deletion time is before sentBefore

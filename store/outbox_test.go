@@ -486,3 +486,75 @@ func TestClaimOutboxWalksTheIndex(t *testing.T) {
 		t.Fatalf("ClaimOutbox: %d messages, %v", len(msgs), err)
 	}
 }
+
+// TestImportedSecretNotice: every valid imported secret of an application not scheduled for
+// deletion is told of to its contacts once, however often ScheduleReminders runs, and even
+// after the sent message's pruning window.
+func TestImportedSecretNotice(t *testing.T) {
+	t.Parallel()
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		ctx := context.Background()
+		now := t0.Truncate(time.Microsecond)
+		imported := store.ImportedSecretScheme + "$600000$c2FsdA$" + hashMarker
+		cases := []struct {
+			name    string
+			hash    string
+			expires *time.Time
+			locked  bool
+			told    bool
+		}{
+			{"imported", imported, nil, false, true},
+			{"imported, expiring later", imported, ptr(now.Add(time.Hour)), false, true},
+			{"imported, expired", imported, ptr(now.Add(-time.Hour)), false, false},
+			{"imported, scheduled for deletion", imported, nil, true, false},
+			{"issued", "sha256$" + hashMarker, nil, false, false},
+		}
+		want := map[string]bool{}
+		for i, tc := range cases {
+			app := newApp(fmt.Sprintf("imp-%d", i), "tenant-a", t0)
+			if tc.locked {
+				app.Enabled, app.ScheduledDeletionTime = false, ptr(now.Add(time.Hour))
+			}
+			mustCreate(t, s, app, store.Secret{Hash: tc.hash, Hint: "abcd", ExpiresTime: tc.expires})
+			if tc.told {
+				want[app.ID] = true
+			}
+		}
+		for run := range 2 {
+			if _, err := s.ScheduleReminders(ctx, now.Add(time.Duration(run)*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		msgs, err := s.ClaimOutbox(ctx, now.Add(2*time.Hour), time.Minute, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for _, m := range msgs {
+			if m.Kind == store.KindImportedSecret {
+				got[m.ApplicationID]++
+				if m.Payload["hint"] != "abcd" || len(m.Recipients) == 0 {
+					t.Errorf("message %+v", m)
+				}
+				if err := s.MarkSent(ctx, m.ID, now.Add(2*time.Hour)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for id := range want {
+			if got[id] != 1 {
+				t.Errorf("%s told %d times, want once", id, got[id])
+			}
+		}
+		if len(got) != len(want) {
+			t.Errorf("told %v, want %v", got, want)
+		}
+		// Sent and pruned a year later: still never told again.
+		if _, err := s.PruneOutbox(ctx, now.Add(365*24*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := s.ScheduleReminders(ctx, now.Add(3*time.Hour)); err != nil || n != 0 {
+			t.Fatalf("after sending: ScheduleReminders = %d, %v; want 0", n, err)
+		}
+	})
+}

@@ -13,11 +13,18 @@ import (
 
 // IsUnavailable reports whether err means the database cannot be reached or
 // refuses work for now (connection refused or lost, server shutting down,
-// too many connections), as opposed to a fault of the request. Such errors
-// are retried by the caller later; nothing was written.
+// too many connections, no answer before the deadline), as opposed to a fault
+// of the request. Such errors are retried by the caller later. Nothing was
+// written, except that a write whose deadline passed after its COMMIT was sent
+// may have committed: a client retrying a create uses its Idempotency-Key.
 func IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
+	}
+	// A statement that outlived its deadline: the database did not answer in time (a
+	// network that stopped forwarding, a server paused or overloaded).
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {

@@ -57,6 +57,7 @@ end
 -- (wrk.format strings); expect is text every 2xx body must contain.
 function M.install(build, expect)
   local threads = {}
+  M.threads = threads -- for a script's own done(): each thread's globals, by thread:get
 
   function setup(thread)
     threads[#threads + 1] = thread

@@ -3,6 +3,15 @@
 // any 5xx. It exits non-zero when an answer is a 5xx.
 //
 //	go run ./scripts/mixedload -url http://127.0.0.1:18080 -data-dir DIR -appreg bin/appreg -duration 60s
+//
+// With -proxy LISTEN=TARGET it first opens a TCP proxy from LISTEN to the
+// database at TARGET (appreg is then started on LISTEN), waits for appreg, and
+// injects two faults during the load (issue 15): at a quarter of the duration
+// every database connection is dropped and new ones refused for 2 s; at half
+// of it the proxy stops forwarding for 5 s. Then 503 (with Retry-After) is an
+// expected answer, anything else 5xx is a failure, and it reports how long
+// writes took to succeed again after each fault, and whether any application
+// answered 201 is missing at the end.
 package main
 
 import (
@@ -12,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -28,7 +38,26 @@ func main() {
 	duration := flag.Duration("duration", 60*time.Second, "how long")
 	workers := flag.Int("workers", 16, "concurrent clients")
 	tenants := flag.Int("tenants", 8, "tenants")
+	proxySpec := flag.String("proxy", "", "LISTEN=TARGET: forward LISTEN to the database at TARGET and inject faults")
 	flag.Parse()
+
+	var proxy *faultProxy
+	if *proxySpec != "" {
+		listen, target, ok := strings.Cut(*proxySpec, "=")
+		if !ok {
+			fmt.Fprintln(os.Stderr, "mixedload: -proxy wants LISTEN=TARGET")
+			os.Exit(2)
+		}
+		var err error
+		if proxy, err = newFaultProxy(listen, target); err != nil {
+			fmt.Fprintln(os.Stderr, "mixedload: proxy:", err)
+			os.Exit(2)
+		}
+		if !waitHealthy(*base, 60*time.Second) {
+			fmt.Fprintln(os.Stderr, "mixedload: appreg did not answer /healthz within 60 s")
+			os.Exit(2)
+		}
+	}
 
 	token := func(tenant string, roles ...string) string {
 		args := []string{"token", "--data-dir", *dataDir, "--tenant", tenant}
@@ -50,18 +79,30 @@ func main() {
 
 	var mu sync.Mutex
 	counts := map[string]map[int]int{}
-	fivexx := 0
-	record := func(op string, status int) {
+	fivexx, noRetryAfter := 0, 0
+	// lastWriteOK is when a write last succeeded: after a fault ends, the first success tells
+	// how long the service took to recover.
+	var lastWriteOK time.Time
+	record := func(op string, status int, h http.Header) {
 		mu.Lock()
 		defer mu.Unlock()
 		if counts[op] == nil {
 			counts[op] = map[int]int{}
 		}
 		counts[op][status]++
-		if status >= 500 {
+		switch {
+		case status == http.StatusServiceUnavailable && proxy != nil:
+			if h.Get("Retry-After") == "" {
+				noRetryAfter++
+			}
+		case status >= 500:
 			fivexx++
+		case status >= 200 && status < 300 && op != "lookup" && op != "verify" && op != "cors" && op != "view" && op != "list" && op != "events":
+			lastWriteOK = time.Now()
 		}
 	}
+	type createdApp struct{ id, tok string }
+	var created []createdApp
 	client := &http.Client{Timeout: 10 * time.Second}
 	call := func(op, method, path, tok string, body any) (int, map[string]any) {
 		var rd io.Reader
@@ -76,13 +117,13 @@ func main() {
 		}
 		resp, err := client.Do(req)
 		if err != nil {
-			record(op+" (transport error)", 0)
+			record(op+" (transport error)", 0, nil)
 			return 0, nil
 		}
 		defer resp.Body.Close()
 		var out map[string]any
 		_ = json.NewDecoder(resp.Body).Decode(&out)
-		record(op, resp.StatusCode)
+		record(op, resp.StatusCode, resp.Header)
 		return resp.StatusCode, out
 	}
 
@@ -105,6 +146,9 @@ func main() {
 						"origins": []string{fmt.Sprintf("https://m%d.example.com", tenant)}})
 					if st == 201 {
 						id := a["id"].(string)
+						mu.Lock()
+						created = append(created, createdApp{id, tok})
+						mu.Unlock()
 						mine = append(mine, id)
 						secrets[id], _ = a["secret"].(string)
 					}
@@ -143,6 +187,35 @@ func main() {
 			}
 		}(w)
 	}
+	var recoveries []string
+	if proxy != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			fault := func(at time.Duration, name string, down time.Duration, begin, end func()) {
+				time.Sleep(time.Until(start.Add(at)))
+				begin()
+				time.Sleep(down)
+				end()
+				back := time.Now()
+				for time.Since(back) < 30*time.Second {
+					mu.Lock()
+					ok := lastWriteOK.After(back)
+					mu.Unlock()
+					if ok {
+						recoveries = append(recoveries, fmt.Sprintf("%s for %s: writes succeed again %s after the database returned",
+							name, down, time.Since(back).Round(10*time.Millisecond)))
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+				recoveries = append(recoveries, fmt.Sprintf("%s for %s: **no write succeeded within 30 s** after the database returned", name, down))
+			}
+			fault(*duration/4, "every connection dropped, new ones refused", 2*time.Second, proxy.cut, proxy.restore)
+			fault(*duration/2, "the proxy stops forwarding", 5*time.Second, proxy.pause, proxy.resume)
+		}()
+	}
 	wg.Wait()
 
 	ops := make([]string, 0, len(counts))
@@ -166,7 +239,160 @@ func main() {
 	}
 	fmt.Printf("\nmixed load: %d requests in %s from %d clients in %d tenants (%.0f/s), %d answered 5xx\n",
 		total, *duration, *workers, *tenants, float64(total)/duration.Seconds(), fivexx)
-	if fivexx > 0 {
+	failed := fivexx > 0
+	if proxy != nil {
+		ok, unavailable, other := 0, 0, 0
+		for _, byStatus := range counts {
+			for st, n := range byStatus {
+				switch {
+				case st >= 200 && st < 300:
+					ok += n
+				case st == http.StatusServiceUnavailable:
+					unavailable += n
+				default:
+					other += n
+				}
+			}
+		}
+		lost := 0
+		for _, a := range created {
+			if st, _ := call("check", "GET", "/applications/"+a.id, a.tok, nil); st != http.StatusOK {
+				lost++
+			}
+		}
+		fmt.Printf("\nfaults: %s\n", strings.Join(recoveries, "; "))
+		fmt.Printf("requests %d, 2xx %d, 503 %d (of which %d without Retry-After), other %d (4xx from the load's own rules, 5xx but 503: %d), lost %d of %d answered 201\n",
+			total, ok, unavailable, noRetryAfter, other, fivexx, lost, len(created))
+		failed = failed || lost > 0 || noRetryAfter > 0
+	}
+	if failed {
 		os.Exit(1)
+	}
+}
+
+// waitHealthy polls base/healthz until it answers 200, for at most d.
+func waitHealthy(base string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return false
+}
+
+// faultProxy forwards a loopback port to the database and can cut every connection and
+// refuse new ones (a database that went down), or pause: stop forwarding bytes either way
+// (a network that stopped delivering). It is the proxy of server/faults_test.go.
+type faultProxy struct {
+	addr, target string
+	mu           sync.Mutex
+	ln           net.Listener
+	conns        []net.Conn
+	open         chan struct{} // closed while forwarding
+}
+
+func newFaultProxy(listen, target string) (*faultProxy, error) {
+	p := &faultProxy{addr: listen, target: target, open: make(chan struct{})}
+	close(p.open)
+	return p, p.restoreErr()
+}
+
+func (p *faultProxy) restoreErr() error {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go p.pipe(up, c)
+			go p.pipe(c, up)
+		}
+	}()
+	return nil
+}
+
+func (p *faultProxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			open := p.open
+			p.mu.Unlock()
+			<-open
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// cut closes the listener and every connection.
+func (p *faultProxy) cut() {
+	p.resume()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// restore listens again.
+func (p *faultProxy) restore() {
+	for i := 0; i < 50; i++ {
+		if err := p.restoreErr(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintln(os.Stderr, "mixedload: the proxy could not listen again")
+}
+
+func (p *faultProxy) pause() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.open:
+		p.open = make(chan struct{})
+	default:
+	}
+}
+
+func (p *faultProxy) resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.open:
+	default:
+		close(p.open)
 	}
 }

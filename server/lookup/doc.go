@@ -42,8 +42,7 @@
 // # Caching across replicas
 //
 // Each replica answers from an in-process cache: a bounded,
-// sharded LRU of client policies (unknown ids cached too, so a flood of bad ids does not
-// reach the database) and of origins. Every write (create, patch, enable, disable, delete,
+// sharded LRU of client policies (unknown ids are answered from the known-id filter below) and of origins. Every write (create, patch, enable, disable, delete,
 // purge, rotation, tenancy decision) inserts a row into `application_changes` in the same
 // transaction; every replica polls that table every 200 ms and drops the entries of the
 // changed applications, so a change is seen everywhere well within a second. We chose a
@@ -83,4 +82,66 @@
 // tenants listed in turn (more than the cache holds) stayed within noise of before.
 // `/metrics` counts `appreg_list_cache_hits_total`, `appreg_list_cache_misses_total` and
 // `appreg_list_cache_entries`.
+//
+// # Staleness: a bounded time, then fail closed
+//
+// While the change log cannot be read (the database cut, paused or restarting), a started
+// cache keeps answering from memory for Config.MaxStale (default 10s) after its last
+// successful poll: a short outage of the database is not an outage of every token request.
+// Past it, every answer waits for a poll (shared by all callers, see below) and is an error
+// (503 with Retry-After) until one succeeds. So a client disabled, or a secret revoked, on
+// any replica just before an outage is accepted here for at most PollInterval + MaxStale.
+//
+// # Unknown client ids never reach the database
+//
+// A started cache holds every existing client id in a Bloom filter (knownIDs, 1% false
+// positives, about 1.2 bytes an id), read once at Start and kept current from the change log
+// and this replica's own writes. An id it does not know is answered unknown without a read
+// of its own, so a flood of made-up ids costs no database work per id. The filter is only as
+// current as the last poll, and a client created on another replica a moment ago must not be
+// answered unknown: such an answer waits for a poll of the change log that begins after the
+// question was asked (awaitPoll). Those polls are shared by every waiting caller and spaced
+// by syncGap (10ms): at most 100 small indexed reads a second, however fast the flood. False
+// positives and deleted ids go to the database as before and are cached as negative entries.
+// Without the filter (not started, ids unreadable at start), every id may exist.
+//
+// # Imported secrets: a bounded share of the CPU
+//
+// Imported secrets are stored with PBKDF2 (600,000 iterations, a fifth of a second of a core
+// or more each): 16 connections of wrong secrets for one imported client once took every
+// core and cut other clients' lookups from 10,300/s to 445/s. SlowHashes bounds them, and the
+// handler (server.VerifyClientSecret) checks issued secrets (one SHA-256) first, so they, the
+// lookups and the CORS checks never wait behind a slow hash:
+//
+//   - at most max(1, GOMAXPROCS/2) slow hashes run at once, taken without waiting; a verify
+//     that finds every worker busy answers at once {"valid":false,"reason":"busy"};
+//   - each client has a budget of failed slow hashes (5, then one every 2 s, in an LRU of
+//     10,000 clients): past it a verify answers at once {"valid":false,"reason":"throttled"};
+//   - a right secret is remembered for 5 minutes, keyed by HMAC-SHA-256 (a per-process random
+//     key) of client id and secret, never the secret: the next verify answers from memory,
+//     even while the client is throttled. What is remembered is tied to the snapshot of the
+//     client it was checked against, so any change of the application (a rotation, a revoked
+//     secret, a disable), on any replica, forgets it.
+//
+// Both refusals are 200 answers for that one call: the authorization server fails that token
+// request, not every one.
+//
+// # Moving imported clients to issued secrets
+//
+// An imported client keeps paying for its slow hash (and may be refused busy or throttled
+// under attack) until its secret is an issued one. Operators move it by rotation, with the
+// client's owners:
+//
+//  1. POST /applications/{id}/secrets with {"previousSecretExpiresIn": <seconds>} (for
+//     example 604800, a week): the answer carries a new secret, issued by appreg (256 random
+//     bits, stored as SHA-256, checked in a microsecond); the imported secret keeps working
+//     until it expires.
+//  2. The client's owners configure the new secret; GET /applications/{id}/secrets shows
+//     each secret's lastUsedTime, so the operator sees when the imported one is no longer
+//     used.
+//  3. Revoke the imported secret (DELETE /applications/{id}/secrets/{secretId}) or let it
+//     expire. From then on the client has issued secrets only.
+//
+// Every rotation and revocation is notified to the client's contacts through the outbox, like
+// every other lifecycle event.
 package lookup

@@ -27,6 +27,7 @@ const maxOriginGets = 32
 // own index.
 func (c *Cache) InvalidateWritten(applicationID string, origins []string) {
 	ids := []string{applicationID}
+	c.known.add(applicationID) // its own create: known here at once
 	c.dropClients(ids)
 	c.dropOrigins(ids, map[string][]string{applicationID: origins}, false)
 }

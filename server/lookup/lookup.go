@@ -51,6 +51,7 @@ const (
 	DefaultGapTimeout      = 10 * time.Second
 	DefaultChangeRetention = time.Hour
 	DefaultPruneInterval   = 10 * time.Minute
+	DefaultMaxStale        = 10 * time.Second
 )
 
 // Config tunes a Cache; zero values take the defaults.
@@ -76,6 +77,13 @@ type Config struct {
 	ChangeRetention time.Duration
 	// PruneInterval is how often this replica prunes the change log (default 10m).
 	PruneInterval time.Duration
+	// MaxStale bounds how long a started cache answers from memory after its last successful
+	// poll (default 10s). The database away, cached clients and origins keep answering for
+	// that long, so that a restart or a short outage of the database is not an outage of
+	// every token request; then the cache fails closed: every answer waits for a poll that
+	// succeeds, and is an error until one does. A client disabled (on any replica) just
+	// before the outage authenticates on this replica for at most PollInterval + MaxStale.
+	MaxStale time.Duration
 }
 
 // Client is an immutable snapshot of one client's policy and secret hashes, shared by every
@@ -102,6 +110,10 @@ type Stats struct {
 	PollErrors uint64
 	// Seq is the change seq up to which every change is applied (or given up as a gap).
 	Seq int64
+	// Unknown counts client ids answered unknown by the set of existing ids, without a read.
+	Unknown uint64
+	// Stale counts answers refused because the cache was more than MaxStale behind.
+	Stale uint64
 }
 
 // Cache is the lookup path's cache. It is safe for concurrent use; create it with New.
@@ -129,6 +141,18 @@ type Cache struct {
 
 	poll  pollState // owned by the poll goroutine once started
 	usage usage
+
+	known   knownIDs
+	unknown atomic.Uint64
+	// lastPoll is the wall time (UnixNano) of the last successful poll while started, 0 when
+	// not started: what MaxStale is measured from.
+	lastPoll atomic.Int64
+	stale    atomic.Uint64
+	// syncMu guards nextRound, the poll that callers of awaitPoll wait for; wake asks the
+	// poll loop for it.
+	syncMu    sync.Mutex
+	nextRound *syncRound
+	wake      chan struct{}
 
 	runMu   sync.Mutex
 	started bool
@@ -171,6 +195,9 @@ func New(src Source, cfg Config) *Cache {
 	if cfg.PruneInterval <= 0 {
 		cfg.PruneInterval = DefaultPruneInterval
 	}
+	if cfg.MaxStale <= 0 {
+		cfg.MaxStale = DefaultMaxStale
+	}
 	c := &Cache{
 		src:     src,
 		cfg:     cfg,
@@ -182,6 +209,7 @@ func New(src Source, cfg Config) *Cache {
 		// one listed by many (a localhost origin) must still fit a shard.
 		origins: newTable[*originEntry](cfg.Size, 8, 1024),
 		byApp:   make(map[string][]string),
+		wake:    make(chan struct{}, 1),
 	}
 	c.lists, _ = src.(originLister)
 	c.origins.onRemove = c.unindexOrigin
@@ -210,6 +238,8 @@ func (c *Cache) Start(ctx context.Context) error {
 	c.poll.failing = false
 	c.poll.lastOK = c.wall()
 	c.seq.Store(c.poll.cursor)
+	c.loadKnown(ctx)
+	c.lastPoll.Store(c.poll.lastOK.UnixNano())
 
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
@@ -233,6 +263,8 @@ func (c *Cache) Stop(ctx context.Context) error {
 		c.cancel()
 		c.started = false
 	}
+	// Not following the log any more: no poll will bring the known ids up to date.
+	c.known.reset()
 	c.runMu.Unlock()
 
 	stopped := make(chan struct{})
@@ -242,6 +274,7 @@ func (c *Cache) Stop(ctx context.Context) error {
 	}()
 	select {
 	case <-stopped:
+		c.lastPoll.Store(0) // no poll to wait for: answer from memory, as before Start
 	case <-ctx.Done():
 		return fmt.Errorf("lookup: stop: %w", ctx.Err())
 	}
@@ -254,14 +287,50 @@ func (c *Cache) Stop(ctx context.Context) error {
 // Client returns the client with id, or store.ErrNotFound when no visible application has
 // it (unknown, purged, or scheduled for deletion at or before Now). Both answers are cached.
 // The result is shared: never modify it.
+//
+// A started cache answers an id that its set of existing ids does not know (knownIDs) unknown
+// without reading the database, and refuses to answer from memory once more than MaxStale
+// behind the change log (see Config.MaxStale).
 func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
+	if err := c.checkFresh(ctx); err != nil {
+		return nil, fmt.Errorf("lookup: client %s: %w", id, err)
+	}
 	sh := c.clients.shardOf(id)
 	if e := sh.get(id); e != nil {
 		sh.hits.Add(1)
 		return c.visibleClient(e.val)
 	}
 	sh.misses.Add(1)
+	if !c.known.mayExist(id) {
+		// Not known as of the last poll: known or not as of a poll begun after this call.
+		if err := c.awaitPoll(ctx); err != nil {
+			return nil, fmt.Errorf("lookup: client %s: bringing the known ids up to date: %w", id, err)
+		}
+		if !c.known.mayExist(id) {
+			c.unknown.Add(1)
+			return nil, store.ErrNotFound
+		}
+	}
 	return c.fillClient(ctx, sh, id)
+}
+
+// ErrStale is the error of an answer refused because the cache is more than MaxStale behind
+// the change log and no poll could bring it up to date.
+var ErrStale = errors.New("the lookup cache is too far behind the change log, which cannot be read")
+
+// checkFresh fails closed when a started cache's last successful poll is more than MaxStale
+// old: it waits for a poll (shared with every other caller, see awaitPoll) and fails if that
+// poll fails.
+func (c *Cache) checkFresh(ctx context.Context) error {
+	last := c.lastPoll.Load()
+	if last == 0 || c.wall().Sub(time.Unix(0, last)) <= c.cfg.MaxStale {
+		return nil
+	}
+	if err := c.awaitPoll(ctx); err != nil {
+		c.stale.Add(1)
+		return fmt.Errorf("%w: %w", ErrStale, err)
+	}
+	return nil
 }
 
 // visibleClient is the answer a cached value gives now.
@@ -358,6 +427,9 @@ func retryAfter(err error, ctx context.Context) bool {
 // Tenancy, TenancyApproval, Enabled, ScheduledDeletionTime and the times; its other strings
 // and lists are empty (see corsCopy). The slice is shared: never modify it.
 func (c *Cache) OriginApps(ctx context.Context, origin string) ([]store.Application, error) {
+	if err := c.checkFresh(ctx); err != nil {
+		return nil, fmt.Errorf("lookup: origin %s: %w", origin, err)
+	}
 	sh := c.origins.shardOf(origin)
 	if e := sh.get(origin); e != nil && c.current(e.val) {
 		sh.hits.Add(1)
@@ -450,5 +522,7 @@ func (c *Cache) Stats() Stats {
 	s.Resets = c.resets.Load()
 	s.PollErrors = c.pollErrors.Load()
 	s.Seq = c.seq.Load()
+	s.Unknown = c.unknown.Load()
+	s.Stale = c.stale.Load()
 	return s
 }

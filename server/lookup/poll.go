@@ -2,6 +2,7 @@ package lookup
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -43,34 +44,48 @@ func (p *pollState) restart(latest int64) {
 	p.seen = make(map[int64]time.Time)
 }
 
-// pollLoop polls every PollInterval until ctx ends.
+// pollLoop polls every PollInterval until ctx ends, and sooner when a caller waits for a
+// poll (awaitPoll), though never twice within syncGap for them.
 func (c *Cache) pollLoop(ctx context.Context) {
 	defer c.done.Done()
+	defer func() { endRound(c.takeRound(), errors.New("lookup: the cache stopped")) }()
 	ticker := time.NewTicker(c.cfg.PollInterval)
 	defer ticker.Stop()
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		case <-c.wake:
+			if wait := syncGap - time.Since(last); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
 		}
-		c.pollOnce(ctx)
+		last = time.Now()
+		r := c.takeRound()
+		endRound(r, c.pollOnce(ctx))
 	}
 }
 
-// pollOnce runs one poll and records its outcome. It never panics: a panic would end the loop
-// and with it every invalidation from other replicas.
-func (c *Cache) pollOnce(ctx context.Context) {
+// pollOnce runs one poll, records its outcome and returns its error. It never panics: a panic
+// would end the loop and with it every invalidation from other replicas.
+func (c *Cache) pollOnce(ctx context.Context) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			c.pollErrors.Add(1)
 			c.poll.failing = true
 			c.log.Error("polling the change log panicked", slog.Any("panic", r))
+			err = fmt.Errorf("lookup: polling the change log panicked: %v", r)
 		}
 	}()
 	pctx, cancel := context.WithTimeout(ctx, pollTimeout)
 	defer cancel()
-	err := c.pollChanges(pctx)
+	err = c.pollChanges(pctx)
 	switch {
 	case err == nil:
 	case ctx.Err() != nil:
@@ -85,6 +100,7 @@ func (c *Cache) pollOnce(ctx context.Context) {
 		}
 		c.poll.failing = true
 	}
+	return err
 }
 
 // pollChanges reads the changes above the cursor, applies those not applied yet, and moves
@@ -130,6 +146,10 @@ func (c *Cache) pollChanges(ctx context.Context) error {
 	}
 
 	c.invalidate(ctx, ids)
+	if c.known.add(ids...) {
+		c.log.Info("more client ids than the known-id filter was sized for; reading them again")
+		c.loadKnown(context.WithoutCancel(ctx))
+	}
 	now := c.wall()
 	for _, seq := range fresh {
 		p.seen[seq] = now
@@ -141,6 +161,9 @@ func (c *Cache) pollChanges(ctx context.Context) error {
 		p.failing = false
 	}
 	p.lastOK = now
+	if c.lastPoll.Load() != 0 {
+		c.lastPoll.Store(now.UnixNano())
+	}
 	return nil
 }
 
@@ -171,6 +194,7 @@ func (c *Cache) checkContinuity(ctx context.Context) error {
 		slog.Int64("cursor", p.cursor), slog.Int64("latest", latest))
 	c.clearAll()
 	p.restart(latest)
+	c.loadKnown(context.WithoutCancel(ctx)) // creates may have been missed too
 	c.resets.Add(1)
 	return nil
 }

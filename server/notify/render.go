@@ -129,6 +129,13 @@ func (r *rendering) secretsTenancyAndReminders() (subject string) {
 		at := formatTime(str(p, "scheduledDeletionTime"))
 		subject = fmt.Sprintf("Application %q will be deleted for good in 1 day", name)
 		line("This application will be deleted for good at %s. To keep it, enable it before then: POST /applications/%s-enable", at, id)
+	case store.KindImportedSecret:
+		subject = fmt.Sprintf("Application %q: please move to an issued client secret", name)
+		line("This application authenticates with the client secret ending %s, imported from an older system.", oneLine(str(p, "hint")))
+		line("Such secrets are checked with a deliberately slow hash, so under load or attack their checks can be refused")
+		line("for a moment (\"busy\", \"throttled\") while issued secrets never are.")
+		line("Move to an issued secret: rotate with POST /applications/%s/secrets (keep the old one valid for a while with", id)
+		line("previousSecretExpiresIn), configure the new secret in the client, then revoke the imported one.")
 	default:
 		subject = fmt.Sprintf("Application %q: %s", name, oneLine(m.Kind))
 		line("Event %s on %s.", oneLine(m.Kind), when)

@@ -1,0 +1,410 @@
+package server_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/server"
+	"github.com/cxone/appreg/server/auth"
+	"github.com/cxone/appreg/server/lookup"
+	"github.com/cxone/appreg/store"
+	"github.com/cxone/appreg/store/storetest"
+)
+
+// faultLoad is a mixed load of creates, patches, rotations, lookups, verifies and CORS checks
+// against one server whose database is reached through a proxy a test can cut or pause.
+type faultLoad struct {
+	t      *testing.T
+	env    *testEnv
+	proxy  *cutProxy
+	store  *store.Store
+	owner  *gen.ClientWithResponses
+	lookup *gen.ClientWithResponses
+
+	// stable are clients created and looked up before the fault, and never written during
+	// the load: their lookups must answer from memory through the fault.
+	stable []*gen.ApplicationWithSecret
+	// direct is the database's URL without the proxy.
+	direct string
+	// writable are the clients the load patches and rotates.
+	writable []string
+
+	mu      sync.Mutex
+	counts  map[string]map[int]int // op -> status -> answers
+	slowest map[string]time.Duration
+	created []string // ids answered 201
+	bad     []string // answers that break a promise
+	phase   string   // "before", "fault", "after"
+}
+
+func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {
+	t.Helper()
+	if !contains(storetest.Dialects(t), "postgres") {
+		t.Skip("PostgreSQL not reachable: skipping")
+	}
+	direct := storetest.PostgresURL(t)
+	dbURL, err := url.Parse(direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := newCutProxy(t, dbURL.Host)
+	dbURL.Host = proxy.addr
+	ctx := context.Background()
+	st, err := store.Open(ctx, dbURL.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+
+	env := newEnv(t, "sqlite") // for its key, clock and client plumbing
+	cache := lookup.New(st, lookup.Config{Now: env.Clock.Now, PollInterval: 50 * time.Millisecond, MaxStale: maxStale,
+		Logger: quietLogger()})
+	if err := cache.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cache.Stop(context.Background()) })
+	srv, err := server.New(server.Config{Store: st, Auth: mustVerifier(t, env), Lookup: cache, Now: env.Clock.Now,
+		Ready: st.Ping, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv.Handler())
+	t.Cleanup(ts.Close)
+	env.URL = ts.URL
+
+	l := &faultLoad{t: t, env: env, proxy: proxy, store: st, owner: env.client("acme"),
+		lookup: env.client("platform", auth.RoleLookup), counts: map[string]map[int]int{}, slowest: map[string]time.Duration{}, phase: "before", direct: direct}
+	// Cleanups run last first: forward again before the server and store stop, whose last
+	// writes would otherwise wait on a paused connection.
+	t.Cleanup(proxy.resume)
+	for range 4 {
+		l.stable = append(l.stable, env.created("acme", confidentialBody()))
+	}
+	for range 4 {
+		l.writable = append(l.writable, env.created("acme", confidentialBody()).ID)
+	}
+	// The poller applies the creates' own change rows (dropping what is cached of them):
+	// warm the stable clients only once it has read past them.
+	latest, err := st.LatestChangeSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); cache.Stats().Seq < latest; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the poller did not reach seq %d", latest)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, a := range l.stable {
+		if !l.lookupOK(a) {
+			t.Fatalf("warming %s failed", a.ID)
+		}
+	}
+	return l
+}
+
+// lookupOK looks a up and verifies its secret: both must say it is usable.
+func (l *faultLoad) lookupOK(a *gen.ApplicationWithSecret) bool {
+	ctx := context.Background()
+	r, err := l.lookup.LookupClientWithResponse(ctx, a.ID, &gen.LookupClientParams{TenantID: "acme"})
+	if err != nil || r.JSON200 == nil || !r.JSON200.IsEnabled {
+		return false
+	}
+	v, err := l.lookup.VerifyClientSecretWithResponse(ctx, a.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *a.Secret, TenantID: "acme"})
+	return err == nil && v.JSON200 != nil && v.JSON200.Valid
+}
+
+// record counts one answer and checks the promises every answer keeps: no 500 (nor any
+// 5xx but 503), a 503 carries Retry-After, and the stable clients' lookups answer from
+// memory during the fault.
+func (l *faultLoad) record(op string, status int, h http.Header, stable bool, start time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.slowest[op] = max(l.slowest[op], time.Since(start))
+	if l.counts[op] == nil {
+		l.counts[op] = map[int]int{}
+	}
+	l.counts[op][status]++
+	switch {
+	case status == 0:
+		l.bad = append(l.bad, fmt.Sprintf("%s (%s): no answer", op, l.phase))
+	case status >= 500 && status != http.StatusServiceUnavailable:
+		l.bad = append(l.bad, fmt.Sprintf("%s (%s): %d", op, l.phase, status))
+	case status == http.StatusServiceUnavailable && h.Get("Retry-After") == "":
+		l.bad = append(l.bad, fmt.Sprintf("%s (%s): 503 without Retry-After", op, l.phase))
+	case stable && l.phase == "fault" && status != http.StatusOK:
+		l.bad = append(l.bad, fmt.Sprintf("%s of a cached client during the fault: %d", op, status))
+	}
+}
+
+func (l *faultLoad) setPhase(p string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.phase = p
+}
+
+// run drives workers until stop is closed.
+func (l *faultLoad) run(workers int, stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			for i := w; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				a := l.stable[i%len(l.stable)]
+				id := l.writable[i%len(l.writable)]
+				switch i % 6 {
+				case 0:
+					r, err := l.owner.CreateApplicationWithResponse(ctx, nil, confidentialBody())
+					if err != nil {
+						l.record("create", 0, nil, false, start)
+						continue
+					}
+					if r.JSON201 != nil {
+						l.mu.Lock()
+						l.created = append(l.created, r.JSON201.ID)
+						l.mu.Unlock()
+					}
+					l.record("create", r.StatusCode(), r.HTTPResponse.Header, false, start)
+				case 1:
+					r, err := l.owner.PatchApplicationWithResponse(ctx, id, nil, gen.PatchApplicationJSONRequestBody{Description: ptr(fmt.Sprint("d", i))})
+					if err != nil {
+						l.record("patch", 0, nil, false, start)
+						continue
+					}
+					l.record("patch", r.StatusCode(), r.HTTPResponse.Header, false, start)
+				case 2:
+					r, err := l.owner.RotateSecretWithResponse(ctx, id, &gen.RotateSecretParams{},
+						gen.RotateSecretJSONRequestBody{PreviousSecretExpiresIn: ptr(0)})
+					if err != nil {
+						l.record("rotate", 0, nil, false, start)
+						continue
+					}
+					l.record("rotate", r.StatusCode(), r.HTTPResponse.Header, false, start)
+				case 3:
+					r, err := l.lookup.LookupClientWithResponse(ctx, a.ID, &gen.LookupClientParams{TenantID: "acme"})
+					if err != nil {
+						l.record("lookup", 0, nil, true, start)
+						continue
+					}
+					l.record("lookup", r.StatusCode(), r.HTTPResponse.Header, true, start)
+				case 4:
+					r, err := l.lookup.VerifyClientSecretWithResponse(ctx, a.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *a.Secret, TenantID: "acme"})
+					if err != nil {
+						l.record("verify", 0, nil, true, start)
+						continue
+					}
+					if r.JSON200 != nil && !r.JSON200.Valid {
+						l.record("verify (refused)", r.StatusCode(), r.HTTPResponse.Header, true, start)
+						continue
+					}
+					l.record("verify", r.StatusCode(), r.HTTPResponse.Header, true, start)
+				case 5:
+					r, err := l.lookup.CheckCORSOriginWithResponse(ctx, &gen.CheckCORSOriginParams{Origin: "https://desktop.example.com", TenantID: "acme"})
+					if err != nil {
+						l.record("cors", 0, nil, false, start)
+						continue
+					}
+					l.record("cors", r.StatusCode(), r.HTTPResponse.Header, false, start)
+				}
+			}
+		}()
+	}
+	return &wg
+}
+
+// recovered waits until a create, a patch and a lookup of a client not cached all succeed,
+// and returns how long that took.
+func (l *faultLoad) recovered(within time.Duration) time.Duration {
+	l.t.Helper()
+	ctx := context.Background()
+	start := time.Now()
+	for {
+		c, _ := l.owner.CreateApplicationWithResponse(ctx, nil, confidentialBody())
+		if c != nil && c.JSON201 != nil {
+			l.mu.Lock()
+			l.created = append(l.created, c.JSON201.ID)
+			l.mu.Unlock()
+			p, _ := l.owner.PatchApplicationWithResponse(ctx, l.writable[0], nil, gen.PatchApplicationJSONRequestBody{Name: ptr("recovered")})
+			if p != nil && p.JSON200 != nil && l.lookupOK(c.JSON201) {
+				return time.Since(start)
+			}
+		}
+		if time.Since(start) > within {
+			l.t.Fatalf("no recovery within %s of the database's return", within)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// report checks that every application answered 201 exists, that no answer broke a
+// promise, and logs the counts: requests, 2xx, 503, other, lost.
+func (l *faultLoad) report() {
+	l.t.Helper()
+	ctx := context.Background()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	lost := 0
+	for _, id := range l.created {
+		if _, err := l.store.GetApplication(ctx, "acme", id, time.Now()); err != nil {
+			lost++
+			l.t.Errorf("application %s was answered 201 but is not stored: %v", id, err)
+		}
+	}
+	var requests, ok, unavailable, other int
+	ops := make([]string, 0, len(l.counts))
+	for op := range l.counts {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	var lines []string
+	for _, op := range ops {
+		var parts []string
+		for st, n := range l.counts[op] {
+			requests += n
+			switch {
+			case st >= 200 && st < 300:
+				ok += n
+			case st == http.StatusServiceUnavailable:
+				unavailable += n
+			default:
+				other += n
+			}
+			parts = append(parts, fmt.Sprintf("%d×%d", n, st))
+		}
+		sort.Strings(parts)
+		lines = append(lines, fmt.Sprintf("%s: %s (slowest %s)", op, strings.Join(parts, ", "), l.slowest[op].Round(time.Millisecond)))
+	}
+	l.t.Logf("requests %d, 2xx %d, 503 %d, other %d, lost %d (created %d)\n%s",
+		requests, ok, unavailable, other, lost, len(l.created), strings.Join(lines, "\n"))
+	for _, b := range l.bad[:min(len(l.bad), 20)] {
+		l.t.Error(b)
+	}
+	if len(l.bad) > 20 {
+		l.t.Errorf("... and %d more", len(l.bad)-20)
+	}
+	if other > 0 {
+		l.t.Errorf("%d answers neither 2xx nor 503", other)
+	}
+}
+
+// TestDatabaseCutUnderLoad: every PostgreSQL connection is dropped, and new ones refused for
+// 2 s, in the middle of a mixed load. No 500; every 503 has Retry-After; cached clients keep
+// answering; no application answered 201 is lost; recovery by itself within 5 s.
+func TestDatabaseCutUnderLoad(t *testing.T) {
+	l := newFaultLoad(t, 10*time.Second)
+	stop := make(chan struct{})
+	wg := l.run(8, stop)
+	time.Sleep(700 * time.Millisecond)
+
+	l.setPhase("fault")
+	l.proxy.cut()
+	time.Sleep(2 * time.Second)
+	l.proxy.restore(t)
+	l.setPhase("after")
+	took := l.recovered(5 * time.Second)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("recovered %s after the database returned", took.Round(time.Millisecond))
+	l.report()
+}
+
+// TestDatabasePauseUnderLoad: the proxy stops forwarding for 5 s under load (the database
+// neither answers nor refuses). Same promises as the cut.
+func TestDatabasePauseUnderLoad(t *testing.T) {
+	l := newFaultLoad(t, 10*time.Second)
+	stop := make(chan struct{})
+	wg := l.run(8, stop)
+	time.Sleep(700 * time.Millisecond)
+
+	l.setPhase("fault")
+	l.proxy.pause()
+	time.Sleep(5 * time.Second)
+	l.proxy.resume()
+	l.setPhase("after")
+	took := l.recovered(5 * time.Second)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("recovered %s after the database returned", took.Round(time.Millisecond))
+	l.report()
+}
+
+// TestStaleLookupFailsClosed: a client disabled on another replica while this replica cannot
+// read the database keeps authenticating here for at most MaxStale (plus a poll), then this
+// replica fails closed (503), and once the database is back it says disabled.
+func TestStaleLookupFailsClosed(t *testing.T) {
+	const maxStale = time.Second
+	l := newFaultLoad(t, maxStale)
+	ctx := context.Background()
+	a := l.stable[0]
+
+	// Another replica, straight to the database.
+	st2, err := store.Open(ctx, l.direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st2.Close() })
+	cache2 := lookup.New(st2, lookup.Config{Now: l.env.Clock.Now, Logger: quietLogger()})
+	srv2, err := server.New(server.Config{Store: st2, Auth: mustVerifier(t, l.env), Lookup: cache2, Now: l.env.Clock.Now, Logger: quietLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2 := l.env.withHandler(srv2.Handler())
+
+	l.proxy.pause()
+	if r, _ := e2.client("acme").DisableApplicationWithResponse(ctx, a.ID, &gen.DisableApplicationParams{}); r.StatusCode() != http.StatusNoContent {
+		t.Fatalf("disable on replica 2: %d %s", r.StatusCode(), r.Body)
+	}
+	disabled := time.Now()
+	// Until the bound, this replica may still answer from memory; never after it.
+	for {
+		r, err := l.lookup.VerifyClientSecretWithResponse(ctx, a.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *a.Secret, TenantID: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.JSON200 != nil && r.JSON200.Valid {
+			if time.Since(disabled) > maxStale+500*time.Millisecond {
+				t.Fatalf("the disabled client still authenticates %s after the disable (bound %s)", time.Since(disabled), maxStale)
+			}
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if r.StatusCode() != http.StatusServiceUnavailable || r.HTTPResponse.Header.Get("Retry-After") == "" {
+			t.Fatalf("past the bound: %d %s, want 503 with Retry-After", r.StatusCode(), r.Body)
+		}
+		break
+	}
+	l.proxy.resume()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r, err := l.lookup.VerifyClientSecretWithResponse(ctx, a.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *a.Secret, TenantID: "acme"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.JSON200 != nil && r.JSON200.Reason != nil && *r.JSON200.Reason == gen.VerifyResultReasonDisabled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the database returned: %d %s, want disabled", r.StatusCode(), r.Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -133,6 +133,9 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		ve.Fields = append(ve.Fields, specErr.Fields...)
 	}
 
+	if b.SecretExpiresIn != nil && appType == string(gen.Public) {
+		ve.Add("secretExpiresIn", "a public application has no secret")
+	}
 	tenantID, id := p.TenantID, uuid.NewString()
 	if imported {
 		checkImport(b, appType, &ve)
@@ -176,7 +179,12 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		if err != nil {
 			return nil, err
 		}
-		secrets = append(secrets, store.Secret{ID: uuid.NewString(), ApplicationID: id, Hash: hash, Hint: secretHint(secret), CreatedTime: now})
+		sec := store.Secret{ID: uuid.NewString(), ApplicationID: id, Hash: hash, Hint: secretHint(secret), CreatedTime: now}
+		if b.SecretExpiresIn != nil {
+			expires := now.Add(time.Duration(*b.SecretExpiresIn) * time.Second)
+			sec.ExpiresTime = &expires
+		}
+		secrets = append(secrets, sec)
 	}
 
 	idem, replay, err := s.idempotency(ctx, p, "createApplication", req.Params.IdempotencyKey, b)

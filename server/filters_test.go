@@ -323,3 +323,36 @@ func TestSecretExpiresTimeAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestCreateWithSecretExpiry: createApplication's secretExpiresIn gives the issued secret
+// its expiry (secretExpiresTime, listSecrets); a public application has no secret to expire.
+func TestCreateWithSecretExpiry(t *testing.T) {
+	eachDialect(t, func(t *testing.T, e *testEnv) {
+		ctx := context.Background()
+		c := e.client("acme")
+		body := confidentialBody()
+		body.SecretExpiresIn = ptr(3600)
+		r, err := c.CreateApplicationWithResponse(ctx, nil, body)
+		if err != nil || r.StatusCode() != http.StatusCreated {
+			t.Fatalf("create: %v %s", err, r.Body)
+		}
+		want := e.Clock.Now().Add(time.Hour)
+		if got := r.JSON201.SecretExpiresTime; got == nil || !got.Equal(want) {
+			t.Errorf("create: secretExpiresTime %v, want %v", got, want)
+		}
+		secrets, err := c.ListSecretsWithResponse(ctx, r.JSON201.ID)
+		if err != nil || secrets.JSON200 == nil || len(secrets.JSON200.Secrets) != 1 {
+			t.Fatalf("list secrets: %v %s", err, secrets.Body)
+		}
+		if got := secrets.JSON200.Secrets[0].ExpiresTime; got == nil || !got.Equal(want) {
+			t.Errorf("listSecrets: expiresTime %v, want %v", got, want)
+		}
+
+		public := gen.CreateApplicationJSONRequestBody{Name: "SPA", Contacts: []string{"it@example.com"}, Type: gen.Public,
+			Redirects: ptr([]string{"https://spa.example.com/callback"}), SecretExpiresIn: ptr(3600)}
+		bad, err := c.CreateApplicationWithResponse(ctx, nil, public)
+		if err != nil || bad.StatusCode() != http.StatusBadRequest || bad.JSON400 == nil || bad.JSON400.Errors == nil || !hasField(*bad.JSON400.Errors, "secretExpiresIn") {
+			t.Fatalf("public with secretExpiresIn: want 400 on secretExpiresIn, got %v %d %s", err, bad.StatusCode(), bad.Body)
+		}
+	})
+}

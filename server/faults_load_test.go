@@ -25,7 +25,7 @@ import (
 type faultLoad struct {
 	t      *testing.T
 	env    *testEnv
-	proxy  *cutProxy
+	proxy  *storetest.FaultProxy
 	store  *store.Store
 	owner  *gen.ClientWithResponses
 	lookup *gen.ClientWithResponses
@@ -57,7 +57,7 @@ func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {
 		t.Fatal(err)
 	}
 	proxy := newCutProxy(t, dbURL.Host)
-	dbURL.Host = proxy.addr
+	dbURL.Host = proxy.Addr()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL.String())
 	if err != nil {
@@ -85,7 +85,7 @@ func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {
 		lookup: env.client("platform", auth.RoleLookup), counts: map[string]map[int]int{}, slowest: map[string]time.Duration{}, phase: "before", direct: direct}
 	// Cleanups run last first: forward again before the server and store stop, whose last
 	// writes would otherwise wait on a paused connection.
-	t.Cleanup(proxy.resume)
+	t.Cleanup(proxy.Resume)
 	for range 4 {
 		l.stable = append(l.stable, env.created("acme", confidentialBody()))
 	}
@@ -314,9 +314,9 @@ func TestDatabaseCutUnderLoad(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 
 	l.setPhase("fault")
-	l.proxy.cut()
+	l.proxy.Cut()
 	time.Sleep(2 * time.Second)
-	l.proxy.restore(t)
+	restoreProxy(t, l.proxy)
 	l.setPhase("after")
 	took := l.recovered(5 * time.Second)
 	time.Sleep(300 * time.Millisecond)
@@ -335,9 +335,9 @@ func TestDatabasePauseUnderLoad(t *testing.T) {
 	time.Sleep(700 * time.Millisecond)
 
 	l.setPhase("fault")
-	l.proxy.pause()
+	l.proxy.Pause()
 	time.Sleep(5 * time.Second)
-	l.proxy.resume()
+	l.proxy.Resume()
 	l.setPhase("after")
 	took := l.recovered(5 * time.Second)
 	time.Sleep(300 * time.Millisecond)
@@ -369,7 +369,7 @@ func TestStaleLookupFailsClosed(t *testing.T) {
 	}
 	e2 := l.env.withHandler(srv2.Handler())
 
-	l.proxy.pause()
+	l.proxy.Pause()
 	if r, _ := e2.client("acme").DisableApplicationWithResponse(ctx, a.ID, &gen.DisableApplicationParams{}); r.StatusCode() != http.StatusNoContent {
 		t.Fatalf("disable on replica 2: %d %s", r.StatusCode(), r.Body)
 	}
@@ -392,7 +392,7 @@ func TestStaleLookupFailsClosed(t *testing.T) {
 		}
 		break
 	}
-	l.proxy.resume()
+	l.proxy.Resume()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		r, err := l.lookup.VerifyClientSecretWithResponse(ctx, a.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *a.Secret, TenantID: "acme"})

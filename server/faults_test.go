@@ -3,11 +3,9 @@ package server_test
 import (
 	"context"
 	"crypto"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,122 +17,23 @@ import (
 	"github.com/cxone/appreg/store/storetest"
 )
 
-// cutProxy forwards a loopback port to PostgreSQL and can cut every
-// connection and refuse new ones, as a database that went down would, or
-// pause: stop forwarding bytes (new connections are accepted, and hang), as
-// a network that stopped delivering would.
-type cutProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-	open         chan struct{} // closed while forwarding; pause replaces it
-}
-
-func newCutProxy(t *testing.T, target string) *cutProxy {
+// newCutProxy is a storetest.FaultProxy in front of target, cut when the test ends.
+func newCutProxy(t *testing.T, target string) *storetest.FaultProxy {
 	t.Helper()
-	p := &cutProxy{target: target, open: make(chan struct{})}
-	close(p.open)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := storetest.NewFaultProxy("127.0.0.1:0", target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.addr = ln.Addr().String()
-	p.serve(ln)
-	t.Cleanup(p.cut)
+	t.Cleanup(p.Cut)
 	return p
 }
 
-func (p *cutProxy) serve(ln net.Listener) {
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go p.pipe(up, c)
-			go p.pipe(c, up)
-		}
-	}()
-}
-
-// pipe copies src to dst while the proxy forwards, until either fails.
-func (p *cutProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			open := p.open
-			p.mu.Unlock()
-			<-open
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// pause stops forwarding: every byte sent either way waits for resume.
-func (p *cutProxy) pause() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-		p.open = make(chan struct{})
-	default: // already paused
-	}
-}
-
-// resume forwards again what pause held, and what follows.
-func (p *cutProxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-	default:
-		close(p.open)
-	}
-}
-
-// cut closes the listener and every connection (and ends a pause).
-func (p *cutProxy) cut() {
-	p.resume()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// restore listens again on the same address.
-func (p *cutProxy) restore(t *testing.T) {
+// restoreProxy listens again, failing the test if it cannot.
+func restoreProxy(t *testing.T, p *storetest.FaultProxy) {
 	t.Helper()
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
+	if err := p.Restore(); err != nil {
 		t.Fatal(err)
 	}
-	p.serve(ln)
 }
 
 // TestDatabaseDownIs503AndRecovers: with the database unreachable every
@@ -149,7 +48,7 @@ func TestDatabaseDownIs503AndRecovers(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy := newCutProxy(t, dbURL.Host)
-	dbURL.Host = proxy.addr
+	dbURL.Host = proxy.Addr()
 	ctx := context.Background()
 	st, err := store.Open(ctx, dbURL.String())
 	if err != nil {
@@ -174,7 +73,7 @@ func TestDatabaseDownIs503AndRecovers(t *testing.T) {
 		t.Fatalf("create: %s", created.Body)
 	}
 
-	proxy.cut()
+	proxy.Cut()
 	calls := []func() (int, http.Header, []byte){
 		func() (int, http.Header, []byte) {
 			r, _ := c.ListApplicationWithResponse(ctx, &gen.ListApplicationParams{})
@@ -200,7 +99,7 @@ func TestDatabaseDownIs503AndRecovers(t *testing.T) {
 		}
 	}
 
-	proxy.restore(t)
+	restoreProxy(t, proxy)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		r, _ := c.ListApplicationWithResponse(ctx, &gen.ListApplicationParams{})

@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/cxone/appreg/store/storetest"
 )
 
 func main() {
@@ -41,7 +42,7 @@ func main() {
 	proxySpec := flag.String("proxy", "", "LISTEN=TARGET: forward LISTEN to the database at TARGET and inject faults")
 	flag.Parse()
 
-	var proxy *faultProxy
+	var proxy *storetest.FaultProxy
 	if *proxySpec != "" {
 		listen, target, ok := strings.Cut(*proxySpec, "=")
 		if !ok {
@@ -49,7 +50,7 @@ func main() {
 			os.Exit(2)
 		}
 		var err error
-		if proxy, err = newFaultProxy(listen, target); err != nil {
+		if proxy, err = storetest.NewFaultProxy(listen, target); err != nil {
 			fmt.Fprintln(os.Stderr, "mixedload: proxy:", err)
 			os.Exit(2)
 		}
@@ -212,8 +213,13 @@ func main() {
 				}
 				recoveries = append(recoveries, fmt.Sprintf("%s for %s: **no write succeeded within 30 s** after the database returned", name, down))
 			}
-			fault(*duration/4, "every connection dropped, new ones refused", 2*time.Second, proxy.cut, proxy.restore)
-			fault(*duration/2, "the proxy stops forwarding", 5*time.Second, proxy.pause, proxy.resume)
+			restore := func() {
+				if err := proxy.Restore(); err != nil {
+					fmt.Fprintln(os.Stderr, "mixedload: the proxy could not listen again:", err)
+				}
+			}
+			fault(*duration/4, "every connection dropped, new ones refused", 2*time.Second, proxy.Cut, restore)
+			fault(*duration/2, "the proxy stops forwarding", 5*time.Second, proxy.Pause, proxy.Resume)
 		}()
 	}
 	wg.Wait()
@@ -283,116 +289,4 @@ func waitHealthy(base string, d time.Duration) bool {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return false
-}
-
-// faultProxy forwards a loopback port to the database and can cut every connection and
-// refuse new ones (a database that went down), or pause: stop forwarding bytes either way
-// (a network that stopped delivering). It is the proxy of server/faults_test.go.
-type faultProxy struct {
-	addr, target string
-	mu           sync.Mutex
-	ln           net.Listener
-	conns        []net.Conn
-	open         chan struct{} // closed while forwarding
-}
-
-func newFaultProxy(listen, target string) (*faultProxy, error) {
-	p := &faultProxy{addr: listen, target: target, open: make(chan struct{})}
-	close(p.open)
-	return p, p.restoreErr()
-}
-
-func (p *faultProxy) restoreErr() error {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		return err
-	}
-	p.mu.Lock()
-	p.ln = ln
-	p.mu.Unlock()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go p.pipe(up, c)
-			go p.pipe(c, up)
-		}
-	}()
-	return nil
-}
-
-func (p *faultProxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			open := p.open
-			p.mu.Unlock()
-			<-open
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// cut closes the listener and every connection.
-func (p *faultProxy) cut() {
-	p.resume()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
-}
-
-// restore listens again.
-func (p *faultProxy) restore() {
-	for i := 0; i < 50; i++ {
-		if err := p.restoreErr(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	fmt.Fprintln(os.Stderr, "mixedload: the proxy could not listen again")
-}
-
-func (p *faultProxy) pause() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-		p.open = make(chan struct{})
-	default:
-	}
-}
-
-func (p *faultProxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	select {
-	case <-p.open:
-	default:
-		close(p.open)
-	}
 }

@@ -21,9 +21,11 @@ try {
   await page.getByText("App Registration API").first().waitFor({ timeout: 15000 });
 
   await page.getByRole("button", { name: /Authorize/ }).first().click();
-  await page.locator(".modal-ux input[type=text], .modal-ux input:not([type])").first().fill(token);
-  await page.locator(".modal-ux button.modal-btn.authorize").click();
-  await page.locator(".modal-ux button.btn-done").click();
+  // The management API's scheme; the registration endpoints have schemes of their own.
+  const bearer = page.locator("form").filter({ hasText: "bearerAuth (http, Bearer)" });
+  await bearer.getByRole("textbox").fill(token);
+  await bearer.getByRole("button", { name: "Apply credentials" }).click();
+  await page.getByRole("button", { name: "Close" }).first().click();
 
   // createApplication
   const create = page.locator("#operations-Applications-createApplication");
@@ -44,6 +46,9 @@ try {
   const list = page.locator("#operations-Applications-listApplication");
   await list.locator(".opblock-summary").click();
   await list.getByRole("button", { name: "Try it out" }).click();
+  // Swagger UI fills parameters from the schemas' examples: list everything, as a newcomer would.
+  await list.locator('tr[data-param-name="type"]').getByRole("combobox").selectOption("--");
+  await list.locator('tr[data-param-name="cursor"]').getByRole("textbox").fill("");
   await list.getByRole("button", { name: "Execute" }).click();
   const lstatus = list.locator(".live-responses-table .response .response-col_status").first();
   await lstatus.waitFor({ timeout: 15000 });

@@ -441,8 +441,20 @@ export interface paths {
          *     the client may authenticate for `tenantId`. Always 200: `valid` says the outcome
          *     and `reason` why not (`unknown_client`, `wrong_secret`, `disabled`, `locked`,
          *     `public_client`, `not_allowed_for_tenant`). With `valid: true` the answer
-         *     carries the client's policy. The answer takes the same time whatever the
-         *     reason. Role `appreg.lookup`.
+         *     carries the client's policy. An issued secret is checked in the same time
+         *     whether right or wrong (client ids are not secret: an unknown one may be
+         *     answered sooner or later than a known one). Role `appreg.lookup`.
+         *
+         *     Imported secrets (clients created with their own `id` and `secret`) are stored
+         *     with a slow hash, so their checks are bounded per replica. A secret verified
+         *     within the last minutes is answered from memory. Otherwise two more reasons
+         *     can come back at once, without the secret being checked, for this call only:
+         *     `busy` (every slow-hash worker of this replica is in use) and `throttled`
+         *     (this client failed too many checks in the last seconds: a budget of 5, then
+         *     one every two seconds). Both mean "not verified now": the authorization server fails
+         *     this token request (`invalid_client`, or `temporarily_unavailable`) and the
+         *     client may retry after a second. Other clients are not affected. Move imported
+         *     clients to issued secrets by rotating their secret, which ends both.
          */
         post: operations["verifyClientSecret"];
         delete?: never;
@@ -1226,11 +1238,12 @@ export interface components {
              */
             valid: boolean;
             /**
-             * @description Why not, when `valid` is false.
+             * @description Why not, when `valid` is false. `busy` and `throttled` come only for imported
+             *     secrets and say that the secret was not checked (see verifyClientSecret).
              * @example wrong_secret
              * @enum {string}
              */
-            reason?: "unknown_client" | "wrong_secret" | "disabled" | "locked" | "public_client" | "not_allowed_for_tenant";
+            reason?: "unknown_client" | "wrong_secret" | "disabled" | "locked" | "public_client" | "not_allowed_for_tenant" | "busy" | "throttled";
             policy?: components["schemas"]["ClientPolicy"];
         };
         CORSResult: {
@@ -2226,22 +2239,18 @@ export interface components {
          * @example eyJ0IjoiMjAyNi0xMS0yM1QxMDowMDowMFoiLCJpIjoiNmYxYyJ9
          */
         Cursor: string;
-        /**
-         * @description Only applications of this type.
-         * @example confidential
-         */
+        /** @description Only applications of this type, e.g. `type=confidential`. */
         TypeFilter: components["schemas"]["ApplicationType"];
         /**
          * @description Only applications in this state: `enabled`, `disabled` (disabled and not
          *     scheduled for deletion), or `pendingDeletion` (deleted, restorable until its
          *     `scheduledDeletionTime`).
-         * @example enabled
          */
         StateFilter: "enabled" | "disabled" | "pendingDeletion";
         /**
          * @description Case-insensitive search: an application matches when its name contains `q`
-         *     or its client id starts with `q`.
-         * @example desktop
+         *     or its client id starts with `q`, e.g. `q=desktop`. (The filters carry no
+         *     `example` so that Swagger UI's "Try it out" lists unfiltered by default.)
          */
         Search: string;
         /**
@@ -2285,22 +2294,18 @@ export interface operations {
                  * @example eyJ0IjoiMjAyNi0xMS0yM1QxMDowMDowMFoiLCJpIjoiNmYxYyJ9
                  */
                 cursor?: components["parameters"]["Cursor"];
-                /**
-                 * @description Only applications of this type.
-                 * @example confidential
-                 */
+                /** @description Only applications of this type, e.g. `type=confidential`. */
                 type?: components["parameters"]["TypeFilter"];
                 /**
                  * @description Only applications in this state: `enabled`, `disabled` (disabled and not
                  *     scheduled for deletion), or `pendingDeletion` (deleted, restorable until its
                  *     `scheduledDeletionTime`).
-                 * @example enabled
                  */
                 state?: components["parameters"]["StateFilter"];
                 /**
                  * @description Case-insensitive search: an application matches when its name contains `q`
-                 *     or its client id starts with `q`.
-                 * @example desktop
+                 *     or its client id starts with `q`, e.g. `q=desktop`. (The filters carry no
+                 *     `example` so that Swagger UI's "Try it out" lists unfiltered by default.)
                  */
                 q?: components["parameters"]["Search"];
             };

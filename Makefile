@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := bin/appreg
 
-.PHONY: help generate check-generated build run test lint bench bench-sizes fuzz clean console console-size check-console
+.PHONY: help generate check-generated build run test lint bench bench-sizes bench-compare fuzz clean console console-size check-console
 
 help:
 	@echo "make run               start appreg on SQLite (./data) in development mode"
@@ -18,6 +18,7 @@ help:
 	@echo "make build             build $(BIN)"
 	@echo "make bench             run the benchmarks (scripts/bench)"
 	@echo "make bench-sizes       the lookup path on 100k and 1M applications side by side"
+	@echo "make bench-compare     the old binary (REV, default 6a1f46a) and the working tree side by side"
 	@echo "make fuzz              run every fuzz target for FUZZTIME (default 30s)"
 
 generate:
@@ -53,6 +54,9 @@ bench:
 
 bench-sizes:
 	@scripts/bench-sizes
+
+bench-compare:
+	@scripts/bench-compare $(REV)
 
 fuzz:
 	@scripts/fuzz

@@ -63,13 +63,6 @@ func (k *knownIDs) mayExist(id string) bool {
 	return k.f == nil || k.f.TestString(id)
 }
 
-// loaded reports whether the filter is in use.
-func (k *knownIDs) loaded() bool {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return k.f != nil
-}
-
 // add records ids as existing; it reports whether the filter is past its capacity.
 func (k *knownIDs) add(ids ...string) (full bool) {
 	k.mu.Lock()

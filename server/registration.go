@@ -250,14 +250,15 @@ func (s *Server) RegisterClient(ctx context.Context, req gen.RegisterClientReque
 	}
 	now := s.now()
 	var token *store.InitialAccessToken
-	if rr.token == "" {
+	switch {
+	case rr.token == "" && rr.sent:
+		// A credential that is not a bearer token is refused, not taken for none.
+		return nil, regInvalidToken("send the initial access token as Authorization: Bearer <token>", false)
+	case rr.token == "":
 		if !policy.Anonymous {
-			if rr.sent {
-				return nil, regInvalidToken("send the initial access token as Authorization: Bearer <token>", false)
-			}
 			return nil, regInvalidToken("this tenant needs an initial access token to register", true)
 		}
-	} else {
+	default:
 		token, err = s.reg.InitialAccessTokenByHash(ctx, tenant, hashToken(rr.token))
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -382,15 +383,21 @@ func TestRegisterRefusesBadMetadata(t *testing.T) {
 			{"host outside the default policy", "strict", `{"token_endpoint_auth_method":"none","redirect_uris":["https://app.example.com/cb"]}`, "", 403, "access_denied", "app.example.com"},
 			{"type outside the policy", "strict", `{"token_endpoint_auth_method":"client_secret_basic",` + loop + `}`, "", 403, "access_denied", "confidential"},
 			{"registration off", "off", `{"token_endpoint_auth_method":"none",` + loop + `}`, "", 403, "access_denied", "turned off"},
+			{"basic credentials", "acme", `{"token_endpoint_auth_method":"none",` + loop + `}`, "basic", 401, "invalid_token", "Bearer"},
 			{"bad tenant id", "a%20b", `{"token_endpoint_auth_method":"none",` + loop + `}`, "", 400, "invalid_request", "tenantId"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				ct := tc.contentType
-				if ct == "" {
+				if ct == "" || ct == "basic" {
 					ct = "application/json"
 				}
-				resp, body := e.do(http.MethodPost, "/tenants/"+tc.tenant+"/register", "", ct, []byte(tc.body))
+				req, _ := http.NewRequest(http.MethodPost, e.URL+"/tenants/"+tc.tenant+"/register", strings.NewReader(tc.body))
+				req.Header.Set("Content-Type", ct)
+				if tc.contentType == "basic" {
+					req.SetBasicAuth("client", "secret")
+				}
+				resp, body := e.send(req)
 				var got map[string]any
 				if err := json.Unmarshal(body, &got); err != nil {
 					t.Fatalf("%d %s: %v", resp.StatusCode, body, err)
@@ -547,4 +554,19 @@ func TestPatchAcceptsRegistrationUnchanged(t *testing.T) {
 			t.Fatalf("patch changing the registration: %d %s", r.StatusCode(), r.Body)
 		}
 	})
+}
+
+// send sends req as it is and validates the answer, as do does.
+func (e *testEnv) send(req *http.Request) (*http.Response, []byte) {
+	e.t.Helper()
+	resp, err := (&http.Client{Transport: &validatingTransport{env: e}}).Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return resp, body
 }

@@ -344,3 +344,52 @@ func TestTokenKeysIssuerAudience(t *testing.T) {
 		})
 	}
 }
+
+// TestNoRegistrationCredentialInLogs extends TestNoSecretOrTokenInLogs to the credentials of
+// dynamic registration: the initial access token, the registration access tokens (the first
+// and the one a PUT rotates to) and the client secret appear in the one answer that issues
+// them, never in the logs, and a read of the registration never shows the secret.
+func TestNoRegistrationCredentialInLogs(t *testing.T) {
+	var logs syncBuffer
+	e := newEnvWith(t, "sqlite", func(c *server.Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	ctx := context.Background()
+	e.setPolicy("acme", gen.RegistrationPolicyUpdate{Enabled: ptr(true), DefaultContacts: ptr([]string{"it@example.com"}),
+		AllowedTypes: ptr([]gen.ApplicationType{gen.Public, gen.Confidential})})
+	iat := e.issueToken("acme", 1, 3600)
+	r := e.register("acme", iat.Token, gen.ClientMetadata{ClientName: ptr("Agent"),
+		RedirectUris: ptr([]gen.RegistrationURI{"http://127.0.0.1:8123/callback"})})
+	if r.JSON201 == nil || r.JSON201.ClientSecret == nil || r.JSON201.RegistrationAccessToken == nil {
+		t.Fatalf("register: %d %s", r.StatusCode(), r.Body)
+	}
+	info := r.JSON201
+	rat := *info.RegistrationAccessToken
+	read, _ := e.clientWithToken(rat).ReadClientRegistrationWithResponse(ctx, "acme", info.ClientID)
+	if read.JSON200 == nil || strings.Contains(string(read.Body), *info.ClientSecret) || strings.Contains(string(read.Body), "client_secret\"") {
+		t.Errorf("read of the registration: %d %s", read.StatusCode(), read.Body)
+	}
+	put, _ := e.clientWithToken(rat).UpdateClientRegistrationWithResponse(ctx, "acme", info.ClientID, gen.ClientMetadata{
+		ClientID: &info.ClientID, ClientName: ptr("Agent 2"), RedirectUris: ptr([]gen.RegistrationURI{"http://127.0.0.1:8123/callback"})})
+	if put.JSON200 == nil || put.JSON200.RegistrationAccessToken == nil {
+		t.Fatalf("update: %d %s", put.StatusCode(), put.Body)
+	}
+	// Refused credentials are not logged either: the spent initial token, the rotated-out
+	// registration token, a wrong secret.
+	e.register("acme", iat.Token, gen.ClientMetadata{ClientName: ptr("Again"),
+		RedirectUris: ptr([]gen.RegistrationURI{"http://127.0.0.1:8123/callback"})})
+	e.clientWithToken(rat).ReadClientRegistrationWithResponse(ctx, "acme", info.ClientID)
+	e.client("platform", auth.RoleLookup).VerifyClientSecretWithResponse(ctx, info.ClientID,
+		gen.VerifyClientSecretJSONRequestBody{Secret: "wrong-" + *info.ClientSecret, TenantID: "acme"})
+
+	out := logs.String()
+	if out == "" {
+		t.Fatal("nothing was logged: the test would prove nothing")
+	}
+	for name, secret := range map[string]string{"initial access token": iat.Token, "registration access token": rat,
+		"rotated registration access token": *put.JSON200.RegistrationAccessToken, "client secret": *info.ClientSecret} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the logs contain the %s", name)
+		}
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/server/lookup"
 	"github.com/cxone/appreg/store"
 )
 
@@ -55,15 +56,6 @@ func (l applicationList) VisitListTenancyRequestsResponse(w http.ResponseWriter)
 	return writeJSON(w, http.StatusOK, "", l.appendJSON)
 }
 
-// lookupClientResponse is gen.LookupClient200JSONResponse, encoded by appendClientPolicy.
-type lookupClientResponse gen.ClientPolicy
-
-func (r lookupClientResponse) VisitLookupClientResponse(w http.ResponseWriter) error {
-	return writeJSON(w, http.StatusOK, "", func(b []byte) ([]byte, error) {
-		return appendClientPolicy(b, (*gen.ClientPolicy)(&r)), nil
-	})
-}
-
 // verifyClientSecretResponse is gen.VerifyClientSecret200JSONResponse, encoded by
 // appendVerifyResult.
 type verifyClientSecretResponse gen.VerifyResult
@@ -72,6 +64,42 @@ func (r verifyClientSecretResponse) VisitVerifyClientSecretResponse(w http.Respo
 	return writeJSON(w, http.StatusOK, "", func(b []byte) ([]byte, error) {
 		return appendVerifyResult(b, (*gen.VerifyResult)(&r)), nil
 	})
+}
+
+// cachedPolicy is the policy of a cached client as the tenant asking sees it: the answer
+// of gen.LookupClient200JSONResponse(policyOf(&client.App, tenant)) and, valid, of
+// verifyClientSecretResponse{Valid: true, Policy: &policy}, byte for byte
+// (TestCachedPolicyIsPolicyOf), but encoded once per snapshot of the client (Client.Memo):
+// only allowedForTenant depends on the tenant asking.
+type cachedPolicy struct {
+	client  *lookup.Client
+	allowed bool
+}
+
+func (r cachedPolicy) VisitLookupClientResponse(w http.ResponseWriter) error {
+	return writeJSON(w, http.StatusOK, "", r.appendJSON)
+}
+
+func (r cachedPolicy) VisitVerifyClientSecretResponse(w http.ResponseWriter) error {
+	return writeJSON(w, http.StatusOK, "", func(b []byte) ([]byte, error) {
+		b, _ = r.appendJSON(append(b, `{"policy":`...))
+		return append(b, `,"valid":true}`...), nil
+	})
+}
+
+func (r cachedPolicy) appendJSON(b []byte) ([]byte, error) {
+	b = strconv.AppendBool(append(b, policyHead...), r.allowed)
+	return append(b, r.client.Memo(encodePolicyTail)...), nil
+}
+
+// policyHead is the policy's first member, the one that depends on the tenant asking.
+const policyHead = `{"allowedForTenant":`
+
+// encodePolicyTail is the JSON of c's policy after its first member's value.
+func encodePolicyTail(c *lookup.Client) []byte {
+	p := policyOf(&c.App, "")
+	p.AllowedForTenant = false
+	return appendClientPolicy(nil, &p)[len(policyHead+"false"):]
 }
 
 // answerBuffers holds the buffers answers are encoded in; one bigger than maxPooledAnswer is

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/server/lookup"
+	"github.com/cxone/appreg/store"
 )
 
 // awkwardStrings are strings whose JSON encoding has a special case.
@@ -183,11 +185,6 @@ func TestVisitMatchesGenerated(t *testing.T) {
 		name      string
 		ours, gen func(w *httptest.ResponseRecorder) error
 	}{
-		{"lookup",
-			func(w *httptest.ResponseRecorder) error { return lookupClientResponse(p).VisitLookupClientResponse(w) },
-			func(w *httptest.ResponseRecorder) error {
-				return gen.LookupClient200JSONResponse(p).VisitLookupClientResponse(w)
-			}},
 		{"verify",
 			func(w *httptest.ResponseRecorder) error {
 				return verifyClientSecretResponse{Valid: true, Policy: &p}.VisitVerifyClientSecretResponse(w)
@@ -204,19 +201,80 @@ func TestVisitMatchesGenerated(t *testing.T) {
 			}},
 	}...)
 	for _, tc := range cases {
-		ours, theirs := httptest.NewRecorder(), httptest.NewRecorder()
-		if err := tc.ours(ours); err != nil {
-			t.Fatal(err)
+		sameAnswer(t, tc.name, tc.ours, tc.gen)
+	}
+}
+
+// sameAnswer checks that ours writes what the generated code writes, with a right
+// Content-Length besides.
+func sameAnswer(t *testing.T, name string, ours, gen func(w *httptest.ResponseRecorder) error) {
+	t.Helper()
+	o, g := httptest.NewRecorder(), httptest.NewRecorder()
+	if err := ours(o); err != nil {
+		t.Fatal(err)
+	}
+	if err := gen(g); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := o.Header().Get("Content-Length"), strconv.Itoa(o.Body.Len()); got != want {
+		t.Errorf("%s: Content-Length %q, want %s", name, got, want)
+	}
+	o.Header().Del("Content-Length") // the one header the generated types leave out
+	if o.Code != g.Code || !reflect.DeepEqual(o.Header(), g.Header()) || !bytes.Equal(o.Body.Bytes(), g.Body.Bytes()) {
+		t.Errorf("%s: ours %d %v\n%s\ngenerated %d %v\n%s", name, o.Code, o.Header(), o.Body, g.Code, g.Header(), g.Body)
+	}
+}
+
+// TestCachedPolicyIsPolicyOf: the lookup's and a valid verify's answers from a cached
+// client's memo are, byte for byte, what the generated code writes of policyOf, for every
+// kind of client, the owner tenant and another asking, the memo cold and warm.
+func TestCachedPolicyIsPolicyOf(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	pick := func(l ...string) string { return l[r.IntN(len(l))] }
+	list := func() []string {
+		switch r.IntN(3) {
+		case 0:
+			return nil
+		case 1:
+			return []string{}
 		}
-		if err := tc.gen(theirs); err != nil {
-			t.Fatal(err)
+		return []string{pick(awkwardStrings...), pick(awkwardStrings...)}
+	}
+	for i := range 400 {
+		a := store.Application{
+			ID: pick(awkwardStrings...), TenantID: pick("acme", "globex", awkwardStrings[3]),
+			Type:    pick(string(gen.Public), string(gen.Confidential), string(gen.Backend)),
+			Tenancy: pick(string(gen.Single), string(gen.All)), TenancyApproval: pick("", "pending", "approved", "rejected"),
+			Redirects: list(), Origins: list(), Logouts: list(),
+			AuthMethod: pick("", "client_secret_basic", "client_secret_post", "private_key_jwt", "none"),
+			JWKSEndpoint: pick("", "https://keys.example.com/jwks", awkwardStrings[4]), Scope: pick(awkwardStrings...),
+			Enabled: r.IntN(2) == 0,
 		}
-		if got, want := ours.Header().Get("Content-Length"), strconv.Itoa(ours.Body.Len()); got != want {
-			t.Errorf("%s: Content-Length %q, want %s", tc.name, got, want)
+		if r.IntN(4) == 0 {
+			at := awkwardTimes[0]
+			a.ScheduledDeletionTime = &at
 		}
-		ours.Header().Del("Content-Length") // the one header the generated types leave out
-		if ours.Code != theirs.Code || !reflect.DeepEqual(ours.Header(), theirs.Header()) || !bytes.Equal(ours.Body.Bytes(), theirs.Body.Bytes()) {
-			t.Errorf("%s: ours %d %v\n%s\ngenerated %d %v\n%s", tc.name, ours.Code, ours.Header(), ours.Body, theirs.Code, theirs.Header(), theirs.Body)
+		c := &lookup.Client{App: a}
+		for _, tenant := range []string{"acme", "globex"} {
+			want := policyOf(&a, tenant)
+			for _, memo := range []string{"cold", "warm"} {
+				name := fmt.Sprintf("client %d asked by %s, memo %s", i, tenant, memo)
+				sameAnswer(t, "lookup: "+name,
+					func(w *httptest.ResponseRecorder) error {
+						return cachedPolicy{client: c, allowed: allowedForTenant(&a, tenant)}.VisitLookupClientResponse(w)
+					},
+					func(w *httptest.ResponseRecorder) error { return gen.LookupClient200JSONResponse(want).VisitLookupClientResponse(w) })
+				if !want.AllowedForTenant {
+					continue
+				}
+				sameAnswer(t, "verify: "+name,
+					func(w *httptest.ResponseRecorder) error {
+						return cachedPolicy{client: c, allowed: true}.VisitVerifyClientSecretResponse(w)
+					},
+					func(w *httptest.ResponseRecorder) error {
+						return gen.VerifyClientSecret200JSONResponse{Valid: true, Policy: &want}.VisitVerifyClientSecretResponse(w)
+					})
+			}
 		}
 	}
 }

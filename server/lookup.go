@@ -37,9 +37,8 @@ func (s *Server) LookupClient(ctx context.Context, req gen.LookupClientRequestOb
 	if err != nil {
 		return nil, fmt.Errorf("lookup client: %w", err)
 	}
-	now := s.now()
-	s.lookup.NoteUse(c.App.ID, "", now)
-	return lookupClientResponse(policyOf(&c.App, req.Params.TenantID)), nil
+	s.lookup.NoteUse(c.App.ID, "", s.now())
+	return cachedPolicy{client: c, allowed: allowedForTenant(&c.App, req.Params.TenantID)}, nil
 }
 
 // dummyHash is compared against when a client is unknown or has no secret,
@@ -111,12 +110,11 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	case !c.App.Enabled:
 		return fail(gen.VerifyResultReasonDisabled)
 	}
-	policy := policyOf(&c.App, b.TenantID)
-	if !policy.AllowedForTenant {
+	if !allowedForTenant(&c.App, b.TenantID) {
 		return fail(gen.VerifyResultReasonNotAllowedForTenant)
 	}
 	s.lookup.NoteUse(c.App.ID, matched.ID, now)
-	return verifyClientSecretResponse{Valid: true, Policy: &policy}, nil
+	return cachedPolicy{client: c, allowed: true}, nil
 }
 
 // usable reports whether sec has not expired at now.

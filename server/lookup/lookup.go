@@ -95,6 +95,23 @@ type Client struct {
 	App store.Application
 	// Secrets are copies, oldest first (hashes only).
 	Secrets []store.Secret
+
+	// memo is what Memo built of this snapshot.
+	memo atomic.Pointer[[]byte]
+}
+
+// Memo returns the bytes build makes of c, built at most once or twice per snapshot (two
+// first callers at once may both build; either answer is kept): the server keeps there the
+// encoded part of its lookup answer, which depends on the snapshot only, so that a lookup
+// answered from the cache encodes nothing. It costs a cached client the size of that answer
+// (some 300 bytes), only once the client is asked for.
+func (c *Client) Memo(build func(*Client) []byte) []byte {
+	if b := c.memo.Load(); b != nil {
+		return *b
+	}
+	b := build(c)
+	c.memo.Store(&b)
+	return b
 }
 
 // Stats are the cache's counters, for metrics.

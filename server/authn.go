@@ -6,23 +6,17 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
 	"github.com/cxone/appreg/server/auth"
 )
 
-type principalKey struct{}
-
-// withPrincipal stores the authenticated caller in ctx.
-func withPrincipal(ctx context.Context, p auth.Principal) context.Context {
-	return context.WithValue(ctx, principalKey{}, p)
-}
-
 // principalFrom returns the caller that authenticate stored in ctx.
 func principalFrom(ctx context.Context) (auth.Principal, bool) {
-	p, ok := ctx.Value(principalKey{}).(auth.Principal)
-	return p, ok
+	if st := stateOf(ctx); st != nil && st.signedIn {
+		return st.principal, true
+	}
+	return auth.Principal{}, false
 }
 
 // caller returns the authenticated caller. Every API route is behind
@@ -78,7 +72,11 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return err
 		}
-		c.SetRequest(r.WithContext(withPrincipal(r.Context(), p)))
+		st := stateOf(r.Context())
+		if st == nil {
+			return errors.New("authenticate: the request has no frame") // a wiring bug
+		}
+		st.principal, st.signedIn = p, true
 		return next(c)
 	}
 }
@@ -93,5 +91,3 @@ func bearerToken(header string) (string, bool) {
 	token = strings.TrimSpace(token)
 	return token, token != ""
 }
-
-func newRequestID() string { return uuid.NewString() }

@@ -116,7 +116,7 @@ func writeJSON(w http.ResponseWriter, status int, etag string, encode func([]byt
 		b, err := encode(b)
 		return append(b, '\n'), err // json.Encoder ends what it writes with a newline
 	}, func(b []byte) error {
-		w.Header().Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = headerJSONType // shared, as frame's headers are
 		// The length is known: the answer goes without chunked framing, and the client knows
 		// where it ends before it has read it.
 		w.Header().Set("Content-Length", strconv.Itoa(len(b)))

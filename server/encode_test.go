@@ -246,7 +246,7 @@ func TestCachedPolicyIsPolicyOf(t *testing.T) {
 			Type:    pick(string(gen.Public), string(gen.Confidential), string(gen.Backend)),
 			Tenancy: pick(string(gen.Single), string(gen.All)), TenancyApproval: pick("", "pending", "approved", "rejected"),
 			Redirects: list(), Origins: list(), Logouts: list(),
-			AuthMethod: pick("", "client_secret_basic", "client_secret_post", "private_key_jwt", "none"),
+			AuthMethod:   pick("", "client_secret_basic", "client_secret_post", "private_key_jwt", "none"),
 			JWKSEndpoint: pick("", "https://keys.example.com/jwks", awkwardStrings[4]), Scope: pick(awkwardStrings...),
 			Enabled: r.IntN(2) == 0,
 		}
@@ -263,7 +263,9 @@ func TestCachedPolicyIsPolicyOf(t *testing.T) {
 					func(w *httptest.ResponseRecorder) error {
 						return cachedPolicy{client: c, allowed: allowedForTenant(&a, tenant)}.VisitLookupClientResponse(w)
 					},
-					func(w *httptest.ResponseRecorder) error { return gen.LookupClient200JSONResponse(want).VisitLookupClientResponse(w) })
+					func(w *httptest.ResponseRecorder) error {
+						return gen.LookupClient200JSONResponse(want).VisitLookupClientResponse(w)
+					})
 				if !want.AllowedForTenant {
 					continue
 				}

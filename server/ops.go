@@ -18,24 +18,6 @@ type operations struct {
 	specYAML []byte
 }
 
-// observe records each request for /metrics, by echo route (never the raw
-// URL, whose ids would make the series unbounded).
-func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		start := time.Now()
-		err := next(c)
-		if err != nil {
-			c.Error(err)
-		}
-		route := c.Path()
-		if route == "" {
-			route = "unmatched"
-		}
-		s.metrics.record(route, c.Request().Method, c.Response().Status, time.Since(start))
-		return nil
-	}
-}
-
 // registerOps adds the operational endpoints: health, readiness, metrics,
 // the spec and its documentation. They are outside the API contract and
 // need no token.

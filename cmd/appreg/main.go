@@ -142,7 +142,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(cfg.size("list-cache-size"))),
+		Store: st, Auth: verifier, Lookup: cache, ListCacheSize: cfg.size("list-cache-size"),
 		DeletionGrace: cfg.duration("deletion-grace"), BodyLimit: cfg.size("body-limit"),
 		CORSMaxAge: cfg.duration("cors-max-age"), RateLimit: cfg.rate("rate-limit"), Logger: log,
 		Metrics: metrics, Console: consoleConfig(cfg, devKey != nil),

@@ -107,23 +107,37 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 	if b == nil {
 		return nil, invalid("body", "a JSON request body is required")
 	}
-	appType := string(b.Type)
 	imported := b.ID != nil || b.Secret != nil || b.TenantID != nil
 	if imported && !p.HasRole(auth.RoleAdmin) {
 		return nil, &authError{status: http.StatusForbidden, reason: "importing an application with its id, secret or tenantId needs the role " + auth.RoleAdmin}
 	}
-
-	spec := appSpec{
-		Name:         b.Name,
-		Description:  deref(b.Description),
-		Contacts:     b.Contacts,
-		Redirects:    derefSlice(b.Redirects),
-		Origins:      derefSlice(b.Origins),
-		Logouts:      derefSlice(b.Logouts),
-		AuthMethod:   string(deref(b.AuthMethod)),
-		JWKSEndpoint: deref(b.JWKSEndpoint),
-		Scope:        deref(b.Scope),
+	app, err := s.newApplication(p, b, imported)
+	if err != nil {
+		return nil, err
 	}
+	shown, secrets, err := firstSecret(app, b, imported)
+	if err != nil {
+		return nil, err
+	}
+	replay, err := s.createOnce(ctx, p, req.Params.IdempotencyKey, b, app, secrets)
+	switch {
+	case replay != nil:
+		return replayedCreation(replay)
+	case err != nil:
+		return nil, err
+	}
+	s.lookup.InvalidateWritten(app.ID, app.Origins)
+	return gen.CreateApplication201JSONResponse{
+		Body:    withSecret(toAPI(app), shown),
+		Headers: gen.CreateApplication201ResponseHeaders{ETag: etagOf(app)},
+	}, nil
+}
+
+// newApplication checks b and returns the application it creates for p: in p's tenant with a
+// new id, or with the tenant and id b imports.
+func (s *Server) newApplication(p auth.Principal, b *gen.ApplicationCreate, imported bool) (*store.Application, error) {
+	appType := string(b.Type)
+	spec := createSpec(b)
 	var ve ValidationError
 	if err := checkSpec(appType, &spec); err != nil {
 		var specErr *ValidationError
@@ -132,7 +146,6 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		}
 		ve.Fields = append(ve.Fields, specErr.Fields...)
 	}
-
 	if b.SecretExpiresIn != nil && appType == string(gen.Public) {
 		ve.Add("secretExpiresIn", "a public application has no secret")
 	}
@@ -162,74 +175,96 @@ func (s *Server) CreateApplication(ctx context.Context, req gen.CreateApplicatio
 		app.Tenancy = string(gen.All)
 		app.TenancyApproval = string(gen.Pending)
 	}
+	return app, nil
+}
 
-	var secret string
-	var secrets []store.Secret
-	if appType != string(gen.Public) {
-		var hash string
-		if imported {
-			secret = deref(b.Secret)
-			hash, err = hashImportedSecret(secret)
-		} else {
-			secret, err = newSecret()
-			if err == nil {
-				hash = hashIssuedSecret(secret)
-			}
-		}
-		if err != nil {
-			return nil, err
-		}
-		sec := store.Secret{ID: uuid.NewString(), ApplicationID: id, Hash: hash, Hint: secretHint(secret), CreatedTime: now}
-		if b.SecretExpiresIn != nil {
-			expires := now.Add(time.Duration(*b.SecretExpiresIn) * time.Second)
-			sec.ExpiresTime = &expires
-		}
-		secrets = append(secrets, sec)
+// createSpec is the part of a creation's body that a patch can change later.
+func createSpec(b *gen.ApplicationCreate) appSpec {
+	return appSpec{
+		Name:         b.Name,
+		Description:  deref(b.Description),
+		Contacts:     b.Contacts,
+		Redirects:    derefSlice(b.Redirects),
+		Origins:      derefSlice(b.Origins),
+		Logouts:      derefSlice(b.Logouts),
+		AuthMethod:   string(deref(b.AuthMethod)),
+		JWKSEndpoint: deref(b.JWKSEndpoint),
+		Scope:        deref(b.Scope),
 	}
+}
 
-	idem, replay, err := s.idempotency(ctx, p, "createApplication", req.Params.IdempotencyKey, b)
+// firstSecret returns the secret app is created with, issued here or imported from b, and
+// the secret the answer shows: the one issued; an imported one, which the operator brought,
+// is not shown back. A public application has none.
+func firstSecret(app *store.Application, b *gen.ApplicationCreate, imported bool) (shown string, secrets []store.Secret, err error) {
+	if app.Type == string(gen.Public) {
+		return "", nil, nil
+	}
+	var secret, hash string
+	if imported {
+		secret = deref(b.Secret)
+		hash, err = hashImportedSecret(secret)
+	} else {
+		secret, err = newSecret()
+		if err == nil {
+			hash = hashIssuedSecret(secret)
+			shown = secret
+		}
+	}
 	if err != nil {
-		return nil, err
+		return "", nil, err
+	}
+	now := app.CreatedTime
+	sec := store.Secret{ID: uuid.NewString(), ApplicationID: app.ID, Hash: hash, Hint: secretHint(secret), CreatedTime: now}
+	if b.SecretExpiresIn != nil {
+		expires := now.Add(time.Duration(*b.SecretExpiresIn) * time.Second)
+		sec.ExpiresTime = &expires
+	}
+	return shown, []store.Secret{sec}, nil
+}
+
+// createOnce stores app and its secrets, once for an idempotency key: when the key was used
+// before for the same request, or a twin request with it committed first, it stores nothing
+// and returns the first answer to replay.
+func (s *Server) createOnce(ctx context.Context, p auth.Principal, key *string, b *gen.ApplicationCreate, app *store.Application, secrets []store.Secret) (*replayed, error) {
+	idem, replay, err := s.idempotency(ctx, p, "createApplication", key, b)
+	if err != nil || replay != nil {
+		return replay, err
 	}
 	var rec *store.IdempotencyRecord
 	if idem != nil {
 		// The replayable answer never carries the secret.
 		rec = idem.record(http.StatusCreated, withSecret(toAPI(app), ""))
 	}
-	if replay == nil {
-		err = s.store.CreateApplicationIdempotent(ctx, app, secrets, rec)
-		if errors.Is(err, store.ErrIdempotencyKeyExists) {
-			// A twin with the same key committed first: answer as it did.
-			_, replay, err = s.idempotency(ctx, p, "createApplication", req.Params.IdempotencyKey, b)
-			if replay == nil && err == nil {
-				err = ErrIdempotencyKeyReused
-			}
+	err = s.store.CreateApplicationIdempotent(ctx, app, secrets, rec)
+	if errors.Is(err, store.ErrIdempotencyKeyExists) {
+		// A twin with the same key committed first: answer as it did.
+		_, replay, err = s.idempotency(ctx, p, "createApplication", key, b)
+		if replay == nil && err == nil {
+			err = ErrIdempotencyKeyReused
 		}
 	}
-	if replay != nil {
-		var first gen.ApplicationWithSecret
-		if err := replay.decode(&first); err != nil {
-			return nil, err
-		}
-		return gen.CreateApplication201JSONResponse{
-			Body:    first,
-			Headers: gen.CreateApplication201ResponseHeaders{IdempotentReplayed: ptrTo("true")},
-		}, nil
-	}
-	if err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, ErrIDTaken
-		}
+	switch {
+	case replay != nil:
+		return replay, nil
+	case errors.Is(err, store.ErrConflict):
+		return nil, ErrIDTaken
+	case err != nil:
 		return nil, fmt.Errorf("create application: %w", err)
 	}
-	s.lookup.InvalidateWritten(app.ID, app.Origins)
-	if imported {
-		// The operator brought the secret; it is not shown back.
-		secret = ""
+	return nil, nil
+}
+
+// replayedCreation answers a createApplication repeated with its idempotency key as the first
+// one was answered, without the secret.
+func replayedCreation(replay *replayed) (gen.CreateApplicationResponseObject, error) {
+	var first gen.ApplicationWithSecret
+	if err := replay.decode(&first); err != nil {
+		return nil, err
 	}
 	return gen.CreateApplication201JSONResponse{
-		Body:    withSecret(toAPI(app), secret),
-		Headers: gen.CreateApplication201ResponseHeaders{ETag: etagOf(app)},
+		Body:    first,
+		Headers: gen.CreateApplication201ResponseHeaders{IdempotentReplayed: ptrTo("true")},
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/cxone/appreg/server/lookup"
@@ -39,6 +40,24 @@ type listCache struct {
 }
 
 var _ lister = (*listCache)(nil)
+
+// newListCache returns a list cache over st that keeps at most size bytes of answers
+// (size <= 0: lookup.DefaultAnswersSize).
+func newListCache(st listStore, size int64) *listCache {
+	if size <= 0 {
+		size = lookup.DefaultAnswersSize
+	}
+	return &listCache{store: st, answers: lookup.NewAnswers(int(min(size, math.MaxInt)))}
+}
+
+// listStats is the part of the list cache /metrics reports.
+type listStats interface {
+	Stats() (hits, misses uint64, entries int64)
+}
+
+// Stats reports the applications listings answered from the cache, those they read whole and
+// encoded, and how many the cache holds.
+func (c *listCache) Stats() (hits, misses uint64, entries int64) { return c.answers.Stats() }
 
 // list answers q, then records the listing for the next ones.
 func (c *listCache) list(ctx context.Context, q store.ListQuery) (listing, error) {

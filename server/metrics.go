@@ -211,10 +211,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		metric(descLookupSize, prometheus.GaugeValue, float64(st.OriginEntries), "origin")
 		metric(descLookupInv, prometheus.CounterValue, float64(st.Invalidations))
 	}
-	hits, misses, entries := c.s.answers.Stats()
-	metric(descListHits, prometheus.CounterValue, float64(hits))
-	metric(descListMiss, prometheus.CounterValue, float64(misses))
-	metric(descListSize, prometheus.GaugeValue, float64(entries))
+	if ls, ok := c.s.lists.(listStats); ok {
+		hits, misses, entries := ls.Stats()
+		metric(descListHits, prometheus.CounterValue, float64(hits))
+		metric(descListMiss, prometheus.CounterValue, float64(misses))
+		metric(descListSize, prometheus.GaugeValue, float64(entries))
+	}
 	if ds, ok := c.s.store.(dbStats); ok {
 		st := ds.DBStats()
 		metric(descDBConns, prometheus.GaugeValue, float64(st.InUse), "in_use")

@@ -48,9 +48,9 @@ type Config struct {
 	// SlowHashes bounds the checks of imported secrets on the lookup path.
 	// Default: lookup.NewSlowHashes with its defaults.
 	SlowHashes *lookup.SlowHashes
-	// Answers keeps the encoded applications listings answer with. Default: a new one of
-	// lookup.DefaultAnswersSize bytes.
-	Answers *lookup.Answers
+	// ListCacheSize is the memory, in bytes, for the encoded applications listings answer
+	// with. Default lookup.DefaultAnswersSize.
+	ListCacheSize int64
 	// CORSMaxAge is how long the gateway may keep a CORS answer. Default 1s,
 	// so that a change reaches browsers as fast as it reaches replicas.
 	CORSMaxAge time.Duration
@@ -87,7 +87,6 @@ type Server struct {
 	store      Store
 	auth       Authenticator
 	lookup     LookupCache
-	answers    *lookup.Answers
 	lists      lister
 	slow       *lookup.SlowHashes
 	corsMaxAge time.Duration
@@ -118,7 +117,6 @@ func New(cfg Config) (*Server, error) {
 		store:      cfg.Store,
 		auth:       cfg.Auth,
 		lookup:     cfg.Lookup,
-		answers:    cfg.Answers,
 		slow:       cfg.SlowHashes,
 		corsMaxAge: cfg.CORSMaxAge,
 		grace:      cfg.DeletionGrace,
@@ -151,10 +149,7 @@ func New(cfg Config) (*Server, error) {
 	if s.clock == nil {
 		s.clock = time.Now
 	}
-	if s.answers == nil {
-		s.answers = lookup.NewAnswers(lookup.DefaultAnswersSize)
-	}
-	s.lists = &listCache{store: cfg.Store, answers: s.answers}
+	s.lists = newListCache(cfg.Store, cfg.ListCacheSize)
 	if s.slow == nil {
 		s.slow = lookup.NewSlowHashes(lookup.SlowHashConfig{})
 	}

@@ -124,25 +124,18 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			"Never run this in production: set APPREG_JWKS_URL or APPREG_JWKS_FILE.")
 	}
 
-	cache := lookup.New(st, lookup.Config{Size: cfg.count("cache-size"), Logger: log})
-	if err := cache.Start(ctx); err != nil {
-		return fmt.Errorf("lookup cache: %w", err)
+	cache, stopCache, err := startLookupCache(ctx, st, cfg, log)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		// Flush the batched lastUsedTime writes even when the signal context is done.
-		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := cache.Stop(flushCtx); err != nil {
-			log.Error("flushing lastUsedTime", slog.String("error", err.Error()))
-		}
-	}()
+	defer stopCache()
 
 	metrics, err := server.NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		return err
 	}
 	srv, err := server.New(server.Config{
-		Store: st, Auth: verifier, Lookup: cache, Answers: lookup.NewAnswers(int(cfg.size("list-cache-size"))),
+		Store: st, Auth: verifier, Lookup: cache, ListCacheSize: cfg.size("list-cache-size"),
 		DeletionGrace: cfg.duration("deletion-grace"), BodyLimit: cfg.size("body-limit"),
 		CORSMaxAge: cfg.duration("cors-max-age"), RateLimit: cfg.rate("rate-limit"), Logger: log,
 		Metrics: metrics, Console: consoleConfig(cfg, devKey != nil),
@@ -165,16 +158,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	stopBackground := startBackground(ctx, st, sender, cfg, metrics, log)
 	defer stopBackground()
 
-	base := "http://" + ln.Addr().String()
-	log.Info("appreg serving", slog.String("addr", base), slog.String("database", st.Dialect()), slog.String("version", version))
-	if devKey != nil {
-		printDevelopmentHint(stdout, base)
-		if link, err := consoleLink(base, devKey); err != nil {
-			log.Warn("no console link", slog.String("error", err.Error()))
-		} else {
-			fmt.Fprintf(stdout, "Or open the console as the administrator of tenant %s (valid %s):\n\n  %s\n\n", consoleTenant, consoleTokenTTL, link)
-		}
-	}
+	announce(stdout, log, "http://"+ln.Addr().String(), st.Dialect(), devKey)
 	if a := cfg.str("debug-addr"); a != "" {
 		stopDebug, err := serveDebug(a, log)
 		if err != nil {
@@ -197,6 +181,38 @@ func setRuntimeLimits(memLimit int64) {
 		// default GOGC=100 the collector runs very often; the memory limit above, not
 		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
 		debug.SetGCPercent(defaultGCPercent)
+	}
+}
+
+// startLookupCache loads the lookup path's cache and starts it; stop flushes its batched
+// lastUsedTime writes.
+func startLookupCache(ctx context.Context, st *store.Store, cfg *config, log *slog.Logger) (cache *lookup.Cache, stop func(), err error) {
+	cache = lookup.New(st, lookup.Config{Size: cfg.count("cache-size"), Logger: log})
+	if err := cache.Start(ctx); err != nil {
+		return nil, nil, fmt.Errorf("lookup cache: %w", err)
+	}
+	return cache, func() {
+		// Flush even when the signal context is done.
+		flushCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := cache.Stop(flushCtx); err != nil {
+			log.Error("flushing lastUsedTime", slog.String("error", err.Error()))
+		}
+	}, nil
+}
+
+// announce logs where the service listens and, in development mode, prints how to call it
+// and a link that opens the console signed in.
+func announce(stdout io.Writer, log *slog.Logger, base, dialect string, devKey *auth.DevKey) {
+	log.Info("appreg serving", slog.String("addr", base), slog.String("database", dialect), slog.String("version", version))
+	if devKey == nil {
+		return
+	}
+	printDevelopmentHint(stdout, base)
+	if link, err := consoleLink(base, devKey); err != nil {
+		log.Warn("no console link", slog.String("error", err.Error()))
+	} else {
+		fmt.Fprintf(stdout, "Or open the console as the administrator of tenant %s (valid %s):\n\n  %s\n\n", consoleTenant, consoleTokenTTL, link)
 	}
 }
 

@@ -191,3 +191,36 @@ test("the register form is usable with the keyboard alone", async () => {
   checkProblems(page);
   await page.context().close();
 });
+
+test("a secret registered with an expiry shows it on the details screen", async () => {
+  const t = tenant("expiry");
+  const tok = token({ tenant: t });
+  const page = await open(browser, tok, { path: "/applications/new" });
+  await page.getByRole("radio", { name: "Single-page or native app (public)" }).check();
+  await page.getByLabel("Name").waitFor();
+  assert.equal(await page.getByRole("combobox", { name: /The client secret expires/ }).count(), 0, "a public application has no secret");
+  await page.getByRole("radio", { name: "Web application (confidential)" }).check();
+  await page.getByLabel("Name").fill("Expiring desktop");
+  await page.getByLabel("Contact address 1", { exact: true }).fill("it-admins@example.com");
+  await page.getByLabel("Redirect URI 1", { exact: true }).fill("https://desktop.example.com/callback");
+  const expiry = page.getByRole("combobox", { name: /The client secret expires/ });
+  assert.equal(await expiry.inputValue(), "", "no expiry unless chosen");
+  await expiry.selectOption({ label: "In 30 days" });
+  await axe(page, "the register form with a secret expiry");
+  await page.getByRole("button", { name: "Register application" }).click();
+
+  const dialog = page.getByRole("dialog", { name: "Copy the client secret now" });
+  await dialog.waitFor();
+  await dialog.getByLabel("I have copied the secret and stored it safely").check();
+  await dialog.getByRole("button", { name: "Close" }).click();
+  await page.getByRole("heading", { name: "Expiring desktop", level: 1 }).waitFor();
+  const shown = page.getByRole("term").filter({ hasText: "Earliest secret expiry" }).locator("xpath=following-sibling::dd[1]");
+  assert.match(await shown.innerText(), /in 30 days/);
+  await axe(page, "the details of an application whose secret expires");
+
+  const [app] = (await api(tok, "GET", "/applications")).body.applications;
+  const days = (new Date(app.secretExpiresTime).getTime() - Date.now()) / 86400_000;
+  assert.ok(days > 29.9 && days <= 30, `the secret expires in ${days} days, want 30`);
+  checkProblems(page);
+  await page.context().close();
+});

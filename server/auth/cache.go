@@ -107,14 +107,3 @@ func (c *tokenCache) purge() {
 		s.mu.Unlock()
 	}
 }
-
-func (c *tokenCache) len() int {
-	n := 0
-	for i := range c.shards {
-		s := &c.shards[i]
-		s.mu.RLock()
-		n += len(s.entries)
-		s.mu.RUnlock()
-	}
-	return n
-}

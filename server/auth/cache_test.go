@@ -175,3 +175,15 @@ func trustedKey(i int) (crypto.Signer, string) {
 	}
 	return ecKey(), "ec-1"
 }
+
+// len counts the tokens the cache holds.
+func (c *tokenCache) len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.entries)
+		s.mu.RUnlock()
+	}
+	return n
+}

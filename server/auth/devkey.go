@@ -28,7 +28,6 @@ type DevKey struct {
 	key  *ecdsa.PrivateKey
 	kid  string
 	jwks []byte
-	path string
 }
 
 // LoadOrCreateDevKey loads the development key of dataDir, creating the
@@ -63,7 +62,7 @@ func LoadOrCreateDevKey(dataDir string) (*DevKey, error) {
 	case err != nil:
 		return nil, fmt.Errorf("auth: development key: %w", err)
 	}
-	return newDevKey(key, path)
+	return newDevKey(key)
 }
 
 // createFile writes data to path, mode 0600, unless path exists. The data is
@@ -140,10 +139,10 @@ func readDevKey(path string) (*DevKey, error) {
 	if !ok || ec.Curve != elliptic.P256() {
 		return nil, fmt.Errorf("auth: development key %s: want an ECDSA P-256 key, have %T", path, key)
 	}
-	return newDevKey(ec, path)
+	return newDevKey(ec)
 }
 
-func newDevKey(key *ecdsa.PrivateKey, path string) (*DevKey, error) {
+func newDevKey(key *ecdsa.PrivateKey) (*DevKey, error) {
 	kid, err := thumbprint(&key.PublicKey)
 	if err != nil {
 		return nil, err
@@ -152,7 +151,7 @@ func newDevKey(key *ecdsa.PrivateKey, path string) (*DevKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &DevKey{key: key, kid: kid, jwks: jwks, path: path}, nil
+	return &DevKey{key: key, kid: kid, jwks: jwks}, nil
 }
 
 // JWKS returns the public JWK set of the key, for Config.JWKS.
@@ -162,12 +161,6 @@ func (k *DevKey) JWKS() []byte {
 
 // Issuer returns the issuer of the tokens the key mints, "appreg-dev".
 func (k *DevKey) Issuer() string { return devIssuer }
-
-// KeyID returns the kid of the key, its RFC 7638 thumbprint.
-func (k *DevKey) KeyID() string { return k.kid }
-
-// Path returns the file that holds the key.
-func (k *DevKey) Path() string { return k.path }
 
 // Claims are what a development token says about its caller.
 type Claims struct {

@@ -19,17 +19,15 @@ func TestDevKeyCreatedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := os.Stat(filepath.Join(dir, "dev-signing-key.pem"))
+	file := filepath.Join(dir, "dev-signing-key.pem")
+	info, err := os.Stat(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if perm := info.Mode().Perm(); perm != 0o600 {
 		t.Errorf("key file mode = %o, want 600", perm)
 	}
-	if k1.Path() != filepath.Join(dir, "dev-signing-key.pem") {
-		t.Errorf("Path() = %s", k1.Path())
-	}
-	before, err := os.ReadFile(k1.Path())
+	before, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,19 +41,19 @@ func TestDevKeyCreatedOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, k := range []*DevKey{k2, k3} {
-		if k.KeyID() != k1.KeyID() || string(k.JWKS()) != string(k1.JWKS()) || !k.key.Equal(k1.key) {
-			t.Errorf("reloaded key %s differs from created key %s", k.KeyID(), k1.KeyID())
+		if k.kid != k1.kid || string(k.JWKS()) != string(k1.JWKS()) || !k.key.Equal(k1.key) {
+			t.Errorf("reloaded key %s differs from created key %s", k.kid, k1.kid)
 		}
 	}
-	after, err := os.ReadFile(k1.Path())
+	after, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if string(before) != string(after) {
 		t.Error("the key file was rewritten")
 	}
-	if tp, _ := thumbprint(&k1.key.PublicKey); k1.KeyID() != tp {
-		t.Errorf("kid = %s, want the RFC 7638 thumbprint %s", k1.KeyID(), tp)
+	if tp, _ := thumbprint(&k1.key.PublicKey); k1.kid != tp {
+		t.Errorf("kid = %s, want the RFC 7638 thumbprint %s", k1.kid, tp)
 	}
 }
 
@@ -75,7 +73,7 @@ func TestDevKeyConcurrentCreate(t *testing.T) {
 	}
 	wg.Wait()
 	for _, k := range keys {
-		if k == nil || k.KeyID() != keys[0].KeyID() {
+		if k == nil || k.kid != keys[0].kid {
 			t.Fatal("racing creators ended up with different keys")
 		}
 	}

@@ -115,8 +115,7 @@ export function createBody(v: FormValues, type: ApplicationType) {
   if (s.authMethod) body.authMethod = v.authMethod;
   if (s.jwksEndpoint && v.jwksEndpoint.trim()) body.jwksEndpoint = v.jwksEndpoint.trim();
   if (v.scope.trim()) body.scope = v.scope.trim();
-  // secretExpiresIn is not offered: createApplication ignores it today (see
-  // the notes); a secret's expiry is chosen when rotating.
+  if (s.secret && v.secretExpiresIn) body.secretExpiresIn = Number(v.secretExpiresIn);
   return body;
 }
 

@@ -104,6 +104,7 @@ type Server struct {
 	echo       *echo.Echo
 	handler    http.Handler // echo behind rewriteSuffixPaths
 	requestIDs *requestIDs
+	validator  *validator
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -205,6 +206,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	if err := s.ops.loadServedSpec(spec); err != nil {
 		return nil, err
 	}
+	s.validator = newValidator(spec)
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
@@ -216,7 +218,7 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	e.Use(s.authenticate)
 	e.Use(registrationRequest)
 	e.Use(s.limitTenants)
-	e.Use(newValidator(spec).middleware)
+	e.Use(s.validator.middleware)
 
 	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
 	s.registerOps(e)

@@ -19,18 +19,23 @@ func TestUndeclaredStatusesAreDeclared(t *testing.T) {
 		huge := strings.Repeat("x", 2<<20)
 		cases := []struct {
 			name, method, path string
+			anonymous          bool // sent without a token
 			header             http.Header
 			body               []byte
 			status             int
 			// code is the Error's `error` when the answer is in the Error shape.
 			code string
 		}{
-			{"headers over the limit", http.MethodGet, "/applications", http.Header{"X-Padding": {huge}}, nil, http.StatusRequestHeaderFieldsTooLarge, ""},
-			{"headers over the limit, lookup path", http.MethodGet, "/internal/cors?origin=https://a.example.com&tenantId=t", http.Header{"X-Padding": {huge}}, nil, http.StatusRequestHeaderFieldsTooLarge, ""},
-			{"a body over the limit where none is taken", http.MethodGet, "/applications", nil, bytes.Repeat([]byte("x"), 2<<20), http.StatusRequestEntityTooLarge, "request_too_large"},
-			{"a path the API does not have", http.MethodGet, "/applications/x/nothing", nil, nil, http.StatusNotFound, "not_found"},
-			{"a method the path does not have", http.MethodPut, "/applications/x", nil, nil, http.StatusMethodNotAllowed, "method_not_allowed"},
-			{"OPTIONS", http.MethodOptions, "/applications/x", nil, nil, http.StatusNoContent, ""},
+			{"headers over the limit", http.MethodGet, "/applications", false, http.Header{"X-Padding": {huge}}, nil, http.StatusRequestHeaderFieldsTooLarge, ""},
+			{"headers over the limit, lookup path", http.MethodGet, "/internal/cors?origin=https://a.example.com&tenantId=t", false, http.Header{"X-Padding": {huge}}, nil, http.StatusRequestHeaderFieldsTooLarge, ""},
+			{"a body over the limit where none is taken", http.MethodGet, "/applications", false, nil, bytes.Repeat([]byte("x"), 2<<20), http.StatusRequestEntityTooLarge, "request_too_large"},
+			{"a path the API does not have", http.MethodGet, "/applications/x/nothing", false, nil, nil, http.StatusNotFound, "not_found"},
+			{"a method the path does not have", http.MethodPut, "/applications/x", false, nil, nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+			{"OPTIONS", http.MethodOptions, "/applications/x", false, nil, nil, http.StatusNoContent, ""},
+			// The router's answers do not depend on a token: no operation, nothing to authorize.
+			{"a path the API does not have, without a token", http.MethodGet, "/applications/x/nothing", true, nil, nil, http.StatusNotFound, "not_found"},
+			{"a method the path does not have, without a token", http.MethodPut, "/applications", true, nil, nil, http.StatusMethodNotAllowed, "method_not_allowed"},
+			{"an operation without a token", http.MethodGet, "/applications", true, nil, nil, http.StatusUnauthorized, "invalid_token"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
@@ -41,7 +46,9 @@ func TestUndeclaredStatusesAreDeclared(t *testing.T) {
 				for k, v := range tc.header {
 					req.Header[k] = v
 				}
-				req.Header.Set("Authorization", "Bearer "+tok)
+				if !tc.anonymous {
+					req.Header.Set("Authorization", "Bearer "+tok)
+				}
 				if tc.body != nil {
 					req.Header.Set("Content-Type", "application/json")
 				}

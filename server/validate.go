@@ -98,6 +98,12 @@ func echoPath(path string) string {
 	}
 }
 
+// isOperation reports whether method and echo's route path are an operation of the spec.
+func (v *validator) isOperation(method, route string) bool {
+	_, ok := v.routes[routeKey{method, route}]
+	return ok
+}
+
 func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		req := c.Request()

@@ -215,12 +215,12 @@ func (s *Server) newEcho() (*echo.Echo, error) {
 	e.Use(s.frame)
 	e.Use(echomw.RecoverWithConfig(echomw.RecoverConfig{DisableStackAll: true, DisablePrintStack: true}))
 	e.Use(echomw.BodyLimit(fmt.Sprint(s.bodyLimit) + "B"))
-	e.Use(s.authenticate)
-	e.Use(registrationRequest)
-	e.Use(s.limitTenants)
-	e.Use(s.validator.middleware)
 
-	gen.RegisterHandlers(publishedRoutes{e}, gen.NewStrictHandler(s, nil))
+	routes := &publishedRoutes{e: e, s: s}
+	gen.RegisterHandlers(routes, gen.NewStrictHandler(s, nil))
+	if routes.err != nil {
+		return nil, routes.err
+	}
 	s.registerOps(e)
 	s.registerConsole(e)
 	return e, nil
@@ -258,21 +258,70 @@ func rewriteSuffixPaths(next http.Handler) http.Handler {
 	})
 }
 
-// publishedRoutes registers the generated routes on echo, except the suffix
-// forms, which rewriteSuffixPaths maps onto the alias routes, and the
-// console's, which serveConsole answers at any depth.
-type publishedRoutes struct{ *echo.Echo }
-
-func (r publishedRoutes) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	if isConsoleRoute(path) {
-		return nil
-	}
-	return r.Echo.GET(path, h, m...)
+// publishedRoutes registers the generated routes on echo, each behind its operation's
+// middleware (Server.operation), except the suffix forms, which rewriteSuffixPaths maps onto
+// the alias routes, and the console's, which serveConsole answers at any depth.
+type publishedRoutes struct {
+	e   *echo.Echo
+	s   *Server
+	err error // a generated route that is no operation of the spec
 }
 
-func (r publishedRoutes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
-	if strings.HasSuffix(path, "-enable") || strings.HasSuffix(path, "-disable") {
+func (r *publishedRoutes) add(method, path string, h echo.HandlerFunc, m []echo.MiddlewareFunc) *echo.Route {
+	switch {
+	case method == http.MethodGet && isConsoleRoute(path),
+		method == http.MethodPost && (strings.HasSuffix(path, "-enable") || strings.HasSuffix(path, "-disable")):
 		return nil
 	}
-	return r.Echo.POST(path, h, m...)
+	op, ok := r.s.validator.routes[routeKey{method, path}]
+	if !ok {
+		r.err = errors.Join(r.err, fmt.Errorf("server: the generated route %s %s is no operation of the spec", method, path))
+		return nil
+	}
+	return r.e.Add(method, path, r.s.operation(op, h), m...)
+}
+
+func (r *publishedRoutes) CONNECT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodConnect, path, h, m)
+}
+
+func (r *publishedRoutes) DELETE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodDelete, path, h, m)
+}
+
+func (r *publishedRoutes) GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodGet, path, h, m)
+}
+
+func (r *publishedRoutes) HEAD(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodHead, path, h, m)
+}
+
+func (r *publishedRoutes) OPTIONS(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodOptions, path, h, m)
+}
+
+func (r *publishedRoutes) PATCH(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPatch, path, h, m)
+}
+
+func (r *publishedRoutes) POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPost, path, h, m)
+}
+
+func (r *publishedRoutes) PUT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodPut, path, h, m)
+}
+
+func (r *publishedRoutes) TRACE(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
+	return r.add(http.MethodTrace, path, h, m)
+}
+
+// operation is what an operation of the spec runs, composed once at start (echo's Use
+// middleware is composed again on every request): the bearer token, the registration
+// request's credentials, the tenant's rate limit, validation against the operation, then
+// the handler. What every request gets, operation or not (a 404, a 405), is in frame and
+// the Use middleware of newEcho.
+func (s *Server) operation(op *validatedRoute, h echo.HandlerFunc) echo.HandlerFunc {
+	return s.authenticate(registrationRequest(s.limitTenants(s.validator.check(op, h))))
 }

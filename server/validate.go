@@ -16,9 +16,8 @@ import (
 )
 
 // validator checks every API request against the operation of openapi.yaml
-// that echo routed it to. Echo has already matched the route when Use
-// middleware runs, so the operation is found in a map built once from the
-// spec, instead of by a second, regex-based router on every request.
+// that echo routed it to: each operation's route is given its own check at start
+// (Server.operation), instead of a second, regex-based router on every request.
 //
 // The operations it validates against carry no security requirements: the
 // authenticate middleware has already verified the bearer token, so
@@ -98,26 +97,15 @@ func echoPath(path string) string {
 	}
 }
 
-// isOperation reports whether method and echo's route path are an operation of the spec.
-func (v *validator) isOperation(method, route string) bool {
-	_, ok := v.routes[routeKey{method, route}]
-	return ok
-}
-
-func (v *validator) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+// check is the validation of route's requests in front of next.
+func (v *validator) check(route *validatedRoute, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		req := c.Request()
-		route, ok := v.routes[routeKey{req.Method, c.Path()}]
-		if !ok {
-			// Not an operation of the spec: echo answers 404 or 405.
-			return next(c)
-		}
 		if route.fast != nil && route.fastParamsOK(c) {
 			if route.body == nil {
 				return next(c)
 			}
 			err := openapi3filter.ValidateRequestBody(context.Background(), &openapi3filter.RequestValidationInput{
-				Request: req, Route: route.kin, Options: v.opts,
+				Request: c.Request(), Route: route.kin, Options: v.opts,
 			}, route.body)
 			if err != nil {
 				return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: openapi3.MultiError{err}}

@@ -102,6 +102,34 @@ func encodePolicyTail(c *lookup.Client) []byte {
 	return appendClientPolicy(nil, &p)[len(policyHead+"false"):]
 }
 
+// corsAnswer is gen.CheckCORSOrigin200JSONResponse{Body: {Allowed: allowed}, Headers:
+// {CacheControl: cacheControl}} with its two possible bodies written once at start
+// (TestVisitMatchesGenerated compares them).
+type corsAnswer struct {
+	allowed      bool
+	cacheControl []string // "max-age=N", shared by every answer (see frame)
+}
+
+var (
+	corsAllowed, corsRefused = []byte(`{"allowed":true}` + "\n"), []byte(`{"allowed":false}` + "\n")
+	corsAllowedLength        = []string{strconv.Itoa(len(corsAllowed))}
+	corsRefusedLength        = []string{strconv.Itoa(len(corsRefused))}
+)
+
+func (r corsAnswer) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
+	body, length := corsRefused, corsRefusedLength
+	if r.allowed {
+		body, length = corsAllowed, corsAllowedLength
+	}
+	h := w.Header()
+	h["Content-Type"] = headerJSONType
+	h["Content-Length"] = length
+	h["Cache-Control"] = r.cacheControl
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(body)
+	return err
+}
+
 // answerBuffers holds the buffers answers are encoded in; one bigger than maxPooledAnswer is
 // left to the garbage collector rather than kept.
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

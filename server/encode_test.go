@@ -181,6 +181,7 @@ func TestVisitMatchesGenerated(t *testing.T) {
 	var p gen.ClientPolicy
 	fill(t, r, reflect.ValueOf(&p).Elem())
 	reason := gen.VerifyResultReasonWrongSecret
+	maxAge := "max-age=7"
 	cases = append(cases, []struct {
 		name      string
 		ours, gen func(w *httptest.ResponseRecorder) error
@@ -191,6 +192,20 @@ func TestVisitMatchesGenerated(t *testing.T) {
 			},
 			func(w *httptest.ResponseRecorder) error {
 				return gen.VerifyClientSecret200JSONResponse{Valid: true, Policy: &p}.VisitVerifyClientSecretResponse(w)
+			}},
+		{"cors allowed",
+			func(w *httptest.ResponseRecorder) error {
+				return corsAnswer{allowed: true, cacheControl: []string{"max-age=7"}}.VisitCheckCORSOriginResponse(w)
+			},
+			func(w *httptest.ResponseRecorder) error {
+				return gen.CheckCORSOrigin200JSONResponse{Body: gen.CORSResult{Allowed: true}, Headers: gen.CheckCORSOrigin200ResponseHeaders{CacheControl: &maxAge}}.VisitCheckCORSOriginResponse(w)
+			}},
+		{"cors refused",
+			func(w *httptest.ResponseRecorder) error {
+				return corsAnswer{allowed: false, cacheControl: []string{"max-age=7"}}.VisitCheckCORSOriginResponse(w)
+			},
+			func(w *httptest.ResponseRecorder) error {
+				return gen.CheckCORSOrigin200JSONResponse{Body: gen.CORSResult{Allowed: false}, Headers: gen.CheckCORSOrigin200ResponseHeaders{CacheControl: &maxAge}}.VisitCheckCORSOriginResponse(w)
 			}},
 		{"verify refused",
 			func(w *httptest.ResponseRecorder) error {

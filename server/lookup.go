@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/cxone/appreg/gen"
@@ -170,12 +169,8 @@ func (s *Server) CheckCORSOrigin(ctx context.Context, req gen.CheckCORSOriginReq
 	if _, err := requireRole(ctx, auth.RoleLookup); err != nil {
 		return nil, err
 	}
-	maxAge := "max-age=" + strconv.Itoa(int(s.corsMaxAge/time.Second))
 	answer := func(allowed bool) (gen.CheckCORSOriginResponseObject, error) {
-		return gen.CheckCORSOrigin200JSONResponse{
-			Body:    gen.CORSResult{Allowed: allowed},
-			Headers: gen.CheckCORSOrigin200ResponseHeaders{CacheControl: &maxAge},
-		}, nil
+		return corsAnswer{allowed: allowed, cacheControl: s.corsCacheControl}, nil
 	}
 	origin, reason := normalizeOrigin(req.Params.Origin)
 	if reason != "" {

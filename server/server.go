@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -90,21 +91,23 @@ type Server struct {
 	lists      lister
 	slow       *lookup.SlowHashes
 	corsMaxAge time.Duration
-	grace      time.Duration
-	bodyLimit  int64
-	clock      func() time.Time
-	log        *slog.Logger
-	ready      func(context.Context) error
-	limiter    *tenantLimiter
-	reg        RegistrationStore // nil: registration answers 500
-	regLimiter *registrationLimiter
-	metrics    *Metrics
-	ops        operations
-	console    *consoleSite
-	echo       *echo.Echo
-	handler    http.Handler // echo behind rewriteSuffixPaths
-	requestIDs *requestIDs
-	validator  *validator
+	// corsCacheControl is the CORS answer's Cache-Control, made once.
+	corsCacheControl []string
+	grace            time.Duration
+	bodyLimit        int64
+	clock            func() time.Time
+	log              *slog.Logger
+	ready            func(context.Context) error
+	limiter          *tenantLimiter
+	reg              RegistrationStore // nil: registration answers 500
+	regLimiter       *registrationLimiter
+	metrics          *Metrics
+	ops              operations
+	console          *consoleSite
+	echo             *echo.Echo
+	handler          http.Handler // echo behind rewriteSuffixPaths
+	requestIDs       *requestIDs
+	validator        *validator
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -144,6 +147,7 @@ func New(cfg Config) (*Server, error) {
 	if s.corsMaxAge <= 0 {
 		s.corsMaxAge = time.Second
 	}
+	s.corsCacheControl = []string{"max-age=" + strconv.Itoa(int(s.corsMaxAge/time.Second))}
 	if s.bodyLimit <= 0 {
 		s.bodyLimit = 1 << 20
 	}

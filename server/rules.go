@@ -337,7 +337,51 @@ func httpsURLReason(raw string) string {
 
 // normalizeOrigin accepts scheme://host[:port] (one trailing slash allowed)
 // and returns it lower-cased without a default port, as browsers send it.
+// An origin already in that form is recognised without parsing it as a URL
+// (canonicalOrigin; the gateway asks with what browsers send, on every CORS
+// check); FuzzOrigin checks that both ways give the same answer.
 func normalizeOrigin(raw string) (string, string) {
+	if canonicalOrigin(raw) {
+		return raw, ""
+	}
+	return parseOrigin(raw)
+}
+
+// canonicalOrigin reports whether raw is an https origin that parseOrigin
+// returns unchanged: a lower-case domain name and no port, or a port of 1 to
+// 65535 other than 443 written without leading zeros. Anything else (upper
+// case, IP literals, http, a trailing slash) is left to parseOrigin.
+func canonicalOrigin(raw string) bool {
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok || len(raw) > maxURI {
+		return false
+	}
+	host, port, hasPort := strings.Cut(rest, ":")
+	if hasPort {
+		if port == "" || len(port) > 5 || port[0] == '0' || port == "443" {
+			return false
+		}
+		n := 0
+		for i := 0; i < len(port); i++ {
+			if port[i] < '0' || port[i] > '9' {
+				return false
+			}
+			n = 10*n + int(port[i]-'0')
+		}
+		if n > 65535 {
+			return false
+		}
+	}
+	for i := 0; i < len(host); i++ {
+		if c := host[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return validDomain(host)
+}
+
+// parseOrigin is normalizeOrigin for any input.
+func parseOrigin(raw string) (string, string) {
 	u, reason := parseURI(strings.TrimSuffix(raw, "/"))
 	if reason != "" {
 		return "", reason

@@ -242,17 +242,23 @@ func TestCheckSpecTypeRules(t *testing.T) {
 }
 
 // FuzzOrigin checks that origin normalisation never panics, is idempotent,
-// and yields only scheme://host[:port].
+// yields only scheme://host[:port], and that its shortcut for origins already
+// normalised (canonicalOrigin) answers as parsing them does.
 func FuzzOrigin(f *testing.F) {
-	for _, s := range []string{"https://a.example.com", "HTTP://LOCALHOST:80/", "https://[::1]:443", "null", "https://a.example.com/x"} {
+	for _, s := range []string{"https://a.example.com", "HTTP://LOCALHOST:80/", "https://[::1]:443", "null", "https://a.example.com/x",
+		"https://a.example.com:8443", "https://a.example.com:443", "https://a.example.com:0443", "https://a.example.com:65536", "https://1.2.3.4", "https://a-.example.com",
+		"https://A.example.com", "https://a.example.com:", "https://localhost", "https://a..b", "https://a.example.com."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		got, reason := normalizeOrigin(raw)
+		if slow, slowReason := parseOrigin(raw); slow != got || slowReason != reason {
+			t.Fatalf("%q: normalizeOrigin gives %q (%s), parseOrigin %q (%s)", raw, got, reason, slow, slowReason)
+		}
 		if reason != "" {
 			return
 		}
-		again, r := normalizeOrigin(got)
+		again, r := parseOrigin(got)
 		if r != "" || again != got {
 			t.Fatalf("not idempotent: %q → %q → %q (%s)", raw, got, again, r)
 		}

@@ -249,38 +249,11 @@ func (s *Server) RegisterClient(ctx context.Context, req gen.RegisterClientReque
 		return nil, regDenied("Dynamic registration is turned off for this tenant; ask its administrators.")
 	}
 	now := s.now()
-	var token *store.InitialAccessToken
-	switch {
-	case rr.token == "" && rr.sent:
-		// A credential that is not a bearer token is refused, not taken for none.
-		return nil, regInvalidToken("send the initial access token as Authorization: Bearer <token>", false)
-	case rr.token == "":
-		if !policy.Anonymous {
-			return nil, regInvalidToken("this tenant needs an initial access token to register", true)
-		}
-	default:
-		token, err = s.reg.InitialAccessTokenByHash(ctx, tenant, hashToken(rr.token))
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
-		}
-		if token == nil || !token.Usable(now) {
-			return nil, regInvalidToken("the initial access token is expired, used up, revoked or unknown", false)
-		}
+	token, err := s.initialAccessToken(ctx, rr, tenant, policy.Anonymous, now)
+	if err != nil {
+		return nil, err
 	}
-	b := req.Body
-	if b == nil {
-		return nil, regMetadata("body", "a JSON request body is required")
-	}
-	for field, set := range map[string]bool{
-		"client_id": b.ClientID != nil, "client_secret": b.ClientSecret != nil,
-		"client_id_issued_at": b.ClientIDIssuedAt != nil, "client_secret_expires_at": b.ClientSecretExpiresAt != nil,
-		"registration_access_token": b.RegistrationAccessToken != nil, "registration_client_uri": b.RegistrationClientURI != nil,
-	} {
-		if set {
-			return nil, regMetadata(field, "is assigned by the server; leave it out of a registration")
-		}
-	}
-	appType, spec, err := mapMetadata(b, policy, "")
+	appType, spec, err := registrationMetadata(req.Body, policy)
 	if err != nil {
 		return nil, err
 	}
@@ -291,33 +264,10 @@ func (s *Server) RegisterClient(ctx context.Context, req gen.RegisterClientReque
 			return nil, err
 		}
 	}
-
-	id := uuid.NewString()
-	app := &store.Application{
-		ID:                 id,
-		TenantID:           tenant,
-		Type:               appType,
-		Tenancy:            string(gen.Single),
-		Enabled:            policy.InitialState == string(gen.RegistrationPolicyInitialStateEnabled),
-		CreatedTime:        now,
-		LastModifiedTime:   now,
-		RegistrationMethod: store.RegistrationAnonymous,
-	}
-	if token != nil {
-		app.RegistrationMethod, app.RegistrationTokenID = store.RegistrationInitialToken, token.ID
-	}
-	app.CreatedBy = registrationActor(app)
-	app.LastModifiedBy = app.CreatedBy
-	spec.applyTo(app)
-	var (
-		secret  string
-		secrets []store.Secret
-	)
-	if appType != string(gen.Public) {
-		if secret, err = newSecret(); err != nil {
-			return nil, err
-		}
-		secrets = []store.Secret{{ID: uuid.NewString(), ApplicationID: id, Hash: hashIssuedSecret(secret), Hint: secretHint(secret), CreatedTime: now}}
+	app := registeredApplication(tenant, appType, spec, policy, token, now)
+	secret, secrets, err := firstRegisteredSecret(app, now)
+	if err != nil {
+		return nil, err
 	}
 	rat, err := newSecret()
 	if err != nil {
@@ -338,6 +288,82 @@ func (s *Server) RegisterClient(ctx context.Context, req gen.RegisterClientReque
 	s.lookup.InvalidateWritten(app.ID, app.Origins)
 	info := clientInformation(app, rr.baseURL, secret, rat)
 	return gen.RegisterClient201JSONResponse(info), nil
+}
+
+// initialAccessToken is the registration's initial access token, or nil for an anonymous
+// registration the policy allows; any other credential is refused.
+func (s *Server) initialAccessToken(ctx context.Context, rr regRequest, tenant string, anonymous bool, now time.Time) (*store.InitialAccessToken, error) {
+	switch {
+	case rr.token == "" && rr.sent:
+		// A credential that is not a bearer token is refused, not taken for none.
+		return nil, regInvalidToken("send the initial access token as Authorization: Bearer <token>", false)
+	case rr.token == "":
+		if !anonymous {
+			return nil, regInvalidToken("this tenant needs an initial access token to register", true)
+		}
+		return nil, nil
+	}
+	token, err := s.reg.InitialAccessTokenByHash(ctx, tenant, hashToken(rr.token))
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if token == nil || !token.Usable(now) {
+		return nil, regInvalidToken("the initial access token is expired, used up, revoked or unknown", false)
+	}
+	return token, nil
+}
+
+// registrationMetadata is the application a registration's metadata asks for, or the
+// RFC 7591 error that refuses it.
+func registrationMetadata(b *gen.ClientMetadata, policy *store.RegistrationPolicy) (string, appSpec, error) {
+	if b == nil {
+		return "", appSpec{}, regMetadata("body", "a JSON request body is required")
+	}
+	for field, set := range map[string]bool{
+		"client_id": b.ClientID != nil, "client_secret": b.ClientSecret != nil,
+		"client_id_issued_at": b.ClientIDIssuedAt != nil, "client_secret_expires_at": b.ClientSecretExpiresAt != nil,
+		"registration_access_token": b.RegistrationAccessToken != nil, "registration_client_uri": b.RegistrationClientURI != nil,
+	} {
+		if set {
+			return "", appSpec{}, regMetadata(field, "is assigned by the server; leave it out of a registration")
+		}
+	}
+	return mapMetadata(b, policy, "")
+}
+
+// registeredApplication is the application a registration creates: enabled or not as the
+// tenant's policy says, its creator the token or the anonymous registration.
+func registeredApplication(tenant, appType string, spec appSpec, policy *store.RegistrationPolicy, token *store.InitialAccessToken, now time.Time) *store.Application {
+	app := &store.Application{
+		ID:                 uuid.NewString(),
+		TenantID:           tenant,
+		Type:               appType,
+		Tenancy:            string(gen.Single),
+		Enabled:            policy.InitialState == string(gen.RegistrationPolicyInitialStateEnabled),
+		CreatedTime:        now,
+		LastModifiedTime:   now,
+		RegistrationMethod: store.RegistrationAnonymous,
+	}
+	if token != nil {
+		app.RegistrationMethod, app.RegistrationTokenID = store.RegistrationInitialToken, token.ID
+	}
+	app.CreatedBy = registrationActor(app)
+	app.LastModifiedBy = app.CreatedBy
+	spec.applyTo(app)
+	return app
+}
+
+// firstRegisteredSecret is the secret issued with a registered application that has one
+// (not a public client), and its stored form.
+func firstRegisteredSecret(app *store.Application, now time.Time) (string, []store.Secret, error) {
+	if app.Type == string(gen.Public) {
+		return "", nil, nil
+	}
+	secret, err := newSecret()
+	if err != nil {
+		return "", nil, err
+	}
+	return secret, []store.Secret{{ID: uuid.NewString(), ApplicationID: app.ID, Hash: hashIssuedSecret(secret), Hint: secretHint(secret), CreatedTime: now}}, nil
 }
 
 // registrationActor is the audit actor of a self-registered application's creation.
@@ -496,9 +522,38 @@ func grantsOf(appType string) []string {
 // and spec, checked by the application rules and the policy. curType is the type of the
 // client being updated, "" for a registration.
 func mapMetadata(m *gen.ClientMetadata, policy *store.RegistrationPolicy, curType string) (string, appSpec, error) {
-	auth := string(gen.RegAuthClientSecretBasic) // RFC 7591 section 2: the default
+	t, err := metadataType(m)
+	if err != nil {
+		return "", appSpec{}, err
+	}
+	if curType != "" && curType != t.appType {
+		return "", appSpec{}, regMetadata("token_endpoint_auth_method",
+			fmt.Sprintf("the client is %s and its type never changes (these metadata would make it %s); register a new client instead", curType, t.appType))
+	}
+	if !slices.Contains(policy.AllowedTypes, t.appType) {
+		return "", appSpec{}, regDenied(fmt.Sprintf("This tenant's policy does not let %s clients register (token_endpoint_auth_method %s); it allows: %s.",
+			t.appType, t.auth, strings.Join(policy.AllowedTypes, ", ")))
+	}
+	spec, err := metadataSpec(m, t, policy)
+	if err != nil {
+		return "", appSpec{}, err
+	}
+	return t.appType, spec, nil
+}
+
+// registeredType is what a registration's metadata make of the client: its type, from its
+// token endpoint authentication method, grants and redirect URIs (RFC 7591 defaults).
+type registeredType struct {
+	appType, auth      string
+	redirects, logouts []string
+}
+
+// metadataType reads the client's type from m and checks its grants and response types
+// against it.
+func metadataType(m *gen.ClientMetadata) (registeredType, error) {
+	t := registeredType{auth: string(gen.RegAuthClientSecretBasic), redirects: []string{}, logouts: []string{}} // RFC 7591 section 2: the default
 	if m.TokenEndpointAuthMethod != nil {
-		auth = string(*m.TokenEndpointAuthMethod)
+		t.auth = string(*m.TokenEndpointAuthMethod)
 	}
 	grants := []string{string(gen.RegGrantAuthorizationCode)}
 	if m.GrantTypes != nil && len(*m.GrantTypes) > 0 {
@@ -513,51 +568,47 @@ func mapMetadata(m *gen.ClientMetadata, policy *store.RegistrationPolicy, curTyp
 			responses = append(responses, string(r))
 		}
 	}
-	redirects, logouts := []string{}, []string{}
 	if m.RedirectUris != nil {
-		redirects = append(redirects, *m.RedirectUris...)
+		t.redirects = append(t.redirects, *m.RedirectUris...)
 	}
 	if m.PostLogoutRedirectUris != nil {
-		logouts = append(logouts, *m.PostLogoutRedirectUris...)
+		t.logouts = append(t.logouts, *m.PostLogoutRedirectUris...)
 	}
 
-	appType := string(gen.Confidential)
+	t.appType = string(gen.Confidential)
 	switch {
-	case auth == string(gen.RegAuthNone):
-		appType = string(gen.Public)
-	case len(redirects) == 0 && slices.Equal(grants, []string{string(gen.RegGrantClientCredentials)}):
-		appType = string(gen.Backend)
+	case t.auth == string(gen.RegAuthNone):
+		t.appType = string(gen.Public)
+	case len(t.redirects) == 0 && slices.Equal(grants, []string{string(gen.RegGrantClientCredentials)}):
+		t.appType = string(gen.Backend)
 	}
-	allowed := grantsOf(appType)
+	allowed := grantsOf(t.appType)
 	for i, g := range grants {
 		if !slices.Contains(allowed, g) {
-			return "", appSpec{}, regMetadata(fmt.Sprintf("grant_types[%d]", i),
-				fmt.Sprintf("%s is not available to a %s client (token_endpoint_auth_method %s)", g, appType, auth))
+			return t, regMetadata(fmt.Sprintf("grant_types[%d]", i),
+				fmt.Sprintf("%s is not available to a %s client (token_endpoint_auth_method %s)", g, t.appType, t.auth))
 		}
 	}
 	code := slices.Contains(grants, string(gen.RegGrantAuthorizationCode))
 	switch {
-	case appType != string(gen.Backend) && !code:
-		return "", appSpec{}, regMetadata("grant_types", "must include authorization_code, unless the client uses client_credentials only (and has no redirect_uris)")
+	case t.appType != string(gen.Backend) && !code:
+		return t, regMetadata("grant_types", "must include authorization_code, unless the client uses client_credentials only (and has no redirect_uris)")
 	case code && m.ResponseTypes != nil && !slices.Contains(responses, string(gen.ClientMetadataResponseTypesCode)):
-		return "", appSpec{}, regMetadata("response_types", "must be [\"code\"] with the authorization_code grant")
+		return t, regMetadata("response_types", "must be [\"code\"] with the authorization_code grant")
 	case !code && len(responses) > 0:
-		return "", appSpec{}, regMetadata("response_types", "must be empty without the authorization_code grant")
+		return t, regMetadata("response_types", "must be empty without the authorization_code grant")
 	}
-	if curType != "" && curType != appType {
-		return "", appSpec{}, regMetadata("token_endpoint_auth_method",
-			fmt.Sprintf("the client is %s and its type never changes (these metadata would make it %s); register a new client instead", curType, appType))
-	}
-	if !slices.Contains(policy.AllowedTypes, appType) {
-		return "", appSpec{}, regDenied(fmt.Sprintf("This tenant's policy does not let %s clients register (token_endpoint_auth_method %s); it allows: %s.",
-			appType, auth, strings.Join(policy.AllowedTypes, ", ")))
-	}
+	return t, nil
+}
 
+// metadataSpec is the application m describes, checked by the rules every application
+// follows (checkSpec) and by the tenant's policy's redirect hosts.
+func metadataSpec(m *gen.ClientMetadata, t registeredType, policy *store.RegistrationPolicy) (appSpec, error) {
 	spec := appSpec{
 		Name:         deref(m.ClientName),
 		Contacts:     derefSlice(m.Contacts),
-		Redirects:    redirects,
-		Logouts:      logouts,
+		Redirects:    t.redirects,
+		Logouts:      t.logouts,
 		Origins:      []string{},
 		JWKSEndpoint: deref(m.JWKSURI),
 		Scope:        deref(m.Scope),
@@ -568,28 +619,28 @@ func mapMetadata(m *gen.ClientMetadata, policy *store.RegistrationPolicy, curTyp
 	if len(spec.Contacts) == 0 {
 		spec.Contacts = slices.Clone(policy.DefaultContacts)
 		if len(spec.Contacts) == 0 {
-			return "", appSpec{}, regMetadata("contacts", "at least one e-mail address is required, and this tenant's policy has no default contacts")
+			return spec, regMetadata("contacts", "at least one e-mail address is required, and this tenant's policy has no default contacts")
 		}
 	}
-	if appType != string(gen.Public) {
-		spec.AuthMethod = auth
+	if t.appType != string(gen.Public) {
+		spec.AuthMethod = t.auth
 	}
-	if err := checkSpec(appType, &spec); err != nil {
+	if err := checkSpec(t.appType, &spec); err != nil {
 		var ve *ValidationError
 		if !errors.As(err, &ve) {
-			return "", appSpec{}, err
+			return spec, err
 		}
-		return "", appSpec{}, metadataProblem(ve.Fields, true)
+		return spec, metadataProblem(ve.Fields, true)
 	}
 	for field, list := range map[string][]string{"redirect_uris": spec.Redirects, "post_logout_redirect_uris": spec.Logouts} {
 		for i, raw := range list {
 			if host, ok := allowedHost(raw, policy.AllowedRedirectHosts); !ok {
-				return "", appSpec{}, regDenied(fmt.Sprintf("%s[%d]: %s is not among the redirect hosts this tenant's policy allows for registered clients (%s).",
+				return spec, regDenied(fmt.Sprintf("%s[%d]: %s is not among the redirect hosts this tenant's policy allows for registered clients (%s).",
 					field, i, host, strings.Join(policy.AllowedRedirectHosts, ", ")))
 			}
 		}
 	}
-	return appType, spec, nil
+	return spec, nil
 }
 
 // metadataNames are the RFC 7591 names of the application fields the rules name.

@@ -31,132 +31,14 @@ func main() {
 	lookups := flag.Int("lookups", 4, "concurrent lookup clients")
 	flag.Parse()
 
-	token := func(tenant string, roles ...string) string {
-		args := []string{"token", "--data-dir", *dataDir, "--tenant", tenant}
-		for _, r := range roles {
-			args = append(args, "--role", r)
-		}
-		out, err := exec.Command(*bin, args...).Output()
-		if err != nil {
-			fail("token: %v", err)
-		}
-		return strings.TrimSpace(string(out))
-	}
-	flood, steady, lookupTok := token("flood"), token("steady"), token("platform", "appreg.lookup")
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-	var fivexx atomic.Int64
-	call := func(method, path, tok string, body any) (int, map[string]any) {
-		var rd io.Reader
-		if body != nil {
-			b, _ := json.Marshal(body)
-			rd = bytes.NewReader(b)
-		}
-		req, _ := http.NewRequest(method, *base+path, rd)
-		if tok != "" {
-			req.Header.Set("Authorization", "Bearer "+tok)
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return 0, nil
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		if resp.StatusCode >= 500 {
-			fivexx.Add(1)
-		}
-		return resp.StatusCode, out
-	}
+	d := &driver{base: *base, duration: *duration, registrars: *registrars, lookups: *lookups,
+		client: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	d.flood, d.steady = token(*bin, *dataDir, "flood"), token(*bin, *dataDir, "steady")
+	d.lookupTok = token(*bin, *dataDir, "platform", "appreg.lookup")
+	d.prepare()
 
-	if st, _ := call("PUT", "/registration-policy", flood, map[string]any{
-		"enabled": true, "defaultContacts": []string{"ops@example.com"}, "dailyLimit": 100000,
-	}); st != 200 {
-		fail("policy: %d", st)
-	}
-	st, tok := call("POST", "/registration-tokens", flood, map[string]any{"uses": 10000, "expiresIn": 3600})
-	if st != 201 {
-		fail("initial access token: %d", st)
-	}
-	iat := tok["token"].(string)
-	var ids []string
-	for i := range 50 {
-		st, app := call("POST", "/applications", steady, map[string]any{
-			"name": fmt.Sprint("steady ", i), "contacts": []string{"ops@example.com"}, "type": "confidential",
-			"redirects": []string{"https://steady.example.com/cb"},
-		})
-		if st != 201 {
-			fail("create: %d", st)
-		}
-		ids = append(ids, app["id"].(string))
-	}
-
-	type result struct {
-		lookup, list []time.Duration
-		registered   int
-		refused      map[int]int
-	}
-	phase := func(registering bool) result {
-		var (
-			mu  sync.Mutex
-			res = result{refused: map[int]int{}}
-			wg  sync.WaitGroup
-		)
-		deadline := time.Now().Add(*duration)
-		for w := range *lookups {
-			wg.Go(func() {
-				for i := w; time.Now().Before(deadline); i++ {
-					t0 := time.Now()
-					st, _ := call("GET", "/internal/clients/"+ids[i%len(ids)]+"?tenantId=steady", lookupTok, nil)
-					d := time.Since(t0)
-					mu.Lock()
-					if st == 200 {
-						res.lookup = append(res.lookup, d)
-					}
-					mu.Unlock()
-				}
-			})
-		}
-		wg.Go(func() {
-			for time.Now().Before(deadline) {
-				t0 := time.Now()
-				st, _ := call("GET", "/applications", steady, nil)
-				d := time.Since(t0)
-				mu.Lock()
-				if st == 200 {
-					res.list = append(res.list, d)
-				}
-				mu.Unlock()
-				time.Sleep(20 * time.Millisecond)
-			}
-		})
-		if registering {
-			for w := range *registrars {
-				wg.Go(func() {
-					for i := 0; time.Now().Before(deadline); i++ {
-						st, _ := call("POST", "/tenants/flood/register", iat, map[string]any{
-							"client_name": fmt.Sprintf("agent %d-%d", w, i), "token_endpoint_auth_method": "none",
-							"redirect_uris": []string{fmt.Sprintf("http://127.0.0.1:%d/callback", 1024+i%60000)},
-						})
-						mu.Lock()
-						if st == 201 {
-							res.registered++
-						} else {
-							res.refused[st]++
-						}
-						mu.Unlock()
-					}
-				})
-			}
-		}
-		wg.Wait()
-		return res
-	}
-
-	base1 := phase(false)
-	floodRes := phase(true)
+	base1 := d.phase(false)
+	floodRes := d.phase(true)
 	secs := duration.Seconds()
 	fmt.Printf("| phase | registrations/s | lookup/s | lookup p50 | lookup p99 | other tenant's list p99 |\n|---|---|---|---|---|---|\n")
 	for _, r := range []struct {
@@ -169,9 +51,152 @@ func main() {
 	if len(floodRes.refused) > 0 {
 		fmt.Printf("refused registrations by status: %v\n", floodRes.refused)
 	}
-	if n := fivexx.Load(); n > 0 {
+	if n := d.fivexx.Load(); n > 0 {
 		fail("%d answers were 5xx", n)
 	}
+}
+
+// token is a development token of appreg for tenant with roles, from `appreg token`.
+func token(bin, dataDir, tenant string, roles ...string) string {
+	args := []string{"token", "--data-dir", dataDir, "--tenant", tenant}
+	for _, r := range roles {
+		args = append(args, "--role", r)
+	}
+	out, err := exec.Command(bin, args...).Output()
+	if err != nil {
+		fail("token: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// driver is one run: the flooded tenant's initial access token, the steady tenant's
+// applications its lookups ask for, and the count of 5xx answers.
+type driver struct {
+	base                     string
+	duration                 time.Duration
+	registrars, lookups      int
+	client                   *http.Client
+	flood, steady, lookupTok string
+	iat                      string   // the flooded tenant's initial access token
+	ids                      []string // the steady tenant's applications
+	fivexx                   atomic.Int64
+}
+
+// result is what one phase measured.
+type result struct {
+	lookup, list []time.Duration
+	registered   int
+	refused      map[int]int
+}
+
+func (d *driver) call(method, path, tok string, body any) (int, map[string]any) {
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, d.base+path, rd)
+	if tok != "" {
+		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	if resp.StatusCode >= 500 {
+		d.fivexx.Add(1)
+	}
+	return resp.StatusCode, out
+}
+
+// prepare opens registration in the flooded tenant, takes an initial access token there, and
+// creates the steady tenant's 50 applications.
+func (d *driver) prepare() {
+	if st, _ := d.call("PUT", "/registration-policy", d.flood, map[string]any{
+		"enabled": true, "defaultContacts": []string{"ops@example.com"}, "dailyLimit": 100000,
+	}); st != 200 {
+		fail("policy: %d", st)
+	}
+	st, tok := d.call("POST", "/registration-tokens", d.flood, map[string]any{"uses": 10000, "expiresIn": 3600})
+	if st != 201 {
+		fail("initial access token: %d", st)
+	}
+	d.iat = tok["token"].(string)
+	for i := range 50 {
+		st, app := d.call("POST", "/applications", d.steady, map[string]any{
+			"name": fmt.Sprint("steady ", i), "contacts": []string{"ops@example.com"}, "type": "confidential",
+			"redirects": []string{"https://steady.example.com/cb"},
+		})
+		if st != 201 {
+			fail("create: %d", st)
+		}
+		d.ids = append(d.ids, app["id"].(string))
+	}
+}
+
+// phase runs the lookups and the steady tenant's listings for the duration, beside the
+// registration flood when registering.
+func (d *driver) phase(registering bool) result {
+	var (
+		mu  sync.Mutex
+		res = result{refused: map[int]int{}}
+		wg  sync.WaitGroup
+	)
+	deadline := time.Now().Add(d.duration)
+	for w := range d.lookups {
+		wg.Go(func() {
+			for i := w; time.Now().Before(deadline); i++ {
+				t0 := time.Now()
+				st, _ := d.call("GET", "/internal/clients/"+d.ids[i%len(d.ids)]+"?tenantId=steady", d.lookupTok, nil)
+				took := time.Since(t0)
+				mu.Lock()
+				if st == 200 {
+					res.lookup = append(res.lookup, took)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Go(func() {
+		for time.Now().Before(deadline) {
+			t0 := time.Now()
+			st, _ := d.call("GET", "/applications", d.steady, nil)
+			took := time.Since(t0)
+			mu.Lock()
+			if st == 200 {
+				res.list = append(res.list, took)
+			}
+			mu.Unlock()
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	if registering {
+		for w := range d.registrars {
+			wg.Go(func() {
+				for i := 0; time.Now().Before(deadline); i++ {
+					st, _ := d.call("POST", "/tenants/flood/register", d.iat, map[string]any{
+						"client_name": fmt.Sprintf("agent %d-%d", w, i), "token_endpoint_auth_method": "none",
+						"redirect_uris": []string{fmt.Sprintf("http://127.0.0.1:%d/callback", 1024+i%60000)},
+					})
+					mu.Lock()
+					if st == 201 {
+						res.registered++
+					} else {
+						res.refused[st]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return res
 }
 
 func pct(d []time.Duration, p int) string {

@@ -34,6 +34,8 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	reads   readCoalescer // GetApplication's
+	// opTimeout bounds each operation of a request (SetOperationTimeout).
+	opTimeout time.Duration
 }
 
 // Open connects to the database named by url and checks that it answers. url is either a
@@ -90,7 +92,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		sqlDB.SetMaxIdleConns(8)
 	}
 
-	s := &Store{db: db, dialect: dialect}
+	s := &Store{db: db, dialect: dialect, opTimeout: DefaultOperationTimeout}
 	s.reads.lanes, s.reads.query = readLanes, s.applicationsByID
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -163,6 +165,8 @@ func (s *Store) DB() *gorm.DB { return s.db }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("store: ping: %w", err)

@@ -44,8 +44,11 @@ func TestOperationTimeout(t *testing.T) {
 	long, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	ops := map[string]func(context.Context) error{
-		"get":  func(ctx context.Context) error { _, err := s.GetApplication(ctx, "acme", "a1", time.Now()); return err },
-		"list": func(ctx context.Context) error { _, _, err := s.ListApplications(ctx, store.ListQuery{TenantID: "acme"}); return err },
+		"get": func(ctx context.Context) error { _, err := s.GetApplication(ctx, "acme", "a1", time.Now()); return err },
+		"list": func(ctx context.Context) error {
+			_, _, err := s.ListApplications(ctx, store.ListQuery{TenantID: "acme"})
+			return err
+		},
 		"create": func(ctx context.Context) error {
 			return s.CreateApplication(ctx, &store.Application{ID: "a1", TenantID: "acme", Name: "n", Type: "backend"}, nil)
 		},

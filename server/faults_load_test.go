@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -56,6 +57,8 @@ type faultLoad struct {
 	faultStart        time.Time
 	firstUnavailable  time.Time
 	slowestFaultWrite time.Duration
+	// faultWrite503 are the times writes sent during the fault took to answer 503.
+	faultWrite503 []time.Duration
 	// retry holds the creates answered 503, by Idempotency-Key: sent again once the database
 	// is back, each must answer 201 and leave exactly one application.
 	retry map[string]gen.CreateApplicationJSONRequestBody
@@ -154,6 +157,9 @@ func (l *faultLoad) record(op string, status int, h http.Header, stable bool, st
 	l.slowest[op] = max(l.slowest[op], took)
 	if startPhase == "fault" && isWrite(op) {
 		l.slowestFaultWrite = max(l.slowestFaultWrite, took)
+		if status == http.StatusServiceUnavailable {
+			l.faultWrite503 = append(l.faultWrite503, took)
+		}
 		if took > faultOpTimeout+time.Second {
 			l.bad = append(l.bad, fmt.Sprintf("%s sent during the fault answered %d after %s, over the bound %s + 1s",
 				op, status, took.Round(time.Millisecond), faultOpTimeout))
@@ -390,10 +396,16 @@ func (l *faultLoad) report() {
 	if !l.firstUnavailable.IsZero() {
 		firstUnavailable = l.firstUnavailable.Sub(l.faultStart).Round(time.Millisecond).String()
 	}
+	median := time.Duration(0)
+	if n := len(l.faultWrite503); n > 0 {
+		slices.Sort(l.faultWrite503)
+		median = l.faultWrite503[n/2]
+	}
 	l.t.Logf("requests %d, 2xx %d, 503 %d, other %d, lost %d (created %d; creates answered 503 and sent again %d, of which had committed %d)\n"+
-		"writes: first 503 %s after the fault began; slowest answer to one sent during it %s (bound %s + 1s)\n%s",
+		"writes: first 503 %s after the fault began; sent during it, %d answered 503 in %s (median), the slowest answer took %s (bound %s + 1s)\n%s",
 		requests, ok, unavailable, other, lost, len(l.created), retried, committed,
-		firstUnavailable, l.slowestFaultWrite.Round(time.Millisecond), faultOpTimeout, strings.Join(lines, "\n"))
+		firstUnavailable, len(l.faultWrite503), median.Round(time.Millisecond), l.slowestFaultWrite.Round(time.Millisecond),
+		faultOpTimeout, strings.Join(lines, "\n"))
 	for _, b := range l.bad[:min(len(l.bad), 20)] {
 		l.t.Error(b)
 	}
@@ -441,6 +453,9 @@ func TestDatabasePauseUnderLoad(t *testing.T) {
 	l.setPhase("fault")
 	l.proxy.Pause()
 	time.Sleep(5 * time.Second)
+	if v := scrapeMetrics(t, l.env)["appreg_db_unavailable"]; v != 1 {
+		t.Errorf("appreg_db_unavailable is %v at the end of the pause, want 1", v)
+	}
 	l.proxy.Resume()
 	l.setPhase("after")
 	took := l.recovered(5 * time.Second)
@@ -448,6 +463,9 @@ func TestDatabasePauseUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("recovered %s after the database returned", took.Round(time.Millisecond))
+	if v := scrapeMetrics(t, l.env)["appreg_db_unavailable"]; v != 0 {
+		t.Errorf("appreg_db_unavailable is %v after the recovery, want 0", v)
+	}
 	l.report()
 	// The writes sent during the pause answered 503 (with Retry-After, checked by record)
 	// within the bound, rather than waiting on the paused connections for the request timeout.

@@ -192,6 +192,7 @@ var (
 	descSlowHash = prometheus.NewDesc("appreg_slow_hash_total",
 		"Verifications of imported (slow-hashed) secrets, by result: hashed (a worker computed the hash) or remembered (answered from memory).",
 		[]string{"result"}, nil)
+	descDBAway     = prometheus.NewDesc("appreg_db_unavailable", "1 while the database does not answer and requests' operations are refused at once (503), else 0.", nil, nil)
 	descPollErrors = prometheus.NewDesc("appreg_lookup_poll_errors_total", "Failed polls of the change log.", nil, nil)
 	descResets     = prometheus.NewDesc("appreg_lookup_cache_resets_total", "Whole-cache clears after the poller lost the proof of continuity.", nil, nil)
 )
@@ -202,10 +203,13 @@ type cacheStats interface{ Stats() lookup.Stats }
 // dbStats is the part of the store /metrics reports.
 type dbStats interface{ DBStats() sql.DBStats }
 
+// dbHealth is the store's knowledge that the database stopped answering.
+type dbHealth interface{ Unavailable() bool }
+
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLookupHits, descLookupMiss, descLookupSize, descLookupInv,
 		descListHits, descListMiss, descListSize, descDBConns, descDBWait, descLookupRefused, descSlowHash,
-		descPollErrors, descResets} {
+		descPollErrors, descResets, descDBAway} {
 		ch <- d
 	}
 }
@@ -242,5 +246,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		metric(descDBConns, prometheus.GaugeValue, float64(st.InUse), "in_use")
 		metric(descDBConns, prometheus.GaugeValue, float64(st.Idle), "idle")
 		metric(descDBWait, prometheus.CounterValue, float64(st.WaitCount))
+	}
+	if h, ok := c.s.store.(dbHealth); ok {
+		away := 0.0
+		if h.Unavailable() {
+			away = 1
+		}
+		metric(descDBAway, prometheus.GaugeValue, away)
 	}
 }

@@ -111,6 +111,9 @@ func TestMetricsLookupRefusals(t *testing.T) {
 			t.Errorf("/metrics lacks %s", name)
 		}
 	}
+	if v, ok := before["appreg_db_unavailable"]; !ok || v != 0 {
+		t.Errorf("appreg_db_unavailable is %v (present %v), want 0 while the database answers", v, ok)
+	}
 
 	if r, _ := c.LookupClientWithResponse(ctx, "no-such-client", &gen.LookupClientParams{TenantID: "acme"}); r.StatusCode() != http.StatusNotFound {
 		t.Fatalf("unknown client: %d %s", r.StatusCode(), r.Body)

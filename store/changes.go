@@ -56,11 +56,13 @@ func recordChanges(w rowWriter, applicationIDs []string, now time.Time) error {
 func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Change, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	defer s.health.probing()()
 	if limit <= 0 {
 		limit = DefaultChangesLimit
 	}
 	changes := []Change{}
 	err := s.db.WithContext(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&changes).Error
+	s.health.observe(err)
 	if err != nil {
 		return nil, translate("read changes", err)
 	}
@@ -75,8 +77,10 @@ func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Chang
 func (s *Store) LatestChangeSeq(ctx context.Context) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	defer s.health.probing()()
 	var seq int64
 	err := s.db.WithContext(ctx).Model(&Change{}).Select("COALESCE(MAX(seq), 0)").Scan(&seq).Error
+	s.health.observe(err)
 	if err != nil {
 		return 0, translate("latest change seq", err)
 	}

@@ -36,6 +36,8 @@ type Store struct {
 	reads   readCoalescer // GetApplication's
 	// opTimeout bounds each operation of a request (SetOperationTimeout).
 	opTimeout time.Duration
+	// health refuses writes at once while the database does not answer.
+	health health
 }
 
 // Open connects to the database named by url and checks that it answers. url is either a
@@ -167,11 +169,14 @@ func (s *Store) DB() *gorm.DB { return s.db }
 func (s *Store) Ping(ctx context.Context) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
+	defer s.health.probing()()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
-	if err := sqlDB.PingContext(ctx); err != nil {
+	err = sqlDB.PingContext(ctx)
+	s.health.observe(err)
+	if err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.dialect, err)
 	}
 	return nil

@@ -7,22 +7,31 @@ import (
 	"time"
 )
 
-// DefaultOperationTimeout is how long one operation of the store may take unless
+// DefaultOperationTimeout is how long one operation of a PostgreSQL store may take unless
 // SetOperationTimeout changes it.
 const DefaultOperationTimeout = 3 * time.Second
 
-// SetOperationTimeout bounds every operation a request or the lookup path runs on the store
-// (a read, a write's transaction or batch, a ping, a poll of the change log), from the moment
-// it is called, waiting for a pooled connection included. A database that stops answering
-// without refusing (a network that no longer delivers, a server paused or swamped) then
-// fails each operation after d with an error IsUnavailable recognises, instead of holding
-// the request until its own timeout; the API answers 503 with Retry-After. Zero or negative
-// removes the bound. Set it before the store is used. Background work (migrations, purges,
-// the outbox, the usage flush, pruning) keeps its callers' deadlines: it may rightly take
-// longer, and nobody waits on it.
-func (s *Store) SetOperationTimeout(d time.Duration) { s.opTimeout = d }
+// SetOperationTimeout bounds every operation a request or the lookup path runs on the store (a
+// read, a write's transaction or batch, a ping, a poll of the change log), from the moment it
+// is called, waiting for a pooled connection included. A database that stops answering without
+// refusing (a network that no longer delivers, a server paused or swamped) then fails each
+// operation after d with an error IsUnavailable recognises, instead of holding the request
+// until its own timeout; the API answers 503 with Retry-After. After that, the operations of
+// requests are refused at once until the database answers again (see health). Zero or negative
+// removes the bound. Set it before the store is used. Background work (migrations, purges, the
+// outbox, the usage flush, pruning) keeps its callers' deadlines: it may rightly take longer,
+// and nobody waits on it.
+//
+// It does nothing on SQLite, a file in the process, which does not go away: an operation is
+// slow there because the machine is busy or a writer holds the lock (busy_timeout), and a
+// 503 would only turn that wait into a retry.
+func (s *Store) SetOperationTimeout(d time.Duration) {
+	if s.dialect == DialectPostgres {
+		s.opTimeout = d
+	}
+}
 
-// OperationTimeout is the bound SetOperationTimeout set.
+// OperationTimeout is the bound SetOperationTimeout set; 0 on SQLite.
 func (s *Store) OperationTimeout() time.Duration { return s.opTimeout }
 
 // bound limits ctx to the operation timeout, unless ctx ends sooner already. The bound starts
@@ -65,19 +74,19 @@ var ErrUnavailable = errors.New("store: the database is not answering; operation
 // that a store whose change log nobody polls still finds out that it is back.
 const probeEvery = time.Second
 
-// health remembers whether the database stopped answering, so that the operations of
-// requests fail at once instead of each waiting for the operation bound on a connection that
-// will not answer, queueing on the pool behind the others: once one operation has failed
-// for want of an answer, they are refused with ErrUnavailable until an operation gets an
-// answer again. The probes: the polls of the change log (Changes, LatestChangeSeq) and
-// pings (readiness) are never refused, and the lookup caches poll every 200 ms by default,
-// so a returning database is seen within a poll, well under the 5 s the service promises.
-// When no such probe is in flight or started within probeEvery, one operation of a request
-// a second goes through instead: a request is a probe only when nothing else is, since a
-// probe holds its caller (and whoever shares its read) for the bound. Any answer of the database, an
-// error of its own included (a conflict, a missing row), ends the outage; an operation
-// cancelled by its caller says nothing either way. The lookup caches keep answering their
-// cached clients from memory meanwhile (for their MaxStale); a miss is refused like any read.
+// health remembers whether the database stopped answering, so that the operations of requests
+// fail at once instead of each waiting for the operation bound on a connection that will not
+// answer, queueing on the pool behind the others: once one operation has failed for want of an
+// answer, they are refused with ErrUnavailable until an operation gets an answer again. The
+// probes: the polls of the change log (Changes, LatestChangeSeq) and pings (readiness) are
+// never refused, and the lookup caches poll every 200 ms by default, so a returning database is
+// seen within a poll, well under the 5 s the service promises. When no such probe is in flight
+// or started within probeEvery, one operation of a request a second goes through instead: a
+// request is a probe only when nothing else is, since a probe holds its caller (and whoever
+// shares its read) for the bound. Any answer of the database, an error of its own included (a
+// conflict, a missing row), ends the outage; an operation cancelled by its caller says nothing
+// either way. The lookup caches keep answering their cached clients from memory meanwhile (for
+// their MaxStale); a miss is refused like any read.
 type health struct {
 	away  atomic.Int64 // unix nanoseconds of the failure that began the outage; 0: answering
 	probe atomic.Int64 // unix nanoseconds of the last operation let through during the outage

@@ -14,9 +14,9 @@ import (
 // TestOperationTimeout: with the database paused (connections accepted, nothing answered), an
 // operation fails after the store's bound, with an error IsUnavailable recognises, and not
 // after its caller's deadline; then the operations of requests are refused at once
-// (ErrUnavailable), while the polls of the change log keep trying, and one operation a
-// second probes when nothing else did; the bound does not replace a caller's shorter deadline, and a cancelled caller is
-// not "unavailable". Once the database answers, writes go through again.
+// (ErrUnavailable), while the polls of the change log keep trying, and one operation a second
+// probes when nothing else did; the bound does not replace a caller's shorter deadline, and a
+// cancelled caller is not "unavailable". Once the database answers, writes go through again.
 func TestOperationTimeout(t *testing.T) {
 	direct, err := url.Parse(storetest.PostgresURL(t))
 	if err != nil {
@@ -106,5 +106,15 @@ func TestOperationTimeout(t *testing.T) {
 	}
 	if err := update(ctx); err != nil {
 		t.Errorf("update once the database answers: %v", err)
+	}
+}
+
+// TestOperationTimeoutSQLite: SQLite has no operation bound, whatever is asked: it does not go
+// away, and a slow operation there is a busy machine, which a 503 would not help.
+func TestOperationTimeoutSQLite(t *testing.T) {
+	s := storetest.Open(t, store.DialectSQLite)
+	s.SetOperationTimeout(time.Second)
+	if got := s.OperationTimeout(); got != 0 {
+		t.Errorf("SQLite's operation bound is %s, want none", got)
 	}
 }

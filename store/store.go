@@ -94,7 +94,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		sqlDB.SetMaxIdleConns(8)
 	}
 
-	s := &Store{db: db, dialect: dialect, opTimeout: DefaultOperationTimeout}
+	s := &Store{db: db, dialect: dialect}
+	s.SetOperationTimeout(DefaultOperationTimeout)
 	s.reads.lanes, s.reads.query = readLanes, s.applicationsByID
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()

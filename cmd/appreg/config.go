@@ -45,7 +45,7 @@ var settings = []setting{
 	{"smtp-from", "APPREG_SMTP_FROM", "appreg@localhost", "From address of notifications"},
 	{"body-limit", "APPREG_BODY_LIMIT", "1MiB", "largest request body accepted (bytes, or with kB/MB/GB or KiB/MiB/GiB)"},
 	{"db-max-conns", "APPREG_DB_MAX_CONNS", strconv.Itoa(store.DefaultPostgresConns), "PostgreSQL connections each replica opens at most (and keeps open); replicas x this must stay below the server's max_connections"},
-	{"db-timeout", "APPREG_DB_TIMEOUT", store.DefaultOperationTimeout.String(), "how long one database operation of a request may take, waiting for a connection included, before the request answers 503 with Retry-After (a database that stopped answering); at most " + maxDBTimeout.String()},
+	{"db-timeout", "APPREG_DB_TIMEOUT", store.DefaultOperationTimeout.String(), "how long one PostgreSQL operation of a request may take, waiting for a connection included, before the request answers 503 with Retry-After (a database that stopped answering); at most " + maxDBTimeout.String()},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
 	{"lookup-max-stale", "APPREG_LOOKUP_MAX_STALE", lookup.DefaultMaxStale.String(), "how long the lookup cache keeps answering from memory once it cannot read the change log (the database away), before it fails closed with 503: a client disabled meanwhile authenticates on a replica for at most this plus a poll; at most " + maxLookupStale.String()},
 	{"list-cache-size", "APPREG_LIST_CACHE_SIZE", strconv.Itoa(lookup.DefaultAnswersSize>>20) + "MiB", "memory for applications encoded as listApplication answers them, so that a listing encodes only those changed since (bytes, or with kB/MB/GB or KiB/MiB/GiB)"},

@@ -6,11 +6,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server"
@@ -19,6 +22,10 @@ import (
 	"github.com/cxone/appreg/store"
 	"github.com/cxone/appreg/store/storetest"
 )
+
+// faultOpTimeout is the store's bound on each database operation in these tests
+// (store.SetOperationTimeout): a write sent while the database is away answers 503 within it.
+const faultOpTimeout = 2 * time.Second
 
 // faultLoad is a mixed load of creates, patches, rotations, lookups, verifies and CORS checks
 // against one server whose database is reached through a proxy a test can cut or pause.
@@ -44,6 +51,17 @@ type faultLoad struct {
 	created []string // ids answered 201
 	bad     []string // answers that break a promise
 	phase   string   // "before", "fault", "after"
+
+	// faultStart is when the fault began; firstUnavailable is when the first 503 to a write
+	// arrived during it, and slowestFaultWrite the longest a write sent during it took.
+	faultStart        time.Time
+	firstUnavailable  time.Time
+	slowestFaultWrite time.Duration
+	// faultWrite503 are the times writes sent during the fault took to answer 503.
+	faultWrite503 []time.Duration
+	// retry holds the creates answered 503, by Idempotency-Key: sent again once the database
+	// is back, each must answer 201 and leave exactly one application.
+	retry map[string]gen.CreateApplicationJSONRequestBody
 }
 
 func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {
@@ -63,6 +81,7 @@ func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {
 	if err != nil {
 		t.Fatal(err)
 	}
+	st.SetOperationTimeout(faultOpTimeout)
 	t.Cleanup(func() { st.Close() })
 
 	env := newEnv(t, "sqlite") // for its key, clock and client plumbing
@@ -82,7 +101,8 @@ func newFaultLoad(t *testing.T, maxStale time.Duration) *faultLoad {
 	env.URL = ts.URL
 
 	l := &faultLoad{t: t, env: env, proxy: proxy, store: st, owner: env.client("acme"),
-		lookup: env.client("platform", auth.RoleLookup), counts: map[string]map[int]int{}, slowest: map[string]time.Duration{}, phase: "before", direct: direct}
+		lookup: env.client("platform", auth.RoleLookup), counts: map[string]map[int]int{}, slowest: map[string]time.Duration{}, phase: "before", direct: direct,
+		retry: map[string]gen.CreateApplicationJSONRequestBody{}}
 	// Cleanups run last first: forward again before the server and store stop, whose last
 	// writes would otherwise wait on a paused connection.
 	t.Cleanup(proxy.Resume)
@@ -123,13 +143,31 @@ func (l *faultLoad) lookupOK(a *gen.ApplicationWithSecret) bool {
 	return err == nil && v.JSON200 != nil && v.JSON200.Valid
 }
 
+// isWrite reports whether op writes to the database.
+func isWrite(op string) bool { return op == "create" || op == "patch" || op == "rotate" }
+
 // record counts one answer and checks the promises every answer keeps: no 500 (nor any
-// 5xx but 503), a 503 carries Retry-After, and the stable clients' lookups answer from
-// memory during the fault.
-func (l *faultLoad) record(op string, status int, h http.Header, stable bool, start time.Time) {
+// 5xx but 503), a 503 carries Retry-After, the stable clients' lookups answer from
+// memory during the fault, and a write sent during the fault answers (503, or 2xx once the
+// database is back) within the store's operation bound and a second.
+func (l *faultLoad) record(op string, status int, h http.Header, stable bool, start time.Time, startPhase string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.slowest[op] = max(l.slowest[op], time.Since(start))
+	took := time.Since(start)
+	l.slowest[op] = max(l.slowest[op], took)
+	if startPhase == "fault" && isWrite(op) {
+		l.slowestFaultWrite = max(l.slowestFaultWrite, took)
+		if status == http.StatusServiceUnavailable {
+			l.faultWrite503 = append(l.faultWrite503, took)
+		}
+		if took > faultOpTimeout+time.Second {
+			l.bad = append(l.bad, fmt.Sprintf("%s sent during the fault answered %d after %s, over the bound %s + 1s",
+				op, status, took.Round(time.Millisecond), faultOpTimeout))
+		}
+	}
+	if isWrite(op) && l.phase == "fault" && status == http.StatusServiceUnavailable && l.firstUnavailable.IsZero() {
+		l.firstUnavailable = time.Now()
+	}
 	if l.counts[op] == nil {
 		l.counts[op] = map[int]int{}
 	}
@@ -150,6 +188,15 @@ func (l *faultLoad) setPhase(p string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.phase = p
+	if p == "fault" {
+		l.faultStart = time.Now()
+	}
+}
+
+func (l *faultLoad) currentPhase() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.phase
 }
 
 // run drives workers until stop is closed.
@@ -166,62 +213,68 @@ func (l *faultLoad) run(workers int, stop <-chan struct{}) *sync.WaitGroup {
 					return
 				default:
 				}
-				start := time.Now()
+				start, phase := time.Now(), l.currentPhase()
 				a := l.stable[i%len(l.stable)]
 				id := l.writable[i%len(l.writable)]
 				switch i % 6 {
 				case 0:
-					r, err := l.owner.CreateApplicationWithResponse(ctx, nil, confidentialBody())
+					key := uuid.NewString()
+					body := confidentialBody()
+					body.Name = "load " + key
+					r, err := l.owner.CreateApplicationWithResponse(ctx, &gen.CreateApplicationParams{IdempotencyKey: &key}, body)
 					if err != nil {
-						l.record("create", 0, nil, false, start)
+						l.record("create", 0, nil, false, start, phase)
 						continue
 					}
-					if r.JSON201 != nil {
-						l.mu.Lock()
+					l.mu.Lock()
+					switch {
+					case r.JSON201 != nil:
 						l.created = append(l.created, r.JSON201.ID)
-						l.mu.Unlock()
+					case r.StatusCode() == http.StatusServiceUnavailable:
+						l.retry[key] = body
 					}
-					l.record("create", r.StatusCode(), r.HTTPResponse.Header, false, start)
+					l.mu.Unlock()
+					l.record("create", r.StatusCode(), r.HTTPResponse.Header, false, start, phase)
 				case 1:
 					r, err := l.owner.PatchApplicationWithResponse(ctx, id, nil, gen.PatchApplicationJSONRequestBody{Description: ptr(fmt.Sprint("d", i))})
 					if err != nil {
-						l.record("patch", 0, nil, false, start)
+						l.record("patch", 0, nil, false, start, phase)
 						continue
 					}
-					l.record("patch", r.StatusCode(), r.HTTPResponse.Header, false, start)
+					l.record("patch", r.StatusCode(), r.HTTPResponse.Header, false, start, phase)
 				case 2:
 					r, err := l.owner.RotateSecretWithResponse(ctx, id, &gen.RotateSecretParams{},
 						gen.RotateSecretJSONRequestBody{PreviousSecretExpiresIn: ptr(0)})
 					if err != nil {
-						l.record("rotate", 0, nil, false, start)
+						l.record("rotate", 0, nil, false, start, phase)
 						continue
 					}
-					l.record("rotate", r.StatusCode(), r.HTTPResponse.Header, false, start)
+					l.record("rotate", r.StatusCode(), r.HTTPResponse.Header, false, start, phase)
 				case 3:
 					r, err := l.lookup.LookupClientWithResponse(ctx, a.ID, &gen.LookupClientParams{TenantID: "acme"})
 					if err != nil {
-						l.record("lookup", 0, nil, true, start)
+						l.record("lookup", 0, nil, true, start, phase)
 						continue
 					}
-					l.record("lookup", r.StatusCode(), r.HTTPResponse.Header, true, start)
+					l.record("lookup", r.StatusCode(), r.HTTPResponse.Header, true, start, phase)
 				case 4:
 					r, err := l.lookup.VerifyClientSecretWithResponse(ctx, a.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *a.Secret, TenantID: "acme"})
 					if err != nil {
-						l.record("verify", 0, nil, true, start)
+						l.record("verify", 0, nil, true, start, phase)
 						continue
 					}
 					if r.JSON200 != nil && !r.JSON200.Valid {
-						l.record("verify (refused)", r.StatusCode(), r.HTTPResponse.Header, true, start)
+						l.record("verify (refused)", r.StatusCode(), r.HTTPResponse.Header, true, start, phase)
 						continue
 					}
-					l.record("verify", r.StatusCode(), r.HTTPResponse.Header, true, start)
+					l.record("verify", r.StatusCode(), r.HTTPResponse.Header, true, start, phase)
 				case 5:
 					r, err := l.lookup.CheckCORSOriginWithResponse(ctx, &gen.CheckCORSOriginParams{Origin: "https://desktop.example.com", TenantID: "acme"})
 					if err != nil {
-						l.record("cors", 0, nil, false, start)
+						l.record("cors", 0, nil, false, start, phase)
 						continue
 					}
-					l.record("cors", r.StatusCode(), r.HTTPResponse.Header, false, start)
+					l.record("cors", r.StatusCode(), r.HTTPResponse.Header, false, start, phase)
 				}
 			}
 		}()
@@ -253,11 +306,59 @@ func (l *faultLoad) recovered(within time.Duration) time.Duration {
 	}
 }
 
+// retryUnavailableCreates sends every create answered 503 again with its Idempotency-Key, as a
+// client should, and checks the rule of store.SetOperationTimeout: each answers 201, and
+// leaves exactly one application, whether the first attempt committed after all (a replay)
+// or not (created now). It returns how many of the first attempts had committed.
+func (l *faultLoad) retryUnavailableCreates() (committed int) {
+	l.t.Helper()
+	ctx := context.Background()
+	l.mu.Lock()
+	retry := l.retry
+	l.retry = nil
+	l.mu.Unlock()
+	ids := map[string]string{} // name -> id answered
+	for key, body := range retry {
+		r, err := l.owner.CreateApplicationWithResponse(ctx, &gen.CreateApplicationParams{IdempotencyKey: &key}, body)
+		if err != nil {
+			l.t.Errorf("create %s sent again after the fault: %v", key, err)
+			continue
+		}
+		if r.JSON201 == nil {
+			l.t.Errorf("create %s sent again after the fault: %d %s", key, r.StatusCode(), r.Body)
+			continue
+		}
+		if r.JSON201.Secret == nil {
+			committed++ // a replay never shows the secret again
+		}
+		ids[body.Name] = r.JSON201.ID
+		l.mu.Lock()
+		l.created = append(l.created, r.JSON201.ID)
+		l.mu.Unlock()
+	}
+	all, err := l.owner.ListApplicationWithResponse(ctx, &gen.ListApplicationParams{})
+	if err != nil || all.JSON200 == nil {
+		l.t.Fatalf("listing after the fault: %v %d", err, all.StatusCode())
+	}
+	byName := map[string][]string{}
+	for _, a := range all.JSON200.Applications {
+		byName[a.Name] = append(byName[a.Name], a.ID)
+	}
+	for name, id := range ids {
+		if got := byName[name]; len(got) != 1 || got[0] != id {
+			l.t.Errorf("create %q answered 503, then 201 with %s when sent again: stored as %v, want exactly that one", name, id, got)
+		}
+	}
+	return committed
+}
+
 // report checks that every application answered 201 exists, that no answer broke a
 // promise, and logs the counts: requests, 2xx, 503, other, lost.
 func (l *faultLoad) report() {
 	l.t.Helper()
 	ctx := context.Background()
+	retried := len(l.retry)
+	committed := l.retryUnavailableCreates()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	lost := 0
@@ -291,8 +392,20 @@ func (l *faultLoad) report() {
 		sort.Strings(parts)
 		lines = append(lines, fmt.Sprintf("%s: %s (slowest %s)", op, strings.Join(parts, ", "), l.slowest[op].Round(time.Millisecond)))
 	}
-	l.t.Logf("requests %d, 2xx %d, 503 %d, other %d, lost %d (created %d)\n%s",
-		requests, ok, unavailable, other, lost, len(l.created), strings.Join(lines, "\n"))
+	firstUnavailable := "none"
+	if !l.firstUnavailable.IsZero() {
+		firstUnavailable = l.firstUnavailable.Sub(l.faultStart).Round(time.Millisecond).String()
+	}
+	median := time.Duration(0)
+	if n := len(l.faultWrite503); n > 0 {
+		slices.Sort(l.faultWrite503)
+		median = l.faultWrite503[n/2]
+	}
+	l.t.Logf("requests %d, 2xx %d, 503 %d, other %d, lost %d (created %d; creates answered 503 and sent again %d, of which had committed %d)\n"+
+		"writes: first 503 %s after the fault began; sent during it, %d answered 503 in %s (median), the slowest answer took %s (bound %s + 1s)\n%s",
+		requests, ok, unavailable, other, lost, len(l.created), retried, committed,
+		firstUnavailable, len(l.faultWrite503), median.Round(time.Millisecond), l.slowestFaultWrite.Round(time.Millisecond),
+		faultOpTimeout, strings.Join(lines, "\n"))
 	for _, b := range l.bad[:min(len(l.bad), 20)] {
 		l.t.Error(b)
 	}
@@ -327,7 +440,10 @@ func TestDatabaseCutUnderLoad(t *testing.T) {
 }
 
 // TestDatabasePauseUnderLoad: the proxy stops forwarding for 5 s under load (the database
-// neither answers nor refuses). Same promises as the cut.
+// neither answers nor refuses). Same promises as the cut, and the writes sent during the
+// pause answer 503 with Retry-After within the store's operation bound (plus a second),
+// instead of waiting on the paused connections; a create answered 503 and sent again with its
+// Idempotency-Key leaves exactly one application.
 func TestDatabasePauseUnderLoad(t *testing.T) {
 	l := newFaultLoad(t, 10*time.Second)
 	stop := make(chan struct{})
@@ -337,6 +453,9 @@ func TestDatabasePauseUnderLoad(t *testing.T) {
 	l.setPhase("fault")
 	l.proxy.Pause()
 	time.Sleep(5 * time.Second)
+	if v := scrapeMetrics(t, l.env)["appreg_db_unavailable"]; v != 1 {
+		t.Errorf("appreg_db_unavailable is %v at the end of the pause, want 1", v)
+	}
 	l.proxy.Resume()
 	l.setPhase("after")
 	took := l.recovered(5 * time.Second)
@@ -344,7 +463,17 @@ func TestDatabasePauseUnderLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	t.Logf("recovered %s after the database returned", took.Round(time.Millisecond))
+	if v := scrapeMetrics(t, l.env)["appreg_db_unavailable"]; v != 0 {
+		t.Errorf("appreg_db_unavailable is %v after the recovery, want 0", v)
+	}
 	l.report()
+	// The writes sent during the pause answered 503 (with Retry-After, checked by record)
+	// within the bound, rather than waiting on the paused connections for the request timeout.
+	if l.firstUnavailable.IsZero() {
+		t.Error("no write sent during the pause answered 503")
+	} else if d := l.firstUnavailable.Sub(l.faultStart); d > faultOpTimeout+time.Second {
+		t.Errorf("the first 503 to a write came %s after the pause began, over the bound %s + 1s", d.Round(time.Millisecond), faultOpTimeout)
+	}
 }
 
 // TestStaleLookupFailsClosed: a client disabled on another replica while this replica cannot

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/cxone/appreg/gen"
+	"github.com/cxone/appreg/server/lookup"
 	"github.com/cxone/appreg/store"
 )
 
@@ -176,8 +177,9 @@ func problemOf(err error) problem {
 		return httpProblem(he)
 	// Only errors that are not the request's own: a truncated JSON body
 	// also wraps io.ErrUnexpectedEOF, which from the database means a cut
-	// connection.
-	case store.IsUnavailable(err):
+	// connection. A lookup cache failing closed (lookup.ErrStale) is
+	// unavailable whatever kept its poll from the change log.
+	case store.IsUnavailable(err), errors.Is(err, lookup.ErrStale):
 		return problem{
 			status: http.StatusServiceUnavailable, code: "service_unavailable",
 			detail: "The service is temporarily unavailable; retry in a few seconds.",

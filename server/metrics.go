@@ -169,7 +169,8 @@ func (sr *series) addStatus(requests *prometheus.CounterVec, route, method strin
 }
 
 // stateCollector reports, at each scrape, the state the server's parts keep
-// themselves: the lookup cache, the list cache and the database pool.
+// themselves: the lookup cache (and its poller), the guard of slow hashes, the
+// list cache and the database pool.
 type stateCollector struct{ s *Server }
 
 var (
@@ -182,6 +183,18 @@ var (
 	descListSize   = prometheus.NewDesc("appreg_list_cache_entries", "Applications in the list cache.", nil, nil)
 	descDBConns    = prometheus.NewDesc("appreg_db_connections", "Database connections.", []string{"state"}, nil)
 	descDBWait     = prometheus.NewDesc("appreg_db_wait_total", "Times a query waited for a free connection.", nil, nil)
+	// The lookup path's answers that neither the cache nor the database gave: why each was
+	// refused or cut short, so an operator sees a flood or an outage at work.
+	descLookupRefused = prometheus.NewDesc("appreg_lookup_refused_total",
+		"Lookup-path calls answered without a database read or a slow hash, by reason: unknown (client id not in the known-id set), "+
+			"stale (the cache could not be brought within its max staleness: fail closed), busy (every slow-hash worker taken), "+
+			"throttled (the client spent its budget of failed slow hashes).", []string{"reason"}, nil)
+	descSlowHash = prometheus.NewDesc("appreg_slow_hash_total",
+		"Verifications of imported (slow-hashed) secrets, by result: hashed (a worker computed the hash) or remembered (answered from memory).",
+		[]string{"result"}, nil)
+	descDBAway     = prometheus.NewDesc("appreg_db_unavailable", "1 while the database does not answer and requests' operations are refused at once (503), else 0.", nil, nil)
+	descPollErrors = prometheus.NewDesc("appreg_lookup_poll_errors_total", "Failed polls of the change log.", nil, nil)
+	descResets     = prometheus.NewDesc("appreg_lookup_cache_resets_total", "Whole-cache clears after the poller lost the proof of continuity.", nil, nil)
 )
 
 // cacheStats is the part of the lookup cache /metrics reports.
@@ -190,9 +203,13 @@ type cacheStats interface{ Stats() lookup.Stats }
 // dbStats is the part of the store /metrics reports.
 type dbStats interface{ DBStats() sql.DBStats }
 
+// dbHealth is the store's knowledge that the database stopped answering.
+type dbHealth interface{ Unavailable() bool }
+
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLookupHits, descLookupMiss, descLookupSize, descLookupInv,
-		descListHits, descListMiss, descListSize, descDBConns, descDBWait} {
+		descListHits, descListMiss, descListSize, descDBConns, descDBWait, descLookupRefused, descSlowHash,
+		descPollErrors, descResets, descDBAway} {
 		ch <- d
 	}
 }
@@ -210,7 +227,16 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		metric(descLookupSize, prometheus.GaugeValue, float64(st.ClientEntries), "client")
 		metric(descLookupSize, prometheus.GaugeValue, float64(st.OriginEntries), "origin")
 		metric(descLookupInv, prometheus.CounterValue, float64(st.Invalidations))
+		metric(descLookupRefused, prometheus.CounterValue, float64(st.Unknown), "unknown")
+		metric(descLookupRefused, prometheus.CounterValue, float64(st.Stale), "stale")
+		metric(descPollErrors, prometheus.CounterValue, float64(st.PollErrors))
+		metric(descResets, prometheus.CounterValue, float64(st.Resets))
 	}
+	sh := c.s.slow.Stats()
+	metric(descLookupRefused, prometheus.CounterValue, float64(sh.Busy), "busy")
+	metric(descLookupRefused, prometheus.CounterValue, float64(sh.Throttled), "throttled")
+	metric(descSlowHash, prometheus.CounterValue, float64(sh.Hashes), "hashed")
+	metric(descSlowHash, prometheus.CounterValue, float64(sh.Remembered), "remembered")
 	if ls, ok := c.s.lists.(listStats); ok {
 		hits, misses, entries := ls.Stats()
 		metric(descListHits, prometheus.CounterValue, float64(hits))
@@ -222,5 +248,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		metric(descDBConns, prometheus.GaugeValue, float64(st.InUse), "in_use")
 		metric(descDBConns, prometheus.GaugeValue, float64(st.Idle), "idle")
 		metric(descDBWait, prometheus.CounterValue, float64(st.WaitCount))
+	}
+	if h, ok := c.s.store.(dbHealth); ok {
+		away := 0.0
+		if h.Unavailable() {
+			away = 1
+		}
+		metric(descDBAway, prometheus.GaugeValue, away)
 	}
 }

@@ -256,6 +256,11 @@ func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets
 
 // create is CreateApplication, inserting rec too when it is not nil.
 func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, rec *IdempotencyRecord) error {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return ErrUnavailable
+	}
 	prepareCreate(app, secrets)
 	err := s.insertAll(ctx, func(w rowWriter) error {
 		if rec != nil {
@@ -336,7 +341,13 @@ func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 // or before now (zero now = the store's clock). Concurrent calls share queries under load
 // (readCoalescer).
 func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	app, err := s.reads.get(ctx, tenantID, id, nowOr(now))
+	s.health.observe(err)
 	if err != nil {
 		return nil, translate("get application "+id, err)
 	}
@@ -358,6 +369,11 @@ func (q ListQuery) Filtered() bool { return q.Type != "" || q.State != "" || q.S
 // ListApplications returns the applications q selects in (created_time, id) order. more is
 // true when further rows exist beyond q.Limit; the next page starts After the last one.
 func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Application, more bool, err error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, false, ErrUnavailable
+	}
 	db, limit, err := s.listing(ctx, q)
 	if err != nil {
 		return nil, false, err
@@ -401,6 +417,11 @@ const listedColumns = "id, tenant_id, created_time, version, last_used_time"
 // tenant's hundred applications are 2,500 columns, of which listApplication, answering from
 // answers it encoded before, needs 500.
 func (s *Store) ListApplicationStates(ctx context.Context, q ListQuery) (rows []Listed, more bool, err error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, false, ErrUnavailable
+	}
 	db, limit, err := s.listing(ctx, q)
 	if err != nil {
 		return nil, false, err
@@ -498,6 +519,11 @@ func cutPage[T any](rows []T, limit int) ([]T, bool) {
 // that are visible at now (zero = the store's clock), in any order; an id with none is left
 // out.
 func (s *Store) ApplicationsByID(ctx context.Context, tenantID string, ids []string, now time.Time) ([]Application, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	now = nowOr(now)
 	var apps []Application
 	for batch := range slices.Chunk(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !possibleID(id) }), maxReadBatch) {
@@ -551,6 +577,11 @@ func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now 
 // update is UpdateApplication, inserting the idempotency record rec returns, if any. pre, when
 // not nil, runs first in the same transaction; its error is returned as is and writes nothing.
 func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error, rec func(*Application) *IdempotencyRecord, pre func(tx *gorm.DB) error) (*Application, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	now = nowOr(now)
 	var (
 		saved *Application

@@ -118,7 +118,7 @@ func (s *Store) insertAll(ctx context.Context, fn func(w rowWriter) error) error
 	if err := fn(b); err != nil {
 		return err
 	}
-	return withPgx(ctx, s.db, func(conn *pgx.Conn) error {
+	err := withPgx(ctx, s.db, func(conn *pgx.Conn) error {
 		results := conn.SendBatch(ctx, &b.batch)
 		var first error
 		for _, wrap := range b.wraps {
@@ -135,6 +135,8 @@ func (s *Store) insertAll(ctx context.Context, fn func(w rowWriter) error) error
 		}
 		return first
 	})
+	s.health.observe(err)
+	return err
 }
 
 // withPgx runs fn on a pgx connection of db's pool (PostgreSQL only), for the few paths where

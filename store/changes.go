@@ -54,11 +54,15 @@ func recordChanges(w rowWriter, applicationIDs []string, now time.Time) error {
 // Changes returns at most limit change rows with a seq above afterSeq, in seq order; none is
 // an empty slice. limit <= 0 means DefaultChangesLimit.
 func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Change, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	defer s.health.probing()()
 	if limit <= 0 {
 		limit = DefaultChangesLimit
 	}
 	changes := []Change{}
 	err := s.db.WithContext(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&changes).Error
+	s.health.observe(err)
 	if err != nil {
 		return nil, translate("read changes", err)
 	}
@@ -71,8 +75,12 @@ func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Chang
 // LatestChangeSeq is the highest seq committed so far, 0 when there is none. A cache starts
 // reading changes from about there: everything before is already in the database it reads.
 func (s *Store) LatestChangeSeq(ctx context.Context) (int64, error) {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	defer s.health.probing()()
 	var seq int64
 	err := s.db.WithContext(ctx).Model(&Change{}).Select("COALESCE(MAX(seq), 0)").Scan(&seq).Error
+	s.health.observe(err)
 	if err != nil {
 		return 0, translate("latest change seq", err)
 	}

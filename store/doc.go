@@ -75,6 +75,40 @@
 // 4.0–6.9 ms at 7,000–11,000/s). An id no row can hold (invalid UTF-8, NUL, over 128
 // characters) never joins a query, so it cannot fail the others' reads.
 //
+// # When the database is away
+//
+// On PostgreSQL, every operation a request runs (and every poll of the change log) is bounded
+// by SetOperationTimeout (default 3 s, --db-timeout), from the moment the store is called: a
+// database that stops answering without refusing fails it with an error IsUnavailable
+// recognises, and the API answers 503 service_unavailable with Retry-After then, rather than
+// after the request's own timeout (30 s). The bound leaves out what the caller does first: an
+// imported secret is hashed (PBKDF2) before the create reaches the store, so a slow hash is
+// never a 503. Once one operation has failed so, the store knows the database is away
+// (Unavailable, appreg_db_unavailable on /metrics) and refuses the operations of requests at
+// once with ErrUnavailable (503 in milliseconds, nothing queued on the pool), until a poll of
+// the change log or a ping, which always go, gets an answer: within a poll interval of the
+// database's return. Measured by TestDatabasePauseUnderLoad (bound 2 s): the first 503 about
+// 2 s into the pause, then 503s in a few milliseconds, and recovery within 0.3 s.
+// SQLite, a file in the process that does not go away, has no bound (SetOperationTimeout).
+//
+// What a 503 to a write means. An operation refused at once (ErrUnavailable), or that failed
+// before its last statement was sent, wrote nothing. One whose bound passed while it waited for
+// the answer to its COMMIT (or to the batch that is its own transaction) may have committed all
+// the same: the bytes were on their way, and a database that comes back runs them. So a 503 to
+// a write means "not applied, or applied and replayable": a create or rotation sent again with
+// the same Idempotency-Key (the idempotency record commits in the same transaction as the
+// write) answers the first answer if it committed, without the secret, which is never shown
+// twice (rotate to obtain one), and performs it otherwise; a PATCH sends the same fields again,
+// or uses If-Match to learn that it applied. A create sent without a key and answered 503 may
+// have created the application: the caller finds it in the listing. Nothing answered 2xx is
+// ever lost, since 2xx is answered only after the commit returned. TestDatabasePauseUnderLoad
+// checks both: every 201 is stored, and every create answered 503 and sent again with its key
+// leaves exactly one application.
+//
+// The bound is not the client's cancellation: requests run detached from their client
+// (server's detachFromClient), a client that hangs up is recorded as 499 before any mapping,
+// and context.Canceled is never IsUnavailable.
+//
 // # Audit trail
 //
 // Every change leaves exactly one event, written by the store in the same

@@ -49,6 +49,11 @@ func insertIdempotency(w rowWriter, rec *IdempotencyRecord) error {
 // there is none, or when it was created before notBefore (a key is honoured for a while,
 // e.g. 24 hours, then it may be used again).
 func (s *Store) GetIdempotency(ctx context.Context, tenantID, operation, key string, notBefore time.Time) (*IdempotencyRecord, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	var rec IdempotencyRecord
 	err := s.db.WithContext(ctx).
 		Where("tenant_id = ? AND operation = ? AND idempotency_key = ? AND created_time >= ?", tenantID, operation, key, normTime(notBefore)).

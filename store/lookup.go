@@ -19,6 +19,11 @@ const originsChunk = 1000
 // application as it was before. The lookup caches drop such a mix as soon as they read the
 // rotation's change row.
 func (s *Store) GetClient(ctx context.Context, id string, now time.Time) (*Application, []Secret, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, nil, ErrUnavailable
+	}
 	app, err := s.GetApplication(ctx, "", id, now)
 	if err != nil {
 		return nil, nil, err
@@ -35,6 +40,11 @@ func (s *Store) GetClient(ctx context.Context, id string, now time.Time) (*Appli
 // It searches application_origins, so it is an index lookup whatever the number of
 // applications. Enabled and tenancy are the caller's to check.
 func (s *Store) ApplicationsWithOrigin(ctx context.Context, origin string, now time.Time) ([]Application, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	db := s.db.WithContext(ctx)
 	listing := db.Model(&applicationOrigin{}).Select("application_id").Where("origin = ?", origin)
 	apps, err := findApplications(visible(db, "", nowOr(now)).Where("id IN (?)", listing).Order("id"), 0)
@@ -49,6 +59,11 @@ func (s *Store) ApplicationsWithOrigin(ctx context.Context, origin string, now t
 // lookup caches call it with the applications of a batch of changes, to find the cached
 // origin answers that an application has just started to appear in, in one query.
 func (s *Store) ApplicationOrigins(ctx context.Context, ids []string) (map[string][]string, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	out := make(map[string][]string)
 	for chunk := range slices.Chunk(ids, originsChunk) {
 		var rows []applicationOrigin

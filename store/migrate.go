@@ -196,5 +196,7 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 // transaction runs fn in one transaction bound to ctx: committed if fn returns nil, rolled
 // back otherwise (also on panic).
 func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	return s.db.WithContext(ctx).Transaction(fn)
+	err := s.db.WithContext(ctx).Transaction(fn)
+	s.health.observe(err)
+	return err
 }

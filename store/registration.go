@@ -104,6 +104,11 @@ func (registrationCount) TableName() string { return "registration_counts" }
 
 // GetRegistrationPolicy returns tenantID's policy, or ErrNotFound when it never set one.
 func (s *Store) GetRegistrationPolicy(ctx context.Context, tenantID string) (*RegistrationPolicy, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	var p RegistrationPolicy
 	if err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Take(&p).Error; err != nil {
 		return nil, translate("get registration policy", err)
@@ -116,6 +121,11 @@ func (s *Store) GetRegistrationPolicy(ctx context.Context, tenantID string) (*Re
 // and saves it, in one transaction holding the row, so two concurrent partial updates both
 // apply. An error of fn is returned as is and nothing is written.
 func (s *Store) UpdateRegistrationPolicy(ctx context.Context, tenantID string, def RegistrationPolicy, fn func(*RegistrationPolicy) error) (*RegistrationPolicy, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	var (
 		saved RegistrationPolicy
 		fnErr error
@@ -161,6 +171,11 @@ func (s *Store) UpdateRegistrationPolicy(ctx context.Context, tenantID string, d
 
 // CreateInitialAccessToken stores t (times normalised in place).
 func (s *Store) CreateInitialAccessToken(ctx context.Context, t *InitialAccessToken) error {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return ErrUnavailable
+	}
 	t.ExpiresTime = normTime(t.ExpiresTime)
 	t.CreatedTime = normTime(t.CreatedTime)
 	t.RevokedTime = normTimePtr(t.RevokedTime)
@@ -169,6 +184,11 @@ func (s *Store) CreateInitialAccessToken(ctx context.Context, t *InitialAccessTo
 
 // ListInitialAccessTokens returns tenantID's initial access tokens, newest first.
 func (s *Store) ListInitialAccessTokens(ctx context.Context, tenantID string) ([]InitialAccessToken, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	tokens := []InitialAccessToken{}
 	err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Order("created_time DESC, id").Find(&tokens).Error
 	if err != nil {
@@ -183,6 +203,11 @@ func (s *Store) ListInitialAccessTokens(ctx context.Context, tenantID string) ([
 // InitialAccessTokenByHash returns the token whose value hashes to hash, if it belongs to
 // tenantID; ErrNotFound otherwise.
 func (s *Store) InitialAccessTokenByHash(ctx context.Context, tenantID, hash string) (*InitialAccessToken, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	var t InitialAccessToken
 	err := s.db.WithContext(ctx).Where("hash = ? AND tenant_id = ?", hash, tenantID).Take(&t).Error
 	if err != nil {
@@ -195,6 +220,11 @@ func (s *Store) InitialAccessTokenByHash(ctx context.Context, tenantID, hash str
 // RevokeInitialAccessToken revokes token id of tenantID at now; revoking a revoked token keeps
 // its first revocation time. ErrNotFound when tenantID has no such token.
 func (s *Store) RevokeInitialAccessToken(ctx context.Context, tenantID, id string, now time.Time) error {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return ErrUnavailable
+	}
 	db := s.db.WithContext(ctx)
 	res := db.Model(&InitialAccessToken{}).Where("id = ? AND tenant_id = ? AND revoked_time IS NULL", id, tenantID).
 		Update("revoked_time", normTime(now))
@@ -233,6 +263,11 @@ type Registration struct {
 // use), counts the registration against the tenant's daily limit (ErrDailyLimit), and stores
 // the registration access token's hash.
 func (s *Store) RegisterApplication(ctx context.Context, app *Application, secrets []Secret, r Registration) error {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return ErrUnavailable
+	}
 	prepareCreate(app, secrets)
 	err := s.transaction(ctx, func(tx *gorm.DB) error {
 		// The rows every registration of a tenant shares, the token's and the day's count,
@@ -277,6 +312,11 @@ func (s *Store) RegisterApplication(ctx context.Context, app *Application, secre
 // RegistrationAccessTokenOf returns the registration access token of application id;
 // ErrNotFound when it has none (not registered, or its registration was deleted).
 func (s *Store) RegistrationAccessTokenOf(ctx context.Context, id string) (*RegistrationAccessToken, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	var t RegistrationAccessToken
 	if err := s.db.WithContext(ctx).Where("application_id = ?", id).Take(&t).Error; err != nil {
 		return nil, translate("get registration access token", err)

@@ -48,6 +48,11 @@ func (s *Secret) afterRead() {
 // ListSecrets returns the secrets of an application, oldest first; none is an empty slice.
 // It does not check that the application exists or is visible.
 func (s *Store) ListSecrets(ctx context.Context, applicationID string) ([]Secret, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		return nil, ErrUnavailable
+	}
 	secrets := []Secret{}
 	err := s.db.WithContext(ctx).Where("application_id = ?", applicationID).
 		Order("created_time, id").Find(&secrets).Error

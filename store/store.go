@@ -34,6 +34,10 @@ type Store struct {
 	db      *gorm.DB
 	dialect string
 	reads   readCoalescer // GetApplication's
+	// opTimeout bounds each operation of a request (SetOperationTimeout).
+	opTimeout time.Duration
+	// health refuses writes at once while the database does not answer.
+	health health
 }
 
 // Open connects to the database named by url and checks that it answers. url is either a
@@ -91,6 +95,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 
 	s := &Store{db: db, dialect: dialect}
+	s.SetOperationTimeout(DefaultOperationTimeout)
 	s.reads.lanes, s.reads.query = readLanes, s.applicationsByID
 	if err := s.Ping(ctx); err != nil {
 		_ = sqlDB.Close()
@@ -163,11 +168,16 @@ func (s *Store) DB() *gorm.DB { return s.db }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	defer s.health.probing()()
 	sqlDB, err := s.db.DB()
 	if err != nil {
 		return fmt.Errorf("store: ping: %w", err)
 	}
-	if err := sqlDB.PingContext(ctx); err != nil {
+	err = sqlDB.PingContext(ctx)
+	s.health.observe(err)
+	if err != nil {
 		return fmt.Errorf("store: ping %s: %w", s.dialect, err)
 	}
 	return nil

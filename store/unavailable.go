@@ -21,6 +21,9 @@ func IsUnavailable(err error) bool {
 	if err == nil || errors.Is(err, context.Canceled) {
 		return false
 	}
+	if errors.Is(err, ErrUnavailable) {
+		return true
+	}
 	// A statement that outlived its deadline: the database did not answer in time (a
 	// network that stopped forwarding, a server paused or overloaded).
 	if errors.Is(err, context.DeadlineExceeded) {

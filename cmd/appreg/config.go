@@ -45,9 +45,13 @@ var settings = []setting{
 	{"smtp-from", "APPREG_SMTP_FROM", "appreg@localhost", "From address of notifications"},
 	{"body-limit", "APPREG_BODY_LIMIT", "1MiB", "largest request body accepted (bytes, or with kB/MB/GB or KiB/MiB/GiB)"},
 	{"db-max-conns", "APPREG_DB_MAX_CONNS", strconv.Itoa(store.DefaultPostgresConns), "PostgreSQL connections each replica opens at most (and keeps open); replicas x this must stay below the server's max_connections"},
+	{"db-timeout", "APPREG_DB_TIMEOUT", store.DefaultOperationTimeout.String(), "how long one PostgreSQL operation of a request may take, waiting for a connection included, before the request answers 503 with Retry-After (a database that stopped answering); at most " + maxDBTimeout.String()},
 	{"cache-size", "APPREG_CACHE_SIZE", "50000", "clients (and origins) the lookup cache keeps in memory"},
+	{"lookup-max-stale", "APPREG_LOOKUP_MAX_STALE", lookup.DefaultMaxStale.String(), "how long the lookup cache keeps answering from memory once it cannot read the change log (the database away), before it fails closed with 503: a client disabled meanwhile authenticates on a replica for at most this plus a poll; at most " + maxLookupStale.String()},
 	{"list-cache-size", "APPREG_LIST_CACHE_SIZE", strconv.Itoa(lookup.DefaultAnswersSize>>20) + "MiB", "memory for applications encoded as listApplication answers them, so that a listing encodes only those changed since (bytes, or with kB/MB/GB or KiB/MiB/GiB)"},
 	{"rate-limit", "APPREG_RATE_LIMIT", "50", "management API requests per second per tenant (bursts of twice that); 0 turns limiting off"},
+	{"anonymous-registration-rate", "APPREG_ANONYMOUS_REGISTRATION_RATE", "1", "anonymous dynamic client registrations per second per tenant (bursts of 10); 0 turns the limit off"},
+	{"anonymous-registration-rate-per-address", "APPREG_ANONYMOUS_REGISTRATION_RATE_PER_ADDRESS", "0.1", "anonymous dynamic client registrations per second per source address (bursts of 5); 0 turns the limit off"},
 	{"cors-max-age", "APPREG_CORS_MAX_AGE", "1s", "how long the gateway may keep a CORS answer (Cache-Control max-age)"},
 	{"memory-limit", "APPREG_MEMORY_LIMIT", "200MiB", "soft memory limit for the Go runtime (bytes, or with kB/MB/GB or KiB/MiB/GiB); GOMEMLIMIT wins when set"},
 	{"log-level", "APPREG_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -83,6 +87,12 @@ var kinds = map[string]kind{
 	"cache-size":      count(maxCacheSize),
 	"rate-limit":      rate,
 	"log-level":       level,
+
+	"db-timeout":       durationUpTo(maxDBTimeout),
+	"lookup-max-stale": durationUpTo(maxLookupStale),
+
+	"anonymous-registration-rate":             rate,
+	"anonymous-registration-rate-per-address": rate,
 }
 
 const (
@@ -94,12 +104,26 @@ const (
 	// maxRate bounds --rate-limit: its burst (twice the rate) is an int. The
 	// benchmarks turn limiting off with a billion.
 	maxRate = 1_000_000_000
+	// maxDBTimeout bounds --db-timeout: a request's own timeout (30 s) ends it
+	// sooner anyway.
+	maxDBTimeout = 30 * time.Second
+	// maxLookupStale bounds --lookup-max-stale, the time a disabled client may
+	// still authenticate during an outage of the database.
+	maxLookupStale = time.Hour
 )
 
 var duration = kind{"a positive Go duration such as 90s, 15m or 168h", func(v string) (any, bool) {
 	d, err := time.ParseDuration(v)
 	return d, err == nil && d > 0
 }}
+
+// durationUpTo is a positive Go duration of at most most.
+func durationUpTo(most time.Duration) kind {
+	return kind{"a positive Go duration such as 500ms, 5s or 1m, at most " + most.String(), func(v string) (any, bool) {
+		d, err := time.ParseDuration(v)
+		return d, err == nil && d > 0 && d <= most
+	}}
+}
 
 // size reads a number of bytes with go-humanize: a whole number, or with a
 // unit, decimal (kB, MB, GB) or binary (KiB, MiB, GiB), in any case.

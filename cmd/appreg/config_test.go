@@ -78,7 +78,8 @@ func TestCommandErrors(t *testing.T) {
 // unit it does not take, a negative, zero and an overflow.
 var numeric = map[string]bool{"deletion-grace": true, "purge-interval": true, "cors-max-age": true,
 	"body-limit": true, "list-cache-size": true, "memory-limit": true, "db-max-conns": true,
-	"cache-size": true, "rate-limit": true}
+	"cache-size": true, "rate-limit": true, "db-timeout": true, "lookup-max-stale": true,
+	"anonymous-registration-rate": true, "anonymous-registration-rate-per-address": true}
 
 // settingCases read one value of one setting. want is what the getter of
 // its kind returns; nil means the value is refused at start.
@@ -103,6 +104,23 @@ var settingCases = []struct {
 	{"cors-max-age", "negative", "-1s", nil},
 	{"cors-max-age", "zero", "0s", nil},
 	{"cors-max-age", "overflow", "3000000h", nil},
+	{"db-timeout", "good", "2s", 2 * time.Second},
+	{"db-timeout", "good fraction", "1.5s", 1500 * time.Millisecond},
+	{"db-timeout", "most", "30s", 30 * time.Second},
+	{"db-timeout", "above most", "31s", nil},
+	{"db-timeout", "unit", "3sec", nil},
+	{"db-timeout", "no unit", "3", nil},
+	{"db-timeout", "negative", "-3s", nil},
+	{"db-timeout", "zero", "0s", nil},
+	{"db-timeout", "overflow", "9999999999h", nil},
+	{"lookup-max-stale", "good", "30s", 30 * time.Second},
+	{"lookup-max-stale", "most", "1h", time.Hour},
+	{"lookup-max-stale", "above most", "61m", nil},
+	{"lookup-max-stale", "unit", "10 seconds", nil},
+	{"lookup-max-stale", "negative", "-10s", nil},
+	{"lookup-max-stale", "zero", "0", nil},
+	{"lookup-max-stale", "overflow", "99999999999999999999ns", nil},
+	{"lookup-max-stale", "trailing", "10s later", nil},
 
 	{"body-limit", "good", "1048576", int64(1 << 20)},
 	{"body-limit", "good binary unit", "2MiB", int64(2 << 20)},
@@ -153,6 +171,19 @@ var settingCases = []struct {
 	{"rate-limit", "most", "1e9", 1e9},
 	{"rate-limit", "not a number", "NaN", nil},
 	{"rate-limit", "infinite", "Inf", nil},
+	{"anonymous-registration-rate", "good", "2", 2.0},
+	{"anonymous-registration-rate", "zero: no limit", "0", 0.0},
+	{"anonymous-registration-rate", "unit", "1/s", nil},
+	{"anonymous-registration-rate", "negative", "-1", nil},
+	{"anonymous-registration-rate", "zero", "-0.5", nil},
+	{"anonymous-registration-rate", "overflow", "1e400", nil},
+	{"anonymous-registration-rate", "not a number", "NaN", nil},
+	{"anonymous-registration-rate-per-address", "good", "0.05", 0.05},
+	{"anonymous-registration-rate-per-address", "zero: no limit", "0", 0.0},
+	{"anonymous-registration-rate-per-address", "unit", "0.1rps", nil},
+	{"anonymous-registration-rate-per-address", "negative", "-0.1", nil},
+	{"anonymous-registration-rate-per-address", "zero", "-0", 0.0},
+	{"anonymous-registration-rate-per-address", "overflow", "2e9", nil},
 
 	{"log-level", "good", "warn", slog.LevelWarn},
 	{"log-level", "bad", "verbose", nil},
@@ -293,5 +324,15 @@ func typed(cfg *config, name string) any {
 		return cfg.level(name)
 	default:
 		return v
+	}
+}
+
+// TestRegistrationRateZeroIsNoLimit: the flags' 0 turns a registration limit off, which
+// server.Config says with a negative rate (its zero is the default).
+func TestRegistrationRateZeroIsNoLimit(t *testing.T) {
+	for _, tc := range []struct{ flag, want float64 }{{0, -1}, {0.1, 0.1}, {2, 2}} {
+		if got := registrationRate(tc.flag); got != tc.want {
+			t.Errorf("registrationRate(%v) = %v, want %v", tc.flag, got, tc.want)
+		}
 	}
 }

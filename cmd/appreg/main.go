@@ -92,11 +92,21 @@ func newFlags(name, summary string, stderr io.Writer) *flag.FlagSet {
 	return fs
 }
 
+// registrationRate is a registration limit as server.Config takes it: there zero
+// means the default and a negative rate no limit; the flag's 0 means no limit.
+func registrationRate(perSecond float64) float64 {
+	if perSecond == 0 {
+		return -1
+	}
+	return perSecond
+}
+
 // defaultGCPercent is serve's GOGC unless the environment sets one.
 const defaultGCPercent = 400
 
 var serveFlags = []string{"addr", "data-dir", "database-url", "deletion-grace", "purge-interval",
-	"jwks-url", "jwks-file", "issuer", "audience", "console-client-id", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "cache-size", "list-cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr"}
+	"jwks-url", "jwks-file", "issuer", "audience", "console-client-id", "smtp-url", "smtp-from", "body-limit", "rate-limit", "db-max-conns", "db-timeout", "cache-size", "lookup-max-stale", "list-cache-size", "cors-max-age", "memory-limit", "log-level", "debug-addr",
+	"anonymous-registration-rate", "anonymous-registration-rate-per-address"}
 
 func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", "appreg serve: run the App Registration API and its purger.", stderr)
@@ -113,6 +123,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer st.Close()
 	st.SetMaxConns(cfg.count("db-max-conns"))
+	st.SetOperationTimeout(cfg.duration("db-timeout"))
 
 	verifier, devKey, err := newVerifier(ctx, cfg)
 	if err != nil {
@@ -138,7 +149,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Store: st, Auth: verifier, Lookup: cache, ListCacheSize: cfg.size("list-cache-size"),
 		DeletionGrace: cfg.duration("deletion-grace"), BodyLimit: cfg.size("body-limit"),
 		CORSMaxAge: cfg.duration("cors-max-age"), RateLimit: cfg.rate("rate-limit"), Logger: log,
-		Metrics: metrics, Console: consoleConfig(cfg, devKey != nil),
+		AnonymousRegistrationRate:           registrationRate(cfg.rate("anonymous-registration-rate")),
+		AnonymousRegistrationRatePerAddress: registrationRate(cfg.rate("anonymous-registration-rate-per-address")),
+		Metrics:                             metrics, Console: consoleConfig(cfg, devKey != nil),
 		Ready: ready(st),
 	})
 	if err != nil {
@@ -190,7 +203,7 @@ func setRuntimeLimits(memLimit int64) {
 // startLookupCache loads the lookup path's cache and starts it; stop flushes its batched
 // lastUsedTime writes.
 func startLookupCache(ctx context.Context, st *store.Store, cfg *config, log *slog.Logger) (cache *lookup.Cache, stop func(), err error) {
-	cache = lookup.New(st, lookup.Config{Size: cfg.count("cache-size"), Logger: log})
+	cache = lookup.New(st, lookup.Config{Size: cfg.count("cache-size"), MaxStale: cfg.duration("lookup-max-stale"), Logger: log})
 	if err := cache.Start(ctx); err != nil {
 		return nil, nil, fmt.Errorf("lookup cache: %w", err)
 	}

@@ -119,7 +119,8 @@
 //     one context value, one clock read at each end. Request ids are a random process
 //     prefix and a counter (a random read each was 3%).
 //   - Metrics keep their pre-resolved series (see Metrics); successes of /internal/ are
-//     logged at debug level, as the README says.
+//     logged at debug level, and the reasons of 503s at most once a second (logFailure), as
+//     the README says.
 //
 // # Rotation without downtime
 //

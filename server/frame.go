@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -103,11 +104,14 @@ func (s *Server) logRequest(c echo.Context, st *requestState, took time.Duration
 	status := c.Response().Status
 	level := slog.LevelInfo
 	switch {
+	case status == http.StatusServiceUnavailable:
+		level = slog.LevelWarn // see logFailure
 	case status >= 500:
 		level = slog.LevelError
-	case status < 400 && strings.HasPrefix(r.URL.Path, "/internal/"):
-		// The lookup path answers thousands of calls a second: its successes are logged at
-		// debug level, its failures as usual.
+	case (status < 400 || status == http.StatusNotFound) && strings.HasPrefix(r.URL.Path, "/internal/"):
+		// The lookup path answers thousands of calls a second: its successes and its 404s
+		// (an unknown client id: anyone on the internet can send one to the token
+		// endpoint, thousands a second) are logged at debug level, its failures as usual.
 		level = slog.LevelDebug
 	}
 	ctx := r.Context()

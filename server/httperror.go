@@ -67,11 +67,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	p := problemOf(err)
 	if p.status >= 500 && !errors.As(err, new(*regError)) {
-		s.log.ErrorContext(c.Request().Context(), "request failed",
-			slog.String("request_id", requestIDOf(c)),
-			slog.String("method", c.Request().Method),
-			slog.String("path", c.Request().URL.Path),
-			slog.String("error", err.Error()))
+		s.logFailure(c, p.status, err)
 	}
 	if isRegistrationPath(c.Request().URL.Path) {
 		status, body, header := registrationProblem(err, p)
@@ -187,6 +183,34 @@ func problemOf(err error) problem {
 		}
 	}
 	return problem{status: http.StatusInternalServerError, code: "server_error", detail: "The service failed to answer; try again later."}
+}
+
+// logFailure logs why a request was answered 5xx. A 500 is logged each time, at error level.
+// A 503 (the database away, a sign-in provider unreachable) is the service refusing work it
+// cannot do, which during an outage is every request for the same reason: it is logged at
+// warn level, at most once a second, with the number of such lines left out since the last
+// one (every request still has its own request line, and /metrics counts them).
+func (s *Server) logFailure(c echo.Context, status int, err error) {
+	r := c.Request()
+	attrs := []slog.Attr{
+		slog.String("request_id", requestIDOf(c)),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("error", err.Error()),
+	}
+	if status != http.StatusServiceUnavailable {
+		s.log.LogAttrs(r.Context(), slog.LevelError, "request failed", attrs...)
+		return
+	}
+	logged := false
+	s.unavailableLog.Do(func() {
+		logged = true
+		attrs = append(attrs, slog.Int64("similar_not_logged", s.unavailableSkipped.Swap(0)))
+		s.log.LogAttrs(r.Context(), slog.LevelWarn, "request refused: service unavailable", attrs...)
+	})
+	if !logged {
+		s.unavailableSkipped.Add(1)
+	}
 }
 
 func validationProblem(fields []FieldError) problem {

@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	echomw "github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server/auth"
@@ -108,6 +110,9 @@ type Server struct {
 	handler          http.Handler // echo behind rewriteSuffixPaths
 	requestIDs       *requestIDs
 	validator        *validator
+	// unavailableLog and unavailableSkipped sample the log of 503s (logFailure).
+	unavailableLog     rate.Sometimes
+	unavailableSkipped atomic.Int64
 }
 
 var _ gen.StrictServerInterface = (*Server)(nil)
@@ -132,6 +137,7 @@ func New(cfg Config) (*Server, error) {
 		metrics:    cfg.Metrics,
 		requestIDs: newRequestIDs(),
 	}
+	s.unavailableLog.Interval = time.Second
 	s.reg, _ = cfg.Store.(RegistrationStore)
 	perTenant, perAddress := cfg.AnonymousRegistrationRate, cfg.AnonymousRegistrationRatePerAddress
 	if perTenant == 0 {

@@ -130,6 +130,38 @@ func (r corsAnswer) VisitCheckCORSOriginResponse(w http.ResponseWriter) error {
 	return err
 }
 
+// appendProblem appends the JSON of e, as encoding/json writes it. Error answers are a hot
+// path of their own under attack: a flood of unknown client ids or of bad tokens is answered
+// 404 or 401, thousands a second.
+func appendProblem(b []byte, e *gen.Error) []byte {
+	b = appendJSONString(append(b, `{"detail":`...), e.Detail)
+	b = appendJSONString(append(b, `,"error":`...), e.Error)
+	b = appendJSONString(append(b, `,"errorDescription":`...), e.ErrorDescription)
+	if e.Errors != nil {
+		b = append(b, `,"errors":`...)
+		if *e.Errors == nil {
+			b = append(b, "null"...)
+		} else {
+			b = append(b, '[')
+			for i, f := range *e.Errors {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(append(b, `{"field":`...), f.Field)
+				b = append(appendJSONString(append(b, `,"reason":`...), f.Reason), '}')
+			}
+			b = append(b, ']')
+		}
+	}
+	if e.RequestID != nil {
+		b = appendJSONString(append(b, `,"requestId":`...), *e.RequestID)
+	}
+	b = strconv.AppendInt(append(b, `,"status":`...), int64(e.Status), 10)
+	b = appendJSONString(append(b, `,"title":`...), e.Title)
+	b = appendJSONString(append(b, `,"type":`...), e.Type)
+	return append(b, '}')
+}
+
 // answerBuffers holds the buffers answers are encoded in; one bigger than maxPooledAnswer is
 // left to the garbage collector rather than kept.
 var answerBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/labstack/echo/v4"
 
 	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server/lookup"
@@ -47,6 +50,8 @@ func fill(t *testing.T, r *rand.Rand, v reflect.Value) {
 		v.SetString(awkwardStrings[r.IntN(len(awkwardStrings))])
 	case reflect.Bool:
 		v.SetBool(r.IntN(2) == 1)
+	case reflect.Int:
+		v.SetInt([]int64{0, 200, 404, 503, -1, 1 << 40}[r.IntN(6)])
 	case reflect.Pointer:
 		if r.IntN(3) == 0 {
 			v.SetZero()
@@ -95,6 +100,8 @@ func TestAppendIsEncodingJSON(t *testing.T) {
 			func(v any) ([]byte, error) { return appendClientPolicy(nil, v.(*gen.ClientPolicy)), nil }},
 		{"VerifyResult", func() any { return new(gen.VerifyResult) },
 			func(v any) ([]byte, error) { return appendVerifyResult(nil, v.(*gen.VerifyResult)), nil }},
+		{"Error", func() any { return new(gen.Error) },
+			func(v any) ([]byte, error) { return appendProblem(nil, v.(*gen.Error)), nil }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -341,5 +348,32 @@ func TestAppendSecretExpiresTime(t *testing.T) {
 				t.Errorf("secretExpiresTime present %v, want %v", has, tc.at != nil)
 			}
 		})
+	}
+}
+
+// TestProblemAnswerIsEchoJSON: an error answer written by writeProblemJSON is, headers and
+// bytes, what echo's c.JSON writes of it (the path every error took before).
+func TestProblemAnswerIsEchoJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	e := echo.New()
+	for i := range 300 {
+		var p gen.Error
+		fill(t, r, reflect.ValueOf(&p).Elem())
+		ours, theirs := httptest.NewRecorder(), httptest.NewRecorder()
+		code := 400 + i%104
+		if err := writeProblemJSON(ours, code, &p); err != nil {
+			t.Fatal(err)
+		}
+		c := e.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), theirs)
+		if err := c.JSON(code, p); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := ours.Header().Get("Content-Length"), strconv.Itoa(ours.Body.Len()); got != want {
+			t.Errorf("case %d: Content-Length %q, want %s", i, got, want)
+		}
+		ours.Header().Del("Content-Length")
+		if ours.Code != theirs.Code || !reflect.DeepEqual(ours.Header(), theirs.Header()) || !bytes.Equal(ours.Body.Bytes(), theirs.Body.Bytes()) {
+			t.Fatalf("case %d: ours %d %v\n%s\necho %d %v\n%s", i, ours.Code, ours.Header(), ours.Body, theirs.Code, theirs.Header(), theirs.Body)
+		}
 	}
 }

@@ -106,9 +106,39 @@ func writeProblem(c echo.Context, status int, header http.Header, body any, s *S
 		_ = c.NoContent(status)
 		return
 	}
-	if werr := c.JSON(status, body); werr != nil {
+	var werr error
+	if e, ok := body.(gen.Error); ok && !prettyAsked(c) {
+		werr = writeProblemJSON(c.Response(), status, &e)
+	} else {
+		werr = c.JSON(status, body)
+	}
+	if werr != nil {
 		s.log.WarnContext(c.Request().Context(), "writing error answer", slog.String("error", werr.Error()))
 	}
+}
+
+// prettyAsked reports whether the request asks echo for indented JSON (?pretty), which
+// c.JSON honours.
+func prettyAsked(c echo.Context) bool {
+	_, pretty := c.QueryParams()["pretty"]
+	return pretty
+}
+
+// writeProblemJSON writes e as c.JSON does (TestProblemAnswerIsEchoJSON), encoded by
+// appendProblem instead of encoding/json's reflection.
+func writeProblemJSON(w http.ResponseWriter, status int, e *gen.Error) error {
+	return withAnswerBuffer(func(b []byte) ([]byte, error) {
+		return append(appendProblem(b, e), '\n'), nil
+	}, func(b []byte) error {
+		h := w.Header()
+		if h.Get(echo.HeaderContentType) == "" {
+			h[echo.HeaderContentType] = headerJSONType
+		}
+		h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
+		w.WriteHeader(status)
+		_, err := w.Write(b)
+		return err
+	})
 }
 
 // domainProblems are the answers to the domain's sentinel errors.

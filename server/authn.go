@@ -59,9 +59,6 @@ func (e *authError) Error() string { return e.reason }
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if !isAPIPath(r.URL.Path) {
-			return next(c)
-		}
 		token, ok := bearerToken(r.Header.Get(echo.HeaderAuthorization))
 		if !ok {
 			return &authError{status: http.StatusUnauthorized, reason: "a bearer token is required in the Authorization header", missing: true}

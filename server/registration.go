@@ -164,9 +164,6 @@ type regRequestKey struct{}
 func registrationRequest(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := c.Request()
-		if !isRegistrationPath(r.URL.Path) {
-			return next(c)
-		}
 		header := r.Header.Get(echo.HeaderAuthorization)
 		token, _ := bearerToken(header)
 		rr := regRequest{token: token, sent: header != "", address: echo.ExtractIPDirect()(r),

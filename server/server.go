@@ -87,13 +87,12 @@ type Config struct {
 
 // Server implements gen.StrictServerInterface.
 type Server struct {
-	store      Store
-	auth       Authenticator
-	lookup     LookupCache
-	lists      lister
-	slow       *lookup.SlowHashes
-	corsMaxAge time.Duration
-	// corsCacheControl is the CORS answer's Cache-Control, made once.
+	store  Store
+	auth   Authenticator
+	lookup LookupCache
+	lists  lister
+	slow   *lookup.SlowHashes
+	// corsCacheControl is the CORS answer's Cache-Control (Config.CORSMaxAge), made once.
 	corsCacheControl []string
 	grace            time.Duration
 	bodyLimit        int64
@@ -106,7 +105,6 @@ type Server struct {
 	metrics          *Metrics
 	ops              operations
 	console          *consoleSite
-	echo             *echo.Echo
 	handler          http.Handler // echo behind rewriteSuffixPaths
 	requestIDs       *requestIDs
 	validator        *validator
@@ -127,7 +125,6 @@ func New(cfg Config) (*Server, error) {
 		auth:       cfg.Auth,
 		lookup:     cfg.Lookup,
 		slow:       cfg.SlowHashes,
-		corsMaxAge: cfg.CORSMaxAge,
 		grace:      cfg.DeletionGrace,
 		bodyLimit:  cfg.BodyLimit,
 		clock:      cfg.Now,
@@ -150,10 +147,11 @@ func New(cfg Config) (*Server, error) {
 	if s.grace <= 0 {
 		s.grace = 168 * time.Hour
 	}
-	if s.corsMaxAge <= 0 {
-		s.corsMaxAge = time.Second
+	corsMaxAge := cfg.CORSMaxAge
+	if corsMaxAge <= 0 {
+		corsMaxAge = time.Second
 	}
-	s.corsCacheControl = []string{"max-age=" + strconv.Itoa(int(s.corsMaxAge/time.Second))}
+	s.corsCacheControl = []string{"max-age=" + strconv.Itoa(int(corsMaxAge/time.Second))}
 	if s.bodyLimit <= 0 {
 		s.bodyLimit = 1 << 20
 	}
@@ -186,7 +184,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.echo, s.handler = e, rewriteSuffixPaths(e)
+	s.handler = rewriteSuffixPaths(e)
 	return s, nil
 }
 
@@ -288,7 +286,7 @@ func (r *publishedRoutes) add(method, path string, h echo.HandlerFunc, m []echo.
 		r.err = errors.Join(r.err, fmt.Errorf("server: the generated route %s %s is no operation of the spec", method, path))
 		return nil
 	}
-	return r.e.Add(method, path, r.s.operation(op, h), m...)
+	return r.e.Add(method, path, r.s.operation(path, op, h), m...)
 }
 
 func (r *publishedRoutes) CONNECT(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route {
@@ -327,11 +325,22 @@ func (r *publishedRoutes) TRACE(path string, h echo.HandlerFunc, m ...echo.Middl
 	return r.add(http.MethodTrace, path, h, m)
 }
 
-// operation is what an operation of the spec runs, composed once at start (echo's Use
-// middleware is composed again on every request): the bearer token, the registration
-// request's credentials, the tenant's rate limit, validation against the operation, then
-// the handler. What every request gets, operation or not (a 404, a 405), is in frame and
-// the Use middleware of newEcho.
-func (s *Server) operation(op *validatedRoute, h echo.HandlerFunc) echo.HandlerFunc {
-	return s.authenticate(registrationRequest(s.limitTenants(s.validator.check(op, h))))
+// operation is what the operation at route path runs, composed once at start (echo's Use
+// middleware is composed again on every request), each step only where its path needs it:
+// the bearer token (the authenticated API), the registration request's credentials
+// (registration), the tenant's rate limit (the management API, when one is set),
+// validation against the operation, then the handler. What every request gets, operation or
+// not (a 404, a 405), is in frame and the Use middleware of newEcho.
+func (s *Server) operation(path string, op *validatedRoute, h echo.HandlerFunc) echo.HandlerFunc {
+	h = s.validator.check(op, h)
+	if s.limiter != nil && !strings.HasPrefix(path, "/internal/") {
+		h = s.limitTenants(h)
+	}
+	if isRegistrationPath(path) {
+		h = registrationRequest(h)
+	}
+	if isAPIPath(path) {
+		h = s.authenticate(h)
+	}
+	return h
 }

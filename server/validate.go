@@ -44,7 +44,6 @@ type routeKey struct{ method, path string }
 type validatedRoute struct {
 	kin  *routers.Route
 	fast []plainString
-	body *openapi3.RequestBody // validated by kin-openapi after the shortcut
 }
 
 func newValidator(spec *openapi3.T) *validator {
@@ -66,9 +65,6 @@ func newValidator(spec *openapi3.T) *validator {
 			}}
 			if strings.HasPrefix(spec.OpenAPI, "3.0.") {
 				r.fast = plainParams(item.Parameters, op.Parameters)
-			}
-			if r.fast != nil && op.RequestBody != nil {
-				r.body = op.RequestBody.Value
 			}
 			v.routes[routeKey{method, echoPath(path)}] = r
 		}
@@ -101,12 +97,13 @@ func echoPath(path string) string {
 func (v *validator) check(route *validatedRoute, next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if route.fast != nil && route.fastParamsOK(c) {
-			if route.body == nil {
+			body := route.kin.Operation.RequestBody
+			if body == nil {
 				return next(c)
 			}
 			err := openapi3filter.ValidateRequestBody(context.Background(), &openapi3filter.RequestValidationInput{
 				Request: c.Request(), Route: route.kin, Options: v.opts,
-			}, route.body)
+			}, body.Value)
 			if err != nil {
 				return &echo.HTTPError{Code: http.StatusBadRequest, Message: "invalid request", Internal: openapi3.MultiError{err}}
 			}

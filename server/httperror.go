@@ -127,18 +127,7 @@ func prettyAsked(c echo.Context) bool {
 // writeProblemJSON writes e as c.JSON does (TestProblemAnswerIsEchoJSON), encoded by
 // appendProblem instead of encoding/json's reflection.
 func writeProblemJSON(w http.ResponseWriter, status int, e *gen.Error) error {
-	return withAnswerBuffer(func(b []byte) ([]byte, error) {
-		return append(appendProblem(b, e), '\n'), nil
-	}, func(b []byte) error {
-		h := w.Header()
-		if h.Get(echo.HeaderContentType) == "" {
-			h[echo.HeaderContentType] = headerJSONType
-		}
-		h.Set(echo.HeaderContentLength, strconv.Itoa(len(b)))
-		w.WriteHeader(status)
-		_, err := w.Write(b)
-		return err
-	})
+	return writeJSON(w, status, "", func(b []byte) ([]byte, error) { return appendProblem(b, e), nil })
 }
 
 // domainProblems are the answers to the domain's sentinel errors.

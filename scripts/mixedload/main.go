@@ -15,20 +15,17 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/cxone/appreg/scripts/internal/loadclient"
 	"github.com/cxone/appreg/store/storetest"
 )
 
@@ -88,18 +85,14 @@ func main() {
 	}
 }
 
-// token is a development token of appreg for tenant with roles, from `appreg token`.
+// token is loadclient.Token, exiting on failure.
 func token(bin, dataDir, tenant string, roles ...string) string {
-	args := []string{"token", "--data-dir", dataDir, "--tenant", tenant}
-	for _, r := range roles {
-		args = append(args, "--role", r)
-	}
-	out, err := exec.Command(bin, args...).Output()
+	t, err := loadclient.Token(bin, dataDir, tenant, roles...)
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mixedload: token:", err)
+		fmt.Fprintln(os.Stderr, "mixedload:", err)
 		os.Exit(2)
 	}
-	return strings.TrimSpace(string(out))
+	return t
 }
 
 // load is one run: its clients' tokens and what they were answered.
@@ -146,26 +139,13 @@ func (l *load) record(op string, status int, h http.Header) {
 }
 
 func (l *load) call(op, method, path, tok string, body any) (int, map[string]any) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, l.base+path, rd)
-	req.Header.Set("Authorization", "Bearer "+tok)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := l.client.Do(req)
+	status, out, h, err := loadclient.Call(l.client, l.base, method, path, tok, body)
 	if err != nil {
 		l.record(op+" (transport error)", 0, nil)
 		return 0, nil
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	l.record(op, resp.StatusCode, resp.Header)
-	return resp.StatusCode, out
+	l.record(op, status, h)
+	return status, out
 }
 
 // work is client w until deadline: it creates an application now and then and otherwise

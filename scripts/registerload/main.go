@@ -7,19 +7,16 @@
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cxone/appreg/scripts/internal/loadclient"
 )
 
 func main() {
@@ -56,17 +53,13 @@ func main() {
 	}
 }
 
-// token is a development token of appreg for tenant with roles, from `appreg token`.
+// token is loadclient.Token, exiting on failure.
 func token(bin, dataDir, tenant string, roles ...string) string {
-	args := []string{"token", "--data-dir", dataDir, "--tenant", tenant}
-	for _, r := range roles {
-		args = append(args, "--role", r)
-	}
-	out, err := exec.Command(bin, args...).Output()
+	t, err := loadclient.Token(bin, dataDir, tenant, roles...)
 	if err != nil {
-		fail("token: %v", err)
+		fail("%v", err)
 	}
-	return strings.TrimSpace(string(out))
+	return t
 }
 
 // driver is one run: the flooded tenant's initial access token, the steady tenant's
@@ -90,29 +83,14 @@ type result struct {
 }
 
 func (d *driver) call(method, path, tok string, body any) (int, map[string]any) {
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, d.base+path, rd)
-	if tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := d.client.Do(req)
+	status, out, _, err := loadclient.Call(d.client, d.base, method, path, tok, body)
 	if err != nil {
 		return 0, nil
 	}
-	defer resp.Body.Close()
-	var out map[string]any
-	_ = json.NewDecoder(resp.Body).Decode(&out)
-	if resp.StatusCode >= 500 {
+	if status >= 500 {
 		d.fivexx.Add(1)
 	}
-	return resp.StatusCode, out
+	return status, out
 }
 
 // prepare opens registration in the flooded tenant, takes an initial access token there, and

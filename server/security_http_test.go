@@ -233,18 +233,39 @@ func TestNoSecretOrTokenInLogs(t *testing.T) {
 	}
 }
 
-// TestSecurityHeadersOnEveryAnswer covers successes and errors alike.
+// TestSecurityHeadersOnEveryAnswer covers successes and errors alike, the management API's
+// and the lookup path's (whose CORS answer alone may be cached, for its max-age), each
+// answer's own request id, and that no answer's headers leak into the next one's (frame
+// shares the headers' values between answers).
 func TestSecurityHeadersOnEveryAnswer(t *testing.T) {
 	e := newEnv(t, "sqlite")
-	for _, path := range []string{"/applications", "/applications/x", "/nothing-here"} {
-		for _, tok := range []string{"", e.token("acme", "u")} {
-			resp, _ := e.do(http.MethodGet, path, tok, "", nil)
-			for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "X-Frame-Options": "DENY"} {
-				if got := resp.Header.Get(h); got != want {
-					t.Errorf("GET %s (%d): %s = %q, want %q", path, resp.StatusCode, h, got, want)
-				}
+	app := e.created("acme", confidentialBody())
+	lookupTok := e.token("platform", "gw", auth.RoleLookup)
+	cases := []struct{ path, tok, cache string }{
+		{"/applications", "", "no-store"},
+		{"/applications", e.token("acme", "u"), "no-store"},
+		{"/applications/x", e.token("acme", "u"), "no-store"},
+		{"/nothing-here", "", "no-store"},
+		{"/internal/clients/" + app.ID + "?tenantId=acme", lookupTok, "no-store"},
+		{"/internal/clients/unknown-client?tenantId=acme", lookupTok, "no-store"},
+		{"/internal/clients/" + app.ID + "?tenantId=acme", "", "no-store"},
+		{"/internal/cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=acme", lookupTok, "max-age=1"},
+		{"/applications", e.token("acme", "u"), "no-store"}, // after the CORS answer's max-age
+	}
+	ids := map[string]bool{}
+	for _, tc := range cases {
+		resp, _ := e.do(http.MethodGet, tc.path, tc.tok, "", nil)
+		for h, want := range map[string]string{"X-Content-Type-Options": "nosniff", "Cache-Control": tc.cache,
+			"X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer"} {
+			if got := resp.Header.Values(h); len(got) != 1 || got[0] != want {
+				t.Errorf("GET %s (%d): %s = %q, want %q", tc.path, resp.StatusCode, h, got, want)
 			}
 		}
+		id := resp.Header.Get("X-Request-Id")
+		if id == "" || ids[id] {
+			t.Errorf("GET %s: X-Request-Id %q, empty or another answer's", tc.path, id)
+		}
+		ids[id] = true
 	}
 }
 

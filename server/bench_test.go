@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/cxone/appreg/server/auth"
@@ -25,7 +26,9 @@ func BenchmarkLookupStack(b *testing.B) {
 		"client": "/internal/clients/" + app.ID + "?tenantId=acme",
 		"cors":   "/internal/cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=acme",
 		"view":   "/applications/" + app.ID,
+		"verify": "/internal/clients/" + app.ID + "/verify",
 	}
+	verify := `{"secret":"` + *app.Secret + `","tenantId":"acme"}`
 	for name, path := range paths {
 		token := tok
 		if name == "view" {
@@ -36,6 +39,10 @@ func BenchmarkLookupStack(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					req := httptest.NewRequest(http.MethodGet, path, nil).WithContext(context.Background())
+					if name == "verify" {
+						req = httptest.NewRequest(http.MethodPost, path, strings.NewReader(verify)).WithContext(context.Background())
+						req.Header.Set("Content-Type", "application/json")
+					}
 					req.Header.Set("Authorization", "Bearer "+token)
 					rec := httptest.NewRecorder()
 					h.ServeHTTP(rec, req)

@@ -1,11 +1,15 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
 	"regexp/syntax"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -13,6 +17,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/labstack/echo/v4"
+	"github.com/valyala/fastjson"
 )
 
 // validator checks every API request against the operation of openapi.yaml
@@ -24,14 +29,16 @@ import (
 // kin-openapi's own (no-op) check would only cost time on every call.
 //
 // kin-openapi decides every request, with one shortcut measured on the lookup path (issue
-// 15: its parameter validation was a third of the lookup's time in process): when every
-// parameter of an operation is a plain string in the path or the query (a length, a
-// pattern, an enum; see plainString), the parameters are checked here first, and a request
-// whose parameters all pass goes on (its body, if any, still validated by kin-openapi). A
-// request that fails any check here is validated again by kin-openapi, whose verdict and
-// error are the answer: the shortcut can only accept what kin-openapi accepts
-// (TestFastParamsAgreeWithKin checks it on every plain parameter of the spec), never word
-// an error.
+// 15: its parameter validation was a third of the lookup's time in process, and its body
+// validation a sixth of a verify's CPU on the wire): when every parameter of an operation is
+// a plain string in the path or the query (a length, a pattern, an enum; see plainString),
+// the parameters are checked here first, and a request whose parameters all pass goes on;
+// its body, if any, is checked here too when it is a plain JSON object (see plainObject:
+// verify's {secret, tenantId}), else by kin-openapi. A request that fails any check here is
+// validated again by kin-openapi, whose verdict and error are the answer: the shortcut can
+// only accept what kin-openapi accepts (TestFastParamsAgreeWithKin and
+// TestFastBodyAgreesWithKin check it on every plain parameter and body of the spec;
+// FuzzFastParams and FuzzFastBody keep trying), never word an error.
 type validator struct {
 	routes map[routeKey]*validatedRoute
 	opts   *openapi3filter.Options
@@ -44,6 +51,9 @@ type routeKey struct{ method, path string }
 type validatedRoute struct {
 	kin  *routers.Route
 	fast []plainString
+	// fastBody, when the operation's body is a plain JSON object (see plainObject), checks
+	// it the same way; nil otherwise.
+	fastBody *plainObject
 }
 
 func newValidator(spec *openapi3.T) *validator {
@@ -65,6 +75,7 @@ func newValidator(spec *openapi3.T) *validator {
 			}}
 			if strings.HasPrefix(spec.OpenAPI, "3.0.") {
 				r.fast = plainParams(item.Parameters, op.Parameters)
+				r.fastBody = plainJSONBody(op.RequestBody)
 			}
 			v.routes[routeKey{method, echoPath(path)}] = r
 		}
@@ -98,7 +109,7 @@ func (v *validator) check(route *validatedRoute, next echo.HandlerFunc) echo.Han
 	return func(c echo.Context) error {
 		if route.fast != nil && route.fastParamsOK(c) {
 			body := route.kin.Operation.RequestBody
-			if body == nil {
+			if body == nil || route.fastBody != nil && route.fastBody.accepts(c.Request()) {
 				return next(c)
 			}
 			err := openapi3filter.ValidateRequestBody(context.Background(), &openapi3filter.RequestValidationInput{
@@ -281,27 +292,34 @@ func plainParams(pathItem, op openapi3.Parameters) []plainString {
 }
 
 // plainParam is the check of one parameter, if it is plain: in the path or the query, in
-// its default style, without content or allowEmptyValue, and with a schema that is only a
-// string type, lengths, a pattern kin-openapi compiles as Go does, and string enum values.
+// its default style, without content or allowEmptyValue, and with a plain string schema.
 func plainParam(ref *openapi3.ParameterRef) (plainString, bool) {
 	p := ref.Value
-	if p == nil || p.Content != nil || p.Schema == nil || p.Schema.Value == nil || p.AllowEmptyValue ||
-		p.Style != "" || p.Explode != nil {
+	if p == nil || p.Content != nil || p.Schema == nil || p.AllowEmptyValue || p.Style != "" || p.Explode != nil {
 		return plainString{}, false
 	}
 	if p.In != openapi3.ParameterInPath && p.In != openapi3.ParameterInQuery {
 		return plainString{}, false
 	}
-	s := p.Schema.Value
+	check, ok := plainSchema(p.Name, p.Schema.Value)
+	check.inPath, check.required = p.In == openapi3.ParameterInPath, p.Required
+	return check, ok
+}
+
+// plainSchema is the check of a schema that is only a string type, lengths, a pattern
+// kin-openapi compiles as Go does, and string enum values (no nullable, readOnly, format...).
+func plainSchema(name string, s *openapi3.Schema) (plainString, bool) {
+	if s == nil {
+		return plainString{}, false
+	}
 	bare := *s
 	bare.Extensions, bare.Description, bare.Example, bare.Title = nil, "", nil, ""
 	bare.MinLength, bare.MaxLength, bare.Pattern, bare.Enum = 0, nil, "", nil
 	bare.Type = nil
-	if !s.Type.Is(openapi3.TypeString) || !bare.IsEmpty() || s.OneOf != nil || s.AnyOf != nil || s.AllOf != nil {
+	if !s.Type.Is(openapi3.TypeString) || !bare.IsEmpty() || s.OneOf != nil || s.AnyOf != nil || s.AllOf != nil || s.Not != nil {
 		return plainString{}, false
 	}
-	check := plainString{name: p.Name, inPath: p.In == openapi3.ParameterInPath, required: p.Required,
-		min: int(s.MinLength), max: -1}
+	check := plainString{name: name, min: int(s.MinLength), max: -1}
 	if s.MaxLength != nil {
 		check.max = int(*s.MaxLength)
 	}
@@ -321,3 +339,142 @@ func plainParam(ref *openapi3.ParameterRef) (plainString, bool) {
 	}
 	return check, true
 }
+
+// plainObject is the check of a request body whose schema is a closed JSON object
+// (additionalProperties: false) of plain string properties: verify's. The body is parsed by
+// fastjson (a maintained parser that does not allocate: encoding/json's parse into raw
+// members cost as much as kin-openapi's whole check, BenchmarkVerifyBody); a body is
+// accepted here only when it is certain kin-openapi accepts it: valid UTF-8 without a single
+// backslash (so each string's bytes are the string kin-openapi decodes, and no name is
+// escaped), one object whose members are each a declared name once, each value a string
+// without control characters passing its property's check, and every required member
+// there. Anything else (escapes, null, numbers, unknown or differently cased names, a name
+// twice, a charset parameter on the content type, JSON that fastjson reads more leniently
+// than encoding/json) goes to kin-openapi. The handler binds the same bytes: with no unknown
+// and no differently cased names, echo's case-insensitive decode sees the members validated.
+type plainObject struct {
+	props    []plainString
+	required uint64 // a bit for each required property, by index in props
+}
+
+// plainJSONBody is the check of an operation's body, or nil unless its only content is
+// application/json with a plainObject schema.
+func plainJSONBody(ref *openapi3.RequestBodyRef) *plainObject {
+	if ref == nil || ref.Value == nil || len(ref.Value.Content) != 1 {
+		return nil
+	}
+	media := ref.Value.Content[jsonMIME]
+	if media == nil || media.Schema == nil || media.Schema.Value == nil || len(media.Encoding) != 0 {
+		return nil
+	}
+	s := media.Schema.Value
+	if ap := s.AdditionalProperties; !s.Type.Is(openapi3.TypeObject) || ap.Has == nil || *ap.Has || ap.Schema != nil {
+		return nil
+	}
+	bare := *s
+	bare.Extensions, bare.Description, bare.Example, bare.Title = nil, "", nil, ""
+	bare.Type, bare.Properties, bare.Required, bare.AdditionalProperties = nil, nil, nil, openapi3.AdditionalProperties{}
+	if !bare.IsEmpty() || s.OneOf != nil || s.AnyOf != nil || s.AllOf != nil || s.Not != nil || len(s.Properties) > 64 {
+		return nil
+	}
+	o := &plainObject{}
+	for _, name := range slices.Sorted(maps.Keys(s.Properties)) {
+		prop := s.Properties[name]
+		if prop == nil {
+			return nil
+		}
+		check, ok := plainSchema(name, prop.Value)
+		if !ok {
+			return nil
+		}
+		if contains(s.Required, name) {
+			o.required |= 1 << len(o.props)
+		}
+		o.props = append(o.props, check)
+	}
+	for _, name := range s.Required {
+		if s.Properties[name] == nil {
+			return nil
+		}
+	}
+	return o
+}
+
+const jsonMIME = "application/json"
+
+var bodyParsers fastjson.ParserPool
+
+// accepts reports whether kin-openapi certainly accepts req's body. It reads the body and
+// leaves in its place one that gives the same bytes, and the same read error if there was
+// one, to whoever reads it next (kin-openapi, or the handler's binder).
+func (o *plainObject) accepts(req *http.Request) bool {
+	if req.Body == nil || req.Body == http.NoBody || req.Header.Get(echo.HeaderContentType) != jsonMIME {
+		return false
+	}
+	data, err := io.ReadAll(req.Body)
+	req.Body = &replayedBody{Reader: bytes.NewReader(data), err: err, closer: req.Body}
+	if err != nil {
+		return false
+	}
+	req.ContentLength = int64(len(data))
+	if bytes.IndexByte(data, '\\') >= 0 || !utf8.Valid(data) {
+		return false
+	}
+	p := bodyParsers.Get()
+	defer bodyParsers.Put(p)
+	v, err := p.ParseBytes(data)
+	if err != nil {
+		return false
+	}
+	obj, err := v.Object()
+	if err != nil {
+		return false
+	}
+	var seen uint64
+	ok := true
+	obj.Visit(func(name []byte, v *fastjson.Value) {
+		i := o.index(name)
+		if !ok || i < 0 || seen&(1<<i) != 0 || v.Type() != fastjson.TypeString {
+			ok = false
+			return
+		}
+		seen |= 1 << i
+		value := v.GetStringBytes()
+		for _, c := range value {
+			if c < 0x20 {
+				ok = false
+				return
+			}
+		}
+		ok = o.props[i].accepts(string(value), true)
+	})
+	return ok && seen&o.required == o.required
+}
+
+// index is the position in props of the property called name, or -1.
+func (o *plainObject) index(name []byte) int {
+	for i := range o.props {
+		if o.props[i].name == string(name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// replayedBody is a request body already read: its bytes, then the error reading stopped
+// at (io.EOF when it ended).
+type replayedBody struct {
+	*bytes.Reader
+	err    error
+	closer io.Closer
+}
+
+func (b *replayedBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	if err == io.EOF && b.err != nil {
+		err = b.err
+	}
+	return n, err
+}
+
+func (b *replayedBody) Close() error { return b.closer.Close() }

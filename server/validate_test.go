@@ -1,6 +1,11 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -8,7 +13,9 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/iotest"
 
+	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/labstack/echo/v4"
 )
 
@@ -202,4 +209,226 @@ func TestASCIIClassPlus(t *testing.T) {
 			}
 		}
 	}
+}
+
+// bodyCase is one request body to the shortcut and to kin-openapi.
+type bodyCase struct {
+	contentType string
+	body        string
+	readErr     error // the body's reader fails with it after the bytes (a body over the limit)
+}
+
+func (bc bodyCase) request() *http.Request {
+	var body io.Reader = strings.NewReader(bc.body)
+	if bc.readErr != nil {
+		body = io.MultiReader(body, iotest.ErrReader(bc.readErr))
+	}
+	req := httptest.NewRequest(http.MethodPost, "/", body)
+	if bc.body == "" && bc.readErr == nil {
+		req.Body = http.NoBody
+	}
+	if bc.contentType != "" {
+		req.Header.Set(echo.HeaderContentType, bc.contentType)
+	}
+	return req
+}
+
+// kinBody is kin-openapi's verdict on req's body for route.
+func kinBody(v *validator, r *validatedRoute, req *http.Request) error {
+	return openapi3filter.ValidateRequestBody(context.Background(), &openapi3filter.RequestValidationInput{
+		Request: req, Route: r.kin, Options: v.opts,
+	}, r.kin.Operation.RequestBody.Value)
+}
+
+// fastAndKinBody is the shortcut's verdict on bc, and kin-openapi's on the request the
+// shortcut left behind and on a fresh one (the two must be the same: the body left behind
+// replays the bytes and the read error).
+func fastAndKinBody(v *validator, r *validatedRoute, bc bodyCase) (fast bool, after, fresh error, left []byte) {
+	req := bc.request()
+	fast = r.fastBody.accepts(req)
+	if fast {
+		left, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(left))
+	}
+	return fast, kinBody(v, r, req), kinBody(v, r, bc.request()), left
+}
+
+// bodySamples are the bodies a plain JSON object is tried with, around valid (a valid
+// member for each property).
+func bodySamples(o *plainObject, valid map[string]string) []bodyCase {
+	enc := func(m map[string]any) string {
+		b, _ := json.Marshal(m)
+		return string(b)
+	}
+	with := func(name string, value any) string {
+		m := map[string]any{}
+		for k, v := range valid {
+			m[k] = v
+		}
+		if value == nil {
+			delete(m, name)
+		} else {
+			m[name] = value
+		}
+		return enc(m)
+	}
+	base := enc(map[string]any{})
+	if len(valid) > 0 {
+		base = with("", nil)
+	}
+	out := []bodyCase{
+		{jsonMIME, base, nil},
+		{jsonMIME + "; charset=utf-8", base, nil},
+		{"text/plain", base, nil},
+		{"", base, nil},
+		{jsonMIME, "", nil},
+		{jsonMIME, "null", nil},
+		{jsonMIME, "[]", nil},
+		{jsonMIME, "{}", nil},
+		{jsonMIME, base + " ", nil},
+		{jsonMIME, " \n" + base, nil},
+		{jsonMIME, base + "x", nil},
+		{jsonMIME, base + base, nil},
+		{jsonMIME, base[:len(base)-1], nil},
+		{jsonMIME, base, errors.New("request body too large")},
+		{jsonMIME, with("unknown", "x"), nil},
+		{jsonMIME, with("", nil)[:1] + `"\u00e9":"x",` + with("", nil)[1:], nil},
+	}
+	for i := range o.props {
+		p, name := &o.props[i], o.props[i].name
+		out = append(out,
+			bodyCase{jsonMIME, with(name, nil), nil},
+			bodyCase{jsonMIME, with(strings.ToUpper(name), valid[name]), nil},
+			bodyCase{jsonMIME, with(name, 1), nil},
+			bodyCase{jsonMIME, with(name, true), nil},
+			bodyCase{jsonMIME, with(name, []string{valid[name]}), nil},
+			bodyCase{jsonMIME, with(name, map[string]string{}), nil},
+			bodyCase{jsonMIME, strings.Replace(with(name, "\x01"), `\u0001`, "\x01", 1), nil},
+			bodyCase{jsonMIME, strings.Replace(with(name, "Z\xffZ"), `Z\ufffdZ`, "Z\xffZ", 1), nil},
+			bodyCase{jsonMIME, strings.Replace(with(name, "é"), "é", `\u00e9`, 1), nil},
+			bodyCase{jsonMIME, base[:1] + `"` + name + `":"x",` + base[1:], nil},        // the name twice, the first one short
+			bodyCase{jsonMIME, base[:len(base)-1] + `,"` + name + `":""}`, nil},         // the name twice, the last one empty
+			bodyCase{jsonMIME, base[:len(base)-1] + `,"` + name + `":null}`, nil},       // the name twice, the last one null
+			bodyCase{jsonMIME, strings.Replace(with(name, "€"), "€", "\u20ac", 1), nil}, // not escaped
+			bodyCase{jsonMIME, strings.Replace(with(name, "a\tb"), `\t`, "\t", 1), nil}, // a raw tab in the string
+			bodyCase{jsonMIME, strings.Replace(with(name, "a b"), `"a b"`, `'a b'`, 1), nil},
+			bodyCase{jsonMIME, strings.Replace(base, ",", " ", 1), nil}, // no comma
+			bodyCase{jsonMIME, strings.Replace(base, ",", ",,", 1), nil},
+			bodyCase{jsonMIME, strings.Replace(base, "}", ",}", 1), nil},
+			bodyCase{jsonMIME, strings.Replace(base, ":", " : ", 1), nil},
+			bodyCase{jsonMIME, "\f" + base, nil},
+			bodyCase{jsonMIME, "\ufeff" + base, nil},
+		)
+		for _, s := range samples(p) {
+			out = append(out, bodyCase{jsonMIME, with(name, s), nil})
+		}
+	}
+	return out
+}
+
+// TestFastBodyAgreesWithKin: whatever the shortcut accepts of a body, kin-openapi accepts,
+// for every operation whose body is a plain JSON object; what it does not accept reaches
+// kin-openapi unchanged (the same verdict as on a fresh request, read error included); and
+// what it accepts reaches the handler unchanged. It also checks the shortcut is used where it
+// was built for: verify.
+func TestFastBodyAgreesWithKin(t *testing.T) {
+	spec, err := Spec()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := newValidator(spec)
+	if r := v.routes[routeKey{http.MethodPost, "/internal/clients/:clientId/verify"}]; r == nil || r.fastBody == nil {
+		t.Fatal("verify: no shortcut for its body")
+	}
+	cases, accepted := 0, 0
+	for key, r := range v.routes {
+		if r.fastBody == nil {
+			continue
+		}
+		valid := map[string]string{}
+		for _, p := range r.fastBody.props {
+			valid[p.name] = validSample(t, p)
+		}
+		for i, bc := range bodySamples(r.fastBody, valid) {
+			cases++
+			fast, after, fresh, left := fastAndKinBody(v, r, bc)
+			if fast {
+				accepted++
+				if after != nil || fresh != nil {
+					t.Errorf("%v case %d %q: the shortcut accepts, kin-openapi refuses: %v", key, i, bc.body, fresh)
+				}
+				if string(left) != bc.body {
+					t.Errorf("%v case %d: the handler would read %q, not %q", key, i, left, bc.body)
+				}
+				continue
+			}
+			if (after == nil) != (fresh == nil) || after != nil && after.Error() != fresh.Error() {
+				t.Errorf("%v case %d %q: kin-openapi after the shortcut says %v, on the request as sent %v", key, i, bc.body, after, fresh)
+			}
+		}
+		if fast, _, _, _ := fastAndKinBody(v, r, bodySamples(r.fastBody, valid)[0]); !fast {
+			t.Errorf("%v: the shortcut refuses a valid body", key)
+		}
+	}
+	if accepted == 0 || accepted == cases {
+		t.Errorf("%d of %d bodies accepted by the shortcut: the samples do not exercise it", accepted, cases)
+	}
+	t.Logf("%d bodies, %d accepted by the shortcut", cases, accepted)
+}
+
+// FuzzFastBody: on verify's body, the shortcut never accepts what kin-openapi refuses, and
+// what it refuses reaches kin-openapi as sent.
+func FuzzFastBody(f *testing.F) {
+	spec, err := Spec()
+	if err != nil {
+		f.Fatal(err)
+	}
+	v := newValidator(spec)
+	r := v.routes[routeKey{http.MethodPost, "/internal/clients/:clientId/verify"}]
+	for _, s := range []string{`{"secret":"s3cret","tenantId":"acme"}`, `{"secret":"a"}`, `{"secret":"é","tenantId":"t","x":1}`, `null`, `{"Secret":"a","tenantId":"b"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		fast, after, fresh, left := fastAndKinBody(v, r, bodyCase{contentType: jsonMIME, body: body})
+		switch {
+		case fast && (after != nil || fresh != nil):
+			t.Errorf("%q: the shortcut accepts, kin-openapi refuses: %v", body, fresh)
+		case fast && string(left) != body:
+			t.Errorf("%q: the handler would read %q", body, left)
+		case !fast && ((after == nil) != (fresh == nil) || after != nil && after.Error() != fresh.Error()):
+			t.Errorf("%q: kin-openapi after the shortcut says %v, on the body as sent %v", body, after, fresh)
+		}
+	})
+}
+
+// BenchmarkVerifyBody: verify's body through the shortcut and through kin-openapi.
+func BenchmarkVerifyBody(b *testing.B) {
+	spec, err := Spec()
+	if err != nil {
+		b.Fatal(err)
+	}
+	v := newValidator(spec)
+	r := v.routes[routeKey{http.MethodPost, "/internal/clients/:clientId/verify"}]
+	bc := bodyCase{contentType: jsonMIME, body: `{"secret":"Xq2mJ4c0d9vQ7pL1sT8wY3eR6uI5oA0bN2kH4gF7jZc","tenantId":"11eb-tenant-acme"}`}
+	req := bc.request()
+	next := func() *http.Request {
+		req.Body = io.NopCloser(strings.NewReader(bc.body))
+		return req
+	}
+	b.Run("fast", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if !r.fastBody.accepts(next()) {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("kin", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := kinBody(v, r, next()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

@@ -96,8 +96,9 @@ func (s *Server) registerConsole(e *echo.Echo) {
 		return
 	}
 	zip := echomw.GzipWithConfig(echomw.GzipConfig{MinLength: 1024})
-	e.GET("/console", s.serveConsole, zip)
-	e.GET("/console/*", s.serveConsole, zip)
+	methods := []string{http.MethodGet, http.MethodHead} // HEAD: monitors, curl -I, link checkers
+	e.Match(methods, "/console", s.serveConsole, zip)
+	e.Match(methods, "/console/*", s.serveConsole, zip)
 }
 
 // cacheImmutable is the caching of files whose names change with their content.

@@ -69,7 +69,17 @@ func TestConsoleServing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			head, headBody := e.do(http.MethodHead, tc.path, "", "", nil)
 			resp, body := e.do(http.MethodGet, tc.path, "", "", nil)
+			// HEAD (monitors, curl -I, link checkers): GET's status and headers, no body.
+			if head.StatusCode != resp.StatusCode || len(headBody) != 0 {
+				t.Errorf("HEAD: status %d with %d bytes of body, GET %d", head.StatusCode, len(headBody), resp.StatusCode)
+			}
+			for _, name := range []string{"Content-Type", "Cache-Control", "Content-Security-Policy"} {
+				if head.Header.Get(name) != resp.Header.Get(name) {
+					t.Errorf("HEAD: %s %q, GET %q", name, head.Header.Get(name), resp.Header.Get(name))
+				}
+			}
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
 			}

@@ -103,6 +103,8 @@ func writeProblem(c echo.Context, status int, header http.Header, body any, s *S
 		}
 	}
 	if c.Request().Method == http.MethodHead {
+		// The headers a GET would get, Content-Type included (RFC 9110, 9.3.2).
+		c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 		_ = c.NoContent(status)
 		return
 	}

@@ -65,6 +65,25 @@ func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc,
 	return ctx, cancel, true
 }
 
+// run runs op, an operation of a request, through begin: bounded, or refused with
+// ErrUnavailable without touching the database while it is away. It observes nothing
+// itself (see health).
+func run[T any](s *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		var zero T
+		return zero, ErrUnavailable
+	}
+	return op(ctx)
+}
+
+// exec is run for an operation that returns only its error.
+func (s *Store) exec(ctx context.Context, op func(ctx context.Context) error) error {
+	_, err := run(s, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
+	return err
+}
+
 // ErrUnavailable is the error of an operation refused at once because the database stopped
 // answering (see health); IsUnavailable recognises it.
 var ErrUnavailable = errors.New("store: the database is not answering; operations are refused until it answers again")

@@ -574,7 +574,7 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		now = nowOr(now)
 		var (
 			saved *Application
-			fnErr error
+			fnErr error // pre's or fn's, returned as is
 		)
 		err := s.transaction(ctx, func(tx *gorm.DB) error {
 			if pre != nil {
@@ -582,65 +582,19 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 					return fnErr
 				}
 			}
-			q := visible(tx, tenantID, now).Where("id = ?", id)
-			if s.dialect == DialectPostgres {
-				q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-			}
-			var cur Application
-			if err := q.Take(&cur).Error; err != nil {
-				return err
-			}
-			cur.afterRead()
-			secrets, err := loadSecrets(tx, id)
+			cur, err := s.lockApplication(tx, tenantID, id, now)
 			if err != nil {
 				return err
 			}
-			cur.Secrets = secrets
-
 			next := cur.clone()
 			if fnErr = fn(&next); fnErr != nil {
 				return fnErr
 			}
-			next.ID, next.TenantID, next.Type = cur.ID, cur.TenantID, cur.Type
-			next.CreatedBy, next.CreatedTime = cur.CreatedBy, cur.CreatedTime
-			next.Version = cur.Version + 1
-			next.prepareWrite()
-			w := txWriter{tx}
-
-			// The secrets first: the row's secret_expires_time follows what they are now.
-			diff, err := syncSecrets(tx, cur.Secrets, &next, now)
+			diff, err := writeUpdate(tx, &cur, &next, now)
 			if err != nil {
 				return err
 			}
-			next.SecretExpiresTime = earliestExpiry(next.Secrets)
-			res := tx.Model(&next).Select(updatableColumns).Updates(&next)
-			if res.Error != nil {
-				return res.Error
-			}
-			if res.RowsAffected != 1 {
-				return fmt.Errorf("updated %d rows, want 1", res.RowsAffected)
-			}
-			if !slices.Equal(cur.Origins, next.Origins) {
-				if err := tx.Where("application_id = ?", id).Delete(&applicationOrigin{}).Error; err != nil {
-					return err
-				}
-				if err := insertOrigins(w, id, next.Origins); err != nil {
-					return err
-				}
-			}
-			if err := recordUpdate(w, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
-				return err
-			}
-			if rec != nil {
-				if r := rec(next.clonePtr()); r != nil {
-					if err := insertIdempotency(w, r); err != nil {
-						return err
-					}
-				}
-			}
-			// Stamped with the wall clock, not with now (the caller's visibility time): pruning
-			// goes by it.
-			if err := recordChange(w, id, time.Now()); err != nil {
+			if err := recordUpdated(txWriter{tx}, &cur, &next, diff, now, rec); err != nil {
 				return err
 			}
 			saved = &next
@@ -654,4 +608,76 @@ func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, 
 		}
 		return saved, nil
 	})
+}
+
+// lockApplication reads application id of tenantID ("" = any tenant) as visible at now, with
+// its secrets, and holds its row until tx ends: SELECT ... FOR UPDATE on PostgreSQL; on SQLite
+// the transaction holds the write lock already (see UpdateApplication).
+func (s *Store) lockApplication(tx *gorm.DB, tenantID, id string, now time.Time) (Application, error) {
+	q := visible(tx, tenantID, now).Where("id = ?", id)
+	if s.dialect == DialectPostgres {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+	}
+	var cur Application
+	if err := q.Take(&cur).Error; err != nil {
+		return Application{}, err
+	}
+	cur.afterRead()
+	secrets, err := loadSecrets(tx, id)
+	if err != nil {
+		return Application{}, err
+	}
+	cur.Secrets = secrets
+	return cur, nil
+}
+
+// writeUpdate saves next, what the updater made of cur, in tx: the fields that never change
+// kept from cur, Version moved on, its secrets, its row and its origin index rows. It returns
+// what happened to the secrets, for the event.
+func writeUpdate(tx *gorm.DB, cur, next *Application, now time.Time) (secretDiff, error) {
+	next.ID, next.TenantID, next.Type = cur.ID, cur.TenantID, cur.Type
+	next.CreatedBy, next.CreatedTime = cur.CreatedBy, cur.CreatedTime
+	next.Version = cur.Version + 1
+	next.prepareWrite()
+	// The secrets first: the row's secret_expires_time follows what they are now.
+	diff, err := syncSecrets(tx, cur.Secrets, next, now)
+	if err != nil {
+		return diff, err
+	}
+	next.SecretExpiresTime = earliestExpiry(next.Secrets)
+	res := tx.Model(next).Select(updatableColumns).Updates(next)
+	if res.Error != nil {
+		return diff, res.Error
+	}
+	if res.RowsAffected != 1 {
+		return diff, fmt.Errorf("updated %d rows, want 1", res.RowsAffected)
+	}
+	if !slices.Equal(cur.Origins, next.Origins) {
+		if err := tx.Where("application_id = ?", next.ID).Delete(&applicationOrigin{}).Error; err != nil {
+			return diff, err
+		}
+		if err := insertOrigins(txWriter{tx}, next.ID, next.Origins); err != nil {
+			return diff, err
+		}
+	}
+	return diff, nil
+}
+
+// recordUpdated writes what follows from an update saved by writeUpdate: its event (none when
+// nothing changed), the idempotency record rec returns (if rec is not nil), and its change
+// row.
+func recordUpdated(w rowWriter, cur, next *Application, diff secretDiff, now time.Time, rec func(*Application) *IdempotencyRecord) error {
+	if err := recordUpdate(w, cur, next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
+		return err
+	}
+	if rec != nil {
+		if r := rec(next.clonePtr()); r != nil {
+			if err := insertIdempotency(w, r); err != nil {
+				return err
+			}
+		}
+	}
+	// Stamped with the wall clock, not with now (the caller's visibility time): pruning goes
+	// by it.
+	return recordChange(w, next.ID, time.Now())
 }

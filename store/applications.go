@@ -340,7 +340,6 @@ func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
 	return run(s, ctx, func(ctx context.Context) (*Application, error) {
 		app, err := s.reads.get(ctx, tenantID, id, nowOr(now))
-		s.health.observe(err)
 		if err != nil {
 			return nil, translate("get application "+id, err)
 		}

@@ -256,21 +256,18 @@ func (s *Store) CreateApplication(ctx context.Context, app *Application, secrets
 
 // create is CreateApplication, inserting rec too when it is not nil.
 func (s *Store) create(ctx context.Context, app *Application, secrets []Secret, rec *IdempotencyRecord) error {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return ErrUnavailable
-	}
-	prepareCreate(app, secrets)
-	err := s.insertAll(ctx, func(w rowWriter) error {
-		if rec != nil {
-			if err := insertIdempotency(w, rec); err != nil {
-				return err
+	return s.exec(ctx, func(ctx context.Context) error {
+		prepareCreate(app, secrets)
+		err := s.insertAll(ctx, func(w rowWriter) error {
+			if rec != nil {
+				if err := insertIdempotency(w, rec); err != nil {
+					return err
+				}
 			}
-		}
-		return insertCreated(w, app, secrets)
+			return insertCreated(w, app, secrets)
+		})
+		return translate("create application "+app.ID, err)
 	})
-	return translate("create application "+app.ID, err)
 }
 
 // prepareCreate normalises a new application and its secrets as CreateApplication documents.
@@ -341,17 +338,13 @@ func insertOrigins(w rowWriter, applicationID string, origins []string) error {
 // or before now (zero now = the store's clock). Concurrent calls share queries under load
 // (readCoalescer).
 func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now time.Time) (*Application, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	app, err := s.reads.get(ctx, tenantID, id, nowOr(now))
-	s.health.observe(err)
-	if err != nil {
-		return nil, translate("get application "+id, err)
-	}
-	return app, nil
+	return run(s, ctx, func(ctx context.Context) (*Application, error) {
+		app, err := s.reads.get(ctx, tenantID, id, nowOr(now))
+		if err != nil {
+			return nil, translate("get application "+id, err)
+		}
+		return app, nil
+	})
 }
 
 // applicationsByID reads the applications of ids (distinct, at most maxReadBatch) visible at
@@ -369,21 +362,19 @@ func (q ListQuery) Filtered() bool { return q.Type != "" || q.State != "" || q.S
 // ListApplications returns the applications q selects in (created_time, id) order. more is
 // true when further rows exist beyond q.Limit; the next page starts After the last one.
 func (s *Store) ListApplications(ctx context.Context, q ListQuery) (apps []Application, more bool, err error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, false, ErrUnavailable
-	}
-	db, limit, err := s.listing(ctx, q)
-	if err != nil {
-		return nil, false, err
-	}
-	apps, err = findApplications(db, limit)
-	if err != nil {
-		return nil, false, translate("list applications", err)
-	}
-	apps, more = cutPage(apps, q.Limit)
-	return apps, more, nil
+	err = s.exec(ctx, func(ctx context.Context) error {
+		db, limit, err := s.listing(ctx, q)
+		if err != nil {
+			return err
+		}
+		read, err := findApplications(db, limit)
+		if err != nil {
+			return translate("list applications", err)
+		}
+		apps, more = cutPage(read, q.Limit)
+		return nil
+	})
+	return apps, more, err
 }
 
 // Listed is one application of a listing as ListApplicationStates reads it: its place in the
@@ -417,11 +408,15 @@ const listedColumns = "id, tenant_id, created_time, version, last_used_time"
 // tenant's hundred applications are 2,500 columns, of which listApplication, answering from
 // answers it encoded before, needs 500.
 func (s *Store) ListApplicationStates(ctx context.Context, q ListQuery) (rows []Listed, more bool, err error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, false, ErrUnavailable
-	}
+	err = s.exec(ctx, func(ctx context.Context) error {
+		rows, more, err = s.listApplicationStates(ctx, q)
+		return err
+	})
+	return rows, more, err
+}
+
+// listApplicationStates is ListApplicationStates once begun.
+func (s *Store) listApplicationStates(ctx context.Context, q ListQuery) (rows []Listed, more bool, err error) {
 	db, limit, err := s.listing(ctx, q)
 	if err != nil {
 		return nil, false, err
@@ -519,25 +514,22 @@ func cutPage[T any](rows []T, limit int) ([]T, bool) {
 // that are visible at now (zero = the store's clock), in any order; an id with none is left
 // out.
 func (s *Store) ApplicationsByID(ctx context.Context, tenantID string, ids []string, now time.Time) ([]Application, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	now = nowOr(now)
-	var apps []Application
-	for batch := range slices.Chunk(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !possibleID(id) }), maxReadBatch) {
-		read, err := s.applicationsByID(ctx, batch, now)
-		if err != nil {
-			return nil, translate("get applications", err)
-		}
-		for _, a := range read {
-			if tenantID == "" || a.TenantID == tenantID {
-				apps = append(apps, a)
+	return run(s, ctx, func(ctx context.Context) ([]Application, error) {
+		now = nowOr(now)
+		var apps []Application
+		for batch := range slices.Chunk(slices.DeleteFunc(slices.Clone(ids), func(id string) bool { return !possibleID(id) }), maxReadBatch) {
+			read, err := s.applicationsByID(ctx, batch, now)
+			if err != nil {
+				return nil, translate("get applications", err)
+			}
+			for _, a := range read {
+				if tenantID == "" || a.TenantID == tenantID {
+					apps = append(apps, a)
+				}
 			}
 		}
-	}
-	return apps, nil
+		return apps, nil
+	})
 }
 
 // UpdateApplication reads application id of tenantID ("" = any tenant), lets fn change it and
@@ -577,91 +569,114 @@ func (s *Store) UpdateApplication(ctx context.Context, tenantID, id string, now 
 // update is UpdateApplication, inserting the idempotency record rec returns, if any. pre, when
 // not nil, runs first in the same transaction; its error is returned as is and writes nothing.
 func (s *Store) update(ctx context.Context, tenantID, id string, now time.Time, fn func(*Application) error, rec func(*Application) *IdempotencyRecord, pre func(tx *gorm.DB) error) (*Application, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	now = nowOr(now)
-	var (
-		saved *Application
-		fnErr error
-	)
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		if pre != nil {
-			if fnErr = pre(tx); fnErr != nil {
-				return fnErr
-			}
-		}
-		q := visible(tx, tenantID, now).Where("id = ?", id)
-		if s.dialect == DialectPostgres {
-			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
-		}
-		var cur Application
-		if err := q.Take(&cur).Error; err != nil {
-			return err
-		}
-		cur.afterRead()
-		secrets, err := loadSecrets(tx, id)
-		if err != nil {
-			return err
-		}
-		cur.Secrets = secrets
-
-		next := cur.clone()
-		if fnErr = fn(&next); fnErr != nil {
-			return fnErr
-		}
-		next.ID, next.TenantID, next.Type = cur.ID, cur.TenantID, cur.Type
-		next.CreatedBy, next.CreatedTime = cur.CreatedBy, cur.CreatedTime
-		next.Version = cur.Version + 1
-		next.prepareWrite()
-		w := txWriter{tx}
-
-		// The secrets first: the row's secret_expires_time follows what they are now.
-		diff, err := syncSecrets(tx, cur.Secrets, &next, now)
-		if err != nil {
-			return err
-		}
-		next.SecretExpiresTime = earliestExpiry(next.Secrets)
-		res := tx.Model(&next).Select(updatableColumns).Updates(&next)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return fmt.Errorf("updated %d rows, want 1", res.RowsAffected)
-		}
-		if !slices.Equal(cur.Origins, next.Origins) {
-			if err := tx.Where("application_id = ?", id).Delete(&applicationOrigin{}).Error; err != nil {
-				return err
-			}
-			if err := insertOrigins(w, id, next.Origins); err != nil {
-				return err
-			}
-		}
-		if err := recordUpdate(w, &cur, &next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
-			return err
-		}
-		if rec != nil {
-			if r := rec(next.clonePtr()); r != nil {
-				if err := insertIdempotency(w, r); err != nil {
-					return err
+	return run(s, ctx, func(ctx context.Context) (*Application, error) {
+		now = nowOr(now)
+		var (
+			saved *Application
+			fnErr error // pre's or fn's, returned as is
+		)
+		err := s.transaction(ctx, func(tx *gorm.DB) error {
+			if pre != nil {
+				if fnErr = pre(tx); fnErr != nil {
+					return fnErr
 				}
 			}
+			cur, err := s.lockApplication(tx, tenantID, id, now)
+			if err != nil {
+				return err
+			}
+			next := cur.clone()
+			if fnErr = fn(&next); fnErr != nil {
+				return fnErr
+			}
+			diff, err := writeUpdate(tx, &cur, &next, now)
+			if err != nil {
+				return err
+			}
+			if err := recordUpdated(txWriter{tx}, &cur, &next, diff, now, rec); err != nil {
+				return err
+			}
+			saved = &next
+			return nil
+		})
+		if fnErr != nil {
+			return nil, fnErr
 		}
-		// Stamped with the wall clock, not with now (the caller's visibility time): pruning
-		// goes by it.
-		if err := recordChange(w, id, time.Now()); err != nil {
-			return err
+		if err != nil {
+			return nil, translate("update application "+id, err)
 		}
-		saved = &next
-		return nil
+		return saved, nil
 	})
-	if fnErr != nil {
-		return nil, fnErr
+}
+
+// lockApplication reads application id of tenantID ("" = any tenant) as visible at now, with
+// its secrets, and holds its row until tx ends: SELECT ... FOR UPDATE on PostgreSQL; on SQLite
+// the transaction holds the write lock already (see UpdateApplication).
+func (s *Store) lockApplication(tx *gorm.DB, tenantID, id string, now time.Time) (Application, error) {
+	q := visible(tx, tenantID, now).Where("id = ?", id)
+	if s.dialect == DialectPostgres {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
 	}
+	var cur Application
+	if err := q.Take(&cur).Error; err != nil {
+		return Application{}, err
+	}
+	cur.afterRead()
+	secrets, err := loadSecrets(tx, id)
 	if err != nil {
-		return nil, translate("update application "+id, err)
+		return Application{}, err
 	}
-	return saved, nil
+	cur.Secrets = secrets
+	return cur, nil
+}
+
+// writeUpdate saves next, what the updater made of cur, in tx: the fields that never change
+// kept from cur, Version moved on, its secrets, its row and its origin index rows. It returns
+// what happened to the secrets, for the event.
+func writeUpdate(tx *gorm.DB, cur, next *Application, now time.Time) (secretDiff, error) {
+	next.ID, next.TenantID, next.Type = cur.ID, cur.TenantID, cur.Type
+	next.CreatedBy, next.CreatedTime = cur.CreatedBy, cur.CreatedTime
+	next.Version = cur.Version + 1
+	next.prepareWrite()
+	// The secrets first: the row's secret_expires_time follows what they are now.
+	diff, err := syncSecrets(tx, cur.Secrets, next, now)
+	if err != nil {
+		return diff, err
+	}
+	next.SecretExpiresTime = earliestExpiry(next.Secrets)
+	res := tx.Model(next).Select(updatableColumns).Updates(next)
+	if res.Error != nil {
+		return diff, res.Error
+	}
+	if res.RowsAffected != 1 {
+		return diff, fmt.Errorf("updated %d rows, want 1", res.RowsAffected)
+	}
+	if !slices.Equal(cur.Origins, next.Origins) {
+		if err := tx.Where("application_id = ?", next.ID).Delete(&applicationOrigin{}).Error; err != nil {
+			return diff, err
+		}
+		if err := insertOrigins(txWriter{tx}, next.ID, next.Origins); err != nil {
+			return diff, err
+		}
+	}
+	return diff, nil
+}
+
+// recordUpdated writes what follows from an update saved by writeUpdate: its event (none when
+// nothing changed), the idempotency record rec returns (if rec is not nil), and its change
+// row.
+func recordUpdated(w rowWriter, cur, next *Application, diff secretDiff, now time.Time, rec func(*Application) *IdempotencyRecord) error {
+	if err := recordUpdate(w, cur, next, diff, now); err != nil && !errors.Is(err, errNoEvent) {
+		return err
+	}
+	if rec != nil {
+		if r := rec(next.clonePtr()); r != nil {
+			if err := insertIdempotency(w, r); err != nil {
+				return err
+			}
+		}
+	}
+	// Stamped with the wall clock, not with now (the caller's visibility time): pruning goes
+	// by it.
+	return recordChange(w, next.ID, time.Now())
 }

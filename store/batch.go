@@ -135,12 +135,13 @@ func (s *Store) insertAll(ctx context.Context, fn func(w rowWriter) error) error
 		}
 		return first
 	})
-	s.health.observe(err)
+	s.health.observe(err) // the batch bypasses GORM's callbacks
 	return err
 }
 
 // withPgx runs fn on a pgx connection of db's pool (PostgreSQL only), for the few paths where
-// database/sql's interface costs more than the work: it returns to the pool afterwards.
+// database/sql's interface costs more than the work: it returns to the pool afterwards. GORM's
+// callbacks do not see this work: its callers (queryPgx, insertAll) tell health the outcome.
 func withPgx(ctx context.Context, db *gorm.DB, fn func(conn *pgx.Conn) error) error {
 	sqlDB, err := db.DB()
 	if err != nil {

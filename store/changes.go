@@ -62,7 +62,6 @@ func (s *Store) Changes(ctx context.Context, afterSeq int64, limit int) ([]Chang
 	}
 	changes := []Change{}
 	err := s.db.WithContext(ctx).Where("seq > ?", afterSeq).Order("seq").Limit(limit).Find(&changes).Error
-	s.health.observe(err)
 	if err != nil {
 		return nil, translate("read changes", err)
 	}
@@ -80,7 +79,6 @@ func (s *Store) LatestChangeSeq(ctx context.Context) (int64, error) {
 	defer s.health.probing()()
 	var seq int64
 	err := s.db.WithContext(ctx).Model(&Change{}).Select("COALESCE(MAX(seq), 0)").Scan(&seq).Error
-	s.health.observe(err)
 	if err != nil {
 		return 0, translate("latest change seq", err)
 	}

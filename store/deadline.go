@@ -2,9 +2,12 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // DefaultOperationTimeout is how long one operation of a PostgreSQL store may take unless
@@ -65,6 +68,26 @@ func (s *Store) begin(ctx context.Context) (context.Context, context.CancelFunc,
 	return ctx, cancel, true
 }
 
+// run runs op, an operation of a request, through begin: bounded, or refused with
+// ErrUnavailable without touching the database while it is away. It observes nothing itself:
+// health learns from each statement op sends (see health.Initialize), since op's error is not
+// always the database's (an id no row can hold is ErrNotFound without a query).
+func run[T any](s *Store, ctx context.Context, op func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel, admitted := s.begin(ctx)
+	defer cancel()
+	if !admitted {
+		var zero T
+		return zero, ErrUnavailable
+	}
+	return op(ctx)
+}
+
+// exec is run for an operation that returns only its error.
+func (s *Store) exec(ctx context.Context, op func(ctx context.Context) error) error {
+	_, err := run(s, ctx, func(ctx context.Context) (struct{}, error) { return struct{}{}, op(ctx) })
+	return err
+}
+
 // ErrUnavailable is the error of an operation refused at once because the database stopped
 // answering (see health); IsUnavailable recognises it.
 var ErrUnavailable = errors.New("store: the database is not answering; operations are refused until it answers again")
@@ -76,9 +99,19 @@ const probeEvery = time.Second
 
 // health remembers whether the database stopped answering, so that the operations of requests
 // fail at once instead of each waiting for the operation bound on a connection that will not
-// answer, queueing on the pool behind the others: once one operation has failed for want of an
-// answer, they are refused with ErrUnavailable until an operation gets an answer again. The
-// probes: the polls of the change log (Changes, LatestChangeSeq) and pings (readiness) are
+// answer, queueing on the pool behind the others: once one statement has failed for want of an
+// answer, they are refused with ErrUnavailable until a statement gets an answer again.
+//
+// It learns from every statement sent to the database, whoever sends it (an operation of a
+// request, a poll, a ping, background work; in a transaction or not): as a GORM plugin it sees
+// the outcome of each statement GORM runs (Initialize), and it is told the outcome of the work
+// that bypasses GORM's callbacks: the pgx paths (queryPgx, after its one retry, and insertAll's
+// batch), the BEGIN and COMMIT of transactions (Store.transaction) and pings. An operation's own
+// error is not observed: it is not always the database's (an id no row can hold is ErrNotFound
+// without a query, an updater's refusal is the caller's), and taking it for an answer would end
+// an outage that no answer ended.
+//
+// The probes: the polls of the change log (Changes, LatestChangeSeq) and pings (readiness) are
 // never refused, and the lookup caches poll every 200 ms by default, so a returning database is
 // seen within a poll, well under the 5 s the service promises. When no such probe is in flight
 // or started within probeEvery, one operation of a request a second goes through instead: a
@@ -93,6 +126,45 @@ type health struct {
 	// probes counts the polls and pings in flight; lastProbe is when the last one started.
 	probes    atomic.Int32
 	lastProbe atomic.Int64
+}
+
+// healthPlugin is the name of health as a GORM plugin.
+const healthPlugin = "appreg:health"
+
+// Name is the name of health as a GORM plugin.
+func (h *health) Name() string { return healthPlugin }
+
+// Initialize registers h with db as a GORM plugin: h observes the outcome of every statement of
+// db, after GORM's own callbacks, so that it sees the error the caller sees (a missing row,
+// which Take and First report as an error, is an answer).
+func (h *health) Initialize(db *gorm.DB) error {
+	cb := db.Callback()
+	return errors.Join(
+		cb.Create().After("*").Register(healthPlugin, h.statement),
+		cb.Query().After("*").Register(healthPlugin, h.statement),
+		cb.Update().After("*").Register(healthPlugin, h.statement),
+		cb.Delete().After("*").Register(healthPlugin, h.statement),
+		cb.Row().After("*").Register(healthPlugin, h.statement),
+		cb.Raw().After("*").Register(healthPlugin, h.statement),
+	)
+}
+
+// statement observes the outcome of a statement GORM ran, unless it was never sent (a dry run,
+// as queryPgx builds its statements; one refused before it was built) or its outcome is not
+// known yet: Row defers its error to the row's Scan.
+func (h *health) statement(db *gorm.DB) {
+	if _, row := db.Statement.Dest.(*sql.Row); row || db.DryRun || db.Statement.SQL.Len() == 0 {
+		return
+	}
+	h.observe(db.Error)
+}
+
+// observeOn tells the health of db's store (the plugin Initialize registered) the outcome of
+// work done on db's connections without GORM's callbacks.
+func observeOn(db *gorm.DB, err error) {
+	if h, ok := db.Plugins[healthPlugin].(*health); ok {
+		h.observe(err)
+	}
 }
 
 // probing records a poll or ping that goes to the database whatever its health; call the
@@ -115,7 +187,7 @@ func (h *health) admit() bool {
 	return now-last >= int64(probeEvery) && h.probe.CompareAndSwap(last, now)
 }
 
-// observe learns from the outcome of an operation that went to the database.
+// observe learns from the outcome of a statement, or of other work, that went to the database.
 func (h *health) observe(err error) {
 	switch {
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled):

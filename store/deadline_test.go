@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,24 +19,8 @@ import (
 // probes when nothing else did; the bound does not replace a caller's shorter deadline, and a
 // cancelled caller is not "unavailable". Once the database answers, writes go through again.
 func TestOperationTimeout(t *testing.T) {
-	direct, err := url.Parse(storetest.PostgresURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy, err := storetest.NewFaultProxy("127.0.0.1:0", direct.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(proxy.Cut)
-	t.Cleanup(proxy.Resume)
-	viaProxy := *direct
-	viaProxy.Host = proxy.Addr()
+	s, proxy := openViaProxy(t)
 	ctx := context.Background()
-	s, err := store.Open(ctx, viaProxy.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
 	if got := s.OperationTimeout(); got != store.DefaultOperationTimeout {
 		t.Fatalf("default bound %s, want %s", got, store.DefaultOperationTimeout)
 	}
@@ -118,3 +103,141 @@ func TestOperationTimeoutSQLite(t *testing.T) {
 		t.Errorf("SQLite's operation bound is %s, want none", got)
 	}
 }
+
+// openViaProxy opens a store on a fresh PostgreSQL database through a FaultProxy.
+func openViaProxy(t *testing.T) (*store.Store, *storetest.FaultProxy) {
+	t.Helper()
+	direct, err := url.Parse(storetest.PostgresURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy, err := storetest.NewFaultProxy("127.0.0.1:0", direct.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(proxy.Cut)
+	t.Cleanup(proxy.Resume)
+	viaProxy := *direct
+	viaProxy.Host = proxy.Addr()
+	s, err := store.Open(context.Background(), viaProxy.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, proxy
+}
+
+// plainReads are reads of requests that no write, poll or ping is part of, each of something
+// that exists (application a1 of tenant acme, which the tests create) or not; asks tells whether the read
+// sends a statement at all.
+var plainReads = []struct {
+	name string
+	read func(ctx context.Context, s *store.Store) error
+	asks bool
+}{
+	{"GetApplication", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.GetApplication(ctx, "acme", "a1", time.Time{}))
+	}, true},
+	{"GetApplication not found", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.GetApplication(ctx, "acme", "nobody", time.Time{}))
+	}, true},
+	{"GetApplication of an id no row can hold", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.GetApplication(ctx, "acme", strings.Repeat("x", 129), time.Time{}))
+	}, false},
+	{"ListApplications", func(ctx context.Context, s *store.Store) error {
+		return errOf2(s.ListApplications(ctx, store.ListQuery{TenantID: "acme"}))
+	}, true},
+	{"ListApplicationStates", func(ctx context.Context, s *store.Store) error {
+		return errOf2(s.ListApplicationStates(ctx, store.ListQuery{TenantID: "acme", Limit: 10}))
+	}, true},
+	{"ApplicationsByID", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.ApplicationsByID(ctx, "acme", []string{"a1", "nobody"}, time.Time{}))
+	}, true},
+	{"ApplicationsByID of ids no row can hold", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.ApplicationsByID(ctx, "acme", []string{""}, time.Time{}))
+	}, false},
+	{"GetClient", func(ctx context.Context, s *store.Store) error {
+		return errOf2(s.GetClient(ctx, "a1", time.Time{}))
+	}, true},
+	{"ListSecrets", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.ListSecrets(ctx, "a1"))
+	}, true},
+	{"ListEvents", func(ctx context.Context, s *store.Store) error {
+		return errOf2(s.ListEvents(ctx, "acme", "a1", nil, 10))
+	}, true},
+	{"ApplicationsWithOrigin", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.ApplicationsWithOrigin(ctx, "https://app.example.com", time.Time{}))
+	}, true},
+	{"ApplicationOrigins", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.ApplicationOrigins(ctx, []string{"a1"}))
+	}, true},
+	{"GetIdempotency not found", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.GetIdempotency(ctx, "acme", "create", "k1", time.Time{}))
+	}, true},
+	{"GetRegistrationPolicy not found", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.GetRegistrationPolicy(ctx, "acme"))
+	}, true},
+	{"ListInitialAccessTokens", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.ListInitialAccessTokens(ctx, "acme"))
+	}, true},
+	{"RegistrationAccessTokenOf not found", func(ctx context.Context, s *store.Store) error {
+		return errOf(s.RegistrationAccessTokenOf(ctx, "a1"))
+	}, true},
+}
+
+// TestReadAnswerEndsOutage: health learns from every statement, not only from writes, polls
+// and pings: a plain read the database answers, even with "not found", ends an outage, and one
+// that asks the database nothing (an id no row can hold) does not.
+func TestReadAnswerEndsOutage(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, s *store.Store) {
+		app := newApp("a1", "acme", t0)
+		app.Origins = []string{"https://app.example.com"}
+		mustCreate(t, s, app)
+		for _, tc := range plainReads {
+			t.Run(tc.name, func(t *testing.T) {
+				s.MarkAway()
+				err := tc.read(context.Background(), s)
+				if errors.Is(err, store.ErrUnavailable) {
+					t.Fatalf("the probe was refused: %v", err)
+				}
+				if got, want := s.Unavailable(), !tc.asks; got != want {
+					t.Errorf("after the read (err %v): Unavailable() = %v, want %v", err, got, want)
+				}
+			})
+		}
+	})
+}
+
+// TestReadTimeoutBeginsOutage: a plain read that gets no answer within the operation bound
+// tells the store the database is away, as a write would.
+func TestReadTimeoutBeginsOutage(t *testing.T) {
+	s, proxy := openViaProxy(t)
+	const bound = 300 * time.Millisecond
+	s.SetOperationTimeout(bound)
+	ctx := context.Background()
+	mustCreate(t, s, newApp("a1", "acme", t0))
+	for _, tc := range plainReads {
+		t.Run(tc.name, func(t *testing.T) {
+			proxy.Resume()
+			if err := s.Ping(ctx); err != nil || s.Unavailable() {
+				t.Fatalf("ping: %v, Unavailable() = %v: want an answer", err, s.Unavailable())
+			}
+			proxy.Pause()
+			long, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			err := tc.read(long, s)
+			if tc.asks && !store.IsUnavailable(err) {
+				t.Errorf("read: %v, want an error IsUnavailable recognises", err)
+			}
+			if got := s.Unavailable(); got != tc.asks {
+				t.Errorf("after the read (err %v): Unavailable() = %v, want %v", err, got, tc.asks)
+			}
+		})
+	}
+}
+
+// errOf is the error of a call's results.
+func errOf[T any](_ T, err error) error { return err }
+
+// errOf2 is errOf for a call with two results beside its error.
+func errOf2[A, B any](_ A, _ B, err error) error { return err }

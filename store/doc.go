@@ -83,12 +83,20 @@
 // recognises, and the API answers 503 service_unavailable with Retry-After then, rather than
 // after the request's own timeout (30 s). The bound leaves out what the caller does first: an
 // imported secret is hashed (PBKDF2) before the create reaches the store, so a slow hash is
-// never a 503. Once one operation has failed so, the store knows the database is away
+// never a 503. Once one statement has failed so, the store knows the database is away
 // (Unavailable, appreg_db_unavailable on /metrics) and refuses the operations of requests at
-// once with ErrUnavailable (503 in milliseconds, nothing queued on the pool), until a poll of
-// the change log or a ping, which always go, gets an answer: within a poll interval of the
-// database's return. Measured by TestDatabasePauseUnderLoad (bound 2 s): the first 503 about
-// 2 s into the pause, then 503s in a few milliseconds, and recovery within 0.3 s.
+// once with ErrUnavailable (503 in milliseconds, nothing queued on the pool), until a statement
+// gets an answer: a poll of the change log or a ping, which always go, or the one operation of
+// a request a second let through when nothing else probes; within a poll interval of the
+// database's return. Every statement counts, whoever sends it: the store's health observes
+// each statement GORM runs (a plugin's callbacks), reads as well as writes, the pgx paths that
+// bypass GORM (the reads of whole applications, the create's batch), the BEGIN and COMMIT of
+// transactions, and pings. An answer is any answer, an error of the database's own included (a
+// missing row, a conflict); an operation that asks the database nothing (an id no row can
+// hold) tells it nothing (TestReadAnswerEndsOutage, TestReadTimeoutBeginsOutage). Every
+// operation of a request goes through one helper (run), which bounds it and refuses it while
+// the database is away. Measured by TestDatabasePauseUnderLoad (bound 2 s): the first 503
+// about 2 s into the pause, then 503s in a few milliseconds, and recovery within 0.3 s.
 // SQLite, a file in the process that does not go away, has no bound (SetOperationTimeout).
 //
 // What a 503 to a write means. An operation refused at once (ErrUnavailable), or that failed

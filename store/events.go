@@ -76,11 +76,15 @@ type EventCursor struct {
 // size, 0 meaning all. more is true when further events exist beyond limit. None is an empty
 // slice: the caller decides whether that is a 404.
 func (s *Store) ListEvents(ctx context.Context, tenantID, applicationID string, after *EventCursor, limit int) (events []Event, more bool, err error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, false, ErrUnavailable
-	}
+	err = s.exec(ctx, func(ctx context.Context) error {
+		events, more, err = s.listEvents(ctx, tenantID, applicationID, after, limit)
+		return err
+	})
+	return events, more, err
+}
+
+// listEvents is ListEvents once begun.
+func (s *Store) listEvents(ctx context.Context, tenantID, applicationID string, after *EventCursor, limit int) (events []Event, more bool, err error) {
 	db := s.db.WithContext(ctx).Where("application_id = ?", applicationID)
 	if tenantID != "" {
 		db = db.Where("tenant_id = ?", tenantID)

@@ -36,3 +36,11 @@ func (s *Store) ApplicationsByOrigin(ctx context.Context, origin string) ([]stri
 	}
 	return ids, nil
 }
+
+// MarkAway makes s take the database for away since a minute, with no probe since: the next
+// operation of a request is let through, as the probe.
+func (s *Store) MarkAway() {
+	s.health.away.Store(time.Now().Add(-time.Minute).UnixNano())
+	s.health.probe.Store(0)
+	s.health.lastProbe.Store(0)
+}

@@ -49,23 +49,20 @@ func insertIdempotency(w rowWriter, rec *IdempotencyRecord) error {
 // there is none, or when it was created before notBefore (a key is honoured for a while,
 // e.g. 24 hours, then it may be used again).
 func (s *Store) GetIdempotency(ctx context.Context, tenantID, operation, key string, notBefore time.Time) (*IdempotencyRecord, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	var rec IdempotencyRecord
-	err := s.db.WithContext(ctx).
-		Where("tenant_id = ? AND operation = ? AND idempotency_key = ? AND created_time >= ?", tenantID, operation, key, normTime(notBefore)).
-		Take(&rec).Error
-	if err != nil {
-		return nil, translate("get idempotency record", err)
-	}
-	rec.CreatedTime = rec.CreatedTime.UTC()
-	if rec.Response == nil {
-		rec.Response = []byte{}
-	}
-	return &rec, nil
+	return run(s, ctx, func(ctx context.Context) (*IdempotencyRecord, error) {
+		var rec IdempotencyRecord
+		err := s.db.WithContext(ctx).
+			Where("tenant_id = ? AND operation = ? AND idempotency_key = ? AND created_time >= ?", tenantID, operation, key, normTime(notBefore)).
+			Take(&rec).Error
+		if err != nil {
+			return nil, translate("get idempotency record", err)
+		}
+		rec.CreatedTime = rec.CreatedTime.UTC()
+		if rec.Response == nil {
+			rec.Response = []byte{}
+		}
+		return &rec, nil
+	})
 }
 
 // PruneIdempotency deletes the records created before before and returns how many it deleted.

@@ -18,21 +18,19 @@ const originsChunk = 1000
 // The two reads are not one snapshot: a secret rotated in between can show with the
 // application as it was before. The lookup caches drop such a mix as soon as they read the
 // rotation's change row.
-func (s *Store) GetClient(ctx context.Context, id string, now time.Time) (*Application, []Secret, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, nil, ErrUnavailable
-	}
-	app, err := s.GetApplication(ctx, "", id, now)
-	if err != nil {
-		return nil, nil, err
-	}
-	secrets, err := s.ListSecrets(ctx, id)
-	if err != nil {
-		return nil, nil, err
-	}
-	return app, secrets, nil
+func (s *Store) GetClient(ctx context.Context, id string, now time.Time) (app *Application, secrets []Secret, err error) {
+	err = s.exec(ctx, func(ctx context.Context) error {
+		read, err := s.GetApplication(ctx, "", id, now)
+		if err != nil {
+			return err
+		}
+		if secrets, err = s.ListSecrets(ctx, id); err != nil {
+			return err
+		}
+		app = read
+		return nil
+	})
+	return app, secrets, err
 }
 
 // ApplicationsWithOrigin returns the visible applications of every tenant that list origin (an
@@ -40,18 +38,15 @@ func (s *Store) GetClient(ctx context.Context, id string, now time.Time) (*Appli
 // It searches application_origins, so it is an index lookup whatever the number of
 // applications. Enabled and tenancy are the caller's to check.
 func (s *Store) ApplicationsWithOrigin(ctx context.Context, origin string, now time.Time) ([]Application, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	db := s.db.WithContext(ctx)
-	listing := db.Model(&applicationOrigin{}).Select("application_id").Where("origin = ?", origin)
-	apps, err := findApplications(visible(db, "", nowOr(now)).Where("id IN (?)", listing).Order("id"), 0)
-	if err != nil {
-		return nil, translate("applications with origin", err)
-	}
-	return apps, nil
+	return run(s, ctx, func(ctx context.Context) ([]Application, error) {
+		db := s.db.WithContext(ctx)
+		listing := db.Model(&applicationOrigin{}).Select("application_id").Where("origin = ?", origin)
+		apps, err := findApplications(visible(db, "", nowOr(now)).Where("id IN (?)", listing).Order("id"), 0)
+		if err != nil {
+			return nil, translate("applications with origin", err)
+		}
+		return apps, nil
+	})
 }
 
 // ApplicationOrigins returns the origins each of ids lists now, from the origin index, without
@@ -59,22 +54,19 @@ func (s *Store) ApplicationsWithOrigin(ctx context.Context, origin string, now t
 // lookup caches call it with the applications of a batch of changes, to find the cached
 // origin answers that an application has just started to appear in, in one query.
 func (s *Store) ApplicationOrigins(ctx context.Context, ids []string) (map[string][]string, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	out := make(map[string][]string)
-	for chunk := range slices.Chunk(ids, originsChunk) {
-		var rows []applicationOrigin
-		err := s.db.WithContext(ctx).Where("application_id IN ?", chunk).
-			Order("application_id, origin").Find(&rows).Error
-		if err != nil {
-			return nil, translate("application origins", err)
+	return run(s, ctx, func(ctx context.Context) (map[string][]string, error) {
+		out := make(map[string][]string)
+		for chunk := range slices.Chunk(ids, originsChunk) {
+			var rows []applicationOrigin
+			err := s.db.WithContext(ctx).Where("application_id IN ?", chunk).
+				Order("application_id, origin").Find(&rows).Error
+			if err != nil {
+				return nil, translate("application origins", err)
+			}
+			for _, r := range rows {
+				out[r.ApplicationID] = append(out[r.ApplicationID], r.Origin)
+			}
 		}
-		for _, r := range rows {
-			out[r.ApplicationID] = append(out[r.ApplicationID], r.Origin)
-		}
-	}
-	return out, nil
+		return out, nil
+	})
 }

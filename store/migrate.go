@@ -194,7 +194,8 @@ func (s *Store) MigrationsPending(ctx context.Context) (bool, error) {
 }
 
 // transaction runs fn in one transaction bound to ctx: committed if fn returns nil, rolled
-// back otherwise (also on panic).
+// back otherwise (also on panic). Its BEGIN and COMMIT bypass GORM's callbacks, so health
+// observes its outcome here.
 func (s *Store) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
 	err := s.db.WithContext(ctx).Transaction(fn)
 	s.health.observe(err)

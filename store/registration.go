@@ -104,144 +104,126 @@ func (registrationCount) TableName() string { return "registration_counts" }
 
 // GetRegistrationPolicy returns tenantID's policy, or ErrNotFound when it never set one.
 func (s *Store) GetRegistrationPolicy(ctx context.Context, tenantID string) (*RegistrationPolicy, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	var p RegistrationPolicy
-	if err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Take(&p).Error; err != nil {
-		return nil, translate("get registration policy", err)
-	}
-	p.normalize()
-	return &p, nil
+	return run(s, ctx, func(ctx context.Context) (*RegistrationPolicy, error) {
+		var p RegistrationPolicy
+		if err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Take(&p).Error; err != nil {
+			return nil, translate("get registration policy", err)
+		}
+		p.normalize()
+		return &p, nil
+	})
 }
 
 // UpdateRegistrationPolicy reads tenantID's policy (def when it has none), lets fn change it
 // and saves it, in one transaction holding the row, so two concurrent partial updates both
 // apply. An error of fn is returned as is and nothing is written.
 func (s *Store) UpdateRegistrationPolicy(ctx context.Context, tenantID string, def RegistrationPolicy, fn func(*RegistrationPolicy) error) (*RegistrationPolicy, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	var (
-		saved RegistrationPolicy
-		fnErr error
-	)
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		def.TenantID = tenantID
-		def.LastModifiedTime = normTime(def.LastModifiedTime)
-		def.normalize()
-		// The row exists from here on, so the locking read below serialises writers even on
-		// a tenant's first change.
-		if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&def).Error; err != nil {
-			return err
+	return run(s, ctx, func(ctx context.Context) (*RegistrationPolicy, error) {
+		var (
+			saved RegistrationPolicy
+			fnErr error
+		)
+		err := s.transaction(ctx, func(tx *gorm.DB) error {
+			def.TenantID = tenantID
+			def.LastModifiedTime = normTime(def.LastModifiedTime)
+			def.normalize()
+			// The row exists from here on, so the locking read below serialises writers even on
+			// a tenant's first change.
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&def).Error; err != nil {
+				return err
+			}
+			q := tx.Where("tenant_id = ?", tenantID)
+			if s.dialect == DialectPostgres {
+				q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+			}
+			var cur RegistrationPolicy
+			if err := q.Take(&cur).Error; err != nil {
+				return err
+			}
+			cur.normalize()
+			if fnErr = fn(&cur); fnErr != nil {
+				return fnErr
+			}
+			cur.TenantID = tenantID
+			cur.LastModifiedTime = normTime(cur.LastModifiedTime)
+			cur.normalize()
+			if err := tx.Select("*").Save(&cur).Error; err != nil {
+				return err
+			}
+			saved = cur
+			return nil
+		})
+		if fnErr != nil {
+			return nil, fnErr
 		}
-		q := tx.Where("tenant_id = ?", tenantID)
-		if s.dialect == DialectPostgres {
-			q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthUpdate})
+		if err != nil {
+			return nil, translate("update registration policy", err)
 		}
-		var cur RegistrationPolicy
-		if err := q.Take(&cur).Error; err != nil {
-			return err
-		}
-		cur.normalize()
-		if fnErr = fn(&cur); fnErr != nil {
-			return fnErr
-		}
-		cur.TenantID = tenantID
-		cur.LastModifiedTime = normTime(cur.LastModifiedTime)
-		cur.normalize()
-		if err := tx.Select("*").Save(&cur).Error; err != nil {
-			return err
-		}
-		saved = cur
-		return nil
+		return &saved, nil
 	})
-	if fnErr != nil {
-		return nil, fnErr
-	}
-	if err != nil {
-		return nil, translate("update registration policy", err)
-	}
-	return &saved, nil
 }
 
 // CreateInitialAccessToken stores t (times normalised in place).
 func (s *Store) CreateInitialAccessToken(ctx context.Context, t *InitialAccessToken) error {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return ErrUnavailable
-	}
-	t.ExpiresTime = normTime(t.ExpiresTime)
-	t.CreatedTime = normTime(t.CreatedTime)
-	t.RevokedTime = normTimePtr(t.RevokedTime)
-	return translate("create initial access token", s.db.WithContext(ctx).Create(t).Error)
+	return s.exec(ctx, func(ctx context.Context) error {
+		t.ExpiresTime = normTime(t.ExpiresTime)
+		t.CreatedTime = normTime(t.CreatedTime)
+		t.RevokedTime = normTimePtr(t.RevokedTime)
+		return translate("create initial access token", s.db.WithContext(ctx).Create(t).Error)
+	})
 }
 
 // ListInitialAccessTokens returns tenantID's initial access tokens, newest first.
 func (s *Store) ListInitialAccessTokens(ctx context.Context, tenantID string) ([]InitialAccessToken, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	tokens := []InitialAccessToken{}
-	err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Order("created_time DESC, id").Find(&tokens).Error
-	if err != nil {
-		return nil, translate("list initial access tokens", err)
-	}
-	for i := range tokens {
-		tokens[i].afterRead()
-	}
-	return tokens, nil
+	return run(s, ctx, func(ctx context.Context) ([]InitialAccessToken, error) {
+		tokens := []InitialAccessToken{}
+		err := s.db.WithContext(ctx).Where("tenant_id = ?", tenantID).Order("created_time DESC, id").Find(&tokens).Error
+		if err != nil {
+			return nil, translate("list initial access tokens", err)
+		}
+		for i := range tokens {
+			tokens[i].afterRead()
+		}
+		return tokens, nil
+	})
 }
 
 // InitialAccessTokenByHash returns the token whose value hashes to hash, if it belongs to
 // tenantID; ErrNotFound otherwise.
 func (s *Store) InitialAccessTokenByHash(ctx context.Context, tenantID, hash string) (*InitialAccessToken, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	var t InitialAccessToken
-	err := s.db.WithContext(ctx).Where("hash = ? AND tenant_id = ?", hash, tenantID).Take(&t).Error
-	if err != nil {
-		return nil, translate("get initial access token", err)
-	}
-	t.afterRead()
-	return &t, nil
+	return run(s, ctx, func(ctx context.Context) (*InitialAccessToken, error) {
+		var t InitialAccessToken
+		err := s.db.WithContext(ctx).Where("hash = ? AND tenant_id = ?", hash, tenantID).Take(&t).Error
+		if err != nil {
+			return nil, translate("get initial access token", err)
+		}
+		t.afterRead()
+		return &t, nil
+	})
 }
 
 // RevokeInitialAccessToken revokes token id of tenantID at now; revoking a revoked token keeps
 // its first revocation time. ErrNotFound when tenantID has no such token.
 func (s *Store) RevokeInitialAccessToken(ctx context.Context, tenantID, id string, now time.Time) error {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return ErrUnavailable
-	}
-	db := s.db.WithContext(ctx)
-	res := db.Model(&InitialAccessToken{}).Where("id = ? AND tenant_id = ? AND revoked_time IS NULL", id, tenantID).
-		Update("revoked_time", normTime(now))
-	if res.Error != nil {
-		return translate("revoke initial access token", res.Error)
-	}
-	if res.RowsAffected == 1 {
+	return s.exec(ctx, func(ctx context.Context) error {
+		db := s.db.WithContext(ctx)
+		res := db.Model(&InitialAccessToken{}).Where("id = ? AND tenant_id = ? AND revoked_time IS NULL", id, tenantID).
+			Update("revoked_time", normTime(now))
+		if res.Error != nil {
+			return translate("revoke initial access token", res.Error)
+		}
+		if res.RowsAffected == 1 {
+			return nil
+		}
+		var n int64
+		if err := db.Model(&InitialAccessToken{}).Where("id = ? AND tenant_id = ?", id, tenantID).Count(&n).Error; err != nil {
+			return translate("revoke initial access token", err)
+		}
+		if n == 0 {
+			return translate("revoke initial access token", ErrNotFound)
+		}
 		return nil
-	}
-	var n int64
-	if err := db.Model(&InitialAccessToken{}).Where("id = ? AND tenant_id = ?", id, tenantID).Count(&n).Error; err != nil {
-		return translate("revoke initial access token", err)
-	}
-	if n == 0 {
-		return translate("revoke initial access token", ErrNotFound)
-	}
-	return nil
+	})
 }
 
 // Registration is what RegisterApplication needs beside the application.
@@ -263,66 +245,60 @@ type Registration struct {
 // use), counts the registration against the tenant's daily limit (ErrDailyLimit), and stores
 // the registration access token's hash.
 func (s *Store) RegisterApplication(ctx context.Context, app *Application, secrets []Secret, r Registration) error {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return ErrUnavailable
-	}
-	prepareCreate(app, secrets)
-	err := s.transaction(ctx, func(tx *gorm.DB) error {
-		// The rows every registration of a tenant shares, the token's and the day's count,
-		// are written last, so each transaction holds their locks only for its last two
-		// statements and its commit: a flood of registrations into one tenant queues there.
-		w := txWriter{tx}
-		if err := insertCreated(w, app, secrets); err != nil {
-			return err
-		}
-		if err := w.insert(&RegistrationAccessToken{ApplicationID: app.ID, Hash: r.AccessTokenHash, IssuedTime: app.CreatedTime}, nil); err != nil {
-			return err
-		}
-		day := app.CreatedTime.Format(time.DateOnly)
-		res := tx.Exec("INSERT INTO registration_counts (tenant_id, day, count) VALUES (?, ?, 1) "+
-			"ON CONFLICT (tenant_id, day) DO UPDATE SET count = registration_counts.count + 1 "+
-			"WHERE registration_counts.count < ?", app.TenantID, day, r.DailyLimit)
-		if res.Error != nil {
-			return res.Error
-		}
-		if res.RowsAffected != 1 {
-			return ErrDailyLimit
-		}
-		if r.InitialTokenID != "" {
-			// A conditional decrement: concurrent registrations with the token's last use
-			// queue on its row and all but one find uses_left at 0, and roll back.
-			res := tx.Model(&InitialAccessToken{}).
-				Where("id = ? AND tenant_id = ? AND uses_left > 0 AND revoked_time IS NULL AND expires_time > ?",
-					r.InitialTokenID, app.TenantID, app.CreatedTime).
-				Update("uses_left", gorm.Expr("uses_left - 1"))
+	return s.exec(ctx, func(ctx context.Context) error {
+		prepareCreate(app, secrets)
+		err := s.transaction(ctx, func(tx *gorm.DB) error {
+			// The rows every registration of a tenant shares, the token's and the day's count,
+			// are written last, so each transaction holds their locks only for its last two
+			// statements and its commit: a flood of registrations into one tenant queues there.
+			w := txWriter{tx}
+			if err := insertCreated(w, app, secrets); err != nil {
+				return err
+			}
+			if err := w.insert(&RegistrationAccessToken{ApplicationID: app.ID, Hash: r.AccessTokenHash, IssuedTime: app.CreatedTime}, nil); err != nil {
+				return err
+			}
+			day := app.CreatedTime.Format(time.DateOnly)
+			res := tx.Exec("INSERT INTO registration_counts (tenant_id, day, count) VALUES (?, ?, 1) "+
+				"ON CONFLICT (tenant_id, day) DO UPDATE SET count = registration_counts.count + 1 "+
+				"WHERE registration_counts.count < ?", app.TenantID, day, r.DailyLimit)
 			if res.Error != nil {
 				return res.Error
 			}
 			if res.RowsAffected != 1 {
-				return ErrTokenRefused
+				return ErrDailyLimit
 			}
-		}
-		return nil
+			if r.InitialTokenID != "" {
+				// A conditional decrement: concurrent registrations with the token's last use
+				// queue on its row and all but one find uses_left at 0, and roll back.
+				res := tx.Model(&InitialAccessToken{}).
+					Where("id = ? AND tenant_id = ? AND uses_left > 0 AND revoked_time IS NULL AND expires_time > ?",
+						r.InitialTokenID, app.TenantID, app.CreatedTime).
+					Update("uses_left", gorm.Expr("uses_left - 1"))
+				if res.Error != nil {
+					return res.Error
+				}
+				if res.RowsAffected != 1 {
+					return ErrTokenRefused
+				}
+			}
+			return nil
+		})
+		return translate("register application "+app.ID, err)
 	})
-	return translate("register application "+app.ID, err)
 }
 
 // RegistrationAccessTokenOf returns the registration access token of application id;
 // ErrNotFound when it has none (not registered, or its registration was deleted).
 func (s *Store) RegistrationAccessTokenOf(ctx context.Context, id string) (*RegistrationAccessToken, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	var t RegistrationAccessToken
-	if err := s.db.WithContext(ctx).Where("application_id = ?", id).Take(&t).Error; err != nil {
-		return nil, translate("get registration access token", err)
-	}
-	t.IssuedTime = t.IssuedTime.UTC()
-	return &t, nil
+	return run(s, ctx, func(ctx context.Context) (*RegistrationAccessToken, error) {
+		var t RegistrationAccessToken
+		if err := s.db.WithContext(ctx).Where("application_id = ?", id).Take(&t).Error; err != nil {
+			return nil, translate("get registration access token", err)
+		}
+		t.IssuedTime = t.IssuedTime.UTC()
+		return &t, nil
+	})
 }
 
 // UpdateRegisteredApplication is UpdateApplication for a client updating its own registration

@@ -119,7 +119,7 @@ func queryPgx(q *gorm.DB, model any, read func(pgx.Rows) error) error {
 	}
 	query, args := stmt.Statement.SQL.String(), stmt.Statement.Vars
 	ctx := q.Statement.Context
-	run := func() error {
+	send := func() error {
 		return withPgx(ctx, q, func(conn *pgx.Conn) error {
 			rows, err := conn.Query(ctx, query, args...)
 			if err != nil {
@@ -132,12 +132,15 @@ func queryPgx(q *gorm.DB, model any, read func(pgx.Rows) error) error {
 			return rows.Err()
 		})
 	}
-	err := run()
+	err := send()
 	if err != nil && IsUnavailable(err) && ctx.Err() == nil {
 		// database/sql retries a query that failed on a pooled connection gone stale (the
 		// server restarted, a proxy dropped it); a read is always safe to run again.
-		err = run()
+		err = send()
 	}
+	// Observed once retried, as database/sql's retries are: a stale connection replaced is
+	// not an outage.
+	observeOn(q, err)
 	return err
 }
 

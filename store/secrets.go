@@ -48,21 +48,13 @@ func (s *Secret) afterRead() {
 // ListSecrets returns the secrets of an application, oldest first; none is an empty slice.
 // It does not check that the application exists or is visible.
 func (s *Store) ListSecrets(ctx context.Context, applicationID string) ([]Secret, error) {
-	ctx, cancel, admitted := s.begin(ctx)
-	defer cancel()
-	if !admitted {
-		return nil, ErrUnavailable
-	}
-	secrets := []Secret{}
-	err := s.db.WithContext(ctx).Where("application_id = ?", applicationID).
-		Order("created_time, id").Find(&secrets).Error
-	if err != nil {
-		return nil, translate("list secrets of "+applicationID, err)
-	}
-	for i := range secrets {
-		secrets[i].afterRead()
-	}
-	return secrets, nil
+	return run(s, ctx, func(ctx context.Context) ([]Secret, error) {
+		secrets, err := loadSecrets(s.db.WithContext(ctx), applicationID)
+		if err != nil {
+			return nil, translate("list secrets of "+applicationID, err)
+		}
+		return secrets, nil
+	})
 }
 
 // loadSecrets reads the secrets of an application in tx, oldest first; none is an empty slice.

@@ -36,7 +36,7 @@ type Store struct {
 	reads   readCoalescer // GetApplication's
 	// opTimeout bounds each operation of a request (SetOperationTimeout).
 	opTimeout time.Duration
-	// health refuses writes at once while the database does not answer.
+	// health refuses the operations of requests at once while the database does not answer.
 	health health
 }
 
@@ -95,6 +95,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 
 	s := &Store{db: db, dialect: dialect}
+	if err := db.Use(&s.health); err != nil {
+		_ = sqlDB.Close()
+		return nil, fmt.Errorf("store: open %s: %w", dialect, err)
+	}
 	s.SetOperationTimeout(DefaultOperationTimeout)
 	s.reads.lanes, s.reads.query = readLanes, s.applicationsByID
 	if err := s.Ping(ctx); err != nil {

@@ -126,6 +126,11 @@ type health struct {
 	// probes counts the polls and pings in flight; lastProbe is when the last one started.
 	probes    atomic.Int32
 	lastProbe atomic.Int64
+	// stays: the database cannot go away (SQLite, a file in the process; see
+	// SetOperationTimeout): a statement that waited past its caller's deadline behind a
+	// writer's lock says the machine is busy, and refusing every request until the next poll
+	// would only turn that wait into retries. Answers still end an outage.
+	stays bool
 }
 
 // healthPlugin is the name of health as a GORM plugin.
@@ -192,7 +197,9 @@ func (h *health) observe(err error) {
 	switch {
 	case errors.Is(err, ErrUnavailable), errors.Is(err, context.Canceled):
 	case IsUnavailable(err):
-		h.away.CompareAndSwap(0, time.Now().UnixNano())
+		if !h.stays {
+			h.away.CompareAndSwap(0, time.Now().UnixNano())
+		}
 	default:
 		if h.away.Load() != 0 {
 			h.away.Store(0)

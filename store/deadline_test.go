@@ -241,3 +241,24 @@ func errOf[T any](_ T, err error) error { return err }
 
 // errOf2 is errOf for a call with two results beside its error.
 func errOf2[A, B any](_ A, _ B, err error) error { return err }
+
+// TestSQLiteNeverGoesAway: on SQLite a statement that outlives its caller's deadline (a
+// writer's lock, a busy machine) does not refuse the requests after it: the file does not go
+// away. On PostgreSQL the same failure begins an outage (TestReadTimeoutBeginsOutage).
+func TestSQLiteNeverGoesAway(t *testing.T) {
+	s := storetest.Open(t, store.DialectSQLite)
+	mustCreate(t, s, newApp("a1", "acme", t0))
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	for _, tc := range plainReads {
+		if err := tc.read(expired, s); tc.asks && !store.IsUnavailable(err) {
+			t.Errorf("%s: %v, want a deadline error", tc.name, err)
+		}
+		if s.Unavailable() {
+			t.Fatalf("%s: the store takes SQLite for away", tc.name)
+		}
+	}
+	if _, err := s.GetApplication(context.Background(), "acme", "a1", time.Time{}); err != nil {
+		t.Errorf("a read after them: %v", err)
+	}
+}

@@ -97,7 +97,8 @@
 // operation of a request goes through one helper (run), which bounds it and refuses it while
 // the database is away. Measured by TestDatabasePauseUnderLoad (bound 2 s): the first 503
 // about 2 s into the pause, then 503s in a few milliseconds, and recovery within 0.3 s.
-// SQLite, a file in the process that does not go away, has no bound (SetOperationTimeout).
+// SQLite, a file in the process that does not go away, has no bound (SetOperationTimeout), and
+// no statement of it begins an outage (a wait behind a writer's lock is the machine being busy).
 //
 // What a 503 to a write means. An operation refused at once (ErrUnavailable), or that failed
 // before its last statement was sent, wrote nothing. One whose bound passed while it waited for

@@ -95,6 +95,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 
 	s := &Store{db: db, dialect: dialect}
+	s.health.stays = dialect == DialectSQLite
 	if err := db.Use(&s.health); err != nil {
 		_ = sqlDB.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dialect, err)

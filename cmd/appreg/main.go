@@ -115,7 +115,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	setRuntimeLimits(cfg.size("memory-limit"))
-	log := newLogger(stderr, cfg.level("log-level"))
+	log, flushLog, stopLog := bufferedLog(stderr, cfg.level("log-level"))
+	defer stopLog() // last: whatever is logged while serve winds down is written
 
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -175,6 +176,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// first collections would otherwise keep resident for minutes: start from what is live.
 	debug.FreeOSMemory()
 	announce(stdout, log, "http://"+ln.Addr().String(), st.Dialect(), devKey)
+	flushLog() // the start-up lines now, not within the flush interval
 	if a := cfg.str("debug-addr"); a != "" {
 		stopDebug, err := serveDebug(a, log)
 		if err != nil {

@@ -1,7 +1,14 @@
 // Command bare-echo is the benchmark's ceiling (scripts/bench): an echo server
-// with one route, GET /bare, answering a small fixed JSON document and doing
-// nothing else. appreg's operations are measured against it on the same
-// machine, in the same run.
+// whose route GET /bare answers a small fixed JSON document and does nothing
+// else. appreg's operations are measured against it on the same machine, in the
+// same run.
+//
+// GET /internal/clients/:id is a diagnostic beside it (the bench's bare-lookup
+// row): a fixed answer with the bytes of a lookup's (the headers appreg sets on
+// every answer, a seeded confidential client's policy), to the very requests the
+// lookup load sends (bearer token included). It shows how much of a lookup's
+// distance from /bare is the size of what goes over the wire, which no handler
+// can remove.
 package main
 
 import (
@@ -12,6 +19,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -35,6 +44,15 @@ type result struct {
 	Allowed bool `json:"allowed"`
 }
 
+// lookupAnswer is a seeded confidential client's policy (scripts/seed), as appreg answers it.
+var lookupAnswer = []byte(`{"allowedForTenant":true,"authMethod":"client_secret_basic","effectiveTenancy":"single",` +
+	`"grantTypes":["authorization_code","refresh_token","client_credentials"],"id":"47fd10d4-4eb5-418c-802a-abe7c738b7ba",` +
+	`"isEnabled":true,"locked":false,"logouts":["https://app-9560.bench-tenant-00956.example.com/signed-out"],` +
+	`"origins":["https://app-9560.bench-tenant-00956.example.com","https://admin-9560.bench-tenant-00956.example.com:8443"],` +
+	`"pkceRequired":false,"redirects":["https://app-9560.bench-tenant-00956.example.com/callback/0",` +
+	`"https://app-9560.bench-tenant-00956.example.com/callback/1"],"scope":"openid profile email",` +
+	`"tenantId":"bench-tenant-00956","tokenEndpointOnly":false,"type":"confidential"}`)
+
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bare-echo", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:18081", "address to listen on")
@@ -47,6 +65,16 @@ func run(ctx context.Context, args []string) error {
 	e.HidePort = true
 	e.GET("/bare", func(c echo.Context) error {
 		return c.JSON(http.StatusOK, result{Allowed: true})
+	})
+	var ids atomic.Uint64
+	e.GET("/internal/clients/:id", func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set(echo.HeaderXRequestID, "r4x9q2m7k1p3z8w5-"+strconv.FormatUint(ids.Add(1), 10))
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		return c.JSONBlob(http.StatusOK, lookupAnswer)
 	})
 
 	srv := &http.Server{Addr: *addr, Handler: e, ReadHeaderTimeout: 5 * time.Second}

@@ -350,8 +350,8 @@ func plainSchema(name string, s *openapi3.Schema) (plainString, bool) {
 // without control characters passing its property's check, and every required member
 // there. Anything else (escapes, null, numbers, unknown or differently cased names, a name
 // twice, a charset parameter on the content type, JSON that fastjson reads more leniently
-// than encoding/json) goes to kin-openapi. The handler binds the same bytes: with no unknown
-// and no differently cased names, echo's case-insensitive decode sees the members validated.
+// than encoding/json) goes to kin-openapi. Like kin-openapi with KeepValidatedValue, it leaves
+// the value it validated on the body, and the generated handler binds that value.
 type plainObject struct {
 	props    []plainString
 	required uint64 // a bit for each required property, by index in props
@@ -432,6 +432,7 @@ func (o *plainObject) accepts(req *http.Request) bool {
 	}
 	var seen uint64
 	ok := true
+	validated := make(map[string]any, len(o.props))
 	obj.Visit(func(name []byte, v *fastjson.Value) {
 		i := o.index(name)
 		if !ok || i < 0 || seen&(1<<i) != 0 || v.Type() != fastjson.TypeString {
@@ -446,9 +447,18 @@ func (o *plainObject) accepts(req *http.Request) bool {
 				return
 			}
 		}
-		ok = o.props[i].accepts(string(value), true)
+		str := string(value)
+		validated[o.props[i].name] = str
+		ok = o.props[i].accepts(str, true)
 	})
-	return ok && seen&o.required == o.required
+	if !ok || seen&o.required != o.required {
+		return false
+	}
+	// As kin-openapi's KeepValidatedValue leaves it: the handler binds the members validated
+	// (the generated strict handler binds ValidatedValue when the body has it, instead of
+	// decoding the bytes again).
+	req.Body = &validatedBody{replayedBody: req.Body.(*replayedBody), value: validated}
+	return true
 }
 
 // index is the position in props of the property called name, or -1.
@@ -478,3 +488,12 @@ func (b *replayedBody) Read(p []byte) (int, error) {
 }
 
 func (b *replayedBody) Close() error { return b.closer.Close() }
+
+// validatedBody is a body plainObject accepted, with the value it validated.
+type validatedBody struct {
+	*replayedBody
+	value map[string]any
+}
+
+// ValidatedValue is the body's JSON value, as kin-openapi's KeepValidatedValue gives it.
+func (b *validatedBody) ValidatedValue() any { return b.value }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -242,15 +243,24 @@ func kinBody(v *validator, r *validatedRoute, req *http.Request) error {
 
 // fastAndKinBody is the shortcut's verdict on bc, and kin-openapi's on the request the
 // shortcut left behind and on a fresh one (the two must be the same: the body left behind
-// replays the bytes and the read error).
-func fastAndKinBody(v *validator, r *validatedRoute, bc bodyCase) (fast bool, after, fresh error, left []byte) {
+// replays the bytes and the read error). When the shortcut accepts, left is what the
+// handler's binder would read, and same tells whether the value it validated is kin-openapi's.
+func fastAndKinBody(v *validator, r *validatedRoute, bc bodyCase) (fast bool, after, fresh error, left []byte, same bool) {
 	req := bc.request()
 	fast = r.fastBody.accepts(req)
+	var value any
 	if fast {
+		value = req.Body.(interface{ ValidatedValue() any }).ValidatedValue()
 		left, _ = io.ReadAll(req.Body)
 		req.Body = io.NopCloser(bytes.NewReader(left))
 	}
-	return fast, kinBody(v, r, req), kinBody(v, r, bc.request()), left
+	after = kinBody(v, r, req)
+	freshReq := bc.request()
+	fresh = kinBody(v, r, freshReq)
+	if vb, ok := freshReq.Body.(interface{ ValidatedValue() any }); ok && fast {
+		same = reflect.DeepEqual(value, vb.ValidatedValue())
+	}
+	return fast, after, fresh, left, same
 }
 
 // bodySamples are the bodies a plain JSON object is tried with, around valid (a valid
@@ -351,7 +361,7 @@ func TestFastBodyAgreesWithKin(t *testing.T) {
 		}
 		for i, bc := range bodySamples(r.fastBody, valid) {
 			cases++
-			fast, after, fresh, left := fastAndKinBody(v, r, bc)
+			fast, after, fresh, left, same := fastAndKinBody(v, r, bc)
 			if fast {
 				accepted++
 				if after != nil || fresh != nil {
@@ -360,13 +370,16 @@ func TestFastBodyAgreesWithKin(t *testing.T) {
 				if string(left) != bc.body {
 					t.Errorf("%v case %d: the handler would read %q, not %q", key, i, left, bc.body)
 				}
+				if !same {
+					t.Errorf("%v case %d %q: the value the shortcut validated is not kin-openapi's", key, i, bc.body)
+				}
 				continue
 			}
 			if (after == nil) != (fresh == nil) || after != nil && after.Error() != fresh.Error() {
 				t.Errorf("%v case %d %q: kin-openapi after the shortcut says %v, on the request as sent %v", key, i, bc.body, after, fresh)
 			}
 		}
-		if fast, _, _, _ := fastAndKinBody(v, r, bodySamples(r.fastBody, valid)[0]); !fast {
+		if fast, _, _, _, _ := fastAndKinBody(v, r, bodySamples(r.fastBody, valid)[0]); !fast {
 			t.Errorf("%v: the shortcut refuses a valid body", key)
 		}
 	}
@@ -389,12 +402,14 @@ func FuzzFastBody(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		fast, after, fresh, left := fastAndKinBody(v, r, bodyCase{contentType: jsonMIME, body: body})
+		fast, after, fresh, left, same := fastAndKinBody(v, r, bodyCase{contentType: jsonMIME, body: body})
 		switch {
 		case fast && (after != nil || fresh != nil):
 			t.Errorf("%q: the shortcut accepts, kin-openapi refuses: %v", body, fresh)
 		case fast && string(left) != body:
 			t.Errorf("%q: the handler would read %q", body, left)
+		case fast && !same:
+			t.Errorf("%q: the value the shortcut validated is not kin-openapi's", body)
 		case !fast && ((after == nil) != (fresh == nil) || after != nil && after.Error() != fresh.Error()):
 			t.Errorf("%q: kin-openapi after the shortcut says %v, on the body as sent %v", body, after, fresh)
 		}

@@ -245,7 +245,7 @@ func kinBody(v *validator, r *validatedRoute, req *http.Request) error {
 // shortcut left behind and on a fresh one (the two must be the same: the body left behind
 // replays the bytes and the read error). When the shortcut accepts, left is what the
 // handler's binder would read, and same tells whether the value it validated is kin-openapi's.
-func fastAndKinBody(v *validator, r *validatedRoute, bc bodyCase) (fast bool, after, fresh error, left []byte, same bool) {
+func fastAndKinBody(v *validator, r *validatedRoute, bc bodyCase) (fast bool, left []byte, same bool, after, fresh error) {
 	req := bc.request()
 	fast = r.fastBody.accepts(req)
 	var value any
@@ -260,7 +260,7 @@ func fastAndKinBody(v *validator, r *validatedRoute, bc bodyCase) (fast bool, af
 	if vb, ok := freshReq.Body.(interface{ ValidatedValue() any }); ok && fast {
 		same = reflect.DeepEqual(value, vb.ValidatedValue())
 	}
-	return fast, after, fresh, left, same
+	return fast, left, same, after, fresh
 }
 
 // bodySamples are the bodies a plain JSON object is tried with, around valid (a valid
@@ -361,7 +361,7 @@ func TestFastBodyAgreesWithKin(t *testing.T) {
 		}
 		for i, bc := range bodySamples(r.fastBody, valid) {
 			cases++
-			fast, after, fresh, left, same := fastAndKinBody(v, r, bc)
+			fast, left, same, after, fresh := fastAndKinBody(v, r, bc)
 			if fast {
 				accepted++
 				if after != nil || fresh != nil {
@@ -402,7 +402,7 @@ func FuzzFastBody(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
-		fast, after, fresh, left, same := fastAndKinBody(v, r, bodyCase{contentType: jsonMIME, body: body})
+		fast, left, same, after, fresh := fastAndKinBody(v, r, bodyCase{contentType: jsonMIME, body: body})
 		switch {
 		case fast && (after != nil || fresh != nil):
 			t.Errorf("%q: the shortcut accepts, kin-openapi refuses: %v", body, fresh)

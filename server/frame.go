@@ -5,10 +5,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,14 +24,36 @@ import (
 // (see frame).
 const requestTimeout = 30 * time.Second
 
-// requestState is what the middleware learns of a request, kept once in its context: its
-// id, its own context and, once authenticate has verified the token, its caller.
+// requestState is what the middleware learns of a request (its id, its own context and, once
+// authenticate has verified the token, its caller) and the context its handler runs in: the
+// request's own context without its cancellation (context.WithoutCancel), bounded by
+// requestTimeout instead.
+//
+// The bound's timer is made only when someone asks for Done or Err: the database driver, a
+// wait for a poll. A lookup answered from memory asks neither, and made a timer and a
+// cancellable context for nothing (context.WithTimeout and the timer's heap were 3% of its
+// CPU). Once Done is asked, it is a context.WithDeadline on the same deadline, whose Value also
+// answers, so that the contexts derived from it join its cancellation as they would any
+// context's (context's own parentCancelCtx). After the request, a context asked for is
+// cancelled, and one asked for later is born cancelled, as a context.WithTimeout cancelled by
+// the frame would be.
 type requestState struct {
-	id string
+	context.Context // context.WithoutCancel(client)
+	id              string
 	// client is the request's own context, the one that ends when the client goes away.
 	client    context.Context
 	principal auth.Principal
 	signedIn  bool
+
+	deadline time.Time
+	timed    atomic.Pointer[timedContext] // nil until Done or Err needs it
+	mu       sync.Mutex                   // makes timed, and ends the request
+	ended    atomic.Bool
+}
+
+type timedContext struct {
+	context.Context
+	cancel context.CancelFunc
 }
 
 type stateKey struct{}
@@ -37,6 +62,61 @@ type stateKey struct{}
 func stateOf(ctx context.Context) *requestState {
 	st, _ := ctx.Value(stateKey{}).(*requestState)
 	return st
+}
+
+func (st *requestState) Deadline() (time.Time, bool) { return st.deadline, true }
+
+func (st *requestState) Done() <-chan struct{} { return st.timedContext().Done() }
+
+// Err needs no timer before the deadline or the end of the request: nothing else ends the
+// context.
+func (st *requestState) Err() error {
+	if t := st.timed.Load(); t != nil {
+		return t.Err()
+	}
+	if !st.ended.Load() && time.Now().Before(st.deadline) {
+		return nil
+	}
+	return st.timedContext().Err()
+}
+
+func (st *requestState) Value(key any) any {
+	if key == (stateKey{}) {
+		return st
+	}
+	if t := st.timed.Load(); t != nil {
+		return t.Value(key)
+	}
+	return st.Context.Value(key)
+}
+
+// timedContext is the context.WithDeadline behind Done and Err, made on first use.
+func (st *requestState) timedContext() *timedContext {
+	if t := st.timed.Load(); t != nil {
+		return t
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if t := st.timed.Load(); t != nil {
+		return t
+	}
+	ctx, cancel := context.WithDeadline(st.Context, st.deadline)
+	if st.ended.Load() {
+		cancel()
+	}
+	t := &timedContext{Context: ctx, cancel: cancel}
+	st.timed.Store(t)
+	return t
+}
+
+// end cancels the request's context, as the end of the request does.
+func (st *requestState) end() {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	st.ended.Store(true)
+	if t := st.timed.Load(); t != nil {
+		t.cancel()
+	}
 }
 
 // The security headers' values, shared by every answer: a header map keeps the slice it is
@@ -63,13 +143,21 @@ var (
 //     (a load balancer draining, a gateway's retry storm) the pool handed such connections
 //     to healthy requests, which then failed with "bad connection" or an i/o timeout.
 //     handleError still tells a client that went away (499) by the request's own context.
+//     The context is the requestState itself (no context.WithValue), and its timer is made
+//     only when something waits on it (see requestState).
+//   - A panic is answered 500 and logged (recovering), the service goes on.
 //   - Its metrics, by echo route (never the raw URL, whose ids would make the series
 //     unbounded), and one structured log line (logRequest).
 func (s *Server) frame(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		r := c.Request()
-		st := &requestState{id: r.Header.Get(echo.HeaderXRequestID), client: r.Context()}
+		st := &requestState{
+			Context:  context.WithoutCancel(r.Context()),
+			id:       r.Header.Get(echo.HeaderXRequestID),
+			client:   r.Context(),
+			deadline: start.Add(requestTimeout),
+		}
 		if !validRequestID(st.id) {
 			st.id = s.requestIDs.next()
 		}
@@ -80,10 +168,9 @@ func (s *Server) frame(next echo.HandlerFunc) echo.HandlerFunc {
 		h["X-Frame-Options"] = headerDeny
 		h["Referrer-Policy"] = headerNoRefer
 
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), requestTimeout)
-		defer cancel()
-		c.SetRequest(r.WithContext(context.WithValue(ctx, stateKey{}, st)))
-		if err := next(c); err != nil {
+		defer st.end()
+		c.SetRequest(r.WithContext(st))
+		if err := recovering(c, next); err != nil {
 			c.Error(err)
 		}
 		took := time.Since(start)
@@ -95,6 +182,21 @@ func (s *Server) frame(next echo.HandlerFunc) echo.HandlerFunc {
 		s.logRequest(c, st, took)
 		return nil
 	}
+}
+
+// recovering runs next, and turns a panic in it into an error, answered 500 and logged with
+// the panicking goroutine's stack by handleError, as echo's Recover middleware does;
+// http.ErrAbortHandler goes on up to net/http, which closes the connection without a word.
+func recovering(c echo.Context, next echo.HandlerFunc) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return next(c)
 }
 
 // logRequest writes one structured line per request. It never logs headers or bodies:

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,4 +140,103 @@ func TestRequestLogLevels(t *testing.T) {
 			t.Errorf("%s %d: %s, want one line at %s", tc.path, tc.status, buf.String(), tc.level)
 		}
 	}
+}
+
+// TestRequestContext pins the request's context (requestState): a deadline of requestTimeout
+// and no cancellation before anything waits on it; the timed context made on first Done,
+// joined by the contexts derived from it and cancelled with them at the end of the request;
+// born cancelled when first asked after it; the deadline's own expiry; the values of the
+// request's context and of the state; nothing of its client's cancellation.
+func TestRequestContext(t *testing.T) {
+	type key struct{}
+	newState := func(deadline time.Time) (*requestState, context.CancelFunc) {
+		client, hangUp := context.WithCancel(context.WithValue(context.Background(), key{}, "v"))
+		return &requestState{Context: context.WithoutCancel(client), client: client, deadline: deadline}, hangUp
+	}
+	t.Run("nothing made before it is waited on", func(t *testing.T) {
+		deadline := time.Now().Add(requestTimeout)
+		st, hangUp := newState(deadline)
+		hangUp()
+		if d, ok := st.Deadline(); !ok || !d.Equal(deadline) {
+			t.Errorf("Deadline = %v, %v; want %v", d, ok, deadline)
+		}
+		if err := st.Err(); err != nil {
+			t.Errorf("Err = %v after the client hung up", err)
+		}
+		if st.Value(key{}) != "v" || stateOf(st) != st {
+			t.Errorf("values: %v, %p; want v, %p", st.Value(key{}), stateOf(st), st)
+		}
+		if st.timed.Load() != nil {
+			t.Error("a timed context was made without anyone waiting on one")
+		}
+		st.end()
+		if err := st.Err(); !errors.Is(err, context.Canceled) {
+			t.Errorf("Err after the request = %v, want Canceled", err)
+		}
+	})
+	t.Run("derived contexts end with the request", func(t *testing.T) {
+		st, _ := newState(time.Now().Add(requestTimeout))
+		child, cancel := context.WithTimeout(st, time.Hour) // as the store bounds an operation
+		defer cancel()
+		if d, _ := child.Deadline(); !d.Equal(st.deadline) {
+			t.Errorf("the child's deadline %v, want the request's %v", d, st.deadline)
+		}
+		if st.timed.Load() == nil {
+			t.Fatal("deriving a cancellable context did not make the timed one")
+		}
+		if child.Value(key{}) != "v" || stateOf(child) != st {
+			t.Error("the child does not see the request's values")
+		}
+		select {
+		case <-child.Done():
+			t.Fatal("the child ended before the request")
+		default:
+		}
+		st.end()
+		select {
+		case <-child.Done():
+		case <-time.After(5 * time.Second):
+			t.Fatal("the child outlived the request")
+		}
+		if err := context.Cause(child); !errors.Is(err, context.Canceled) {
+			t.Errorf("the child's cause %v, want Canceled", err)
+		}
+	})
+	t.Run("asked after the request", func(t *testing.T) {
+		st, _ := newState(time.Now().Add(requestTimeout))
+		st.end()
+		select {
+		case <-st.Done():
+		default:
+			t.Fatal("Done asked after the request is not closed")
+		}
+	})
+	t.Run("past its deadline", func(t *testing.T) {
+		st, _ := newState(time.Now().Add(-time.Millisecond))
+		if err := st.Err(); !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Err = %v, want DeadlineExceeded", err)
+		}
+		select {
+		case <-st.Done():
+		default:
+			t.Fatal("Done is not closed past the deadline")
+		}
+	})
+	t.Run("many waiters share one timed context", func(t *testing.T) {
+		st, _ := newState(time.Now().Add(requestTimeout))
+		var wg sync.WaitGroup
+		dones := make([]<-chan struct{}, 8)
+		for i := range dones {
+			wg.Add(1)
+			go func() { defer wg.Done(); dones[i] = st.Done() }()
+		}
+		wg.Wait()
+		for _, d := range dones[1:] {
+			if d != dones[0] {
+				t.Fatal("two waiters got different Done channels")
+			}
+		}
+		st.end()
+		<-dones[0]
+	})
 }

@@ -26,13 +26,16 @@ package server
 //     no redirects, so the redirect host list cannot limit it, and it is the only way a
 //     registered client can use client_credentials alone.
 //
-//   - What is refused and what is dropped: RFC 7591 lets a server ignore metadata it does not
-//     use. The informational fields (client_uri, logo_uri, tos_uri, policy_uri, software_id,
-//     software_version) and OpenID Connect's application_type are dropped and not echoed;
-//     everything else the service does not support (jwks by value, software_statement,
-//     other auth methods and grants, unknown fields, language-tagged variants) is refused
-//     with invalid_client_metadata naming the field, by the request validator (the schema is
-//     closed) or by the mapping. The answer echoes only what was kept.
+//   - What is refused and what is dropped: RFC 7591 (section 2) requires a server to ignore
+//     metadata it does not understand, and lets it ignore what it does not use. Unknown
+//     fields (other specifications' metadata, language-tagged variants such as
+//     client_name#fr), the informational fields (client_uri, logo_uri, tos_uri, policy_uri,
+//     software_id, software_version) and OpenID Connect's application_type are dropped and
+//     not echoed. A known field whose value the service does not support (jwks by value,
+//     software_statement, other auth methods and grants) is refused with
+//     invalid_client_metadata naming the field, by the request validator or by the mapping:
+//     dropping it would register a client that cannot work as its metadata say. The answer
+//     echoes only what was kept.
 //
 //   - Tokens: initial access tokens and registration access tokens are 256-bit random values
 //     (newSecret), stored as SHA-256 hashes only, as issued client secrets are. A token's use
@@ -519,6 +522,12 @@ func grantsOf(appType string) []string {
 // and spec, checked by the application rules and the policy. curType is the type of the
 // client being updated, "" for a registration.
 func mapMetadata(m *gen.ClientMetadata, policy *store.RegistrationPolicy, curType string) (string, appSpec, error) {
+	switch {
+	case m.JWKS != nil:
+		return "", appSpec{}, regMetadata("jwks", "keys by value are not supported (clients authenticate with none or a client secret); publish them at a jwks_uri")
+	case m.SoftwareStatement != nil:
+		return "", appSpec{}, regMetadata("software_statement", "software statements are not supported; send the metadata as plain fields")
+	}
 	t, err := metadataType(m)
 	if err != nil {
 		return "", appSpec{}, err

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -356,7 +357,7 @@ func TestRegisterRefusesBadMetadata(t *testing.T) {
 			{"client_name a number", "acme", `{"client_name":7,"token_endpoint_auth_method":"none",` + loop + `}`, "", 400, "invalid_client_metadata", "client_name"},
 			{"contacts not strings", "acme", `{"contacts":[1],"token_endpoint_auth_method":"none",` + loop + `}`, "", 400, "invalid_client_metadata", "contacts"},
 			{"unknown auth method", "acme", `{"token_endpoint_auth_method":"private_key_jwt",` + loop + `}`, "", 400, "invalid_client_metadata", "token_endpoint_auth_method"},
-			{"unknown field", "acme", `{"token_endpoint_auth_method":"none","frobnicate":true,` + loop + `}`, "", 400, "invalid_client_metadata", "frobnicate"},
+			{"jwks not an object", "acme", `{"token_endpoint_auth_method":"none","jwks":[],` + loop + `}`, "", 400, "invalid_client_metadata", "jwks"},
 			{"jwks by value", "acme", `{"token_endpoint_auth_method":"none","jwks":{"keys":[]},` + loop + `}`, "", 400, "invalid_client_metadata", "jwks"},
 			{"software statement", "acme", `{"token_endpoint_auth_method":"none","software_statement":"eyJ...",` + loop + `}`, "", 400, "invalid_client_metadata", "software_statement"},
 			{"implicit grant", "acme", `{"token_endpoint_auth_method":"none","grant_types":["implicit"],` + loop + `}`, "", 400, "invalid_client_metadata", "grant_types"},
@@ -442,6 +443,49 @@ func TestRegisterAllowsDroppedAndPrivateUse(t *testing.T) {
 				}
 			})
 		}
+	})
+}
+
+// TestRegisterIgnoresUnknownMetadata: metadata the service does not know (another
+// specification's, a vendor's, a language-tagged variant) is ignored, as RFC 7591 section 2
+// requires ("MUST ignore"), in a registration and in an RFC 7592 update: the client is
+// registered from the rest, and nothing of it is stored or echoed.
+func TestRegisterIgnoresUnknownMetadata(t *testing.T) {
+	eachDialect(t, func(t *testing.T, e *testEnv) {
+		e.setPolicy("acme", openPolicy(true))
+		unknown := `"client_name#fr":"Agent (FR)","frobnicate":true,"tls_client_certificate_bound_access_tokens":true,"x_vendor":{"nested":[1,null]}`
+		echoes := func(what string, body []byte) {
+			t.Helper()
+			for _, field := range []string{"client_name#fr", "frobnicate", "tls_client_certificate_bound_access_tokens", "x_vendor", "Agent (FR)"} {
+				if strings.Contains(string(body), field) {
+					t.Errorf("%s echoes the unknown %s: %s", what, field, body)
+				}
+			}
+		}
+		resp, body := e.do(http.MethodPost, "/tenants/acme/register", "", "application/json",
+			[]byte(`{"token_endpoint_auth_method":"none","redirect_uris":["http://127.0.0.1/cb"],"client_name":"Agent",`+unknown+`}`))
+		if resp.StatusCode != http.StatusCreated {
+			t.Fatalf("register: %d %s", resp.StatusCode, body)
+		}
+		echoes("the registration", body)
+		var info gen.ClientInformation
+		if err := json.Unmarshal(body, &info); err != nil || info.ClientName != "Agent" || info.RegistrationAccessToken == nil {
+			t.Fatalf("registration answer (%v): %s", err, body)
+		}
+		upd := fmt.Sprintf(`{"client_id":%q,"token_endpoint_auth_method":"none","redirect_uris":["http://127.0.0.1/cb2"],"client_name":"Agent 2",%s}`, info.ClientID, unknown)
+		req, _ := http.NewRequest(http.MethodPut, e.URL+"/tenants/acme/register/"+info.ClientID, strings.NewReader(upd))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+*info.RegistrationAccessToken)
+		resp, body = e.send(req)
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"client_name":"Agent 2"`) {
+			t.Fatalf("update: %d %s", resp.StatusCode, body)
+		}
+		echoes("the update", body)
+		view, _ := e.client("acme").ViewApplicationWithResponse(context.Background(), info.ClientID)
+		if view.JSON200 == nil || view.JSON200.Name != "Agent 2" {
+			t.Fatalf("the client as an application: %d %s", view.StatusCode(), view.Body)
+		}
+		echoes("the application", view.Body)
 	})
 }
 

@@ -1337,9 +1337,12 @@ export interface components {
          */
         RegistrationURI: string;
         /**
-         * @description RFC 7591 client metadata. Unknown fields are refused; the informational fields
-         *     listed are accepted and dropped. The fields marked "update only" belong to an
-         *     RFC 7592 update (PUT) and are refused in a registration.
+         * @description RFC 7591 client metadata. Fields this service does not know (other specifications'
+         *     metadata, language-tagged variants such as `client_name#fr`) are ignored, as RFC 7591
+         *     section 2 requires: not stored and not echoed. The informational fields listed are
+         *     accepted and dropped as well. `jwks` and `software_statement` are known and refused.
+         *     The fields marked "update only" belong to an RFC 7592 update (PUT) and are refused in
+         *     a registration.
          */
         ClientMetadata: {
             /**
@@ -1415,6 +1418,14 @@ export interface components {
              * @enum {string}
              */
             application_type?: "web" | "native";
+            /**
+             * @description Refused with `invalid_client_metadata`: keys by value are not supported (the only
+             *     token endpoint authentication methods are `none` and client secrets); publish
+             *     keys at a `jwks_uri`.
+             */
+            jwks?: Record<string, never>;
+            /** @description Refused with `invalid_client_metadata`; software statements are not supported. */
+            software_statement?: string;
             /**
              * @description Update (PUT) only, where it is required and must be the client's id.
              * @example 6f1c8a52-7f0e-4a54-9a43-2b1d0f3c9e11

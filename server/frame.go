@@ -66,7 +66,7 @@ func stateOf(ctx context.Context) *requestState {
 
 func (st *requestState) Deadline() (time.Time, bool) { return st.deadline, true }
 
-func (st *requestState) Done() <-chan struct{} { return st.timedContext().Done() }
+func (st *requestState) Done() <-chan struct{} { return st.arm().Done() }
 
 // Err needs no timer before the deadline or the end of the request: nothing else ends the
 // context.
@@ -77,7 +77,7 @@ func (st *requestState) Err() error {
 	if !st.ended.Load() && time.Now().Before(st.deadline) {
 		return nil
 	}
-	return st.timedContext().Err()
+	return st.arm().Err()
 }
 
 func (st *requestState) Value(key any) any {
@@ -90,8 +90,8 @@ func (st *requestState) Value(key any) any {
 	return st.Context.Value(key)
 }
 
-// timedContext is the context.WithDeadline behind Done and Err, made on first use.
-func (st *requestState) timedContext() *timedContext {
+// arm returns the context.WithDeadline behind Done and Err, made on first use.
+func (st *requestState) arm() *timedContext {
 	if t := st.timed.Load(); t != nil {
 		return t
 	}

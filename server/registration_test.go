@@ -449,7 +449,8 @@ func TestRegisterAllowsDroppedAndPrivateUse(t *testing.T) {
 // TestRegisterIgnoresUnknownMetadata: metadata the service does not know (another
 // specification's, a vendor's, a language-tagged variant) is ignored, as RFC 7591 section 2
 // requires ("MUST ignore"), in a registration and in an RFC 7592 update: the client is
-// registered from the rest, and nothing of it is stored or echoed.
+// registered from the rest, and nothing of it is stored or echoed. Known metadata it does not
+// support (jwks, software_statement) is refused in an update as in a registration.
 func TestRegisterIgnoresUnknownMetadata(t *testing.T) {
 	eachDialect(t, func(t *testing.T, e *testEnv) {
 		e.setPolicy("acme", openPolicy(true))
@@ -481,6 +482,22 @@ func TestRegisterIgnoresUnknownMetadata(t *testing.T) {
 			t.Fatalf("update: %d %s", resp.StatusCode, body)
 		}
 		echoes("the update", body)
+		var updated gen.ClientInformation
+		if err := json.Unmarshal(body, &updated); err != nil || updated.RegistrationAccessToken == nil {
+			t.Fatalf("update answer (%v): %s", err, body)
+		}
+		// Known metadata the service does not support is refused in an update too, as it is in a
+		// registration (mapMetadata), and changes nothing.
+		for field, value := range map[string]string{"jwks": `{"keys":[]}`, "software_statement": `"eyJ..."`} {
+			bad := fmt.Sprintf(`{"client_id":%q,"token_endpoint_auth_method":"none","redirect_uris":["http://127.0.0.1/cb3"],"client_name":"Agent 3",%q:%s}`, info.ClientID, field, value)
+			req, _ := http.NewRequest(http.MethodPut, e.URL+"/tenants/acme/register/"+info.ClientID, strings.NewReader(bad))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+*updated.RegistrationAccessToken) // it rotates on every update
+			resp, body := e.send(req)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "invalid_client_metadata") || !strings.Contains(string(body), field) {
+				t.Errorf("update with %s: %d %s", field, resp.StatusCode, body)
+			}
+		}
 		view, _ := e.client("acme").ViewApplicationWithResponse(context.Background(), info.ClientID)
 		if view.JSON200 == nil || view.JSON200.Name != "Agent 2" {
 			t.Fatalf("the client as an application: %d %s", view.StatusCode(), view.Body)

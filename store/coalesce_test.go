@@ -317,15 +317,7 @@ func TestCoalescedReadPanics(t *testing.T) {
 			t.Errorf("read: %v, want the panic as an error", err)
 		}
 	}
-	for { // the lane's goroutine frees the lane after answering
-		c.mu.Lock()
-		free := c.running == 0
-		c.mu.Unlock()
-		if free {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
+	settle(t, c, 0, 0) // the lane's goroutine frees the lane after answering
 	f.hold = nil
 	c.query = f.query
 	if a, err := c.get(context.Background(), "", "a", c0); err != nil || a.ID != "a" {

@@ -9,6 +9,9 @@
 // lookup load sends (bearer token included). It shows how much of a lookup's
 // distance from /bare is the size of what goes over the wire, which no handler
 // can remove.
+//
+// With -debug-addr it also serves net/http/pprof there (scripts/bench's BENCH_PROFILE), so that
+// a lookup's profile can be read against the bare handler's, load for load.
 package main
 
 import (
@@ -17,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"strconv"
@@ -56,6 +60,7 @@ var lookupAnswer = []byte(`{"allowedForTenant":true,"authMethod":"client_secret_
 func run(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("bare-echo", flag.ContinueOnError)
 	addr := fs.String("addr", "127.0.0.1:18081", "address to listen on")
+	debugAddr := fs.String("debug-addr", "", "address to serve net/http/pprof on (none if empty)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,6 +81,15 @@ func run(ctx context.Context, args []string) error {
 		h.Set("Referrer-Policy", "no-referrer")
 		return c.JSONBlob(http.StatusOK, lookupAnswer)
 	})
+
+	if *debugAddr != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		debug := &http.Server{Addr: *debugAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = debug.ListenAndServe() }()
+		defer debug.Close()
+	}
 
 	srv := &http.Server{Addr: *addr, Handler: e, ReadHeaderTimeout: 5 * time.Second}
 	serveErr := make(chan error, 1)

@@ -154,19 +154,11 @@ func (s *Server) frame(next echo.HandlerFunc) echo.HandlerFunc {
 		r := c.Request()
 		st := &requestState{
 			Context:  context.WithoutCancel(r.Context()),
-			id:       r.Header.Get(echo.HeaderXRequestID),
+			id:       s.requestID(r),
 			client:   r.Context(),
 			deadline: start.Add(requestTimeout),
 		}
-		if !validRequestID(st.id) {
-			st.id = s.requestIDs.next()
-		}
-		h := c.Response().Header()
-		h[echo.HeaderXRequestID] = []string{st.id}
-		h["X-Content-Type-Options"] = headerNosniff
-		h["Cache-Control"] = headerNoStore
-		h["X-Frame-Options"] = headerDeny
-		h["Referrer-Policy"] = headerNoRefer
+		frameHeaders(c.Response().Header(), st.id)
 
 		defer st.end()
 		c.SetRequest(r.WithContext(st))
@@ -178,10 +170,34 @@ func (s *Server) frame(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.metrics.record(route, r.Method, c.Response().Status, took)
-		s.logRequest(c, st, took)
+		status := c.Response().Status
+		s.metrics.record(route, r.Method, status, took)
+		var who *auth.Principal
+		if st.signedIn {
+			who = &st.principal
+		}
+		s.logRequest(c.Request(), status, st.id, who, took)
 		return nil
 	}
+}
+
+// requestID is the id of request r: the caller's X-Request-Id when it is a plain token, or a
+// new one.
+func (s *Server) requestID(r *http.Request) string {
+	if id := r.Header.Get(echo.HeaderXRequestID); validRequestID(id) {
+		return id
+	}
+	return s.requestIDs.next()
+}
+
+// frameHeaders sets the headers every answer carries: its request id, and the security
+// headers.
+func frameHeaders(h http.Header, id string) {
+	h[echo.HeaderXRequestID] = []string{id}
+	h["X-Content-Type-Options"] = headerNosniff
+	h["Cache-Control"] = headerNoStore
+	h["X-Frame-Options"] = headerDeny
+	h["Referrer-Policy"] = headerNoRefer
 }
 
 // recovering runs next, and turns a panic in it into an error, answered 500 and logged with
@@ -199,11 +215,9 @@ func recovering(c echo.Context, next echo.HandlerFunc) (err error) {
 	return next(c)
 }
 
-// logRequest writes one structured line per request. It never logs headers or bodies:
-// they carry tokens and secrets.
-func (s *Server) logRequest(c echo.Context, st *requestState, took time.Duration) {
-	r := c.Request()
-	status := c.Response().Status
+// logRequest writes one structured line per request (id, answered status, and who, when the
+// caller was authenticated). It never logs headers or bodies: they carry tokens and secrets.
+func (s *Server) logRequest(r *http.Request, status int, id string, who *auth.Principal, took time.Duration) {
 	level := slog.LevelInfo
 	switch {
 	case status == http.StatusServiceUnavailable:
@@ -221,14 +235,14 @@ func (s *Server) logRequest(c echo.Context, st *requestState, took time.Duration
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("request_id", st.id),
+		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Duration("duration", took),
 	}
-	if st.signedIn {
-		attrs = append(attrs, slog.String("tenant_id", st.principal.TenantID), slog.String("sub", st.principal.Subject))
+	if who != nil {
+		attrs = append(attrs, slog.String("tenant_id", who.TenantID), slog.String("sub", who.Subject))
 	}
 	s.log.LogAttrs(ctx, level, "request", attrs...)
 }

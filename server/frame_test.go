@@ -132,9 +132,7 @@ func TestRequestLogLevels(t *testing.T) {
 	} {
 		var buf bytes.Buffer
 		s := &Server{log: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-		c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, tc.path, nil), httptest.NewRecorder())
-		c.Response().Status = tc.status
-		s.logRequest(c, &requestState{id: "r1"}, time.Millisecond)
+		s.logRequest(httptest.NewRequest(http.MethodGet, tc.path, nil), tc.status, "r1", nil, time.Millisecond)
 		var line map[string]any
 		if err := json.Unmarshal(buf.Bytes(), &line); err != nil || line["level"] != tc.level || line["status"] != float64(tc.status) {
 			t.Errorf("%s %d: %s, want one line at %s", tc.path, tc.status, buf.String(), tc.level)

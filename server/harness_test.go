@@ -61,6 +61,7 @@ type testEnv struct {
 	key     *ecdsa.PrivateKey
 	route   routers.Router
 	handler http.Handler
+	Server  *server.Server
 }
 
 const testGrace = time.Hour
@@ -116,7 +117,7 @@ func newEnvWith(t testing.TB, dialect string, tune func(*server.Config)) *testEn
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &testEnv{t: t, URL: ts.URL, Clock: clk, Store: st, Cache: cache, Grace: testGrace, key: key, route: router, handler: srv.Handler()}
+	return &testEnv{t: t, URL: ts.URL, Clock: clk, Store: st, Cache: cache, Grace: testGrace, key: key, route: router, handler: srv.Handler(), Server: srv}
 }
 
 // token signs a token for tenant with the server's trusted key.

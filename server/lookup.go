@@ -16,6 +16,9 @@ import (
 type LookupCache interface {
 	Client(ctx context.Context, id string) (*lookup.Client, error)
 	OriginApps(ctx context.Context, origin string) ([]store.Application, error)
+	// CachedClient and CachedOrigin answer from memory alone, for the hot path (hotpath.go).
+	CachedClient(id string) (*lookup.Client, bool)
+	CachedOrigin(origin string) ([]store.Application, bool)
 	InvalidateWritten(applicationID string, origins []string)
 	NoteUse(applicationID, secretID string, at time.Time)
 }
@@ -36,8 +39,13 @@ func (s *Server) LookupClient(ctx context.Context, req gen.LookupClientRequestOb
 	if err != nil {
 		return nil, fmt.Errorf("lookup client: %w", err)
 	}
+	return s.policyAnswer(c, req.Params.TenantID), nil
+}
+
+// policyAnswer is the lookup of client c by tenant, noted as a use of c.
+func (s *Server) policyAnswer(c *lookup.Client, tenant string) cachedPolicy {
 	s.lookup.NoteUse(c.App.ID, "", s.now())
-	return cachedPolicy{client: c, allowed: allowedForTenant(&c.App, req.Params.TenantID)}, nil
+	return cachedPolicy{client: c, allowed: allowedForTenant(&c.App, tenant)}
 }
 
 // dummyHash is compared against when a client is unknown or has no secret,
@@ -169,24 +177,27 @@ func (s *Server) CheckCORSOrigin(ctx context.Context, req gen.CheckCORSOriginReq
 	if _, err := requireRole(ctx, auth.RoleLookup); err != nil {
 		return nil, err
 	}
-	answer := func(allowed bool) (gen.CheckCORSOriginResponseObject, error) {
-		return corsAnswer{allowed: allowed, cacheControl: s.corsCacheControl}, nil
-	}
 	origin, reason := normalizeOrigin(req.Params.Origin)
 	if reason != "" {
-		return answer(false)
+		return s.corsAnswer(nil, ""), nil
 	}
 	apps, err := s.lookup.OriginApps(ctx, origin)
 	if err != nil {
 		return nil, fmt.Errorf("cors lookup: %w", err)
 	}
+	return s.corsAnswer(apps, req.Params.TenantID), nil
+}
+
+// corsAnswer is the CORS check's answer for tenant, given the applications that list the
+// origin: allowed when one of them is enabled, not deleted, and usable in tenant.
+func (s *Server) corsAnswer(apps []store.Application, tenant string) corsAnswer {
 	for i := range apps {
 		a := &apps[i]
-		if a.Enabled && a.ScheduledDeletionTime == nil && allowedForTenant(a, req.Params.TenantID) {
-			return answer(true)
+		if a.Enabled && a.ScheduledDeletionTime == nil && allowedForTenant(a, tenant) {
+			return corsAnswer{allowed: true, cacheControl: s.corsCacheControl}
 		}
 	}
-	return answer(false)
+	return corsAnswer{allowed: false, cacheControl: s.corsCacheControl}
 }
 
 // allowedForTenant reports whether a may be used in tenant: its owner's, or

@@ -195,6 +195,9 @@ var (
 	descDBAway     = prometheus.NewDesc("appreg_db_unavailable", "1 while the database does not answer and requests' operations are refused at once (503), else 0.", nil, nil)
 	descPollErrors = prometheus.NewDesc("appreg_lookup_poll_errors_total", "Failed polls of the change log.", nil, nil)
 	descResets     = prometheus.NewDesc("appreg_lookup_cache_resets_total", "Whole-cache clears after the poller lost the proof of continuity.", nil, nil)
+	descHot        = prometheus.NewDesc("appreg_lookup_hot_answers_total",
+		"Lookup-path reads answered from memory in front of the router (the hot path), by kind: client (lookups) or origin (CORS checks); "+
+			"the others of appreg_http_requests_total went the full path.", []string{"kind"}, nil)
 )
 
 // cacheStats is the part of the lookup cache /metrics reports.
@@ -209,7 +212,7 @@ type dbHealth interface{ Unavailable() bool }
 func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descLookupHits, descLookupMiss, descLookupSize, descLookupInv,
 		descListHits, descListMiss, descListSize, descDBConns, descDBWait, descLookupRefused, descSlowHash,
-		descPollErrors, descResets, descDBAway} {
+		descPollErrors, descResets, descDBAway, descHot} {
 		ch <- d
 	}
 }
@@ -231,6 +234,10 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		metric(descLookupRefused, prometheus.CounterValue, float64(st.Stale), "stale")
 		metric(descPollErrors, prometheus.CounterValue, float64(st.PollErrors))
 		metric(descResets, prometheus.CounterValue, float64(st.Resets))
+	}
+	if h := c.s.hot; h != nil {
+		metric(descHot, prometheus.CounterValue, float64(h.clients.Load()), "client")
+		metric(descHot, prometheus.CounterValue, float64(h.origins.Load()), "origin")
 	}
 	sh := c.s.slow.Stats()
 	metric(descLookupRefused, prometheus.CounterValue, float64(sh.Busy), "busy")

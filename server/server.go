@@ -105,7 +105,8 @@ type Server struct {
 	metrics          *Metrics
 	ops              operations
 	console          *consoleSite
-	handler          http.Handler // echo behind rewriteSuffixPaths
+	handler          http.Handler // the hot path, then echo behind rewriteSuffixPaths
+	hot              *hotPath     // nil when the hot path is off (see newHotPath)
 	requestIDs       *requestIDs
 	validator        *validator
 	// unavailableLog and unavailableSkipped sample the log of 503s (logFailure).
@@ -184,7 +185,7 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.handler = rewriteSuffixPaths(e)
+	s.handler = s.newHotPath(rewriteSuffixPaths(e))
 	return s, nil
 }
 

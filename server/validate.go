@@ -152,8 +152,17 @@ func pathParam(raw string) string {
 	return raw
 }
 
+// paramSource is where the shortcut reads a request's parameters: echo's context, or the hot
+// path's request (hotRequest).
+type paramSource interface {
+	Param(name string) string
+	QueryParams() url.Values
+}
+
 // fastParamsOK reports whether every parameter of c's request passes the shortcut's checks.
-func (r *validatedRoute) fastParamsOK(c echo.Context) bool {
+// A query parameter sent more than once is left to the full path: kin-openapi reads its first
+// value, the generated binder refuses it (400), and the hot path has no binder.
+func (r *validatedRoute) fastParamsOK(c paramSource) bool {
 	var query url.Values
 	for i := range r.fast {
 		p := &r.fast[i]
@@ -169,6 +178,9 @@ func (r *validatedRoute) fastParamsOK(c echo.Context) bool {
 			}
 			var values []string
 			values, found = query[p.name]
+			if len(values) > 1 {
+				return false
+			}
 			if len(values) > 0 {
 				value = values[0] // as kin-openapi reads a form-style primitive
 			}

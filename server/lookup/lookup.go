@@ -331,6 +331,41 @@ func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
 	return c.fillClient(ctx, sh, id)
 }
 
+// CachedClient is Client answered from memory alone, for the server's hot path: the client
+// with id when the cache holds it and may answer from memory (not more than MaxStale behind
+// the change log), and it is visible now. ok is false for anything else (not held, held as
+// unknown, gone, stale), which Client then decides, reading or waiting as it must. It counts
+// a hit only when it answers, so that a lookup is counted once either way.
+func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
+	if !c.fresh() {
+		return nil, false
+	}
+	sh := c.clients.shardOf(id)
+	e := sh.get(id)
+	if e == nil {
+		return nil, false
+	}
+	if cl, err := c.visibleClient(e.val); err == nil {
+		sh.hits.Add(1)
+		return cl, true
+	}
+	return nil, false
+}
+
+// CachedOrigin is OriginApps answered from memory alone, as CachedClient is Client.
+func (c *Cache) CachedOrigin(origin string) (apps []store.Application, ok bool) {
+	if !c.fresh() {
+		return nil, false
+	}
+	sh := c.origins.shardOf(origin)
+	e := sh.get(origin)
+	if e == nil || !c.current(e.val) {
+		return nil, false
+	}
+	sh.hits.Add(1)
+	return e.val.apps, true
+}
+
 // ErrStale is the error of an answer refused because the cache is more than MaxStale behind
 // the change log and no poll could bring it up to date.
 var ErrStale = errors.New("the lookup cache is too far behind the change log, which cannot be read")
@@ -339,8 +374,7 @@ var ErrStale = errors.New("the lookup cache is too far behind the change log, wh
 // old: it waits for a poll (shared with every other caller, see awaitPoll) and fails if that
 // poll fails.
 func (c *Cache) checkFresh(ctx context.Context) error {
-	last := c.lastPoll.Load()
-	if last == 0 || c.wall().Sub(time.Unix(0, last)) <= c.cfg.MaxStale {
+	if c.fresh() {
 		return nil
 	}
 	if err := c.awaitPoll(ctx); err != nil {
@@ -348,6 +382,13 @@ func (c *Cache) checkFresh(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrStale, err)
 	}
 	return nil
+}
+
+// fresh reports whether the cache may answer from memory: not started, or its last
+// successful poll at most MaxStale ago.
+func (c *Cache) fresh() bool {
+	last := c.lastPoll.Load()
+	return last == 0 || c.wall().Sub(time.Unix(0, last)) <= c.cfg.MaxStale
 }
 
 // visibleClient is the answer a cached value gives now.

@@ -76,9 +76,11 @@ func (r *validatedRoute) hotParams() bool {
 }
 
 func (h *hotPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// A GET without a body, its path as sent (no escapes: echo and the generated binder would
-	// each have their say on those).
-	if r.Method == http.MethodGet && r.URL.RawPath == "" && r.ContentLength == 0 && r.TransferEncoding == nil {
+	// A GET of one of the two reads, without a body, its path as sent (no escapes: echo and the
+	// generated binder would each have their say on those). Other requests pay these checks
+	// only.
+	if r.Method == http.MethodGet && lookupRead(r.URL.Path) && r.URL.RawPath == "" &&
+		r.ContentLength == 0 && r.TransferEncoding == nil {
 		start := time.Now()
 		if a, ok := h.decide(r); ok {
 			h.write(w, r, start, &a)
@@ -86,6 +88,11 @@ func (h *hotPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	h.next.ServeHTTP(w, r)
+}
+
+// lookupRead reports whether path may be one of the two reads.
+func lookupRead(path string) bool {
+	return path == "/internal/cors" || strings.HasPrefix(path, "/internal/clients/")
 }
 
 // hotAnswer is the answer the hot path decided on: a policy (route lookupRoute) or a CORS
@@ -108,9 +115,6 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		}
 	}()
 	id, isLookup := strings.CutPrefix(r.URL.Path, "/internal/clients/")
-	if !isLookup && r.URL.Path != "/internal/cors" {
-		return a, false
-	}
 	if isLookup && (id == "" || strings.ContainsAny(id, "/%")) {
 		return a, false
 	}
@@ -174,5 +178,5 @@ type hotRequest struct {
 	query url.Values
 }
 
-func (q *hotRequest) Param(string) string      { return q.id }
+func (q *hotRequest) Param(string) string     { return q.id }
 func (q *hotRequest) QueryParams() url.Values { return q.query }

@@ -133,22 +133,24 @@
 // Each layer above was cheap; together they were still about 15 µs of a lookup's 65 (echo's
 // context and router, the operation's chain, the generated wrapper binding the parameters
 // again, the strict handler's request object), where a handler writing the same bytes spends
-// about 4. So the lookup path's two reads (GET /internal/clients/{id} and GET /internal/cors),
-// when everything their answer needs is in memory, are answered in front of echo
-// (hotpath.go): a token the verifier remembers (`auth.Verifier.Verified`: verified before,
-// not expired) holding the lookup role, parameters the validator's own shortcut certainly
-// accepts (each query parameter sent once, as the generated binder wants; no escaped path;
-// no body), and the client or origin in the lookup cache, which is fresh
-// (`lookup.Cache.CachedClient`, `CachedOrigin`: memory only, no wait, no read). Then it
-// writes what the full path would, with the full path's own functions: the frame's request
-// id and headers, the handler's policyAnswer or corsAnswer, the same metrics series and log
-// line. It decides nothing else: every other request, an error above all, goes on to echo
-// unchanged, which words it. `TestHotPathAnswersAsEcho` sends 30 requests (ordinary ones, and
-// every way one can fall short of the hot path) to the whole stack and to echo alone and
-// wants the same status, headers and body, the same metrics and log line, and the hot path
-// to have answered exactly the ordinary ones; the rest of the suite, which goes through the
-// whole stack, exercises it on every lookup. `appreg_lookup_hot_answers_total` counts its
-// answers beside `appreg_http_requests_total`.
+// about 4. So the lookup path's three calls (GET /internal/clients/{id}, POST
+// /internal/clients/{id}/verify, GET /internal/cors), when everything their answer needs is
+// in memory, are answered in front of echo (hotpath.go): a token the verifier remembers
+// (`auth.Verifier.Verified`: verified before, not expired) holding the lookup role,
+// parameters and a body the validator's own shortcut certainly accepts (each query parameter
+// sent once, as the generated binder wants; no escaped path; verify's body application/json,
+// with a length, at most 4 KiB, read last), and the client or origin in the lookup cache,
+// which is fresh (`lookup.Cache.CachedClient`, `CachedOrigin`: memory only, no wait, no
+// read). Then it writes what the full path would, with the full path's own functions: the
+// frame's request id and headers, the handler's policyAnswer, verifyAnswer or corsAnswer
+// (whose valid:false answers are 200s too), the same metrics series and log line. It decides
+// nothing else: every other request, an error above all, goes on to echo unchanged, which
+// words it. `TestHotPathAnswersAsEcho` sends 49 requests (ordinary ones, and every way one can
+// fall short of the hot path) to the whole stack and to echo alone and wants the same status,
+// headers and body, the same metrics and log line, and the hot path to have answered exactly
+// the ordinary ones; the rest of the suite, which goes through the whole stack, exercises it
+// on every lookup. `appreg_lookup_hot_answers_total` counts its answers beside
+// `appreg_http_requests_total`.
 //
 // # Rotation without downtime
 //

@@ -11,11 +11,11 @@ func (s *Server) FullPath() http.Handler {
 	return s.hot.next
 }
 
-// HotAnswers are the client lookups and the CORS checks the hot path answered; -1, -1 when
-// it is off.
-func (s *Server) HotAnswers() (clients, origins int64) {
+// HotAnswers are the client lookups, verifications and CORS checks the hot path answered;
+// -1 each when it is off.
+func (s *Server) HotAnswers() (clients, secrets, origins int64) {
 	if s.hot == nil {
-		return -1, -1
+		return -1, -1, -1
 	}
-	return s.hot.clients.Load(), s.hot.origins.Load()
+	return s.hot.clients.Load(), s.hot.secrets.Load(), s.hot.origins.Load()
 }

@@ -9,14 +9,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cxone/appreg/gen"
 	"github.com/cxone/appreg/server/auth"
 )
 
-// The lookup path's two reads, by echo route (the route label of their metrics).
+// The lookup path's three calls, by echo route (the route label of their metrics).
 const (
 	lookupRoute = "/internal/clients/:clientId"
+	verifyRoute = "/internal/clients/:clientId/verify"
 	corsRoute   = "/internal/cors"
 )
+
+// hotBodyLimit is the largest verify body the hot path reads (a secret and a tenant id are
+// about a hundred bytes); a larger one goes to the full path, whole.
+const hotBodyLimit = 4 << 10
 
 // verifiedTokens is an Authenticator that can tell, without new work, the caller of a token
 // it has already verified (auth.Verifier.Verified).
@@ -24,46 +30,48 @@ type verifiedTokens interface {
 	Verified(token string) (auth.Principal, bool)
 }
 
-// hotPath answers the lookup path's two reads, a client's policy and a CORS check, in front
-// of echo, when everything the answer needs is already in memory: the bearer token verified
-// before (and not expired), the parameters certainly valid (the validator's own shortcut,
-// validatedRoute.fastParamsOK), the client or origin in the lookup cache and the cache fresh.
-// Any other request, and any request of another route, goes on to echo unchanged, where the
-// same checks decide it and word any error: the hot path answers only what the full path
-// would answer 200, with the same functions (the handler's policyAnswer and corsAnswer, the
-// frame's request id, headers, metrics and log line), byte for byte
-// (TestHotPathAnswersAsEcho). Why it exists: see "The hot path" in doc.go.
+// hotPath answers the lookup path's three calls (a client's policy, a secret's verification,
+// a CORS check) in front of echo, when everything the answer needs is already in memory:
+// the bearer token verified before (and not expired), the parameters and body certainly
+// valid (the validator's own shortcut, validatedRoute.fastParamsOK and plainObject.accepts),
+// the client or origin in the lookup cache and the cache fresh. Any other request, and any
+// request of another route, goes on to echo unchanged, where the same checks decide it and
+// word any error: the hot path answers only what the full path answers 200, with the same
+// functions (the handler's policyAnswer, verifyAnswer and corsAnswer, the frame's request
+// id, headers, metrics and log line), byte for byte (TestHotPathAnswersAsEcho). Why it
+// exists: see "The hot path" in doc.go.
 type hotPath struct {
-	s            *Server
-	tokens       verifiedTokens
-	lookup, cors *validatedRoute
-	next         http.Handler
-	// answered counts the hot answers, by kind: the client lookups and the CORS checks
-	// (appreg_lookup_hot_answers_total).
-	clients, origins atomic.Int64
+	s                    *Server
+	tokens               verifiedTokens
+	lookup, verify, cors *validatedRoute
+	next                 http.Handler
+	// The hot answers, by kind (appreg_lookup_hot_answers_total).
+	clients, secrets, origins atomic.Int64
 }
 
 // newHotPath puts the hot path in front of next, or returns next when the hot path cannot
 // decide as the full path would: an Authenticator that cannot tell a verified token from
-// memory, or a read whose parameters the validator's shortcut does not check.
+// memory, or a call whose parameters or body the validator's shortcut does not check.
 func (s *Server) newHotPath(next http.Handler) http.Handler {
 	tokens, _ := s.auth.(verifiedTokens)
 	h := &hotPath{
 		s: s, tokens: tokens, next: next,
 		lookup: s.validator.routes[routeKey{http.MethodGet, lookupRoute}],
+		verify: s.validator.routes[routeKey{http.MethodPost, verifyRoute}],
 		cors:   s.validator.routes[routeKey{http.MethodGet, corsRoute}],
 	}
-	if tokens == nil || !h.lookup.hotParams() || !h.cors.hotParams() {
+	if tokens == nil || !h.lookup.hotParams(false) || !h.verify.hotParams(true) || !h.cors.hotParams(false) {
 		return next
 	}
 	s.hot = h
 	return h
 }
 
-// hotParams reports whether the hot path can check r's parameters: all of them plain (the
-// shortcut's), at most one in the path, and no body.
-func (r *validatedRoute) hotParams() bool {
-	if r == nil || r.fast == nil || r.kin.Operation.RequestBody != nil {
+// hotParams reports whether the hot path can check r's parameters and body: its parameters
+// all plain (the shortcut's), at most one in the path, and a body (when withBody) that is
+// a plain object, else none.
+func (r *validatedRoute) hotParams(withBody bool) bool {
+	if r == nil || r.fast == nil || withBody != (r.kin.Operation.RequestBody != nil) || withBody && r.fastBody == nil {
 		return false
 	}
 	inPath := 0
@@ -76,11 +84,19 @@ func (r *validatedRoute) hotParams() bool {
 }
 
 func (h *hotPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	// A GET of one of the two reads, without a body, its path as sent (no escapes: echo and the
-	// generated binder would each have their say on those). Other requests pay these checks
-	// only.
-	if r.Method == http.MethodGet && lookupRead(r.URL.Path) && r.URL.RawPath == "" &&
-		r.ContentLength == 0 && r.TransferEncoding == nil {
+	// One of the three calls, its path as sent (no escapes: echo and the generated binder
+	// would each have their say on those), a body only to verify and a small one. Other
+	// requests pay these checks only.
+	path := r.URL.Path
+	var ok bool
+	switch r.Method {
+	case http.MethodGet:
+		ok = (path == "/internal/cors" || strings.HasPrefix(path, "/internal/clients/")) && r.ContentLength == 0
+	case http.MethodPost:
+		ok = strings.HasPrefix(path, "/internal/clients/") && strings.HasSuffix(path, "/verify") &&
+			r.ContentLength > 0 && r.ContentLength <= min(hotBodyLimit, h.s.bodyLimit)
+	}
+	if ok && r.URL.RawPath == "" && r.TransferEncoding == nil {
 		start := time.Now()
 		if a, ok := h.decide(r); ok {
 			h.write(w, r, start, &a)
@@ -90,23 +106,20 @@ func (h *hotPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r)
 }
 
-// lookupRead reports whether path may be one of the two reads.
-func lookupRead(path string) bool {
-	return path == "/internal/cors" || strings.HasPrefix(path, "/internal/clients/")
-}
-
-// hotAnswer is the answer the hot path decided on: a policy (route lookupRoute) or a CORS
-// answer, and who asked.
+// hotAnswer is the answer the hot path decided on (one of policy, verified and cors, by
+// route) and who asked.
 type hotAnswer struct {
-	route  string
-	caller auth.Principal
-	policy cachedPolicy
-	cors   corsAnswer
+	route, method string
+	caller        auth.Principal
+	policy        cachedPolicy
+	verified      gen.VerifyClientSecretResponseObject
+	cors          corsAnswer
 }
 
 // decide returns the answer of r when the hot path can give it, ok false otherwise. It
-// writes nothing, so that the full path can take over; a panic in it is logged and leaves r
-// to the full path, which answers it as every panic is answered.
+// writes nothing (a verify body it read is left to be read again), so that the full path
+// can take over; a panic in it is logged and leaves r to the full path, which answers it as
+// every panic is answered.
 func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 	defer func() {
 		if v := recover(); v != nil {
@@ -114,8 +127,18 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 			ok = false
 		}
 	}()
-	id, isLookup := strings.CutPrefix(r.URL.Path, "/internal/clients/")
-	if isLookup && (id == "" || strings.ContainsAny(id, "/%")) {
+	a.method = r.Method
+	route := h.cors
+	id, isClient := strings.CutPrefix(r.URL.Path, "/internal/clients/")
+	switch {
+	case !isClient:
+		a.route = corsRoute
+	case r.Method == http.MethodPost:
+		a.route, route, id = verifyRoute, h.verify, strings.TrimSuffix(id, "/verify")
+	default:
+		a.route, route = lookupRoute, h.lookup
+	}
+	if isClient && (id == "" || strings.ContainsAny(id, "/%")) {
 		return a, false
 	}
 	token, ok := bearerToken(r.Header.Get("Authorization"))
@@ -126,33 +149,42 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		return a, false
 	}
 	req := &hotRequest{id: id, query: r.URL.Query()}
-	if isLookup {
-		if !h.lookup.fastParamsOK(req) {
-			return a, false
+	if !route.fastParamsOK(req) {
+		return a, false
+	}
+	if a.route == corsRoute {
+		origin, reason := normalizeOrigin(req.query.Get("origin"))
+		if reason != "" {
+			a.cors = h.s.corsAnswer(nil, "")
+		} else {
+			apps, ok := h.s.lookup.CachedOrigin(origin)
+			if !ok {
+				return a, false
+			}
+			a.cors = h.s.corsAnswer(apps, req.query.Get("tenantId"))
 		}
-		c, ok := h.s.lookup.CachedClient(id)
-		if !ok {
-			return a, false
-		}
-		a.route, a.policy = lookupRoute, h.s.policyAnswer(c, req.query.Get("tenantId"))
+		h.origins.Add(1)
+		return a, true
+	}
+	c, ok := h.s.lookup.CachedClient(id)
+	if !ok {
+		return a, false
+	}
+	if a.route == lookupRoute {
+		a.policy = h.s.policyAnswer(c, req.query.Get("tenantId"))
 		h.clients.Add(1)
 		return a, true
 	}
-	if !h.cors.fastParamsOK(req) {
+	// The body last: it is read only for a request the hot path can otherwise answer, and
+	// accepts leaves it to be read again (by echo, when it is not accepted).
+	if !route.fastBody.accepts(r) {
 		return a, false
 	}
-	a.route = corsRoute
-	origin, reason := normalizeOrigin(req.query.Get("origin"))
-	if reason != "" {
-		a.cors = h.s.corsAnswer(nil, "")
-	} else {
-		apps, ok := h.s.lookup.CachedOrigin(origin)
-		if !ok {
-			return a, false
-		}
-		a.cors = h.s.corsAnswer(apps, req.query.Get("tenantId"))
-	}
-	h.origins.Add(1)
+	body := r.Body.(*validatedBody).value
+	secret, _ := body["secret"].(string)
+	tenant, _ := body["tenantId"].(string)
+	a.verified = h.s.verifyAnswer(c, secret, tenant)
+	h.secrets.Add(1)
 	return a, true
 }
 
@@ -161,13 +193,16 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 func (h *hotPath) write(w http.ResponseWriter, r *http.Request, start time.Time, a *hotAnswer) {
 	id := h.s.requestID(r)
 	frameHeaders(w.Header(), id)
-	if a.route == lookupRoute {
-		_ = a.policy.VisitLookupClientResponse(w) // a failed write: the client went away
-	} else {
+	switch a.route { // a failed write: the client went away
+	case lookupRoute:
+		_ = a.policy.VisitLookupClientResponse(w)
+	case verifyRoute:
+		_ = a.verified.VisitVerifyClientSecretResponse(w)
+	default:
 		_ = a.cors.VisitCheckCORSOriginResponse(w)
 	}
 	took := time.Since(start)
-	h.s.metrics.record(a.route, http.MethodGet, http.StatusOK, took)
+	h.s.metrics.record(a.route, a.method, http.StatusOK, took)
 	h.s.logRequest(r, http.StatusOK, id, &a.caller, took)
 }
 

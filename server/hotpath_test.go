@@ -72,52 +72,84 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 	noRole := "Bearer " + e.token("acme", "admin@acme")
 	client := "/internal/clients/" + conf.ID
 
+	verify := func(id string) string { return "/internal/clients/" + id + "/verify" }
+	body := func(secret, tenant string) string { return `{"secret":"` + secret + `","tenantId":"` + tenant + `"}` }
 	tests := []struct {
 		name, method, target, authorization, requestID, body string
-		hot                                                  bool // answered by the hot path once warm
+		hot                                                  bool   // answered by the hot path once warm
+		contentType                                          string // of a body: application/json unless set
+		chunked                                              bool   // the body sent without a length
 	}{
-		{"lookup, owner tenant", "GET", client + "?tenantId=acme", lk, "r-1", "", true},
-		{"lookup, other tenant", "GET", client + "?tenantId=globex", lk, "r-2", "", true},
-		{"lookup, public client", "GET", "/internal/clients/" + public.ID + "?tenantId=acme", lk, "r-3", "", true},
-		{"lookup, disabled client", "GET", "/internal/clients/" + disabled.ID + "?tenantId=acme", lk, "r-4", "", true},
-		{"lookup, client scheduled for deletion", "GET", "/internal/clients/" + locked.ID + "?tenantId=acme", lk, "r-5", "", true},
-		{"lookup, an unknown parameter beside", "GET", client + "?tenantId=acme&x=1", lk, "r-6", "", true},
-		{"lookup, scheme in lower case", "GET", client + "?tenantId=acme", strings.Replace(lk, "Bearer", "bearer", 1), "r-7", "", true},
-		{"lookup, no request id: one is made", "GET", client + "?tenantId=acme", lk, "", "", true},
-		{"lookup, a request id that is no plain token: one is made", "GET", client + "?tenantId=acme", lk, "a b", "", true},
-		{"lookup, unknown client", "GET", "/internal/clients/no-such-client?tenantId=acme", lk, "r-8", "", false},
-		{"lookup, id outside its pattern", "GET", "/internal/clients/bad%20id?tenantId=acme", lk, "r-9", "", false},
-		{"lookup, escaped slash in the id", "GET", "/internal/clients/a%2Fb?tenantId=acme", lk, "r-10", "", false},
-		{"lookup, trailing slash", "GET", client + "/?tenantId=acme", lk, "r-11", "", false},
-		{"lookup, no tenantId", "GET", client, lk, "r-12", "", false},
-		{"lookup, tenantId twice", "GET", client + "?tenantId=acme&tenantId=acme", lk, "r-13", "", false},
-		{"lookup, empty tenantId", "GET", client + "?tenantId=", lk, "r-14", "", false},
-		{"lookup, no token", "GET", client + "?tenantId=acme", "", "r-15", "", false},
-		{"lookup, a token without the role", "GET", client + "?tenantId=acme", noRole, "r-16", "", false},
-		{"lookup, a token not signed by the trusted key", "GET", client + "?tenantId=acme", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "r-17", "", false},
-		{"lookup, a body", "GET", client + "?tenantId=acme", lk, "r-18", `{"a":1}`, false},
-		{"lookup, HEAD", "HEAD", client + "?tenantId=acme", lk, "r-19", "", false},
-		{"cors, listed origin", "GET", "/internal/cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=acme", lk, "c-1", "", true},
-		{"cors, normalised form", "GET", "/internal/cors?origin=HTTPS%3A%2F%2FDesktop.Example.com%3A443&tenantId=acme", lk, "c-2", "", true},
-		{"cors, other tenant", "GET", "/internal/cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=globex", lk, "c-3", "", true},
-		{"cors, unlisted origin", "GET", "/internal/cors?origin=https%3A%2F%2Fevil.example.com&tenantId=acme", lk, "c-4", "", true},
-		{"cors, the browser's null", "GET", "/internal/cors?origin=null&tenantId=acme", lk, "c-5", "", true},
-		{"cors, no origin", "GET", "/internal/cors?tenantId=acme", lk, "c-6", "", false},
-		{"cors, origin twice", "GET", "/internal/cors?origin=null&origin=null&tenantId=acme", lk, "c-7", "", false},
-		{"cors, no tenantId", "GET", "/internal/cors?origin=null", lk, "c-8", "", false},
-		{"cors, a token without the role", "GET", "/internal/cors?origin=null&tenantId=acme", noRole, "c-9", "", false},
+		{"lookup, owner tenant", "GET", client + "?tenantId=acme", lk, "r-1", "", true, "", false},
+		{"lookup, other tenant", "GET", client + "?tenantId=globex", lk, "r-2", "", true, "", false},
+		{"lookup, public client", "GET", "/internal/clients/" + public.ID + "?tenantId=acme", lk, "r-3", "", true, "", false},
+		{"lookup, disabled client", "GET", "/internal/clients/" + disabled.ID + "?tenantId=acme", lk, "r-4", "", true, "", false},
+		{"lookup, client scheduled for deletion", "GET", "/internal/clients/" + locked.ID + "?tenantId=acme", lk, "r-5", "", true, "", false},
+		{"lookup, an unknown parameter beside", "GET", client + "?tenantId=acme&x=1", lk, "r-6", "", true, "", false},
+		{"lookup, scheme in lower case", "GET", client + "?tenantId=acme", strings.Replace(lk, "Bearer", "bearer", 1), "r-7", "", true, "", false},
+		{"lookup, no request id: one is made", "GET", client + "?tenantId=acme", lk, "", "", true, "", false},
+		{"lookup, a request id that is no plain token: one is made", "GET", client + "?tenantId=acme", lk, "a b", "", true, "", false},
+		{"lookup, unknown client", "GET", "/internal/clients/no-such-client?tenantId=acme", lk, "r-8", "", false, "", false},
+		{"lookup, id outside its pattern", "GET", "/internal/clients/bad%20id?tenantId=acme", lk, "r-9", "", false, "", false},
+		{"lookup, escaped slash in the id", "GET", "/internal/clients/a%2Fb?tenantId=acme", lk, "r-10", "", false, "", false},
+		{"lookup, trailing slash", "GET", client + "/?tenantId=acme", lk, "r-11", "", false, "", false},
+		{"lookup, no tenantId", "GET", client, lk, "r-12", "", false, "", false},
+		{"lookup, tenantId twice", "GET", client + "?tenantId=acme&tenantId=acme", lk, "r-13", "", false, "", false},
+		{"lookup, empty tenantId", "GET", client + "?tenantId=", lk, "r-14", "", false, "", false},
+		{"lookup, no token", "GET", client + "?tenantId=acme", "", "r-15", "", false, "", false},
+		{"lookup, a token without the role", "GET", client + "?tenantId=acme", noRole, "r-16", "", false, "", false},
+		{"lookup, a token not signed by the trusted key", "GET", client + "?tenantId=acme", "Bearer eyJhbGciOiJFUzI1NiJ9.e30.c2ln", "r-17", "", false, "", false},
+		{"lookup, a body", "GET", client + "?tenantId=acme", lk, "r-18", `{"a":1}`, false, "", false},
+		{"lookup, HEAD", "HEAD", client + "?tenantId=acme", lk, "r-19", "", false, "", false},
+		{"cors, listed origin", "GET", "/internal/cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=acme", lk, "c-1", "", true, "", false},
+		{"cors, normalised form", "GET", "/internal/cors?origin=HTTPS%3A%2F%2FDesktop.Example.com%3A443&tenantId=acme", lk, "c-2", "", true, "", false},
+		{"cors, other tenant", "GET", "/internal/cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=globex", lk, "c-3", "", true, "", false},
+		{"cors, unlisted origin", "GET", "/internal/cors?origin=https%3A%2F%2Fevil.example.com&tenantId=acme", lk, "c-4", "", true, "", false},
+		{"cors, the browser's null", "GET", "/internal/cors?origin=null&tenantId=acme", lk, "c-5", "", true, "", false},
+		{"cors, no origin", "GET", "/internal/cors?tenantId=acme", lk, "c-6", "", false, "", false},
+		{"cors, origin twice", "GET", "/internal/cors?origin=null&origin=null&tenantId=acme", lk, "c-7", "", false, "", false},
+		{"cors, no tenantId", "GET", "/internal/cors?origin=null", lk, "c-8", "", false, "", false},
+		{"cors, a token without the role", "GET", "/internal/cors?origin=null&tenantId=acme", noRole, "c-9", "", false, "", false},
+		{"verify, the right secret", "POST", verify(conf.ID), lk, "v-1", body(*conf.Secret, "acme"), true, "", false},
+		{"verify, the right secret, other tenant", "POST", verify(conf.ID), lk, "v-2", body(*conf.Secret, "globex"), true, "", false},
+		{"verify, a wrong secret", "POST", verify(conf.ID), lk, "v-3", body("wrong-secret", "acme"), true, "", false},
+		{"verify, a disabled client", "POST", verify(disabled.ID), lk, "v-4", body(*disabled.Secret, "acme"), true, "", false},
+		{"verify, a client scheduled for deletion", "POST", verify(locked.ID), lk, "v-5", body(*locked.Secret, "acme"), true, "", false},
+		{"verify, a public client", "POST", verify(public.ID), lk, "v-6", body("any", "acme"), true, "", false},
+		{"verify, an unknown client", "POST", verify("no-such-client"), lk, "v-7", body("any", "acme"), false, "", false},
+		{"verify, an unknown member", "POST", verify(conf.ID), lk, "v-8", `{"secret":"a","tenantId":"acme","x":"1"}`, false, "", false},
+		{"verify, an escape in the secret", "POST", verify(conf.ID), lk, "v-9", body(`wr\u006fng`, "acme"), false, "", false},
+		{"verify, a member twice", "POST", verify(conf.ID), lk, "v-10", `{"secret":"a","secret":"b","tenantId":"acme"}`, false, "", false},
+		{"verify, no tenantId", "POST", verify(conf.ID), lk, "v-11", `{"secret":"a"}`, false, "", false},
+		{"verify, not JSON", "POST", verify(conf.ID), lk, "v-12", `secret=a`, false, "", false},
+		{"verify, text/plain", "POST", verify(conf.ID), lk, "v-13", body(*conf.Secret, "acme"), false, "text/plain", false},
+		{"verify, a charset", "POST", verify(conf.ID), lk, "v-14", body(*conf.Secret, "acme"), false, "application/json; charset=utf-8", false},
+		{"verify, no body", "POST", verify(conf.ID), lk, "v-15", "", false, "", false},
+		{"verify, a body without a length", "POST", verify(conf.ID), lk, "v-16", body(*conf.Secret, "acme"), false, "", true},
+		{"verify, a body over 4 KiB", "POST", verify(conf.ID), lk, "v-17", "{" + strings.Repeat(" ", 5000) + body(*conf.Secret, "acme")[1:], false, "", false},
+		{"verify, a token without the role", "POST", verify(conf.ID), noRole, "v-18", body(*conf.Secret, "acme"), false, "", false},
+		{"verify, GET", "GET", verify(conf.ID), lk, "v-19", "", false, "", false},
 	}
-	okLookups, okCORS := 0.0, 0.0
+	okLookups, okVerifies, okCORS := 0.0, 0.0, 0.0
 	for _, tc := range tests {
 		send := func(base string) hotAnswer {
 			t.Helper()
 			var body io.Reader
 			if tc.body != "" {
 				body = strings.NewReader(tc.body)
+				if tc.chunked {
+					body = io.MultiReader(body) // a reader whose length NewRequest cannot tell
+				}
 			}
 			req, err := http.NewRequest(tc.method, base+tc.target, body)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if tc.body != "" {
+				req.Header.Set("Content-Type", "application/json")
+				if tc.contentType != "" {
+					req.Header.Set("Content-Type", tc.contentType)
+				}
 			}
 			if tc.authorization != "" {
 				req.Header.Set("Authorization", tc.authorization)
@@ -138,9 +170,12 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 				t.Errorf("%s: the answer breaks openapi.yaml: %v\n%s", tc.name, err, b)
 			}
 			if resp.StatusCode == http.StatusOK {
-				if strings.HasPrefix(tc.target, "/internal/cors") {
+				switch {
+				case strings.HasPrefix(tc.target, "/internal/cors"):
 					okCORS++
-				} else {
+				case tc.method == "POST":
+					okVerifies++
+				default:
 					okLookups++
 				}
 			}
@@ -158,11 +193,10 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 			cold := send(e.URL)
 			fromEcho := send(fullURL)
 			logged := len(logs.String())
-			clients, origins := e.Server.HotAnswers()
+			before := hotAnswers(e)
 			warm := send(e.URL)
-			clients2, origins2 := e.Server.HotAnswers()
 			line := lastRequestLine(logs.String()[logged:])
-			if hot := clients2-clients+origins2-origins == 1; hot != tc.hot {
+			if hot := hotAnswers(e)-before == 1; hot != tc.hot {
 				t.Errorf("answered by the hot path: %v, want %v (%d %s)", hot, tc.hot, warm.status, warm.body)
 			}
 			for _, a := range []struct {
@@ -182,7 +216,7 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 					t.Fatalf("log: %q: %v", line, err)
 				}
 				path, _, _ := strings.Cut(tc.target, "?")
-				if l["level"] != "DEBUG" || l["msg"] != "request" || l["method"] != "GET" || l["path"] != path ||
+				if l["level"] != "DEBUG" || l["msg"] != "request" || l["method"] != tc.method || l["path"] != path ||
 					l["status"] != float64(200) || l["tenant_id"] != "platform" || l["sub"] != "authz-server" || l["duration"] == nil ||
 					(tc.requestID == "r-1" && l["request_id"] != "r-1") {
 					t.Errorf("log line %v", l)
@@ -193,14 +227,20 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 
 	// Every answer of both paths was counted, under the route echo would name.
 	m := scrapeMetrics(t, e)
-	for route, want := range map[string]float64{"/internal/clients/:clientId": okLookups, "/internal/cors": okCORS} {
-		if got := m[`appreg_http_requests_total{method="GET",route="`+route+`",status="200"}`]; got != want {
-			t.Errorf("%s: %v answers counted 200, want %v", route, got, want)
+	for series, want := range map[string]float64{
+		`method="GET",route="/internal/clients/:clientId"`:         okLookups,
+		`method="POST",route="/internal/clients/:clientId/verify"`: okVerifies,
+		`method="GET",route="/internal/cors"`:                      okCORS,
+	} {
+		if got := m[`appreg_http_requests_total{`+series+`,status="200"}`]; got != want {
+			t.Errorf("%s: %v answers counted 200, want %v", series, got, want)
 		}
 	}
-	clients, origins := e.Server.HotAnswers()
-	if m[`appreg_lookup_hot_answers_total{kind="client"}`] != float64(clients) || m[`appreg_lookup_hot_answers_total{kind="origin"}`] != float64(origins) {
-		t.Errorf("appreg_lookup_hot_answers_total: %v %v, want %d %d", m[`appreg_lookup_hot_answers_total{kind="client"}`], m[`appreg_lookup_hot_answers_total{kind="origin"}`], clients, origins)
+	clients, secrets, origins := e.Server.HotAnswers()
+	for kind, want := range map[string]int64{"client": clients, "secret": secrets, "origin": origins} {
+		if got := m[`appreg_lookup_hot_answers_total{kind="`+kind+`"}`]; got != float64(want) || want == 0 {
+			t.Errorf("appreg_lookup_hot_answers_total{kind=%q} = %v, want %d (not 0)", kind, got, want)
+		}
 	}
 
 	t.Run("a remembered token that expires is refused", func(t *testing.T) {
@@ -224,11 +264,11 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 		if s := get(); s != http.StatusOK {
 			t.Fatalf("before it expires: %d", s)
 		}
-		before, _ := e.Server.HotAnswers()
+		before := hotAnswers(e)
 		if s := get(); s != http.StatusOK {
 			t.Fatalf("before it expires, again: %d", s)
 		}
-		if after, _ := e.Server.HotAnswers(); after != before+1 {
+		if hotAnswers(e) != before+1 {
 			t.Fatal("the remembered token was not answered by the hot path")
 		}
 		e.Clock.Advance(time.Hour)
@@ -261,4 +301,10 @@ func lastRequestLine(out string) string {
 		}
 	}
 	return ""
+}
+
+// hotAnswers is the number of answers e's hot path gave.
+func hotAnswers(e *testEnv) int64 {
+	clients, secrets, origins := e.Server.HotAnswers()
+	return clients + secrets + origins
 }

@@ -73,9 +73,15 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("verify client: %w", err)
 	}
+	return s.verifyAnswer(c, b.Secret, b.TenantID), nil
+}
+
+// verifyAnswer is the verification of secret for client c (nil: unknown) asked for tenant,
+// a success noted as a use of c and of its secret.
+func (s *Server) verifyAnswer(c *lookup.Client, secret, tenant string) gen.VerifyClientSecretResponseObject {
 	now := s.now()
-	fail := func(r gen.VerifyResultReason) (gen.VerifyClientSecretResponseObject, error) {
-		return verifyClientSecretResponse{Valid: false, Reason: &r}, nil
+	fail := func(r gen.VerifyResultReason) gen.VerifyClientSecretResponseObject {
+		return verifyClientSecretResponse{Valid: false, Reason: &r}
 	}
 
 	var (
@@ -83,7 +89,7 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 		slow    bool // the client has a slow-hash secret
 	)
 	if c == nil || len(c.Secrets) == 0 {
-		secretMatches(b.Secret, dummyHash)
+		secretMatches(secret, dummyHash)
 	} else {
 		for i := range c.Secrets {
 			sec := &c.Secrets[i]
@@ -91,7 +97,7 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 				slow = true
 				continue
 			}
-			ok := secretMatches(b.Secret, sec.Hash)
+			ok := secretMatches(secret, sec.Hash)
 			if ok && matched == nil && usable(sec, now) {
 				matched = sec
 			}
@@ -99,7 +105,7 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	}
 	if matched == nil && slow && c.App.Type != string(gen.Public) {
 		var refused gen.VerifyResultReason
-		matched, refused = s.verifySlow(c, b.Secret, now)
+		matched, refused = s.verifySlow(c, secret, now)
 		if refused != "" {
 			return fail(refused)
 		}
@@ -117,11 +123,11 @@ func (s *Server) VerifyClientSecret(ctx context.Context, req gen.VerifyClientSec
 	case !c.App.Enabled:
 		return fail(gen.VerifyResultReasonDisabled)
 	}
-	if !allowedForTenant(&c.App, b.TenantID) {
+	if !allowedForTenant(&c.App, tenant) {
 		return fail(gen.VerifyResultReasonNotAllowedForTenant)
 	}
 	s.lookup.NoteUse(c.App.ID, matched.ID, now)
-	return cachedPolicy{client: c, allowed: true}, nil
+	return cachedPolicy{client: c, allowed: true}
 }
 
 // usable reports whether sec has not expired at now.

@@ -308,3 +308,53 @@ func hotAnswers(e *testEnv) int64 {
 	clients, secrets, origins := e.Server.HotAnswers()
 	return clients + secrets + origins
 }
+
+// FuzzHotPath sends arbitrary lookup-path calls (a target after /internal/, a body, a content
+// type, a method) to the whole stack and to echo alone, in process, and wants the same answer
+// from both: the hot path may only ever answer as the full path does.
+func FuzzHotPath(f *testing.F) {
+	e := newEnv(f, "sqlite")
+	app := e.created("acme", confidentialBody())
+	for _, seed := range []struct{ target, body, contentType string }{
+		{"clients/" + app.ID + "?tenantId=acme", "", ""},
+		{"clients/" + app.ID + "?tenantId=globex&tenantId=acme", "", ""},
+		{"clients/" + app.ID + "/verify", `{"secret":"` + *app.Secret + `","tenantId":"acme"}`, "application/json"},
+		{"clients/" + app.ID + "/verify", `{"secret":"x","tenantId":"acme","secret":"y"}`, "application/json"},
+		{"clients/" + app.ID + "/verify?x=1", `{"secret":"\u0078","tenantId":"acme"}`, "application/json; charset=utf-8"},
+		{"cors?origin=https%3A%2F%2Fdesktop.example.com&tenantId=acme", "", ""},
+		{"cors?origin=HTTPS://Desktop.Example.com:443&tenantId=acme;x", "", ""},
+		{"cors?origin=null&tenantId=", "x", "text/plain"},
+	} {
+		f.Add(seed.target, seed.body, seed.contentType)
+	}
+	tok := "Bearer " + e.token("platform", "authz-server", auth.RoleLookup)
+	full := e.Server.FullPath()
+	f.Fuzz(func(t *testing.T, target, body, contentType string) {
+		method := http.MethodGet
+		if body != "" {
+			method = http.MethodPost
+		}
+		answer := func(h http.Handler) *httptest.ResponseRecorder {
+			req, err := http.NewRequest(method, "http://appreg/internal/"+target, strings.NewReader(body))
+			if err != nil {
+				t.Skip("not a request: ", err)
+			}
+			req.RequestURI = req.URL.RequestURI() // as the server sets it
+			req.Header.Set("Authorization", tok)
+			req.Header.Set("X-Request-Id", "fuzz")
+			if contentType != "" {
+				req.Header.Set("Content-Type", contentType)
+			}
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec
+		}
+		whole := answer(e.handler) // warms the token cache and the lookup cache for the next one
+		whole = answer(e.handler)
+		alone := answer(full)
+		if whole.Code != alone.Code || !bytes.Equal(whole.Body.Bytes(), alone.Body.Bytes()) || !sameHeaders(whole.Header(), alone.Header()) {
+			t.Fatalf("%s %s %q: the whole stack answers\n%d %v %s\necho alone\n%d %v %s", method, target, body,
+				whole.Code, whole.Header(), whole.Body, alone.Code, alone.Header(), alone.Body)
+		}
+	})
+}

@@ -159,13 +159,15 @@ func (s *Server) verifySlow(c *lookup.Client, secret string, now time.Time) (*st
 	var matched *store.Secret
 	func() {
 		defer g.Release()
-		for i := range c.Secrets {
-			sec := &c.Secrets[i]
-			if isSlowHash(sec.Hash) && usable(sec, now) && secretMatches(secret, sec.Hash) {
-				matched = sec
-				return
+		g.Run(func() {
+			for i := range c.Secrets {
+				sec := &c.Secrets[i]
+				if isSlowHash(sec.Hash) && usable(sec, now) && secretMatches(secret, sec.Hash) {
+					matched = sec
+					return
+				}
 			}
-		}
+		})
 	}()
 	if matched == nil {
 		g.Failed(c.App.ID)

@@ -36,8 +36,8 @@ const (
 
 // SlowHashConfig tunes SlowHashes; zero values take the defaults.
 type SlowHashConfig struct {
-	// Workers is the most slow hashes computed at once (default max(1, GOMAXPROCS/2)), so
-	// that they never take more than half the replica's CPU and the lookup path always
+	// Workers is the most slow hashes computed at once (default DefaultWorkers(GOMAXPROCS)),
+	// so that they never take more than half the replica's CPU and the lookup path always
 	// keeps the rest.
 	Workers          int
 	RememberSize     int
@@ -94,7 +94,7 @@ type remembered struct {
 // NewSlowHashes returns a guard with cfg's bounds.
 func NewSlowHashes(cfg SlowHashConfig) *SlowHashes {
 	if cfg.Workers <= 0 {
-		cfg.Workers = max(1, runtime.GOMAXPROCS(0)/2)
+		cfg.Workers = DefaultWorkers(runtime.GOMAXPROCS(0))
 	}
 	if cfg.RememberSize <= 0 {
 		cfg.RememberSize = DefaultRememberSize
@@ -201,6 +201,46 @@ func (g *SlowHashes) Acquire() bool {
 
 // Release returns the worker taken by Acquire.
 func (g *SlowHashes) Release() { <-g.slots }
+
+// Run computes fn, a slow hash, on a thread of its own at the lowest CPU priority the system
+// gives (nice 19 on Linux), and returns when fn has. Call it between Acquire and Release.
+//
+// The bound above keeps the hashes to a share of the CPUs; this keeps that share from
+// delaying anything else. A hash run on a request's goroutine holds one of the Go runtime's
+// Ps for a fifth of a second, with the same claim on a CPU as the lookups beside it: on 2
+// cores, while a wrong-secret flood kept one worker busy, the lookups' paced p99 went from
+// about 1.3 to 6 ms. On its own thread at nice 19 the kernel gives the hash only the CPU the
+// other threads leave, and a waking lookup preempts it at once; given a P of its own
+// (SlowHashProcs), it takes none of the Ps that answer the other calls either. The goroutine
+// ends locked to its thread, so the runtime ends the thread with it: no thread of lowered
+// priority is ever handed back to run anything else.
+//
+// A panic in fn is raised again in the caller, as if fn had run there.
+func (g *SlowHashes) Run(fn func()) {
+	done := make(chan struct{})
+	var panicked any
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+		lowestPriority()
+		defer close(done)
+		defer func() { panicked = recover() }()
+		fn()
+	}()
+	<-done
+	if panicked != nil {
+		panic(panicked)
+	}
+}
+
+// DefaultWorkers is the bound of slow hashes at once on gomaxprocs Ps: max(1, gomaxprocs/2),
+// so that they never take more than half the replica's CPU.
+func DefaultWorkers(gomaxprocs int) int { return max(1, gomaxprocs/2) }
+
+// SlowHashProcs is what `appreg serve` sets GOMAXPROCS to for cpus Ps answering calls and
+// workers slow hashes: one P more for each worker, so that a hash (Run) never holds a P the
+// calls need. The kernel, not the Go scheduler, then shares the CPUs, and it gives the
+// hashes' threads what the others leave.
+func SlowHashProcs(cpus, workers int) int { return cpus + workers }
 
 // Workers is the bound: the most slow hashes computed at once.
 func (g *SlowHashes) Workers() int { return cap(g.slots) }

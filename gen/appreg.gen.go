@@ -2643,10 +2643,11 @@ type ClientInterface interface {
 	// Imported secrets (clients created with their own `id` and `secret`) are stored
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
-	// can come back at once, without the secret being checked, for this call only:
-	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// can come back, without the secret being checked, for this call only: `busy`
+	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// the replica is too loaded to give the check its CPU, which goes to every other
+	// call first) and `throttled` (at once: this client failed too many checks in the
+	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -2669,10 +2670,11 @@ type ClientInterface interface {
 	// Imported secrets (clients created with their own `id` and `secret`) are stored
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
-	// can come back at once, without the secret being checked, for this call only:
-	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// can come back, without the secret being checked, for this call only: `busy`
+	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// the replica is too loaded to give the check its CPU, which goes to every other
+	// call first) and `throttled` (at once: this client failed too many checks in the
+	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -3442,10 +3444,11 @@ func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *Lo
 // Imported secrets (clients created with their own `id` and `secret`) are stored
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
-// can come back at once, without the secret being checked, for this call only:
-// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-// (this client failed too many checks in the last seconds: a budget of 5, then
-// one every two seconds). Both mean "not verified now": the authorization server fails
+// can come back, without the secret being checked, for this call only: `busy`
+// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// the replica is too loaded to give the check its CPU, which goes to every other
+// call first) and `throttled` (at once: this client failed too many checks in the
+// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -3478,10 +3481,11 @@ func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID Client
 // Imported secrets (clients created with their own `id` and `secret`) are stored
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
-// can come back at once, without the secret being checked, for this call only:
-// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-// (this client failed too many checks in the last seconds: a budget of 5, then
-// one every two seconds). Both mean "not verified now": the authorization server fails
+// can come back, without the secret being checked, for this call only: `busy`
+// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// the replica is too loaded to give the check its CPU, which goes to every other
+// call first) and `throttled` (at once: this client failed too many checks in the
+// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -5794,10 +5798,11 @@ type ClientWithResponsesInterface interface {
 	// Imported secrets (clients created with their own `id` and `secret`) are stored
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
-	// can come back at once, without the secret being checked, for this call only:
-	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// can come back, without the secret being checked, for this call only: `busy`
+	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// the replica is too loaded to give the check its CPU, which goes to every other
+	// call first) and `throttled` (at once: this client failed too many checks in the
+	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -5820,10 +5825,11 @@ type ClientWithResponsesInterface interface {
 	// Imported secrets (clients created with their own `id` and `secret`) are stored
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
-	// can come back at once, without the secret being checked, for this call only:
-	// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-	// (this client failed too many checks in the last seconds: a budget of 5, then
-	// one every two seconds). Both mean "not verified now": the authorization server fails
+	// can come back, without the secret being checked, for this call only: `busy`
+	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// the replica is too loaded to give the check its CPU, which goes to every other
+	// call first) and `throttled` (at once: this client failed too many checks in the
+	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -10054,10 +10060,11 @@ func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clie
 // Imported secrets (clients created with their own `id` and `secret`) are stored
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
-// can come back at once, without the secret being checked, for this call only:
-// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-// (this client failed too many checks in the last seconds: a budget of 5, then
-// one every two seconds). Both mean "not verified now": the authorization server fails
+// can come back, without the secret being checked, for this call only: `busy`
+// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// the replica is too loaded to give the check its CPU, which goes to every other
+// call first) and `throttled` (at once: this client failed too many checks in the
+// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -10086,10 +10093,11 @@ func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context
 // Imported secrets (clients created with their own `id` and `secret`) are stored
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
-// can come back at once, without the secret being checked, for this call only:
-// `busy` (every slow-hash worker of this replica is in use) and `throttled`
-// (this client failed too many checks in the last seconds: a budget of 5, then
-// one every two seconds). Both mean "not verified now": the authorization server fails
+// can come back, without the secret being checked, for this call only: `busy`
+// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// the replica is too loaded to give the check its CPU, which goes to every other
+// call first) and `throttled` (at once: this client failed too many checks in the
+// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -21009,60 +21017,61 @@ var swaggerSpec = []string{
 	"gxEPvXbE6m/1/YjDjkFth5npUK8DCDviBhE2r+EL5IT7PfgBbEz3WtZwGJDQnCdqkUZ0ZMlkmivpB4sh",
 	"bbcBacYQuxOGA1hevQcQHlC7fWNh5dVnhVDiRWQkpYiMRjmhxL7RaZQIBv/XyVJq2ywCjVFqPBVJpsQY",
 	"QPoiJLwJKsB8AXLYNMylRKZiqTTKqfEjJBnuCa7uRnEhFpM5QGOAVFDKqt4/040IR9NbCLrqLOGLnElP",
-	"JQc/z4zNRLbqkU8G2Q0aq85EBt4RCYkJEeXYQ/uGRrcmuhLU5AGQG5bwiTnDoOgRDY1ZAWJ5xHWT7jZe",
-	"H7XerlovgNeqwxjjK3p12C1VKQidcl/vEUfwSQOnDE55kguB3QH0rrm7oJNFhoSSm0U8wWt6BBAkfMQV",
-	"ieiWKkthnu30yHcin5IZo5yMWtDcUu8y4WI5ag2blSM1I8CwTUw7ZYN32w4TzG4p7hhefEVUNEvS1fWi",
-	"YMRhx3jvRtxhHJjBgZh+VM9XH6TNaDE3gkJPMBb3yAfxhTk90M2DufDvoiQ3K4x5aRiUJCuSPaCBJviv",
-	"b0Q+rbVxKl3SH9S4q+Durjzy9vSFJYQoY1qxka5z556JB0WH/mp//R2cIqZNvk3UeHxcEegN728Rtydt",
-	"w51ikcbEgtEgs+Vi2Xgf1agddx9Nc37Ti143lYcW/GDL2d70jXNZe2OPawm7dgbFp6rTsL3u1yrDeCx/",
-	"g2fvdKt+f95+yBQfqJtLqfe+P52dyUQu0sb0Ty32/6wtGR6UhfGHRyRhSsIWqpJhubtq2r66LLLmLO8T",
-	"VOsQ36qoXg9snZWX4rDA4riEu5Z6mkhlSGuE+5DQmdC9p93G7hh60bEPgJWdzaG9tO5+zEU2o2ki0TU4",
-	"G/G2mlhGIipZYJDqCTRdsK14MMMDFJoXkoSnNJqy7qngeSbSkMzo1y6dMFSYp2I54qnQmF4TmrMlXYEc",
-	"BQS1JN/e+gc+pZb2CRazjQNPB4PUJD/pXcLsL99jtwb7yjjwflswcKJpD54wU2j24c3o1/eMT/Jpa7jf",
-	"P3wdtGYJN78Y1Hjj/gkODG1blCSG/qUboDHPgcTcwW3x6eKyman+pC2L3KNP/a1Sep9HYtXb9INYkmYi",
-	"c/Kf/XPXlPqXQWud8/Xuz8nw/+A8+4Oy4W20V9MPGDwQyE5prtjZC0lOzs9kwck1cTQx79mGXBRAizWu",
-	"WRMmlgw8sUHRAt/aKm6aydDp8DXiSU5opHuLtB2uHqU0mXU0PmMEnW1CubgJOwGw60wYRHLHpwtQUJt6",
-	"4SDXNt5sKgHOXF0MUPhM6oOy28SIy6kOhDmNgxZSt0jLBcHmwHYOuSD2jaLPJXrMjwtkc/WdPElTYyRC",
-	"PoGajeDaBLRLWJeD84E9PPjtdO4TWcXC0Yv2nnH4IcP08Wr+9b6Tf51IsxNaHw1acHgmwnDzK4uUXQRf",
-	"+c+YzURJ7jgmkPorhtXtkCUl3/5hm2kOBvXTRBFmZtly6aflzVnM5X82TtbcvV3stA9sfc+03v056r9J",
-	"qqDHHH+aCgfdmiSyMVqFLUrwgnXRQ7gFB7R42S8kiVeczpKIuCNpXyMkueBdgrAxVihKBl2fRnyq+WjG",
-	"lKzF3um2NVLbG0+MxwHhglAu+GomFtL7HBRuF04V414NSCrEHLxnNmtpKmQudRWUEvRFfyz83aDfJ5TE",
-	"dFWbMzxh+YXzXR2QeYRMHFz0Rru5+vG35tUdSliqK2hqiOtGkp7v3pPrNFdW4L6QdffJucXuIVbb0Aat",
-	"+aLmAl+y3APBloznxwXqs6ygWksHYs2bDyRcjnioKVcp5kqbCUn7w+m5dYMCejUmysGfMRhdbX6qR0PX",
-	"P+QUM3CNup9EpWcxj2nOJGpaXCyJ4MdOm6UivOysBDvZ1+E7L5pu830dprNofo87/OH0/EHX9zNsytN4",
-	"N++9Imv3PRVbwtwmIILkG4M8PFc6fXO04PyxWGNF6QHbrNlR9w64VcITbMgWRdCrCUIgTc26qygyYgF4",
-	"DLpVQC1QgjvrK5zSgy+v4JsbH5/hyk5gYfBhwE/gu7Q/rh+j6frihj9rFd+867C9P3XULHdRLtaCEPD6",
-	"2wI5FgiLhhORe78bq/Fuz8jwcEgs/sCIh2wT5EBgkQUEZ5DWqgPWC8lk6GsQI27fHXR65MxcSB3s1iUA",
-	"dYgJx56/B/NWKRgw0x55R6Opz5J0Fi10pMUSyYVkaqZilihusWpubVphAw/SR6KkFFWDwK2rVOmMBTB5",
-	"XN+Bf7SuUmcayaKUIjmjM3Cq2op6PJfWAtjWYJfi+iofecomokXF/Y4M0tas339d68vede2QTcZGKq3p",
-	"+fms9fy567vrWelDdZ293+G/Gyq8LSESmYu5hMQEKHMzZd5QVIqFb6aEW1c0lUG3TzXrSHLXVqskyTSU",
-	"aNezxE011xf/lCrrw22orrScZwimhxc2P/Ci7JohWzlDmyy7RrXZPUvW+4wb961XwE6IzCmPaRaTTyeL",
-	"fGoSftqUk0KCBwBZNcF/EY71LHQ+79i7KW3FNJYpbbK9it5ntYqfTnC7WSmVqS60QtpaL6zhVWGH0HK9",
-	"NmTtcTHi4Ymbl2Fi+4AIlaa2dVgxd+M4SFOxlIUvecTdD0OaaZFQT25YJLBBGhFZDMU0dY0k9cLa2GB/",
-	"kTIZQIZGMOIO4CDoplzkydhUCHWGWvG8NrWs14qpXM9YPhVxSEIuOAt1OSu1WcKhO4djU6qrE6Gub6gE",
-	"l3ZW/oMinBCGcYsXQqWjBlibFep+4/A73MMQKjqu89VcqdQJus/VEDi0k/gXmozJjGn2TkLjer9eZIkM",
-	"eySMrLPQaOOIyTrieD4vJKn4FXvkI1t66ZW25Q1iE1Lu09SIs6IhxSxwmiyT4iuaXC9zmmNvhlCn4WCu",
-	"sVngIkswU3sizL9zIc0/cTjzkxTjfEkzdp1gTrf9+QvLJBApWCcuSAl06qt204szMZ+zmLQvvj8lr47e",
-	"DEY8BeQzk+eK7fZgfZ1jJ/2bsGgqGJ4SYt4uqSS3bJ73yIkp5htx7K8HKb9OG75Shuy1gR/DHQHuLQlA",
-	"pplpvZBETumckfD3UYupB0atgOh/XjscatS6qwck02zH1vXc397RtLulx5Jl3+nn74LdinnM+345T7CD",
-	"t5Rlu3l9cXM+6NN4GoPoXlvA4odsAovvsw1nHKsb1/TWMxUg0tE4DV6eJu3EtMEMXfZ/jbLrGp0BtsjD",
-	"ecDhChikoHGgAxN4cUGhVsquubr7nQBbxY9FRtxdhuc10Vrupiw+n22HdbbfiG+t2rp6xD3UXPf1eyUs",
-	"uQPsnrzkBQbuaV/6S3iArelrfv88fdqdx/10a3eEzVXyv98Fv7eSih+jNfz5l7tffI0cr5tNpy0EmE0V",
-	"0H9wb1WnQVfXVuwatbpUX7vWnF2KrszZ3FxRMa4GI4duAVniJxNgXq66yEXDKnWl5yybUY4dVnVTK8yq",
-	"goyzjEZMPZKI+BhzuJz1jbinKzeY2vUpSQicCglVGYOCJqxy83ptAcezna00lg5kYyBmanlCukUVH/EZ",
-	"5XSiFXf3s7JgQJUWNrCvyKS9U9zGYn8LL8ekvWlzd/B7PSXnewze9cxy1rCclkuXa5kOkg44okqpAI4M",
-	"buYwwRZV+aaBtQX/JieWHNQVwUQm18ng3OsR9wtT22jOmpxM/GVR7oLFiWj4QlEQ5iYh1lUiRwCdOKdZ",
-	"bsv2dHZzrXZN420u5NMkBtCn1e9eyHuAsT/zhH8LnqCI7wEc4TE8dcGOdfB1OVuATRyVa7k9VHDEPRPx",
-	"irR1YlfKxjkRixy8ClHKoOBHZCOe01um06JM0mEnIIWbr/BeIWiHzbTxPGSKa404fNFUmntGlW77L7w5",
-	"l51UYUCSMaSgBSM+W0gojczrWC4+31tnpwUj3mikBc7krtEZeU1z7Yjx3WM6iqn+POIVjww6XGKNaeSU",
-	"BEOeG+SZgrsFwhw0Ruaer+ZsxDHzVQdG8A+NwkJj3sqh69NxKvrVaEvwzhlwQZHGCMTrao91wgCt1AZx",
-	"cF+nS8awKGqDMMAstaf3ejyFIMO5P72vAs8ndkK/6qjX0H3v2Qfw7AP4lxS+ILXq5K8rvbYRxZVJoO6s",
-	"tG/7XXCI1xWBvhcRTX2MV3Set8OZEoXZgofq24ss1XWgw729wf6rXr/X7w2Gr/uv+yCa9dwqFkKNVV54",
-	"HIE/oxVtIEX0TXcQ4npFUanX9k4pD/7HisIqRNtiRGQkY7+yKC9BcdlRGirBik/CAqJVOSJa/Tj2vYAV",
-	"ZTbm6oO8e2aMrLZyKb5qAKernym36vM/YsHMuLtr0LirbiiNJuzUAtbihagxT87PbN0olbdFQZo23wyC",
-	"CPhrdc0hFBv6G6yrlzs9clID93KstAZMZwXHD1+5cCsZG6eQB6GsSaYBavGvNklLo42AZNfL1+WLNSdm",
-	"vG57JlSzv84BNywHj9VSnbwvEyRFRXEmWfqFSVITIDYx4XWxIm8F3n2vrqP+jkmWV01uo64qXQ0SaGoT",
-	"HXv1n958B0pw1wCgbEAgwUXPiHOFiTf4nE40lI5REam8leivM3mFFug6rhRlehtmKrjufrn7/wMAAP//",
+	"JQc/z4zNRLbqkU8G2Q0aq85EBt4RCYkJEeXYQ/uGRrdBTfyf3LCET8zZBUVvaGjIitDK2Jt7xNs6OoOA",
+	"GniH1KK7atGAYKtOZIzv6yViy1SlJRxrDLt9ImEAvE3OY7lA3yt6YSegIivaU1MDXeH0/LNpATkRDJBv",
+	"dXNLvJ0wZYjydCqNxM3ch3p1GscZogHwZWhLoI8Lt3/Eta0AaSoBoeRmEU+QQRwF2IVS0abu5bIU5tFO",
+	"j3wn8imZMcrJqAVdNfXxEi6Wo9awWStTMwLw3MT0cTZAu+0wwbSa4nIjx1HUTLMkXV0vCgkQdozbcMQd",
+	"joWpI3gQVM9XU5BNpTFXkUIzMhb3yAfxhTnN182DufCZgCQ3Kwy2afyVJCuyTODYwHF+I/JprXFVac/+",
+	"oI5hhVhxBaG3py8sIUQZ0xqVdL1K98x4sF33axr77+CNMf35bYbI4wOaQFN6f4u4PWkbZxWLNCYWBQe5",
+	"PBdL0m7gAWrUjruPyI+UIYlN8HU3e+j9D0akbYrfOJe1N/a4lrBrZ1B8qjoN22R/rRaOx/I3ePYuwM79",
+	"/rz9WC0+UDeXUtN/fzo7k4lcpI15p1rf+LP2gnhQ+scfHgpFyUda6GiG5e6q4vt6usia08tPUJ9EPaAo",
+	"mw9sgZeXW7HAqryEuy6CNJHKgtfQ+iGhM6GbXrsd5THmo4MugGc7m0Nfa912mYtsRtNEok9yNuJtNbGM",
+	"RFSywEDkE+j2YHsAYWoJaFIvJAlPaTRl3VPB80ykIZnRr106YaipT8VyxFOhwcQmNGdLugI5CtBtSb69",
+	"2wH4lFraJ1jMNp5DHYVSk/ykdwnTznxX4RrQLeM5/G3BwHunXYfCTKHZeTijX98zPsmnreF+//B10Jol",
+	"3PxiUOMG/Cd4TrRRU5IY+pduZMg8BxJzB3/Jp4vLZqb6kzZpco8+9bdKeYUeiVVv0w9iSZqJzEm89s9d",
+	"U+pfBq11Xt+7PyfD/4Pz7A90pcwJHWbW9APmC0TQU5ordvZCkpPzM1lwck0cTcx7tiEJBmBqjU/YxKcl",
+	"AxdwUPTet7aKm98ydFqLjXiSExrppiZth6tHKU1mHQ0MGUFLnVAubsJOAOw6EwYK3XEmAwbVpiY8yLWN",
+	"G51KwFFXFwMUPpNzoew2MeJyqiNwTseihdS92XJBsCuxnUMuiH2jaLCJrvrjAlJdfSdP0tQYiWC9qtkI",
+	"YwvbJaxL/vnAHh51d1oGiqxi4ehFe884/JBh3no18XvfSfxOpNkJrY8GLTg8E9q4+ZVFyi6Cr/xnzGai",
+	"JHccE0j9FeP5dsiSkm//sM00B4P6aaIIM7NsufTT8uYs5vI/Gydr7t4udtoHtr5ZW+/+HPXfJEfRY44/",
+	"TYUDq00S2Rgmw94oeMG66JrcggNaoO4XksQrTmdJRNyRtJMTsmvwLkG8GksjJYN2UyM+1Xw0Y0rWYtN2",
+	"25Op7Y0nxuOAcEEoF3w1EwvpfQ4qxgunivHrBiQVYn5Do9siXWoqZC51+ZUS9EVjLvzdoN8nlMR0VZus",
+	"PGH5hfNdHQl6hBQgXPRGu7n68bfm1R1qZ6oraOrE64awnu/ek+s0V1bgvpB198m5xe4hVvvfBq35ouYC",
+	"X7LcQ9+WjOfHBdy0rMBpSwfbzZsPZHqOeKgpVynmSpsJSfvD6bl1gwJsNmbowZ8xCl7tuqpHw5gDJDOj",
+	"a9r9JCo9i3lMcyZR0+JiSQQ/dvo7FXFtZyXYQr8OWHrRdJvv6zCdRfN73OEPp+cPur6fYVOexrt57xVZ",
+	"u++p2BImVQERJN8YXeK5xOqbwxTnj8UaK0oP2GbNjrp3wK0SnmAnuCiCJlEQAmnqEl6FrxELAILQPQpq",
+	"ERrcWV/hlB58eQXf3HH5DFd2AguDDwNwA9+l73L9GE3XFzf8Wav45u2O7f2po2a5i3KxFv2A198WSO5A",
+	"PDaciNz73ViNd3tGhodDYoEPRjxkm7AOAgtpIDiDfFoduF5IJkNfgxhx++6g0yNn5kLqALuuPaiDajj2",
+	"/D2YMEvBgJn2yDsaTX2WpNN3oRUu1mYuJFMzFbNEcYtVc0/VCht4kD4SJaWoGgRuXaVKp0qAyeP6Dvyj",
+	"dZU608EWpRTJGZ2BU9WW8uO5tBbAtga7VPVX+chTdi8tSv13ZJC2WP7+61pfb6+LlmwWOFJpTbPRZ63n",
+	"z11YXs9KH6rr7P0O/91QWm4JkchczCUkJkB9nakvh2pWrLgzteO6lKqM9n2qWUeSu7ZaJUmmoTa8niVu",
+	"Kva++KeUdx9uQ3Wl5TxjPz28ovqBF2XX1NzKGdos3TWqze7pud5n3LhvvQJ2QmROeUyzmHw6WeRTk/DT",
+	"ppwUEjwArKwJ/otwLKSh83nH3k1pS7WxPmqT7VU0XatV/HSC281KqUx1oRXS1nphDa8KO4SWC8Uha4+L",
+	"EQ9P3LwME9sHKKo0tT3Lirkbx0GaiqUsfMkj7n4Y8luLTH5ywyKBndmIyGKo4qnrYKkX1sbO/ouUyQAy",
+	"NIIRd5AOQTflIk/GpjSpM9SK57Upor1WTOV6xvKpiEMScsFZqOtoqU1PDt05HJsaYZ0IdX1DJbi0s/If",
+	"FOGEMIxbNREqHTXAorBQNzqH3+EehlBKcp2v5kqlTtB9robAoZ3Ev9BkTGZMs3cSGtf79SJLZNgjYWSd",
+	"hUYbRzDYEcfzeSFJxa/YIx/Z0kuvtL12EBSRcp+mRpwVnTBmgdPdmRRf0eR6mdMcm0KEOg0Hk5zNAhdZ",
+	"giniE2H+nQtp/onDmZ+kGOdLmrHrBJPJ7c9fWCaBSME6cdFRoEVgtY1fnIn5nMWkffH9KXl19GYw4ilA",
+	"rpk8V+zzB+vrHDt554RFU8HwlBBsd0kluWXzvEdOuE31xcZ+kGbs9P8rZcheG9wz3BHg3pIAVpuZ1gtJ",
+	"5JTOGQl/H7WYemDUCoj+57XDoUatu3okNM12bEHR/e0dTbtbeixZ9p1+/i7YrYrIvO/XEQU7eEtZtpvX",
+	"Fzfngz6NpzGI7rUFLH7IJrD4PttwxrGsck1TP1N6Ih2N0wD1adJOTP/N0GX/1yi7rtEZYKtLnAccroBB",
+	"ChoHOjCBFxcUaqXsmqu73wmwR/1YZMTdZXheE63lbsri89l2WGf7jfjWqq2rR9xDzXVfv1fCkjvA7slL",
+	"XmDgnvalv4QH2Jq+5vfP06fdedxPt3ZH2Fye//td8HsrqfgxWsOff7n7xdfI8brZdNpCgNlUAf0H91Z1",
+	"GnR1bcWuUatLhb1rzdml6Mqczc0VFeNqMHLoVq4lfjIB5uWqi1x0ylJXes6yGeXY2lV308KsKsg4y2jE",
+	"1COJiI8xh8tZ34h7unKDqV2fkoSIrZBQlTGopMKCIK/JF3A821JLg/hANgaCtZYnpHtj8RGfUU4nWnF3",
+	"PysLBlTpnQP7ikzaO8VtLPa38HJM2ps2dwe/11NyvsfgXc8sZw3Labl0uZbpIOmAI6qUCuDI4GYOE2wB",
+	"B2A6Z1vUcXJiyUFdEUxkcp0Mzr0ecb8ito3mrMnJxF8W5S5YFYmGLxQFYW4SgmwlcgSYjXOa5bZUUGc3",
+	"12rXNN7mQj5NYgB9Wv3uhbwHCvwzT/i34AmK+B7AER7DUxfsWIBfl7MFoMhRuYjcgyNHwDURr0hbJ3al",
+	"bJwTscjBqxClDAp+RDbiOb1lOi3KJB12AlK4+QrvFaKF2Ewbz0OmuNaIwxdNibtnVLHfFjQ1LX7MnMtO",
+	"qjAgyRhS0IIRny0klEbmdSwXn++ts9OCEW800gJnctfojLymuXbE+O4xHcVUfx7xikcGHS6xBlNySoIh",
+	"zw3yTMHdAmEOGiNzz1dzNuKY+aoDI/iHRmGhwXbl0PXpOFACarQleOcMqqFIY0QAdrXHOmGAVmqDOLiv",
+	"0yVjWBS1QRhgltrTez2eQpDh3J/eV4HnEzuhX3XUa+i+9+wDePYB/EsKX5BadfLXlV7biOLKJFB3Vtq3",
+	"/S44xOuKQN+LiKY+uCw6z9vhTInCbMFD9e1Fluo60OHe3mD/Va/f6/cGw9f9130QzXpuFQuhxiovPI7A",
+	"n9GKNlgm+qY70HS9oqjU67enlAf/Y0VhFcJ8MSIykrFfWZSXMMDsKA2VYMUnYQHRqhwRrX4cG27AijIb",
+	"c/XR5T0zRlZ7yBRfNUjX1c+UewT6H7EoatzdNegYVjeUhjF2agFr8ULUmCfnZ7ZulMrboiBNm28GQQT8",
+	"tbrmEIoN/Q3W1cudHjmpwZk5VloDprOC44evXOyWjI1TyINQ1iTTyLj4V5ukpdFGQLLr5evyxZoTM163",
+	"PROq2V/ngBuWg8dqqU7elwmSoqI4kyz9wiSpCRCbmPC6WJG3Au++V9dRf8cky6smt1FXla4GCTS1iY69",
+	"+k9vvgMlnG1Abjbok+CiZ8S5wsQbfE4nrKPJF1VEKm8l+utMXqFF2I4rRZnehpkKrrtf7v7/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -156,23 +156,22 @@ func (s *Server) verifySlow(c *lookup.Client, secret string, now time.Time) (*st
 	if !g.Acquire() {
 		return nil, gen.VerifyResultReasonBusy
 	}
-	var matched *store.Secret
-	func() {
-		defer g.Release()
-		g.Run(func() {
-			for i := range c.Secrets {
-				sec := &c.Secrets[i]
-				if isSlowHash(sec.Hash) && usable(sec, now) && secretMatches(secret, sec.Hash) {
-					matched = sec
-					return
-				}
+	i, done := g.Run(func() int {
+		for i := range c.Secrets {
+			if sec := &c.Secrets[i]; isSlowHash(sec.Hash) && usable(sec, now) && secretMatches(secret, sec.Hash) {
+				return i
 			}
-		})
-	}()
-	if matched == nil {
+		}
+		return -1
+	})
+	if !done {
+		return nil, gen.VerifyResultReasonBusy
+	}
+	if i < 0 {
 		g.Failed(c.App.ID)
 		return nil, ""
 	}
+	matched := &c.Secrets[i]
 	g.Remember(c, secret, matched.ID)
 	return matched, ""
 }

@@ -254,3 +254,36 @@ func TestImportedSecretRemembered(t *testing.T) {
 		})
 	}
 }
+
+// TestSlowHashPastMaxWait: a verification whose slow hash does not finish within MaxWait
+// answers busy at MaxWait, and the hash's worker is taken until the hash ends (the next one
+// then answers busy at once); once it has, a verification is checked again.
+func TestSlowHashPastMaxWait(t *testing.T) {
+	g := &slowGuard{}
+	e := newEnvWith(t, "sqlite", g.tune(lookup.SlowHashConfig{Workers: 1, MaxWait: time.Millisecond}))
+	e.importClient("legacy-late", importedSecret)
+	lk := e.client("platform", auth.RoleLookup)
+	verify := func() *gen.VerifyResult {
+		t.Helper()
+		r, err := lk.VerifyClientSecretWithResponse(context.Background(), "legacy-late",
+			gen.VerifyClientSecretJSONRequestBody{Secret: importedSecret, TenantID: "acme"})
+		if err != nil || r.JSON200 == nil {
+			t.Fatalf("verify: %v %d %s", err, r.StatusCode(), r.Body)
+		}
+		return r.JSON200
+	}
+	if v := verify(); v.Valid || v.Reason == nil || *v.Reason != gen.VerifyResultReasonBusy {
+		t.Fatalf("a hash past MaxWait: %+v, want busy", v)
+	}
+	hashes := g.g.Stats().Hashes
+	deadline := time.Now().Add(time.Minute)
+	for g.g.Stats().Hashes == hashes { // until a worker is free and a second hash starts
+		if time.Now().After(deadline) {
+			t.Fatal("the late hash's worker was never released")
+		}
+		if v := verify(); v.Valid || *v.Reason != gen.VerifyResultReasonBusy {
+			t.Fatalf("while a late hash runs: %+v, want busy", v)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -155,7 +155,9 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AnonymousRegistrationRatePerAddress: registrationRate(cfg.rate("anonymous-registration-rate-per-address")),
 		Metrics:                             metrics, Console: consoleConfig(cfg, devKey != nil),
 		Ready:      ready(st),
-		SlowHashes: lookup.NewSlowHashes(lookup.SlowHashConfig{Workers: slowHashWorkers}),
+		SlowHashes: lookup.NewSlowHashes(lookup.SlowHashConfig{
+			Workers: slowHashWorkers, LowestPriority: true, MaxWait: lookup.DefaultMaxWait,
+		}),
 	})
 	if err != nil {
 		return err

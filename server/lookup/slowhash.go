@@ -32,6 +32,11 @@ const (
 	// second it measured a third of the lookups' rate gone on a loaded 2-core machine).
 	DefaultFailureRate  = rate.Limit(0.5)
 	DefaultFailureBurst = 5
+	// DefaultMaxWait is how long `appreg serve` lets a verification wait for its slow hash
+	// (0.2-0.3 s of a core, longer when the CPU is shared) before it answers busy: an
+	// authorization server's token request must not hang on a replica too loaded to give the
+	// hash its CPU.
+	DefaultMaxWait = 2 * time.Second
 )
 
 // SlowHashConfig tunes SlowHashes; zero values take the defaults.
@@ -45,6 +50,11 @@ type SlowHashConfig struct {
 	ThrottledClients int
 	FailureRate      rate.Limit
 	FailureBurst     int
+	// LowestPriority runs each hash on a thread of its own at the lowest CPU priority, and
+	// MaxWait (0: none) bounds how long a verification waits for its hash (see Run).
+	// `appreg serve` sets both (DefaultMaxWait), with GOMAXPROCS (SlowHashProcs).
+	LowestPriority bool
+	MaxWait        time.Duration
 	// Started, when set, is called on the worker when Acquire succeeds, before the hash;
 	// tests hold a worker by blocking in it.
 	Started func()
@@ -54,7 +64,7 @@ type SlowHashConfig struct {
 type SlowHashStats struct {
 	Hashes     uint64 // slow hashes computed
 	Remembered uint64 // verifications answered from memory
-	Busy       uint64 // verifications refused because every worker was busy
+	Busy       uint64 // verifications refused because every worker was busy, or their hash late (MaxWait)
 	Throttled  uint64 // verifications refused by their client's failure budget
 }
 
@@ -80,6 +90,8 @@ type SlowHashes struct {
 	rate     rate.Limit
 	burst    int
 	started  func()
+	lowest   bool
+	maxWait  time.Duration
 
 	hashes, hits, busy, throttled atomic.Uint64
 }
@@ -117,6 +129,8 @@ func NewSlowHashes(cfg SlowHashConfig) *SlowHashes {
 		rate:     cfg.FailureRate,
 		burst:    cfg.FailureBurst,
 		started:  cfg.Started,
+		lowest:   cfg.LowestPriority,
+		maxWait:  cfg.MaxWait,
 	}
 	g.budgets, _ = lru.New[string, *rate.Limiter](cfg.ThrottledClients) // only a size <= 0 fails
 	if _, err := rand.Read(g.key[:]); err != nil {
@@ -202,33 +216,56 @@ func (g *SlowHashes) Acquire() bool {
 // Release returns the worker taken by Acquire.
 func (g *SlowHashes) Release() { <-g.slots }
 
-// Run computes fn, a slow hash, on a thread of its own at the lowest CPU priority the system
-// gives (nice 19 on Linux), and returns when fn has. Call it between Acquire and Release.
+// Run computes fn, a slow hash, on a goroutine of its own and returns its result; call it
+// after Acquire: the worker is released when fn returns. A panic in fn is raised again in
+// the caller, as if fn had run there.
 //
-// The bound above keeps the hashes to a share of the CPUs; this keeps that share from
-// delaying anything else. A hash run on a request's goroutine holds one of the Go runtime's
-// Ps for a fifth of a second, with the same claim on a CPU as the lookups beside it: on 2
-// cores, while a wrong-secret flood kept one worker busy, the lookups' paced p99 went from
-// about 1.3 to 6 ms. On its own thread at nice 19 the kernel gives the hash only the CPU the
-// other threads leave, and a waking lookup preempts it at once; given a P of its own
-// (SlowHashProcs), it takes none of the Ps that answer the other calls either. The goroutine
-// ends locked to its thread, so the runtime ends the thread with it: no thread of lowered
-// priority is ever handed back to run anything else.
+// The bound above keeps the hashes to a share of the CPUs; LowestPriority keeps that share
+// from delaying anything else. A hash run on a request's goroutine holds one of the Go
+// runtime's Ps for a fifth of a second, with the same claim on a CPU as the lookups beside
+// it: on 2 cores, while a wrong-secret flood kept a worker busy, the lookups' paced p99 went
+// from about 1.3 to 6 ms. With LowestPriority the hash runs on a thread of its own at nice 19
+// (Linux), so the kernel gives it only the CPU the other threads leave and a waking lookup
+// preempts it at once; `appreg serve` gives each worker a P of its own (SlowHashProcs), so it
+// takes none of the Ps that answer the other calls either. The goroutine ends locked to its
+// thread, so the runtime ends the thread with it: no thread of lowered priority is handed
+// back to run anything else.
 //
-// A panic in fn is raised again in the caller, as if fn had run there.
-func (g *SlowHashes) Run(fn func()) {
-	done := make(chan struct{})
-	var panicked any
+// A hash that waits for the CPU longer than MaxWait (a replica loaded to its limit gives a
+// thread at nice 19 almost nothing) is left to finish on its own, its worker taken until it
+// does, and Run returns ok false at MaxWait: the caller answers busy rather than hang.
+func (g *SlowHashes) Run(fn func() int) (result int, ok bool) {
+	type outcome struct {
+		result   int
+		panicked any
+	}
+	out := make(chan outcome, 1) // the worker never waits for a caller gone at MaxWait
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		lowestPriority()
-		defer close(done)
-		defer func() { panicked = recover() }()
-		fn()
+		if g.lowest {
+			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
+			lowestPriority()
+		}
+		defer g.Release()
+		var o outcome
+		defer func() { out <- o }()
+		defer func() { o.panicked = recover() }()
+		o.result = fn()
 	}()
-	<-done
-	if panicked != nil {
-		panic(panicked)
+	var late <-chan time.Time
+	if g.maxWait > 0 {
+		t := time.NewTimer(g.maxWait)
+		defer t.Stop()
+		late = t.C
+	}
+	select {
+	case o := <-out:
+		if o.panicked != nil {
+			panic(o.panicked)
+		}
+		return o.result, true
+	case <-late:
+		g.busy.Add(1)
+		return 0, false
 	}
 }
 

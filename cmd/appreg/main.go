@@ -154,7 +154,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AnonymousRegistrationRate:           registrationRate(cfg.rate("anonymous-registration-rate")),
 		AnonymousRegistrationRatePerAddress: registrationRate(cfg.rate("anonymous-registration-rate-per-address")),
 		Metrics:                             metrics, Console: consoleConfig(cfg, devKey != nil),
-		Ready:      ready(st),
+		Ready: ready(st),
 		SlowHashes: lookup.NewSlowHashes(lookup.SlowHashConfig{
 			Workers: slowHashWorkers, LowestPriority: true, MaxWait: lookup.DefaultMaxWait,
 		}),

@@ -2644,7 +2644,7 @@ type ClientInterface interface {
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
-	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// (at once when every slow-hash worker of this replica is in use; after 1 s when
 	// the replica is too loaded to give the check its CPU, which goes to every other
 	// call first) and `throttled` (at once: this client failed too many checks in the
 	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -2671,7 +2671,7 @@ type ClientInterface interface {
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
-	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// (at once when every slow-hash worker of this replica is in use; after 1 s when
 	// the replica is too loaded to give the check its CPU, which goes to every other
 	// call first) and `throttled` (at once: this client failed too many checks in the
 	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -3445,7 +3445,7 @@ func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *Lo
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
-// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// (at once when every slow-hash worker of this replica is in use; after 1 s when
 // the replica is too loaded to give the check its CPU, which goes to every other
 // call first) and `throttled` (at once: this client failed too many checks in the
 // last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -3482,7 +3482,7 @@ func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID Client
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
-// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// (at once when every slow-hash worker of this replica is in use; after 1 s when
 // the replica is too loaded to give the check its CPU, which goes to every other
 // call first) and `throttled` (at once: this client failed too many checks in the
 // last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -5799,7 +5799,7 @@ type ClientWithResponsesInterface interface {
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
-	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// (at once when every slow-hash worker of this replica is in use; after 1 s when
 	// the replica is too loaded to give the check its CPU, which goes to every other
 	// call first) and `throttled` (at once: this client failed too many checks in the
 	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -5826,7 +5826,7 @@ type ClientWithResponsesInterface interface {
 	// with a slow hash, so their checks are bounded per replica. A secret verified
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
-	// (at once when every slow-hash worker of this replica is in use; after 2 s when
+	// (at once when every slow-hash worker of this replica is in use; after 1 s when
 	// the replica is too loaded to give the check its CPU, which goes to every other
 	// call first) and `throttled` (at once: this client failed too many checks in the
 	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -10061,7 +10061,7 @@ func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clie
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
-// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// (at once when every slow-hash worker of this replica is in use; after 1 s when
 // the replica is too loaded to give the check its CPU, which goes to every other
 // call first) and `throttled` (at once: this client failed too many checks in the
 // last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -10094,7 +10094,7 @@ func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context
 // with a slow hash, so their checks are bounded per replica. A secret verified
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
-// (at once when every slow-hash worker of this replica is in use; after 2 s when
+// (at once when every slow-hash worker of this replica is in use; after 1 s when
 // the replica is too loaded to give the check its CPU, which goes to every other
 // call first) and `throttled` (at once: this client failed too many checks in the
 // last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
@@ -21018,60 +21018,60 @@ var swaggerSpec = []string{
 	"bbcBacYQuxOGA1hevQcQHlC7fWNh5dVnhVDiRWQkpYiMRjmhxL7RaZQIBv/XyVJq2ywCjVFqPBVJpsQY",
 	"QPoiJLwJKsB8AXLYNMylRKZiqTTKqfEjJBnuCa7uRnEhFpM5QGOAVFDKqt4/040IR9NbCLrqLOGLnElP",
 	"JQc/z4zNRLbqkU8G2Q0aq85EBt4RCYkJEeXYQ/uGRrdBTfyf3LCET8zZBUVvaGjIitDK2Jt7xNs6OoOA",
-	"GniH1KK7atGAYKtOZIzv6yViy1SlJRxrDLt9ImEAvE3OY7lA3yt6YSegIivaU1MDXeH0/LNpATkRDJBv",
-	"dXNLvJ0wZYjydCqNxM3ch3p1GscZogHwZWhLoI8Lt3/Eta0AaSoBoeRmEU+QQRwF2IVS0abu5bIU5tFO",
-	"j3wn8imZMcrJqAVdNfXxEi6Wo9awWStTMwLw3MT0cTZAu+0wwbSa4nIjx1HUTLMkXV0vCgkQdozbcMQd",
-	"joWpI3gQVM9XU5BNpTFXkUIzMhb3yAfxhTnN182DufCZgCQ3Kwy2afyVJCuyTODYwHF+I/JprXFVac/+",
-	"oI5hhVhxBaG3py8sIUQZ0xqVdL1K98x4sF33axr77+CNMf35bYbI4wOaQFN6f4u4PWkbZxWLNCYWBQe5",
-	"PBdL0m7gAWrUjruPyI+UIYlN8HU3e+j9D0akbYrfOJe1N/a4lrBrZ1B8qjoN22R/rRaOx/I3ePYuwM79",
-	"/rz9WC0+UDeXUtN/fzo7k4lcpI15p1rf+LP2gnhQ+scfHgpFyUda6GiG5e6q4vt6usia08tPUJ9EPaAo",
-	"mw9sgZeXW7HAqryEuy6CNJHKgtfQ+iGhM6GbXrsd5THmo4MugGc7m0Nfa912mYtsRtNEok9yNuJtNbGM",
-	"RFSywEDkE+j2YHsAYWoJaFIvJAlPaTRl3VPB80ykIZnRr106YaipT8VyxFOhwcQmNGdLugI5CtBtSb69",
-	"2wH4lFraJ1jMNp5DHYVSk/ykdwnTznxX4RrQLeM5/G3BwHunXYfCTKHZeTijX98zPsmnreF+//B10Jol",
-	"3PxiUOMG/Cd4TrRRU5IY+pduZMg8BxJzB3/Jp4vLZqb6kzZpco8+9bdKeYUeiVVv0w9iSZqJzEm89s9d",
-	"U+pfBq11Xt+7PyfD/4Pz7A90pcwJHWbW9APmC0TQU5ordvZCkpPzM1lwck0cTcx7tiEJBmBqjU/YxKcl",
-	"AxdwUPTet7aKm98ydFqLjXiSExrppiZth6tHKU1mHQ0MGUFLnVAubsJOAOw6EwYK3XEmAwbVpiY8yLWN",
-	"G51KwFFXFwMUPpNzoew2MeJyqiNwTseihdS92XJBsCuxnUMuiH2jaLCJrvrjAlJdfSdP0tQYiWC9qtkI",
-	"YwvbJaxL/vnAHh51d1oGiqxi4ehFe884/JBh3no18XvfSfxOpNkJrY8GLTg8E9q4+ZVFyi6Cr/xnzGai",
-	"JHccE0j9FeP5dsiSkm//sM00B4P6aaIIM7NsufTT8uYs5vI/Gydr7t4udtoHtr5ZW+/+HPXfJEfRY44/",
-	"TYUDq00S2Rgmw94oeMG66JrcggNaoO4XksQrTmdJRNyRtJMTsmvwLkG8GksjJYN2UyM+1Xw0Y0rWYtN2",
-	"25Op7Y0nxuOAcEEoF3w1EwvpfQ4qxgunivHrBiQVYn5Do9siXWoqZC51+ZUS9EVjLvzdoN8nlMR0VZus",
-	"PGH5hfNdHQl6hBQgXPRGu7n68bfm1R1qZ6oraOrE64awnu/ek+s0V1bgvpB198m5xe4hVvvfBq35ouYC",
-	"X7LcQ9+WjOfHBdy0rMBpSwfbzZsPZHqOeKgpVynmSpsJSfvD6bl1gwJsNmbowZ8xCl7tuqpHw5gDJDOj",
-	"a9r9JCo9i3lMcyZR0+JiSQQ/dvo7FXFtZyXYQr8OWHrRdJvv6zCdRfN73OEPp+cPur6fYVOexrt57xVZ",
-	"u++p2BImVQERJN8YXeK5xOqbwxTnj8UaK0oP2GbNjrp3wK0SnmAnuCiCJlEQAmnqEl6FrxELAILQPQpq",
-	"ERrcWV/hlB58eQXf3HH5DFd2AguDDwNwA9+l73L9GE3XFzf8Wav45u2O7f2po2a5i3KxFv2A198WSO5A",
-	"PDaciNz73ViNd3tGhodDYoEPRjxkm7AOAgtpIDiDfFoduF5IJkNfgxhx++6g0yNn5kLqALuuPaiDajj2",
-	"/D2YMEvBgJn2yDsaTX2WpNN3oRUu1mYuJFMzFbNEcYtVc0/VCht4kD4SJaWoGgRuXaVKp0qAyeP6Dvyj",
-	"dZU608EWpRTJGZ2BU9WW8uO5tBbAtga7VPVX+chTdi8tSv13ZJC2WP7+61pfb6+LlmwWOFJpTbPRZ63n",
-	"z11YXs9KH6rr7P0O/91QWm4JkchczCUkJkB9nakvh2pWrLgzteO6lKqM9n2qWUeSu7ZaJUmmoTa8niVu",
-	"Kva++KeUdx9uQ3Wl5TxjPz28ovqBF2XX1NzKGdos3TWqze7pud5n3LhvvQJ2QmROeUyzmHw6WeRTk/DT",
-	"ppwUEjwArKwJ/otwLKSh83nH3k1pS7WxPmqT7VU0XatV/HSC281KqUx1oRXS1nphDa8KO4SWC8Uha4+L",
-	"EQ9P3LwME9sHKKo0tT3Lirkbx0GaiqUsfMkj7n4Y8luLTH5ywyKBndmIyGKo4qnrYKkX1sbO/ouUyQAy",
-	"NIIRd5AOQTflIk/GpjSpM9SK57Upor1WTOV6xvKpiEMScsFZqOtoqU1PDt05HJsaYZ0IdX1DJbi0s/If",
-	"FOGEMIxbNREqHTXAorBQNzqH3+EehlBKcp2v5kqlTtB9robAoZ3Ev9BkTGZMs3cSGtf79SJLZNgjYWSd",
-	"hUYbRzDYEcfzeSFJxa/YIx/Z0kuvtL12EBSRcp+mRpwVnTBmgdPdmRRf0eR6mdMcm0KEOg0Hk5zNAhdZ",
-	"giniE2H+nQtp/onDmZ+kGOdLmrHrBJPJ7c9fWCaBSME6cdFRoEVgtY1fnIn5nMWkffH9KXl19GYw4ilA",
-	"rpk8V+zzB+vrHDt554RFU8HwlBBsd0kluWXzvEdOuE31xcZ+kGbs9P8rZcheG9wz3BHg3pIAVpuZ1gtJ",
-	"5JTOGQl/H7WYemDUCoj+57XDoUatu3okNM12bEHR/e0dTbtbeixZ9p1+/i7YrYrIvO/XEQU7eEtZtpvX",
-	"Fzfngz6NpzGI7rUFLH7IJrD4PttwxrGsck1TP1N6Ih2N0wD1adJOTP/N0GX/1yi7rtEZYKtLnAccroBB",
-	"ChoHOjCBFxcUaqXsmqu73wmwR/1YZMTdZXheE63lbsri89l2WGf7jfjWqq2rR9xDzXVfv1fCkjvA7slL",
-	"XmDgnvalv4QH2Jq+5vfP06fdedxPt3ZH2Fye//td8HsrqfgxWsOff7n7xdfI8brZdNpCgNlUAf0H91Z1",
-	"GnR1bcWuUatLhb1rzdml6Mqczc0VFeNqMHLoVq4lfjIB5uWqi1x0ylJXes6yGeXY2lV308KsKsg4y2jE",
-	"1COJiI8xh8tZ34h7unKDqV2fkoSIrZBQlTGopMKCIK/JF3A821JLg/hANgaCtZYnpHtj8RGfUU4nWnF3",
-	"PysLBlTpnQP7ikzaO8VtLPa38HJM2ps2dwe/11NyvsfgXc8sZw3Labl0uZbpIOmAI6qUCuDI4GYOE2wB",
-	"B2A6Z1vUcXJiyUFdEUxkcp0Mzr0ecb8ito3mrMnJxF8W5S5YFYmGLxQFYW4SgmwlcgSYjXOa5bZUUGc3",
-	"12rXNN7mQj5NYgB9Wv3uhbwHCvwzT/i34AmK+B7AER7DUxfsWIBfl7MFoMhRuYjcgyNHwDURr0hbJ3al",
-	"bJwTscjBqxClDAp+RDbiOb1lOi3KJB12AlK4+QrvFaKF2Ewbz0OmuNaIwxdNibtnVLHfFjQ1LX7MnMtO",
-	"qjAgyRhS0IIRny0klEbmdSwXn++ts9OCEW800gJnctfojLymuXbE+O4xHcVUfx7xikcGHS6xBlNySoIh",
-	"zw3yTMHdAmEOGiNzz1dzNuKY+aoDI/iHRmGhwXbl0PXpOFACarQleOcMqqFIY0QAdrXHOmGAVmqDOLiv",
-	"0yVjWBS1QRhgltrTez2eQpDh3J/eV4HnEzuhX3XUa+i+9+wDePYB/EsKX5BadfLXlV7biOLKJFB3Vtq3",
-	"/S44xOuKQN+LiKY+uCw6z9vhTInCbMFD9e1Fluo60OHe3mD/Va/f6/cGw9f9130QzXpuFQuhxiovPI7A",
-	"n9GKNlgm+qY70HS9oqjU67enlAf/Y0VhFcJ8MSIykrFfWZSXMMDsKA2VYMUnYQHRqhwRrX4cG27AijIb",
-	"c/XR5T0zRlZ7yBRfNUjX1c+UewT6H7EoatzdNegYVjeUhjF2agFr8ULUmCfnZ7ZulMrboiBNm28GQQT8",
-	"tbrmEIoN/Q3W1cudHjmpwZk5VloDprOC44evXOyWjI1TyINQ1iTTyLj4V5ukpdFGQLLr5evyxZoTM163",
-	"PROq2V/ngBuWg8dqqU7elwmSoqI4kyz9wiSpCRCbmPC6WJG3Au++V9dRf8cky6smt1FXla4GCTS1iY69",
-	"+k9vvgMlnG1Abjbok+CiZ8S5wsQbfE4nrKPJF1VEKm8l+utMXqFF2I4rRZnehpkKrrtf7v7/AAAA//8=",
+	"GniH1KK7atGAYKtOZIzv6yViy1SlJRxrDLsBkTAA3ibnsVyg7xW9sBNQkRXtqamBrnB6/tm0gJwIBsi3",
+	"urkl3k6YMkR5OpVG4mbuQ706jeMM0QD4MrQl0MeF2z/i2laANJWAUHKziCfIII4C7EKpaFP3clkK82in",
+	"R74T+ZTMGOVk1IKumvp4CRfLUWvYrJWpGQF4bmL6OBug3XaYYFpNcbmR4yhqplmSrq4XhQQIO8ZtOOIO",
+	"x8LUETwIquerKcim0pirSKEZGYt75IP4wpzm6+bBXPhMQJKbFQbbNP5KkhVZJnBs4Di/Efm01riqtGd/",
+	"UMewQqy4gtDb0xeWEKKMaY1Kul6le2Y82K77NY39d/DGmP78NkPk8QFNoCm9v0XcnrSNs4pFGhOLgoNc",
+	"noslaTfwADVqx91H5EfKkMQm+LqbPfT+ByPSNsVvnMvaG3tcS9i1Myg+VZ2GbbK/VgvHY/kbPHsXYOd+",
+	"f95+rBYfqJtLqem/P52dyUQu0sa8U61v/Fl7QTwo/eMPD4Wi5CMtdDTDcndV8X09XWTN6eUnqE+iHlCU",
+	"zQe2wMvLrVhgVV7CXRdBmkhlwWto/ZDQmdBNr92O8hjz0UEXwLOdzaGvtW67zEU2o2ki0Sc5G/G2mlhG",
+	"IipZYCDyCXR7sD2AMLUENKkXkoSnNJqy7qngeSbSkMzo1y6dMNTUp2I54qnQYGITmrMlXYEcBei2JN/e",
+	"7QB8Si3tEyxmG8+hjkKpSX7Su4RpZ76rcA3olvEc/rZg4L3TrkNhptDsPJzRr+8Zn+TT1nC/f/g6aM0S",
+	"bn4xqHED/hM8J9qoKUkM/Us3MmSeA4m5g7/k08VlM1P9SZs0uUef+lulvEKPxKq36QexJM1E5iRe++eu",
+	"KfUvg9Y6r+/dn5Ph/8F59ge6UuaEDjNr+gHzBSLoKc0VO3shycn5mSw4uSaOJuY925AEAzC1xids4tOS",
+	"gQs4KHrvW1vFzW8ZOq3FRjzJCY10U5O2w9WjlCazjgaGjKClTigXN2EnAHadCQOF7jiTAYNqUxMe5NrG",
+	"jU4l4KiriwEKn8m5UHabGHE51RE4p2PRQurebLkg2JXYziEXxL5RNNhEV/1xAamuvpMnaWqMRLBe1WyE",
+	"sYXtEtYl/3xgD4+6Oy0DRVaxcPSivWccfsgwb72a+L3vJH4n0uyE1keDFhyeCW3c/MoiZRfBV/4zZjNR",
+	"kjuOCaT+ivF8O2RJybd/2Gaag0H9NFGEmVm2XPppeXMWc/mfjZM1d28XO+0DW9+srXd/jvpvkqPoMcef",
+	"psKB1SaJbAyTYW8UvGBddE1uwQEtUPcLSeIVp7MkIu5I2skJ2TV4lyBejaWRkkG7qRGfaj6aMSVrsWm7",
+	"7cnU9sYT43FAuCCUC76aiYX0PgcV44VTxfh1A5IKMb+h0W2RLjUVMpe6/EoJ+qIxF/5u0O8TSmK6qk1W",
+	"nrD8wvmujgQ9QgoQLnqj3Vz9+Fvz6g61M9UVNHXidUNYz3fvyXWaKytwX8i6++TcYvcQq/1vg9Z8UXOB",
+	"L1nuoW9LxvPjAm5aVuC0pYPt5s0HMj1HPNSUqxRzpc2EpP3h9Ny6QQE2GzP04M8YBa92XdWjYcwBkpnR",
+	"Ne1+EpWexTymOZOoaXGxJIIfO/2diri2sxJsoV8HLL1ous33dZjOovk97vCH0/MHXd/PsClP492894qs",
+	"3fdUbAmTqoAIkm+MLvFcYvXNYYrzx2KNFaUHbLNmR9074FYJT7ATXBRBkygIgTR1Ca/C14gFAEHoHgW1",
+	"CA3urK9wSg++vIJv7rh8his7gYXBhwG4ge/Sd7l+jKbrixv+rFV883bH9v7UUbPcRblYi37A628LJHcg",
+	"HhtORO79bqzGuz0jw8MhscAHIx6yTVgHgYU0EJxBPq0OXC8kk6GvQYy4fXfQ6ZEzcyF1gF3XHtRBNRx7",
+	"/h5MmKVgwEx75B2Npj5L0um70AoXazMXkqmZilmiuMWquadqhQ08SB+JklJUDQK3rlKlUyXA5HF9B/7R",
+	"ukqd6WCLUorkjM7AqWpL+fFcWgtgW4NdqvqrfOQpu5cWpf47MkhbLH//da2vt9dFSzYLHKm0ptnos9bz",
+	"5y4sr2elD9V19n6H/24oLbeESGQu5hISE6C+ztSXQzUrVtyZ2nFdSlVG+z7VrCPJXVutkiTTUBtezxI3",
+	"FXtf/FPKuw+3obrScp6xnx5eUf3Ai7Jram7lDG2W7hrVZvf0XO8zbty3XgE7ITKnPKZZTD6dLPKpSfhp",
+	"U04KCR4AVtYE/0U4FtLQ+bxj76a0pdpYH7XJ9iqartUqfjrB7WalVKa60Appa72whleFHULLheKQtcfF",
+	"iIcnbl6Gie0DFFWa2p5lxdyN4yBNxVIWvuQRdz8M+a1FJj+5YZHAzmxEZDFU8dR1sNQLa2Nn/0XKZAAZ",
+	"GsGIO0iHoJtykSdjU5rUGWrF89oU0V4rpnI9Y/lUxCEJueAs1HW01KYnh+4cjk2NsE6Eur6hElzaWfkP",
+	"inBCGMatmgiVjhpgUVioG53D73APQygluc5Xc6VSJ+g+V0Pg0E7iX2gyJjOm2TsJjev9epElMuyRMLLO",
+	"QqONIxjsiOP5vJCk4lfskY9s6aVX2l47CIpIuU9TI86KThizwOnuTIqvaHK9zGmOTSFCnYaDSc5mgYss",
+	"wRTxiTD/zoU0/8ThzE9SjPMlzdh1gsnk9ucvLJNApGCduOgo0CKw2sYvzsR8zmLSvvj+lLw6ejMY8RQg",
+	"10yeK/b5g/V1jp28c8KiqWB4Sgi2u6SS3LJ53iMn3Kb6YmM/SDN2+v+VMmSvDe4Z7ghwb0kAq81M64Uk",
+	"ckrnjIS/j1pMPTBqBUT/89rhUKPWXT0SmmY7tqDo/vaOpt0tPZYs+04/fxfsVkVk3vfriIIdvKUs283r",
+	"i5vzQZ/G0xhE99oCFj9kE1h8n20441hWuaapnyk9kY7GaYD6NGknpv9m6LL/a5Rd1+gMsNUlzgMOV8Ag",
+	"BY0DHZjAiwsKtVJ2zdXd7wTYo34sMuLuMjyvidZyN2Xx+Ww7rLP9Rnxr1dbVI+6h5rqv3ythyR1g9+Ql",
+	"LzBwT/vSX8IDbE1f8/vn6dPuPO6nW7sjbC7P//0u+L2VVPwYreHPv9z94mvkeN1sOm0hwGyqgP6De6s6",
+	"Dbq6tmLXqNWlwt615uxSdGXO5uaKinE1GDl0K9cSP5kA83LVRS46ZakrPWfZjHJs7aq7aWFWFWScZTRi",
+	"6pFExMeYw+Wsb8Q9XbnB1K5PSULEVkioyhhUUmFBkNfkCziebamlQXwgGwPBWssT0r2x+IjPKKcTrbi7",
+	"n5UFA6r0zoF9RSbtneI2FvtbeDkm7U2bu4Pf6yk532PwrmeWs4bltFy6XMt0kHTAEVVKBXBkcDOHCbaA",
+	"AzCdsy3qODmx5KCuCCYyuU4G516PuF8R20Zz1uRk4i+LchesikTDF4qCMDcJQbYSOQLMxjnNclsqqLOb",
+	"a7VrGm9zIZ8mMYA+rX73Qt4DBf6ZJ/xb8ARFfA/gCI/hqQt2LMCvy9kCUOSoXETuwZEj4JqIV6StE7tS",
+	"Ns6JWOTgVYhSBgU/IhvxnN4ynRZlkg47ASncfIX3CtFCbKaN5yFTXGvE4YumxN0zqthvC5qaFj9mzmUn",
+	"VRiQZAwpaMGIzxYSSiPzOpaLz/fW2WnBiDcaaYEzuWt0Rl7TXDtifPeYjmKqP494xSODDpdYgyk5JcGQ",
+	"5wZ5puBugTAHjZG556s5G3HMfNWBEfxDo7DQYLty6Pp0HCgBNdoSvHMG1VCkMSIAu9pjnTBAK7VBHNzX",
+	"6ZIxLIraIAwwS+3pvR5PIchw7k/vq8DziZ3QrzrqNXTfe/YBPPsA/iWFL0itOvnrSq9tRHFlEqg7K+3b",
+	"fhcc4nVFoO9FRFMfXBad5+1wpkRhtuCh+vYiS3Ud6HBvb7D/qtfv9XuD4ev+6z6IZj23ioVQY5UXHkfg",
+	"z2hFGywTfdMdaLpeUVTq9dtTyoP/saKwCmG+GBEZydivLMpLGGB2lIZKsOKTsIBoVY6IVj+ODTdgRZmN",
+	"ufro8p4ZI6s9ZIqvGqTr6mfKPQL9j1gUNe7uGnQMqxtKwxg7tYC1eCFqzJPzM1s3SuVtUZCmzTeDIAL+",
+	"Wl1zCMWG/gbr6uVOj5zU4MwcK60B01nB8cNXLnZLxsYp5EEoa5JpZFz8q03S0mgjINn18nX5Ys2JGa/b",
+	"ngnV7K9zwA3LwWO1VCfvywRJUVGcSZZ+YZLUBIhNTHhdrMhbgXffq+uov2OS5VWT26irSleDBJraRMde",
+	"/ac334ESzjYgNxv0SXDRM+JcYeINPqcT1tHkiyoilbcS/XUmr9AibMeVokxvw0wF190vd/9/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -36,7 +36,7 @@ const (
 	// (0.2-0.3 s of a core, longer when the CPU is shared) before it answers busy: an
 	// authorization server's token request must not hang on a replica too loaded to give the
 	// hash its CPU.
-	DefaultMaxWait = 2 * time.Second
+	DefaultMaxWait = time.Second
 )
 
 // SlowHashConfig tunes SlowHashes; zero values take the defaults.

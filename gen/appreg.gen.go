@@ -2645,9 +2645,9 @@ type ClientInterface interface {
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
 	// (at once when every slow-hash worker of this replica is in use; after 1 s when
-	// the replica is too loaded to give the check its CPU, which goes to every other
-	// call first) and `throttled` (at once: this client failed too many checks in the
-	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+	// the replica is too loaded to finish the check by then) and `throttled` (at once:
+	// this client failed too many checks in the last seconds, a budget of 5, then one
+	// every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -2672,9 +2672,9 @@ type ClientInterface interface {
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
 	// (at once when every slow-hash worker of this replica is in use; after 1 s when
-	// the replica is too loaded to give the check its CPU, which goes to every other
-	// call first) and `throttled` (at once: this client failed too many checks in the
-	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+	// the replica is too loaded to finish the check by then) and `throttled` (at once:
+	// this client failed too many checks in the last seconds, a budget of 5, then one
+	// every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -3446,9 +3446,9 @@ func (c *Client) LookupClient(ctx context.Context, clientID ClientID, params *Lo
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
 // (at once when every slow-hash worker of this replica is in use; after 1 s when
-// the replica is too loaded to give the check its CPU, which goes to every other
-// call first) and `throttled` (at once: this client failed too many checks in the
-// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+// the replica is too loaded to finish the check by then) and `throttled` (at once:
+// this client failed too many checks in the last seconds, a budget of 5, then one
+// every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -3483,9 +3483,9 @@ func (c *Client) VerifyClientSecretWithBody(ctx context.Context, clientID Client
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
 // (at once when every slow-hash worker of this replica is in use; after 1 s when
-// the replica is too loaded to give the check its CPU, which goes to every other
-// call first) and `throttled` (at once: this client failed too many checks in the
-// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+// the replica is too loaded to finish the check by then) and `throttled` (at once:
+// this client failed too many checks in the last seconds, a budget of 5, then one
+// every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -5800,9 +5800,9 @@ type ClientWithResponsesInterface interface {
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
 	// (at once when every slow-hash worker of this replica is in use; after 1 s when
-	// the replica is too loaded to give the check its CPU, which goes to every other
-	// call first) and `throttled` (at once: this client failed too many checks in the
-	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+	// the replica is too loaded to finish the check by then) and `throttled` (at once:
+	// this client failed too many checks in the last seconds, a budget of 5, then one
+	// every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -5827,9 +5827,9 @@ type ClientWithResponsesInterface interface {
 	// within the last minutes is answered from memory. Otherwise two more reasons
 	// can come back, without the secret being checked, for this call only: `busy`
 	// (at once when every slow-hash worker of this replica is in use; after 1 s when
-	// the replica is too loaded to give the check its CPU, which goes to every other
-	// call first) and `throttled` (at once: this client failed too many checks in the
-	// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+	// the replica is too loaded to finish the check by then) and `throttled` (at once:
+	// this client failed too many checks in the last seconds, a budget of 5, then one
+	// every two seconds). Both mean "not verified now": the authorization server fails
 	// this token request (`invalid_client`, or `temporarily_unavailable`) and the
 	// client may retry after a second. Other clients are not affected. Move imported
 	// clients to issued secrets by rotating their secret, which ends both.
@@ -10062,9 +10062,9 @@ func (c *ClientWithResponses) LookupClientWithResponse(ctx context.Context, clie
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
 // (at once when every slow-hash worker of this replica is in use; after 1 s when
-// the replica is too loaded to give the check its CPU, which goes to every other
-// call first) and `throttled` (at once: this client failed too many checks in the
-// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+// the replica is too loaded to finish the check by then) and `throttled` (at once:
+// this client failed too many checks in the last seconds, a budget of 5, then one
+// every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -10095,9 +10095,9 @@ func (c *ClientWithResponses) VerifyClientSecretWithBodyWithResponse(ctx context
 // within the last minutes is answered from memory. Otherwise two more reasons
 // can come back, without the secret being checked, for this call only: `busy`
 // (at once when every slow-hash worker of this replica is in use; after 1 s when
-// the replica is too loaded to give the check its CPU, which goes to every other
-// call first) and `throttled` (at once: this client failed too many checks in the
-// last seconds, a budget of 5, then one every two seconds). Both mean "not verified now": the authorization server fails
+// the replica is too loaded to finish the check by then) and `throttled` (at once:
+// this client failed too many checks in the last seconds, a budget of 5, then one
+// every two seconds). Both mean "not verified now": the authorization server fails
 // this token request (`invalid_client`, or `temporarily_unavailable`) and the
 // client may retry after a second. Other clients are not affected. Move imported
 // clients to issued secrets by rotating their secret, which ends both.
@@ -21018,60 +21018,60 @@ var swaggerSpec = []string{
 	"bbcBacYQuxOGA1hevQcQHlC7fWNh5dVnhVDiRWQkpYiMRjmhxL7RaZQIBv/XyVJq2ywCjVFqPBVJpsQY",
 	"QPoiJLwJKsB8AXLYNMylRKZiqTTKqfEjJBnuCa7uRnEhFpM5QGOAVFDKqt4/040IR9NbCLrqLOGLnElP",
 	"JQc/z4zNRLbqkU8G2Q0aq85EBt4RCYkJEeXYQ/uGRrdBTfyf3LCET8zZBUVvaGjIitDK2Jt7xNs6OoOA",
-	"GniH1KK7atGAYKtOZIzv6yViy1SlJRxrDLsBkTAA3ibnsVyg7xW9sBNQkRXtqamBrnB6/tm0gJwIBsi3",
-	"urkl3k6YMkR5OpVG4mbuQ706jeMM0QD4MrQl0MeF2z/i2laANJWAUHKziCfIII4C7EKpaFP3clkK82in",
-	"R74T+ZTMGOVk1IKumvp4CRfLUWvYrJWpGQF4bmL6OBug3XaYYFpNcbmR4yhqplmSrq4XhQQIO8ZtOOIO",
-	"x8LUETwIquerKcim0pirSKEZGYt75IP4wpzm6+bBXPhMQJKbFQbbNP5KkhVZJnBs4Di/Efm01riqtGd/",
-	"UMewQqy4gtDb0xeWEKKMaY1Kul6le2Y82K77NY39d/DGmP78NkPk8QFNoCm9v0XcnrSNs4pFGhOLgoNc",
-	"noslaTfwADVqx91H5EfKkMQm+LqbPfT+ByPSNsVvnMvaG3tcS9i1Myg+VZ2GbbK/VgvHY/kbPHsXYOd+",
-	"f95+rBYfqJtLqem/P52dyUQu0sa8U61v/Fl7QTwo/eMPD4Wi5CMtdDTDcndV8X09XWTN6eUnqE+iHlCU",
-	"zQe2wMvLrVhgVV7CXRdBmkhlwWto/ZDQmdBNr92O8hjz0UEXwLOdzaGvtW67zEU2o2ki0Sc5G/G2mlhG",
-	"IipZYCDyCXR7sD2AMLUENKkXkoSnNJqy7qngeSbSkMzo1y6dMNTUp2I54qnQYGITmrMlXYEcBei2JN/e",
-	"7QB8Si3tEyxmG8+hjkKpSX7Su4RpZ76rcA3olvEc/rZg4L3TrkNhptDsPJzRr+8Zn+TT1nC/f/g6aM0S",
-	"bn4xqHED/hM8J9qoKUkM/Us3MmSeA4m5g7/k08VlM1P9SZs0uUef+lulvEKPxKq36QexJM1E5iRe++eu",
-	"KfUvg9Y6r+/dn5Ph/8F59ge6UuaEDjNr+gHzBSLoKc0VO3shycn5mSw4uSaOJuY925AEAzC1xids4tOS",
-	"gQs4KHrvW1vFzW8ZOq3FRjzJCY10U5O2w9WjlCazjgaGjKClTigXN2EnAHadCQOF7jiTAYNqUxMe5NrG",
-	"jU4l4KiriwEKn8m5UHabGHE51RE4p2PRQurebLkg2JXYziEXxL5RNNhEV/1xAamuvpMnaWqMRLBe1WyE",
-	"sYXtEtYl/3xgD4+6Oy0DRVaxcPSivWccfsgwb72a+L3vJH4n0uyE1keDFhyeCW3c/MoiZRfBV/4zZjNR",
-	"kjuOCaT+ivF8O2RJybd/2Gaag0H9NFGEmVm2XPppeXMWc/mfjZM1d28XO+0DW9+srXd/jvpvkqPoMcef",
-	"psKB1SaJbAyTYW8UvGBddE1uwQEtUPcLSeIVp7MkIu5I2skJ2TV4lyBejaWRkkG7qRGfaj6aMSVrsWm7",
-	"7cnU9sYT43FAuCCUC76aiYX0PgcV44VTxfh1A5IKMb+h0W2RLjUVMpe6/EoJ+qIxF/5u0O8TSmK6qk1W",
-	"nrD8wvmujgQ9QgoQLnqj3Vz9+Fvz6g61M9UVNHXidUNYz3fvyXWaKytwX8i6++TcYvcQq/1vg9Z8UXOB",
-	"L1nuoW9LxvPjAm5aVuC0pYPt5s0HMj1HPNSUqxRzpc2EpP3h9Ny6QQE2GzP04M8YBa92XdWjYcwBkpnR",
-	"Ne1+EpWexTymOZOoaXGxJIIfO/2diri2sxJsoV8HLL1ous33dZjOovk97vCH0/MHXd/PsClP492894qs",
-	"3fdUbAmTqoAIkm+MLvFcYvXNYYrzx2KNFaUHbLNmR9074FYJT7ATXBRBkygIgTR1Ca/C14gFAEHoHgW1",
-	"CA3urK9wSg++vIJv7rh8his7gYXBhwG4ge/Sd7l+jKbrixv+rFV883bH9v7UUbPcRblYi37A628LJHcg",
-	"HhtORO79bqzGuz0jw8MhscAHIx6yTVgHgYU0EJxBPq0OXC8kk6GvQYy4fXfQ6ZEzcyF1gF3XHtRBNRx7",
-	"/h5MmKVgwEx75B2Npj5L0um70AoXazMXkqmZilmiuMWquadqhQ08SB+JklJUDQK3rlKlUyXA5HF9B/7R",
-	"ukqd6WCLUorkjM7AqWpL+fFcWgtgW4NdqvqrfOQpu5cWpf47MkhbLH//da2vt9dFSzYLHKm0ptnos9bz",
-	"5y4sr2elD9V19n6H/24oLbeESGQu5hISE6C+ztSXQzUrVtyZ2nFdSlVG+z7VrCPJXVutkiTTUBtezxI3",
-	"FXtf/FPKuw+3obrScp6xnx5eUf3Ai7Jram7lDG2W7hrVZvf0XO8zbty3XgE7ITKnPKZZTD6dLPKpSfhp",
-	"U04KCR4AVtYE/0U4FtLQ+bxj76a0pdpYH7XJ9iqartUqfjrB7WalVKa60Appa72whleFHULLheKQtcfF",
-	"iIcnbl6Gie0DFFWa2p5lxdyN4yBNxVIWvuQRdz8M+a1FJj+5YZHAzmxEZDFU8dR1sNQLa2Nn/0XKZAAZ",
-	"GsGIO0iHoJtykSdjU5rUGWrF89oU0V4rpnI9Y/lUxCEJueAs1HW01KYnh+4cjk2NsE6Eur6hElzaWfkP",
-	"inBCGMatmgiVjhpgUVioG53D73APQygluc5Xc6VSJ+g+V0Pg0E7iX2gyJjOm2TsJjev9epElMuyRMLLO",
-	"QqONIxjsiOP5vJCk4lfskY9s6aVX2l47CIpIuU9TI86KThizwOnuTIqvaHK9zGmOTSFCnYaDSc5mgYss",
-	"wRTxiTD/zoU0/8ThzE9SjPMlzdh1gsnk9ucvLJNApGCduOgo0CKw2sYvzsR8zmLSvvj+lLw6ejMY8RQg",
-	"10yeK/b5g/V1jp28c8KiqWB4Sgi2u6SS3LJ53iMn3Kb6YmM/SDN2+v+VMmSvDe4Z7ghwb0kAq81M64Uk",
-	"ckrnjIS/j1pMPTBqBUT/89rhUKPWXT0SmmY7tqDo/vaOpt0tPZYs+04/fxfsVkVk3vfriIIdvKUs283r",
-	"i5vzQZ/G0xhE99oCFj9kE1h8n20441hWuaapnyk9kY7GaYD6NGknpv9m6LL/a5Rd1+gMsNUlzgMOV8Ag",
-	"BY0DHZjAiwsKtVJ2zdXd7wTYo34sMuLuMjyvidZyN2Xx+Ww7rLP9Rnxr1dbVI+6h5rqv3ythyR1g9+Ql",
-	"LzBwT/vSX8IDbE1f8/vn6dPuPO6nW7sjbC7P//0u+L2VVPwYreHPv9z94mvkeN1sOm0hwGyqgP6De6s6",
-	"Dbq6tmLXqNWlwt615uxSdGXO5uaKinE1GDl0K9cSP5kA83LVRS46ZakrPWfZjHJs7aq7aWFWFWScZTRi",
-	"6pFExMeYw+Wsb8Q9XbnB1K5PSULEVkioyhhUUmFBkNfkCziebamlQXwgGwPBWssT0r2x+IjPKKcTrbi7",
-	"n5UFA6r0zoF9RSbtneI2FvtbeDkm7U2bu4Pf6yk532PwrmeWs4bltFy6XMt0kHTAEVVKBXBkcDOHCbaA",
-	"AzCdsy3qODmx5KCuCCYyuU4G516PuF8R20Zz1uRk4i+LchesikTDF4qCMDcJQbYSOQLMxjnNclsqqLOb",
-	"a7VrGm9zIZ8mMYA+rX73Qt4DBf6ZJ/xb8ARFfA/gCI/hqQt2LMCvy9kCUOSoXETuwZEj4JqIV6StE7tS",
-	"Ns6JWOTgVYhSBgU/IhvxnN4ynRZlkg47ASncfIX3CtFCbKaN5yFTXGvE4YumxN0zqthvC5qaFj9mzmUn",
-	"VRiQZAwpaMGIzxYSSiPzOpaLz/fW2WnBiDcaaYEzuWt0Rl7TXDtifPeYjmKqP494xSODDpdYgyk5JcGQ",
-	"5wZ5puBugTAHjZG556s5G3HMfNWBEfxDo7DQYLty6Pp0HCgBNdoSvHMG1VCkMSIAu9pjnTBAK7VBHNzX",
-	"6ZIxLIraIAwwS+3pvR5PIchw7k/vq8DziZ3QrzrqNXTfe/YBPPsA/iWFL0itOvnrSq9tRHFlEqg7K+3b",
-	"fhcc4nVFoO9FRFMfXBad5+1wpkRhtuCh+vYiS3Ud6HBvb7D/qtfv9XuD4ev+6z6IZj23ioVQY5UXHkfg",
-	"z2hFGywTfdMdaLpeUVTq9dtTyoP/saKwCmG+GBEZydivLMpLGGB2lIZKsOKTsIBoVY6IVj+ODTdgRZmN",
-	"ufro8p4ZI6s9ZIqvGqTr6mfKPQL9j1gUNe7uGnQMqxtKwxg7tYC1eCFqzJPzM1s3SuVtUZCmzTeDIAL+",
-	"Wl1zCMWG/gbr6uVOj5zU4MwcK60B01nB8cNXLnZLxsYp5EEoa5JpZFz8q03S0mgjINn18nX5Ys2JGa/b",
-	"ngnV7K9zwA3LwWO1VCfvywRJUVGcSZZ+YZLUBIhNTHhdrMhbgXffq+uov2OS5VWT26irSleDBJraRMde",
-	"/ac334ESzjYgNxv0SXDRM+JcYeINPqcT1tHkiyoilbcS/XUmr9AibMeVokxvw0wF190vd/9/AAAA//8=",
+	"GniH1KK7atGAYKtOZIzv6yViy1SlJRxrDLsBkTAA3ibnsVyg7xW9sNiFEalPTY7cQDIs71R6hJtpDdWI",
+	"iQXHHIOnH0aFlgP6KNyt1RkoAaHkZhFP8O4fBdhgUnBmmiJAw1p8ttMj34l8SmaMcjJqQcdMfXSEi+Wo",
+	"NWzWuNSMpJ4k+m0MiG47TDBlpri4yE0UpdIsSVfXi4K7hx3jEhxxhxthWghuMtXz1dRh02TMNaPQaIzF",
+	"PfJBfGFOY3XzYC78Cy7V/mN0ELFVkqzIIIGunOAUvxH5tNZwqrRef1A3sEJkuELO29MXlhCijGltSboe",
+	"o3tmMxRt/6tN+3fwtJje+zb74/HBSqDhvL9F3J60jaGKRRoTi3CDHJyLJWk33G81asfdR9Px3zS4153q",
+	"oa8/GIi24X3jXNbe2ONawq6dQfGp6jRsA/21GjYey9/g2Tvd/9+ftx+HxQfq5lJq6O9PZ2cykYu0MadU",
+	"6xJ/1j4PD0rt+MPDnCjJRwv9y7DcXdV3XwcXWXPq+Anqiijji5L4wBZveXkTC6y4S7hr/qeJVNa5hs0P",
+	"CZ0J3dDa7RaP8RwdUAGs2tkcelbrlspcZDOaJhL9jbMRb6uJZSSikgUG/p5AJwfb3wfTRkBLeiFJeEqj",
+	"KeueCp5nIg3JjH7t0glDLXwqliOeCg0UNqE5W9IVyFGAZUvy7V0KwKfU0j7BYrbxCuoIk5rkJ71LmFLm",
+	"uwHXAGoZr+BvCwaeOe0WFGYKzY7BGf36nvFJPm0N9/uHr4PWLOHmF4MaF98/wSuiDZaSxNC/dKM+5jmQ",
+	"mDv4Qj5dXDYz1Z+0uZJ79Km/VcoZ9Eisept+EEvSTGROUrV/7ppS/zJorfPo3v05Gf4fnGd/oCtlT+gQ",
+	"sqYfsKYgOp7SXLGzF5KcnJ/JgpNr4mhi3rMNCS4AQWv8vSb2LBm4d4Oir761VdzclaHTNmzEk5zQSDcs",
+	"aTtcPUppMuto0McI2uWEcnETdgJg15kwMOeOoxjwpTY12EGubVzkVAJGuroYoPCZfAplt4kRl1MdXXO6",
+	"ES2k7ruWC4Idh+0cckHsG0XzTHTDHxdw6eo7eZKmxkgEy1TNRhg71y5hXWLPB/bwiLrTDlBkFQtHL9p7",
+	"xuGHDHPSq0nd+05SdyLNTmh9NGjB4Zmwxc2vLFJ2EXzlP2M2EyW545hA6q8Yq7dDlpR8+4dtpjkY1E8T",
+	"RZiZZculn5Y3ZzGX/9k4WXP3drHTPrD1jdh69+eo/yb5hx5z/GkqHMhsksjGEBj2PcEL1kW34xYc0IJw",
+	"v5AkXnE6SyLijqQdmJA5g3cJYtFY9ihZjl6fqeajGVOyFhuy235LbW88MR4HhAtCueCrmVhI73NQDV44",
+	"VYzPNiCpEPMbGt0WqVBTIXOpS6uUoC+abuHvBv0+oSSmq9pE5AnLL5zv6ijPI6T34KI32s3Vj781r+5Q",
+	"F1NdQVOXXTc89Xz3nlynubIC94Wsu0/OLXYPsdrbNmjNFzUX+JLlHrK2ZDw/LqCkZQUqWzq4bd58IItz",
+	"xENNuUoxV9pMSNofTs+tGxQgsTH7Dv6MEe5qR1U9GsYTIFGZgWvU/SQqPYt5THMmUdPiYkkEP3Z6NxUx",
+	"a2cl2B6/DjR60XSb7+swnUXze9zhD6fnD7q+n2FTnsa7ee8VWbvvqdgSJkwBESTfGDniuXzqm0MQ54/F",
+	"GitKD9hmzY66d8CtEp5gl7coggZQEAJp6gBehaYRCwB50P0HatEX3Flf4ZQefHkF39xN+QxXdgILgw8D",
+	"KAPfpady/RhN1xc3/Fmr+OatjO39qaNmuYtysRbZgNffFkjcQKw1nIjc+91YjXd7RoaHQ2JBDUY8ZJtw",
+	"DAILVyA4g1xZHbleSCZDX4MYcfvuoNMjZ+ZC6uC5riuog2E49vw9mAxLwYCZ9sg7Gk19lqRTc6HNLdZd",
+	"LiRTMxWzRHGLVXO/1AobeJA+EiWlqBoEbl2lSqdBgMnj+g78o3WVOtOdFqUUyRmdgVPVlunjubQWwLYG",
+	"u1TsV/nIU3YmLcr4d2SQthD+/utaX0uvC5JshjdSaU0j0Wet589dNF7PSh+q6+z9Dv/dUDZuCZHIXMwl",
+	"JCZA7ZypHYdKVaymM3XhukyqjOR9qllHkru2WiVJpqHuu54lbirkvvinlG4fbkN1peU84zo9vFr6gRdl",
+	"17TbyhnaDNw1qs3uqbfeZ9y4b70CdkJkTnlMs5h8OlnkU5Pw06acFBI8ABysCf6LcCySofN5x95Nacuw",
+	"sfZpk+1VNFSrVfx0gtvNSqlMdaEV0tZ6YQ2vCjuElovAIWuPixEPT9y8DBPbB5ipNLX9yIq5G8dBmoql",
+	"LHzJI+5+GHJXiyx9csMigV3XiMhiqNCp606pF9bGrv2LlMkAMjSCEXdQDEE35SJPxqbsqDPUiue1KZC9",
+	"VkzlesbyqYhDEnLBWahrZKlNPQ7dORyb+l+dCHV9QyW4tLPyHxThhDCMWxERKh01wIKvUDcxh9/hHoZQ",
+	"JnKdr+ZKpU7Qfa6GwKGdxL/QZExmTLN3EhrX+/UiS2TYI2FknYVGG0eg1xHH83khScWv2CMf2dJLr7R9",
+	"dBDwkHKfpkacFV0uZoHTuZkUX9HkepnTHBs+hDoNBxOYzQIXWYLp3xNh/p0Laf6Jw5mfpBjnS5qx6wQT",
+	"xe3PX1gmgUjBOnGRT6D9X7VFX5yJ+ZzFpH3x/Sl5dfRmMOIpwKmZPFfs4Qfr6xw7OeWERVPB8JQQSHdJ",
+	"Jbll87xHTkyF4Ihj0z5IIXZ6+5UyZK8NphnuCHBvSQCHzUzrhSRySueMhL+PWkw9MGoFRP/z2uFQo9Zd",
+	"PcqZZju2WOj+9o6m3S09liz7Tj9/F+xWIWTe92uEgh28pSzbzeuLm/NBn8bTGET32gIWP2QTWHyfbTjj",
+	"WDK5pmGfKSuRjsZpQPg0aSemt2bosv9rlF3X6AywlSPOAw5XwCAFjQMdmMCLCwq1UnbN1d3vBNh/fiwy",
+	"4u4yPK+J1nI3ZfH5bDuss/1GfGvV1tUj7qHmuq/fK2HJHWD35CUvMHBP+9JfwgNsTV/z++fp0+487qdb",
+	"uyNsLr3//S74vZVU/Bit4c+/3P3ia+R43Ww6bSHAbKqA/oN7qzoNurq2Yteo1aWi3bXm7FJ0Zc7m5oqK",
+	"cTUYOXSr0hI/mQDzctVFLrpgqSs9Z9mMcmzbqjtlYVYVZJxlNGLqkUTEx5jD5axvxD1ducHUrk9JQjRW",
+	"SKjKGFRJYbGP18ALOJ5tl6UBeiAbA4FYyxPSfa/4iM8opxOtuLuflQUDqvTFgX1FJu2d4jYW+1t4OSbt",
+	"TZu7g9/rKTnfY/CuZ5azhuW0XLpcy3SQdMARVUoFcGRwM4cJtij1N12xLaI4ObHkoIvm/Hvk3usR96td",
+	"22jOmpxM/GVR7oIVj2j4QlEQ5iYhgFYiR4DHOKdZbssAdXZzrXZN420u5NMkBtCn1e9eyHsgvD/zhH8L",
+	"nqCI7wEc4TE8dcGOxfV1OVsAeByVC8Q9qHEEUxPxirR1YlfKxjkRixy8ClHKoOBHZCOe01um06JM0mEn",
+	"IIWbr/BeIRKIzbTxPGSKa404fNGUr3tGFfttQVPTvsfMueykCgOSjCEFLRjx2UJCaWRex3Lx+d46Oy0Y",
+	"8UYjLXAmd43OyGuaa0eM7x7TUUz15xGveGTQ4RJroCSnJBjy3CDPFNwtEOagMTL3fDVnI46Zrzowgn9o",
+	"FBYaSFcOXZ+OAxOgRluCd84gFoo0RnRfV3usEwZopTaIg/s6XTKGRVEbhAFmqT291+MpBBnO/el9FXg+",
+	"sRP6VUe9hu57zz6AZx/Av6TwBalVJ39d6bWNKK5MAnVnpX3b74JDvK4I9L2IaOoDx6LzvB3OlCjMFjxU",
+	"315kqa4DHe7tDfZf9fq9fm8wfN1/3QfRrOdWsRBqrPLC4wj8Ga1og1Oib7oDO9crikq9XnpKefA/VhRW",
+	"IYQXIyIjGfuVRXkJ38uO0lAJVnwSFhCtyhHR6sexmQasKLMxVx853jNjZLU/TPFVg2Jd/Uy5/5//EYuQ",
+	"xt1dg25gdUNpiGKnFrAWL0SNeXJ+ZutGqbwtCtK0+WYQRMBfq2sOodjQ32BdvdzpkZMaDJljpTVgOis4",
+	"fvjKxWXJ2DiFPAhlTTKNeot/tUlaGm0EJLtevi5frDkx43XbM6Ga/XUOuGE5eKyW6uR9mSApKoozydIv",
+	"TJKaALGJCa+LFXkr8O57dR31d0yyvGpyG3VV6WqQQFOb6Nir//TmO1DC0AZUZoMsCS56RpwrTLzB53TC",
+	"Opp8UUWk8laiv87kFVr07LhSlOltmKnguvvl7v8PAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

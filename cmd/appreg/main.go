@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -115,7 +114,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := cfg.parse(args); err != nil {
 		return err
 	}
-	slowHashWorkers := setRuntimeLimits(cfg.size("memory-limit"))
+	setRuntimeLimits(cfg.size("memory-limit"))
 	log, flushLog, stopLog := bufferedLog(stderr, cfg.level("log-level"))
 	defer stopLog() // last: whatever is logged while serve winds down is written
 
@@ -154,10 +153,8 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AnonymousRegistrationRate:           registrationRate(cfg.rate("anonymous-registration-rate")),
 		AnonymousRegistrationRatePerAddress: registrationRate(cfg.rate("anonymous-registration-rate-per-address")),
 		Metrics:                             metrics, Console: consoleConfig(cfg, devKey != nil),
-		Ready: ready(st),
-		SlowHashes: lookup.NewSlowHashes(lookup.SlowHashConfig{
-			Workers: slowHashWorkers, LowestPriority: true, MaxWait: lookup.DefaultMaxWait,
-		}),
+		Ready:      ready(st),
+		SlowHashes: lookup.NewSlowHashes(lookup.SlowHashConfig{MaxWait: lookup.DefaultMaxWait}),
 	})
 	if err != nil {
 		return err
@@ -192,17 +189,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // setRuntimeLimits sets the soft memory limit and GOGC, unless the environment sets them.
-// startProcs is GOMAXPROCS as the runtime chose it (the CPUs this process may use, its
-// cgroup's limit included), read before serve raises it.
-var startProcs = runtime.GOMAXPROCS(0)
-
-// setRuntimeLimits sets the collector's limits and GOMAXPROCS, and returns how many slow
-// hashes may run at once. Each of them runs on a thread of its own at the lowest priority
-// (lookup.SlowHashes.Run) and gets a P of its own (lookup.SlowHashProcs), so that the CPUs'
-// Ps keep answering the other calls while one runs. Set this way, GOMAXPROCS no longer
-// follows a change of the cgroup's CPU limit while the process runs (Go does that only for a
-// GOMAXPROCS it chose itself); the environment's GOMAXPROCS, when set, is kept as it is.
-func setRuntimeLimits(memLimit int64) (slowHashWorkers int) {
+func setRuntimeLimits(memLimit int64) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		// The lookup cache at its bound holds about 100 MiB live, the list cache 16 MiB; a soft limit
 		// makes the collector work harder before the process grows past it.
@@ -214,12 +201,6 @@ func setRuntimeLimits(memLimit int64) (slowHashWorkers int) {
 		// GOGC, is what bounds the heap. Measured on viewApplication: about +8% requests/s.
 		debug.SetGCPercent(defaultGCPercent)
 	}
-	if os.Getenv("GOMAXPROCS") != "" {
-		return lookup.DefaultWorkers(runtime.GOMAXPROCS(0))
-	}
-	slowHashWorkers = lookup.DefaultWorkers(startProcs)
-	runtime.GOMAXPROCS(lookup.SlowHashProcs(startProcs, slowHashWorkers))
-	return slowHashWorkers
 }
 
 // startLookupCache loads the lookup path's cache and starts it; stop flushes its batched

@@ -115,13 +115,9 @@
 //
 //   - at most max(1, GOMAXPROCS/2) slow hashes run at once, taken without waiting; a verify
 //     that finds every worker busy answers at once {"valid":false,"reason":"busy"};
-//   - each runs on a thread of its own at the lowest CPU priority (nice 19 on Linux,
-//     SlowHashes.Run), and `appreg serve` gives each worker a P of its own beside the CPUs'
-//     (SlowHashProcs): a hash takes only the CPU the other calls leave, and none of the Ps
-//     that answer them. Run on the request's goroutine, a hash held one of 2 Ps for a fifth
-//     of a second with a lookup's claim on the CPU, and the paced lookups' p99 went from
-//     about 1.3 to 6 ms during a wrong-secret flood. A hash the loaded replica cannot finish
-//     within a second (MaxWait) answers busy then, its worker kept until the hash ends;
+//   - a hash the loaded replica cannot finish within a second (MaxWait, set by `appreg
+//     serve`) answers busy then, its worker kept until the hash ends: a token request does
+//     not hang on it;
 //   - each client has a budget of failed slow hashes (5, then one every 2 s, in an LRU of
 //     10,000 clients): past it a verify answers at once {"valid":false,"reason":"throttled"};
 //   - a right secret is remembered for 5 minutes, keyed by HMAC-SHA-256 (a per-process random

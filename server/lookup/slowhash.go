@@ -41,8 +41,8 @@ const (
 
 // SlowHashConfig tunes SlowHashes; zero values take the defaults.
 type SlowHashConfig struct {
-	// Workers is the most slow hashes computed at once (default DefaultWorkers(GOMAXPROCS)),
-	// so that they never take more than half the replica's CPU and the lookup path always
+	// Workers is the most slow hashes computed at once (default max(1, GOMAXPROCS/2)), so
+	// that they never take more than half the replica's CPU and the lookup path always
 	// keeps the rest.
 	Workers          int
 	RememberSize     int
@@ -50,11 +50,9 @@ type SlowHashConfig struct {
 	ThrottledClients int
 	FailureRate      rate.Limit
 	FailureBurst     int
-	// LowestPriority runs each hash on a thread of its own at the lowest CPU priority, and
-	// MaxWait (0: none) bounds how long a verification waits for its hash (see Run).
-	// `appreg serve` sets both (DefaultMaxWait), with GOMAXPROCS (SlowHashProcs).
-	LowestPriority bool
-	MaxWait        time.Duration
+	// MaxWait bounds how long a verification waits for its hash (see Run); 0: no bound.
+	// `appreg serve` sets DefaultMaxWait.
+	MaxWait time.Duration
 	// Started, when set, is called on the worker when Acquire succeeds, before the hash;
 	// tests hold a worker by blocking in it.
 	Started func()
@@ -90,7 +88,6 @@ type SlowHashes struct {
 	rate     rate.Limit
 	burst    int
 	started  func()
-	lowest   bool
 	maxWait  time.Duration
 
 	hashes, hits, busy, throttled atomic.Uint64
@@ -106,7 +103,7 @@ type remembered struct {
 // NewSlowHashes returns a guard with cfg's bounds.
 func NewSlowHashes(cfg SlowHashConfig) *SlowHashes {
 	if cfg.Workers <= 0 {
-		cfg.Workers = DefaultWorkers(runtime.GOMAXPROCS(0))
+		cfg.Workers = max(1, runtime.GOMAXPROCS(0)/2)
 	}
 	if cfg.RememberSize <= 0 {
 		cfg.RememberSize = DefaultRememberSize
@@ -129,7 +126,6 @@ func NewSlowHashes(cfg SlowHashConfig) *SlowHashes {
 		rate:     cfg.FailureRate,
 		burst:    cfg.FailureBurst,
 		started:  cfg.Started,
-		lowest:   cfg.LowestPriority,
 		maxWait:  cfg.MaxWait,
 	}
 	g.budgets, _ = lru.New[string, *rate.Limiter](cfg.ThrottledClients) // only a size <= 0 fails
@@ -220,20 +216,9 @@ func (g *SlowHashes) Release() { <-g.slots }
 // after Acquire: the worker is released when fn returns. A panic in fn is raised again in
 // the caller, as if fn had run there.
 //
-// The bound above keeps the hashes to a share of the CPUs; LowestPriority keeps that share
-// from delaying anything else. A hash run on a request's goroutine holds one of the Go
-// runtime's Ps for a fifth of a second, with the same claim on a CPU as the lookups beside
-// it: on 2 cores, while a wrong-secret flood kept a worker busy, the lookups' paced p99 went
-// from about 1.3 to 6 ms. With LowestPriority the hash runs on a thread of its own at nice 19
-// (Linux), so the kernel gives it only the CPU the other threads leave and a waking lookup
-// preempts it at once; `appreg serve` gives each worker a P of its own (SlowHashProcs), so it
-// takes none of the Ps that answer the other calls either. The goroutine ends locked to its
-// thread, so the runtime ends the thread with it: no thread of lowered priority is handed
-// back to run anything else.
-//
-// A hash that waits for the CPU longer than MaxWait (a replica loaded to its limit gives a
-// thread at nice 19 almost nothing) is left to finish on its own, its worker taken until it
-// does, and Run returns ok false at MaxWait: the caller answers busy rather than hang.
+// A hash that has not finished within MaxWait (a replica loaded to its limit) is left to
+// finish on its own, its worker taken until it does, and Run returns ok false at MaxWait:
+// the caller answers busy rather than hang.
 func (g *SlowHashes) Run(fn func() int) (result int, ok bool) {
 	type outcome struct {
 		result   int
@@ -241,10 +226,6 @@ func (g *SlowHashes) Run(fn func() int) (result int, ok bool) {
 	}
 	out := make(chan outcome, 1) // the worker never waits for a caller gone at MaxWait
 	go func() {
-		if g.lowest {
-			runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-			lowestPriority()
-		}
 		defer g.Release()
 		var o outcome
 		defer func() { out <- o }()
@@ -268,16 +249,6 @@ func (g *SlowHashes) Run(fn func() int) (result int, ok bool) {
 		return 0, false
 	}
 }
-
-// DefaultWorkers is the bound of slow hashes at once on gomaxprocs Ps: max(1, gomaxprocs/2),
-// so that they never take more than half the replica's CPU.
-func DefaultWorkers(gomaxprocs int) int { return max(1, gomaxprocs/2) }
-
-// SlowHashProcs is what `appreg serve` sets GOMAXPROCS to for cpus Ps answering calls and
-// workers slow hashes: one P more for each worker, so that a hash (Run) never holds a P the
-// calls need. The kernel, not the Go scheduler, then shares the CPUs, and it gives the
-// hashes' threads what the others leave.
-func SlowHashProcs(cpus, workers int) int { return cpus + workers }
 
 // Workers is the bound: the most slow hashes computed at once.
 func (g *SlowHashes) Workers() int { return cap(g.slots) }

@@ -448,10 +448,11 @@ export interface paths {
          *     Imported secrets (clients created with their own `id` and `secret`) are stored
          *     with a slow hash, so their checks are bounded per replica. A secret verified
          *     within the last minutes is answered from memory. Otherwise two more reasons
-         *     can come back at once, without the secret being checked, for this call only:
-         *     `busy` (every slow-hash worker of this replica is in use) and `throttled`
-         *     (this client failed too many checks in the last seconds: a budget of 5, then
-         *     one every two seconds). Both mean "not verified now": the authorization server fails
+         *     can come back, without the secret being checked, for this call only: `busy`
+         *     (at once when every slow-hash worker of this replica is in use; after 1 s when
+         *     the replica is too loaded to finish the check by then) and `throttled` (at once:
+         *     this client failed too many checks in the last seconds, a budget of 5, then one
+         *     every two seconds). Both mean "not verified now": the authorization server fails
          *     this token request (`invalid_client`, or `temporarily_unavailable`) and the
          *     client may retry after a second. Other clients are not affected. Move imported
          *     clients to issued secrets by rotating their secret, which ends both.

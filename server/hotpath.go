@@ -109,11 +109,11 @@ func (h *hotPath) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // hotAnswer is the answer the hot path decided on (one of policy, verified and cors, by
 // route) and who asked.
 type hotAnswer struct {
-	route, method string
-	caller        auth.Principal
-	policy        cachedPolicy
-	verified      gen.VerifyClientSecretResponseObject
-	cors          corsAnswer
+	route    string
+	caller   auth.Principal
+	policy   cachedPolicy
+	verified gen.VerifyClientSecretResponseObject
+	cors     corsAnswer
 }
 
 // decide returns the answer of r when the hot path can give it, ok false otherwise. It
@@ -127,7 +127,6 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 			ok = false
 		}
 	}()
-	a.method = r.Method
 	route := h.cors
 	id, isClient := strings.CutPrefix(r.URL.Path, "/internal/clients/")
 	switch {
@@ -202,7 +201,7 @@ func (h *hotPath) write(w http.ResponseWriter, r *http.Request, start time.Time,
 		_ = a.cors.VisitCheckCORSOriginResponse(w)
 	}
 	took := time.Since(start)
-	h.s.metrics.record(a.route, a.method, http.StatusOK, took)
+	h.s.metrics.record(a.route, r.Method, http.StatusOK, took)
 	h.s.logRequest(r, http.StatusOK, id, &a.caller, took)
 }
 

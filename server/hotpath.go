@@ -147,12 +147,12 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 	if a.caller, ok = h.tokens.Verified(token); !ok || !a.caller.HasRole(auth.RoleLookup) {
 		return a, false
 	}
-	req := &hotRequest{id: id, query: r.URL.Query()}
+	req := newHotRequest(id, r.URL.RawQuery)
 	if !route.fastParamsOK(req) {
 		return a, false
 	}
 	if a.route == corsRoute {
-		origin, reason := normalizeOrigin(req.query.Get("origin"))
+		origin, reason := normalizeOrigin(req.first("origin"))
 		if reason != "" {
 			a.cors = h.s.corsAnswer(nil, "")
 		} else {
@@ -160,7 +160,7 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 			if !ok {
 				return a, false
 			}
-			a.cors = h.s.corsAnswer(apps, req.query.Get("tenantId"))
+			a.cors = h.s.corsAnswer(apps, req.first("tenantId"))
 		}
 		h.origins.Add(1)
 		return a, true
@@ -170,7 +170,7 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		return a, false
 	}
 	if a.route == lookupRoute {
-		a.policy = h.s.policyAnswer(c, req.query.Get("tenantId"))
+		a.policy = h.s.policyAnswer(c, req.first("tenantId"))
 		h.clients.Add(1)
 		return a, true
 	}
@@ -206,11 +206,57 @@ func (h *hotPath) write(w http.ResponseWriter, r *http.Request, start time.Time,
 }
 
 // hotRequest is what fastParamsOK reads of a request the hot path decides: its one path
-// parameter and its query.
+// parameter and its query. A query without escapes (no '%' or '+') and without ';' (which
+// url.ParseQuery refuses) is read where it is, as url.ParseQuery would read it, without a
+// url.Values; any other is parsed by url.ParseQuery.
 type hotRequest struct {
-	id    string
-	query url.Values
+	id, raw string
+	query   url.Values // parsed: raw has escapes or a ';'
 }
 
-func (q *hotRequest) Param(string) string     { return q.id }
-func (q *hotRequest) QueryParams() url.Values { return q.query }
+func newHotRequest(id, rawQuery string) *hotRequest {
+	q := &hotRequest{id: id, raw: rawQuery}
+	if strings.ContainsAny(rawQuery, "%+;") {
+		q.query, _ = url.ParseQuery(rawQuery) // as r.URL.Query(): a pair in error is left out
+	}
+	return q
+}
+
+func (q *hotRequest) Param(string) string { return q.id }
+
+func (q *hotRequest) QueryParams() url.Values {
+	if q.query == nil {
+		q.query, _ = url.ParseQuery(q.raw)
+	}
+	return q.query
+}
+
+// queryValue returns the first value of the query parameter name and how many times it was
+// sent, as url.ParseQuery would: pairs separated by '&', empty ones skipped, each cut at its
+// first '='.
+func (q *hotRequest) queryValue(name string) (first string, count int) {
+	if q.query != nil {
+		v := q.query[name]
+		if len(v) > 0 {
+			first = v[0]
+		}
+		return first, len(v)
+	}
+	for rest := q.raw; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if key, value, _ := strings.Cut(pair, "="); key == name && pair != "" {
+			if count == 0 {
+				first = value
+			}
+			count++
+		}
+	}
+	return first, count
+}
+
+// first is the first value of the query parameter name, "" when it was not sent.
+func (q *hotRequest) first(name string) string {
+	v, _ := q.queryValue(name)
+	return v
+}

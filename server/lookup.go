@@ -20,7 +20,8 @@ type LookupCache interface {
 	CachedClient(id string) (*lookup.Client, bool)
 	CachedOrigin(origin string) ([]store.Application, bool)
 	InvalidateWritten(applicationID string, origins []string)
-	NoteUse(applicationID, secretID string, at time.Time)
+	// NoteClientUse records a use of a cached client, and of its secret unless secretID is "".
+	NoteClientUse(c *lookup.Client, secretID string, at time.Time)
 }
 
 // ErrUnknownClient is the lookup path's 404.
@@ -44,7 +45,7 @@ func (s *Server) LookupClient(ctx context.Context, req gen.LookupClientRequestOb
 
 // policyAnswer is the lookup of client c by tenant, noted as a use of c.
 func (s *Server) policyAnswer(c *lookup.Client, tenant string) cachedPolicy {
-	s.lookup.NoteUse(c.App.ID, "", s.now())
+	s.lookup.NoteClientUse(c, "", s.now())
 	return cachedPolicy{client: c, allowed: allowedForTenant(&c.App, tenant)}
 }
 
@@ -126,7 +127,7 @@ func (s *Server) verifyAnswer(c *lookup.Client, secret, tenant string) gen.Verif
 	if !allowedForTenant(&c.App, tenant) {
 		return fail(gen.VerifyResultReasonNotAllowedForTenant)
 	}
-	s.lookup.NoteUse(c.App.ID, matched.ID, now)
+	s.lookup.NoteClientUse(c, matched.ID, now)
 	return cachedPolicy{client: c, allowed: true}
 }
 

@@ -153,10 +153,16 @@ func pathParam(raw string) string {
 }
 
 // paramSource is where the shortcut reads a request's parameters: echo's context, or the hot
-// path's request (hotRequest).
+// path's request (hotRequest), which is also a queryCounter.
 type paramSource interface {
 	Param(name string) string
 	QueryParams() url.Values
+}
+
+// queryCounter is a paramSource that reads a query parameter without a url.Values: its first
+// value and how many times it was sent, as url.ParseQuery would have them.
+type queryCounter interface {
+	queryValue(name string) (first string, count int)
 }
 
 // fastParamsOK reports whether every parameter of c's request passes the shortcut's checks.
@@ -164,6 +170,7 @@ type paramSource interface {
 // value, the generated binder refuses it (400), and the hot path has no binder.
 func (r *validatedRoute) fastParamsOK(c paramSource) bool {
 	var query url.Values
+	counter, _ := c.(queryCounter)
 	for i := range r.fast {
 		p := &r.fast[i]
 		var (
@@ -173,17 +180,23 @@ func (r *validatedRoute) fastParamsOK(c paramSource) bool {
 		if p.inPath {
 			value, found = pathParam(c.Param(p.name)), true
 		} else {
-			if query == nil {
-				query = c.QueryParams()
+			var n int
+			if counter != nil {
+				value, n = counter.queryValue(p.name)
+			} else {
+				if query == nil {
+					query = c.QueryParams()
+				}
+				var values []string
+				values, found = query[p.name]
+				if n = len(values); n > 0 {
+					value = values[0] // as kin-openapi reads a form-style primitive
+				}
 			}
-			var values []string
-			values, found = query[p.name]
-			if len(values) > 1 {
+			if n > 1 {
 				return false
 			}
-			if len(values) > 0 {
-				value = values[0] // as kin-openapi reads a form-style primitive
-			}
+			found = found || n > 0
 		}
 		if !p.accepts(value, found) {
 			return false

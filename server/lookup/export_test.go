@@ -43,3 +43,6 @@ func (c *Cache) Invalidate(applicationID string) {
 	defer cancel()
 	c.invalidate(ctx, []string{applicationID})
 }
+
+// FlushUsage writes the uses noted so far, as the flusher would.
+func FlushUsage(c *Cache) error { return c.flushUsage(context.Background(), false) }

@@ -98,6 +98,14 @@ type Client struct {
 
 	// memo is what Memo built of this snapshot.
 	memo atomic.Pointer[[]byte]
+	// noted is the last use of this snapshot NoteClientUse passed on to NoteUse.
+	noted atomic.Pointer[usedMark]
+}
+
+// usedMark is a use noted: its second (Unix time) and its secret's id ("" for none).
+type usedMark struct {
+	second   int64
+	secretID string
 }
 
 // Memo returns the bytes build makes of c, built at most once or twice per snapshot (two

@@ -80,6 +80,19 @@ func (c *Cache) NoteUse(applicationID, secretID string, at time.Time) {
 	}
 }
 
+// NoteClientUse is NoteUse for a cached client cl (and its secret secretID unless ""), passed
+// on at most once per second of at for each snapshot and secret: a client looked up ten
+// thousand times a second takes NoteUse's lock once a second, not at every lookup. The time
+// written is then that second's first use; lastUsedTime is written every UsageFlush anyway.
+func (c *Cache) NoteClientUse(cl *Client, secretID string, at time.Time) {
+	second := at.Unix()
+	if m := cl.noted.Load(); m != nil && m.second == second && m.secretID == secretID {
+		return
+	}
+	cl.noted.Store(&usedMark{second: second, secretID: secretID})
+	c.NoteUse(cl.App.ID, secretID, at)
+}
+
 // flushLoop writes the recorded uses every UsageFlush, or sooner when too many are held,
 // until ctx ends (Stop then writes the rest).
 func (c *Cache) flushLoop(ctx context.Context) {

@@ -221,3 +221,67 @@ func TestNoteUseHardBound(t *testing.T) {
 		t.Errorf("Stop wrote %d batches (first of %d); want one of 200", len(touches), len(touches[0]))
 	}
 }
+
+// TestNoteClientUse checks that a cached client's uses reach NoteUse once per second of use,
+// per snapshot and per secret: the write is that second's first use, and a later second,
+// another secret or a new snapshot (after a change) is noted again.
+func TestNoteClientUse(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.put(app("a"))
+	c := newCache(t, f, lookup.Config{UsageFlush: time.Hour, PollInterval: time.Hour})
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := c.Client(context.Background(), "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flush writes what was noted and returns what it wrote (nil: nothing).
+	flush := func() (apps, secrets map[string]time.Time) {
+		t.Helper()
+		f.touchMu.Lock()
+		nApps, nSecrets := len(f.touches), len(f.secretTouches)
+		f.touchMu.Unlock()
+		if err := lookup.FlushUsage(c); err != nil {
+			t.Fatal(err)
+		}
+		f.touchMu.Lock()
+		defer f.touchMu.Unlock()
+		if len(f.touches) > nApps {
+			apps = f.touches[nApps]
+		}
+		if len(f.secretTouches) > nSecrets {
+			secrets = f.secretTouches[nSecrets]
+		}
+		return apps, secrets
+	}
+
+	for _, ms := range []int{100, 400, 999} {
+		c.NoteClientUse(cl, "", use0.Add(time.Duration(ms)*time.Millisecond))
+	}
+	if apps, _ := flush(); !apps["a"].Equal(use0.Add(100 * time.Millisecond)) {
+		t.Errorf("three uses in one second: written %v, want the first, %v", apps, use0.Add(100*time.Millisecond))
+	}
+	c.NoteClientUse(cl, "", use0.Add(999*time.Millisecond))
+	if apps, _ := flush(); apps != nil {
+		t.Errorf("a use in a second already noted: written %v, want nothing", apps)
+	}
+	c.NoteClientUse(cl, "s1", use0.Add(999*time.Millisecond))
+	if apps, secrets := flush(); !apps["a"].Equal(use0.Add(999*time.Millisecond)) || !secrets["s1"].Equal(use0.Add(999*time.Millisecond)) {
+		t.Errorf("another secret in the same second: written %v and %v, want both", apps, secrets)
+	}
+	c.NoteClientUse(cl, "", use0.Add(time.Second))
+	if apps, _ := flush(); !apps["a"].Equal(use0.Add(time.Second)) {
+		t.Errorf("the next second: written %v, want %v", apps, use0.Add(time.Second))
+	}
+	c.InvalidateWritten("a", nil)
+	fresh, err := c.Client(context.Background(), "a")
+	if err != nil || fresh == cl {
+		t.Fatalf("after a change: %p (%v), want a new snapshot of %p", fresh, err, cl)
+	}
+	c.NoteClientUse(fresh, "", use0.Add(time.Second+time.Millisecond))
+	if apps, _ := flush(); !apps["a"].Equal(use0.Add(time.Second + time.Millisecond)) {
+		t.Errorf("a new snapshot in a second noted on the old one: written %v, want it noted", apps)
+	}
+}

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"net/url"
+	"testing"
+)
+
+// TestHotRequestQuery checks the hot path's reading of a query against url.ParseQuery's (which
+// echo's QueryParams and the generated binder use): the first value of each name and how many
+// times it was sent.
+func TestHotRequestQuery(t *testing.T) {
+	for _, raw := range hotQuerySamples {
+		checkHotQuery(t, raw)
+	}
+}
+
+var hotQuerySamples = []string{
+	"", "tenantId=acme", "tenantId=acme&origin=https://a.example.com", "tenantId=", "tenantId",
+	"tenantId=acme&tenantId=globex", "&&tenantId=acme&", "=acme&tenantId=a=b", "tenantid=acme",
+	"tenantId=a%20b", "tenantId=a+b", "tenantId=%zz&tenantId=acme", "tenantId=acme;x=1",
+	"origin=https%3A%2F%2Fa.example.com&tenantId=acme", "x=1&tenantId=acme&y", "tenantId=日本",
+}
+
+// FuzzHotRequestQuery is TestHotRequestQuery on arbitrary queries.
+func FuzzHotRequestQuery(f *testing.F) {
+	for _, raw := range hotQuerySamples {
+		f.Add(raw)
+	}
+	f.Fuzz(checkHotQuery)
+}
+
+func checkHotQuery(t *testing.T, raw string) {
+	want, _ := url.ParseQuery(raw)
+	names := []string{"tenantId", "origin", "", "x"}
+	for name := range want {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		first, count := newHotRequest("id", raw).queryValue(name)
+		if count != len(want[name]) || count > 0 && first != want[name][0] || count == 0 && first != "" {
+			t.Errorf("%q, %q: read %q and %d values, url.ParseQuery has %q", raw, name, first, count, want[name])
+		}
+		if got := newHotRequest("id", raw).first(name); got != want.Get(name) {
+			t.Errorf("%q, %q: first %q, url.ParseQuery's %q", raw, name, got, want.Get(name))
+		}
+	}
+}

@@ -234,17 +234,20 @@ func (s *Server) logRequest(r *http.Request, status int, id string, who *auth.Pr
 	if !s.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := []slog.Attr{
+	// The record as Logger.LogAttrs makes it, without the caller's pc: its source would always
+	// be this function, and runtime.Callers was a fifth of the line's cost.
+	line := slog.NewRecord(time.Now(), level, "request", 0)
+	line.AddAttrs(
 		slog.String("request_id", id),
 		slog.String("method", r.Method),
 		slog.String("path", r.URL.Path),
 		slog.Int("status", status),
 		slog.Duration("duration", took),
-	}
+	)
 	if who != nil {
-		attrs = append(attrs, slog.String("tenant_id", who.TenantID), slog.String("sub", who.Subject))
+		line.AddAttrs(slog.String("tenant_id", who.TenantID), slog.String("sub", who.Subject))
 	}
-	s.log.LogAttrs(ctx, level, "request", attrs...)
+	_ = s.log.Handler().Handle(ctx, line) // a log line that cannot be written is not the caller's error
 }
 
 // clientGone reports whether the client of c's request went away.

@@ -76,8 +76,16 @@ func TestOperationTimeout(t *testing.T) {
 	// Nothing else probing for a second, one operation of a request does, and waits; the
 	// next is refused at once.
 	time.Sleep(time.Second)
+	probed := time.Now()
 	unavailableAfter("the probing create", create, bound, bound+slack)
-	unavailableAfter("get after the probe", get, 0, 50*time.Millisecond)
+	// Within the probe's second (probeEvery), the next one is refused at once. On a machine so
+	// loaded that the create took half that second, the get may rightly be the next probe (a CI
+	// run under the whole suite's load once saw it admitted, 301 ms): then it is not checked.
+	if took := time.Since(probed); took < 500*time.Millisecond {
+		unavailableAfter("get after the probe", get, 0, 50*time.Millisecond)
+	} else {
+		t.Logf("the probing create took %s: a get now may be the next probe, and is not checked", took)
+	}
 
 	proxy.Resume()
 	if err := s.Ping(ctx); err != nil {

@@ -151,12 +151,12 @@
 // the ordinary ones; the rest of the suite, which goes through the whole stack, exercises it
 // on every lookup. `appreg_lookup_hot_answers_total` counts its answers beside
 // `appreg_http_requests_total`. Inside it, two costs went after a second profile: the query
-// is read where it is when it has no escapes, as url.ParseQuery would read it, without
-// building a url.Values (`hotRequest.queryValue`, pinned against url.ParseQuery by
-// `TestHotRequestQuery` and its fuzz target), and a cached client's use is passed to the
-// usage recorder once a second per snapshot and secret (`lookup.Cache.NoteClientUse`), not
-// under its lock at every lookup: lastUsedTime is written every 30 s and keeps that
-// second's first use. Together they were 0.9 µs of a lookup's 7.7 in the hot path.
+// is read where it is, as url.ParseQuery would read it, without building a url.Values
+// (`hotRequest.queryValue`, pinned against url.ParseQuery by `TestHotRequestQuery` and its
+// fuzz target), and a cached client's use is passed to the usage recorder once a second per
+// snapshot and secret (`lookup.Cache.NoteClientUse`), not under its lock at every lookup:
+// lastUsedTime is written every 30 s and keeps that second's first use. The profile put the
+// two at about 1.4 µs of the hot path's 7.7 for a lookup.
 //
 // # Rotation without downtime
 //

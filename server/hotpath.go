@@ -205,38 +205,35 @@ func (h *hotPath) write(w http.ResponseWriter, r *http.Request, start time.Time,
 	h.s.logRequest(r, http.StatusOK, id, &a.caller, took)
 }
 
+// maxScannedQuery is the longest query queryValue reads itself: a lookup's is a tenant id and
+// an origin, some hundred bytes.
+const maxScannedQuery = 1 << 10
+
 // hotRequest is what fastParamsOK reads of a request the hot path decides: its one path
-// parameter and its query. A query without escapes (no '%' or '+') and without ';' (which
-// url.ParseQuery refuses) is read where it is, as url.ParseQuery would read it, without a
-// url.Values; any other is parsed by url.ParseQuery.
+// parameter and its query, read where it is (queryValue), without a url.Values.
 type hotRequest struct {
 	id, raw string
-	query   url.Values // parsed: raw has escapes or a ';'
 }
 
-func newHotRequest(id, rawQuery string) *hotRequest {
-	q := &hotRequest{id: id, raw: rawQuery}
-	if strings.ContainsAny(rawQuery, "%+;") {
-		q.query, _ = url.ParseQuery(rawQuery) // as r.URL.Query(): a pair in error is left out
-	}
-	return q
-}
+func newHotRequest(id, rawQuery string) *hotRequest { return &hotRequest{id: id, raw: rawQuery} }
 
 func (q *hotRequest) Param(string) string { return q.id }
 
+// QueryParams is the query as r.URL.Query() has it; fastParamsOK reads queryValue instead.
 func (q *hotRequest) QueryParams() url.Values {
-	if q.query == nil {
-		q.query, _ = url.ParseQuery(q.raw)
-	}
-	return q.query
+	v, _ := url.ParseQuery(q.raw) // as r.URL.Query(): a pair in error is left out
+	return v
 }
 
 // queryValue returns the first value of the query parameter name and how many times it was
-// sent, as url.ParseQuery would: pairs separated by '&', empty ones skipped, each cut at its
-// first '='.
+// sent, as url.ParseQuery reads them: pairs separated by '&', an empty one or one with a ';'
+// left out, each cut at its first '=', its name and value unescaped (a pair that does not
+// unescape left out). Nothing is allocated but an escaped name or value. A query longer than
+// maxScannedQuery is left to url.ParseQuery itself, which also refuses one of too many pairs
+// (10,000 by default, GODEBUG urlmaxqueryparams).
 func (q *hotRequest) queryValue(name string) (first string, count int) {
-	if q.query != nil {
-		v := q.query[name]
+	if len(q.raw) > maxScannedQuery {
+		v := q.QueryParams()[name]
 		if len(v) > 0 {
 			first = v[0]
 		}
@@ -245,12 +242,21 @@ func (q *hotRequest) queryValue(name string) (first string, count int) {
 	for rest := q.raw; rest != ""; {
 		var pair string
 		pair, rest, _ = strings.Cut(rest, "&")
-		if key, value, _ := strings.Cut(pair, "="); key == name && pair != "" {
-			if count == 0 {
-				first = value
-			}
-			count++
+		if pair == "" || strings.Contains(pair, ";") {
+			continue
 		}
+		key, value, _ := strings.Cut(pair, "=")
+		if key, err := url.QueryUnescape(key); err != nil || key != name {
+			continue
+		}
+		value, err := url.QueryUnescape(value)
+		if err != nil {
+			continue
+		}
+		if count == 0 {
+			first = value
+		}
+		count++
 	}
 	return first, count
 }

@@ -213,6 +213,16 @@ const maxScannedQuery = 1 << 10
 // parameter and its query, read where it is (queryValue), without a url.Values.
 type hotRequest struct {
 	id, raw string
+	// read are the parameters queryValue has read, each asked for twice (by fastParamsOK,
+	// then by decide): an escaped origin is unescaped once.
+	read  [2]queryParam
+	nRead int
+}
+
+// queryParam is one query parameter as queryValue read it.
+type queryParam struct {
+	name, first string
+	count       int
 }
 
 func newHotRequest(id, rawQuery string) *hotRequest { return &hotRequest{id: id, raw: rawQuery} }
@@ -232,6 +242,21 @@ func (q *hotRequest) QueryParams() url.Values {
 // maxScannedQuery is left to url.ParseQuery itself, which also refuses one of too many pairs
 // (10,000 by default, GODEBUG urlmaxqueryparams).
 func (q *hotRequest) queryValue(name string) (first string, count int) {
+	for _, p := range q.read[:q.nRead] {
+		if p.name == name {
+			return p.first, p.count
+		}
+	}
+	first, count = q.scan(name)
+	if q.nRead < len(q.read) {
+		q.read[q.nRead] = queryParam{name, first, count}
+		q.nRead++
+	}
+	return first, count
+}
+
+// scan is queryValue without the parameters already read.
+func (q *hotRequest) scan(name string) (first string, count int) {
 	if len(q.raw) > maxScannedQuery {
 		v := q.QueryParams()[name]
 		if len(v) > 0 {

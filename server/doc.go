@@ -145,7 +145,7 @@
 // frame's request id and headers, the handler's policyAnswer, verifyAnswer or corsAnswer
 // (whose valid:false answers are 200s too), the same metrics series and log line. It decides
 // nothing else: every other request, an error above all, goes on to echo unchanged, which
-// words it. `TestHotPathAnswersAsEcho` sends 49 requests (ordinary ones, and every way one can
+// words it. `TestHotPathAnswersAsEcho` sends 53 requests (ordinary ones, and every way one can
 // fall short of the hot path) to the whole stack and to echo alone and wants the same status,
 // headers and body, the same metrics and log line, and the hot path to have answered exactly
 // the ordinary ones; the rest of the suite, which goes through the whole stack, exercises it

@@ -258,11 +258,7 @@ func (q *hotRequest) queryValue(name string) (first string, count int) {
 // scan is queryValue without the parameters already read.
 func (q *hotRequest) scan(name string) (first string, count int) {
 	if len(q.raw) > maxScannedQuery {
-		v := q.QueryParams()[name]
-		if len(v) > 0 {
-			first = v[0]
-		}
-		return first, len(v)
+		return firstValue(q.QueryParams()[name])
 	}
 	for rest := q.raw; rest != ""; {
 		var pair string

@@ -254,28 +254,44 @@ func TestLookupNeedsRole(t *testing.T) {
 	})
 }
 
+// TestLastUsedTimeFromVerify: verifications and lookups, through the whole stack (the hot path
+// once warm), feed lastUsedTime: the application's is its latest use, a lookup included; its
+// secret's is the latest verification. Uses are noted once a second per cached client
+// (lookup.Cache.NoteClientUse): a use a minute later must still be written.
 func TestLastUsedTimeFromVerify(t *testing.T) {
 	eachDialect(t, func(t *testing.T, e *testEnv) {
 		ctx := context.Background()
 		app := e.created("acme", confidentialBody())
 		lk := e.client("platform", auth.RoleLookup)
+		verified := e.Clock.Now().Truncate(time.Microsecond)
 		for i := 0; i < 5; i++ {
 			r, _ := lk.VerifyClientSecretWithResponse(ctx, app.ID, gen.VerifyClientSecretJSONRequestBody{Secret: *app.Secret, TenantID: "acme"})
 			if r.JSON200 == nil || !r.JSON200.Valid {
 				t.Fatalf("verify: %s", r.Body)
 			}
 		}
+		lookup := func() {
+			t.Helper()
+			if r, _ := lk.LookupClientWithResponse(ctx, app.ID, &gen.LookupClientParams{TenantID: "acme"}); r.JSON200 == nil {
+				t.Fatalf("lookup: %d %s", r.StatusCode(), r.Body)
+			}
+		}
+		lookup() // a use like the next ones but for its second
+		e.Clock.Advance(time.Minute)
+		looked := e.Clock.Now().Truncate(time.Microsecond)
+		lookup()
+		lookup()
 		// The batched writes are flushed on shutdown.
 		if err := e.Cache.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}
 		v, _ := e.client("acme").ViewApplicationWithResponse(ctx, app.ID)
-		if v.JSON200 == nil || v.JSON200.LastUsedTime == nil || !v.JSON200.LastUsedTime.Equal(e.Clock.Now().Truncate(time.Microsecond)) {
-			t.Fatalf("lastUsedTime after verify and flush: %s", v.Body)
+		if v.JSON200 == nil || v.JSON200.LastUsedTime == nil || !v.JSON200.LastUsedTime.Equal(looked) {
+			t.Fatalf("lastUsedTime after verifies, lookups a minute later (%s) and a flush: %s", looked, v.Body)
 		}
 		secrets, err := e.Store.ListSecrets(ctx, app.ID)
-		if err != nil || len(secrets) != 1 || secrets[0].LastUsedTime == nil {
-			t.Fatalf("secret lastUsedTime: %v %+v", err, secrets)
+		if err != nil || len(secrets) != 1 || secrets[0].LastUsedTime == nil || !secrets[0].LastUsedTime.Equal(verified) {
+			t.Fatalf("secret lastUsedTime: %v %+v, want the verification's %s", err, secrets, verified)
 		}
 	})
 }

@@ -187,22 +187,27 @@ func (r *validatedRoute) fastParamsOK(c paramSource) bool {
 				if query == nil {
 					query = c.QueryParams()
 				}
-				var values []string
-				values, found = query[p.name]
-				if n = len(values); n > 0 {
-					value = values[0] // as kin-openapi reads a form-style primitive
-				}
+				value, n = firstValue(query[p.name])
 			}
 			if n > 1 {
 				return false
 			}
-			found = found || n > 0
+			found = n > 0
 		}
 		if !p.accepts(value, found) {
 			return false
 		}
 	}
 	return true
+}
+
+// firstValue is the first of a query parameter's values (as kin-openapi reads a form-style
+// primitive; "" when it was not sent) and how many were sent.
+func firstValue(values []string) (first string, count int) {
+	if len(values) > 0 {
+		first = values[0]
+	}
+	return first, len(values)
 }
 
 // plainString is the check of a parameter whose schema is a string with at most a length,

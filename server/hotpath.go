@@ -34,12 +34,13 @@ type verifiedTokens interface {
 // a CORS check) in front of echo, when everything the answer needs is already in memory:
 // the bearer token verified before (and not expired), the parameters and body certainly
 // valid (the validator's own shortcut, validatedRoute.fastParamsOK and plainObject.accepts),
-// the client or origin in the lookup cache and the cache fresh. Any other request, and any
-// request of another route, goes on to echo unchanged, where the same checks decide it and
-// word any error: the hot path answers only what the full path answers 200, with the same
-// functions (the handler's policyAnswer, verifyAnswer and corsAnswer, the frame's request
-// id, headers, metrics and log line), byte for byte (TestHotPathAnswersAsEcho). Why it
-// exists: see "The hot path" in doc.go.
+// the client or origin in the lookup cache and the cache fresh, or the client id known not
+// to exist (lookup.Cache.AbsentClient). Any other request, and any request of another route,
+// goes on to echo unchanged, where the same checks decide it and word any error: the hot path
+// answers only what the full path answers 200, and one error, the 404 of an unknown client
+// id, with the same functions (the handler's policyAnswer, verifyAnswer and corsAnswer, the
+// error handler's problemBody, the frame's request id, headers, metrics and log line), byte
+// for byte (TestHotPathAnswersAsEcho). Why it exists: see "The hot path" in doc.go.
 type hotPath struct {
 	s                    *Server
 	tokens               verifiedTokens
@@ -112,6 +113,7 @@ type hotAnswer struct {
 	route    string
 	caller   auth.Principal
 	policy   cachedPolicy
+	unknown  bool // a lookup of a client id known not to exist: 404
 	verified gen.VerifyClientSecretResponseObject
 	cors     corsAnswer
 }
@@ -165,18 +167,24 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		h.origins.Add(1)
 		return a, true
 	}
-	c, ok := h.s.lookup.CachedClient(id)
-	if !ok {
-		return a, false
-	}
+	c, cached := h.s.lookup.CachedClient(id) // nil unless cached
 	if a.route == lookupRoute {
-		a.policy = h.s.policyAnswer(c, req.first("tenantId"))
+		switch {
+		case cached:
+			a.policy = h.s.policyAnswer(c, req.first("tenantId"))
+		case !req.prettyAsked() && h.absent(r, id):
+			a.unknown = true
+		default:
+			return a, false
+		}
 		h.clients.Add(1)
 		return a, true
 	}
-	// The body last: it is read only for a request the hot path can otherwise answer, and
-	// accepts leaves it to be read again (by echo, when it is not accepted).
-	if !route.fastBody.accepts(r) {
+	// The body after the cached client: it is read only for a request the hot path can
+	// otherwise answer, and accepts leaves it to be read again (by echo, when it is not
+	// accepted); before the wait for a poll that an unknown id may need, which echo would
+	// wait for again.
+	if !route.fastBody.accepts(r) || !cached && !h.absent(r, id) {
 		return a, false
 	}
 	body := r.Body.(*validatedBody).value
@@ -187,22 +195,37 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 	return a, true
 }
 
-// write answers a as the frame and the handler would: request id and security headers, the
-// answer, its metrics and its log line.
+// absent reports whether the client id is known not to exist (waiting, when it must, for a
+// poll of the change log) and r's client is still there: one that went away is answered 499
+// by the full path's error handler, which words it.
+func (h *hotPath) absent(r *http.Request, id string) bool {
+	return h.s.lookup.AbsentClient(r.Context(), id) && r.Context().Err() == nil
+}
+
+// unknownClient is the problem handleError answers ErrUnknownClient with.
+var unknownClient = problemOf(ErrUnknownClient)
+
+// write answers a as the frame and the handler would, or, for an unknown client, the error
+// handler: request id and security headers, the answer, its metrics and its log line.
 func (h *hotPath) write(w http.ResponseWriter, r *http.Request, start time.Time, a *hotAnswer) {
 	id := h.s.requestID(r)
 	frameHeaders(w.Header(), id)
-	switch a.route { // a failed write: the client went away
-	case lookupRoute:
+	status := http.StatusOK
+	switch { // a failed write: the client went away
+	case a.unknown:
+		status = unknownClient.status
+		body := problemBody(unknownClient, id)
+		_ = writeProblemJSON(w, status, &body)
+	case a.route == lookupRoute:
 		_ = a.policy.VisitLookupClientResponse(w)
-	case verifyRoute:
+	case a.route == verifyRoute:
 		_ = a.verified.VisitVerifyClientSecretResponse(w)
 	default:
 		_ = a.cors.VisitCheckCORSOriginResponse(w)
 	}
 	took := time.Since(start)
-	h.s.metrics.record(a.route, r.Method, http.StatusOK, took)
-	h.s.logRequest(r, http.StatusOK, id, &a.caller, took)
+	h.s.metrics.record(a.route, r.Method, status, took)
+	h.s.logRequest(r, status, id, &a.caller, took)
 }
 
 // maxScannedQuery is the longest query queryValue reads itself: a lookup's is a tenant id and
@@ -280,6 +303,13 @@ func (q *hotRequest) scan(name string) (first string, count int) {
 		count++
 	}
 	return first, count
+}
+
+// prettyAsked reports whether the query asks for an indented error answer, as the error
+// handler's prettyAsked reads it.
+func (q *hotRequest) prettyAsked() bool {
+	_, n := q.queryValue("pretty")
+	return n > 0
 }
 
 // first is the first value of the query parameter name, "" when it was not sent.

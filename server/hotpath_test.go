@@ -93,7 +93,11 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 		{"lookup, a pair that does not unescape beside", "GET", client + "?x=%zz&tenantId=acme", lk, "r-21", "", true, "", false},
 		{"lookup, a query over 1 KiB", "GET", client + "?x=" + strings.Repeat("a", 1100) + "&tenantId=acme", lk, "r-22", "", true, "", false},
 		{"lookup, a ';' in the tenantId pair", "GET", client + "?tenantId=acme;x=1", lk, "r-23", "", false, "", false},
-		{"lookup, unknown client", "GET", "/internal/clients/no-such-client?tenantId=acme", lk, "r-8", "", false, "", false},
+		{"lookup, unknown client", "GET", "/internal/clients/no-such-client?tenantId=acme", lk, "r-8", "", true, "", false},
+		{"lookup, unknown client, no request id", "GET", "/internal/clients/no-such-client-2?tenantId=acme", lk, "", "", true, "", false},
+		{"lookup, unknown client, pretty", "GET", "/internal/clients/no-such-client?tenantId=acme&pretty", lk, "r-24", "", false, "", false},
+		{"lookup, unknown client, no tenantId", "GET", "/internal/clients/no-such-client", lk, "r-25", "", false, "", false},
+		{"lookup, unknown client, a token without the role", "GET", "/internal/clients/no-such-client?tenantId=acme", noRole, "r-26", "", false, "", false},
 		{"lookup, id outside its pattern", "GET", "/internal/clients/bad%20id?tenantId=acme", lk, "r-9", "", false, "", false},
 		{"lookup, escaped slash in the id", "GET", "/internal/clients/a%2Fb?tenantId=acme", lk, "r-10", "", false, "", false},
 		{"lookup, trailing slash", "GET", client + "/?tenantId=acme", lk, "r-11", "", false, "", false},
@@ -120,7 +124,8 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 		{"verify, a disabled client", "POST", verify(disabled.ID), lk, "v-4", body(*disabled.Secret, "acme"), true, "", false},
 		{"verify, a client scheduled for deletion", "POST", verify(locked.ID), lk, "v-5", body(*locked.Secret, "acme"), true, "", false},
 		{"verify, a public client", "POST", verify(public.ID), lk, "v-6", body("any", "acme"), true, "", false},
-		{"verify, an unknown client", "POST", verify("no-such-client"), lk, "v-7", body("any", "acme"), false, "", false},
+		{"verify, an unknown client", "POST", verify("no-such-client"), lk, "v-7", body("any", "acme"), true, "", false},
+		{"verify, an unknown client, an unknown member", "POST", verify("no-such-client"), lk, "v-20", `{"secret":"a","tenantId":"acme","x":"1"}`, false, "", false},
 		{"verify, an unknown member", "POST", verify(conf.ID), lk, "v-8", `{"secret":"a","tenantId":"acme","x":"1"}`, false, "", false},
 		{"verify, an escape in the secret", "POST", verify(conf.ID), lk, "v-9", body(`wr\u006fng`, "acme"), false, "", false},
 		{"verify, a member twice", "POST", verify(conf.ID), lk, "v-10", `{"secret":"a","secret":"b","tenantId":"acme"}`, false, "", false},
@@ -214,14 +219,14 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 			}
 			if tc.hot {
 				// The hot answer's log line: the frame's, at debug level (the lookup path's
-				// successes), with who asked.
+				// successes and unknown ids), with who asked.
 				var l map[string]any
 				if err := json.Unmarshal([]byte(line), &l); err != nil {
 					t.Fatalf("log: %q: %v", line, err)
 				}
 				path, _, _ := strings.Cut(tc.target, "?")
 				if l["level"] != "DEBUG" || l["msg"] != "request" || l["method"] != tc.method || l["path"] != path ||
-					l["status"] != float64(200) || l["tenant_id"] != "platform" || l["sub"] != "authz-server" || l["duration"] == nil ||
+					l["status"] != float64(warm.status) || l["tenant_id"] != "platform" || l["sub"] != "authz-server" || l["duration"] == nil ||
 					(tc.requestID == "r-1" && l["request_id"] != "r-1") {
 					t.Errorf("log line %v", l)
 				}

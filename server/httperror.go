@@ -74,6 +74,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		writeProblem(c, status, header, body, s)
 		return
 	}
+	writeProblem(c, p.status, p.header, problemBody(p, requestIDOf(c)), s)
+}
+
+// problemBody is the contract's error body of p, for the request with id requestID ("": none).
+func problemBody(p problem, requestID string) gen.Error {
 	body := gen.Error{
 		Error:            p.code,
 		ErrorDescription: p.detail,
@@ -82,8 +87,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		Status:           p.status,
 		Detail:           p.detail,
 	}
-	if id := requestIDOf(c); id != "" {
-		body.RequestID = &id
+	if requestID != "" {
+		body.RequestID = &requestID
 	}
 	if len(p.fields) > 0 {
 		fe := make([]gen.FieldError, len(p.fields))
@@ -92,7 +97,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		}
 		body.Errors = &fe
 	}
-	writeProblem(c, p.status, p.header, body, s)
+	return body
 }
 
 // writeProblem writes an error answer: its headers, and body unless the request is a HEAD.

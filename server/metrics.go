@@ -196,8 +196,8 @@ var (
 	descPollErrors = prometheus.NewDesc("appreg_lookup_poll_errors_total", "Failed polls of the change log.", nil, nil)
 	descResets     = prometheus.NewDesc("appreg_lookup_cache_resets_total", "Whole-cache clears after the poller lost the proof of continuity.", nil, nil)
 	descHot        = prometheus.NewDesc("appreg_lookup_hot_answers_total",
-		"Lookup-path calls answered from memory in front of the router (the hot path), by kind: client (lookups), secret (verifications) "+
-			"or origin (CORS checks); the others of appreg_http_requests_total went the full path.", []string{"kind"}, nil)
+		"Lookup-path calls answered from memory in front of the router (the hot path), by kind: client (lookups, the 404s of unknown ids among them), "+
+			"secret (verifications) or origin (CORS checks); the others of appreg_http_requests_total went the full path.", []string{"kind"}, nil)
 )
 
 // cacheStats is the part of the lookup cache /metrics reports.

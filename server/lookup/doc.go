@@ -35,9 +35,11 @@
 //	| `GET /internal/cors?origin=O&tenantId=T` | `{"allowed":…}` with `Cache-Control: max-age=1` (`APPREG_CORS_MAX_AGE`) |
 //
 // Verification compares the presented secret with every stored secret of the client (or
-// with a dummy when the client is unknown) before deciding the reason, so the time taken
-// does not tell an unknown client from a wrong secret; a client's state is only told to a
-// caller that presented its secret.
+// with a dummy when the client is unknown) before deciding the reason, so the comparison's
+// time does not tell an unknown client from a wrong secret; a client's state is only told to
+// a caller that presented its secret. (An unknown id's answer may wait for a poll, below, so
+// the whole answer's time can tell that an id does not exist: client ids are not secrets,
+// RFC 6749 section 2.2, and the lookup answers the same 404.)
 //
 // # Caching across replicas
 //
@@ -103,7 +105,12 @@
 // question was asked (awaitPoll). Those polls are shared by every waiting caller and spaced
 // by syncGap (10ms): at most 100 small indexed reads a second, however fast the flood. False
 // positives and deleted ids go to the database as before and are cached as negative entries.
-// Without the filter (not started, ids unreadable at start), every id may exist.
+// Without the filter (not started, ids unreadable at start), every id may exist. The server's
+// hot path answers unknown ids in front of its router too (Cache.AbsentClient: an id held as
+// not found, or not in the filter after such a poll). A caller that comes less than syncGap
+// after a poll failed gets that failure at once rather than waiting for the next poll, which
+// would most likely fail as well: a request the hot path hands on after its poll failed is
+// not made to wait twice.
 //
 // # Imported secrets: a bounded share of the CPU
 //

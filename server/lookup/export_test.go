@@ -46,3 +46,6 @@ func (c *Cache) Invalidate(applicationID string) {
 
 // FlushUsage writes the uses noted so far, as the flusher would.
 func FlushUsage(c *Cache) error { return c.flushUsage(context.Background(), false) }
+
+// SyncGap is the least time between two polls made for ids the known set does not hold.
+const SyncGap = syncGap

@@ -129,8 +129,20 @@ type syncRound struct {
 
 // awaitPoll waits for a poll of the change log that begins after the call, and returns its
 // error. The poll loop runs it, at most one per syncGap.
+//
+// A caller that comes less than syncGap after a poll failed gets that poll's error at once.
+// Only a "not found" needs a poll begun after the question; an error is answered as an error
+// either way, and the next poll, which the loop would not begin before syncGap, would most
+// likely fail too against the database that just failed, after as long again (a database
+// that does not answer: pollTimeout). So a request handed on after its poll failed (the
+// server's hot path to its full path) does not wait twice.
 func (c *Cache) awaitPoll(ctx context.Context) error {
 	c.syncMu.Lock()
+	if c.failed != nil && time.Since(c.failedAt) < syncGap {
+		err := c.failed
+		c.syncMu.Unlock()
+		return err
+	}
 	r := c.nextRound
 	if r == nil {
 		r = &syncRound{done: make(chan struct{})}
@@ -151,6 +163,13 @@ func (c *Cache) awaitPoll(ctx context.Context) error {
 	case <-t.C:
 		return fmt.Errorf("no poll of the change log within %s: %w", syncTimeout, context.DeadlineExceeded)
 	}
+}
+
+// notePoll records the outcome of a poll that just ended, for awaitPoll.
+func (c *Cache) notePoll(err error) {
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	c.failed, c.failedAt = err, time.Now()
 }
 
 // takeRound hands the poll about to begin the callers waiting for one.

@@ -178,6 +178,97 @@ func TestStaleCacheFailsClosed(t *testing.T) {
 	}
 
 	f.setFail(nil) // the database is back: the next answer polls, and is current again
+	// (after SyncGap: a poll failed less than that ago answers its error, see awaitPoll)
+	time.Sleep(lookup.SyncGap)
 	mustClient(t, c, "a")
 	mustClient(t, c, "a")
+}
+
+// TestAbsentClient: AbsentClient says "unknown" exactly where Client would answer
+// ErrNotFound without a read (a held not-found, an id the known set lacks after a poll), and
+// nothing where Client must decide (a client, an id that may exist, a stale cache, a failed
+// poll, a caller gone); it reads no client itself.
+func TestAbsentClient(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	for _, id := range []string{"cached", "uncached", "deleted"} {
+		f.put(app(id))
+	}
+	c := startedCache(t, listing{f}, lookup.Config{})
+	mustClient(t, c, "cached")
+	f.del("deleted") // deleted ids stay in the known set; Client reads it once, and holds it as not found
+	mustNotFound(t, c, "deleted")
+	f.put(app("elsewhere")) // created on another replica after this one's last poll
+	f.commit(f.latest()+1, "elsewhere")
+	reads := f.getClientCalls.Load()
+
+	tests := []struct {
+		id     string
+		absent bool
+	}{
+		{"cached", false},
+		{"uncached", false}, // may exist: Client reads it
+		{"deleted", true},
+		{"never-created", true},
+		{"elsewhere", false}, // known after the poll AbsentClient waits for
+	}
+	for _, tc := range tests {
+		if got := c.AbsentClient(context.Background(), tc.id); got != tc.absent {
+			t.Errorf("AbsentClient(%s) = %v, want %v", tc.id, got, tc.absent)
+		}
+	}
+	if got := f.getClientCalls.Load() - reads; got != 0 {
+		t.Errorf("AbsentClient read %d clients from the source", got)
+	}
+	if got := c.Stats().Unknown; got != 1 {
+		t.Errorf("Unknown = %d, want 1 (never-created)", got)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if c.AbsentClient(ctx, "gone-caller") {
+		t.Error("a caller gone before the poll was told unknown")
+	}
+
+	// A failed poll is no "unknown", and Client, asked at once after it, answers its error
+	// without polling again (awaitPoll), as the full path does after the hot path.
+	f.setFail(errDown)
+	polls := f.changesCalls.Load()
+	if c.AbsentClient(context.Background(), "another-never-created") {
+		t.Fatal("with the change log unreadable: unknown")
+	}
+	asked := time.Now()
+	_, err := c.Client(context.Background(), "another-never-created")
+	if err == nil || errors.Is(err, store.ErrNotFound) || !errors.Is(err, errDown) {
+		t.Fatalf("Client after the failed poll: %v, want the poll's error", err)
+	}
+	if time.Since(asked) < lookup.SyncGap/2 { // else the loop may rightly have polled again
+		if got := f.changesCalls.Load() - polls; got != 1 {
+			t.Errorf("%d polls for the failed one and the Client after it, want 1", got)
+		}
+	}
+}
+
+// TestAbsentClientStale: a cache past MaxStale says nothing, without waiting for a poll.
+func TestAbsentClientStale(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	c := newCache(t, listing{f}, lookup.Config{PollInterval: time.Hour, UsageFlush: time.Hour, PruneInterval: time.Hour,
+		MaxStale: 10 * time.Second})
+	wall := newWall()
+	lookup.SetWall(c, wall.Now)
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !c.AbsentClient(context.Background(), "never-created") {
+		t.Fatal("fresh: not absent")
+	}
+	wall.Add(11 * time.Second)
+	polls := f.changesCalls.Load()
+	if c.AbsentClient(context.Background(), "never-created") {
+		t.Error("past MaxStale: absent")
+	}
+	if f.changesCalls.Load() != polls {
+		t.Error("past MaxStale, AbsentClient waited for a poll")
+	}
 }

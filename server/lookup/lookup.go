@@ -178,6 +178,10 @@ type Cache struct {
 	syncMu    sync.Mutex
 	nextRound *syncRound
 	wake      chan struct{}
+	// failed is the error of the last poll and failedAt when it ended, nil after a poll that
+	// succeeded (see awaitPoll); guarded by syncMu.
+	failed   error
+	failedAt time.Time
 
 	runMu   sync.Mutex
 	started bool
@@ -358,6 +362,32 @@ func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
 		return cl, true
 	}
 	return nil, false
+}
+
+// AbsentClient is Client's store.ErrNotFound decided without the database, for the server's
+// hot path: it reports true when Client would answer id unknown now without reading: the
+// cache may answer from memory and holds id as not found (or gone now), or does not hold it
+// and the known ids do not have it after a poll begun after the call, which it waits for as
+// Client does. false is anything else (a client it holds, an id that may exist, a stale
+// cache, a failed poll, ctx done), which Client then decides. It counts what Client would.
+func (c *Cache) AbsentClient(ctx context.Context, id string) bool {
+	if !c.fresh() {
+		return false
+	}
+	sh := c.clients.shardOf(id)
+	if e := sh.get(id); e != nil {
+		if _, err := c.visibleClient(e.val); err == nil {
+			return false
+		}
+		sh.hits.Add(1)
+		return true
+	}
+	if c.known.mayExist(id) || c.awaitPoll(ctx) != nil || c.known.mayExist(id) {
+		return false
+	}
+	sh.misses.Add(1)
+	c.unknown.Add(1)
+	return true
 }
 
 // CachedOrigin is OriginApps answered from memory alone, as CachedClient is Client.

@@ -68,7 +68,9 @@ func (c *Cache) pollLoop(ctx context.Context) {
 		}
 		last = time.Now()
 		r := c.takeRound()
-		endRound(r, c.pollOnce(ctx))
+		err := c.pollOnce(ctx)
+		c.notePoll(err)
+		endRound(r, err)
 	}
 }
 

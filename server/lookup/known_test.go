@@ -145,12 +145,10 @@ type failingList struct{ listing }
 
 func (failingList) EachApplicationID(context.Context, func(int), func(string)) error { return errDown }
 
-// TestStaleCacheFailsClosed: with the change log unreadable, cached clients answer for
-// MaxStale after the last successful poll, then fail closed until a poll succeeds again.
-func TestStaleCacheFailsClosed(t *testing.T) {
-	t.Parallel()
-	f := newFake()
-	f.put(app("a", "https://a.example"))
+// staleableCache is a started cache over f, with MaxStale 10 s on a wall clock of the test's,
+// whose loop polls only when asked.
+func staleableCache(t *testing.T, f *fakeSource) (*lookup.Cache, *fakeWall) {
+	t.Helper()
 	c := newCache(t, listing{f}, lookup.Config{PollInterval: time.Hour, UsageFlush: time.Hour, PruneInterval: time.Hour,
 		MaxStale: 10 * time.Second})
 	wall := newWall()
@@ -158,6 +156,16 @@ func TestStaleCacheFailsClosed(t *testing.T) {
 	if err := c.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	return c, wall
+}
+
+// TestStaleCacheFailsClosed: with the change log unreadable, cached clients answer for
+// MaxStale after the last successful poll, then fail closed until a poll succeeds again.
+func TestStaleCacheFailsClosed(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	f.put(app("a", "https://a.example"))
+	c, wall := staleableCache(t, f)
 	mustClient(t, c, "a")
 	originIDs(t, c, "https://a.example")
 	f.setFail(errDown)
@@ -253,13 +261,7 @@ func TestAbsentClient(t *testing.T) {
 func TestAbsentClientStale(t *testing.T) {
 	t.Parallel()
 	f := newFake()
-	c := newCache(t, listing{f}, lookup.Config{PollInterval: time.Hour, UsageFlush: time.Hour, PruneInterval: time.Hour,
-		MaxStale: 10 * time.Second})
-	wall := newWall()
-	lookup.SetWall(c, wall.Now)
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	c, wall := staleableCache(t, f)
 	if !c.AbsentClient(context.Background(), "never-created") {
 		t.Fatal("fresh: not absent")
 	}

@@ -537,3 +537,31 @@ func TestStaleLookupFailsClosed(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestUnknownIDDuringPause: while the database does not answer, an id this replica does not
+// know cannot be answered unknown (it may have been created on another replica a moment ago):
+// the hot path, whose poll fails, hands it on to echo, which answers 503 with Retry-After at
+// once (awaitPoll gives it that poll's error), never 404 and never a 500. Cached clients keep
+// answering from memory meanwhile. The wait is the poll's: the one under way when the lookup
+// came, then the one begun after it, each up to the store's operation bound while paused.
+func TestUnknownIDDuringPause(t *testing.T) {
+	l := newFaultLoad(t, 30*time.Second)
+	ctx := context.Background()
+	l.proxy.Pause()
+	start := time.Now()
+	r, err := l.lookup.LookupClientWithResponse(ctx, "made-up-during-the-pause", &gen.LookupClientParams{TenantID: "acme"})
+	took := time.Since(start)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.StatusCode() != http.StatusServiceUnavailable || r.HTTPResponse.Header.Get("Retry-After") == "" {
+		t.Fatalf("an unknown id during the pause: %d %s, want 503 with Retry-After", r.StatusCode(), r.Body)
+	}
+	if bound := 2*faultOpTimeout + time.Second; took > bound {
+		t.Errorf("answered after %s, over two polls' bound %s", took.Round(time.Millisecond), bound)
+	}
+	if !l.lookupOK(l.stable[0]) {
+		t.Error("a cached client did not answer from memory during the pause")
+	}
+	t.Logf("an unknown id answered 503 after %s", took.Round(time.Millisecond))
+}

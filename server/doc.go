@@ -141,8 +141,8 @@
 // sent once, as the generated binder wants; no escaped path; verify's body application/json,
 // with a length, at most 4 KiB, read last), and the client or origin in the lookup cache,
 // which is fresh (`lookup.Cache.CachedClient`, `CachedOrigin`: memory only, no wait, no
-// read), or a client id known not to exist (`lookup.Cache.AbsentClient`: held as not found,
-// or not among the known ids after the poll an unknown id waits for). Then it writes what
+// read), or a client id known not to exist (held as not found by `CachedClient`, or not
+// among the known ids after the poll an unknown id waits for: `lookup.Cache.AbsentClient`). Then it writes what
 // the full path would, with the full path's own functions: the frame's request id and
 // headers, the handler's policyAnswer, verifyAnswer or corsAnswer (whose valid:false
 // answers, an unknown client's among them, are 200s too), the error handler's problemBody
@@ -152,7 +152,7 @@
 // the lookup path meets most (anyone can send one to the token endpoint), and through echo
 // an unknown id cost about 36 µs of server CPU where a cached lookup cost 27 (issue 15's
 // fifth round); in front of it, a quarter less CPU and 31 allocations instead of 56
-// (`BenchmarkUnknownIDs`). `TestHotPathAnswersAsEcho` sends 58 requests (ordinary ones,
+// (`BenchmarkUnknownIDs`). `TestHotPathAnswersAsEcho` sends 60 requests (ordinary ones,
 // unknown ids, and every way one can fall short of the hot path) to the whole stack and to
 // echo alone and wants the same status, headers and body, the same metrics and log line,
 // and the hot path to have answered exactly the ordinary ones; the rest of the suite, which

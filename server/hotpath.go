@@ -167,12 +167,12 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		h.origins.Add(1)
 		return a, true
 	}
-	c, cached := h.s.lookup.CachedClient(id) // nil unless cached
+	c, held := h.s.lookup.CachedClient(id) // c nil: held as not found, or not held
 	if a.route == lookupRoute {
 		switch {
-		case cached:
+		case c != nil:
 			a.policy = h.s.policyAnswer(c, req.first("tenantId"))
-		case !req.prettyAsked() && h.absent(r, id):
+		case !req.prettyAsked() && (held || h.absent(r, id)):
 			a.unknown = true
 		default:
 			return a, false
@@ -180,11 +180,11 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		h.clients.Add(1)
 		return a, true
 	}
-	// The body after the cached client: it is read only for a request the hot path can
+	// The body after the held client: it is read only for a request the hot path can
 	// otherwise answer, and accepts leaves it to be read again (by echo, when it is not
 	// accepted); before the wait for a poll that an unknown id may need, which echo would
-	// wait for again.
-	if !route.fastBody.accepts(r) || !cached && !h.absent(r, id) {
+	// wait for again. verifyAnswer answers a nil client unknown_client.
+	if !route.fastBody.accepts(r) || !held && !h.absent(r, id) {
 		return a, false
 	}
 	body := r.Body.(*validatedBody).value
@@ -195,9 +195,9 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 	return a, true
 }
 
-// absent reports whether the client id is known not to exist (waiting, when it must, for a
-// poll of the change log) and r's client is still there: one that went away is answered 499
-// by the full path's error handler, which words it.
+// absent reports whether the client id, which the cache does not hold, is known not to exist
+// (waiting, when it must, for a poll of the change log) and r's client is still there: one
+// that went away is answered 499 by the full path's error handler, which words it.
 func (h *hotPath) absent(r *http.Request, id string) bool {
 	return h.s.lookup.AbsentClient(r.Context(), id) && r.Context().Err() == nil
 }
@@ -308,7 +308,7 @@ func (q *hotRequest) scan(name string) (first string, count int) {
 // prettyAsked reports whether the query asks for an indented error answer, as the error
 // handler's prettyAsked reads it.
 func (q *hotRequest) prettyAsked() bool {
-	_, n := q.queryValue("pretty")
+	_, n := q.queryValue(prettyParam)
 	return n > 0
 }
 

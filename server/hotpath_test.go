@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -74,12 +75,13 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 
 	verify := func(id string) string { return "/internal/clients/" + id + "/verify" }
 	body := func(secret, tenant string) string { return `{"secret":"` + secret + `","tenantId":"` + tenant + `"}` }
-	tests := []struct {
+	type hotCase struct {
 		name, method, target, authorization, requestID, body string
 		hot                                                  bool   // answered by the hot path once warm
 		contentType                                          string // of a body: application/json unless set
 		chunked                                              bool   // the body sent without a length
-	}{
+	}
+	tests := []hotCase{
 		{"lookup, owner tenant", "GET", client + "?tenantId=acme", lk, "r-1", "", true, "", false},
 		{"lookup, other tenant", "GET", client + "?tenantId=globex", lk, "r-2", "", true, "", false},
 		{"lookup, public client", "GET", "/internal/clients/" + public.ID + "?tenantId=acme", lk, "r-3", "", true, "", false},
@@ -140,7 +142,7 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 		{"verify, GET", "GET", verify(conf.ID), lk, "v-19", "", false, "", false},
 	}
 	okLookups, okVerifies, okCORS := 0.0, 0.0, 0.0
-	for _, tc := range tests {
+	check := func(tc hotCase) {
 		send := func(base string) hotAnswer {
 			t.Helper()
 			var body io.Reader
@@ -202,7 +204,7 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 			cold := send(e.URL)
 			fromEcho := send(fullURL)
 			logged := len(logs.String())
-			before := hotAnswers(e)
+			before, counted := hotAnswers(e), scrapeMetrics(t, e)
 			warm := send(e.URL)
 			line := lastRequestLine(logs.String()[logged:])
 			if hot := hotAnswers(e)-before == 1; hot != tc.hot {
@@ -230,9 +232,31 @@ func testHotPath(t *testing.T, e *testEnv, fullURL string, logs *syncBuffer) {
 					(tc.requestID == "r-1" && l["request_id"] != "r-1") {
 					t.Errorf("log line %v", l)
 				}
+				// Its metrics: one answer more in the series of its route, method and status.
+				route := "/internal/clients/:clientId"
+				switch {
+				case strings.HasPrefix(tc.target, "/internal/cors"):
+					route = "/internal/cors"
+				case tc.method == "POST":
+					route += "/verify"
+				}
+				series := fmt.Sprintf(`appreg_http_requests_total{method=%q,route=%q,status="%d"}`, tc.method, route, warm.status)
+				if got := scrapeMetrics(t, e)[series] - counted[series]; got != 1 {
+					t.Errorf("%s: counted %v more, want 1", series, got)
+				}
 			}
 		})
 	}
+	for _, tc := range tests {
+		check(tc)
+	}
+
+	// Past its deletion time, a client held in the cache is gone (DESIGN.md: afterwards it is
+	// 404): the hot path answers its lookup 404 and its verification unknown_client, as echo.
+	e.Clock.Advance(e.Grace)
+	lk = "Bearer " + e.token("platform", "authz-server", auth.RoleLookup) // the first one expired with the grace
+	check(hotCase{"lookup, a client past its deletion time", "GET", "/internal/clients/" + locked.ID + "?tenantId=acme", lk, "d-1", "", true, "", false})
+	check(hotCase{"verify, a client past its deletion time", "POST", verify(locked.ID), lk, "d-2", body(*locked.Secret, "acme"), true, "", false})
 
 	// Every answer of both paths was counted, under the route echo would name.
 	m := scrapeMetrics(t, e)

@@ -127,9 +127,12 @@ func writeProblem(c echo.Context, status int, header http.Header, body any, s *S
 // prettyAsked reports whether the request asks echo for indented JSON (?pretty), which
 // c.JSON honours.
 func prettyAsked(c echo.Context) bool {
-	_, pretty := c.QueryParams()["pretty"]
+	_, pretty := c.QueryParams()[prettyParam]
 	return pretty
 }
+
+// prettyParam is the query parameter that asks for an indented error answer.
+const prettyParam = "pretty"
 
 // writeProblemJSON writes e as c.JSON does (TestProblemAnswerIsEchoJSON), encoded by
 // appendProblem instead of encoding/json's reflection.

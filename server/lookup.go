@@ -17,7 +17,8 @@ type LookupCache interface {
 	Client(ctx context.Context, id string) (*lookup.Client, error)
 	OriginApps(ctx context.Context, origin string) ([]store.Application, error)
 	// CachedClient and CachedOrigin answer from memory alone, for the hot path (hotpath.go);
-	// AbsentClient tells it an id known not to exist, after a poll when one is needed.
+	// AbsentClient tells it an id the cache does not hold is known not to exist, after a
+	// poll when one is needed.
 	CachedClient(id string) (*lookup.Client, bool)
 	AbsentClient(ctx context.Context, id string) bool
 	CachedOrigin(origin string) ([]store.Application, bool)

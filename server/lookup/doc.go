@@ -106,8 +106,8 @@
 // by syncGap (10ms): at most 100 small indexed reads a second, however fast the flood. False
 // positives and deleted ids go to the database as before and are cached as negative entries.
 // Without the filter (not started, ids unreadable at start), every id may exist. The server's
-// hot path answers unknown ids in front of its router too (Cache.AbsentClient: an id held as
-// not found, or not in the filter after such a poll). A caller that comes less than syncGap
+// hot path answers unknown ids in front of its router too (an id held as not found:
+// Cache.CachedClient; one not in the filter after such a poll: Cache.AbsentClient). A caller that comes less than syncGap
 // after a poll failed gets that failure at once rather than waiting for the next poll, which
 // would most likely fail as well: a request the hot path hands on after its poll failed is
 // not made to wait twice.

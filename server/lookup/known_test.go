@@ -192,10 +192,10 @@ func TestStaleCacheFailsClosed(t *testing.T) {
 	mustClient(t, c, "a")
 }
 
-// TestAbsentClient: AbsentClient says "unknown" exactly where Client would answer
-// ErrNotFound without a read (a held not-found, an id the known set lacks after a poll), and
-// nothing where Client must decide (a client, an id that may exist, a stale cache, a failed
-// poll, a caller gone); it reads no client itself.
+// TestAbsentClient: between them, CachedClient and AbsentClient give Client's answer
+// without a read exactly where Client would: a held client, a held not-found, an id the known
+// set lacks after a poll; and nothing where Client must decide (an id that may exist, a
+// stale cache, a failed poll, a caller gone). They count as Client would.
 func TestAbsentClient(t *testing.T) {
 	t.Parallel()
 	f := newFake()
@@ -208,28 +208,36 @@ func TestAbsentClient(t *testing.T) {
 	mustNotFound(t, c, "deleted")
 	f.put(app("elsewhere")) // created on another replica after this one's last poll
 	f.commit(f.latest()+1, "elsewhere")
-	reads := f.getClientCalls.Load()
+	reads, hits := f.getClientCalls.Load(), c.Stats().ClientHits
 
 	tests := []struct {
-		id     string
-		absent bool
+		id           string
+		held, client bool // CachedClient's ok, and a client (not nil)
+		absent       bool // AbsentClient, asked when not held
 	}{
-		{"cached", false},
-		{"uncached", false}, // may exist: Client reads it
-		{"deleted", true},
-		{"never-created", true},
-		{"elsewhere", false}, // known after the poll AbsentClient waits for
+		{"cached", true, true, false},
+		{"deleted", true, false, false},
+		{"uncached", false, false, false}, // may exist: Client reads it
+		{"never-created", false, false, true},
+		{"elsewhere", false, false, false}, // known after the poll AbsentClient waits for
 	}
 	for _, tc := range tests {
+		cl, held := c.CachedClient(tc.id)
+		if held != tc.held || (cl != nil) != tc.client {
+			t.Errorf("CachedClient(%s) = %v, %v; want a client %v, held %v", tc.id, cl, held, tc.client, tc.held)
+		}
+		if held {
+			continue
+		}
 		if got := c.AbsentClient(context.Background(), tc.id); got != tc.absent {
 			t.Errorf("AbsentClient(%s) = %v, want %v", tc.id, got, tc.absent)
 		}
 	}
 	if got := f.getClientCalls.Load() - reads; got != 0 {
-		t.Errorf("AbsentClient read %d clients from the source", got)
+		t.Errorf("CachedClient and AbsentClient read %d clients from the source", got)
 	}
-	if got := c.Stats().Unknown; got != 1 {
-		t.Errorf("Unknown = %d, want 1 (never-created)", got)
+	if st := c.Stats(); st.Unknown != 1 || st.ClientHits-hits != 2 {
+		t.Errorf("Unknown = %d, want 1 (never-created); hits %d, want 2 (cached, deleted)", st.Unknown, st.ClientHits-hits)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())

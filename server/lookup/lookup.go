@@ -330,24 +330,36 @@ func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
 		return c.visibleClient(e.val)
 	}
 	sh.misses.Add(1)
-	if !c.known.mayExist(id) {
-		// Not known as of the last poll: known or not as of a poll begun after this call.
-		if err := c.awaitPoll(ctx); err != nil {
-			return nil, fmt.Errorf("lookup: client %s: bringing the known ids up to date: %w", id, err)
-		}
-		if !c.known.mayExist(id) {
-			c.unknown.Add(1)
-			return nil, store.ErrNotFound
-		}
+	unknown, err := c.provenUnknown(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("lookup: client %s: bringing the known ids up to date: %w", id, err)
+	}
+	if unknown {
+		c.unknown.Add(1)
+		return nil, store.ErrNotFound
 	}
 	return c.fillClient(ctx, sh, id)
 }
 
-// CachedClient is Client answered from memory alone, for the server's hot path: the client
-// with id when the cache holds it and may answer from memory (not more than MaxStale behind
-// the change log), and it is visible now. ok is false for anything else (not held, held as
-// unknown, gone, stale), which Client then decides, reading or waiting as it must. It counts
-// a hit only when it answers, so that a lookup is counted once either way.
+// provenUnknown reports whether id is not a client id: not among the known ids as of a poll
+// begun after the call, which it waits for only when the last poll does not know id (an id
+// created on another replica since must not be answered unknown). false, nil: id may exist.
+func (c *Cache) provenUnknown(ctx context.Context, id string) (bool, error) {
+	if c.known.mayExist(id) {
+		return false, nil
+	}
+	if err := c.awaitPoll(ctx); err != nil {
+		return false, err
+	}
+	return !c.known.mayExist(id), nil
+}
+
+// CachedClient is Client answered from memory alone, for the server's hot path. ok is true
+// when the cache may answer from memory (not more than MaxStale behind the change log) and
+// holds id: cl is then the client visible now, or nil where Client answers store.ErrNotFound
+// (held as not found, or gone now). ok is false for anything else (not held, stale), which
+// AbsentClient or Client then decides. It counts a hit only when it answers, so that a lookup
+// is counted once either way.
 func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
 	if !c.fresh() {
 		return nil, false
@@ -357,35 +369,25 @@ func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
 	if e == nil {
 		return nil, false
 	}
-	if cl, err := c.visibleClient(e.val); err == nil {
-		sh.hits.Add(1)
-		return cl, true
-	}
-	return nil, false
+	sh.hits.Add(1)
+	cl, _ = c.visibleClient(e.val)
+	return cl, true
 }
 
-// AbsentClient is Client's store.ErrNotFound decided without the database, for the server's
-// hot path: it reports true when Client would answer id unknown now without reading: the
-// cache may answer from memory and holds id as not found (or gone now), or does not hold it
-// and the known ids do not have it after a poll begun after the call, which it waits for as
-// Client does. false is anything else (a client it holds, an id that may exist, a stale
-// cache, a failed poll, ctx done), which Client then decides. It counts what Client would.
+// AbsentClient is Client's store.ErrNotFound for an id the cache does not hold, decided
+// without the database, for the server's hot path after CachedClient: it reports true when
+// the cache may answer from memory and the known ids lack id after a poll begun after the
+// call, which it waits for as Client does (provenUnknown). false is anything else (an id that
+// may exist, a stale cache, a failed poll, ctx done), which Client then decides. It counts
+// what Client would.
 func (c *Cache) AbsentClient(ctx context.Context, id string) bool {
 	if !c.fresh() {
 		return false
 	}
-	sh := c.clients.shardOf(id)
-	if e := sh.get(id); e != nil {
-		if _, err := c.visibleClient(e.val); err == nil {
-			return false
-		}
-		sh.hits.Add(1)
-		return true
-	}
-	if c.known.mayExist(id) || c.awaitPoll(ctx) != nil || c.known.mayExist(id) {
+	if unknown, err := c.provenUnknown(ctx, id); err != nil || !unknown {
 		return false
 	}
-	sh.misses.Add(1)
+	c.clients.shardOf(id).misses.Add(1)
 	c.unknown.Add(1)
 	return true
 }

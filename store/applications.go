@@ -348,13 +348,27 @@ func (s *Store) GetApplication(ctx context.Context, tenantID, id string, now tim
 }
 
 // applicationsByID reads the applications of ids (distinct, at most maxReadBatch) visible at
-// now, in any order: the query of GetApplication's coalesced reads. Raw SQL, because it runs
-// on every viewApplication and building it with GORM's clause builders cost more than
-// scanning the rows.
+// now, in any order: the query of GetApplication's coalesced reads. It runs on every
+// viewApplication, so its SQL is written out: on PostgreSQL it goes straight to pgx, one
+// statement text whatever the number of ids (= ANY of an array, prepared once per
+// connection), where building it with GORM for each read cost about 7 µs of a view's CPU.
 func (s *Store) applicationsByID(ctx context.Context, ids []string, now time.Time) ([]Application, error) {
+	if onPgx(s.db) {
+		var apps []Application
+		if err := sendPgx(ctx, s.db, applicationsByIDOnPostgres, []any{now, ids}, readApplications(&apps, len(ids))); err != nil {
+			return nil, err
+		}
+		afterReadAll(apps)
+		return apps, nil
+	}
 	q := "SELECT " + applicationColumns + " FROM applications WHERE " + visibleAt + " AND id IN ?"
-	return scanApplications(s.db.WithContext(ctx).Raw(q, now, ids))
+	return scanApplications(s.db.WithContext(ctx).Raw(q, now, ids), len(ids))
 }
+
+// applicationsByIDOnPostgres is applicationsByID's query on pgx: visibleAt at $1, ids an array
+// at $2.
+const applicationsByIDOnPostgres = "SELECT " + applicationColumns + " FROM applications WHERE " +
+	"(scheduled_deletion_time IS NULL OR scheduled_deletion_time > $1) AND id = ANY($2)"
 
 // Filtered reports whether q has a filter of the console's (Type, State, Search).
 func (q ListQuery) Filtered() bool { return q.Type != "" || q.State != "" || q.Search != "" }

@@ -154,7 +154,7 @@ func serve(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		AnonymousRegistrationRatePerAddress: registrationRate(cfg.rate("anonymous-registration-rate-per-address")),
 		Metrics:                             metrics, Console: consoleConfig(cfg, devKey != nil),
 		Ready:      ready(st),
-		SlowHashes: lookup.NewSlowHashes(lookup.SlowHashConfig{MaxWait: lookup.DefaultMaxWait}),
+		SlowHashes: serveSlowHashes(),
 	})
 	if err != nil {
 		return err
@@ -259,6 +259,13 @@ func newSender(cfg *config, log *slog.Logger) (notify.Sender, error) {
 		return nil, fmt.Errorf("--smtp-url (env APPREG_SMTP_URL): %w", err)
 	}
 	return sender, nil
+}
+
+// serveSlowHashes is the bound on imported secrets' slow hashes of `appreg serve`: the
+// defaults, and a verification that waits at most lookup.DefaultMaxWait for its hash, then
+// answers busy (a library user's server.New default has no such wait bound).
+func serveSlowHashes() *lookup.SlowHashes {
+	return lookup.NewSlowHashes(lookup.SlowHashConfig{MaxWait: lookup.DefaultMaxWait})
 }
 
 func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {

@@ -51,7 +51,7 @@ type SlowHashConfig struct {
 	FailureRate      rate.Limit
 	FailureBurst     int
 	// MaxWait bounds how long a verification waits for its hash (see Run); 0: no bound.
-	// `appreg serve` sets DefaultMaxWait.
+	// `appreg serve` sets DefaultMaxWait (TestServeBoundsTheSlowHashWait).
 	MaxWait time.Duration
 	// Started, when set, is called on the worker when Acquire succeeds, before the hash;
 	// tests hold a worker by blocking in it.

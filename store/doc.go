@@ -51,13 +51,20 @@
 // Whole applications (view, list, the CORS fills) are read by
 // one hand-written scanner, and their list columns (JSON arrays of strings) are split by
 // hand unless they hold an escape, in which case encoding/json decodes them; a fuzz target
-// checks the two agree on any input. `viewApplication` reads its row with one raw statement.
-// On PostgreSQL these reads run on pgx itself (GORM builds the statement, pgx runs it and
-// scans each column straight into its field, every row through one set of destinations):
-// through database/sql every column became a `driver.Value` first, a string boxed in an
-// interface and then copied again. A tenant's list of 100 applications went from 4,547
+// checks the two agree on any input. On PostgreSQL these reads run on pgx itself (GORM
+// builds the statement, pgx runs it and scans each column straight into its field, every row
+// through one set of destinations): through database/sql every column became a
+// `driver.Value` first, a string boxed in an interface and then copied again. A tenant's list of 100 applications went from 4,547
 // allocations to 1,607 and from about 760 µs to 550 µs in `BenchmarkListApplications`.
 // A read on a pooled connection gone stale is retried once, as database/sql would.
+//
+// The read by id of `viewApplication` (below) does not even have GORM build its statement: its
+// SQL is written out, one text whatever the number of ids (`id = ANY($2)`, prepared once per
+// connection by pgx), and its slice is sized to its ids. GORM's building of it for each read
+// and a slice of 16 applications (8 KB) for one row cost a third of a view's CPU in process
+// (`BenchmarkLookupStack/view` on PostgreSQL: 103–119 µs before, 73–75 µs after; 27.5 KB
+// allocated before, 15.5 KB after). viewApplication went from 38% of the bare handler to 41%
+// (one run each, `BENCH_OPS=view`).
 //
 // # Coalesced reads by id
 //
@@ -65,8 +72,8 @@
 // endpoints' checks, the lookup caches' misses) is the store's most frequent query, and on
 // PostgreSQL its round trip (a socket write and read, a server process woken, per-statement
 // work) costs several times the row. When two such queries are already in flight, further
-// reads wait for one to finish and then go together as one `WHERE id IN (...)` query (at
-// most 100 ids); each read then applies its own tenant and visibility check to the rows.
+// reads wait for one to finish and then go together as one query of every id they ask for
+// (at most 100 ids); each read then applies its own tenant and visibility check to the rows.
 // Nothing is read earlier than it would be alone (a read's query starts after it was asked
 // for, so it sees every write committed before, on any replica), and an idle or lightly
 // loaded service pays nothing: with a lane free, a read runs at once in its caller's

@@ -365,10 +365,10 @@ func (s *Store) applicationsByID(ctx context.Context, ids []string, now time.Tim
 	return scanApplications(s.db.WithContext(ctx).Raw(q, now, ids), len(ids))
 }
 
-// applicationsByIDOnPostgres is applicationsByID's query on pgx: visibleAt at $1, ids an array
-// at $2.
-const applicationsByIDOnPostgres = "SELECT " + applicationColumns + " FROM applications WHERE " +
-	"(scheduled_deletion_time IS NULL OR scheduled_deletion_time > $1) AND id = ANY($2)"
+// applicationsByIDOnPostgres is applicationsByID's query on pgx: visibleAt's time at $1, the
+// ids an array at $2.
+var applicationsByIDOnPostgres = "SELECT " + applicationColumns + " FROM applications WHERE " +
+	strings.Replace(visibleAt, "?", "$1", 1) + " AND id = ANY($2)"
 
 // Filtered reports whether q has a filter of the console's (Type, State, Search).
 func (q ListQuery) Filtered() bool { return q.Type != "" || q.State != "" || q.Search != "" }

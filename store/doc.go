@@ -54,9 +54,10 @@
 // checks the two agree on any input. On PostgreSQL these reads run on pgx itself (GORM
 // builds the statement, pgx runs it and scans each column straight into its field, every row
 // through one set of destinations): through database/sql every column became a
-// `driver.Value` first, a string boxed in an interface and then copied again. A tenant's list of 100 applications went from 4,547
-// allocations to 1,607 and from about 760 µs to 550 µs in `BenchmarkListApplications`.
-// A read on a pooled connection gone stale is retried once, as database/sql would.
+// `driver.Value` first, a string boxed in an interface and then copied again. A tenant's
+// list of 100 applications went from 4,547 allocations to 1,607 and from about 760 µs to
+// 550 µs in `BenchmarkListApplications`. A read on a pooled connection gone stale is retried
+// once, as database/sql would.
 //
 // The read by id of `viewApplication` (below) does not even have GORM build its statement: its
 // SQL is written out, one text whatever the number of ids (`id = ANY($2)`, prepared once per

@@ -54,6 +54,7 @@ func scanApplications(q *gorm.DB, rows int) ([]Application, error) {
 	return apps, nil
 }
 
+// afterReadAll normalises rows as read (afterRead).
 func afterReadAll(apps []Application) {
 	for i := range apps {
 		apps[i].afterRead()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"slices"
 	"sync"
@@ -872,4 +873,61 @@ func TestGoneAt(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestReadByIDInEveryExecMode: the read by id of viewApplication, which goes to pgx with an
+// array of ids (id = ANY($2)), reads the right rows whichever query mode the database URL
+// asks pgx for (an operator behind PgBouncer may set default_query_exec_mode=simple_protocol,
+// where the array is written into the statement's text), ids with quotes, braces, commas and
+// backslashes included.
+func TestReadByIDInEveryExecMode(t *testing.T) {
+	t.Parallel()
+	base := storetest.PostgresURL(t)
+	ctx := context.Background()
+	writer, err := store.Open(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer writer.Close()
+	odd := []string{`plain`, `it's`, `{braced}`, `a,b`, `say "hi"`, `back\slash`, `NULL`, `ünï`}
+	for i, id := range odd {
+		app := newApp(id, "acme", t0)
+		if i == 1 {
+			app.ScheduledDeletionTime = ptr(t0.Add(time.Hour))
+		}
+		mustCreate(t, writer, app)
+	}
+	asked := append(slices.Clone(odd), `unknown`, `{plain}`, `"plain"`)
+	for _, mode := range []string{"cache_statement", "cache_describe", "describe_exec", "exec", "simple_protocol"} {
+		t.Run(mode, func(t *testing.T) {
+			u, err := url.Parse(base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := u.Query()
+			q.Set("default_query_exec_mode", mode)
+			u.RawQuery = q.Encode()
+			s, err := store.Open(ctx, u.String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			for _, at := range []struct {
+				now  time.Time
+				want []string
+			}{
+				{t0.Add(time.Minute), odd},
+				{t0.Add(2 * time.Hour), slices.Delete(slices.Clone(odd), 1, 2)},
+			} {
+				apps, err := store.ApplicationsByID(s, ctx, asked, at.now)
+				if err != nil {
+					t.Fatalf("at %v: %v", at.now, err)
+				}
+				got := slices.Sorted(slices.Values(ids(apps)))
+				if want := slices.Sorted(slices.Values(at.want)); !slices.Equal(got, want) {
+					t.Errorf("at %v: %q, want %q", at.now, got, want)
+				}
+			}
+		})
+	}
 }

@@ -172,7 +172,7 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 		switch {
 		case c != nil:
 			a.policy = h.s.policyAnswer(c, req.first("tenantId"))
-		case !req.prettyAsked() && (held || h.absent(r, id)):
+		case !req.prettyAsked() && (held || h.s.lookup.AbsentClient(r.Context(), id)):
 			a.unknown = true
 		default:
 			return a, false
@@ -184,7 +184,7 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 	// otherwise answer, and accepts leaves it to be read again (by echo, when it is not
 	// accepted); before the wait for a poll that an unknown id may need, which echo would
 	// wait for again. verifyAnswer answers a nil client unknown_client.
-	if !route.fastBody.accepts(r) || !held && !h.absent(r, id) {
+	if !route.fastBody.accepts(r) || !held && !h.s.lookup.AbsentClient(r.Context(), id) {
 		return a, false
 	}
 	body := r.Body.(*validatedBody).value
@@ -193,13 +193,6 @@ func (h *hotPath) decide(r *http.Request) (a hotAnswer, ok bool) {
 	a.verified = h.s.verifyAnswer(c, secret, tenant)
 	h.secrets.Add(1)
 	return a, true
-}
-
-// absent reports whether the client id, which the cache does not hold, is known not to exist
-// (waiting, when it must, for a poll of the change log) and r's client is still there: one
-// that went away is answered 499 by the full path's error handler, which words it.
-func (h *hotPath) absent(r *http.Request, id string) bool {
-	return h.s.lookup.AbsentClient(r.Context(), id) && r.Context().Err() == nil
 }
 
 // unknownClient is the problem handleError answers ErrUnknownClient with.

@@ -18,7 +18,8 @@ type LookupCache interface {
 	OriginApps(ctx context.Context, origin string) ([]store.Application, error)
 	// CachedClient and CachedOrigin answer from memory alone, for the hot path (hotpath.go);
 	// AbsentClient tells it an id the cache does not hold is known not to exist, after a
-	// poll when one is needed.
+	// poll when one is needed, and false once the caller has gone (the full path words
+	// that answer, 499).
 	CachedClient(id string) (*lookup.Client, bool)
 	AbsentClient(ctx context.Context, id string) bool
 	CachedOrigin(origin string) ([]store.Application, bool)

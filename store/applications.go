@@ -358,7 +358,6 @@ func (s *Store) applicationsByID(ctx context.Context, ids []string, now time.Tim
 		if err := sendPgx(ctx, s.db, applicationsByIDOnPostgres, []any{now, ids}, readApplications(&apps, len(ids))); err != nil {
 			return nil, err
 		}
-		afterReadAll(apps)
 		return apps, nil
 	}
 	q := "SELECT " + applicationColumns + " FROM applications WHERE " + visibleAt + " AND id IN ?"

@@ -38,27 +38,14 @@ func findApplications(db *gorm.DB, limit int) ([]Application, error) {
 // reflective scan of 25 columns, four of them JSON, cost more CPU than the query itself. On
 // PostgreSQL, outside a transaction, the query runs on pgx itself (onPgx).
 func scanApplications(q *gorm.DB, rows int) ([]Application, error) {
-	var (
-		apps []Application
-		err  error
-	)
-	if onPgx(q) {
-		err = queryPgx(q, &[]Application{}, readApplications(&apps, rows))
-	} else {
-		apps, err = scanSQL(q, rows)
+	if !onPgx(q) {
+		return scanSQL(q, rows)
 	}
-	if err != nil {
+	var apps []Application
+	if err := queryPgx(q, &[]Application{}, readApplications(&apps, rows)); err != nil {
 		return nil, err
 	}
-	afterReadAll(apps)
 	return apps, nil
-}
-
-// afterReadAll normalises rows as read (afterRead).
-func afterReadAll(apps []Application) {
-	for i := range apps {
-		apps[i].afterRead()
-	}
 }
 
 // rowsHint is the capacity to give the slice of a read expected to return about rows rows:
@@ -81,15 +68,18 @@ func scanSQL(q *gorm.DB, rows int) ([]Application, error) {
 	apps := make([]Application, 0, rowsHint(rows))
 	for r.Next() {
 		apps = append(apps, Application{})
-		if err := scanApplication(r, &apps[len(apps)-1]); err != nil {
+		a := &apps[len(apps)-1]
+		if err := scanApplication(r, a); err != nil {
 			return nil, err
 		}
+		a.afterRead()
 	}
 	return apps, r.Err()
 }
 
 // readApplications is the read of a pgx query of applicationColumns expected to return about
-// rows rows: it sets *apps to them, anew each time it is called (a retried query reads again).
+// rows rows: it sets *apps to them (afterRead), anew each time it is called (a retried query
+// reads again).
 func readApplications(apps *[]Application, rows int) func(pgx.Rows) error {
 	return func(r pgx.Rows) error {
 		*apps = make([]Application, 0, rowsHint(rows))
@@ -110,6 +100,7 @@ func readApplications(apps *[]Application, rows int) func(pgx.Rows) error {
 				return err
 			}
 			*apps = append(*apps, row)
+			(*apps)[len(*apps)-1].afterRead()
 		}
 		return nil
 	}

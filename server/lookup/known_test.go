@@ -245,6 +245,16 @@ func TestAbsentClient(t *testing.T) {
 	if c.AbsentClient(ctx, "gone-caller") {
 		t.Error("a caller gone before the poll was told unknown")
 	}
+	// Gone as the poll ended: the poll answers (goneAsPolled's Done never fires), and the
+	// caller is gone all the same. Not unknown, and not counted: the full path decides it.
+	before := c.Stats()
+	if c.AbsentClient(goneAsPolled{context.Background()}, "gone-as-polled") {
+		t.Error("a caller gone as its poll ended was told unknown")
+	}
+	if after := c.Stats(); after.Unknown != before.Unknown || after.ClientMisses != before.ClientMisses {
+		t.Errorf("a caller gone as its poll ended was counted: unknown %d→%d, misses %d→%d",
+			before.Unknown, after.Unknown, before.ClientMisses, after.ClientMisses)
+	}
 
 	// A failed poll is no "unknown", and Client, asked at once after it, answers its error
 	// without polling again (awaitPoll), as the full path does after the hot path.
@@ -282,3 +292,10 @@ func TestAbsentClientStale(t *testing.T) {
 		t.Error("past MaxStale, AbsentClient waited for a poll")
 	}
 }
+
+// goneAsPolled is a context whose caller has gone (Err) but whose Done never fires, so that a
+// wait on it ends with the poll: the two at once, deterministically.
+type goneAsPolled struct{ context.Context }
+
+func (goneAsPolled) Done() <-chan struct{} { return nil }
+func (goneAsPolled) Err() error            { return context.Canceled }

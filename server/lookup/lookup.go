@@ -325,9 +325,11 @@ func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
 		return nil, fmt.Errorf("lookup: client %s: %w", id, err)
 	}
 	sh := c.clients.shardOf(id)
-	if e := sh.get(id); e != nil {
-		sh.hits.Add(1)
-		return c.visibleClient(e.val)
+	if cl, held := c.heldClient(sh, id); held {
+		if cl == nil {
+			return nil, store.ErrNotFound
+		}
+		return cl, nil
 	}
 	sh.misses.Add(1)
 	unknown, err := c.provenUnknown(ctx, id)
@@ -364,13 +366,18 @@ func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
 	if !c.fresh() {
 		return nil, false
 	}
-	sh := c.clients.shardOf(id)
+	return c.heldClient(c.clients.shardOf(id), id)
+}
+
+// heldClient is the entry of id in sh, counted a hit: held true, and cl the client visible
+// now or nil (held as not found, or gone now); held false when sh does not hold id.
+func (c *Cache) heldClient(sh *shard[*Client], id string) (cl *Client, held bool) {
 	e := sh.get(id)
 	if e == nil {
 		return nil, false
 	}
 	sh.hits.Add(1)
-	cl, _ = c.visibleClient(e.val)
+	cl, _ = c.visibleClient(e.val) // its only error is store.ErrNotFound
 	return cl, true
 }
 
@@ -378,13 +385,13 @@ func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
 // without the database, for the server's hot path after CachedClient: it reports true when
 // the cache may answer from memory and the known ids lack id after a poll begun after the
 // call, which it waits for as Client does (provenUnknown). false is anything else (an id that
-// may exist, a stale cache, a failed poll, ctx done), which Client then decides. It counts
-// what Client would.
+// may exist, a stale cache, a failed poll, ctx done, even as the poll ended), which Client
+// then decides. It counts what Client would, and only when it answers.
 func (c *Cache) AbsentClient(ctx context.Context, id string) bool {
 	if !c.fresh() {
 		return false
 	}
-	if unknown, err := c.provenUnknown(ctx, id); err != nil || !unknown {
+	if unknown, err := c.provenUnknown(ctx, id); err != nil || !unknown || ctx.Err() != nil {
 		return false
 	}
 	c.clients.shardOf(id).misses.Add(1)

@@ -99,8 +99,8 @@ func readApplications(apps *[]Application, rows int) func(pgx.Rows) error {
 			if err := decodeLists(&row, contacts, redirects, origins, logouts); err != nil {
 				return err
 			}
+			row.afterRead()
 			*apps = append(*apps, row)
-			(*apps)[len(*apps)-1].afterRead()
 		}
 		return nil
 	}

@@ -325,11 +325,8 @@ func (c *Cache) Client(ctx context.Context, id string) (*Client, error) {
 		return nil, fmt.Errorf("lookup: client %s: %w", id, err)
 	}
 	sh := c.clients.shardOf(id)
-	if cl, held := c.heldClient(sh, id); held {
-		if cl == nil {
-			return nil, store.ErrNotFound
-		}
-		return cl, nil
+	if v, held := c.held(sh, id); held {
+		return c.visibleClient(v)
 	}
 	sh.misses.Add(1)
 	unknown, err := c.provenUnknown(ctx, id)
@@ -366,19 +363,23 @@ func (c *Cache) CachedClient(id string) (cl *Client, ok bool) {
 	if !c.fresh() {
 		return nil, false
 	}
-	return c.heldClient(c.clients.shardOf(id), id)
+	v, held := c.held(c.clients.shardOf(id), id)
+	if !held {
+		return nil, false
+	}
+	cl, _ = c.visibleClient(v) // its only error is store.ErrNotFound, with cl nil
+	return cl, true
 }
 
-// heldClient is the entry of id in sh, counted a hit: held true, and cl the client visible
-// now or nil (held as not found, or gone now); held false when sh does not hold id.
-func (c *Cache) heldClient(sh *shard[*Client], id string) (cl *Client, held bool) {
+// held is what sh holds for id (nil: held as not found), counted a hit; ok is false when sh
+// does not hold id.
+func (c *Cache) held(sh *shard[*Client], id string) (v *Client, ok bool) {
 	e := sh.get(id)
 	if e == nil {
 		return nil, false
 	}
 	sh.hits.Add(1)
-	cl, _ = c.visibleClient(e.val) // its only error is store.ErrNotFound
-	return cl, true
+	return e.val, true
 }
 
 // AbsentClient is Client's store.ErrNotFound for an id the cache does not hold, decided

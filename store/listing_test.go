@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -177,8 +178,10 @@ func TestApplicationsByID(t *testing.T) {
 	})
 }
 
-// TestListedRowsShareNothing: rows of ListApplicationStates scanned through one set of
-// destinations keep each their own last-used time.
+// TestListedRowsShareNothing: rows scanned through one set of destinations, by
+// ListApplicationStates and by the application readers (ApplicationsByID, and on PostgreSQL
+// readApplications, which normalises its row before copying it out), keep each their own
+// last-used time.
 func TestListedRowsShareNothing(t *testing.T) {
 	t.Parallel()
 	forEachDialect(t, func(t *testing.T, s *store.Store) {
@@ -199,6 +202,15 @@ func TestListedRowsShareNothing(t *testing.T) {
 		for _, r := range rows {
 			if r.LastUsedTime == nil || !r.LastUsedTime.Equal(used[r.ID]) {
 				t.Errorf("%s: last used %v, want %v", r.ID, r.LastUsedTime, used[r.ID])
+			}
+		}
+		apps, err := s.ApplicationsByID(ctx, "tenant-used", slices.Collect(maps.Keys(used)), t0)
+		if err != nil || len(apps) != 3 {
+			t.Fatalf("ApplicationsByID = %d applications, %v", len(apps), err)
+		}
+		for _, a := range apps {
+			if a.LastUsedTime == nil || !a.LastUsedTime.Equal(used[a.ID]) {
+				t.Errorf("ApplicationsByID: %s: last used %v, want %v", a.ID, a.LastUsedTime, used[a.ID])
 			}
 		}
 	})

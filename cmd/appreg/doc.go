@@ -15,6 +15,13 @@
 // viewApplication by about 8% and lowered the lookup path's p99 at 5,000 requests/s from
 // about 4.2 ms to 2.6 ms.
 //
+// At that limit a saturating lookup load still starts a cycle about once a second (a
+// lookup allocates about 3 KB, two thirds of it in net/http; 36 MB live, a heap goal of 150
+// MB), and those cycles are most of the lookup path's paced p99 above the bare handler's.
+// A replica given more memory should raise both: with `APPREG_MEMORY_LIMIT=1GiB` and
+// `GOGC=1600` the collector ran every 10 s, and the lookup's paced p99 fell from 1.9-3.7 ms
+// to 1.3-1.4 ms on 2 cores (scripts/BENCHMARKS.md, issue 15, eleventh round).
+//
 // # Profiling
 //
 // `--debug-addr` (`APPREG_DEBUG_ADDR`, off by default) serves Go's

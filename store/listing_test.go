@@ -195,23 +195,24 @@ func TestListedRowsShareNothing(t *testing.T) {
 		if err := s.TouchLastUsed(ctx, used); err != nil {
 			t.Fatal(err)
 		}
+		checkUsed := func(reader, id string, got *time.Time) {
+			if got == nil || !got.Equal(used[id]) {
+				t.Errorf("%s: %s: last used %v, want %v", reader, id, got, used[id])
+			}
+		}
 		rows, _, err := s.ListApplicationStates(ctx, store.ListQuery{TenantID: "tenant-used", Now: t0})
 		if err != nil || len(rows) != 3 {
 			t.Fatalf("ListApplicationStates = %d rows, %v", len(rows), err)
 		}
 		for _, r := range rows {
-			if r.LastUsedTime == nil || !r.LastUsedTime.Equal(used[r.ID]) {
-				t.Errorf("%s: last used %v, want %v", r.ID, r.LastUsedTime, used[r.ID])
-			}
+			checkUsed("ListApplicationStates", r.ID, r.LastUsedTime)
 		}
 		apps, err := s.ApplicationsByID(ctx, "tenant-used", slices.Collect(maps.Keys(used)), t0)
 		if err != nil || len(apps) != 3 {
 			t.Fatalf("ApplicationsByID = %d applications, %v", len(apps), err)
 		}
 		for _, a := range apps {
-			if a.LastUsedTime == nil || !a.LastUsedTime.Equal(used[a.ID]) {
-				t.Errorf("ApplicationsByID: %s: last used %v, want %v", a.ID, a.LastUsedTime, used[a.ID])
-			}
+			checkUsed("ApplicationsByID", a.ID, a.LastUsedTime)
 		}
 	})
 }
